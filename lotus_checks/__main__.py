@@ -1,0 +1,3 @@
+from lotus_checks.cli import main
+
+raise SystemExit(main())

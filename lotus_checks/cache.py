@@ -1,0 +1,62 @@
+"""A content-keyed cache of JSON facts in the cache folder.
+
+Entries are written atomically, so concurrent runs (pre-commit runs hooks in parallel) at worst
+both compute the same entry; a corrupt or unreadable entry is treated as missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from lotus_checks.fsutil import atomic_write
+
+
+def content_key(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode("utf-8", "surrogatepass"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class Cache:
+    def __init__(self, folder: Path | None):
+        """`folder` None disables the cache (--no-cache)."""
+        self.folder = folder
+        self._prepared = False
+
+    def get(self, namespace: str, key: str) -> Any | None:
+        if self.folder is None:
+            return None
+        try:
+            with open(self._entry(namespace, key), encoding="utf-8") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def put(self, namespace: str, key: str, value: Any) -> None:
+        if self.folder is None:
+            return
+        try:
+            self._prepare()
+            entry = self._entry(namespace, key)
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(entry, json.dumps(value, separators=(",", ":")).encode("utf-8"))
+        except OSError:
+            pass  # a read-only checkout still gets its findings, just not faster next time
+
+    def _entry(self, namespace: str, key: str) -> Path:
+        assert self.folder is not None
+        return self.folder / namespace / key[:2] / f"{key}.json"
+
+    def _prepare(self) -> None:
+        if self._prepared or self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        ignore = self.folder / ".gitignore"
+        if not ignore.exists():
+            atomic_write(ignore, b"# Created by lotus-check\n*\n")
+        self._prepared = True

@@ -1,0 +1,36 @@
+"""The registry: one module per rule family, listed explicitly.
+
+Each module defines `RULES` (a tuple of `Rule`) and `check(ctx) -> Iterable[Finding]`, and may
+define `fix(ctx) -> list[str]` (paths it rewrote). Modules import heavy libraries (sqlglot,
+jsonschema, hcl2) inside their functions, so listing rules stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from lotus_checks.rules import Rule
+
+FAMILY_MODULES = (
+    "input",  # LL0xx
+    "naming",  # LL1xx
+    "catalog",  # LL2xx
+    "coverage",  # LL3xx
+    "columns",  # LL4xx
+    "stream_config",  # LL5xx
+    "hygiene",  # LL6xx
+)
+
+
+def family_modules() -> list[ModuleType]:
+    return [importlib.import_module(f"lotus_checks.checks.{name}") for name in FAMILY_MODULES]
+
+
+def all_rules() -> dict[str, Rule]:
+    rules: dict[str, Rule] = {}
+    for module in family_modules():
+        for rule in module.RULES:
+            assert rule.code not in rules, f"duplicate rule code {rule.code}"
+            rules[rule.code] = rule
+    return dict(sorted(rules.items()))

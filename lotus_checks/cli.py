@@ -1,0 +1,130 @@
+"""The `lotus-check` command. Heavy imports happen after argument parsing, so --version and
+--help stay fast."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from lotus_checks import __version__
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_ERROR = 2
+
+OUTPUT_FORMATS = ("text", "json", "github", "sarif")
+SUBCOMMANDS = ("rules", "explain")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lotus-check",
+        description="Static checks for a Lotus Lake repo: stream configs, catalogs, dbt models "
+        "and the columns they read. Subcommands: `lotus-check rules` lists every rule, "
+        "`lotus-check explain CODE` documents one.",
+    )
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="report findings for these files only (whole-repo context is still used); "
+        "default: the whole repo",
+    )
+    parser.add_argument("--root", type=Path, help="repo root (default: the git top level, else .)")
+    parser.add_argument("--config", type=Path, help="config file (default: <root>/lotus-check.toml "
+                        "or [tool.lotus-check] in <root>/pyproject.toml)")
+    parser.add_argument("--select", action="append", metavar="CODES",
+                        help="comma-separated codes or prefixes to check (e.g. LL4,LL101)")
+    parser.add_argument("--ignore", action="append", metavar="CODES",
+                        help="comma-separated codes or prefixes to skip")
+    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="text")
+    parser.add_argument("--fix", action="store_true",
+                        help="rewrite generated files that drifted (atomically); exits 1 if any")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with error findings")
+    parser.add_argument("--statistics", action="store_true", help="print a count per rule code")
+    parser.add_argument("--dbt", action="store_true",
+                        help="also cross-check against dbt's own parse (needs lotus-checks[dbt])")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    parser.add_argument("--version", action="version", version=f"lotus-check {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in SUBCOMMANDS:
+        from lotus_checks.explain import main as explain_main
+
+        return explain_main(args_list)
+    args = build_parser().parse_args(args_list)
+    try:
+        return _check(args)
+    except Exception as exc:  # noqa: BLE001 - exit 2 with one line; tracebacks only with --debug
+        if args.debug:
+            raise
+        print(f"lotus-check: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
+def _check(args: argparse.Namespace) -> int:
+    from lotus_checks.checks import all_rules
+    from lotus_checks.config import find_root
+    from lotus_checks.config import load_config
+    from lotus_checks.config import split_codes
+    from lotus_checks.config import with_overrides
+    from lotus_checks.engine import run
+    from lotus_checks.report import REPORTERS
+    from lotus_checks.report import statistics
+
+    root = args.root.resolve() if args.root else find_root(Path.cwd())
+    config = load_config(root, args.config)
+    config = with_overrides(
+        config,
+        select=[c for group in args.select or [] for c in split_codes(group)],
+        ignore=[c for group in args.ignore or [] for c in split_codes(group)],
+    )
+    targets = _targets(root, args.paths) if args.paths else None
+    result = run(config, targets, fix=args.fix, use_cache=not args.no_cache, use_dbt=args.dbt)
+    colour = args.output_format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    REPORTERS[args.output_format](result, sys.stdout, root, all_rules(), colour)
+    if args.statistics:
+        for code, count in statistics(result):
+            print(f"{count:6d}  {code}", file=sys.stderr if args.output_format != "text" else sys.stdout)
+    if result.fixed:
+        return EXIT_FINDINGS
+    if result.errors and not args.exit_zero:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def _targets(root: Path, paths: list[str]) -> frozenset[str]:
+    """Command-line paths (relative to the current folder) as POSIX paths relative to the root.
+
+    A folder stands for every file below it. Paths outside the root are dropped: nothing there
+    can be checked."""
+    out: set[str] = set()
+    for raw in paths:
+        path = Path(os.path.abspath(raw))
+        try:
+            rel = path.relative_to(root)
+        except ValueError:
+            continue
+        if path.is_dir():
+            for folder, _dirs, names in os.walk(path):
+                base = Path(folder).relative_to(root)
+                out.update((base / n).as_posix() for n in names)
+        else:
+            out.add(rel.as_posix())
+    return frozenset(out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""What every check receives: the config, the repo model, the run's scope and the cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from lotus_checks.cache import Cache
+from lotus_checks.config import Config
+from lotus_checks.repo import Repo
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    config: Config
+    repo: Repo
+    # Files the run reports on (pre-commit's file list, --diff); None means the whole repo.
+    # Checks still see the whole repo; they may use this to skip work nobody asked for.
+    targets: frozenset[str] | None
+    cache: Cache
+    enabled: Callable[[str], bool]
+    use_dbt: bool = False
+
+    def in_scope(self, path: str) -> bool:
+        return self.targets is None or path in self.targets
+
+    def any_in_scope(self, paths: list[str]) -> bool:
+        return self.targets is None or any(p in self.targets for p in paths)

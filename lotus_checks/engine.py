@@ -1,0 +1,130 @@
+"""One run: build the repo model, run the selected families, filter, sort.
+
+The CLI, the pre-commit hooks and the tests all go through `run()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from types import ModuleType
+
+from lotus_checks.cache import Cache
+from lotus_checks.checks import family_modules
+from lotus_checks.config import Config
+from lotus_checks.config import ConfigError
+from lotus_checks.context import CheckContext
+from lotus_checks.finding import Finding
+from lotus_checks.finding import Severity
+from lotus_checks.repo import Repo
+from lotus_checks.selection import Selection
+from lotus_checks.selection import suppressed_by_noqa
+
+
+@dataclass
+class RunResult:
+    findings: list[Finding]
+    files_checked: int
+    fixed: list[str] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]
+
+
+def require_layout(config: Config) -> None:
+    """A folder with no Lotus Lake layout is a usage error, not a clean result."""
+    streams = config.root / config.streams
+    if not streams.is_dir():
+        raise ConfigError(
+            f"no Lotus Lake layout in {config.root}: expected the stream configs folder "
+            f"{config.streams!r} (set `streams` in lotus-check.toml or [tool.lotus-check])"
+        )
+
+
+def run(
+    config: Config,
+    targets: frozenset[str] | None = None,
+    *,
+    fix: bool = False,
+    use_cache: bool = True,
+    use_dbt: bool = False,
+) -> RunResult:
+    require_layout(config)
+    selection = Selection(config)
+    cache = Cache(config.root / config.cache_dir if use_cache else None)
+    families = [m for m in family_modules() if any(selection.enabled(r.code) for r in m.RULES)]
+
+    fixed: list[str] = []
+    if fix:
+        fix_ctx = _context(config, targets, cache, selection, use_dbt)
+        for module in families:
+            if hasattr(module, "fix"):
+                fixed.extend(module.fix(fix_ctx))
+
+    ctx = _context(config, targets, cache, selection, use_dbt)
+    raw: list[Finding] = []
+    for module in families:
+        raw.extend(_run_family(module, ctx))
+    raw.extend(ctx.repo.load_findings())
+
+    findings = _filter(raw, ctx, selection)
+    if targets is None:
+        checked = len(ctx.repo.inventory())
+    else:
+        checked = len(targets & set(ctx.repo.inventory()))
+    return RunResult(findings=findings, files_checked=checked, fixed=fixed)
+
+
+def _context(
+    config: Config,
+    targets: frozenset[str] | None,
+    cache: Cache,
+    selection: Selection,
+    use_dbt: bool,
+) -> CheckContext:
+    return CheckContext(
+        config=config,
+        repo=Repo(config),
+        targets=targets,
+        cache=cache,
+        enabled=selection.enabled,
+        use_dbt=use_dbt,
+    )
+
+
+class CheckCrashed(Exception):
+    """A check raised: a bug in lotus-check, reported as an internal error (exit 2)."""
+
+
+def _run_family(module: ModuleType, ctx: CheckContext) -> list[Finding]:
+    try:
+        return list(module.check(ctx))
+    except Exception as exc:  # noqa: BLE001 - one line instead of a traceback, see cli --debug
+        name = module.__name__.rsplit(".", 1)[-1]
+        raise CheckCrashed(f"internal error in the {name} checks: {exc!r}") from exc
+
+
+def _filter(raw: list[Finding], ctx: CheckContext, selection: Selection) -> list[Finding]:
+    seen: set[Finding] = set()
+    out = []
+    for finding in raw:
+        if finding in seen or not ctx.in_scope(finding.path):
+            continue
+        seen.add(finding)
+        if not selection.enabled(finding.code, finding.path):
+            continue
+        if finding.line is not None and _noqa(finding, ctx):
+            continue
+        out.append(selection.apply_severity(finding))
+    return sorted(out, key=Finding.sort_key)
+
+
+def _noqa(finding: Finding, ctx: CheckContext) -> bool:
+    text = ctx.repo.text(finding.path) if (ctx.config.root / finding.path).is_file() else None
+    if text is None or finding.line is None:
+        return False
+    lines = text.splitlines()
+    if not 1 <= finding.line <= len(lines):
+        return False
+    return suppressed_by_noqa(finding, lines[finding.line - 1])

@@ -1,0 +1,236 @@
+"""Reading input files into documents that remember where each key stands.
+
+Every loader returns a document or raises `LoadError`, which carries the code and position the
+repo model turns into an LL0xx finding. Nothing here raises anything else for bad input.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+from dataclasses import dataclass
+from dataclasses import field
+from json.decoder import scanstring
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+JsonPath = tuple[Any, ...]
+
+
+class LoadError(Exception):
+    def __init__(self, code: str, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+class LineIndex:
+    """Offset -> 1-based (line, column)."""
+
+    def __init__(self, text: str):
+        self._starts = [0]
+        start = text.find("\n")
+        while start != -1:
+            self._starts.append(start + 1)
+            start = text.find("\n", start + 1)
+
+    def position(self, offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self._starts, offset) - 1
+        return line + 1, offset - self._starts[line] + 1
+
+    def offset(self, line: int, column: int) -> int:
+        return self._starts[line - 1] + column - 1
+
+    @property
+    def line_count(self) -> int:
+        return len(self._starts)
+
+
+def read_text(path: Path, max_size: int) -> str:
+    """The file as UTF-8 text (a BOM is dropped), or LoadError LL001/LL006/LL008."""
+    try:
+        if path.is_dir():
+            raise LoadError("LL001", "is a folder where a file was expected")
+        size = path.stat().st_size
+        if size > max_size:
+            raise LoadError(
+                "LL008", f"file is {size:,} bytes, over the {max_size:,}-byte limit (max-file-size)"
+            )
+        data = path.read_bytes()
+    except LoadError:
+        raise
+    except OSError as exc:
+        raise LoadError("LL001", f"cannot read file: {exc.strerror or exc}") from None
+    if b"\0" in data[:8192]:
+        raise LoadError("LL006", "binary file (contains NUL bytes), expected UTF-8 text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise LoadError(
+            "LL006", f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded", line, column
+        ) from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+@dataclass
+class JsonDoc:
+    text: str
+    data: Any
+    _positions: dict[JsonPath, tuple[int, int]] | None = field(default=None, repr=False)
+
+    def position(self, path: JsonPath) -> tuple[int | None, int | None]:
+        """Where the key (or array item) at `path` stands; the nearest existing parent otherwise."""
+        if self._positions is None:
+            self._positions = _json_positions(self.text)
+        path = tuple(path)
+        while path:
+            if path in self._positions:
+                return self._positions[path]
+            path = path[:-1]
+        return (1, 1) if self.text else (None, None)
+
+
+def parse_json(text: str) -> JsonDoc:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LoadError("LL002", f"invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    except RecursionError:
+        raise LoadError("LL002", "invalid JSON: nested too deeply to read") from None
+    return JsonDoc(text, data)
+
+
+def _json_positions(text: str) -> dict[JsonPath, tuple[int, int]]:
+    """Positions of every object key and array item, for text json.loads already accepted."""
+    index = LineIndex(text)
+    positions: dict[JsonPath, tuple[int, int]] = {}
+    decoder = json.JSONDecoder()
+    ws = " \t\r\n"
+
+    def skip(i: int) -> int:
+        while i < len(text) and text[i] in ws:
+            i += 1
+        return i
+
+    def value(i: int, path: JsonPath) -> int:
+        i = skip(i)
+        char = text[i]
+        if char == "{":
+            i = skip(i + 1)
+            if text[i] == "}":
+                return i + 1
+            while True:
+                key_start = i
+                key, i = scanstring(text, i + 1)
+                positions[path + (key,)] = index.position(key_start)
+                i = skip(i)  # at ':'
+                i = value(i + 1, path + (key,))
+                i = skip(i)
+                if text[i] == "}":
+                    return i + 1
+                i = skip(i + 1)  # past ','
+        if char == "[":
+            i = skip(i + 1)
+            if text[i] == "]":
+                return i + 1
+            n = 0
+            while True:
+                positions[path + (n,)] = index.position(skip(i))
+                i = skip(value(i, path + (n,)))
+                n += 1
+                if text[i] == "]":
+                    return i + 1
+                i += 1  # past ','
+        _, end = decoder.raw_decode(text, i)
+        return end
+
+    try:
+        value(0, ())
+    except (RecursionError, ValueError, IndexError):
+        pass  # positions are a nicety; findings fall back to the nearest known key
+    return positions
+
+
+@dataclass
+class YamlDoc:
+    text: str
+    data: Any
+    node: yaml.Node | None
+
+    def position(self, path: JsonPath) -> tuple[int | None, int | None]:
+        """Where the key (or sequence item) at `path` stands; nearest existing parent otherwise."""
+        node = self.node
+        best: tuple[int | None, int | None] = (1, 1) if node is not None else (None, None)
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+                        best = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                        node = value_node
+                        break
+                else:
+                    return best
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if part >= len(node.value):
+                    return best
+                node = node.value[part]
+                best = (node.start_mark.line + 1, node.start_mark.column + 1)
+            else:
+                return best
+        return best
+
+
+# Aliases multiply what a document expands to ("billion laughs"); anything that walks the data
+# would pay for the expansion, so such documents are refused before construction.
+MAX_YAML_NODES = 200_000
+
+
+def parse_yaml(text: str) -> YamlDoc:
+    loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    loader = loader_class(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_size(node) > MAX_YAML_NODES:
+            raise LoadError(
+                "LL005", f"invalid YAML: aliases expand it to over {MAX_YAML_NODES:,} nodes"
+            )
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (None, None)
+        problem = exc.problem or exc.context or "cannot parse"
+        raise LoadError("LL005", f"invalid YAML: {problem}", line, column) from None
+    except yaml.YAMLError as exc:
+        raise LoadError("LL005", f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise LoadError("LL005", "invalid YAML: nested too deeply to read") from None
+    finally:
+        loader.dispose()
+    return YamlDoc(text, data, node)
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """How many nodes the document has once every alias is expanded, computed without expanding."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if children_done:
+            sizes[id(node)] = min(1 + sum(sizes.get(id(c), 1) for c in children), MAX_YAML_NODES + 1)
+            continue
+        stack.append((node, True))
+        stack.extend((child, False) for child in children if id(child) not in sizes)
+    return sizes[id(root)]

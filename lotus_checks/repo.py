@@ -1,0 +1,261 @@
+"""The repo model: which streams, schemas, catalogs, models and sources files exist (from config),
+and each file loaded once, lazily, with load failures kept as LL0xx findings."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+from typing import TypeVar
+
+from lotus_checks.config import Config
+from lotus_checks.finding import Finding
+from lotus_checks.loaders import JsonDoc
+from lotus_checks.loaders import LoadError
+from lotus_checks.loaders import YamlDoc
+from lotus_checks.loaders import parse_json
+from lotus_checks.loaders import parse_yaml
+from lotus_checks.loaders import read_text
+
+T = TypeVar("T")
+
+CATALOG_NAME = "_catalog.json"
+# Folders dbt and tools create inside a project; never part of the checked tree.
+SKIPPED_FOLDERS = frozenset({"target", "dbt_packages", "logs", "node_modules", "__pycache__"})
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A stream config file, `<streams>/<source>/<name>.json`."""
+
+    source: str
+    name: str
+    config_path: str
+    schema_path: str | None
+
+
+@dataclass(frozen=True)
+class SourceSchema:
+    """A source schema file, `<sources>/<source>/<name>.json` (what discovery offers)."""
+
+    source: str
+    name: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Model:
+    """A dbt model file under one of the configured model folders.
+
+    `source` is set when the model sits in a folder named like a source (`core/shopify/...`);
+    otherwise `area` names its subject-area folder (marts), or is "" at a model folder's top.
+    """
+
+    path: str
+    name: str
+    models_folder: str
+    source: str | None
+    area: str
+
+
+class Repo:
+    def __init__(self, config: Config):
+        self.config = config
+        self.root = config.root
+        self._docs: dict[str, object] = {}
+        self._errors: dict[str, Finding] = {}
+
+    # ---- inventory -------------------------------------------------------------------------
+
+    @cached_property
+    def stream_sources(self) -> list[str]:
+        """Source folders under the streams folder."""
+        return _subfolders(self.root / self.config.streams)
+
+    @cached_property
+    def schema_sources(self) -> list[str]:
+        return _subfolders(self.root / self.config.sources)
+
+    @cached_property
+    def sources(self) -> list[str]:
+        """Every source name the repo knows: folders under streams or sources."""
+        return sorted(set(self.stream_sources) | set(self.schema_sources))
+
+    @cached_property
+    def streams(self) -> list[Stream]:
+        out = []
+        for source in self.stream_sources:
+            folder = f"{self.config.streams}/{source}"
+            for name in _files(self.root / folder, ".json"):
+                if name.startswith("_"):
+                    continue
+                stem = name[: -len(".json")]
+                schema = f"{self.config.sources}/{source}/{name}"
+                out.append(
+                    Stream(
+                        source=source,
+                        name=stem,
+                        config_path=f"{folder}/{name}",
+                        schema_path=schema if (self.root / schema).is_file() else None,
+                    )
+                )
+        return out
+
+    @cached_property
+    def source_schemas(self) -> list[SourceSchema]:
+        out = []
+        for source in self.schema_sources:
+            folder = f"{self.config.sources}/{source}"
+            for name in _files(self.root / folder, ".json"):
+                if not name.startswith("_"):
+                    out.append(SourceSchema(source, name[: -len(".json")], f"{folder}/{name}"))
+        return out
+
+    @cached_property
+    def catalogs(self) -> dict[str, str]:
+        """source -> path of its committed `_catalog.json`."""
+        out = {}
+        for source in self.stream_sources:
+            path = f"{self.config.streams}/{source}/{CATALOG_NAME}"
+            if (self.root / path).exists():
+                out[source] = path
+        return out
+
+    def streams_of(self, source: str) -> list[Stream]:
+        return [s for s in self.streams if s.source == source]
+
+    def stream(self, source: str, name: str) -> Stream | None:
+        return self._stream_index.get((source, name))
+
+    @cached_property
+    def _stream_index(self) -> dict[tuple[str, str], Stream]:
+        return {(s.source, s.name): s for s in self.streams}
+
+    @cached_property
+    def models(self) -> list[Model]:
+        known = set(self.sources)
+        out = []
+        for folder in self.config.models:
+            base = self.root / folder
+            for rel in _walk(base, (".sql",)):
+                parts = rel.split("/")
+                first = parts[0] if len(parts) > 1 else ""
+                out.append(
+                    Model(
+                        path=f"{folder}/{rel}",
+                        name=parts[-1][: -len(".sql")],
+                        models_folder=folder,
+                        source=first if first in known else None,
+                        area="" if first in known else first,
+                    )
+                )
+        return out
+
+    @cached_property
+    def model_yaml_files(self) -> list[str]:
+        """YAML files in the model folders (sources files, schema files)."""
+        out = []
+        for folder in self.config.models:
+            out.extend(f"{folder}/{rel}" for rel in _walk(self.root / folder, (".yml", ".yaml")))
+        return out
+
+    def inventory(self) -> list[str]:
+        """Every input file the checks look at."""
+        files = [s.config_path for s in self.streams]
+        files += [s.path for s in self.source_schemas]
+        files += list(self.catalogs.values())
+        files += [m.path for m in self.models]
+        files += self.model_yaml_files
+        if (self.root / self.config.dbt_project).is_file():
+            files.append(self.config.dbt_project)
+        return files
+
+    # ---- loading ---------------------------------------------------------------------------
+
+    def text(self, path: str) -> str | None:
+        return self._load(path, "text", lambda text: text)
+
+    def json(self, path: str) -> JsonDoc | None:
+        return self._load(path, "json", parse_json)
+
+    def yaml(self, path: str) -> YamlDoc | None:
+        return self._load(path, "yaml", parse_yaml)
+
+    def load_findings(self) -> list[Finding]:
+        return list(self._errors.values())
+
+    @property
+    def files_loaded(self) -> int:
+        return len({key.split("\0", 1)[1] for key in self._docs} | set(self._errors))
+
+    def _load(self, path: str, kind: str, parse: Callable[[str], T]) -> T | None:
+        key = f"{kind}\0{path}"
+        if key in self._docs:
+            return self._docs[key]  # type: ignore[return-value]
+        if path in self._errors:
+            return None
+        try:
+            text = self._docs.get(f"text\0{path}")
+            if text is None:
+                text = self._read(path)
+                self._docs[f"text\0{path}"] = text
+            doc = parse(text)  # type: ignore[arg-type]
+        except LoadError as exc:
+            self._errors[path] = _load_finding(path, exc)
+            return None
+        self._docs[key] = doc
+        return doc
+
+    def _read(self, path: str) -> str:
+        full = self.root / path
+        if full.is_symlink():
+            target = Path(os.path.realpath(full))
+            if target != self.root and self.root not in target.parents:
+                raise LoadError("LL001", "symbolic link points outside the repository")
+        return read_text(full, self.config.max_file_size)
+
+
+def _load_finding(path: str, exc: LoadError) -> Finding:
+    from lotus_checks.checks.input import RULES_BY_CODE
+
+    return RULES_BY_CODE[exc.code].finding(path, exc.line, exc.column, exc.message)
+
+
+def _subfolders(folder: Path) -> list[str]:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    return sorted(
+        e.name for e in entries if not e.name.startswith(".") and _is_dir(e)
+    )
+
+
+def _files(folder: Path, suffix: str) -> list[str]:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    return sorted(e.name for e in entries if e.name.endswith(suffix) and not _is_dir(e))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _walk(base: Path, suffixes: tuple[str, ...]) -> list[str]:
+    """Files under `base` with one of `suffixes`, as POSIX paths relative to it, sorted.
+
+    Symlinked folders are not followed (loops, and trees outside the repo)."""
+    out = []
+    for folder, dirs, names in os.walk(base):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS)
+        rel = Path(folder).relative_to(base).as_posix()
+        prefix = "" if rel == "." else rel + "/"
+        out.extend(prefix + n for n in names if n.endswith(suffixes))
+    return sorted(out)

@@ -1,0 +1,207 @@
+"""Reporters: each turns a finished list of findings into text on a stream."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Callable
+from typing import TextIO
+
+from lotus_checks import __version__
+from lotus_checks.engine import RunResult
+from lotus_checks.finding import Finding
+from lotus_checks.finding import Severity
+from lotus_checks.rules import Rule
+
+INFORMATION_URI = "https://github.com/lotus-lake/lotus-checks"
+SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+_COLOURS = {"bold": "1", "red": "31", "yellow": "33", "cyan": "36", "blue": "34", "dim": "2"}
+
+
+class _Paint:
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def __call__(self, text: str, colour: str) -> str:
+        if not self.enabled:
+            return text
+        return f"\x1b[{_COLOURS[colour]}m{text}\x1b[0m"
+
+
+def report_text(
+    result: RunResult, stream: TextIO, root: Path, rules: dict[str, Rule], colour: bool = False
+) -> None:
+    paint = _Paint(colour)
+    lines: dict[str, list[str] | None] = {}
+    for finding in result.findings:
+        where = f"{finding.path}:{finding.line or 1}:{finding.column or 1}:"
+        if finding.line is None:
+            where = f"{finding.path}:"
+        level = "red" if finding.severity is Severity.ERROR else "yellow"
+        stream.write(f"{paint(where, 'bold')} {paint(finding.code, level)} {finding.message}\n")
+        source = _source_line(root, finding, lines)
+        if source is not None:
+            number = str(finding.line)
+            gutter = " " * len(number)
+            stream.write(f"{paint(gutter + ' |', 'blue')}\n")
+            stream.write(f"{paint(number + ' |', 'blue')} {source}\n")
+            caret_at = _display_width(source[: max((finding.column or 1) - 1, 0)])
+            stream.write(f"{paint(gutter + ' |', 'blue')} {' ' * caret_at}{paint('^', level)}\n")
+        if finding.hint:
+            stream.write(f"  {paint('= hint:', 'cyan')} {finding.hint}\n")
+        stream.write("\n" if (source is not None or finding.hint) else "")
+    for path in result.fixed:
+        stream.write(f"Fixed {path}\n")
+    stream.write(_summary(result) + "\n")
+
+
+def _source_line(root: Path, finding: Finding, cache: dict[str, list[str] | None]) -> str | None:
+    if finding.line is None:
+        return None
+    if finding.path not in cache:
+        try:
+            cache[finding.path] = (root / finding.path).read_text("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError, ValueError):
+            cache[finding.path] = None
+    text = cache[finding.path]
+    if text is None or not 1 <= finding.line <= len(text):
+        return None
+    line = text[finding.line - 1].replace("\t", " ")
+    return line if len(line) <= 300 else None
+
+
+def _display_width(prefix: str) -> int:
+    return len(prefix.replace("\t", " "))
+
+
+def _summary(result: RunResult) -> str:
+    errors = sum(f.severity is Severity.ERROR for f in result.findings)
+    warnings = len(result.findings) - errors
+    files = len({f.path for f in result.findings})
+    checked = f"{result.files_checked} file{'s' if result.files_checked != 1 else ''} checked"
+    if not result.findings:
+        return f"All checks passed ({checked})."
+    parts = []
+    if errors:
+        parts.append(f"{errors} error{'s' if errors != 1 else ''}")
+    if warnings:
+        parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    return f"Found {' and '.join(parts)} in {files} file{'s' if files != 1 else ''} ({checked})."
+
+
+def report_json(
+    result: RunResult, stream: TextIO, root: Path, rules: dict[str, Rule], colour: bool = False
+) -> None:
+    payload = {
+        "findings": [f.to_dict() for f in result.findings],
+        "files_checked": result.files_checked,
+    }
+    if result.fixed:
+        payload["fixed"] = result.fixed
+    json.dump(payload, stream, indent=2)
+    stream.write("\n")
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def report_github(
+    result: RunResult, stream: TextIO, root: Path, rules: dict[str, Rule], colour: bool = False
+) -> None:
+    """GitHub Actions workflow commands: one annotation per finding on the pull request."""
+    for f in result.findings:
+        command = "error" if f.severity is Severity.ERROR else "warning"
+        props = [f"file={_escape_property(f.path)}"]
+        if f.line is not None:
+            props.append(f"line={f.line}")
+            if f.column is not None:
+                props.append(f"col={f.column}")
+        props.append(f"title={_escape_property(f.code)}")
+        message = f.message + (f"\n{f.hint}" if f.hint else "")
+        stream.write(f"::{command} {','.join(props)}::{_escape_data(message)}\n")
+    stream.write(_summary(result) + "\n")
+
+
+def report_sarif(
+    result: RunResult, stream: TextIO, root: Path, rules: dict[str, Rule], colour: bool = False
+) -> None:
+    used = sorted({f.code for f in result.findings} | set(rules))
+    index = {code: i for i, code in enumerate(used)}
+    descriptors = []
+    for code in used:
+        rule = rules.get(code)
+        descriptors.append(
+            {
+                "id": code,
+                "name": rule.name if rule else code,
+                "shortDescription": {"text": rule.summary if rule else code},
+                "fullDescription": {"text": rule.summary if rule else code},
+                "help": {
+                    "text": (rule.explanation or rule.summary) if rule else code,
+                    "markdown": (rule.explanation or rule.summary) if rule else code,
+                },
+                "helpUri": f"{INFORMATION_URI}/blob/main/docs/rules.md#{code.lower()}",
+                "defaultConfiguration": {
+                    "level": "error" if not rule or rule.severity is Severity.ERROR else "warning"
+                },
+            }
+        )
+    results = []
+    for f in result.findings:
+        location: dict = {"artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"}}
+        if f.line is not None:
+            region = {"startLine": f.line}
+            if f.column is not None:
+                region["startColumn"] = f.column
+            location["region"] = region
+        text = f.message + (f" (hint: {f.hint})" if f.hint else "")
+        results.append(
+            {
+                "ruleId": f.code,
+                "ruleIndex": index[f.code],
+                "level": f.severity.value,
+                "message": {"text": text},
+                "locations": [{"physicalLocation": location}],
+            }
+        )
+    sarif = {
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "lotus-check",
+                        "version": __version__,
+                        "informationUri": INFORMATION_URI,
+                        "rules": descriptors,
+                    }
+                },
+                "originalUriBaseIds": {"%SRCROOT%": {"uri": root.as_uri() + "/"}},
+                "results": results,
+            }
+        ],
+    }
+    json.dump(sarif, stream, indent=2)
+    stream.write("\n")
+
+
+Reporter = Callable[[RunResult, TextIO, Path, dict[str, Rule], bool], None]
+
+REPORTERS: dict[str, Reporter] = {
+    "text": report_text,
+    "json": report_json,
+    "github": report_github,
+    "sarif": report_sarif,
+}
+
+
+def statistics(result: RunResult) -> list[tuple[str, int]]:
+    return sorted(Counter(f.code for f in result.findings).items())

@@ -1,0 +1,58 @@
+"""What a rule is. The rules themselves live beside their check, one module per family."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lotus_checks.finding import Finding
+from lotus_checks.finding import Severity
+
+FAMILIES = {
+    "LL0": "input",
+    "LL1": "naming",
+    "LL2": "catalog",
+    "LL3": "coverage",
+    "LL4": "columns",
+    "LL5": "stream-config",
+    "LL6": "hygiene",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule code with its documentation.
+
+    `explanation` is Markdown: why it matters, an example that fires, the fixed version. It feeds
+    `lotus-check explain CODE` and docs/rules.md.
+    """
+
+    code: str
+    name: str
+    summary: str
+    severity: Severity = Severity.ERROR
+    explanation: str = ""
+    fixable: bool = False
+
+    @property
+    def family(self) -> str:
+        return FAMILIES[self.code[:3]]
+
+    def finding(
+        self,
+        path: str,
+        line: int | None = None,
+        column: int | None = None,
+        message: str | None = None,
+        *,
+        hint: str = "",
+        severity: Severity | None = None,
+    ) -> Finding:
+        return Finding(
+            path=path,
+            line=line,
+            column=column,
+            code=self.code,
+            message=message if message is not None else self.summary,
+            severity=severity or self.severity,
+            hint=hint,
+        )
