@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from lotus_checks.checks import all_rules
+from lotus_checks.rules import Rule
 
 
 def main(argv: Sequence[str]) -> int:
@@ -30,8 +31,9 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
-def render_rule(rule) -> str:  # type: ignore[no-untyped-def]
-    header = f"## {rule.code} {rule.name}\n\n{rule.summary}\n\nSeverity: {rule.severity.value}"
+def render_rule(rule: Rule, level: int = 2) -> str:
+    marks = "#" * level
+    header = f"{marks} {rule.code} {rule.name}\n\n{rule.summary}\n\nSeverity: {rule.severity.value}"
     if rule.fixable:
         header += "; fixable with `--fix`"
     return header + ("\n\n" + rule.explanation.strip() if rule.explanation else "") + "\n"

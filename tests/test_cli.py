@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable
+
+from tests.builders import STREAMS
+
+CliRunner = Callable[..., tuple[int, str, str]]
+
+BROKEN = {
+    f"{STREAMS}/shopify/orders.json": '{"stream": "orders",,}\n',
+    f"{STREAMS}/shopify/customers.json": "{\n  \"stream\": \"customers\"\n",
+}
+
+
+def test_version_and_module_entry_point() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "lotus_checks", "--version"], capture_output=True, text=True
+    )
+    assert out.returncode == 0
+    assert out.stdout.startswith("lotus-check ")
+
+
+def test_version_and_help_do_not_import_heavy_libraries() -> None:
+    heavy = ("sqlglot", "jinja2", "dbt", "jsonschema", "hcl2", "duckdb", "yaml")
+    script = (
+        "import sys\n"
+        "from lotus_checks.cli import main\n"
+        "for argv in (['--version'], ['--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"print([m for m in {heavy!r} if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_no_layout_exits_2_naming_folder_and_key(tmp_path: Path, cli: CliRunner) -> None:
+    code, out, err = cli("--root", str(tmp_path))
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "orchestration/assets/streams" in err and "`streams`" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_config_key_exits_2_with_one_line(make_repo: Callable[..., Path], cli: CliRunner) -> None:
+    root = make_repo({"lotus-check.toml": 'modles = ["x"]\n', f"{STREAMS}/.keep": ""})
+    code, _, err = cli("--root", str(root))
+    assert code == 2
+    assert err.strip() == (
+        "lotus-check: error: lotus-check.toml: unknown config key 'modles' (did you mean 'models'?)"
+    )
+
+
+def test_bad_flag_is_a_usage_error(cli: CliRunner) -> None:
+    try:
+        cli("--output-format", "xml")
+    except SystemExit as exc:
+        assert exc.code == 2
+    else:  # pragma: no cover
+        raise AssertionError("argparse should exit 2")
+
+
+def test_json_output_contract(make_repo: Callable[..., Path], cli: CliRunner) -> None:
+    root = make_repo(BROKEN)
+    code, out, _ = cli("--root", str(root), "--output-format", "json", "--select", "LL0")
+    assert code == 1
+    payload = json.loads(out)
+    assert set(payload) == {"findings", "files_checked"}
+    assert payload["files_checked"] == 2
+    first = payload["findings"][0]
+    assert set(first) == {"path", "line", "column", "code", "severity", "message", "hint"}
+    assert [(f["path"], f["line"], f["column"], f["code"]) for f in payload["findings"]] == [
+        (f"{STREAMS}/shopify/customers.json", 3, 1, "LL002"),
+        (f"{STREAMS}/shopify/orders.json", 1, 21, "LL002"),
+    ]
+    assert first["severity"] == "error"
+
+
+def test_paths_limit_findings_to_those_files(make_repo: Callable[..., Path], cli: CliRunner) -> None:
+    root = make_repo(BROKEN)
+    code, out, _ = cli(
+        "--root", str(root), "--output-format", "json", "--select", "LL0",
+        str(root / STREAMS / "shopify" / "orders.json"),
+    )
+    assert code == 1
+    assert [f["path"] for f in json.loads(out)["findings"]] == [f"{STREAMS}/shopify/orders.json"]
+
+
+def test_select_ignore_and_exit_codes(make_repo: Callable[..., Path], cli: CliRunner) -> None:
+    root = make_repo(BROKEN)
+    assert cli("--root", str(root), "--select", "LL0")[0] == 1
+    assert cli("--root", str(root), "--select", "LL0", "--ignore", "LL002")[0] == 0
+    assert cli("--root", str(root), "--select", "LL0", "--exit-zero")[0] == 0
+
+
+def test_warnings_alone_exit_0(make_repo: Callable[..., Path], cli: CliRunner) -> None:
+    root = make_repo({**BROKEN, "lotus-check.toml": 'severity = {LL002 = "warning"}\n'})
+    code, out, _ = cli("--root", str(root), "--select", "LL0", "--output-format", "json")
+    assert code == 0
+    assert {f["severity"] for f in json.loads(out)["findings"]} == {"warning"}
+
+
+def test_internal_error_is_one_line_without_traceback(
+    make_repo: Callable[..., Path], cli: CliRunner, monkeypatch
+) -> None:
+    from lotus_checks.checks import hygiene
+
+    def explode(ctx):  # type: ignore[no-untyped-def]
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(hygiene, "check", explode)
+    root = make_repo({f"{STREAMS}/.keep": ""})
+    code, _, err = cli("--root", str(root), "--select", "LL6")
+    assert code == 2
+    assert err.strip() == "lotus-check: error: internal error in the hygiene checks: RuntimeError('boom')"
+
+
+def test_noqa_in_yaml_suppresses_only_its_line(
+    make_repo: Callable[..., Path], cli: CliRunner
+) -> None:
+    sources = "orchestration/assets/core/shopify/_shopify__sources.yml"
+    plain = make_repo({f"{STREAMS}/.keep": "", sources: "a: b: c\n"})
+    code, out, _ = cli("--root", str(plain), "--select", "LL0", "--output-format", "json")
+    assert [(f["code"], f["line"], f["column"]) for f in json.loads(out)["findings"]] == [
+        ("LL005", 1, 5)
+    ]
+    assert code == 1
+    waived = make_repo({f"{STREAMS}/.keep": "", sources: "a: b: c  # noqa: LL005\n"})
+    code, out, _ = cli("--root", str(waived), "--select", "LL0", "--output-format", "json")
+    assert json.loads(out)["findings"] == []
+    assert code == 0
