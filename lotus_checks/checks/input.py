@@ -16,6 +16,9 @@ LL001 = Rule(
     explanation="""A file the checks need cannot be opened: missing permissions, a folder where a
 file should be, or a symbolic link that leaves the repository.
 
+Fires on: `streams/shopify/orders.json` with mode `000`, or a folder named `orders.json`, or a
+link `orders.json -> /etc/passwd`.
+
 Fix: make the file readable, or move it out of the configured folders.""",
 )
 LL002 = Rule(
@@ -81,6 +84,8 @@ LL006 = Rule(
     explanation="""dbt, Terraform and the catalog generator read files as UTF-8. A binary file or
 one saved in another encoding (Latin-1, UTF-16) breaks them.
 
+Fires on: a model saved as Latin-1 with `-- Kundenübersicht` in a comment (byte `0xfc`).
+
 Fix: re-save the file as UTF-8. The position is the first byte that is not UTF-8.""",
 )
 LL007 = Rule(
@@ -90,6 +95,11 @@ LL007 = Rule(
     explanation="""A `.tf` file in the Terraform folder is not valid HCL, so tofu-controller's
 plan fails after the push and blocks every later apply.
 
+Fires on:
+```hcl
+resource "airbyte_connection" "shopify" {
+  name = "shopify"
+```
 Fix: correct the syntax at the reported position (`tofu validate` locally).""",
 )
 LL008 = Rule(
@@ -98,6 +108,8 @@ LL008 = Rule(
     "File too large or too complex to check",
     explanation="""The file is over `max-file-size` bytes, or checking it exceeded the per-file
 time budget. It is skipped so the commit is not stalled; nothing in it was checked.
+
+Fires on: a 40 MB source schema dumped with every enum value inlined.
 
 Fix: split the file, or raise `max-file-size` in the config if it is legitimate.""",
 )
