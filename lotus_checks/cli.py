@@ -7,9 +7,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Sequence
 
 from lotus_checks import __version__
+
+if TYPE_CHECKING:
+    from lotus_checks.config import Config
+    from lotus_checks.engine import RunResult
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -46,6 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with error findings")
     parser.add_argument("--statistics", action="store_true", help="print a count per rule code")
+    parser.add_argument("--diff", metavar="REV",
+                        help="report on what changed since the merge base of REV and HEAD "
+                        "(commits, uncommitted and untracked files) and the files those changes "
+                        "affect; context is still the whole repo")
+    parser.add_argument("--baseline", type=Path, metavar="FILE",
+                        help="do not report findings recorded in FILE (see --write-baseline)")
+    parser.add_argument("--write-baseline", type=Path, metavar="FILE",
+                        help="record every current finding in FILE and exit 0")
+    parser.add_argument("--progress", action="store_true",
+                        help="show progress on stderr even when it is not a terminal")
     parser.add_argument("--dbt", action="store_true",
                         help="also cross-check against dbt's own parse (needs lotus-checks[dbt])")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
@@ -80,10 +95,10 @@ def _check(args: argparse.Namespace) -> int:
     from lotus_checks.config import load_config
     from lotus_checks.config import split_codes
     from lotus_checks.config import with_overrides
-    from lotus_checks.engine import run
     from lotus_checks.report import REPORTERS
     from lotus_checks.report import statistics
 
+    _check_combinations(args)
     root = args.root.resolve() if args.root else find_root(Path.cwd())
     config = load_config(root, args.config)
     config = with_overrides(
@@ -92,7 +107,27 @@ def _check(args: argparse.Namespace) -> int:
         ignore=[c for group in args.ignore or [] for c in split_codes(group)],
     )
     targets = _targets(root, args.paths) if args.paths else None
-    result = run(config, targets, fix=args.fix, use_cache=not args.no_cache, use_dbt=args.dbt)
+    if args.diff:
+        from lotus_checks.diffscope import diff_targets
+        from lotus_checks.gitutil import changed_files
+
+        targets = diff_targets(config, changed_files(root, args.diff))
+    baseline = None
+    if args.baseline:
+        from lotus_checks.baseline import load_baseline
+
+        baseline = load_baseline(args.baseline)
+    result = _run_with_progress(args, config, targets)
+    if args.write_baseline:
+        from lotus_checks.baseline import write_baseline
+
+        write_baseline(args.write_baseline, result.findings, root)
+        count = len(result.findings)
+        print(f"lotus-check: recorded {count} finding{'s' if count != 1 else ''} in "
+              f"{args.write_baseline}", file=sys.stderr)
+        return EXIT_OK
+    if baseline is not None:
+        result = baseline.apply(result, root)
     colour = args.output_format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     REPORTERS[args.output_format](result, sys.stdout, root, all_rules(), colour)
     if args.statistics:
@@ -103,6 +138,36 @@ def _check(args: argparse.Namespace) -> int:
     if result.errors and not args.exit_zero:
         return EXIT_FINDINGS
     return EXIT_OK
+
+
+class UsageError(Exception):
+    """Options that cannot go together (exit 2)."""
+
+
+def _check_combinations(args: argparse.Namespace) -> None:
+    if args.diff and args.paths:
+        raise UsageError("--diff chooses the files itself; drop the PATH arguments")
+    if args.write_baseline and (args.paths or args.diff):
+        raise UsageError("--write-baseline records the whole repo; drop the PATH arguments and "
+                         "--diff")
+    if args.write_baseline and args.fix:
+        raise UsageError("--write-baseline and --fix do not go together; fix first")
+
+
+def _run_with_progress(
+    args: argparse.Namespace, config: Config, targets: frozenset[str] | None
+) -> RunResult:
+    from lotus_checks.engine import run
+    from lotus_checks.progress import Progress
+    from lotus_checks.progress import wants_progress
+
+    progress = Progress(sys.stderr) if wants_progress(sys.stderr, args.progress) else None
+    try:
+        return run(config, targets, fix=args.fix, use_cache=not args.no_cache,
+                   use_dbt=args.dbt, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
 
 
 def _targets(root: Path, paths: list[str]) -> frozenset[str]:

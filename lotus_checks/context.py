@@ -10,6 +10,10 @@ from lotus_checks.config import Config
 from lotus_checks.repo import Repo
 
 
+def no_progress(done: int, total: int) -> None:
+    """The default `CheckContext.progress`: report nothing."""
+
+
 @dataclass(frozen=True)
 class CheckContext:
     config: Config
@@ -20,6 +24,9 @@ class CheckContext:
     cache: Cache
     enabled: Callable[[str], bool]
     use_dbt: bool = False
+    # progress(done, total): a long-running check reports files parsed so far; the CLI shows it
+    # on a TTY after a second (never in pre-commit or CI logs). Cheap to call; call it per file.
+    progress: Callable[[int, int], None] = no_progress
 
     def in_scope(self, path: str) -> bool:
         return self.targets is None or path in self.targets

@@ -8,17 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field
 from types import ModuleType
+from typing import Callable
 
 from lotus_checks.cache import Cache
 from lotus_checks.checks import family_modules
+from lotus_checks.checks.hygiene import unused_noqa
 from lotus_checks.config import Config
 from lotus_checks.config import ConfigError
 from lotus_checks.context import CheckContext
+from lotus_checks.context import no_progress
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
 from lotus_checks.repo import Repo
 from lotus_checks.selection import Selection
-from lotus_checks.selection import suppressed_by_noqa
+from lotus_checks.selection import noqa_codes
 
 
 @dataclass
@@ -26,6 +29,8 @@ class RunResult:
     findings: list[Finding]
     files_checked: int
     fixed: list[str] = field(default_factory=list)
+    # Findings hidden because a --baseline file records them.
+    baselined: int = 0
 
     @property
     def errors(self) -> list[Finding]:
@@ -49,7 +54,9 @@ def run(
     fix: bool = False,
     use_cache: bool = True,
     use_dbt: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
+    """`progress(done, total)` is handed to the checks as `ctx.progress` (files parsed so far)."""
     require_layout(config)
     selection = Selection(config)
     cache = Cache(config.root / config.cache_dir if use_cache else None)
@@ -57,12 +64,12 @@ def run(
 
     fixed: list[str] = []
     if fix:
-        fix_ctx = _context(config, targets, cache, selection, use_dbt)
+        fix_ctx = _context(config, targets, cache, selection, use_dbt, progress)
         for module in families:
             if hasattr(module, "fix"):
                 fixed.extend(module.fix(fix_ctx))
 
-    ctx = _context(config, targets, cache, selection, use_dbt)
+    ctx = _context(config, targets, cache, selection, use_dbt, progress)
     raw: list[Finding] = []
     for module in families:
         raw.extend(_run_family(module, ctx))
@@ -82,6 +89,7 @@ def _context(
     cache: Cache,
     selection: Selection,
     use_dbt: bool,
+    progress: Callable[[int, int], None] | None = None,
 ) -> CheckContext:
     return CheckContext(
         config=config,
@@ -90,6 +98,7 @@ def _context(
         cache=cache,
         enabled=selection.enabled,
         use_dbt=use_dbt,
+        progress=progress or no_progress,
     )
 
 
@@ -108,6 +117,9 @@ def _run_family(module: ModuleType, ctx: CheckContext) -> list[Finding]:
 def _filter(raw: list[Finding], ctx: CheckContext, selection: Selection) -> list[Finding]:
     seen: set[Finding] = set()
     out = []
+    # (path, line) of each noqa comment that suppressed something -> the codes it suppressed;
+    # the comments that suppressed nothing are LL602 findings.
+    suppressed: dict[tuple[str, int], set[str]] = {}
     for finding in raw:
         if finding in seen or not ctx.in_scope(finding.path):
             continue
@@ -115,8 +127,14 @@ def _filter(raw: list[Finding], ctx: CheckContext, selection: Selection) -> list
         if not selection.enabled(finding.code, finding.path):
             continue
         if finding.line is not None and _noqa(finding, ctx):
+            suppressed.setdefault((finding.path, finding.line), set()).add(finding.code)
             continue
         out.append(selection.apply_severity(finding))
+    # A file that failed to load or parse had its other findings skipped: its comments are
+    # not judged.
+    unparsed = {f.path for f in raw if f.code.startswith("LL0")}
+    unused = unused_noqa(ctx, selection.enabled, suppressed, unparsed)
+    out.extend(selection.apply_severity(f) for f in unused)
     return sorted(out, key=Finding.sort_key)
 
 
@@ -127,4 +145,5 @@ def _noqa(finding: Finding, ctx: CheckContext) -> bool:
     lines = text.splitlines()
     if not 1 <= finding.line <= len(lines):
         return False
-    return suppressed_by_noqa(finding, lines[finding.line - 1])
+    codes = noqa_codes(finding.path, lines[finding.line - 1])
+    return codes is not None and (not codes or any(finding.code.startswith(c) for c in codes))

@@ -81,6 +81,8 @@ def _summary(result: RunResult) -> str:
     warnings = len(result.findings) - errors
     files = len({f.path for f in result.findings})
     checked = f"{result.files_checked} file{'s' if result.files_checked != 1 else ''} checked"
+    if result.baselined:
+        checked += f", {result.baselined} in the baseline"
     if not result.findings:
         return f"All checks passed ({checked})."
     parts = []

@@ -55,6 +55,12 @@ def _matches(code: str, prefix: str) -> bool:
 
 def noqa_codes(path: str, line_text: str) -> frozenset[str] | None:
     """Codes a `noqa` comment on this line suppresses: None for no comment, empty set for all."""
+    comment = noqa_comment(path, line_text)
+    return None if comment is None else comment[1]
+
+
+def noqa_comment(path: str, line_text: str) -> tuple[int, frozenset[str]] | None:
+    """(1-based column of the comment, codes it names) for a `noqa` comment on this line."""
     if path.endswith(".sql"):
         pattern = _NOQA[".sql"]
     elif path.endswith(_HASH_COMMENT_SUFFIXES):
@@ -66,8 +72,8 @@ def noqa_codes(path: str, line_text: str) -> frozenset[str] | None:
         return None
     codes = match.group("codes")
     if not codes:
-        return frozenset()
-    return frozenset(c.strip().upper() for c in codes.split(","))
+        return match.start() + 1, frozenset()
+    return match.start() + 1, frozenset(c.strip().upper() for c in codes.split(","))
 
 
 def suppressed_by_noqa(finding: Finding, line_text: str) -> bool:

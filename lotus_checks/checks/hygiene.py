@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from typing import Callable
 from typing import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
+from lotus_checks.finding import Severity
 from lotus_checks.repo import SKIPPED_FOLDERS
 from lotus_checks.rules import Rule
+from lotus_checks.selection import noqa_comment
 
 LL601 = Rule(
     "LL601",
@@ -24,7 +27,34 @@ Fires on: `orchestration/airbyte/terraform/terraform.tfstate`.
 Fix: `git rm --cached` the file, add `*.tfstate*` and `.terraform/` to `.gitignore`.""",
 )
 
-RULES = (LL601,)
+LL602 = Rule(
+    "LL602",
+    "unused-noqa",
+    "`noqa` comment that suppresses nothing",
+    severity=Severity.WARNING,
+    explanation="""A `-- noqa` (SQL) or `# noqa` (YAML) comment on a line where no finding was
+suppressed. Suppressions outlive the problem they hid: once the column is fixed or renamed, a
+stale `-- noqa: LL401` silently hides the *next* mistake on that line.
+
+It is reported only when every code the comment names was checked on that file (so
+`--select LL4` judges `-- noqa: LL401` but not a bare `-- noqa`), and not on files that could not
+be parsed (LL0xx), whose findings were never computed.
+
+Fires on (the column `email` exists):
+```sql
+select email  -- noqa: LL401
+from {{ source('shopify', 'customers') }}
+```
+Fix: remove the comment, or the codes in it that no longer fire:
+```sql
+select email
+from {{ source('shopify', 'customers') }}
+```""",
+)
+
+RULES = (LL601, LL602)
+# Files whose comments LL602 reads: where `noqa` suppresses findings.
+NOQA_SUFFIXES = (".sql", ".yml", ".yaml")
 
 
 def _is_state(name: str) -> bool:
@@ -56,3 +86,60 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
                     hint="remove it (`git rm --cached`), add `*.tfstate*` to .gitignore; "
                     "state lives in the tofu-controller backend",
                 )
+
+
+def unused_noqa(
+    ctx: CheckContext,
+    enabled: Callable[[str, str], bool],
+    suppressed: dict[tuple[str, int], set[str]],
+    skipped_paths: set[str],
+) -> Iterator[Finding]:
+    """LL602 findings. Runs in the engine's filtering step, where suppression happens.
+
+    `enabled(code, path)` is the run's selection; `suppressed` maps (path, line) to the codes of
+    the findings a comment there suppressed; `skipped_paths` are files whose findings were not
+    all computed (they failed to load or parse)."""
+    from lotus_checks.checks import all_rules
+
+    rule_codes = [code for code in all_rules() if code != LL602.code]
+    for path in ctx.repo.inventory():
+        if (not path.endswith(NOQA_SUFFIXES) or not ctx.in_scope(path)
+                or path in skipped_paths or not enabled(LL602.code, path)):
+            continue
+
+        def checked(prefix: str, path: str = path) -> bool:
+            """Every rule under `prefix` ran on `path`, so its silence means something."""
+            matching = [c for c in rule_codes if c.startswith(prefix)]
+            return bool(matching) and all(enabled(c, path) for c in matching)
+
+        text = ctx.repo.text(path)
+        for number, line in enumerate(text.splitlines() if text else [], start=1):
+            comment = noqa_comment(path, line)
+            if comment is not None:
+                hit = suppressed.get((path, number), set())
+                yield from _unused(path, number, *comment, hit, checked)
+
+
+def _unused(
+    path: str,
+    line: int,
+    column: int,
+    codes: frozenset[str],
+    hit: set[str],
+    checked: Callable[[str], bool],
+) -> Iterator[Finding]:
+    if not codes:
+        if not hit and checked("LL"):
+            yield LL602.finding(
+                path, line, column, "unused `noqa`: no finding on this line to suppress",
+                hint="remove the comment",
+            )
+        return
+    stale = sorted(c for c in codes if checked(c) and not any(h.startswith(c) for h in hit))
+    if stale:
+        names = ", ".join(stale)
+        whole = " (or the whole comment)" if len(stale) == len(codes) else ""
+        yield LL602.finding(
+            path, line, column, f"unused `noqa` for {names}: no such finding on this line",
+            hint=f"remove {names} from the comment{whole}",
+        )
