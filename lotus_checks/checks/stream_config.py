@@ -1,15 +1,767 @@
-"""Placeholder: this family is being written (see the issue tracker)."""
+"""LL5xx: stream configs and source schemas.
+
+A stream config (`<streams>/<source>/<stream>.json`) says what is synced; the source schema
+(`<sources>/<source>/<stream>.json`) says what the source offers. Both are validated against the
+JSON Schemas shipped in `lotus_checks/schemas/` (LL501); the other rules check what a schema
+cannot express: mode values per connector, keys among the selected fields, and agreement with
+the source schema. Streams with `"connector": "dlt"` are loaded by a dlt pipeline: no catalog,
+destination modes `append|merge|replace`.
+"""
 
 from __future__ import annotations
 
+import difflib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from typing import Any
 from typing import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
+from lotus_checks.finding import Severity
+from lotus_checks.loaders import JsonDoc
+from lotus_checks.loaders import JsonPath
+from lotus_checks.repo import Stream
 from lotus_checks.rules import Rule
 
-RULES: tuple[Rule, ...] = ()
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
+
+AIRBYTE = "airbyte"
+DLT = "dlt"
+SYNC_MODES = ("full_refresh", "incremental")
+DESTINATION_MODES = {
+    AIRBYTE: ("overwrite", "append", "append_dedup"),
+    DLT: ("append", "merge", "replace"),
+}
+# The same intent under each connector's name: used to suggest the right spelling.
+EQUIVALENT_MODE = {"merge": "append_dedup", "append_dedup": "merge", "replace": "overwrite",
+                   "overwrite": "replace"}
+DEDUP_MODES = frozenset({"append_dedup", "merge"})
+JSON_TYPES = ("string", "integer", "number", "boolean", "object", "array", "null")
+
+STREAM_CONFIG_SCHEMA = "stream_config"
+SOURCE_SCHEMA_SCHEMA = "source_schema"
+
+LL501 = Rule(
+    "LL501",
+    "schema-violation",
+    "Stream config or source schema does not match its JSON Schema",
+    explanation="""Stream configs and source schemas are validated against the JSON Schemas that
+ship with lotus-checks (`lotus_checks/schemas/stream_config.schema.json` and
+`source_schema.schema.json`). Every violation is reported with its JSON path, at the line of the
+offending key: a missing required key, a value of the wrong type, an unknown key (usually a
+typo, which the generator and Terraform would silently ignore).
+
+Fires on (`selcted` is a typo, `backfill` must be a boolean):
+```json
+{"stream": "orders", "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
+ "backfill": "no", "selcted": true, "fields": {"id": {"type": "integer"}}}
+```
+Fix:
+```json
+{"stream": "orders", "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
+ "backfill": false, "selected": true, "fields": {"id": {"type": "integer"}}}
+```
+Mode values and type names have their own rules (LL502, LL508), so they are not reported twice.""",
+)
+LL502 = Rule(
+    "LL502",
+    "invalid-sync-mode",
+    "Invalid `sync_mode` or `destination_sync_mode`",
+    explanation="""`sync_mode` must be `full_refresh` or `incremental`. `destination_sync_mode`
+must be `overwrite`, `append` or `append_dedup` for Airbyte streams, and `append`, `merge` or
+`replace` for dlt streams (`"connector": "dlt"`). Anything else fails the Terraform apply (or
+the dlt run) after the push.
+
+Fires on (an Airbyte stream using dlt's name for deduplication):
+```json
+{"stream": "orders", "sync_mode": "incremental", "destination_sync_mode": "merge", ...}
+```
+Fix: `"destination_sync_mode": "append_dedup"` (or add `"connector": "dlt"` if a dlt pipeline
+loads this stream).""",
+)
+LL503 = Rule(
+    "LL503",
+    "key-not-selected",
+    "`cursor_field` or `primary_key` is not among the selected fields",
+    explanation="""Only the fields listed in `fields` are synced. A cursor or primary key that is
+not among them does not exist downstream: Airbyte rejects the connection, or deduplication
+and incremental loads silently break. Nested paths (`[["customer", "id"]]`) are checked
+against the nested `properties` when the stream config lists them.
+
+Fires on:
+```json
+{"stream": "orders", "cursor_field": ["updated_at"], "primary_key": [["id"]],
+ "fields": {"id": {"type": "integer"}}, ...}
+```
+Fix: select the cursor as well:
+```json
+{"stream": "orders", "cursor_field": ["updated_at"], "primary_key": [["id"]],
+ "fields": {"id": {"type": "integer"}, "updated_at": {"type": "string", "format": "date-time"}}, ...}
+```
+then regenerate the catalog.""",
+)
+LL504 = Rule(
+    "LL504",
+    "field-not-in-source",
+    "Selected field does not exist in the source schema",
+    explanation="""Every field a stream config selects must be offered by the source (its source
+schema, from discovery). A field the source does not have is never synced, so every model
+reading it fails or reads NULL. Nested `properties` are compared too.
+
+Fires on (source schema offers `email`):
+```json
+{"stream": "customers", "fields": {"id": {"type": "integer"}, "emial": {"type": "string"}}, ...}
+```
+Fix: `"email": {"type": "string"}`, then regenerate the catalog.""",
+)
+LL505 = Rule(
+    "LL505",
+    "field-type-mismatch",
+    "Selected field has a different type than in the source schema",
+    explanation="""The catalog takes each selected field's definition from the source schema, so
+the type written in the stream config is not what lands in the lake; models and column checks
+that trust it are wrong. `"null"` in a type list is ignored (`["null", "string"]` equals
+`"string"`).
+
+Fires on (the source schema says `"type": "number"`):
+```json
+"total_price": {"type": "string"}
+```
+Fix: `"total_price": {"type": "number"}`.""",
+)
+LL506 = Rule(
+    "LL506",
+    "sync-mode-not-offered",
+    "Sync mode not offered by the source",
+    explanation="""The source schema's `options` list the `sync_modes` and
+`destination_sync_modes` the source supports. Asking for another one fails when the connection
+is applied (for example `incremental` on a source without a cursor).
+
+Fires on (source options: `"sync_modes": ["full_refresh"]`):
+```json
+{"stream": "lists", "sync_mode": "incremental", ...}
+```
+Fix: `"sync_mode": "full_refresh"` (with `"destination_sync_mode": "overwrite"`).""",
+)
+LL507 = Rule(
+    "LL507",
+    "missing-key-for-mode",
+    "Deduplication needs a primary key; incremental needs a cursor",
+    explanation="""`append_dedup` (dlt: `merge`) deduplicates on the primary key, and
+`incremental` reads only records past the cursor. Without them the connection is rejected, or
+every sync appends duplicates. A key defined by the source (`defaults` in the source schema)
+counts.
+
+Fires on:
+```json
+{"stream": "orders", "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
+ "primary_key": [], "cursor_field": [], ...}
+```
+Fix:
+```json
+{"stream": "orders", "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
+ "primary_key": [["id"]], "cursor_field": ["updated_at"], ...}
+```""",
+)
+LL508 = Rule(
+    "LL508",
+    "invalid-field-type",
+    "Field type is not a JSON-schema type",
+    explanation="""Field types must be JSON-schema type names: `string`, `integer`, `number`,
+`boolean`, `object`, `array`, `null` (or a list of them). Discovery sometimes yields `unknown`
+or no type at all; on a selected field that reaches the catalog and the destination writes the
+column with a guessed type (an error). On a field nobody selects it is only a warning.
+
+Fires on:
+```json
+"metadata": {"type": "unknown"}
+```
+Fix: `"metadata": {"type": "object"}` (the type the data really has).""",
+)
+LL509 = Rule(
+    "LL509",
+    "selected-missing",
+    "Stream config has no `selected` key",
+    severity=Severity.WARNING,
+    explanation="""Without `selected` the generator treats the stream as selected, which hides
+the intent. Say it explicitly: `true` to sync the stream, `false` to pause it.
+
+Fires on:
+```json
+{"stream": "orders", "sync_mode": "incremental", ...}
+```
+Fix: `{"stream": "orders", "selected": true, "sync_mode": "incremental", ...}`.""",
+)
+LL510 = Rule(
+    "LL510",
+    "backfill-enabled",
+    "`backfill` is true",
+    severity=Severity.WARNING,
+    explanation="""`"backfill": true` resets the stream and re-syncs all history. It triggers a
+reset on every apply while it stays true, so set it back to `false` once the backfill sync has
+completed.
+
+Fires on: `"backfill": true`.
+
+Fix: after the sync completed, `"backfill": false` and push again.""",
+)
+LL511 = Rule(
+    "LL511",
+    "duplicate-key",
+    "Duplicate key in a stream config or source schema",
+    explanation="""JSON parsers keep only the last of two equal keys, so the first definition is
+silently dropped (a field selected twice with different types, two `sync_mode`s after a merge).
+
+Fires on:
+```json
+"fields": {"email": {"type": "string"}, "id": {"type": "integer"}, "email": {"type": "object"}}
+```
+Fix: keep one `email`.""",
+)
+
+RULES = (LL501, LL502, LL503, LL504, LL505, LL506, LL507, LL508, LL509, LL510, LL511)
+
+
+# ---- entry point -------------------------------------------------------------------------------
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    return iter(())
+    for stream in ctx.repo.streams:
+        if ctx.in_scope(stream.config_path):
+            yield from _check_stream(ctx, stream)
+    for schema in ctx.repo.source_schemas:
+        if ctx.in_scope(schema.path):
+            yield from _check_source_schema(ctx, schema.source, schema.name, schema.path)
+
+
+def _check_stream(ctx: CheckContext, stream: Stream) -> Iterator[Finding]:
+    doc = ctx.repo.json(stream.config_path)
+    if doc is None:
+        return  # LL0xx already reported
+    yield from _duplicate_keys(stream.config_path, doc)
+    yield from _schema_violations(stream.config_path, doc, STREAM_CONFIG_SCHEMA)
+    if not isinstance(doc.data, dict):
+        return
+    config = StreamFile(stream, doc, ctx.config.generator)
+    source = _source_doc(ctx, stream)
+    yield from _modes(config)
+    yield from _keys_selected(config)
+    if source is not None:
+        yield from _against_source(config, source, stream.schema_path or "")
+    yield from _keys_for_modes(config, source)
+    yield from _config_types(config)
+    yield from _flags(config)
+
+
+def _source_doc(ctx: CheckContext, stream: Stream) -> dict[str, Any] | None:
+    if stream.schema_path is None:
+        return None
+    doc = ctx.repo.json(stream.schema_path)
+    return doc.data if doc is not None and isinstance(doc.data, dict) else None
+
+
+@dataclass(frozen=True)
+class StreamFile:
+    """A loaded stream config: its data (a dict, maybe malformed inside) and where it is."""
+
+    stream: Stream
+    doc: JsonDoc
+    generator: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.doc.data  # type: ignore[no-any-return]
+
+    @property
+    def path(self) -> str:
+        return self.stream.config_path
+
+    @property
+    def label(self) -> str:
+        return f"stream `{self.stream.source}/{self.stream.name}`"
+
+    @property
+    def connector(self) -> str | None:
+        """`airbyte` or `dlt`; None for an unknown connector (LL501 reports it)."""
+        value = self.data.get("connector", AIRBYTE)
+        return value if value in (AIRBYTE, DLT) else None
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        fields = self.data.get("fields")
+        return fields if isinstance(fields, dict) else {}
+
+    def at(self, path: JsonPath) -> tuple[int | None, int | None]:
+        return self.doc.position(path)
+
+    def regenerate(self) -> str:
+        """What to run after editing: dlt streams have no catalog."""
+        if self.connector == DLT:
+            return ""
+        return f", then regenerate the catalog: python {self.generator}"
+
+
+# ---- LL501 / LL511: the JSON Schema and duplicate keys -------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def _validator(name: str) -> Validator:
+    """The compiled validator of a shipped schema, built once per process."""
+    from importlib.resources import files
+
+    from jsonschema import Draft202012Validator
+
+    resource = files("lotus_checks") / "schemas" / f"{name}.schema.json"
+    schema = json.loads(resource.read_text(encoding="utf-8"))
+    return Draft202012Validator(schema)
+
+
+def schema_errors(data: Any, name: str) -> list[tuple[JsonPath, str, str]]:
+    """(path of the offending key, `$.json.path: message`, hint) for every violation."""
+    out: list[tuple[JsonPath, str, str]] = []
+    for error in _validator(name).iter_errors(data):
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            out.extend(_unexpected_keys(error))
+        else:
+            out.append(_described(error))
+    return out
+
+
+def _unexpected_keys(error: ValidationError) -> Iterator[tuple[JsonPath, str, str]]:
+    """One finding per unknown key, at that key, with a did-you-mean."""
+    allowed = list(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
+    base = tuple(error.absolute_path)
+    for key in error.instance:
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        hint = f"did you mean `{close[0]}`?" if close else f"allowed keys: {', '.join(allowed)}"
+        yield base + (key,), f"{_json_path(base + (key,))}: unexpected key `{key}`", hint
+
+
+def _described(error: ValidationError) -> tuple[JsonPath, str, str]:
+    from jsonschema.exceptions import best_match
+
+    # anyOf/oneOf: the sub-error closest to what was meant says more than "not valid under any".
+    shown = best_match(error.context) if error.context else error
+    path = tuple(shown.absolute_path)
+    hint = ""
+    if shown.validator == "required":
+        hint = "add the missing key"
+    elif shown.validator == "type":
+        hint = f"use a value of type {shown.validator_value}"
+    elif shown.validator == "enum":
+        hint = "use one of: " + ", ".join(map(str, shown.validator_value))
+    return path, f"{_json_path(path)}: {shown.message}", hint
+
+
+def _json_path(path: JsonPath) -> str:
+    """`$.fields.email.type`, `$.primary_key[0]` (check-jsonschema style)."""
+    out = "$"
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier():
+            out += f".{part}"
+        else:
+            out += f"[{json.dumps(part)}]"
+    return out
+
+
+def _schema_violations(path: str, doc: JsonDoc, name: str) -> Iterator[Finding]:
+    for key_path, message, hint in schema_errors(doc.data, name):
+        line, column = doc.position(key_path)
+        yield LL501.finding(path, line, column, message, hint=hint)
+
+
+def _duplicate_keys(path: str, doc: JsonDoc) -> Iterator[Finding]:
+    duplicates: list[tuple[str, dict[str, Any]]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        obj = dict(items)
+        if len(obj) != len(items):
+            seen: set[str] = set()
+            for key, _ in items:
+                if key in seen:
+                    duplicates.append((key, obj))
+                seen.add(key)
+        return obj
+
+    try:
+        data = json.loads(doc.text, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return
+    if not duplicates:
+        return
+    where = _object_paths(data)
+    for key, obj in duplicates:
+        key_path = where.get(id(obj), ()) + (key,)
+        line, column = doc.position(key_path)
+        yield LL511.finding(
+            path, line, column,
+            f"{_json_path(key_path)}: key `{key}` appears more than once; only the last counts",
+            hint=f"keep one `{key}`",
+        )
+
+
+def _object_paths(data: Any) -> dict[int, JsonPath]:
+    out: dict[int, JsonPath] = {}
+    stack: list[tuple[Any, JsonPath]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, dict):
+            out[id(value)] = path
+            stack.extend((v, path + (k,)) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((v, path + (i,)) for i, v in enumerate(value))
+    return out
+
+
+# ---- LL502: mode values ---------------------------------------------------------------------------
+
+
+def _modes(config: StreamFile) -> Iterator[Finding]:
+    sync_mode = config.data.get("sync_mode")
+    if isinstance(sync_mode, str) and sync_mode not in SYNC_MODES:
+        yield _bad_mode(config, "sync_mode", sync_mode, SYNC_MODES, "")
+    destination = config.data.get("destination_sync_mode")
+    if config.connector is None or not isinstance(destination, str):
+        return
+    allowed = DESTINATION_MODES[config.connector]
+    if destination in allowed:
+        return
+    other = DLT if config.connector == AIRBYTE else AIRBYTE
+    note = ""
+    if destination in DESTINATION_MODES[other]:
+        name = "dlt" if other == DLT else "Airbyte"
+        note = f" (`{destination}` is {name}'s mode"
+        note += '; if a dlt pipeline loads this stream, add "connector": "dlt")' if other == DLT \
+            else ")"
+    yield _bad_mode(config, "destination_sync_mode", destination, allowed, note)
+
+
+def _bad_mode(
+    config: StreamFile, key: str, value: str, allowed: tuple[str, ...], note: str
+) -> Finding:
+    kind = "" if key == "sync_mode" else f" for {'a dlt' if config.connector == DLT else 'an Airbyte'} stream"
+    suggestion = EQUIVALENT_MODE.get(value) if EQUIVALENT_MODE.get(value) in allowed else None
+    suggestion = suggestion or next(iter(difflib.get_close_matches(value, allowed, n=1)), None)
+    hint = f"use `{suggestion}`{note}" if suggestion else f"use one of: {', '.join(allowed)}{note}"
+    line, column = config.at((key,))
+    return LL502.finding(
+        config.path, line, column,
+        f"{config.label}: `{key}` is `{value}`, not one of {', '.join(allowed)}{kind}",
+        hint=hint,
+    )
+
+
+def _valid_modes(config: StreamFile) -> tuple[str | None, str | None]:
+    """(sync_mode, destination_sync_mode), each None unless it is valid (LL502 covers the rest)."""
+    sync_mode = config.data.get("sync_mode")
+    destination = config.data.get("destination_sync_mode")
+    allowed = DESTINATION_MODES.get(config.connector or "", ())
+    return (
+        sync_mode if sync_mode in SYNC_MODES else None,
+        destination if isinstance(destination, str) and destination in allowed else None,
+    )
+
+
+# ---- LL503: keys among the selected fields ------------------------------------------------------
+
+
+def _field_path(value: Any) -> list[str] | None:
+    """A non-empty list of names, else None (malformed ones are LL501's)."""
+    if isinstance(value, list) and value and all(isinstance(p, str) and p for p in value):
+        return value
+    return None
+
+
+def _key_paths(data: dict[str, Any]) -> Iterator[tuple[JsonPath, list[str], str]]:
+    cursor = _field_path(data.get("cursor_field"))
+    if cursor:
+        yield ("cursor_field",), cursor, "cursor field"
+    keys = data.get("primary_key")
+    if isinstance(keys, list):
+        for i, key in enumerate(keys):
+            path = _field_path(key)
+            if path:
+                yield ("primary_key", i), path, "primary key"
+
+
+def _first_missing(fields: dict[str, Any], path: list[str]) -> int | None:
+    """Index of the first part of `path` not found; nested parts only where properties are listed."""
+    level: Any = fields
+    for i, part in enumerate(path):
+        if not isinstance(level, dict):
+            return None
+        if part not in level:
+            return i
+        definition = level[part]
+        level = definition.get("properties") if isinstance(definition, dict) else None
+    return None
+
+
+def _keys_selected(config: StreamFile) -> Iterator[Finding]:
+    if "fields" not in config.data or not isinstance(config.data["fields"], dict):
+        return
+    for key_path, path, what in _key_paths(config.data):
+        missing = _first_missing(config.fields, path)
+        if missing is None:
+            continue
+        dotted = ".".join(path)
+        detail = "" if missing == 0 else f" (`{'.'.join(path[:missing])}` has no property `{path[missing]}`)"
+        line, column = config.at(key_path + (missing,))
+        yield LL503.finding(
+            config.path, line, column,
+            f"{config.label}: {what} `{dotted}` is not among the selected fields{detail}",
+            hint=f"add `{dotted}` to `fields` in {config.path}{config.regenerate()}",
+        )
+
+
+# ---- LL504 / LL505 / LL506: agreement with the source schema ------------------------------------
+
+
+def _type_names(value: Any) -> frozenset[str] | None:
+    """The non-null type names of a `type`, or None if it is missing or not all JSON types."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names or not all(n in JSON_TYPES for n in names):
+        return None
+    return frozenset(names) - {"null"}
+
+
+def _show_type(names: frozenset[str]) -> str:
+    return " | ".join(sorted(names)) if names else "null"
+
+
+def _against_source(config: StreamFile, source: dict[str, Any], schema_path: str) -> Iterator[Finding]:
+    offered = source.get("fields")
+    if isinstance(offered, dict) and "fields" in config.data:
+        yield from _compare_fields(config, config.fields, offered, ("fields",), (), schema_path)
+    yield from _modes_offered(config, source, schema_path)
+
+
+def _compare_fields(
+    config: StreamFile,
+    selected: dict[str, Any],
+    offered: dict[str, Any],
+    json_path: JsonPath,
+    dotted: tuple[str, ...],
+    schema_path: str,
+) -> Iterator[Finding]:
+    for name, definition in selected.items():
+        here = json_path + (name,)
+        shown = ".".join(dotted + (name,))
+        if name not in offered:
+            close = difflib.get_close_matches(name, [str(k) for k in offered], n=1)
+            fix = f"the source offers `{close[0]}`" if close else "remove it or fix its name"
+            line, column = config.at(here)
+            yield LL504.finding(
+                config.path, line, column,
+                f"{config.label}: field `{shown}` is not in the source schema {schema_path}",
+                hint=f"{fix}{config.regenerate()}",
+            )
+            continue
+        yield from _compare_definition(
+            config, definition, offered[name], here, dotted + (name,), schema_path
+        )
+
+
+def _compare_definition(
+    config: StreamFile,
+    definition: Any,
+    source_definition: Any,
+    here: JsonPath,
+    dotted: tuple[str, ...],
+    schema_path: str,
+) -> Iterator[Finding]:
+    if not isinstance(definition, dict) or not isinstance(source_definition, dict):
+        return
+    mine = _type_names(definition.get("type"))
+    theirs = _type_names(source_definition.get("type"))
+    if mine is not None and theirs is not None and mine and theirs and mine != theirs:
+        line, column = config.at(here + ("type",))
+        yield LL505.finding(
+            config.path, line, column,
+            f"{config.label}: field `{'.'.join(dotted)}` is `{_show_type(mine)}` here but "
+            f"`{_show_type(theirs)}` in the source schema {schema_path}",
+            hint=f'use "type": "{_show_type(theirs)}" (the catalog takes the source\'s type)',
+        )
+    properties, source_properties = definition.get("properties"), source_definition.get("properties")
+    if isinstance(properties, dict) and isinstance(source_properties, dict):
+        yield from _compare_fields(
+            config, properties, source_properties, here + ("properties",), dotted, schema_path
+        )
+    items, source_items = definition.get("items"), source_definition.get("items")
+    if isinstance(items, dict) and isinstance(source_items, dict):
+        last = dotted[-1] + "[]" if dotted else "[]"
+        yield from _compare_definition(
+            config, items, source_items, here + ("items",), dotted[:-1] + (last,), schema_path
+        )
+
+
+def _modes_offered(config: StreamFile, source: dict[str, Any], schema_path: str) -> Iterator[Finding]:
+    options = source.get("options")
+    if not isinstance(options, dict):
+        return
+    sync_mode, destination = _valid_modes(config)
+    for key, value, option in (
+        ("sync_mode", sync_mode, "sync_modes"),
+        ("destination_sync_mode", destination, "destination_sync_modes"),
+    ):
+        offered = options.get(option)
+        if value is None or not isinstance(offered, list) or value in offered:
+            continue
+        choices = [m for m in offered if isinstance(m, str)]
+        line, column = config.at((key,))
+        yield LL506.finding(
+            config.path, line, column,
+            f"{config.label}: `{key}` `{value}` is not offered by the source "
+            f"(its {option}: {', '.join(choices) or 'none'})",
+            hint=f"use one of {', '.join(choices)} (see `options` in {schema_path})"
+            if choices else f"see `options` in {schema_path}",
+        )
+
+
+# ---- LL507: keys the modes need -----------------------------------------------------------------
+
+
+def _has_paths(value: Any) -> bool:
+    return isinstance(value, list) and any(_field_path(p) for p in value)
+
+
+def _keys_for_modes(config: StreamFile, source: dict[str, Any] | None) -> Iterator[Finding]:
+    defaults = source.get("defaults") if source is not None else None
+    defaults = defaults if isinstance(defaults, dict) else {}
+    sync_mode, destination = _valid_modes(config)
+    if destination in DEDUP_MODES and not _has_paths(config.data.get("primary_key")) \
+            and not _has_paths(defaults.get("primary_key")):
+        line, column = config.at(("destination_sync_mode",))
+        yield LL507.finding(
+            config.path, line, column,
+            f"{config.label}: `{destination}` deduplicates on the primary key, but there is none",
+            hint='set "primary_key" (e.g. [["id"]]) or use "append"',
+        )
+    if sync_mode == "incremental" and not _field_path(config.data.get("cursor_field")) \
+            and not _field_path(defaults.get("cursor_field")):
+        line, column = config.at(("sync_mode",))
+        yield LL507.finding(
+            config.path, line, column,
+            f"{config.label}: `incremental` needs a cursor, but `cursor_field` is empty and the "
+            "source defines none",
+            hint='set "cursor_field" (e.g. ["updated_at"]) or use "full_refresh"',
+        )
+
+
+# ---- LL508: type names --------------------------------------------------------------------------
+
+
+def _definitions(fields: Any, json_path: JsonPath) -> Iterator[tuple[JsonPath, str, dict[str, Any]]]:
+    """(json path, top-level field name, definition) of every field, nested ones included."""
+    if not isinstance(fields, dict):
+        return
+    stack: list[tuple[JsonPath, str, Any]] = [
+        (json_path + (name,), str(name), d) for name, d in fields.items()
+    ]
+    while stack:
+        here, top, definition = stack.pop()
+        if not isinstance(definition, dict):
+            continue
+        yield here, top, definition
+        properties = definition.get("properties")
+        if isinstance(properties, dict):
+            stack.extend((here + ("properties", n), top, d) for n, d in properties.items())
+        if "items" in definition:
+            stack.append((here + ("items",), top, definition["items"]))
+
+
+def _bad_type_names(value: Any) -> list[str] | None:
+    """Names in a well-formed `type` that are not JSON types; None when it is malformed."""
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        return None
+    return [n for n in names if n not in JSON_TYPES]
+
+
+def _type_message(bad: list[str]) -> tuple[str, str]:
+    shown = ", ".join(f"`{n}`" for n in bad)
+    close = difflib.get_close_matches(bad[0], JSON_TYPES, n=1) if bad else []
+    hint = f"did you mean `{close[0]}`?" if close else "use one of: " + ", ".join(JSON_TYPES)
+    return shown, hint
+
+
+def _config_types(config: StreamFile) -> Iterator[Finding]:
+    for here, _, definition in sorted(_definitions(config.data.get("fields"), ("fields",))):
+        bad = _bad_type_names(definition.get("type"))
+        if not bad:
+            continue  # fine, missing or malformed (LL501)
+        shown, hint = _type_message(bad)
+        line, column = config.at(here + ("type",))
+        yield LL508.finding(
+            config.path, line, column,
+            f"{config.label}: {_json_path(here)} has type {shown}, not a JSON-schema type",
+            hint=hint,
+        )
+
+
+def _check_source_schema(ctx: CheckContext, source: str, name: str, path: str) -> Iterator[Finding]:
+    doc = ctx.repo.json(path)
+    if doc is None:
+        return
+    yield from _duplicate_keys(path, doc)
+    yield from _schema_violations(path, doc, SOURCE_SCHEMA_SCHEMA)
+    if isinstance(doc.data, dict):
+        yield from _source_types(doc, path, _selected_names(ctx, source, name))
+
+
+def _selected_names(ctx: CheckContext, source: str, name: str) -> frozenset[str]:
+    stream = ctx.repo.stream(source, name)
+    doc = ctx.repo.json(stream.config_path) if stream is not None else None
+    fields = doc.data.get("fields") if doc is not None and isinstance(doc.data, dict) else None
+    return frozenset(fields) if isinstance(fields, dict) else frozenset()
+
+
+def _source_types(doc: JsonDoc, path: str, selected: frozenset[str]) -> Iterator[Finding]:
+    for here, top, definition in sorted(_definitions(doc.data.get("fields"), ("fields",))):
+        if "type" in definition:
+            bad = _bad_type_names(definition["type"])
+            if not bad:
+                continue
+            shown, hint = _type_message(bad)
+            problem, at = f"has type {shown}, not a JSON-schema type", here + ("type",)
+        else:
+            problem, at = "has no type", here
+            hint = "add its JSON-schema type (the generator would guess `string`)"
+        is_selected = top in selected
+        line, column = doc.position(at)
+        yield LL508.finding(
+            path, line, column,
+            f"{_json_path(here)} {problem}"
+            + (" and is selected by the stream config" if is_selected else ""),
+            hint=hint,
+            severity=Severity.ERROR if is_selected else Severity.WARNING,
+        )
+
+
+# ---- LL509 / LL510: flags -----------------------------------------------------------------------
+
+
+def _flags(config: StreamFile) -> Iterator[Finding]:
+    if "selected" not in config.data:
+        line, column = config.at(())
+        yield LL509.finding(
+            config.path, line, column,
+            f"{config.label} has no `selected` key (the generator treats it as selected)",
+            hint='add "selected": true (or false to pause the stream)',
+        )
+    if config.data.get("backfill") is True:
+        line, column = config.at(("backfill",))
+        yield LL510.finding(
+            config.path, line, column,
+            f"{config.label} has `backfill: true`: every apply resets the stream while it stays true",
+            hint='set "backfill": false once the backfill sync has completed, and push again',
+        )
