@@ -386,7 +386,7 @@ def test_ll511_duplicate_key(make_repo: MakeRepo) -> None:
   "fields": {
     "id": {"type": "integer"},
     "updated_at": {"type": "string"},
-    "id": {"type": "string"}
+    "id": {"type": "integer"}
   }
 }
 """
