@@ -1,0 +1,706 @@
+#!/usr/bin/env python3
+"""Benchmark lotus-check against the file-reading floor and `dbt parse`, in one run.
+
+    python bench/run.py                     # S, M and L; dbt when installed
+    python bench/run.py --sizes S --repeat 1 --no-dbt --out /tmp/bench --docs-dir /tmp/bench
+
+For every size it generates a synthetic tree (bench/generate_tree.py), then times, each in a
+fresh process, medians of `--repeat` runs:
+
+- floor: read and parse every input file (json / yaml / read_text) and nothing else;
+- lotus-check `--no-cache`; cold cache (cache folder deleted, then a run that fills it);
+  warm (cache present, nothing changed); one-file (one model edited, its path passed, as
+  pre-commit does);
+- `dbt parse` cold (target/ deleted) and warm (partial parse), when dbt is installed;
+
+plus `python -c pass`, `lotus-check --version` and `--help` once. Peak memory is each process's
+ru_maxrss (os.wait4). Results go to `<out>/results-<date>.json` and `<out>/latest.json`;
+`docs/performance.md` and `docs/performance.png` are regenerated from them (the hand-written
+notes block of performance.md is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import pstats
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO_ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+# The sibling script; importable once bench/ is on the path.
+import generate_tree  # noqa: E402
+
+SIZES: dict[str, tuple[int, int]] = {"S": (3, 5), "M": (20, 25), "L": (50, 40)}
+DEFAULT_REPEAT = {"S": 5, "M": 5, "L": 3}
+CACHE_DIR = ".lotus_check_cache"
+STARTUP_TARGET_S = 0.150
+PEAK_MEMORY_TARGET_MB = 300
+FIGURES = ("floor", "cold_no_cache", "cold_cache", "warm", "one_file", "dbt_cold", "dbt_warm")
+FIGURE_LABELS = {
+    "floor": "file-reading floor",
+    "cold_no_cache": "lotus-check --no-cache",
+    "cold_cache": "lotus-check, cold cache",
+    "warm": "lotus-check, warm",
+    "one_file": "lotus-check, one model changed",
+    "dbt_cold": "dbt parse, cold",
+    "dbt_warm": "dbt parse, warm (partial parse)",
+}
+NOTES_START = "<!-- notes:start (kept when bench/run.py regenerates this file) -->"
+NOTES_END = "<!-- notes:end -->"
+
+# Read and parse every input file below the root, nothing else. It runs as `python -c`, in a
+# fresh process, so it pays the same interpreter start-up lotus-check pays.
+FLOOR_SCRIPT = r"""
+import json, os, sys
+import yaml
+loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+skip = {".git", "target", "dbt_packages", "logs", "node_modules", "__pycache__", ".lotus_check_cache"}
+count = 0
+for folder, dirs, names in os.walk(sys.argv[1]):
+    dirs[:] = [d for d in dirs if d not in skip]
+    for name in names:
+        path = os.path.join(folder, name)
+        if name.endswith(".json"):
+            with open(path, encoding="utf-8") as f:
+                json.loads(f.read())
+        elif name.endswith((".yml", ".yaml")):
+            with open(path, encoding="utf-8") as f:
+                yaml.load(f.read(), Loader=loader)
+        elif name.endswith((".sql", ".tf", ".py", ".toml")):
+            with open(path, encoding="utf-8") as f:
+                f.read()
+        else:
+            continue
+        count += 1
+print(count)
+"""
+
+
+@dataclass
+class Sample:
+    wall_s: float
+    peak_rss_mb: float
+    exit_code: int
+
+
+def run_once(cmd: list[str], cwd: Path, env: dict[str, str], stderr_path: Path) -> Sample:
+    """Wall time and peak RSS of one process (ru_maxrss from wait4: this process only)."""
+    with open(stderr_path, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen consistent
+    return Sample(wall, usage.ru_maxrss / 1024, proc.returncode)
+
+
+def measure(
+    cmd: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    repeat: int,
+    scratch: Path,
+    before: Callable[[int], None] | None = None,
+    ok_codes: tuple[int, ...] = (0, 1),
+) -> dict[str, Any]:
+    samples = []
+    for i in range(repeat):
+        if before is not None:
+            before(i)
+        sample = run_once(cmd, cwd, env, scratch / "stderr.txt")
+        if sample.exit_code not in ok_codes:
+            tail = (scratch / "stderr.txt").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{' '.join(cmd)} exited {sample.exit_code}:\n{tail}")
+        samples.append(sample)
+    walls = [s.wall_s for s in samples]
+    return {
+        "median_s": statistics.median(walls),
+        "min_s": min(walls),
+        "max_s": max(walls),
+        "runs_s": walls,
+        "peak_rss_mb": max(s.peak_rss_mb for s in samples),
+        "exit_codes": sorted({s.exit_code for s in samples}),
+    }
+
+
+def lotus_command() -> list[str]:
+    script = shutil.which("lotus-check")
+    return [script] if script else [sys.executable, "-m", "lotus_checks"]
+
+
+def dbt_command() -> list[str] | None:
+    script = shutil.which("dbt")
+    if script is None:
+        return None
+    try:
+        import dbt.adapters.duckdb  # noqa: F401
+    except ImportError:
+        return None
+    return [script]
+
+
+def bench_env() -> dict[str, str]:
+    env = dict(os.environ)
+    # No network from dbt (no internet here: tracking would time out), no colour codes.
+    env.update({"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", "NO_COLOR": "1"})
+    env.pop("PYTHONPROFILEIMPORTTIME", None)
+    return env
+
+
+def count_files(folder: Path) -> int:
+    return sum(len(names) for _dirs, _sub, names in os.walk(folder)) if folder.is_dir() else 0
+
+
+def tree_stats(root: Path) -> tuple[int, int]:
+    files = size = 0
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in (".git", "target", "logs", CACHE_DIR)]
+        for name in names:
+            files += 1
+            size += os.path.getsize(os.path.join(folder, name))
+    return files, size
+
+
+def findings_of(root: Path, env: dict[str, str]) -> dict[str, int]:
+    """Codes lotus-check reports on the tree (a clean tree reports none)."""
+    out = subprocess.run([*lotus_command(), "--root", str(root), "--no-cache",
+                          "--output-format", "json"], cwd=root, env=env,
+                         capture_output=True, text=True)
+    if out.returncode not in (0, 1):
+        raise RuntimeError(f"lotus-check failed on {root}: {out.stderr.strip()}")
+    counts: dict[str, int] = {}
+    for finding in json.loads(out.stdout)["findings"]:
+        counts[finding["code"]] = counts.get(finding["code"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def pick_model(root: Path) -> Path:
+    models = sorted((root / "orchestration" / "assets" / "core").glob("*/int_*.sql"))
+    return models[len(models) // 2]
+
+
+def bench_size(name: str, root: Path, repeat: int, use_dbt: bool, seed: int,
+               scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    n_sources, n_streams = SIZES[name]
+    env = bench_env()
+    shutil.rmtree(root, ignore_errors=True)
+    start = time.perf_counter()
+    counts = generate_tree.generate(root, n_sources, n_streams, seed)
+    generate_tree.git_commit(root)
+    files, size = tree_stats(root)
+    result: dict[str, Any] = {
+        **counts, "files": files, "bytes": size,
+        "generate_s": time.perf_counter() - start, "repeat": repeat, "figures": {},
+    }
+    log(f"[{name}] {counts['models']} models, {files} files, {size / 1e6:.1f} MB")
+    figures = result["figures"]
+    lotus = [*lotus_command(), "--root", str(root)]
+    cache = root / CACHE_DIR
+
+    subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, str(root)], check=True,
+                   stdout=subprocess.DEVNULL)  # warm the OS page cache for every figure alike
+    figures["floor"] = measure([sys.executable, "-c", FLOOR_SCRIPT, str(root)], root, env,
+                               repeat, scratch, ok_codes=(0,))
+    log(f"[{name}] floor {figures['floor']['median_s']:.3f}s")
+    figures["cold_no_cache"] = measure([*lotus, "--no-cache"], root, env, repeat, scratch)
+    log(f"[{name}] --no-cache {figures['cold_no_cache']['median_s']:.3f}s")
+    figures["cold_cache"] = measure(lotus, root, env, repeat, scratch,
+                                    before=lambda _i: shutil.rmtree(cache, ignore_errors=True))
+    log(f"[{name}] cold cache {figures['cold_cache']['median_s']:.3f}s")
+    run_once(lotus, root, env, scratch / "stderr.txt")  # the warm runs start from a full cache
+    figures["warm"] = measure(lotus, root, env, repeat, scratch)
+    log(f"[{name}] warm {figures['warm']['median_s']:.3f}s")
+
+    model = pick_model(root)
+    original = model.read_text(encoding="utf-8")
+    added: list[int] = []
+
+    def edit(i: int) -> None:
+        if i > 0:
+            added.append(count_files(cache) - entries_before[0])
+        model.write_text(original + f"-- bench edit {i}\n", encoding="utf-8")
+        entries_before[0] = count_files(cache)
+
+    entries_before = [count_files(cache)]
+    figures["one_file"] = measure([*lotus, model.relative_to(root).as_posix()], root, env,
+                                  repeat, scratch, before=edit)
+    added.append(count_files(cache) - entries_before[0])
+    model.write_text(original, encoding="utf-8")
+    result["one_file_model"] = model.relative_to(root).as_posix()
+    result["one_file_cache_entries_added"] = added
+    log(f"[{name}] one file {figures['one_file']['median_s']:.3f}s")
+
+    dbt = dbt_command() if use_dbt else None
+    if dbt is not None:
+        project = root / "orchestration"
+        parse = [*dbt, "parse", "--project-dir", str(project), "--profiles-dir", str(project)]
+        figures["dbt_cold"] = measure(
+            parse, project, env, repeat, scratch, ok_codes=(0,),
+            before=lambda _i: shutil.rmtree(project / "target", ignore_errors=True))
+        log(f"[{name}] dbt parse cold {figures['dbt_cold']['median_s']:.3f}s")
+        figures["dbt_warm"] = measure(parse, project, env, repeat, scratch, ok_codes=(0,))
+        log(f"[{name}] dbt parse warm {figures['dbt_warm']['median_s']:.3f}s")
+    result["findings"] = findings_of(root, env)
+    return result
+
+
+# ---- start-up, import time, profile --------------------------------------------------------
+
+
+def bench_startup(repeat: int, scratch: Path) -> dict[str, Any]:
+    env = bench_env()
+    cwd = scratch
+    return {
+        "python_pass": measure([sys.executable, "-c", "pass"], cwd, env, repeat, scratch,
+                               ok_codes=(0,)),
+        "version": measure([*lotus_command(), "--version"], cwd, env, repeat, scratch,
+                           ok_codes=(0,)),
+        "help": measure([*lotus_command(), "--help"], cwd, env, repeat, scratch, ok_codes=(0,)),
+    }
+
+
+IMPORT_LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)")
+
+
+def import_times(args: list[str]) -> dict[str, Any]:
+    """`python -X importtime` of lotus-check ARGS: top-level imports by cumulative time."""
+    script = shutil.which("lotus-check")
+    cmd = [sys.executable, "-X", "importtime", *([script] if script else ["-m", "lotus_checks"]),
+           *args]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=bench_env())
+    rows = []
+    modules = set()
+    for line in out.stderr.splitlines():
+        match = IMPORT_LINE.match(line)
+        if not match:
+            continue
+        self_us, cumulative_us, indent, module = match.groups()
+        modules.add(module)
+        if len(indent) == 1:  # imported directly, not by another module
+            rows.append({"module": module, "cumulative_ms": int(cumulative_us) / 1000,
+                         "self_ms": int(self_us) / 1000})
+    rows.sort(key=lambda r: -r["cumulative_ms"])
+    heavy = sorted(m for m in modules if m.split(".")[0] in (
+        "sqlglot", "jsonschema", "jinja2", "hcl2", "dbt", "duckdb", "yaml", "lark"))
+    return {"args": args, "total_ms": sum(r["cumulative_ms"] for r in rows),
+            "top": rows[:12], "heavy_modules": heavy[:20], "modules": len(modules)}
+
+
+def package_of(filename: str) -> str:
+    """Group profile rows: lotus_checks.<module>, a third-party package, or the stdlib."""
+    if filename.startswith("~") or filename.startswith("<"):
+        return "builtins"
+    parts = Path(filename).parts
+    if "lotus_checks" in parts:
+        i = parts.index("lotus_checks")
+        return "lotus_checks." + Path(*parts[i + 1:]).with_suffix("").as_posix().replace("/", ".")
+    if "site-packages" in parts:
+        return parts[parts.index("site-packages") + 1].split(".")[0]
+    return "stdlib"
+
+
+def profile_run(root: Path, scratch: Path, args: list[str], top: int = 25) -> dict[str, Any]:
+    """cProfile of one lotus-check run in a fresh process: time per package, top functions."""
+    stats_file = scratch / "profile.pstats"
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(stats_file), "-m", "lotus_checks",
+           "--root", str(root), *args]
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=root, env=bench_env(), stdout=subprocess.DEVNULL, check=False)
+    wall = time.perf_counter() - start
+    stats = pstats.Stats(str(stats_file))
+    raw = stats.stats  # type: ignore[attr-defined]
+    by_package: dict[str, float] = {}
+    rows = []
+    sql_parses = 0
+    for (filename, line, func), (cc, nc, tt, ct, _callers) in raw.items():
+        package = package_of(filename)
+        by_package[package] = by_package.get(package, 0.0) + tt
+        rows.append({"function": f"{_short(filename)}:{line}({func})", "ncalls": nc,
+                     "tottime_s": tt, "cumtime_s": ct})
+        if func == "parse" and filename.replace(os.sep, "/").endswith("sqlglot/parser.py"):
+            sql_parses += nc
+    total = sum(by_package.values())
+    return {
+        "args": args,
+        "wall_s": wall,
+        "profiled_s": total,
+        "sql_parse_calls": sql_parses,
+        "by_package": sorted(
+            ({"package": k, "tottime_s": v, "share": v / total if total else 0.0}
+             for k, v in by_package.items()), key=lambda r: -r["tottime_s"])[:15],
+        "top_tottime": sorted(rows, key=lambda r: -r["tottime_s"])[:top],
+        "top_cumtime": sorted(rows, key=lambda r: -r["cumtime_s"])[:top],
+    }
+
+
+def _short(filename: str) -> str:
+    parts = Path(filename).parts
+    for anchor in ("lotus_checks", "site-packages"):
+        if anchor in parts:
+            i = parts.index(anchor)
+            return Path(*parts[i + (anchor == "site-packages"):]).as_posix()
+    if "lib" in parts:
+        return Path(*parts[parts.index("lib") + 2:]).as_posix() if len(parts) > 2 else filename
+    return filename
+
+
+def profile_one_file(root: Path, scratch: Path) -> dict[str, Any]:
+    """Profile the pre-commit-style run: how many models does it send through the SQL parser?"""
+    subprocess.run([*lotus_command(), "--root", str(root)], cwd=root, env=bench_env(),
+                   stdout=subprocess.DEVNULL, check=False)  # a full cache first
+    model = pick_model(root)
+    original = model.read_text(encoding="utf-8")
+    model.write_text(original + "-- bench edit for the profile\n", encoding="utf-8")
+    try:
+        return profile_run(root, scratch, [model.relative_to(root).as_posix()], top=15)
+    finally:
+        model.write_text(original, encoding="utf-8")
+
+
+# ---- targets -------------------------------------------------------------------------------
+
+
+def median(results: dict[str, Any], size: str, figure: str) -> float | None:
+    fig = results["sizes"].get(size, {}).get("figures", {}).get(figure)
+    return fig["median_s"] if fig else None
+
+
+def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    targets: list[dict[str, Any]] = []
+
+    def add(name: str, value: float | None, limit: float | None, unit: str,
+            note: str = "") -> None:
+        ok = None if value is None or limit is None else value <= limit
+        targets.append({"target": name, "value": value, "limit": limit, "unit": unit,
+                        "pass": ok, "note": note})
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return a / b if a is not None and b else None
+
+    m_cold = median(results, "M", "cold_no_cache")
+    m_floor = median(results, "M", "floor")
+    if "M" in results["sizes"]:
+        add("M cold (--no-cache) / dbt parse cold", ratio(m_cold, median(results, "M", "dbt_cold")),
+            1 / 8, "x", "" if median(results, "M", "dbt_cold") else "dbt not measured")
+        add("M cold (cold cache) / dbt parse cold",
+            ratio(median(results, "M", "cold_cache"), median(results, "M", "dbt_cold")), 1 / 8, "x")
+        add("M cold (--no-cache) / floor", ratio(m_cold, m_floor), 3.0, "x")
+        add("M cold (cold cache) / floor", ratio(median(results, "M", "cold_cache"), m_floor),
+            3.0, "x")
+        add("M warm / floor", ratio(median(results, "M", "warm"), m_floor), 1.2, "x")
+        add("M one changed model / floor", ratio(median(results, "M", "one_file"), m_floor), 1.2,
+            "x")
+        one = results.get("profile_one_file", {})
+        cold = results.get("profile", {})
+        if cold.get("sql_parse_calls"):
+            add("M one changed model: SQL parser calls", one.get("sql_parse_calls"), 1, "calls",
+                f"cold run: {cold['sql_parse_calls']} calls")
+        else:
+            add("M one changed model: SQL parser calls", None, 1, "calls",
+                "no SQL parsing in the cold run yet (columns checks not present)")
+    if "M" in results["sizes"] and "L" in results["sizes"]:
+        growth = results["sizes"]["L"]["models"] / results["sizes"]["M"]["models"]
+        for figure in FIGURES:
+            m, l_ = median(results, "M", figure), median(results, "L", figure)
+            if m is not None and l_ is not None:
+                add(f"L / M, {FIGURE_LABELS[figure]}", l_ / m, growth, "x",
+                    f"models grow {growth:.2f}x")
+    if "L" in results["sizes"]:
+        peak = max(f["peak_rss_mb"] for k, f in results["sizes"]["L"]["figures"].items()
+                   if k in ("cold_no_cache", "cold_cache", "warm", "one_file"))
+        add("L peak memory of lotus-check", peak, PEAK_MEMORY_TARGET_MB, "MB")
+    startup = results.get("startup", {})
+    for key, label in (("version", "lotus-check --version"), ("help", "lotus-check --help")):
+        if key in startup:
+            add(label, startup[key]["median_s"] * 1000, STARTUP_TARGET_S * 1000, "ms")
+    return targets
+
+
+# ---- report --------------------------------------------------------------------------------
+
+
+def fmt_s(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def fmt_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "–"
+    if unit == "x":
+        return f"{value:.2f}x"
+    return f"{value:.0f} {unit}"
+
+
+def render_markdown(results: dict[str, Any], notes: str, chart: str | None) -> str:
+    m = results["machine"]
+    out = [
+        "# Performance",
+        "",
+        "<!-- Generated by `python bench/run.py`; edit only the notes block below. -->",
+        "",
+        f"Measured {results['date']} on {m['cpu_count']} cores ({m['platform']}), Python "
+        f"{m['python']}, lotus-checks {m['lotus_checks']} (commit {m['commit']}), sqlglot "
+        f"{m['sqlglot']}{' (compiled, sqlglotc)' if m['sqlglot_compiled'] else ''}, "
+        f"dbt-core {m['dbt'] or 'not installed'}. Medians of {results['repeat_note']}; every "
+        "figure is the wall time of a fresh process, start-up included. Trees come from "
+        "`bench/generate_tree.py` (seed "
+        f"{results['seed']}); the OS file cache is warm for every figure alike.",
+        "",
+        "## Targets (issue 8)",
+        "",
+        "| target | measured | limit | status |",
+        "|---|---|---|---|",
+    ]
+    for t in results["targets"]:
+        status = {True: "met", False: "**not met**", None: "not measured"}[t["pass"]]
+        note = f" ({t['note']})" if t["note"] else ""
+        out.append(f"| {t['target']} | {fmt_value(t['value'], t['unit'])} | "
+                   f"{fmt_value(t['limit'], t['unit'])} | {status}{note} |")
+    out += ["", "## Figures", ""]
+    sizes = list(results["sizes"])
+    header = "| figure | " + " | ".join(
+        f"{s} ({results['sizes'][s]['models']} models, {results['sizes'][s]['files']} files)"
+        for s in sizes) + " |"
+    out += [header, "|---|" + "---|" * len(sizes)]
+    for figure in FIGURES:
+        cells = []
+        for s in sizes:
+            fig = results["sizes"][s]["figures"].get(figure)
+            cells.append("–" if fig is None else
+                         f"{fmt_s(fig['median_s'])} · {fig['peak_rss_mb']:.0f} MB")
+        if any(c != "–" for c in cells):
+            out.append(f"| {FIGURE_LABELS[figure]} | " + " | ".join(cells) + " |")
+    out += ["", "Cells: median wall time · peak RSS of the process.", "",
+            "| ratio | " + " | ".join(sizes) + " |", "|---|" + "---|" * len(sizes)]
+    comparisons = [(f, "floor") for f in ("cold_no_cache", "cold_cache", "warm", "one_file")]
+    comparisons += [("cold_no_cache", "dbt_cold"), ("cold_cache", "dbt_cold"),
+                    ("warm", "dbt_warm"), ("one_file", "dbt_warm")]
+    for figure, base in comparisons:
+        label = "floor" if base == "floor" else FIGURE_LABELS[base]
+        cells = []
+        for s in sizes:
+            a, b = median(results, s, figure), median(results, s, base)
+            cells.append(f"{a / b:.2f}x" if a is not None and b else "–")
+        if any(c != "–" for c in cells):
+            out.append(f"| {FIGURE_LABELS[figure]} / {label} | " + " | ".join(cells) + " |")
+    findings = {s: results["sizes"][s].get("findings", {}) for s in sizes}
+    out += ["", "Findings lotus-check reports on the generated trees (they are meant to be "
+            "clean): " + "; ".join(
+                f"{s}: " + (", ".join(f"{c} x{n}" for c, n in f.items()) if f else "none")
+                for s, f in findings.items()) + ".", ""]
+    if chart:
+        out += [f"![wall time against model count]({chart})", ""]
+    st = results.get("startup")
+    if st:
+        out += ["## Start-up", "",
+                f"`python -c pass` {fmt_s(st['python_pass']['median_s'])}, "
+                f"`lotus-check --version` {fmt_s(st['version']['median_s'])}, "
+                f"`lotus-check --help` {fmt_s(st['help']['median_s'])}.", ""]
+        imp = results.get("importtime")
+        if imp:
+            out += [f"`python -X importtime lotus-check --version`: {imp['modules']} modules; "
+                    "top-level imports by cumulative time:", "",
+                    "| module | cumulative | self |", "|---|---|---|"]
+            out += [f"| `{r['module']}` | {r['cumulative_ms']:.1f} ms | {r['self_ms']:.1f} ms |"
+                    for r in imp["top"]]
+            heavy = ", ".join(f"`{h}`" for h in imp["heavy_modules"]) or "none"
+            out += ["", f"Heavy packages imported by `--version`: {heavy}.", ""]
+    for key, title in (("profile", "Profile: cold run (`--no-cache`)"),
+                       ("profile_one_file", "Profile: one changed model")):
+        prof = results.get(key)
+        if not prof:
+            continue
+        out += [f"## {title}, size {results['profile_size']}", "",
+                f"`python -m cProfile -m lotus_checks --root TREE {' '.join(prof['args'])}`: "
+                f"{prof['wall_s']:.2f} s under the profiler, {prof['profiled_s']:.2f} s of "
+                f"function time; the SQL parser (`sqlglot.parser.Parser.parse`) was called "
+                f"{prof['sql_parse_calls']} times.", "",
+                "Own time by package:", "", "| package | own time | share |", "|---|---|---|"]
+        out += [f"| {r['package']} | {r['tottime_s']:.3f} s | {r['share'] * 100:.0f}% |"
+                for r in prof["by_package"]]
+        out += ["", "Top functions by own time:", "",
+                "| function | calls | own | cumulative |", "|---|---|---|---|"]
+        out += [f"| `{r['function']}` | {r['ncalls']} | {r['tottime_s']:.3f} s | "
+                f"{r['cumtime_s']:.3f} s |" for r in prof["top_tottime"]]
+        out += ["", "Top functions by cumulative time:", "",
+                "| function | calls | cumulative |", "|---|---|---|"]
+        out += [f"| `{r['function']}` | {r['ncalls']} | {r['cumtime_s']:.3f} s |"
+                for r in prof["top_cumtime"]]
+        out.append("")
+    out += ["## Notes", "", NOTES_START, notes.strip("\n"), NOTES_END, ""]
+    return "\n".join(out)
+
+
+def existing_notes(path: Path) -> str:
+    if not path.is_file():
+        return "\n(What dominates each figure, what was tried: written by hand.)\n"
+    text = path.read_text(encoding="utf-8")
+    if NOTES_START in text and NOTES_END in text:
+        return text.split(NOTES_START, 1)[1].split(NOTES_END, 1)[0]
+    return "\n"
+
+
+def draw_chart(results: dict[str, Any], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    sizes = list(results["sizes"])
+    models = [results["sizes"][s]["models"] for s in sizes]
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    styles = {"floor": ("k", "--"), "cold_no_cache": ("tab:red", "-"),
+              "cold_cache": ("tab:orange", "-"), "warm": ("tab:green", "-"),
+              "one_file": ("tab:blue", "-"), "dbt_cold": ("tab:purple", ":"),
+              "dbt_warm": ("tab:pink", ":")}
+    for figure, (colour, line) in styles.items():
+        values = [median(results, s, figure) for s in sizes]
+        points = [(m, v) for m, v in zip(models, values) if v is not None]
+        if points:
+            ax.plot(*zip(*points), marker="o", color=colour, linestyle=line,
+                    label=FIGURE_LABELS[figure])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("models in the tree")
+    ax.set_ylabel("wall time (s, median)")
+    ax.set_xticks(models, [f"{s}\n{m}" for s, m in zip(sizes, models)])
+    ax.set_title(f"lotus-check vs dbt parse ({results['machine']['cpu_count']} cores, "
+                 f"{results['date'][:10]})")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+# ---- main ----------------------------------------------------------------------------------
+
+
+def machine_info() -> dict[str, Any]:
+    import sqlglot
+
+    import lotus_checks
+
+    try:
+        from importlib.metadata import version
+
+        dbt_version: str | None = version("dbt-core")
+    except Exception:  # noqa: BLE001 - not installed
+        dbt_version = None
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, check=False).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "lotus_checks"],
+                           cwd=REPO_ROOT, capture_output=True, text=True, check=False).stdout
+    commit = (commit or "unknown") + (" + uncommitted changes in lotus_checks/" if dirty else "")
+    return {
+        "cpu_count": os.cpu_count(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "python": platform.python_version(),
+        "lotus_checks": lotus_checks.__version__,
+        "commit": commit,
+        "sqlglot": sqlglot.__version__,
+        "sqlglot_compiled": not str(getattr(sqlglot.parser, "__file__", "")).endswith(".py"),
+        "dbt": dbt_version,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="S,M,L", help="comma-separated, of S, M, L")
+    parser.add_argument("--repeat", type=int, help="runs per figure (default: 5 for S/M, 3 for L)")
+    parser.add_argument("--no-dbt", action="store_true", help="skip dbt parse")
+    parser.add_argument("--no-profile", action="store_true", help="skip cProfile and importtime")
+    parser.add_argument("--out", type=Path, default=BENCH / "out", help="results folder")
+    parser.add_argument("--docs-dir", type=Path, default=REPO_ROOT / "docs",
+                        help="where performance.md / performance.png go")
+    parser.add_argument("--no-docs", action="store_true", help="write only the results JSON")
+    parser.add_argument("--work", type=Path, help="where to generate trees (default: a temp "
+                        "folder, deleted afterwards)")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    sizes = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
+    unknown = [s for s in sizes if s not in SIZES]
+    if unknown or not sizes:
+        parser.error(f"unknown size(s) {unknown}; choose from {', '.join(SIZES)}")
+    if args.repeat is not None and args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="lotus-bench-"))
+    scratch = work / "_scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    repeats = {s: args.repeat or DEFAULT_REPEAT[s] for s in sizes}
+    results: dict[str, Any] = {
+        "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "seed": args.seed,
+        "repeat": repeats,
+        "repeat_note": ", ".join(f"{n} runs for {s}" for s, n in repeats.items()),
+        "sizes": {},
+    }
+    try:
+        results["startup"] = bench_startup(max(repeats.values()), scratch)
+        log("start-up: " + ", ".join(f"{k} {v['median_s'] * 1000:.0f} ms"
+                                     for k, v in results["startup"].items()))
+        if not args.no_profile:
+            results["importtime"] = import_times(["--version"])
+        for size in sizes:
+            root = work / size
+            results["sizes"][size] = bench_size(size, root, repeats[size], not args.no_dbt,
+                                                args.seed, scratch, log)
+        if not args.no_profile:
+            profile_size = "M" if "M" in sizes else sizes[-1]
+            results["profile_size"] = profile_size
+            results["profile"] = profile_run(work / profile_size, scratch, ["--no-cache"])
+            results["profile_one_file"] = profile_one_file(work / profile_size, scratch)
+            log(f"profiled {profile_size}")
+    finally:
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+    results["targets"] = evaluate_targets(results)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    stamp = results["date"][:19].replace(":", "")
+    text = json.dumps(results, indent=2) + "\n"
+    (args.out / f"results-{stamp}.json").write_text(text, encoding="utf-8")
+    (args.out / "latest.json").write_text(text, encoding="utf-8")
+    if not args.no_docs:
+        args.docs_dir.mkdir(parents=True, exist_ok=True)
+        md = args.docs_dir / "performance.md"
+        chart = draw_chart(results, args.docs_dir / "performance.png")
+        md.write_text(render_markdown(results, existing_notes(md),
+                                      "performance.png" if chart else None), encoding="utf-8")
+        log(f"wrote {md}" + ("" if chart else " (no chart: pip install matplotlib)"))
+    for t in results["targets"]:
+        mark = {True: "ok  ", False: "FAIL", None: "n/a "}[t["pass"]]
+        log(f"{mark} {t['target']}: {fmt_value(t['value'], t['unit'])} "
+            f"(limit {fmt_value(t['limit'], t['unit'])})")
+    log(f"wrote {args.out / 'latest.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

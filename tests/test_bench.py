@@ -1,0 +1,152 @@
+"""The benchmark apparatus: the synthetic tree generator and the runner (size S only)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.conftest import check_tree
+from tests.conftest import codes
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def generate_tree() -> ModuleType:
+    return _load("generate_tree")
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.relative_to(root).parts
+    }
+
+
+def test_same_seed_gives_the_same_bytes(generate_tree: ModuleType, tmp_path: Path) -> None:
+    generate_tree.generate(tmp_path / "a", 3, 5, 7)
+    generate_tree.generate(tmp_path / "b", 3, 5, 7)
+    generate_tree.generate(tmp_path / "c", 3, 5, 8)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    assert _files(tmp_path / "a") != _files(tmp_path / "c")
+
+
+def test_tree_has_the_lotus_lake_shape(generate_tree: ModuleType, tmp_path: Path) -> None:
+    counts = generate_tree.generate(tmp_path, 3, 5, 1)
+    orch = tmp_path / "orchestration"
+    assert counts == {"sources": 3, "streams": 15, "models": 17}
+    assert len(list(orch.glob("assets/streams/*/[!_]*.json"))) == 15
+    assert len(list(orch.glob("assets/sources/*/*.json"))) == 15
+    assert len(list(orch.glob("assets/core/*/int_*__*.sql"))) == 15
+    assert len(list(orch.glob("assets/marts/*/*.sql"))) == 2
+    # The third source is loaded by dlt: no catalog, no Terraform connection.
+    catalogs = sorted(p.parent.name for p in orch.glob("assets/streams/*/_catalog.json"))
+    assert catalogs == ["klaviyo", "shopify"]
+    connections = (orch / "airbyte/terraform/connections.tf").read_text()
+    assert connections.count('resource "airbyte_connection"') == 2
+    assert '"connector": "dlt"' in (orch / "assets/streams/stripe/users.json").read_text()
+    project = (orch / "dbt_project.yml").read_text()
+    assert all(f"  - assets/core/{s}\n" in project for s in ("shopify", "klaviyo", "stripe"))
+    # Every pattern of DESIGN.md appears somewhere in the models.
+    sql = "\n".join(p.read_text() for p in orch.glob("assets/**/*.sql"))
+    for pattern in ("{{ source(", "read_parquet('s3://landing/raw/",
+                    'read_parquet({{ var("files") }}, filename=true, hive_partitioning=true)',
+                    "select *", "unnest(", "::JSON->>'$.", "qualify row_number()",
+                    "{% if is_incremental() %}", "{{ ref('int_", "incremental_strategy="):
+        assert pattern in sql, pattern
+    # Objects with properties and arrays of objects in the selected fields.
+    config = json.loads((orch / "assets/streams/shopify/charges.json").read_text())
+    kinds = {f["type"] for f in config["fields"].values()}
+    assert {"object", "array"} <= kinds
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (5, 12)], ids=["S", "5x12"])
+def test_generated_tree_is_clean(
+    generate_tree: ModuleType, tmp_path: Path, shape: tuple[int, int]
+) -> None:
+    """Every family that exists must accept the synthetic tree: the bench measures clean runs."""
+    generate_tree.generate(tmp_path, *shape, 1)
+    assert codes(check_tree(tmp_path)) == []
+
+
+def test_catalogs_come_from_the_reference_generator(
+    generate_tree: ModuleType, tmp_path: Path
+) -> None:
+    generate_tree.generate(tmp_path, 3, 5, 1)
+    generator = tmp_path / "orchestration/airbyte/generate-catalog.py"
+    check = subprocess.run([sys.executable, str(generator), "--check"], capture_output=True)
+    assert check.returncode == 0, check.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("dbt") is None, reason="dbt is not installed")
+def test_generated_tree_passes_dbt_parse(generate_tree: ModuleType, tmp_path: Path) -> None:
+    generate_tree.generate(tmp_path, 3, 5, 1)
+    project = tmp_path / "orchestration"
+    done = subprocess.run(
+        ["dbt", "parse", "--project-dir", str(project), "--profiles-dir", str(project)],
+        cwd=project, capture_output=True, text=True,
+        env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
+    )
+    assert done.returncode == 0, done.stdout[-2000:]
+    manifest = json.loads((project / "target/manifest.json").read_text())
+    models = [n for n in manifest["nodes"] if n.startswith("model.")]
+    assert len(models) == 17
+    assert len(manifest["sources"]) == 15
+
+
+def test_runner_smoke_on_size_s(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "performance.md").write_text(
+        "old\n<!-- notes:start (kept when bench/run.py regenerates this file) -->\n"
+        "Hand-written analysis.\n<!-- notes:end -->\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "run.py"), "--sizes", "S", "--repeat", "1", "--no-dbt",
+         "--out", str(out), "--docs-dir", str(docs), "--work", str(tmp_path / "work")],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((out / "latest.json").read_text())
+
+    assert results["machine"]["cpu_count"] >= 1
+    assert set(results["startup"]) == {"python_pass", "version", "help"}
+    size = results["sizes"]["S"]
+    assert (size["sources"], size["streams"], size["models"]) == (3, 15, 17)
+    assert set(size["figures"]) == {"floor", "cold_no_cache", "cold_cache", "warm", "one_file"}
+    for figure in size["figures"].values():
+        assert figure["median_s"] > 0 and figure["peak_rss_mb"] > 0
+        assert len(figure["runs_s"]) == 1
+    assert size["findings"] == {}
+    assert len(size["one_file_cache_entries_added"]) == 1
+    assert results["profile"]["by_package"] and results["profile"]["top_tottime"]
+    assert "sql_parse_calls" in results["profile_one_file"]
+    names = {t["target"]: t for t in results["targets"]}
+    assert names["lotus-check --version"]["value"] > 0
+    assert "M warm / floor" not in names  # only sizes that ran are judged
+
+    md = (docs / "performance.md").read_text()
+    assert "| lotus-check --no-cache |" in md
+    assert f"on {results['machine']['cpu_count']} cores" in md
+    assert "Hand-written analysis." in md and "old\n" not in md
+    assert (docs / "performance.png").exists() == ("performance.png" in md)
