@@ -1,15 +1,824 @@
-"""Placeholder: this family is being written (see the issue tracker)."""
+"""LL3xx: every stream reaches a dbt source table, a model, the model's Dagster tag, dbt's
+model-paths and a Terraform connection; and nothing in those places names a stream that is gone.
+
+These gaps fail silently in production: data lands and nothing is built. The checks are
+cross-file, so each finding is placed on the file that is in the run's scope when it can be: a
+pre-commit run that only passes the renamed model still reports the stream it left behind.
+"""
 
 from __future__ import annotations
 
+import difflib
+import os
+import posixpath
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
 from typing import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
+from lotus_checks.finding import Severity
+from lotus_checks.repo import CATALOG_NAME
+from lotus_checks.repo import SKIPPED_FOLDERS
+from lotus_checks.repo import Model
+from lotus_checks.repo import Stream
 from lotus_checks.rules import Rule
 
-RULES: tuple[Rule, ...] = ()
+# The per-stream model is `int_<source>__<stream>`; marts (fct_/dim_) have no stream.
+STREAM_MODEL_PREFIX = "int_"
+MART_PREFIXES = ("fct_", "dim_")
+
+LL301 = Rule(
+    "LL301",
+    "stream-missing-dbt-source-table",
+    "Stream has no table in its source's dbt sources file",
+    explanation="""A synced stream is not declared as a table of its dbt source, so
+`{{ source('<source>', '<stream>') }}` fails to compile and the raw data cannot be read through
+`source()`.
+
+The rule applies to a source once it is read through `source()`: some model calls
+`source('<source>', ...)`, a sources file `_<source>__sources.yml` (key `sources-file`) exists in
+its model folder, or a YAML file in a model folder declares the dbt source. Sources whose models
+only use `read_parquet(...)` are left alone. Streams with `"selected": false` are not synced and
+are skipped. Turn the rule off with `ignore = ["LL301"]` if your sources are declared elsewhere.
+
+Fires on (stream config `streams/shopify/order_refunds.json` exists):
+```yaml
+sources:
+  - name: shopify
+    tables:
+      - name: orders
+```
+Fixed:
+```yaml
+sources:
+  - name: shopify
+    tables:
+      - name: orders
+      - name: order_refunds
+```""",
+)
+LL302 = Rule(
+    "LL302",
+    "stream-without-model",
+    "Stream has no model",
+    explanation="""Every stream needs its model `int_<source>__<stream>.sql` in the source's
+model folder. Without it the stream syncs every day and nothing is built from it. This happens
+when a model is renamed away from its stream (`int_shopify__order_refunds.sql` ->
+`int_shopify__refunds.sql`).
+
+Fan-out models (`int_shopify__order_lines`, tagged `shopify__orders`) are welcome, but do not
+replace the stream's own model. Streams with `"selected": false` are not synced and are skipped.
+
+Fires on: `streams/shopify/order_refunds.json` with no `core/shopify/int_shopify__order_refunds.sql`.
+
+Fix: create `core/shopify/int_shopify__order_refunds.sql` (or rename the model back), tagged
+`shopify__order_refunds`.""",
+)
+LL303 = Rule(
+    "LL303",
+    "stream-model-missing-tag",
+    "Stream's model lacks the stream tag Dagster selects it by",
+    explanation="""The Dagster asset factory selects the models of a stream by the tag
+`<source>__<stream>` (config key `stream-tag`, default `{source}__{stream}`). A model without it
+is never run when its stream lands.
+
+Tags are read from the model's `{{ config(tags=[...]) }}`. Repositories that have not adopted
+per-stream tags yet (older models tag only `['core']`) can `ignore = ["LL303"]`.
+
+Fires on `core/shopify/int_shopify__orders.sql`:
+```sql
+{{ config(tags=['core'], materialized='table') }}
+```
+Fixed:
+```sql
+{{ config(tags=['core', 'shopify__orders'], materialized='table') }}
+```""",
+)
+LL304 = Rule(
+    "LL304",
+    "model-folder-not-in-model-paths",
+    "Model folder is not in dbt_project.yml model-paths",
+    explanation="""dbt only reads models under the folders listed in `model-paths` of
+`dbt_project.yml` (relative to that file, scanned recursively). Models in any other folder are
+never built, and `dbt parse` in CI cannot notice: it never sees them. This happened when a new
+source folder was added without listing it.
+
+Fires on (`assets/core/stripe/` holds models):
+```yaml
+model-paths:
+  - assets/core/shopify
+  - assets/marts
+```
+Fixed:
+```yaml
+model-paths:
+  - assets/core/shopify
+  - assets/core/stripe
+  - assets/marts
+```
+One finding per uncovered folder, at the `model-paths` key.""",
+)
+LL305 = Rule(
+    "LL305",
+    "dbt-source-table-without-stream",
+    "dbt source table has no stream config",
+    severity=Severity.WARNING,
+    explanation="""A table of a Lotus source in a dbt sources file has no stream config
+(`streams/<source>/<table>.json`), so nothing lands in it: a leftover of a removed or renamed
+stream, or a typo. Tables of dbt sources that are not Lotus sources are not checked.
+
+Fires on (there is no stream `refunds`, but there is `order_refunds`):
+```yaml
+sources:
+  - name: shopify
+    tables:
+      - name: refunds
+```
+Fixed: `- name: order_refunds` (the finding suggests the nearest stream name), or remove the
+table.""",
+)
+LL306 = Rule(
+    "LL306",
+    "model-or-tag-without-stream",
+    "Model or stream tag names no stream",
+    severity=Severity.WARNING,
+    explanation="""An `int_<source>__<entity>` model whose entity is not a stream and none of
+whose tags names a stream, or a tag shaped like a stream tag (`<source>__<name>` for a known
+source) that names no stream. Dagster never selects such a model; usually a stream was renamed
+and the model or tag was not.
+
+A model whose entity is not a stream is fine when one of its tags names a real stream: that is
+a fan-out, e.g. `int_shopify__order_lines.sql` tagged `shopify__orders`. Marts (`fct_`/`dim_`)
+are not checked.
+
+Fires on `core/shopify/int_shopify__order_lines.sql`:
+```sql
+{{ config(tags=['core', 'shopify__order']) }}
+```
+Fixed (the finding suggests the nearest stream):
+```sql
+{{ config(tags=['core', 'shopify__orders']) }}
+```""",
+)
+LL307 = Rule(
+    "LL307",
+    "terraform-coverage",
+    "Airbyte source has no connection reading its catalog, or a Terraform file path is missing",
+    explanation="""Two ways Terraform silently stops syncing what the repo says:
+
+- an Airbyte source with stream configs has no `airbyte_connection` whose `sync_catalog` reads
+  its `_catalog.json` (`jsondecode(file("${path.module}/.../<source>/_catalog.json"))`), so its
+  streams are never synced. dlt sources (every stream `"connector": "dlt"`) have no connection and
+  are skipped. When a connection's catalog path cannot be worked out statically (a variable, a
+  local), this part is skipped rather than guessed.
+- a `file(...)`, `templatefile(...)` or `fileset(...)` path built from `${path.module}` does not
+  exist. A folder move breaks these, and the plan fails only after the push.
+
+Fires on (the streams folder moved from `assets/streams` to `dag/streams`):
+```hcl
+sync_catalog = jsondecode(file("${path.module}/../../assets/streams/shopify/_catalog.json"))
+```
+Fixed:
+```hcl
+sync_catalog = jsondecode(file("${path.module}/../../dag/streams/shopify/_catalog.json"))
+```""",
+)
+
+RULES = (LL301, LL302, LL303, LL304, LL305, LL306, LL307)
+
+# (path, line, column) a finding may be placed at.
+Place = tuple[str, "int | None", "int | None"]
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    return iter(())
+    lake = _Lake(ctx)
+    if ctx.enabled("LL301") or ctx.enabled("LL305"):
+        yield from _dbt_sources(lake)
+    if ctx.enabled("LL302") or ctx.enabled("LL303"):
+        yield from _stream_models(lake)
+    if ctx.enabled("LL306"):
+        yield from _orphan_models(lake)
+    if ctx.enabled("LL304"):
+        yield from _model_paths(lake)
+    if ctx.enabled("LL307") or ctx.enabled("LL007"):
+        yield from _terraform(lake)
+
+
+# ---- what the checks share ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ModelFacts:
+    tags: tuple[str, ...] | None  # None: the template could not be rendered, tags unknown
+    sources: frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class _DbtTable:
+    source: str
+    name: str
+    identifier: str | None
+    path: str
+    line: int | None
+    column: int | None
+
+
+@dataclass(frozen=True)
+class _DbtSource:
+    name: str
+    path: str
+    tables_line: int | None
+    tables_column: int | None
+    tables: tuple[_DbtTable, ...]
+
+
+class _Lake:
+    """The whole-repo facts the LL3xx checks share, computed once per run, on first use."""
+
+    def __init__(self, ctx: CheckContext):
+        self.ctx = ctx
+        self.config = ctx.config
+        self.repo = ctx.repo
+        self._facts: dict[str, _ModelFacts] = {}
+
+    def place(self, rule: Rule, places: list[Place], message: str, hint: str) -> Finding:
+        """The finding at the first place in the run's scope (else at the first place)."""
+        chosen = next((p for p in places if self.ctx.in_scope(p[0])), places[0])
+        return rule.finding(chosen[0], chosen[1], chosen[2], message, hint=hint)
+
+    # -- streams
+
+    @cached_property
+    def stream_names(self) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for stream in self.repo.streams:
+            out.setdefault(stream.source, []).append(stream.name)
+        return out
+
+    def is_stream(self, source: str, name: str) -> bool:
+        return self.repo.stream(source, name) is not None
+
+    def stream_data(self, stream: Stream) -> dict[str, Any]:
+        doc = self.repo.json(stream.config_path)
+        return doc.data if doc is not None and isinstance(doc.data, dict) else {}
+
+    def synced(self, stream: Stream) -> bool:
+        return self.stream_data(stream).get("selected") is not False
+
+    def is_dlt(self, stream: Stream) -> bool:
+        return self.stream_data(stream).get("connector") == "dlt"
+
+    def stream_place(self, stream: Stream) -> Place:
+        doc = self.repo.json(stream.config_path)
+        if doc is None:
+            return (stream.config_path, None, None)
+        line, column = doc.position(("stream",))
+        return (stream.config_path, line, column)
+
+    # -- tags
+
+    def stream_tag(self, source: str, stream: str) -> str:
+        return self.config.stream_tag.replace("{source}", source).replace("{stream}", stream)
+
+    @cached_property
+    def _tag_patterns(self) -> list[tuple[str, re.Pattern[str]]]:
+        """(source, regex matching that source's stream tags, group `stream`)."""
+        pattern = self.config.stream_tag
+        if "{stream}" not in pattern or "{source}" not in pattern:
+            return []  # tags cannot be told apart from other tags ('core', 'marts')
+        out = []
+        for source in self.repo.sources:
+            parts = [re.escape(p) for p in pattern.replace("{source}", source).split("{stream}")]
+            out.append((source, re.compile("(?P<stream>[A-Za-z0-9_]+)".join(parts))))
+        return out
+
+    def tag_stream(self, tag: str) -> tuple[str, str] | None:
+        """(source, stream) a tag has the shape of, for a known source; None for other tags."""
+        for source, regex in self._tag_patterns:
+            match = regex.fullmatch(tag)
+            if match:
+                return source, match.group("stream")
+        return None
+
+    def names_real_stream(self, tag: str) -> bool:
+        named = self.tag_stream(tag)
+        return named is not None and self.is_stream(*named)
+
+    # -- models
+
+    def facts(self, model: Model) -> _ModelFacts:
+        if model.path not in self._facts:
+            self._facts[model.path] = _render_facts(self.repo.text(model.path), model.name)
+        return self._facts[model.path]
+
+    @cached_property
+    def models_by_name(self) -> dict[str, list[Model]]:
+        out: dict[str, list[Model]] = {}
+        for model in self.repo.models:
+            out.setdefault(model.name, []).append(model)
+        return out
+
+    def stream_model_name(self, source: str, stream: str) -> str:
+        return f"{STREAM_MODEL_PREFIX}{source}__{stream}"
+
+    def source_folder(self, source: str) -> str:
+        """Where a source's models live: beside its existing models, else in the first model
+        folder that has a folder for it, else in the first model folder."""
+        for model in self.repo.models:
+            if model.source == source:
+                return f"{model.models_folder}/{source}"
+        for folder in self.config.models:
+            if (self.config.root / folder / source).is_dir():
+                return f"{folder}/{source}"
+        return f"{self.config.models[0]}/{source}"
+
+    # -- dbt sources
+
+    @cached_property
+    def dbt_sources(self) -> dict[str, list[_DbtSource]]:
+        out: dict[str, list[_DbtSource]] = {}
+        for path in self.repo.model_yaml_files:
+            for declared in _declared_sources(self, path):
+                out.setdefault(declared.name, []).append(declared)
+        return out
+
+    @cached_property
+    def source_calls(self) -> set[str]:
+        """Sources some model reads through `source()`."""
+        return {src for model in self.repo.models for src, _ in self.facts(model).sources}
+
+
+def _render_facts(text: str | None, model_name: str) -> _ModelFacts:
+    unknown = _ModelFacts(tags=None, sources=frozenset())
+    if text is None:
+        return unknown
+    try:
+        from lotus_checks.sql.render import render_model
+
+        rendered = render_model(text, model_name=model_name)
+    except Exception:  # noqa: BLE001 - a template that cannot render is reported as LL004
+        return unknown
+    config = getattr(rendered, "config", None) or {}
+    if "tags" not in config and getattr(rendered, "sql", "") is None:
+        return unknown  # the template broke before (or inside) config(): tags are unknown
+    return _ModelFacts(tags=_tags(config.get("tags")), sources=_source_calls(rendered))
+
+
+def _tags(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple)):
+        return tuple(v for v in value if isinstance(v, str))
+    return ()
+
+
+def _source_calls(rendered: Any) -> frozenset[tuple[str, str]]:
+    """(source, table) of each `source()` call the renderer recorded."""
+    relations = getattr(rendered, "relations", None) or {}
+    out = set()
+    for call in relations.values():
+        args = getattr(call, "args", ())
+        if getattr(call, "kind", None) == "source" and len(args) >= 2:
+            out.add((str(args[0]), str(args[1])))
+    return frozenset(out)
+
+
+def _declared_sources(lake: _Lake, path: str) -> Iterator[_DbtSource]:
+    doc = lake.repo.yaml(path)
+    if doc is None or not isinstance(doc.data, dict):
+        return
+    sources = doc.data.get("sources")
+    if not isinstance(sources, list):
+        return
+    for i, entry in enumerate(sources):
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        name = entry["name"]
+        tables = entry.get("tables") if isinstance(entry.get("tables"), list) else []
+        found = []
+        for j, table in enumerate(tables):
+            if isinstance(table, dict) and isinstance(table.get("name"), str):
+                line, column = doc.position(("sources", i, "tables", j, "name"))
+                identifier = table.get("identifier")
+                found.append(
+                    _DbtTable(
+                        source=name,
+                        name=table["name"],
+                        identifier=identifier if isinstance(identifier, str) else None,
+                        path=path,
+                        line=line,
+                        column=column,
+                    )
+                )
+        key = ("sources", i, "tables") if "tables" in entry else ("sources", i, "name")
+        line, column = doc.position(key)
+        yield _DbtSource(name, path, line, column, tuple(found))
+
+
+def _did_you_mean(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
+
+
+# ---- LL301, LL305: dbt sources files --------------------------------------------------------
+
+
+def _dbt_sources(lake: _Lake) -> Iterator[Finding]:
+    if lake.ctx.enabled("LL301"):
+        for source in lake.repo.stream_sources:
+            yield from _missing_tables(lake, source)
+    if lake.ctx.enabled("LL305"):
+        for name, declared in sorted(lake.dbt_sources.items()):
+            if name in lake.repo.sources:
+                for dbt_source in declared:
+                    yield from _orphan_tables(lake, dbt_source)
+
+
+def _sources_file(lake: _Lake, source: str) -> str:
+    return f"{lake.source_folder(source)}/{lake.config.sources_file.replace('{source}', source)}"
+
+
+def _read_through_source(lake: _Lake, source: str) -> bool:
+    return (
+        source in lake.dbt_sources
+        or (lake.config.root / _sources_file(lake, source)).is_file()
+        or source in lake.source_calls
+    )
+
+
+def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
+    if not _read_through_source(lake, source):
+        return
+    declared = lake.dbt_sources.get(source, [])
+    names = {t.name for d in declared for t in d.tables}
+    names |= {t.identifier for d in declared for t in d.tables if t.identifier}
+    sources_file = declared[0].path if declared else _sources_file(lake, source)
+    for stream in lake.repo.streams_of(source):
+        if stream.name in names or not lake.synced(stream):
+            continue
+        places: list[Place] = []
+        if declared:
+            places.append((declared[0].path, declared[0].tables_line, declared[0].tables_column))
+        places.append(lake.stream_place(stream))
+        where = f"`{sources_file}`" if declared else f"`{sources_file}` (no such file)"
+        if declared:
+            hint = f"add `- name: {stream.name}` under `tables:` of source `{source}` in {sources_file}"
+        else:
+            hint = (
+                f"create {sources_file} declaring source `{source}` with a table "
+                f"`{stream.name}` (dbt resolves `source('{source}', '{stream.name}')` through it)"
+            )
+        yield lake.place(
+            LL301,
+            places,
+            f"stream `{source}.{stream.name}` ({stream.config_path}) has no table in {where}",
+            hint,
+        )
+
+
+def _orphan_tables(lake: _Lake, dbt_source: _DbtSource) -> Iterator[Finding]:
+    source = dbt_source.name
+    streams = lake.stream_names.get(source, [])
+    for table in dbt_source.tables:
+        if table.name in streams or (table.identifier and table.identifier in streams):
+            continue
+        stream_file = f"{lake.config.streams}/{source}/{table.identifier or table.name}.json"
+        yield LL305.finding(
+            table.path,
+            table.line,
+            table.column,
+            f"table `{table.name}` of source `{source}` has no stream config ({stream_file})"
+            + _did_you_mean(table.name, streams),
+            hint="rename the table to its stream, or remove it if the stream is gone",
+        )
+
+
+# ---- LL302, LL303: each stream's model and its tag ------------------------------------------
+
+
+def _stream_models(lake: _Lake) -> Iterator[Finding]:
+    for stream in lake.repo.streams:
+        if not lake.synced(stream):
+            continue
+        name = lake.stream_model_name(stream.source, stream.name)
+        models = lake.models_by_name.get(name, [])
+        if not models:
+            if lake.ctx.enabled("LL302"):
+                yield _missing_model(lake, stream, name)
+            continue
+        if lake.ctx.enabled("LL303"):
+            for model in models:
+                yield from _missing_tag(lake, stream, model)
+
+
+def _missing_model(lake: _Lake, stream: Stream, name: str) -> Finding:
+    tag = lake.stream_tag(stream.source, stream.name)
+    expected = f"{lake.source_folder(stream.source)}/{name}.sql"
+    places = [lake.stream_place(stream)]
+    tagged = [
+        m for m in lake.repo.models
+        if m.name.startswith(STREAM_MODEL_PREFIX) and tag in (lake.facts(m).tags or ())
+    ]
+    places += [(m.path, 1, 1) for m in tagged]
+    also = f"; {tagged[0].path} carries its tag but is named differently" if tagged else ""
+    return lake.place(
+        LL302,
+        places,
+        f"stream `{stream.source}.{stream.name}` has no model {expected}{also}",
+        hint=f"create {expected} (tagged `{tag}`), or rename the model that reads this stream to it",
+    )
+
+
+def _missing_tag(lake: _Lake, stream: Stream, model: Model) -> Iterator[Finding]:
+    tags = lake.facts(model).tags
+    tag = lake.stream_tag(stream.source, stream.name)
+    if tags is None or tag in tags:
+        return
+    line, column = _tags_position(lake.repo.text(model.path) or "")
+    listed = ", ".join(f"'{t}'" for t in (*tags, tag))
+    yield LL303.finding(
+        model.path,
+        line,
+        column,
+        f"model `{model.name}` lacks the tag `{tag}`: Dagster never runs it when "
+        f"`{stream.source}.{stream.name}` lands",
+        hint=f"set `{{{{ config(tags=[{listed}]) }}}}`",
+    )
+
+
+def _tags_position(text: str) -> tuple[int, int]:
+    """Where the model's tags are set (else its config() call, else the top of the file)."""
+    for pattern in (r"\btags\s*=", r"\bconfig\s*\("):
+        match = re.search(pattern, text)
+        if match:
+            line = text.count("\n", 0, match.start()) + 1
+            return line, match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+    return 1, 1
+
+
+# ---- LL306: models and tags that name no stream ---------------------------------------------
+
+
+def _orphan_models(lake: _Lake) -> Iterator[Finding]:
+    for model in lake.repo.models:
+        if model.name.startswith(MART_PREFIXES):
+            continue  # marts read models, not streams
+        named = _model_stream(lake, model.name)
+        tags = lake.facts(model).tags
+        if tags is None:
+            continue
+        reported_own_tag = None
+        if named is not None and not lake.is_stream(*named):
+            if not any(lake.names_real_stream(t) for t in tags):
+                source, entity = named
+                candidates = lake.stream_names.get(source, [])
+                yield LL306.finding(
+                    model.path,
+                    1,
+                    1,
+                    f"model `{model.name}` names no stream of `{source}` and none of its tags "
+                    f"names a stream" + _did_you_mean(entity, candidates),
+                    hint=f"rename it to its stream's model, or tag it with the stream it reads "
+                    f"(`{lake.stream_tag(source, '<stream>')}`)",
+                )
+                reported_own_tag = lake.stream_tag(source, entity)
+        yield from _orphan_tags(lake, model, tags, reported_own_tag)
+
+
+def _model_stream(lake: _Lake, name: str) -> tuple[str, str] | None:
+    """(source, entity) for `int_<known source>__<entity>`; None for any other name."""
+    if not name.startswith(STREAM_MODEL_PREFIX):
+        return None
+    source, sep, entity = name[len(STREAM_MODEL_PREFIX):].partition("__")
+    if not sep or not entity or source not in lake.repo.sources:
+        return None
+    return source, entity
+
+
+def _orphan_tags(
+    lake: _Lake, model: Model, tags: tuple[str, ...], skip: str | None
+) -> Iterator[Finding]:
+    text = lake.repo.text(model.path) or ""
+    for tag in tags:
+        named = lake.tag_stream(tag)
+        if named is None or tag == skip or lake.is_stream(*named):
+            continue
+        source, stream = named
+        candidates = [lake.stream_tag(source, s) for s in lake.stream_names.get(source, [])]
+        line, column = _tag_position(text, tag)
+        yield LL306.finding(
+            model.path,
+            line,
+            column,
+            f"tag `{tag}` names no stream of `{source}`" + _did_you_mean(tag, candidates),
+            hint="Dagster selects models by the tags of existing streams; fix or drop the tag",
+        )
+
+
+def _tag_position(text: str, tag: str) -> tuple[int, int]:
+    match = re.search(r"""['"]""" + re.escape(tag) + r"""['"]""", text)
+    if match is None:
+        return _tags_position(text)
+    line = text.count("\n", 0, match.start()) + 1
+    return line, match.start() - (text.rfind("\n", 0, match.start()) + 1) + 1
+
+
+# ---- LL304: dbt model-paths ----------------------------------------------------------------
+
+
+def _model_paths(lake: _Lake) -> Iterator[Finding]:
+    from lotus_checks.dbt_project import covers
+    from lotus_checks.dbt_project import model_paths
+    from lotus_checks.dbt_project import relative_to_project
+
+    project = lake.config.dbt_project
+    if not (lake.config.root / project).is_file():
+        return
+    doc = lake.repo.yaml(project)
+    paths = model_paths(project, doc.data) if doc is not None else None
+    if doc is None or paths is None:
+        return
+    covered_models = [m.path for m in lake.repo.models if covers(paths.folders, m.path)]
+    uncovered: dict[str, list[str]] = {}
+    for model in lake.repo.models:
+        if not covers(paths.folders, model.path):
+            folder = _uncovered_folder(model, covered_models)
+            uncovered.setdefault(folder, []).append(model.path)
+    line, column = doc.position((paths.key,)) if paths.key else (1, 1)
+    key = paths.key or "model-paths"
+    for folder, models in sorted(uncovered.items()):
+        listed = relative_to_project(project, folder)
+        count = f"{len(models)} model{'s' if len(models) != 1 else ''}"
+        yield lake.place(
+            LL304,
+            [(project, line, column), *((m, 1, 1) for m in models)],
+            f"model folder `{folder}` is not in `{key}` of {project}: dbt never builds "
+            f"its {count}",
+            hint=f"add `- {listed}` to `{key}` in {project}",
+        )
+
+
+def _uncovered_folder(model: Model, covered_models: list[str]) -> str:
+    """The widest folder above `model`, inside its model folder, holding no covered model: the
+    folder one `model-paths` entry would fix."""
+    parts = model.path[len(model.models_folder) + 1:].split("/")[:-1]
+    folder = model.models_folder
+    for part in [None, *parts]:
+        if part is not None:
+            folder = f"{folder}/{part}"
+        if not any(path.startswith(folder + "/") for path in covered_models):
+            return folder
+    return posixpath.dirname(model.path)
+
+
+# ---- LL307 (and LL007): Terraform ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Connection:
+    path: str
+    line: int
+    reads: tuple[str, ...]  # catalog paths (or globs) its sync_catalog reads
+    known: bool  # False: sync_catalog is built in a way that cannot be followed statically
+
+
+def _terraform(lake: _Lake) -> Iterator[Finding]:
+    from lotus_checks.checks.input import LL007
+    from lotus_checks.terraform import HclError
+    from lotus_checks.terraform import parse_hcl
+
+    parsed = []
+    for path in _tf_files(lake):
+        text = lake.repo.text(path)
+        if text is None:
+            continue  # unreadable: reported by the repo as LL0xx
+        try:
+            parsed.append((path, parse_hcl(text)))
+        except HclError as exc:
+            if lake.ctx.enabled("LL007"):
+                yield LL007.finding(
+                    path, exc.line, exc.column, exc.message,
+                    hint="fix the syntax (`tofu validate` shows the same error)",
+                )
+    if lake.ctx.enabled("LL307"):
+        yield from _missing_paths(lake, parsed)
+        yield from _missing_connections(lake, parsed)
+
+
+def _tf_files(lake: _Lake) -> list[str]:
+    base = lake.config.root / lake.config.terraform
+    out = []
+    for folder, dirs, names in os.walk(base):
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS)
+        prefix = lake.config.rel(Path(folder))
+        out.extend(f"{prefix}/{n}" for n in names if n.endswith(".tf"))
+    return sorted(out)
+
+
+def _missing_paths(lake: _Lake, parsed: list[tuple[str, Any]]) -> Iterator[Finding]:
+    from lotus_checks.terraform import resolve
+
+    root = lake.config.root
+    for path, hcl in parsed:
+        module = posixpath.dirname(path)
+        for call in hcl.calls:
+            target = resolve(call, module)
+            if target is None:
+                continue
+            outside = target == ".." or target.startswith("../")
+            full = root / target
+            exists = not outside and (full.is_dir() if call.is_folder else full.is_file())
+            if exists:
+                continue
+            kind = "folder" if call.is_folder else "file"
+            where = "outside the repository" if outside else "which does not exist"
+            yield LL307.finding(
+                path,
+                call.line,
+                call.column,
+                f"`{call.function}()` reads {kind} `{target}`, {where}",
+                hint=_path_hint(lake, module, target),
+            )
+
+
+def _path_hint(lake: _Lake, module: str, target: str) -> str:
+    """For a moved catalog, the path that reads it now; else a generic fix."""
+    if posixpath.basename(target) == CATALOG_NAME:
+        source = posixpath.basename(posixpath.dirname(target))
+        if source in lake.repo.catalogs:
+            rel = posixpath.relpath(lake.repo.catalogs[source], module)
+            return f'the catalog of `{source}` is at {lake.repo.catalogs[source]}: read "${{path.module}}/{rel}"'
+    return "fix the path (relative to the .tf file's folder) or restore the file"
+
+
+def _connections(parsed: list[tuple[str, Any]]) -> list[_Connection]:
+    from lotus_checks.terraform import resolve_glob
+
+    out = []
+    for path, hcl in parsed:
+        module = posixpath.dirname(path)
+        for block in hcl.blocks:
+            if block.type != "resource" or block.labels[:1] != ("airbyte_connection",):
+                continue
+            attribute = block.attribute("sync_catalog")
+            if attribute is None:
+                out.append(_Connection(path, block.line, (), known=True))
+                continue
+            reads = tuple(
+                g for g in (resolve_glob(c, module) for c in attribute.calls if not c.is_folder)
+                if g is not None
+            )
+            out.append(_Connection(path, block.line, reads, known=bool(reads)))
+    return out
+
+
+def _missing_connections(lake: _Lake, parsed: list[tuple[str, Any]]) -> Iterator[Finding]:
+    import fnmatch
+
+    connections = _connections(parsed)
+    if not all(c.known for c in connections):
+        return  # some connection's catalog cannot be followed: do not guess which it reads
+    reads = [r for c in connections for r in c.reads]
+    for source in lake.repo.stream_sources:
+        streams = lake.repo.streams_of(source)
+        if not streams or all(lake.is_dlt(s) for s in streams):
+            continue
+        catalog = f"{lake.config.streams}/{source}/{CATALOG_NAME}"
+        if any(r == catalog or fnmatch.fnmatchcase(catalog, r) for r in reads):
+            continue
+        # A connection reading a moved catalog already has its own finding (the path is gone).
+        if any(r.endswith(f"/{source}/{CATALOG_NAME}") for r in reads):
+            continue
+        places = _source_blocks(parsed, source)
+        if catalog in lake.repo.catalogs.values():
+            places.append((catalog, None, None))
+        places += [lake.stream_place(s) for s in streams]
+        folder = lake.config.terraform
+        rel = posixpath.relpath(catalog, folder)
+        yield lake.place(
+            LL307,
+            places,
+            f"Airbyte source `{source}` has stream configs but no `airbyte_connection` in "
+            f"{folder} reads its catalog {catalog}: its streams are never synced",
+            hint=f'add `resource "airbyte_connection" "{source}"` with '
+            f'`sync_catalog = jsondecode(file("${{path.module}}/{rel}"))`',
+        )
+
+
+def _source_blocks(parsed: list[tuple[str, Any]], source: str) -> list[Place]:
+    """The `airbyte_source_*` resource of a source (labelled with its name), if any."""
+    out: list[Place] = []
+    for path, hcl in parsed:
+        for block in hcl.blocks:
+            if (
+                block.type == "resource"
+                and len(block.labels) == 2
+                and block.labels[0].startswith("airbyte_source_")
+                and source in (block.labels[1], block.labels[0][len("airbyte_source_"):])
+            ):
+                out.append((path, block.line, block.column))
+    return out

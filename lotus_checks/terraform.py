@@ -1,0 +1,248 @@
+"""Reading Terraform (HCL) files with a real HCL parser (python-hcl2's Lark grammar).
+
+Only what the coverage checks need, with positions: top-level blocks with their labels and
+attributes, and every call of a file-reading function whose path argument is a string literal.
+The raw Lark tree is walked (not hcl2's dict output) because the tree keeps line numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from typing import Iterator
+
+# Terraform functions whose first argument is a path read at plan time. `fileexists` is left out
+# on purpose: it is how a configuration asks whether a file is there.
+FILE_FUNCTIONS = frozenset(
+    {
+        "file",
+        "filebase64",
+        "filemd5",
+        "filesha1",
+        "filesha256",
+        "filesha512",
+        "templatefile",
+    }
+)
+FOLDER_FUNCTIONS = frozenset({"fileset"})
+
+# In a path template: the `${path.module}` part, and any other interpolation (unknown value).
+MODULE = "\0module"
+UNKNOWN = "\0unknown"
+
+
+class HclError(Exception):
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+
+
+@dataclass(frozen=True)
+class PathCall:
+    """`file("${path.module}/x")` and friends. `parts` is the string's template: literal text,
+    `MODULE` or `UNKNOWN`; None when the argument is not a string (a variable, `format()`)."""
+
+    function: str
+    parts: tuple[str, ...] | None
+    line: int
+    column: int
+
+    @property
+    def from_module(self) -> bool:
+        """The path is `${path.module}` followed by literal text only (so it can be resolved)."""
+        return bool(self.parts) and self.parts[0] == MODULE
+
+    @property
+    def is_folder(self) -> bool:
+        return self.function in FOLDER_FUNCTIONS
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    line: int
+    column: int
+    calls: tuple[PathCall, ...]
+
+
+@dataclass(frozen=True)
+class Block:
+    type: str
+    labels: tuple[str, ...]
+    line: int
+    column: int
+    attributes: tuple[Attribute, ...]
+
+    def attribute(self, name: str) -> Attribute | None:
+        return next((a for a in self.attributes if a.name == name), None)
+
+
+@dataclass(frozen=True)
+class HclFile:
+    blocks: tuple[Block, ...]
+    calls: tuple[PathCall, ...]  # every path call in the file, nested blocks included
+
+
+def parse_hcl(text: str) -> HclFile:
+    """Parse HCL text; HclError (with the position when the parser gives one) if invalid."""
+    import hcl2
+    from lark.exceptions import LarkError
+    from lark.exceptions import UnexpectedCharacters
+    from lark.exceptions import UnexpectedEOF
+    from lark.exceptions import UnexpectedToken
+
+    try:
+        tree = hcl2.parses_to_tree(text)
+    except UnexpectedToken as exc:
+        token = exc.token
+        what = "end of file" if token.type == "$END" else f"`{_short(str(token))}`"
+        raise HclError(f"invalid HCL: unexpected {what}", *_position(exc)) from None
+    except UnexpectedCharacters as exc:
+        raise HclError(f"invalid HCL: unexpected character {exc.char!r}", *_position(exc)) from None
+    except UnexpectedEOF:
+        raise HclError("invalid HCL: unexpected end of file") from None
+    except RecursionError:
+        raise HclError("invalid HCL: nested too deeply to read") from None
+    except LarkError as exc:
+        raise HclError(f"invalid HCL: {_short(str(exc))}") from None
+    body = _child(tree, "body")
+    blocks = tuple(_block(node) for node in _children(body, "block")) if body else ()
+    return HclFile(blocks=blocks, calls=tuple(_path_calls(tree)))
+
+
+def _position(exc: Any) -> tuple[int | None, int | None]:
+    line, column = getattr(exc, "line", None), getattr(exc, "column", None)
+    if not isinstance(line, int) or line < 1:
+        return None, None
+    return line, column if isinstance(column, int) and column >= 1 else None
+
+
+def _short(text: str) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else repr(text)
+    if not first.isprintable():
+        first = repr(first)[1:-1]
+    return first if len(first) <= 60 else first[:57] + "..."
+
+
+# ---- tree walking -------------------------------------------------------------------------
+
+
+def _is_tree(node: Any, name: str | None = None) -> bool:
+    return hasattr(node, "data") and (name is None or node.data == name)
+
+
+def _children(node: Any, name: str) -> list[Any]:
+    return [c for c in node.children if _is_tree(c, name)]
+
+
+def _child(node: Any, name: str) -> Any:
+    return next(iter(_children(node, name)), None)
+
+
+def _line_col(node: Any) -> tuple[int, int]:
+    meta = getattr(node, "meta", None)
+    line = getattr(meta, "line", None) if meta is not None and not meta.empty else None
+    column = getattr(meta, "column", None) if line is not None else None
+    return (line or 1), (column or 1)
+
+
+def _name(node: Any) -> str:
+    """Text of an identifier/keyword/literal node (a block type, label or attribute name)."""
+    if _is_tree(node, "string"):
+        return "".join(str(t) for part in _children(node, "string_part") for t in part.children
+                       if not _is_tree(t))
+    return "".join(str(t) for t in node.scan_values(lambda v: True))
+
+
+def _block(node: Any) -> Block:
+    names = [c for c in node.children if _is_tree(c) and c.data in ("identifier", "keyword",
+                                                                     "literal_value", "string")]
+    body = _child(node, "body")
+    attributes = []
+    for attr in _children(body, "attribute") if body is not None else []:
+        name_node = next(c for c in attr.children if _is_tree(c))
+        line, column = _line_col(attr)
+        attributes.append(Attribute(_name(name_node), line, column, tuple(_path_calls(attr))))
+    line, column = _line_col(node)
+    return Block(
+        type=_name(names[0]) if names else "",
+        labels=tuple(_name(n) for n in names[1:]),
+        line=line,
+        column=column,
+        attributes=tuple(attributes),
+    )
+
+
+def _path_calls(tree: Any) -> Iterator[PathCall]:
+    for node in tree.iter_subtrees_topdown():
+        if node.data != "function_call":
+            continue
+        ident = _child(node, "identifier")
+        name = _name(ident) if ident is not None else ""
+        # Provider-namespaced calls (`provider::x::file`) are not Terraform's file().
+        if (name not in FILE_FUNCTIONS and name not in FOLDER_FUNCTIONS) or len(
+            _children(node, "identifier")
+        ) > 1:
+            continue
+        arguments = _child(node, "arguments")
+        first = next((c for c in arguments.children if _is_tree(c)), None) if arguments else None
+        line, column = _line_col(first if first is not None else node)
+        yield PathCall(name, _template(first), line, column)
+
+
+def _template(expr: Any) -> tuple[str, ...] | None:
+    """The parts of a string-literal expression, or None for anything else."""
+    if expr is None:
+        return None
+    if _is_tree(expr, "expr_term") and len([c for c in expr.children if _is_tree(c)]) == 1:
+        inner = next(c for c in expr.children if _is_tree(c))
+        if _is_tree(inner, "string"):
+            expr = inner
+    if not _is_tree(expr, "string"):
+        return None
+    from hcl2.utils import process_escape_sequences
+
+    parts: list[str] = []
+    for part in _children(expr, "string_part"):
+        for piece in part.children:
+            if _is_tree(piece, "interpolation"):
+                parts.append(MODULE if _is_path_module(piece) else UNKNOWN)
+            elif _is_tree(piece):
+                parts.append(UNKNOWN)  # template directives (%{ if }): value unknown
+            else:
+                text = str(piece)
+                if text.startswith("$${"):
+                    text = text[1:]
+                parts.append(process_escape_sequences(text))
+    return tuple(parts)
+
+
+def _is_path_module(interpolation: Any) -> bool:
+    values = [str(v) for v in interpolation.scan_values(lambda v: True)]
+    return "".join(values[1:-1]).replace(" ", "") == "path.module"
+
+
+def resolve(call: PathCall, module_folder: str) -> str | None:
+    """The POSIX path `call` reads, relative to the repo root, when it is `${path.module}` plus
+    literal text; None when any part is only known at plan time."""
+    if not call.from_module or call.parts is None or UNKNOWN in call.parts[1:]:
+        return None
+    if MODULE in call.parts[1:]:
+        return None
+    import posixpath
+
+    rest = "".join(call.parts[1:])
+    joined = posixpath.normpath(f"{module_folder}/{rest}") if rest else module_folder
+    return joined
+
+
+def resolve_glob(call: PathCall, module_folder: str) -> str | None:
+    """Like `resolve`, with each unknown interpolation as `*` (for matching, never for reading)."""
+    if not call.from_module or call.parts is None or MODULE in call.parts[1:]:
+        return None
+    import posixpath
+
+    rest = "".join("*" if p == UNKNOWN else p for p in call.parts[1:])
+    return posixpath.normpath(f"{module_folder}/{rest}") if rest else module_folder

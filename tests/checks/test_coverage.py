@@ -1,0 +1,502 @@
+"""LL3xx coverage: stream -> dbt source table, model, tag, model-paths, Terraform connection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from typing import Callable
+
+import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from lotus_checks.dbt_project import model_paths
+from lotus_checks.finding import Severity
+from lotus_checks.terraform import HclError
+from lotus_checks.terraform import parse_hcl
+from tests.builders import CORE
+from tests.builders import MARTS
+from tests.builders import STREAMS
+from tests.builders import stream_config
+from tests.conftest import check_tree
+from tests.conftest import codes
+
+TF = "orchestration/airbyte/terraform"
+PROJECT = "orchestration/dbt_project.yml"
+SHOPIFY_SOURCES = f"{CORE}/shopify/_shopify__sources.yml"
+
+SOURCES_YML = """\
+version: 2
+
+sources:
+  - name: shopify
+    schema: raw_shopify
+    tables:
+      - name: orders
+      - name: customers
+"""
+
+DBT_PROJECT = """\
+name: lake
+config-version: 2
+profile: lake
+
+model-paths:
+  - assets/core/shopify
+  - assets/core/gorgias
+  - assets/marts
+"""
+
+CONNECTIONS_TF = """\
+resource "airbyte_connection" "shopify" {
+  name         = "shopify -> landing"
+  source_id    = airbyte_source_shopify.shopify.source_id
+  sync_catalog = jsondecode(file("${path.module}/../../assets/streams/shopify/_catalog.json"))
+}
+"""
+
+SOURCES_TF = """\
+resource "airbyte_source_shopify" "shopify" {
+  name = "shopify"
+}
+"""
+
+
+def model(tags: list[str], body: str = "select 1 as id") -> str:
+    listed = ", ".join(f"'{t}'" for t in tags)
+    return f"{{{{ config(tags=[{listed}], materialized='table') }}}}\n\n{body}\n"
+
+
+def lake_files() -> dict[str, Any]:
+    """A small correct lake: shopify (Airbyte, read through source()) and gorgias (dlt)."""
+    return {
+        f"{STREAMS}/shopify/orders.json": stream_config("orders"),
+        f"{STREAMS}/shopify/customers.json": stream_config("customers"),
+        f"{STREAMS}/shopify/_catalog.json": {"streams": []},
+        f"{STREAMS}/gorgias/tickets.json": stream_config(
+            "tickets", connector="dlt", destination_sync_mode="merge"
+        ),
+        SHOPIFY_SOURCES: SOURCES_YML,
+        f"{CORE}/shopify/int_shopify__orders.sql": model(
+            ["core", "shopify__orders"], "select id from {{ source('shopify', 'orders') }}"
+        ),
+        # Fan-out: its entity is not a stream, its tag names one.
+        f"{CORE}/shopify/int_shopify__order_lines.sql": model(
+            ["core", "shopify__orders"], "select id from {{ source('shopify', 'orders') }}"
+        ),
+        f"{CORE}/shopify/int_shopify__customers.sql": model(
+            ["core", "shopify__customers"],
+            "select id from read_parquet({{ var('files') }}, hive_partitioning=true)",
+        ),
+        f"{CORE}/gorgias/int_gorgias__tickets.sql": model(
+            ["core", "gorgias__tickets"],
+            "select id from read_parquet({{ var('files') }}, hive_partitioning=true)",
+        ),
+        f"{MARTS}/sales/fct_sales.sql": model(
+            ["marts"], "select id from {{ ref('int_shopify__orders') }}"
+        ),
+        f"{MARTS}/marketing/dim_customers.sql": model(
+            ["marts"], "select id from {{ ref('int_shopify__customers') }}"
+        ),
+        PROJECT: DBT_PROJECT,
+        f"{TF}/connections.tf": CONNECTIONS_TF,
+        f"{TF}/sources.tf": SOURCES_TF,
+    }
+
+
+def coverage(result: Any) -> list[tuple[str, str, int | None, int | None]]:
+    """Findings of this family (and LL007, which it reports for Terraform)."""
+    return [c for c in codes(result) if c[0].startswith("LL3") or c[0] == "LL007"]
+
+
+def only(result: Any, code: str) -> list[Any]:
+    return [f for f in result.findings if f.code == code]
+
+
+def first(result: Any) -> Any:
+    """The first finding of this family."""
+    return next(f for f in result.findings if f.code.startswith("LL3") or f.code == "LL007")
+
+
+@pytest.fixture
+def lake(make_repo: Callable[..., Path]) -> Callable[..., Path]:
+    """lake({path: content-or-None}) -> a correct lake with those changes applied."""
+
+    def _make(changes: dict[str, Any] | None = None) -> Path:
+        files = lake_files()
+        files.update(changes or {})
+        return make_repo({k: v for k, v in files.items() if v is not None})
+
+    return _make
+
+
+def test_correct_lake_is_clean(lake: Callable[..., Path]) -> None:
+    assert coverage(check_tree(lake())) == []
+
+
+def test_reference_tree_is_clean(reference_repo: Path) -> None:
+    assert coverage(check_tree(reference_repo)) == []
+
+
+# ---- LL301 ----------------------------------------------------------------------------------
+
+
+def test_ll301_stream_without_table_fires_on_the_tables_key(lake: Callable[..., Path]) -> None:
+    root = lake({SHOPIFY_SOURCES: SOURCES_YML.replace("      - name: customers\n", "")})
+    result = check_tree(root)
+    assert coverage(result) == [("LL301", SHOPIFY_SOURCES, 6, 5)]
+    assert "shopify.customers" in first(result).message
+    assert "- name: customers" in only(result, "LL301")[0].hint
+
+
+def test_ll301_in_a_commit_of_only_the_new_stream_points_at_its_config(
+    lake: Callable[..., Path],
+) -> None:
+    root = lake({f"{STREAMS}/shopify/refunds.json": stream_config("refunds")})
+    target = f"{STREAMS}/shopify/refunds.json"
+    result = check_tree(root, [target])
+    assert ("LL301", target, 2, 3) in coverage(result)
+
+
+def test_ll301_silent_for_sources_not_read_through_source(lake: Callable[..., Path]) -> None:
+    # gorgias has no sources file and its models use read_parquet only.
+    root = lake({f"{STREAMS}/gorgias/users.json": stream_config("users", connector="dlt"),
+                 f"{CORE}/gorgias/int_gorgias__users.sql": model(["gorgias__users"])})
+    assert [c for c in coverage(check_tree(root)) if c[0] == "LL301"] == []
+
+
+def test_ll301_fires_when_models_use_source_but_no_sources_file(
+    lake: Callable[..., Path],
+) -> None:
+    root = lake({SHOPIFY_SOURCES: None})
+    found = [c for c in coverage(check_tree(root)) if c[0] == "LL301"]
+    assert found == [
+        ("LL301", f"{STREAMS}/shopify/customers.json", 2, 3),
+        ("LL301", f"{STREAMS}/shopify/orders.json", 2, 3),
+    ]
+
+
+def test_ll301_skips_streams_that_are_not_synced(lake: Callable[..., Path]) -> None:
+    root = lake(
+        {
+            f"{STREAMS}/shopify/customers.json": stream_config("customers", selected=False),
+            SHOPIFY_SOURCES: SOURCES_YML.replace("      - name: customers\n", ""),
+        }
+    )
+    assert coverage(check_tree(root)) == []
+
+
+# ---- LL302 ----------------------------------------------------------------------------------
+
+
+def test_ll302_stream_without_model_names_the_file_to_create(lake: Callable[..., Path]) -> None:
+    root = lake({f"{CORE}/shopify/int_shopify__customers.sql": None})
+    result = check_tree(root)
+    assert coverage(result) == [("LL302", f"{STREAMS}/shopify/customers.json", 2, 3)]
+    assert f"create {CORE}/shopify/int_shopify__customers.sql" in first(result).hint
+
+
+def test_ll302_dlt_streams_need_models_too(lake: Callable[..., Path]) -> None:
+    root = lake({f"{CORE}/gorgias/int_gorgias__tickets.sql": None})
+    assert coverage(check_tree(root)) == [("LL302", f"{STREAMS}/gorgias/tickets.json", 2, 3)]
+
+
+def test_ll302_fan_out_alone_does_not_cover_the_stream(lake: Callable[..., Path]) -> None:
+    root = lake({f"{CORE}/shopify/int_shopify__orders.sql": None})
+    assert coverage(check_tree(root)) == [("LL302", f"{STREAMS}/shopify/orders.json", 2, 3)]
+
+
+def test_ll302_renamed_model_in_reference_tree(reference_repo: Path) -> None:
+    """The issue's example: the model renamed away from its stream, tag kept."""
+    core = reference_repo / "orchestration/assets/core/shopify"
+    (core / "int_shopify__order_refunds.sql").rename(core / "int_shopify__refunds.sql")
+    result = check_tree(reference_repo)
+    assert coverage(result) == [
+        ("LL302", "orchestration/assets/streams/shopify/order_refunds.json", 2, 3)
+    ]
+    assert not [c for c in codes(result) if c[0].startswith("LL1")]
+
+
+def test_ll302_renamed_unreferenced_model_gives_exactly_one_finding(
+    reference_repo: Path,
+) -> None:
+    # No mart refs int_shopify__fulfillments, so nothing else may break.
+    core = reference_repo / "orchestration/assets/core/shopify"
+    (core / "int_shopify__fulfillments.sql").rename(core / "int_shopify__shipments.sql")
+    result = check_tree(reference_repo)
+    assert codes(result) == [
+        ("LL302", "orchestration/assets/streams/shopify/fulfillments.json", 2, 3)
+    ]
+
+
+def test_ll302_in_a_commit_of_only_the_renamed_model_points_at_it(
+    lake: Callable[..., Path],
+) -> None:
+    renamed = f"{CORE}/shopify/int_shopify__clients.sql"
+    root = lake(
+        {
+            f"{CORE}/shopify/int_shopify__customers.sql": None,
+            renamed: model(["core", "shopify__customers"]),
+        }
+    )
+    assert coverage(check_tree(root, [renamed])) == [("LL302", renamed, 1, 1)]
+
+
+# ---- LL303 ----------------------------------------------------------------------------------
+
+
+def test_ll303_model_without_stream_tag_fires_at_tags(lake: Callable[..., Path]) -> None:
+    path = f"{CORE}/shopify/int_shopify__customers.sql"
+    root = lake({path: model(["core"])})
+    result = check_tree(root)
+    assert coverage(result) == [("LL303", path, 1, 11)]
+    assert "'core', 'shopify__customers'" in first(result).hint
+
+
+def test_ll303_multiline_config(lake: Callable[..., Path]) -> None:
+    path = f"{CORE}/shopify/int_shopify__orders.sql"
+    text = "{{\n  config(\n    materialized='table',\n    tags=['core']\n  )\n}}\nselect 1 as id\n"
+    root = lake({path: text})
+    assert coverage(check_tree(root)) == [("LL303", path, 4, 5)]
+
+
+def test_ll303_no_config_at_all(lake: Callable[..., Path]) -> None:
+    path = f"{CORE}/shopify/int_shopify__orders.sql"
+    root = lake({path: "select 1 as id\n"})
+    assert coverage(check_tree(root)) == [("LL303", path, 1, 1)]
+
+
+def test_ll303_custom_stream_tag_pattern(lake: Callable[..., Path]) -> None:
+    files = {
+        "lotus-check.toml": 'stream-tag = "stream:{source}.{stream}"\n',
+        f"{CORE}/shopify/int_shopify__orders.sql": model(["stream:shopify.orders"]),
+        f"{CORE}/shopify/int_shopify__order_lines.sql": model(["stream:shopify.orders"]),
+        f"{CORE}/shopify/int_shopify__customers.sql": model(["shopify__customers"]),
+        f"{CORE}/gorgias/int_gorgias__tickets.sql": model(["stream:gorgias.tickets"]),
+    }
+    result = check_tree(lake(files))
+    assert coverage(result) == [("LL303", f"{CORE}/shopify/int_shopify__customers.sql", 1, 11)]
+
+
+def test_ll303_can_be_ignored_for_repos_that_tag_only_core(lake: Callable[..., Path]) -> None:
+    path = f"{CORE}/shopify/int_shopify__customers.sql"
+    root = lake({path: model(["core"]), "lotus-check.toml": 'ignore = ["LL303"]\n'})
+    assert coverage(check_tree(root)) == []
+
+
+# ---- LL304 ----------------------------------------------------------------------------------
+
+
+def test_ll304_folder_missing_from_model_paths(lake: Callable[..., Path]) -> None:
+    root = lake({PROJECT: DBT_PROJECT.replace("  - assets/core/gorgias\n", "")})
+    result = check_tree(root)
+    assert coverage(result) == [("LL304", PROJECT, 5, 1)]
+    assert f"`{CORE}/gorgias`" in first(result).message
+    assert "- assets/core/gorgias" in first(result).hint
+
+
+def test_ll304_one_finding_for_a_folder_of_subfolders(lake: Callable[..., Path]) -> None:
+    root = lake({PROJECT: DBT_PROJECT.replace("  - assets/marts\n", "")})
+    result = check_tree(root)
+    assert coverage(result) == [("LL304", PROJECT, 5, 1)]
+    assert f"`{MARTS}`" in first(result).message
+    assert "2 models" in first(result).message
+
+
+def test_ll304_parent_folder_covers_recursively(lake: Callable[..., Path]) -> None:
+    root = lake({PROJECT: "name: lake\nmodel-paths: [assets]\n"})
+    assert coverage(check_tree(root)) == []
+
+
+def test_ll304_default_model_paths_is_models(lake: Callable[..., Path]) -> None:
+    root = lake({PROJECT: "name: lake\n"})
+    found = coverage(check_tree(root))
+    assert [c[0] for c in found] == ["LL304", "LL304"]  # core and marts, at the top of the file
+    assert {c[2] for c in found} == {1}
+
+
+def test_ll304_pre_dbt_1_source_paths(lake: Callable[..., Path]) -> None:
+    root = lake({PROJECT: "name: lake\nsource-paths:\n  - assets\n"})
+    assert coverage(check_tree(root)) == []
+
+
+def test_ll304_in_a_commit_of_only_the_new_model_points_at_it(
+    lake: Callable[..., Path],
+) -> None:
+    new = f"{CORE}/stripe/int_stripe__charges.sql"
+    root = lake({new: model(["core"])})
+    assert ("LL304", new, 1, 1) in coverage(check_tree(root, [new]))
+
+
+def test_ll304_reference_tree_folder_removed(reference_repo: Path) -> None:
+    project = reference_repo / PROJECT
+    text = project.read_text()
+    project.write_text(text.replace("  - assets/core/stripe\n", ""))
+    result = check_tree(reference_repo)
+    assert coverage(result) == [("LL304", PROJECT, 8, 1)]
+    assert "`orchestration/assets/core/stripe`" in first(result).message
+
+
+# ---- LL305 ----------------------------------------------------------------------------------
+
+
+def test_ll305_table_without_stream_is_a_warning_with_did_you_mean(
+    lake: Callable[..., Path],
+) -> None:
+    root = lake({SHOPIFY_SOURCES: SOURCES_YML + "      - name: customer\n"})
+    result = check_tree(root)
+    assert coverage(result) == [("LL305", SHOPIFY_SOURCES, 9, 9)]
+    finding = first(result)
+    assert finding.severity is Severity.WARNING
+    assert "did you mean `customers`?" in finding.message
+    assert result.errors == [] or all(f.code != "LL305" for f in result.errors)
+
+
+def test_ll305_silent_for_dbt_sources_that_are_not_lotus_sources(
+    lake: Callable[..., Path],
+) -> None:
+    extra = "  - name: legacy_erp\n    tables:\n      - name: invoices\n"
+    root = lake({SHOPIFY_SOURCES: SOURCES_YML + extra})
+    assert coverage(check_tree(root)) == []
+
+
+def test_ll305_identifier_may_name_the_stream(lake: Callable[..., Path]) -> None:
+    yml = SOURCES_YML.replace("      - name: customers\n",
+                              "      - name: shopify_customers\n        identifier: customers\n")
+    assert coverage(check_tree(lake({SHOPIFY_SOURCES: yml}))) == []
+
+
+# ---- LL306 ----------------------------------------------------------------------------------
+
+
+def test_ll306_model_naming_no_stream_without_stream_tag(lake: Callable[..., Path]) -> None:
+    path = f"{CORE}/shopify/int_shopify__order_lines.sql"
+    root = lake({path: model(["core"])})
+    result = check_tree(root)
+    assert coverage(result) == [("LL306", path, 1, 1)]
+    assert first(result).severity is Severity.WARNING
+    assert "did you mean `orders`?" in first(result).message
+
+
+def test_ll306_stream_tag_naming_no_stream(lake: Callable[..., Path]) -> None:
+    path = f"{CORE}/shopify/int_shopify__order_lines.sql"
+    root = lake({path: model(["core", "shopify__orders", "shopify__order"])})
+    result = check_tree(root)
+    assert coverage(result) == [("LL306", path, 1, 42)]
+    assert "did you mean `shopify__orders`?" in first(result).message
+
+
+def test_ll306_a_model_with_a_stale_own_tag_is_one_finding(lake: Callable[..., Path]) -> None:
+    path = f"{CORE}/shopify/int_shopify__refunds.sql"
+    root = lake({path: model(["core", "shopify__refunds"])})
+    assert coverage(check_tree(root)) == [("LL306", path, 1, 1)]
+
+
+def test_ll306_silent_for_fan_outs_marts_and_plain_tags(lake: Callable[..., Path]) -> None:
+    root = lake(
+        {
+            f"{MARTS}/sales/fct_refunds.sql": model(["marts", "finance"]),
+            f"{CORE}/shopify/int_shopify__order_lines.sql": model(["core", "shopify__orders"]),
+        }
+    )
+    assert coverage(check_tree(root)) == []
+
+
+# ---- LL307 ----------------------------------------------------------------------------------
+
+
+def test_ll307_airbyte_source_without_connection(lake: Callable[..., Path]) -> None:
+    root = lake({f"{TF}/connections.tf": "# none yet\n"})
+    result = check_tree(root)
+    assert coverage(result) == [("LL307", f"{TF}/sources.tf", 1, 1)]
+    assert "airbyte_connection" in first(result).hint
+
+
+def test_ll307_without_a_source_block_points_at_the_catalog(lake: Callable[..., Path]) -> None:
+    root = lake({f"{TF}/connections.tf": "# none yet\n", f"{TF}/sources.tf": None})
+    assert coverage(check_tree(root)) == [
+        ("LL307", f"{STREAMS}/shopify/_catalog.json", None, None)
+    ]
+
+
+def test_ll307_moved_catalog_is_one_finding_at_the_file_call(lake: Callable[..., Path]) -> None:
+    moved = CONNECTIONS_TF.replace("assets/streams", "dag/streams")
+    root = lake({f"{TF}/connections.tf": moved})
+    result = check_tree(root)
+    assert coverage(result) == [("LL307", f"{TF}/connections.tf", 4, 34)]
+    assert "../../assets/streams/shopify/_catalog.json" in first(result).hint
+
+
+def test_ll307_skips_dlt_sources(lake: Callable[..., Path]) -> None:
+    # gorgias (all streams dlt) has no connection in lake_files(): still clean.
+    root = lake()
+    assert not (root / f"{TF}/gorgias.tf").exists()
+    assert coverage(check_tree(root)) == []
+
+
+def test_ll307_fileset_folder_must_exist(lake: Callable[..., Path]) -> None:
+    tf = 'locals {\n  good = fileset("${path.module}/../../assets/streams", "*/*.json")\n' \
+         '  bad  = fileset("${path.module}/../../assets/flows", "*.json")\n}\n'
+    root = lake({f"{TF}/locals.tf": tf})
+    assert coverage(check_tree(root)) == [("LL307", f"{TF}/locals.tf", 3, 18)]
+
+
+def test_ll307_for_each_connection_covers_by_pattern(lake: Callable[..., Path]) -> None:
+    tf = """\
+resource "airbyte_connection" "all" {
+  for_each     = toset(["shopify"])
+  sync_catalog = jsondecode(file("${path.module}/../../assets/streams/${each.key}/_catalog.json"))
+}
+"""
+    assert coverage(check_tree(lake({f"{TF}/connections.tf": tf}))) == []
+
+
+def test_ll307_unknown_catalog_expression_is_not_guessed(lake: Callable[..., Path]) -> None:
+    tf = 'resource "airbyte_connection" "x" {\n  sync_catalog = local.catalogs["x"]\n}\n'
+    assert coverage(check_tree(lake({f"{TF}/connections.tf": tf}))) == []
+
+
+def test_ll307_reference_tree_folder_move_breaks_every_connection(reference_repo: Path) -> None:
+    tf = reference_repo / TF / "connections.tf"
+    tf.write_text(tf.read_text().replace("/../../assets/", "/../assets/"))
+    found = coverage(check_tree(reference_repo))
+    assert found == [
+        ("LL307", f"{TF}/connections.tf", 13, 34),
+        ("LL307", f"{TF}/connections.tf", 25, 34),
+        ("LL307", f"{TF}/connections.tf", 41, 34),
+    ]
+
+
+def test_ll007_invalid_hcl_has_a_position(lake: Callable[..., Path]) -> None:
+    root = lake({f"{TF}/broken.tf": 'resource "a" "b" {\n  x = \n}\n'})
+    assert coverage(check_tree(root)) == [("LL007", f"{TF}/broken.tf", 2, 7)]
+
+
+# ---- parsers --------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.sampled_from(list('resource"{}=()$[]#\n ab.,/*-<EOT'))))
+def test_parse_hcl_raises_only_hcl_error(text: str) -> None:
+    try:
+        parse_hcl(text)
+    except HclError as exc:
+        assert exc.message.startswith("invalid HCL")
+        assert exc.line is None or exc.line >= 1
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"name": "x"}, ("orchestration/models",)),
+        ({"model-paths": ["a", "./b/", "../c"]}, ("orchestration/a", "orchestration/b", "c")),
+        ({"model-paths": "a"}, None),
+        ({"model-paths": [1]}, None),
+        ([], None),
+    ],
+)
+def test_model_paths(data: Any, expected: tuple[str, ...] | None) -> None:
+    found = model_paths(PROJECT, data)
+    assert (found.folders if found else None) == expected
+
