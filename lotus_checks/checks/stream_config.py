@@ -558,7 +558,8 @@ def _compare_fields(
         shown = ".".join(dotted + (name,))
         if name not in offered:
             close = difflib.get_close_matches(name, [str(k) for k in offered], n=1)
-            fix = f"the source offers `{close[0]}`" if close else "remove it or fix its name"
+            fix = f"rename it to `{close[0]}` (the name the source offers)" if close \
+                else "remove it, or fix its name"
             line, column = config.at(here)
             yield LL504.finding(
                 config.path, line, column,
@@ -679,6 +680,19 @@ def _definitions(fields: Any, json_path: JsonPath) -> Iterator[tuple[JsonPath, s
             stack.append((here + ("items",), top, definition["items"]))
 
 
+def _field_name(path: JsonPath) -> str:
+    """("fields", "lines", "items", "properties", "price") -> `lines[].price`."""
+    steps = list(path[1:])  # after "fields": a name, then ("properties", name) or ("items",)
+    out = str(steps.pop(0)) if steps else ""
+    while steps:
+        step = steps.pop(0)
+        if step == "items":
+            out += "[]"
+        elif step == "properties" and steps:
+            out += "." + str(steps.pop(0))
+    return out
+
+
 def _bad_type_names(value: Any) -> list[str] | None:
     """Names in a well-formed `type` that are not JSON types; None when it is malformed."""
     names = [value] if isinstance(value, str) else value
@@ -703,7 +717,7 @@ def _config_types(config: StreamFile) -> Iterator[Finding]:
         line, column = config.at(here + ("type",))
         yield LL508.finding(
             config.path, line, column,
-            f"{config.label}: {_json_path(here)} has type {shown}, not a JSON-schema type",
+            f"{config.label}: field `{_field_name(here)}` has type {shown}, not a JSON-schema type",
             hint=hint,
         )
 
@@ -740,7 +754,7 @@ def _source_types(doc: JsonDoc, path: str, selected: frozenset[str]) -> Iterator
         line, column = doc.position(at)
         yield LL508.finding(
             path, line, column,
-            f"{_json_path(here)} {problem}"
+            f"field `{_field_name(here)}` {problem}"
             + (" and is selected by the stream config" if is_selected else ""),
             hint=hint,
             severity=Severity.ERROR if is_selected else Severity.WARNING,
