@@ -1,15 +1,611 @@
-"""Placeholder: this family is being written (see the issue tracker)."""
+"""LL4xx: every column a model reads is checked against what its relations really have.
+
+Per model, the *facts* (lotus_checks/sql/facts.py: rendered both ways, parsed, every column
+resolved to the relation it comes from) are cached by content; they never depend on stream
+configs. This module compares them with the stream configs, source schemas, sources files and the
+other models' outputs, which is cheap and runs every time.
+"""
 
 from __future__ import annotations
 
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
 from typing import Iterator
 
+from lotus_checks.checks.input import LL003
+from lotus_checks.checks.input import LL004
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
+from lotus_checks.finding import Severity
+from lotus_checks.repo import Model
+from lotus_checks.repo import Stream
 from lotus_checks.rules import Rule
 
-RULES: tuple[Rule, ...] = ()
+LL401 = Rule(
+    "LL401",
+    "unknown-column",
+    "Column does not exist in the relation it is read from",
+    explanation="""The model reads a column that the stream does not have: it is neither one of the
+stream config's selected `fields` nor offered by the source schema (nor a metadata column), or a
+CTE/subquery of the model does not define it. dbt fails on it in production, after the push.
+
+Fires on (`streams/shopify/orders.json` selects `email`):
+```sql
+select id, lower(emial) as email
+from {{ source('shopify', 'orders') }}
+```
+Fix: `lower(email) as email`. The hint names the nearest existing columns.
+
+Metadata columns always exist: `_airbyte_raw_id`, `_airbyte_extracted_at`, `_airbyte_meta`,
+`_airbyte_generation_id` for Airbyte streams, `_dlt_load_id`, `_dlt_id` for `"connector": "dlt"`
+streams. `year`/`month`/`day` exist only with `hive_partitioning=true` and `filename` only with
+`filename=true` on that `read_parquet` (the hint says which option is missing):
+```sql
+select filename from read_parquet({{ var("files") }}, hive_partitioning=true)
+```
+Fix: `read_parquet({{ var("files") }}, filename=true, hive_partitioning=true)`.""",
+)
+LL402 = Rule(
+    "LL402",
+    "unselected-column",
+    "Column offered by the source but not selected in the stream config",
+    explanation="""The source schema offers the column, but the stream config does not list it in
+`fields`, so it is never synced and does not exist downstream.
+
+Fires on (`sources/shopify/orders.json` offers `note`, `streams/shopify/orders.json` does not
+select it):
+```sql
+select id, note from {{ source('shopify', 'orders') }}
+```
+Fix: add `"note": {"type": "string"}` to `fields` in `streams/shopify/orders.json` and regenerate
+the catalog (the generator script, e.g. `python orchestration/airbyte/generate-catalog.py`).""",
+)
+LL403 = Rule(
+    "LL403",
+    "unknown-ref",
+    "`ref()` to a model that does not exist",
+    explanation="""`{{ ref('...') }}` names no model in the configured model folders; dbt fails to
+compile the project.
+
+Fires on:
+```sql
+select * from {{ ref('int_shopify__order') }}
+```
+Fix: `{{ ref('int_shopify__orders') }}` (the hint names the nearest model).""",
+)
+LL404 = Rule(
+    "LL404",
+    "unknown-source",
+    "`source()` to a source or table no sources file declares",
+    explanation="""`{{ source('<source>', '<table>') }}` names a source or table that no
+`_<source>__sources.yml` in the model folders declares; dbt fails to compile the project.
+
+Fires on:
+```sql
+select * from {{ source('shopify', 'order') }}
+```
+Fix: `{{ source('shopify', 'orders') }}`, or declare the table under `tables:` of the source.""",
+)
+LL405 = Rule(
+    "LL405",
+    "unknown-model-column",
+    "Column read from a `ref()`'d model that the model does not output",
+    explanation="""A model (usually a mart) reads a column from an upstream model that the upstream
+model does not select. Each model's output columns are computed from its SQL, with `select *`
+expanded against the stream schema, so marts are checked as thoroughly as core models.
+
+Fires on (`int_shopify__orders` outputs `email`, not `customer_email`):
+```sql
+select orders.customer_email from {{ ref('int_shopify__orders') }} as orders
+```
+Fix: `orders.email`, or add the column to the upstream model's select list.""",
+)
+LL406 = Rule(
+    "LL406",
+    "wrong-raw-path",
+    "Raw read names no stream, or another stream than the model's own",
+    explanation="""Every core model reads its own stream: the one its per-stream tag
+(`<source>__<stream>`) names, else the one its name `int_<source>__<stream>` names. A
+`read_parquet` path (matched with the `raw-path` pattern, default `raw/{source}/{stream}/`)
+that names a different stream, or no stream at all, reads the wrong data. A fan-out model such
+as `int_shopify__order_lines` tagged `shopify__orders` may read `raw/shopify/orders/`.
+
+Fires on (in `int_klaviyo__lists.sql`):
+```sql
+select * from read_parquet('s3://landing/raw/klaviyo/flows/**/*', hive_partitioning=true)
+```
+Fix: `read_parquet('s3://landing/raw/klaviyo/lists/**/*', hive_partitioning=true)`.""",
+)
+LL407 = Rule(
+    "LL407",
+    "unknown-nested-field",
+    "Struct or JSON path into an object field that its schema does not declare",
+    severity=Severity.WARNING,
+    explanation="""A struct access (`customer.id`) or JSON path (`attributes::JSON->>'$.location.city'`)
+goes into an object field whose nested `properties` (in the source schema, else the stream config)
+do not contain that key: the result is NULL (JSON) or a binder error (struct). Silent where the
+schema gives no nested properties.
+
+Fires on (`attributes.location` declares `city`, not `cty`):
+```sql
+select attributes::JSON->>'$.location.cty' as city from {{ source('klaviyo', 'profiles') }}
+```
+Fix: `attributes::JSON->>'$.location.city'`.""",
+)
+
+RULES = (LL401, LL402, LL403, LL404, LL405, LL406, LL407)
+RULES_BY_CODE = {rule.code: rule for rule in (*RULES, LL003, LL004)}
+
+AIRBYTE_COLUMNS = ("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id")
+DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
+HIVE_COLUMNS = ("year", "month", "day")
+CACHE_NAMESPACE = "sql-facts"
+_TRUE_OPTION = r"\s*(?:=|:=)\s*(?:true|1)\b"
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    return iter(())
+    try:
+        import lotus_checks.sql.render  # noqa: F401
+    except ImportError:  # TEMPORARY: the renderer is being written (issue 5 part 1)
+        return
+    run = _Run(ctx)
+    seen: set[Finding] = set()
+    for model in ctx.repo.models:
+        if not ctx.in_scope(model.path):
+            continue
+        for finding in run.check_model(model):
+            if finding not in seen:
+                seen.add(finding)
+                yield finding
+
+
+@dataclass
+class _Relation:
+    """What a relation a model reads offers, as far as the repo tells (columns None: unknown)."""
+
+    kind: str  # "raw" | "model" | "unknown"
+    label: str
+    columns: dict[str, str] | None = None  # lower name -> name
+    stream: Stream | None = None
+    offered: dict[str, str] | None = None  # raw: what the source schema offers
+    fields: dict[str, Any] | None = None  # raw: field definitions (source schema first)
+    dlt: bool = False
+    hive: bool = False
+    filename: str | None = None
+    via: str = "read_parquet(...)"  # how the hint names where options go
+
+
+@dataclass(frozen=True)
+class _Declared:
+    path: str
+    hive: bool
+    filename: str | None
+
+
+class _Run:
+    """One run of the family: facts loaded once per model, schemas read once."""
+
+    def __init__(self, ctx: CheckContext):
+        self.ctx = ctx
+        self.repo = ctx.repo
+        self.models = {m.name: m for m in ctx.repo.models}
+        self._facts: dict[str, dict[str, Any] | None] = {}
+        self._outputs: dict[str, dict[str, str] | None] = {}
+        self._streams: dict[tuple[str, str], tuple[dict, dict | None, bool] | None] = {}
+        self._versions: str | None = None
+        self._declared: dict[tuple[str, str], _Declared] | None = None
+        self._tag_streams = {
+            ctx.config.stream_tag.format(source=s.source, stream=s.name): s
+            for s in ctx.repo.streams
+        }
+        self._raw_path = _raw_path_regex(ctx.config.raw_path)
+
+    # ---- facts -----------------------------------------------------------------------------
+
+    def facts(self, model: Model) -> dict[str, Any] | None:
+        if model.path in self._facts:
+            return self._facts[model.path]
+        self._facts[model.path] = None  # a ref cycle sees "unknown"
+        text = self.repo.text(model.path)
+        facts = None if text is None else self._load_facts(model, text)
+        self._facts[model.path] = facts
+        return facts
+
+    def _load_facts(self, model: Model, text: str) -> dict[str, Any]:
+        from lotus_checks.cache import content_key
+        from lotus_checks.sql.facts import model_facts
+        from lotus_checks.sql.facts import versions
+
+        if self._versions is None:
+            self._versions = versions()
+        key = content_key(self._versions, model.name, text)
+        cached = self.ctx.cache.get(CACHE_NAMESPACE, key)
+        if isinstance(cached, dict) and "renderings" in cached:
+            return cached
+        facts = model_facts(text, model.name)
+        self.ctx.cache.put(CACHE_NAMESPACE, key, facts)
+        return facts
+
+    # ---- one model -------------------------------------------------------------------------
+
+    def check_model(self, model: Model) -> Iterator[Finding]:
+        facts = self.facts(model)
+        if facts is None:
+            return
+        for problem in facts["problems"]:
+            rule = RULES_BY_CODE[problem["code"]]
+            yield rule.finding(model.path, problem["line"], problem["column"], problem["message"],
+                               hint=_problem_hint(problem["code"]))
+        for call in facts["calls"]:
+            yield from self.check_call(model, call)
+        own = self.own_stream(model, facts)
+        for rendering in facts["renderings"]:
+            if rendering is None:
+                continue
+            relations = {
+                rel_id: self.relation(model, own, entry)
+                for rel_id, entry in rendering["relations"].items()
+            }
+            for entry in rendering["relations"].values():
+                yield from self.check_raw_path(model, own, entry)
+            for read in rendering["reads"]:
+                yield from self.check_read(model, read, relations)
+
+    def check_call(self, model: Model, call: dict[str, Any]) -> Iterator[Finding]:
+        args = call["args"]
+        where = (model.path, call["line"], call["column"])
+        if call["kind"] == "ref" and args:
+            name = args[-1]
+            if name not in self.models:
+                yield LL403.finding(
+                    *where, f"ref('{name}') names no model",
+                    hint=_did_you_mean(name, list(self.models), "model")
+                    or f"no `{name}.sql` in the model folders {', '.join(self.ctx.config.models)}",
+                )
+        elif call["kind"] == "source" and len(args) >= 2:
+            source, table = args[0], args[1]
+            declared = self.declared()
+            if (source, table) in declared:
+                return
+            tables = sorted(t for s, t in declared if s == source)
+            if tables:
+                hint = _did_you_mean(table, tables, "table") or (
+                    f"declare `{table}` under `tables:` of source `{source}` in "
+                    f"{declared[(source, tables[0])].path}"
+                )
+                message = f"source('{source}', '{table}'): source `{source}` declares no table `{table}`"
+            else:
+                sources = sorted({s for s, _ in declared})
+                hint = _did_you_mean(source, sources, "source") or (
+                    f"declare source `{source}` in "
+                    f"{self.ctx.config.sources_file.format(source=source)} in its model folder"
+                )
+                message = f"source('{source}', '{table}'): no sources file declares source `{source}`"
+            yield LL404.finding(*where, message, hint=hint)
+
+    def check_raw_path(self, model: Model, own: Stream | None, entry: dict[str, Any]) -> Iterator[Finding]:
+        if entry["kind"] != "file":
+            return
+        where = (model.path, entry["line"], entry["column"])
+        if entry["files"] and own is None:
+            yield LL406.finding(
+                *where,
+                "read_parquet(var(\"files\")) in a model whose stream cannot be told",
+                hint="Dagster passes the files of the model's stream: name the model "
+                "`<layer>_<source>__<stream>` or give it the tag "
+                f"`{self.ctx.config.stream_tag}`",
+            )
+        for path in entry["paths"]:
+            named = self.path_stream(path)
+            if named is None:
+                if "__lotus" in path:
+                    continue  # a path the renderer could not resolve: nothing certain to say
+                yield LL406.finding(
+                    *where, f"read_parquet path '{path}' names no stream",
+                    hint=f"raw files live under `{self.ctx.config.raw_path}` (raw-path)",
+                )
+                continue
+            source, name = named
+            stream = self.repo.stream(source, name)
+            if stream is None:
+                known = [s.name for s in self.repo.streams_of(source)]
+                yield LL406.finding(
+                    *where, f"read_parquet path '{path}' names stream {source}.{name}, "
+                    "which has no stream config",
+                    hint=_did_you_mean(name, known, "stream") or f"no {self.ctx.config.streams}/{source}/{name}.json",
+                )
+            elif own is not None and stream != own:
+                yield LL406.finding(
+                    *where, f"read_parquet path '{path}' reads stream {source}.{name}, "
+                    f"but this model's stream is {own.source}.{own.name}",
+                    hint=f"read `{self.ctx.config.raw_path.format(source=own.source, stream=own.name)}`, "
+                    "or move the model/fix its tag if it belongs to the other stream",
+                )
+
+    def check_read(self, model: Model, read: dict[str, Any], relations: dict[str, _Relation]) -> Iterator[Finding]:
+        name = read["name"]
+        key = name.lower()
+        where = (model.path, read["line"], read["column"])
+        if not read["cands"]:
+            if read["derived"]:
+                return
+            scope = read["scope"]
+            message = (
+                f"column `{name}` does not exist in `{scope}`" if scope
+                else f"no relation in the FROM clause has a column `{name}`"
+            )
+            hint = _did_you_mean(name, read["known"], "column")
+            yield LL401.finding(*where, message, hint=hint or _columns_hint(read["known"]))
+            return
+        views = [(cand, relations.get(cand[0]) or _Relation("unknown", "?")) for cand in read["cands"]]
+        having = [(c, v) for c, v in views if v.columns is not None and key in v.columns]
+        for cand, view in having:
+            yield from self.check_path(model, read, cand, view)
+        if having or read["derived"] or any(v.columns is None for _, v in views):
+            return
+        yield self.missing(model, read, views[0][1], where)
+
+    def missing(self, model: Model, read: dict[str, Any], view: _Relation, where: tuple) -> Finding:
+        name = read["name"]
+        key = name.lower()
+        assert view.columns is not None
+        if view.kind == "model":
+            return LL405.finding(
+                *where, f"column `{name}` is not output by {view.label}",
+                hint=_did_you_mean(name, list(view.columns.values()), "column")
+                or _columns_hint(list(view.columns.values())),
+            )
+        stream = view.stream
+        assert stream is not None
+        if view.offered is not None and key in view.offered:
+            config = stream.config_path
+            if view.dlt:
+                regenerate = "(the dlt pipeline keeps only the listed fields)"
+            else:
+                regenerate = f"and regenerate the catalog (`python {self.ctx.config.generator}`)"
+            return LL402.finding(
+                *where,
+                f"column `{name}` is offered by the source but not selected in stream "
+                f"{stream.source}.{stream.name}, so it never lands",
+                hint=f"add `{view.offered[key]}` to `fields` in {config} {regenerate}",
+            )
+        return LL401.finding(
+            *where, f"column `{name}` does not exist in {view.label}", hint=self.unknown_hint(name, view)
+        )
+
+    def unknown_hint(self, name: str, view: _Relation) -> str:
+        key = name.lower()
+        if key in HIVE_COLUMNS and not view.hive:
+            return f"`{key}` is a hive partition column: it exists only with hive_partitioning=true on {view.via}"
+        if key == "filename" and view.filename is None:
+            return f"`filename` exists only with filename=true on {view.via}"
+        if key in AIRBYTE_COLUMNS and view.dlt:
+            return "this stream is loaded by dlt (\"connector\": \"dlt\"): its metadata columns are " + ", ".join(f"`{c}`" for c in DLT_COLUMNS)
+        if key in DLT_COLUMNS and not view.dlt:
+            return "this stream is loaded by Airbyte: its metadata columns are " + ", ".join(f"`{c}`" for c in AIRBYTE_COLUMNS)
+        names = list((view.columns or {}).values()) + list((view.offered or {}).values())
+        return _did_you_mean(name, names, "column") or f"add `{name}` to `fields` in {view.stream.config_path if view.stream else 'the stream config'}"
+
+    def check_path(self, model: Model, read: dict[str, Any], cand: list, view: _Relation) -> Iterator[Finding]:
+        steps = cand[2]
+        if view.kind != "raw" or not steps or view.fields is None:
+            return
+        node = view.fields.get(cand[1].lower())
+        walked: list[str] = [cand[1]]
+        for step_name, kind, line, column in steps:
+            if not isinstance(node, dict):
+                return
+            if kind == "index":
+                node = node.get("items")
+                walked.append("[]")
+                continue
+            properties = node.get("properties")
+            if not isinstance(properties, dict) or not properties:
+                return
+            lowered = {str(k).lower(): k for k in properties}
+            if step_name.lower() not in lowered:
+                stream = view.stream
+                assert stream is not None
+                where_path = ".".join(walked).replace(".[]", "[]")
+                hint = _did_you_mean(step_name, list(properties), "key") or _columns_hint(list(properties), "declared keys")
+                yield LL407.finding(
+                    model.path,
+                    line if line is not None else read["line"],
+                    column if column is not None else read["column"],
+                    f"`{where_path}` in stream {stream.source}.{stream.name} declares no nested "
+                    f"field `{step_name}`",
+                    hint=hint,
+                )
+                return
+            node = properties[lowered[step_name.lower()]]
+            walked.append(step_name)
+
+    # ---- relations -------------------------------------------------------------------------
+
+    def relation(self, model: Model, own: Stream | None, entry: dict[str, Any]) -> _Relation:
+        kind, args = entry["kind"], entry["args"]
+        if kind == "source" and len(args) >= 2:
+            declared = self.declared().get((args[0], args[1]))
+            stream = self.repo.stream(args[0], args[1])
+            if declared is None or stream is None:
+                return _Relation("unknown", f"source('{args[0]}', '{args[1]}')")
+            return self.raw(stream, declared.hive, declared.filename,
+                            f"the external_location of source `{args[0]}` in {declared.path}")
+        if kind == "file":
+            streams = set()
+            if entry["files"]:
+                streams.add(own)
+            for path in entry["paths"]:
+                named = self.path_stream(path)
+                streams.add(self.repo.stream(*named) if named else None)
+            if len(streams) != 1 or None in streams:
+                return _Relation("unknown", "read_parquet(...)")
+            (stream,) = streams
+            return self.raw(stream, entry["hive"], entry["filename"], "that read_parquet(...)")
+        if kind == "ref" and args:
+            upstream = self.models.get(args[-1])
+            columns = self.outputs(upstream) if upstream is not None else None
+            return _Relation("model" if columns is not None else "unknown", f"model `{args[-1]}`", columns)
+        if kind == "this":
+            columns = self.outputs(model)
+            return _Relation("model" if columns is not None else "unknown", f"model `{model.name}` ({{{{ this }}}})", columns)
+        return _Relation("unknown", entry["args"][0] if entry["args"] else "?")
+
+    def raw(self, stream: Stream, hive: bool, filename: str | None, via: str) -> _Relation:
+        loaded = self.stream_fields(stream)
+        if loaded is None:
+            return _Relation("unknown", f"stream {stream.source}.{stream.name}")
+        selected, offered, dlt = loaded
+        columns = {str(k).lower(): str(k) for k in selected}
+        for meta in DLT_COLUMNS if dlt else AIRBYTE_COLUMNS:
+            columns[meta] = meta
+        if hive:
+            columns.update({c: c for c in HIVE_COLUMNS})
+        if filename:
+            columns[filename.lower()] = filename
+        fields = offered if offered is not None else selected
+        return _Relation(
+            "raw", f"stream {stream.source}.{stream.name}", columns, stream,
+            {str(k).lower(): str(k) for k in offered} if offered is not None else None,
+            {str(k).lower(): v for k, v in fields.items()}, dlt, hive, filename, via,
+        )
+
+    def stream_fields(self, stream: Stream) -> tuple[dict, dict | None, bool] | None:
+        """(selected fields, source schema fields or None, is dlt) of a stream; None if unreadable."""
+        key = (stream.source, stream.name)
+        if key not in self._streams:
+            doc = self.repo.json(stream.config_path)
+            data = doc.data if doc is not None else None
+            fields = data.get("fields") if isinstance(data, dict) else None
+            if not isinstance(fields, dict):
+                self._streams[key] = None
+            else:
+                offered = None
+                if stream.schema_path is not None:
+                    schema = self.repo.json(stream.schema_path)
+                    schema_fields = schema.data.get("fields") if schema is not None and isinstance(schema.data, dict) else None
+                    offered = schema_fields if isinstance(schema_fields, dict) else None
+                self._streams[key] = (fields, offered, data.get("connector") == "dlt")
+        return self._streams[key]
+
+    def outputs(self, model: Model) -> dict[str, str] | None:
+        """A model's output columns with `select *` expanded; None when they cannot be known."""
+        if model.path in self._outputs:
+            return self._outputs[model.path]
+        self._outputs[model.path] = None  # cycles (ref loops, `select * from this`) are unknown
+        result = self._compute_outputs(model)
+        self._outputs[model.path] = result
+        return result
+
+    def _compute_outputs(self, model: Model) -> dict[str, str] | None:
+        facts = self.facts(model)
+        if facts is None:
+            return None
+        rendering = next((r for r in facts["renderings"] if r is not None and r["outputs"]), None)
+        if rendering is None or rendering["outputs"]["opaque"]:
+            return None
+        own = self.own_stream(model, facts)
+        columns = {name.lower(): name for name in rendering["outputs"]["names"]}
+        for rel_id, excluded in rendering["outputs"]["stars"]:
+            entry = rendering["relations"].get(rel_id)
+            view = self.relation(model, own, entry) if entry is not None else None
+            if view is None or view.columns is None:
+                return None
+            skip = {e.lower() for e in excluded}
+            for key, name in view.columns.items():
+                if key not in skip:
+                    columns.setdefault(key, name)
+        return columns
+
+    # ---- the repo's view of streams --------------------------------------------------------
+
+    def own_stream(self, model: Model, facts: dict[str, Any]) -> Stream | None:
+        """The stream a model is for: its per-stream tag, else its name `<layer>_<src>__<stream>`."""
+        for tag in facts["config"]["tags"]:
+            if tag in self._tag_streams:
+                return self._tag_streams[tag]
+        for layer in self.ctx.config.layers:
+            prefix = f"{layer}_"
+            if model.name.startswith(prefix) and "__" in model.name[len(prefix):]:
+                source, name = model.name[len(prefix):].split("__", 1)
+                return self.repo.stream(source, name)
+        return None
+
+    def path_stream(self, path: str) -> tuple[str, str] | None:
+        match = self._raw_path.search(path)
+        if match is None:
+            return None
+        return match.group("source"), match.group("stream")
+
+    def declared(self) -> dict[tuple[str, str], _Declared]:
+        """(source, table) -> where it is declared, from every sources file in the model folders."""
+        if self._declared is None:
+            self._declared = {}
+            for path in self.repo.model_yaml_files:
+                doc = self.repo.yaml(path)
+                data = doc.data if doc is not None else None
+                if isinstance(data, dict):
+                    self._declared.update(_declared_tables(path, data))
+        return self._declared
+
+
+def _declared_tables(path: str, data: dict[str, Any]) -> dict[tuple[str, str], _Declared]:
+    out = {}
+    sources = data.get("sources")
+    for source in sources if isinstance(sources, list) else ():
+        if not isinstance(source, dict) or not isinstance(source.get("name"), str):
+            continue
+        location = _external_location(source)
+        tables = source.get("tables")
+        for table in tables if isinstance(tables, list) else ():
+            if isinstance(table, dict) and isinstance(table.get("name"), str):
+                own = _external_location(table) or location
+                hive = bool(re.search("hive_partitioning" + _TRUE_OPTION, own, re.I))
+                filename = "filename" if re.search("filename" + _TRUE_OPTION, own, re.I) else None
+                out[(source["name"], table["name"])] = _Declared(path, hive, filename)
+    return out
+
+
+def _external_location(node: dict[str, Any]) -> str:
+    """dbt-duckdb's `external_location`, under `meta` or `config.meta` (or `external.location`)."""
+    candidates = []
+    for holder in (node.get("meta"), (node.get("config") or {}).get("meta") if isinstance(node.get("config"), dict) else None):
+        if isinstance(holder, dict):
+            candidates.append(holder.get("external_location"))
+    external = node.get("external")
+    if isinstance(external, dict):
+        candidates.append(external.get("location"))
+    return next((c for c in candidates if isinstance(c, str)), "")
+
+
+def _raw_path_regex(pattern: str) -> re.Pattern[str]:
+    regex = re.escape(pattern)
+    regex = regex.replace(re.escape("{source}"), r"(?P<source>[^/]+)", 1)
+    regex = regex.replace(re.escape("{stream}"), r"(?P<stream>[^/]+)", 1)
+    if "(?P<source>" not in regex or "(?P<stream>" not in regex:
+        return re.compile(r"(?!)")  # a pattern without both parts cannot name a stream
+    return re.compile(regex)
+
+
+def _did_you_mean(name: str, options: list[str], what: str) -> str:
+    lowered = {o.lower(): o for o in options}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return "did you mean " + " or ".join(f"`{lowered[c]}`" for c in close) + "?"
+
+
+def _columns_hint(names: list[str], what: str = "its columns") -> str:
+    if not names:
+        return ""
+    shown = ", ".join(f"`{n}`" for n in names[:12])
+    more = f" and {len(names) - 12} more" if len(names) > 12 else ""
+    return f"{what}: {shown}{more}"
+
+
+def _problem_hint(code: str) -> str:
+    if code == "LL003":
+        return "fix the SQL at this position (the model's columns cannot be checked until it parses)"
+    return "fix the template; columns are checked where the rest of the model allows"

@@ -1,0 +1,292 @@
+"""Per-model facts: what a model reads and outputs, as JSON-serialisable data.
+
+Facts depend only on the model's text and name (and the checker's and sqlglot's versions), never on
+stream configs or other models, so they are cached by content and a stream config change does not
+invalidate them; the comparison against schemas (checks/columns.py) runs every time.
+
+Shape (positions are 1-based line/column in the *original* .sql file):
+```
+{"config": {"tags": [...]},
+ "calls": [{"kind": "source"|"ref"|"this"|"files", "args": [...], "line", "column"}],
+ "problems": [{"code": "LL003"|"LL004", "message", "line", "column"}],
+ "renderings": [  # is_incremental() False, then True (each None if it did not parse)
+   {"relations": {id: {"kind": "source"|"ref"|"this"|"file"|"table", "args", "paths", "files",
+                       "hive", "filename", "line", "column"}},
+    "reads": [{"name", "line", "column", "cands": [[rel, column, [[step, kind, line, col], ...]]],
+               "derived", "scope", "known"}],
+    "outputs": {"names": [...], "stars": [[rel, [excluded...]]], "opaque": bool}}]}
+```
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from typing import Callable
+
+from lotus_checks.loaders import LineIndex
+
+FACTS_VERSION = "1"
+PLACEHOLDER_KINDS = ("source", "ref", "this")
+Position = tuple[int | None, int | None]
+
+
+def versions() -> str:
+    """What facts depend on besides the model text (no sqlglot import: warm runs never need it)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version
+
+    from lotus_checks import __version__
+
+    try:
+        sqlglot_version = version("sqlglot")
+    except PackageNotFoundError:  # pragma: no cover - sqlglot is a dependency
+        sqlglot_version = "?"
+    return f"{FACTS_VERSION}/{__version__}/sqlglot {sqlglot_version}"
+
+
+def model_facts(text: str, model_name: str) -> dict[str, Any]:
+    """Render the model both ways (is_incremental() False/True), parse, resolve: its facts."""
+    from lotus_checks.sql.render import render_model
+
+    facts: dict[str, Any] = {"config": {"tags": []}, "calls": [], "problems": [], "renderings": []}
+    calls: dict[tuple, dict[str, Any]] = {}
+    problems: dict[tuple, dict[str, Any]] = {}
+    for incremental in (False, True):
+        rendered = render_model(text, model_name=model_name, incremental=incremental)
+        if not incremental:
+            facts["config"] = {"tags": _tags(rendered.config)}
+        for problem in rendered.problems:
+            entry = _problem("LL004", problem.message, (problem.line, problem.column))
+            problems.setdefault(_key(entry), entry)
+        for call in rendered.relations.values():
+            entry = {
+                "kind": call.kind,
+                "args": [str(a) for a in call.args],
+                "line": call.line,
+                "column": call.column,
+            }
+            calls.setdefault(_key(entry), entry)
+        rendering = None
+        if rendered.sql is not None:
+            rendering, problem = sql_facts(rendered.sql, rendered.relations, rendered.original_position)
+            if problem is not None:
+                problems.setdefault(_key(problem), problem)
+        facts["renderings"].append(rendering)
+    facts["calls"] = list(calls.values())
+    facts["problems"] = list(problems.values())
+    return facts
+
+
+def sql_facts(
+    sql: str,
+    relations: dict[str, Any],
+    original_position: Callable[[int], Position],
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """Facts of one rendered SQL text, or (None, LL003 problem) when it does not parse.
+
+    `relations` maps placeholders to the renderer's RelationCall (kind, args, line, column)."""
+    statements, problem = parse(sql, original_position)
+    if statements is None:
+        return None, problem
+    from lotus_checks.sql.resolve import resolve
+
+    def is_placeholder(name: str) -> bool:
+        call = relations.get(name)
+        return call is not None and call.kind in PLACEHOLDER_KINDS
+
+    files = {name for name, call in relations.items() if call.kind == "files"}
+    out: dict[str, Any] = {"relations": {}, "reads": [], "outputs": None}
+    for statement in statements:
+        try:
+            resolution = resolve(statement, is_placeholder)
+        except RecursionError:
+            return None, _problem("LL003", "SQL nested too deeply to analyse", original_position(0))
+        except Exception as exc:  # noqa: BLE001 - one odd model must not stop the whole run
+            return None, _problem(
+                "LL003",
+                f"SQL could not be analysed ({type(exc).__name__}: a lotus-check limitation); "
+                "its columns are not checked",
+                original_position(0),
+            )
+        out["relations"].update(
+            _relations(resolution.relations, relations, files, sql, original_position)
+        )
+        out["reads"].extend(_reads(resolution.reads, sql, original_position))
+        output = resolution.output
+        out["outputs"] = {
+            "names": list(output.display),
+            "stars": [[s.rel, sorted(s.exclude)] for s in output.stars],
+            "opaque": output.opaque,
+        }
+    return out, None
+
+
+def parse(sql: str, original_position: Callable[[int], Position]) -> tuple[list[Any] | None, dict[str, Any] | None]:
+    """sqlglot statements, or None and an LL003 problem; never raises."""
+    import sqlglot
+    from sqlglot.errors import ParseError
+    from sqlglot.errors import TokenError
+
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except ParseError as exc:
+        offset, description = _parse_error_offset(sql, exc)
+        return None, _problem("LL003", f"SQL cannot be parsed: {description}", original_position(offset))
+    except TokenError:
+        offset = _unterminated_offset(sql)
+        return None, _problem(
+            "LL003", "SQL cannot be parsed: unterminated string, identifier or comment",
+            original_position(offset),
+        )
+    except RecursionError:
+        return None, _problem("LL003", "SQL nested too deeply to parse", original_position(0))
+    except Exception as exc:  # noqa: BLE001 - sqlglot bugs on odd input must not crash the run
+        return None, _problem(
+            "LL003", f"SQL cannot be parsed ({type(exc).__name__})", original_position(0)
+        )
+    return statements, None
+
+
+# ---- conversion to JSON facts --------------------------------------------------------------
+
+
+def _relations(
+    found: dict[str, Any],
+    calls: dict[str, Any],
+    files: set[str],
+    sql: str,
+    original_position: Callable[[int], Position],
+) -> dict[str, dict[str, Any]]:
+    out = {}
+    for rel_id, rel in found.items():
+        entry: dict[str, Any] = {"kind": rel.kind, "args": [], "paths": [], "files": False,
+                                 "hive": rel.hive, "filename": rel.filename,
+                                 "line": None, "column": None}
+        if rel.kind == "placeholder":
+            call = calls[rel.name]
+            entry.update(kind=call.kind, args=[str(a) for a in call.args],
+                         line=call.line, column=call.column)
+        elif rel.kind == "file":
+            paths = [p for p in rel.paths if p not in files]
+            entry["files"] = len(paths) < len(rel.paths)
+            entry["paths"] = paths
+            offset = sql.find(repr_sql(paths[0])) if paths else -1
+            if entry["files"]:
+                call = next(calls[p] for p in rel.paths if p in files)
+                entry.update(line=call.line, column=call.column)
+            elif offset >= 0:
+                entry["line"], entry["column"] = original_position(offset)
+        elif rel.offset is not None:
+            entry["args"] = [rel.name]
+            entry["line"], entry["column"] = original_position(rel.offset)
+        out[rel_id] = entry
+    return out
+
+
+def repr_sql(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _reads(reads: list[Any], sql: str, original_position: Callable[[int], Position]) -> list[dict[str, Any]]:
+    out = []
+    for read in reads:
+        line, column = original_position(read.offset)
+        cands = []
+        for origin in read.candidates:
+            steps = _locate_json_steps(sql, read.offset, origin.path)
+            cands.append([
+                origin.rel,
+                origin.column,
+                [[s.name, s.kind, *(original_position(s.offset) if s.offset is not None else (None, None))]
+                 for s in steps],
+            ])
+        out.append({
+            "name": read.name, "line": line, "column": column, "cands": cands,
+            "derived": read.derived, "scope": read.scope, "known": list(read.known),
+        })
+    return out
+
+
+def _locate_json_steps(sql: str, start: int, steps: tuple[Any, ...]) -> tuple[Any, ...]:
+    """JSON path keys carry no position in sqlglot: find them in the path literal after the column
+    (on the same line), in order; unknown ones stay None (findings fall back to the column)."""
+    if not any(s.kind == "json" and s.offset is None for s in steps):
+        return steps
+    from dataclasses import replace
+
+    end = sql.find("\n", start)
+    end = len(sql) if end < 0 else end
+    cursor = sql.find("'", start, end)
+    out = []
+    for step in steps:
+        if step.kind == "json" and step.offset is None and cursor >= 0:
+            found = sql.find(step.name, cursor + 1, end)
+            if found >= 0:
+                step = replace(step, offset=found)
+                cursor = found + len(step.name) - 1
+        out.append(step)
+    return tuple(out)
+
+
+def _parse_error_offset(sql: str, exc: Any) -> tuple[int, str]:
+    errors = getattr(exc, "errors", None) or []
+    if not errors:
+        return 0, str(exc).splitlines()[0] if str(exc) else "invalid SQL"
+    first = errors[0]
+    description = str(first.get("description") or "invalid SQL")
+    highlight = str(first.get("highlight") or "")
+    line, col = first.get("line"), first.get("col")
+    if not isinstance(line, int) or not isinstance(col, int) or line < 1:
+        return 0, description
+    index = LineIndex(sql)
+    line = min(line, index.line_count)
+    end = index.offset(line, max(col, 1))
+    offset = max(end - len(highlight) + 1, index.offset(line, 1))
+    if highlight and sql.find(highlight, offset) == offset:
+        description = f"{description} near `{highlight}`"
+    elif highlight:
+        found = sql.rfind(highlight, 0, end + 1)
+        if found >= 0:
+            offset = found
+        description = f"{description} near `{highlight}`"
+    return min(max(offset, 0), max(len(sql) - 1, 0)), description
+
+
+_OPENERS = re.compile(r"--[^\n]*|/\*|'|\"|\$\$")
+
+
+def _unterminated_offset(sql: str) -> int:
+    """Where a string, quoted identifier or block comment starts that never ends."""
+    i = 0
+    while True:
+        match = _OPENERS.search(sql, i)
+        if match is None:
+            return 0
+        token = match.group()
+        if token.startswith("--"):
+            i = match.end()
+            continue
+        closer = {"/*": "*/", "'": "'", '"': '"', "$$": "$$"}[token]
+        end = sql.find(closer, match.end())
+        if end < 0:
+            return match.start()
+        i = end + len(closer)
+
+
+def _problem(code: str, message: str, position: Position) -> dict[str, Any]:
+    line, column = position
+    return {"code": code, "message": message, "line": line, "column": column}
+
+
+def _key(entry: dict[str, Any]) -> tuple:
+    return tuple(sorted((k, str(v)) for k, v in entry.items()))
+
+
+def _tags(config: dict[str, Any]) -> list[str]:
+    tags = config.get("tags") if isinstance(config, dict) else None
+    if isinstance(tags, str):
+        return [tags]
+    if isinstance(tags, (list, tuple)):
+        return [t for t in tags if isinstance(t, str)]
+    return []

@@ -1,0 +1,648 @@
+"""Column resolution: which relation every column reference of a DuckDB query reads from.
+
+The walk is our own (sqlglot's `qualify` stops at the first unknown column, gives no positions and
+skips QUALIFY/HAVING). It knows nothing about stream configs: a column read through `select *`
+from a raw relation is recorded with its *candidate* relations, and the comparison against the
+schemas happens later (so facts can be cached independently of stream configs).
+
+Scoping follows DuckDB:
+- a qualifier that names a table alias in scope picks that relation; otherwise the first part is a
+  column and the rest is struct access (`customer.id`);
+- an unqualified name is looked up in the innermost FROM clause first, then outwards (correlated
+  subqueries); several relations offering it explicitly is ambiguous (DuckDB's problem, not ours);
+- select-list aliases are visible in WHERE/GROUP BY/HAVING/QUALIFY/ORDER BY and to later select
+  items; lambda parameters shadow everything inside the lambda body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
+from typing import Any
+from typing import Callable
+from typing import Iterable
+
+# Table functions whose first argument is a file path (or list of paths): raw reads.
+FILE_READERS = frozenset(
+    {
+        "read_parquet",
+        "parquet_scan",
+        "read_json",
+        "read_json_auto",
+        "read_ndjson",
+        "read_ndjson_auto",
+        "read_csv",
+        "read_csv_auto",
+    }
+)
+ARRAY_STEP = "[]"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One part of a column chain: a name (column, struct field, JSON key) or an array index."""
+
+    name: str
+    offset: int | None  # in the rendered SQL; None when unknown
+    kind: str = "name"  # "name" | "json" | "index"
+
+
+@dataclass(frozen=True)
+class Star:
+    """`select *` over a base relation: every column it has, minus `exclude`."""
+
+    rel: str
+    exclude: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Origin:
+    """A column of a base relation, possibly with a struct/JSON path into it."""
+
+    rel: str
+    column: str
+    path: tuple[Step, ...] = ()
+
+
+@dataclass
+class Source:
+    """What a FROM item (or a query's output) offers.
+
+    `names` maps lower-cased explicit column names to the base columns they pass through (empty
+    for computed columns); `stars` stand for every column of a base relation; `opaque` sources
+    (unknown tables, table functions) offer any name.
+    """
+
+    label: str
+    names: dict[str, tuple[Origin, ...]] = field(default_factory=dict)
+    display: list[str] = field(default_factory=list)
+    stars: tuple[Star, ...] = ()
+    opaque: bool = False
+
+    def add(self, name: str, origins: tuple[Origin, ...] = ()) -> None:
+        key = name.lower()
+        if key not in self.names:
+            self.display.append(name)
+        self.names[key] = origins
+
+
+@dataclass(frozen=True)
+class ColumnRead:
+    """A column reference that needs a schema to judge.
+
+    `candidates`: the base relations that may provide `name` (any one is enough; empty means no
+    relation in scope can, so the reference is wrong whatever the schemas say). `derived` reads
+    only carry a struct/JSON path: the column itself is checked where it was first read.
+    """
+
+    name: str
+    offset: int
+    candidates: tuple[Origin, ...]
+    derived: bool = False
+    scope: str = ""
+    known: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RelationRead:
+    """A relation in a FROM clause: a placeholder table (source/ref/this), a file read, a table."""
+
+    id: str
+    kind: str  # "placeholder" | "file" | "table"
+    name: str
+    offset: int | None
+    paths: tuple[str, ...] = ()
+    hive: bool = False
+    filename: str | None = None
+
+
+@dataclass
+class Resolution:
+    relations: dict[str, RelationRead]
+    reads: list[ColumnRead]
+    output: Source
+
+
+@dataclass
+class _Scope:
+    sources: dict[str, Source]
+    parent: _Scope | None
+    aliases: frozenset[str] = frozenset()
+
+    def chain(self) -> Iterable[_Scope]:
+        scope: _Scope | None = self
+        while scope is not None:
+            yield scope
+            scope = scope.parent
+
+
+def resolve(statement: Any, is_placeholder: Callable[[str], bool]) -> Resolution:
+    """Resolve every column of one parsed statement (a sqlglot expression)."""
+    walker = _Walker(is_placeholder)
+    output = walker.query(statement, None, {})
+    return Resolution(walker.relations, walker.reads, output)
+
+
+class _Walker:
+    def __init__(self, is_placeholder: Callable[[str], bool]):
+        from sqlglot import exp
+
+        self.exp = exp
+        self.is_placeholder = is_placeholder
+        self.relations: dict[str, RelationRead] = {}
+        self.reads: list[ColumnRead] = []
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    def query(self, node: Any, parent: _Scope | None, ctes: dict[str, Source]) -> Source:
+        exp = self.exp
+        if isinstance(node, exp.Subquery):
+            source = self.query(node.this, parent, ctes)
+            self.modifiers(node, source, parent, ctes)
+            return source
+        if isinstance(node, exp.SetOperation):
+            ctes = self.with_clause(node, parent, ctes)
+            left = self.query(node.this, parent, ctes)
+            right = self.query(node.expression, parent, ctes)
+            out = self.set_output(node, left, right)
+            self.modifiers(node, out, parent, ctes)
+            return out
+        if isinstance(node, exp.Select):
+            return self.select(node, parent, ctes)
+        if isinstance(node, exp.Values):
+            return self.values(node, parent, ctes)
+        # Anything else (DDL, PIVOT statements, ...): read its columns loosely, output unknown.
+        if isinstance(node, exp.Expression):
+            self.visit(node, _Scope({}, parent), ctes, frozenset())
+        return Source("query", opaque=True)
+
+    def modifiers(self, node: Any, out: Source, parent: _Scope | None, ctes: dict[str, Source]) -> None:
+        """ORDER BY / LIMIT on a union or parenthesised query see its output columns."""
+        scope = _Scope({"": out}, parent)
+        for key in ("order", "limit", "offset"):
+            value = node.args.get(key)
+            if value is not None:
+                self.visit(value, scope, ctes, frozenset())
+
+    def set_output(self, node: Any, left: Source, right: Source) -> Source:
+        if not node.args.get("by_name"):
+            return left
+        out = Source(left.label, dict(left.names), list(left.display), left.stars + right.stars)
+        out.opaque = left.opaque or right.opaque
+        for name in right.display:
+            if name.lower() not in out.names:
+                out.add(name, right.names[name.lower()])
+        return out
+
+    def with_clause(self, node: Any, parent: _Scope | None, ctes: dict[str, Source]) -> dict[str, Source]:
+        with_ = node.args.get("with_")
+        if with_ is None:
+            return ctes
+        ctes = dict(ctes)
+        recursive = bool(with_.args.get("recursive"))
+        for cte in with_.expressions:
+            name = cte.alias_or_name
+            if recursive:
+                ctes[name.lower()] = Source(name, opaque=True)
+            body = self.query(cte.this, parent, ctes)
+            ctes[name.lower()] = _relabel(_rename(body, _alias_columns(cte.args.get("alias"))), name)
+        return ctes
+
+    def values(self, node: Any, parent: _Scope | None, ctes: dict[str, Source]) -> Source:
+        for row in node.expressions:
+            self.visit(row, _Scope({}, parent), ctes, frozenset())
+        names = _alias_columns(node.args.get("alias"))
+        width = len(node.expressions[0].expressions) if node.expressions else 0
+        out = Source(node.alias or "values")
+        for i in range(width):
+            out.add(names[i] if i < len(names) else f"col{i}")
+        return out
+
+    def select(self, node: Any, parent: _Scope | None, ctes: dict[str, Source]) -> Source:
+        exp = self.exp
+        ctes = self.with_clause(node, parent, ctes)
+        scope = _Scope({}, parent)
+        from_ = node.args.get("from_")
+        if from_ is not None:
+            self.from_item(from_.this, scope, ctes)
+        for join in node.args.get("joins") or ():
+            self.join(join, scope, ctes)
+        for lateral in node.args.get("laterals") or ():
+            self.from_item(lateral, scope, ctes)
+
+        # Select items see the aliases defined before them (DuckDB's lateral column aliases).
+        out = Source("query")
+        seen: set[str] = set()
+        for item in node.expressions:
+            origins = self.visit(item, replace(scope, aliases=frozenset(seen)), ctes, frozenset())
+            self.add_output(out, item, origins, scope)
+            if isinstance(item, exp.Alias):
+                seen.add(item.alias.lower())
+        everywhere = replace(scope, aliases=frozenset(seen))
+        handled = {"with_", "expressions", "from_", "joins", "laterals"}
+        for key, value in node.args.items():
+            if key in handled or value is None:
+                continue
+            for part in value if isinstance(value, list) else [value]:
+                if isinstance(part, exp.Expression):
+                    self.visit(part, everywhere, ctes, frozenset())
+        return out
+
+    def add_output(self, out: Source, item: Any, origins: tuple[Origin, ...] | None, scope: _Scope) -> None:
+        exp = self.exp
+        if isinstance(item, exp.Star):
+            for source in scope.sources.values():
+                self.expand(out, source, item)
+            return
+        if isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
+            source = self.table_alias(item.table, scope)
+            if source is None:
+                out.opaque = True
+            else:
+                self.expand(out, source, item.this)
+            return
+        if isinstance(item, exp.Columns) or (
+            isinstance(item, exp.Alias) and isinstance(item.this, exp.Columns)
+        ):
+            out.opaque = True
+            return
+        if isinstance(item, exp.Alias):
+            out.add(item.alias, origins or ())
+            return
+        chain = self.chain(item)
+        if chain is not None and all(step.kind == "name" for step in chain[1]):
+            out.add(chain[1][-1].name, origins or ())
+            return
+        out.add(item.sql(dialect="duckdb"))
+
+    def expand(self, out: Source, source: Source, star: Any) -> None:
+        exclude = frozenset(c.name.lower() for c in star.args.get("except_") or ())
+        replaced = {a.alias.lower() for a in star.args.get("replace") or ()}
+        for name in source.display:
+            key = name.lower()
+            if key in exclude:
+                continue
+            out.add(name, () if key in replaced else source.names[key])
+        out.stars += tuple(Star(s.rel, s.exclude | exclude) for s in source.stars)
+        out.opaque = out.opaque or source.opaque
+
+    # ---- FROM ------------------------------------------------------------------------------
+
+    def join(self, join: Any, scope: _Scope, ctes: dict[str, Source]) -> None:
+        left = dict(scope.sources)
+        alias = self.from_item(join.this, scope, ctes)
+        on = join.args.get("on")
+        if on is not None:
+            self.visit(on, scope, ctes, frozenset())
+        for ident in join.args.get("using") or ():
+            # USING (id) needs the column on both sides.
+            name = ident.name
+            offset = _offset(ident)
+            self.lookup(name, (), offset, _Scope(left, scope.parent), bare=True)
+            right = scope.sources.get(alias)
+            if right is not None:
+                self.read_from(right, name, (), offset)
+
+    def from_item(self, node: Any, scope: _Scope, ctes: dict[str, Source]) -> str:
+        """Add a FROM item to `scope` (later items see earlier ones: DuckDB's implicit LATERAL)."""
+        exp = self.exp
+        alias = node.alias
+        columns = _alias_columns(node.args.get("alias"))
+        if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier):
+            source = self.table(node, ctes)
+            alias = alias or node.name
+        elif isinstance(node, exp.Table) and isinstance(node.this, exp.Func):
+            source = self.table_function(node.this, scope, ctes)
+            alias = alias or _function_name(node.this)
+        elif isinstance(node, exp.Unnest):
+            source = self.unnest(node, scope, ctes)
+            alias = alias or "unnest"
+        elif isinstance(node, (exp.Subquery, exp.Lateral)):
+            source = self.query(node.this, scope, ctes)
+        elif isinstance(node, exp.Values):
+            source = self.values(node, scope.parent, ctes)
+            columns = []
+        else:
+            self.visit(node, scope, ctes, frozenset())
+            source = Source(alias or "?", opaque=True)
+        if isinstance(node, exp.Table) and (node.args.get("joins") or node.args.get("pivots")):
+            source = Source(alias or "?", opaque=True)  # parenthesised joins, PIVOT: not modelled
+        source = _relabel(_rename(source, columns), alias or source.label)
+        scope.sources[(alias or "").lower()] = source
+        return (alias or "").lower()
+
+    def table(self, node: Any, ctes: dict[str, Source]) -> Source:
+        name = node.name
+        if not node.args.get("db") and name.lower() in ctes:
+            return ctes[name.lower()]
+        offset = _offset(node.this)
+        if not node.args.get("db") and self.is_placeholder(name):
+            self.relations.setdefault(name, RelationRead(name, "placeholder", name, offset))
+            return Source(name, stars=(Star(name),))
+        rel = f"table@{offset}"
+        self.relations[rel] = RelationRead(rel, "table", node.sql(dialect="duckdb"), offset)
+        return Source(name, opaque=True)
+
+    def table_function(self, func: Any, scope: _Scope, ctes: dict[str, Source]) -> Source:
+        exp = self.exp
+        name = _function_name(func)
+        args = list(func.expressions) if func.expressions else list(func.iter_expressions())
+        options: dict[str, Any] = {}
+        positional = []
+        for arg in args:
+            key = _option_name(arg, exp)
+            if key is not None:
+                options[key] = arg.expression
+            else:
+                positional.append(arg)
+        if name in FILE_READERS and positional:
+            paths = tuple(_string_literals(positional[0], exp))
+            offset = _first_literal_offset(func)
+            rel = f"file@{len(self.relations)}"
+            hive = _truthy(options.get("hive_partitioning"), exp)
+            fname = options.get("filename")
+            filename = None
+            if fname is not None:
+                if isinstance(fname, exp.Literal) and fname.is_string:
+                    filename = fname.this
+                elif _truthy(fname, exp):
+                    filename = "filename"
+            self.relations[rel] = RelationRead(rel, "file", name, offset, paths, hive, filename)
+            for arg in positional[1:]:
+                self.visit(arg, scope, ctes, frozenset())
+            return Source(name, stars=(Star(rel),))
+        for arg in positional:
+            self.visit(arg, scope, ctes, frozenset())
+        for value in options.values():
+            self.visit(value, scope, ctes, frozenset())
+        return Source(name, opaque=True)
+
+    def unnest(self, node: Any, scope: _Scope, ctes: dict[str, Source]) -> Source:
+        alias = node.args.get("alias")
+        names = _alias_columns(alias)
+        table_alias = alias.name if alias is not None and alias.name else ""
+        source = Source(table_alias or "unnest")
+        for i, expr in enumerate(node.expressions):
+            origins = self.visit(expr, scope, ctes, frozenset()) or ()
+            element = tuple(
+                Origin(o.rel, o.column, o.path + (Step(ARRAY_STEP, None, "index"),)) for o in origins
+            )
+            if i < len(names):
+                source.add(names[i], element)
+            elif i == 0:
+                source.add(table_alias or "unnest", element)
+            else:
+                source.opaque = True
+        if node.args.get("offset"):
+            source.opaque = True
+        return source
+
+    # ---- expressions -----------------------------------------------------------------------
+
+    def visit(
+        self, node: Any, scope: _Scope, ctes: dict[str, Source], lambdas: frozenset[str]
+    ) -> tuple[Origin, ...] | None:
+        """Record every column read below `node`; return the origins when `node` is itself a
+        column chain (a column, struct access or JSON path), else None."""
+        exp = self.exp
+        chain = self.chain(node)
+        if chain is not None:
+            column, steps = chain
+            for sub in self.chain_subexpressions(node):
+                self.visit(sub, scope, ctes, lambdas)
+            if steps and steps[0].name.lower() in lambdas:
+                return None
+            return self.column(steps, scope)
+        if isinstance(node, (exp.Subquery, exp.SetOperation, exp.Select)):
+            self.query(node, scope, ctes)
+            return None
+        if isinstance(node, exp.Lambda):
+            params = frozenset(p.name.lower() for p in node.expressions)
+            self.visit(node.this, scope, ctes, lambdas | params)
+            return None
+        if isinstance(node, exp.Column) and isinstance(node.this, exp.Star):
+            return None
+        if isinstance(node, exp.Star):
+            for item in node.args.get("except_") or ():
+                if isinstance(item, exp.Column):
+                    self.lookup(item.name, (), _offset(item.this), scope, bare=True)
+            for item in node.args.get("replace") or ():
+                self.visit(item.this, scope, ctes, lambdas)
+            return None
+        if isinstance(node, exp.PropertyEQ) and isinstance(node.this, exp.Identifier):
+            self.visit(node.expression, scope, ctes, lambdas)  # struct_pack(k := v), {'k': v}
+            return None
+        if isinstance(node, (exp.Identifier, exp.Var, exp.Literal, exp.DataType)):
+            return None
+        for child in node.iter_expressions():
+            self.visit(child, scope, ctes, lambdas)
+        return None
+
+    def chain(self, node: Any) -> tuple[Any, list[Step]] | None:
+        """(base column, steps) when `node` is a column chain: `a`, `t.a`, `a.b[1].c`,
+        `a::JSON->>'$.b.c'`; None otherwise."""
+        exp = self.exp
+        tail: list[Step] = []
+        while True:
+            if isinstance(node, exp.Column):
+                if not isinstance(node.this, exp.Identifier):
+                    return None
+                steps = [Step(part.name, _offset(part)) for part in node.parts]
+                return node, steps + tail
+            if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Identifier):
+                tail.insert(0, Step(node.expression.name, _offset(node.expression)))
+                node = node.this
+            elif isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+                index = node.expressions[0]
+                if isinstance(index, exp.Literal) and index.is_string:
+                    tail.insert(0, Step(index.this, None, "json"))
+                else:
+                    tail.insert(0, Step(ARRAY_STEP, None, "index"))
+                node = node.this
+            elif isinstance(node, (exp.JSONExtract, exp.JSONExtractScalar)) and isinstance(
+                node.expression, exp.JSONPath
+            ):
+                steps = _json_steps(node.expression, exp)
+                if steps is None:
+                    return None
+                tail[:0] = steps
+                node = node.this
+                while isinstance(node, exp.Cast) and node.to.is_type("json"):
+                    node = node.this
+            else:
+                return None
+
+    def chain_subexpressions(self, node: Any) -> list[Any]:
+        """Non-literal bracket indexes inside a chain (`a[i + 1]`) are reads of their own."""
+        exp = self.exp
+        out = []
+        while not isinstance(node, exp.Column):
+            if isinstance(node, exp.Bracket):
+                out.extend(e for e in node.expressions if not isinstance(e, exp.Literal))
+            node = node.this
+        return out
+
+    # ---- column lookup ---------------------------------------------------------------------
+
+    def column(self, steps: list[Step], scope: _Scope) -> tuple[Origin, ...] | None:
+        if len(steps) >= 2 and steps[0].kind == "name":
+            source = self.table_alias(steps[0].name, scope)
+            if source is not None:
+                if steps[1].kind != "name":
+                    return None
+                return self.read_from(source, steps[1].name, tuple(steps[2:]), steps[1].offset)
+        if steps[0].kind != "name":
+            return None
+        return self.lookup(steps[0].name, tuple(steps[1:]), steps[0].offset, scope)
+
+    def table_alias(self, name: str, scope: _Scope) -> Source | None:
+        key = name.lower()
+        for level in scope.chain():
+            if key in level.sources:
+                return level.sources[key]
+        return None
+
+    def read_from(
+        self, source: Source, name: str, path: tuple[Step, ...], offset: int | None
+    ) -> tuple[Origin, ...] | None:
+        """A column read from one known relation (qualified, or the only one offering it)."""
+        key = name.lower()
+        if key in source.names:
+            return self.pass_through(source.names[key], path, offset)
+        if source.opaque:
+            return None
+        candidates = tuple(Origin(s.rel, name, path) for s in source.stars if key not in s.exclude)
+        self.record(name, offset, candidates, source)
+        return candidates
+
+    def pass_through(
+        self, origins: tuple[Origin, ...], path: tuple[Step, ...], offset: int | None
+    ) -> tuple[Origin, ...]:
+        extended = tuple(Origin(o.rel, o.column, o.path + path) for o in origins)
+        if path and extended and offset is not None:
+            self.reads.append(ColumnRead(extended[0].column, offset, extended, derived=True))
+        return extended
+
+    def lookup(
+        self, name: str, path: tuple[Step, ...], offset: int | None, scope: _Scope, bare: bool = False
+    ) -> tuple[Origin, ...] | None:
+        """An unqualified column: innermost FROM clause first, then outwards."""
+        key = name.lower()
+        candidates: list[Origin] = []
+        for depth, level in enumerate(scope.chain()):
+            explicit = [s for s in level.sources.values() if key in s.names]
+            if len(explicit) == 1 and not candidates:
+                return self.pass_through(explicit[0].names[key], path, offset)
+            if explicit or any(s.opaque for s in level.sources.values()):
+                return None
+            if depth == 0 and not bare and key in level.aliases:
+                return None
+            for source in level.sources.values():
+                candidates.extend(
+                    Origin(s.rel, name, path) for s in source.stars if key not in s.exclude
+                )
+        sources = list(scope.sources.values())
+        self.record(name, offset, tuple(candidates), sources[0] if len(sources) == 1 else None)
+        return tuple(candidates)
+
+    def record(
+        self, name: str, offset: int | None, candidates: tuple[Origin, ...], source: Source | None
+    ) -> None:
+        if offset is None:
+            return
+        label = source.label if source is not None else ""
+        known = tuple(source.display) if source is not None and not candidates else ()
+        self.reads.append(ColumnRead(name, offset, candidates, scope=label, known=known))
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def _offset(node: Any) -> int | None:
+    meta = getattr(node, "_meta", None) or {}
+    start = meta.get("start")
+    return start if isinstance(start, int) else None
+
+
+def _alias_columns(alias: Any) -> list[str]:
+    if alias is None:
+        return []
+    return [c.name for c in alias.args.get("columns") or ()]
+
+
+def _rename(source: Source, columns: list[str]) -> Source:
+    """`t(a, b)` renames the first columns positionally."""
+    if not columns:
+        return source
+    if source.stars or source.opaque or len(columns) > len(source.display):
+        # Which star column gets which name is unknown: offer the new names, trust the rest.
+        out = Source(source.label, opaque=True)
+        for name in columns:
+            out.add(name)
+        return out
+    out = Source(source.label)
+    for i, old in enumerate(source.display):
+        out.add(columns[i] if i < len(columns) else old, source.names[old.lower()])
+    return out
+
+
+def _relabel(source: Source, label: str) -> Source:
+    if source.label == label:
+        return source
+    return Source(label, source.names, source.display, source.stars, source.opaque)
+
+
+def _function_name(func: Any) -> str:
+    from sqlglot import exp
+
+    if isinstance(func, exp.Anonymous):
+        return str(func.name).lower()
+    return func.sql_name().lower()
+
+
+def _option_name(arg: Any, exp: Any) -> str | None:
+    """`filename=true` / `filename := true` inside a table function: an option, not a column."""
+    if isinstance(arg, (exp.EQ, exp.PropertyEQ, exp.Kwarg)):
+        left = arg.this
+        if isinstance(left, exp.Column) and isinstance(left.this, exp.Identifier) and not left.table:
+            return left.name.lower()
+        if isinstance(left, (exp.Identifier, exp.Var)):
+            return left.name.lower()
+    return None
+
+
+def _truthy(value: Any, exp: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, exp.Boolean):
+        return bool(value.this)
+    if isinstance(value, exp.Literal):
+        return str(value.this).lower() in ("1", "true")
+    return False
+
+
+def _string_literals(node: Any, exp: Any) -> list[str]:
+    if isinstance(node, exp.Literal) and node.is_string:
+        return [node.this]
+    if isinstance(node, exp.Array):
+        return [e.this for e in node.expressions if isinstance(e, exp.Literal) and e.is_string]
+    return []
+
+
+def _first_literal_offset(func: Any) -> int | None:
+    return None  # literals carry no position in sqlglot; found by text search (facts.py)
+
+
+def _json_steps(path: Any, exp: Any) -> list[Step] | None:
+    steps = []
+    for part in path.expressions:
+        if isinstance(part, exp.JSONPathRoot):
+            continue
+        if isinstance(part, exp.JSONPathKey) and isinstance(part.this, str):
+            steps.append(Step(part.this, None, "json"))
+        elif isinstance(part, exp.JSONPathSubscript):
+            steps.append(Step(ARRAY_STEP, None, "index"))
+        else:
+            break  # wildcards, filters: the path stops being checkable here
+    return steps
