@@ -488,6 +488,10 @@ class _Walker:
     def column(self, steps: list[Step], scope: _Scope) -> tuple[Origin, ...] | None:
         if len(steps) >= 2 and steps[0].kind == "name":
             source = self.table_alias(steps[0].name, scope)
+            first, second = steps[0].name.lower(), steps[1].name.lower()
+            if source is not None and second not in source.names and first in source.names:
+                # `u.p` with `unnest(l) as u`: the table has no `p`, its column `u` is a struct.
+                return self.read_from(source, steps[0].name, tuple(steps[1:]), steps[0].offset)
             if source is not None:
                 if steps[1].kind != "name":
                     return None
