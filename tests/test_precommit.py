@@ -1,0 +1,192 @@
+"""The hooks under the real `pre-commit`: `pre-commit try-repo <this repo> <hook>` in a git repo
+holding a copy of the reference tree. pre-commit builds the hook environment itself (a virtualenv
+with this package pip-installed from the package registry), once per test session.
+
+Marked slow (they run external tools); they are part of the normal test command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.builders import CORE
+from tests.builders import REPO_ROOT
+from tests.builders import STREAMS
+from tests.builders import git
+from tests.builders import git_init
+
+pytestmark = pytest.mark.slow
+
+HOOK_IDS = ("lotus-check", "lotus-naming", "lotus-catalog", "lotus-coverage", "lotus-columns",
+            "lotus-config")
+HOOK_NAMES = ("lotus-check (all rules)", "lotus-check naming", "lotus-check catalog drift",
+              "lotus-check coverage", "lotus-check SQL columns", "lotus-check stream configs")
+CUSTOMERS_MODEL = f"{CORE}/shopify/int_shopify__customers.sql"
+SHOPIFY_CATALOG = f"{STREAMS}/shopify/_catalog.json"
+
+
+@pytest.fixture(scope="session")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This repo's working tree (tracked and untracked, not ignored) committed in a fresh repo.
+
+    try-repo on the working repo itself would install its last commit (or, with uncommitted
+    edits, a new shadow commit per call, so a new hook environment per call); a snapshot tests
+    the code on disk and keeps one commit, so the environment is built once."""
+    snapshot = tmp_path_factory.mktemp("hook-repo")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT, capture_output=True, check=True,
+    ).stdout.decode("utf-8").split("\0")
+    for rel in filter(None, listed):
+        source = REPO_ROOT / rel
+        if source.is_file():
+            (snapshot / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, snapshot / rel)
+    return git_init(snapshot)
+
+
+@pytest.fixture(scope="session")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("pre-commit-home")
+
+
+def _pre_commit(root: Path, home: Path, *args: str) -> tuple[int, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PRE_COMMIT", "CI")}
+    env["PRE_COMMIT_HOME"] = str(home)
+    done = subprocess.run(
+        [sys.executable, "-m", "pre_commit", *args, "--color", "never"],
+        cwd=root, env=env, capture_output=True, text=True, timeout=600,
+    )
+    return done.returncode, done.stdout + done.stderr
+
+
+@pytest.fixture
+def run_hooks(hook_repo: Path, pre_commit_home: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """run_hooks(root, *hook_ids, all_files=False) -> (exit code, output) of `pre-commit run`
+    with a config that uses this repo's hooks at the snapshot's commit, as a user's repo would.
+
+    (`pre-commit try-repo` does the same but builds the hook environment in a fresh temporary
+    store on every call; a shared PRE_COMMIT_HOME builds it once per session.)"""
+    rev = git(hook_repo, "rev-parse", "HEAD").strip()
+
+    def _run(root: Path, *hook_ids: str, all_files: bool = False) -> tuple[int, str]:
+        hooks = [{"id": h} for h in hook_ids or HOOK_IDS]
+        config = {"repos": [{"repo": str(hook_repo), "rev": rev, "hooks": hooks}]}
+        config_file = tmp_path / "pre-commit-config.yaml"
+        config_file.write_text(json.dumps(config), "utf-8")  # JSON is YAML
+        args = ["run", "--config", str(config_file)] + (["--all-files"] if all_files else [])
+        return _pre_commit(root, pre_commit_home, *args)
+
+    return _run
+
+
+def _stage(root: Path, rel: str, old: str, new: str) -> None:
+    path = root / rel
+    text = path.read_text("utf-8")
+    assert old in text, f"{old!r} not in {rel}: the reference tree changed, update this test"
+    path.write_text(text.replace(old, new, 1), "utf-8")
+    git(root, "add", rel)
+
+
+def _status(output: str, name: str) -> str:
+    """'Passed', 'Failed' or 'Skipped' for the hook whose name starts the line."""
+    for line in output.splitlines():
+        match = re.match(re.escape(name) + r"\.+.*(Passed|Failed|Skipped)$", line)
+        if match:
+            return match.group(1)
+    raise AssertionError(f"hook {name!r} did not run:\n{output}")
+
+
+def test_try_repo_every_hook_passes_on_the_clean_tree(
+    reference_repo: Path, hook_repo: Path, pre_commit_home: Path
+) -> None:
+    """The command a hook author runs: `pre-commit try-repo <repo> --all-files`."""
+    code, out = _pre_commit(reference_repo, pre_commit_home, "try-repo", str(hook_repo),
+                            "--all-files")
+    assert code == 0, out
+    for name in HOOK_NAMES:
+        assert _status(out, name) == "Passed", out
+
+
+def test_try_repo_fails_on_a_staged_mistake(
+    reference_repo: Path, hook_repo: Path, pre_commit_home: Path
+) -> None:
+    _stage(reference_repo, SHOPIFY_CATALOG,
+           '"sync_mode": "incremental"', '"sync_mode": "full_refresh"')
+    code, out = _pre_commit(reference_repo, pre_commit_home, "try-repo", str(hook_repo),
+                            "lotus-catalog", "--all-files")
+    assert code == 1, out
+    assert f"{SHOPIFY_CATALOG}:" in out and "LL201" in out, out
+
+
+def test_hand_edited_catalog_fails_the_catalog_hook_only(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
+    _stage(reference_repo, SHOPIFY_CATALOG,
+           '"sync_mode": "incremental"', '"sync_mode": "full_refresh"')
+    code, out = run_hooks(reference_repo, all_files=True)
+    assert code == 1, out
+    assert f"{SHOPIFY_CATALOG}:" in out and "LL201" in out, out
+    assert _status(out, "lotus-check catalog drift") == "Failed", out
+    assert _status(out, "lotus-check (all rules)") == "Failed", out
+    # Nothing else reads catalogs' values: those hooks stay green on the same tree.
+    for name in ("lotus-check naming", "lotus-check SQL columns", "lotus-check stream configs",
+                 "lotus-check coverage"):
+        assert _status(out, name) == "Passed", out
+
+
+def test_misspelled_column_fails_the_columns_hook(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
+    _stage(reference_repo, CUSTOMERS_MODEL, "    orders_count,\n", "    order_count,\n")
+    code, out = run_hooks(reference_repo, "lotus-columns", all_files=True)
+    assert code == 1, out
+    assert f"{CUSTOMERS_MODEL}:28:5: LL401" in out, out
+
+
+def test_missing_model_fails_the_coverage_hook(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
+    git(reference_repo, "rm", "-q", f"{CORE}/gorgias/int_gorgias__tickets.sql")
+    code, out = run_hooks(reference_repo, "lotus-coverage", all_files=True)
+    assert code == 1, out
+    assert "LL302" in out and "int_gorgias__tickets.sql" in out, out
+
+
+def test_staged_model_mistake_fails_without_all_files(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
+    _stage(reference_repo, CUSTOMERS_MODEL, "    orders_count,\n", "    order_count,\n")
+    code, out = run_hooks(reference_repo, "lotus-columns", "lotus-catalog")
+    assert code == 1, out
+    assert f"{CUSTOMERS_MODEL}:28:5: LL401" in out, out
+    # A model cannot change a catalog: that hook does not even start.
+    assert _status(out, "lotus-check catalog drift") == "Skipped", out
+
+
+def test_staged_stream_config_change_reports_the_model_it_breaks(
+    reference_repo: Path, run_hooks  # type: ignore[no-untyped-def]
+) -> None:
+    """Only the stream config is staged; the findings are in the (unchanged) model and the
+    stale catalog. This is why the hooks do not pass file names."""
+    config = reference_repo / STREAMS / "shopify/customers.json"
+    data = json.loads(config.read_text("utf-8"))
+    del data["fields"]["total_spent"]
+    config.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
+    git(reference_repo, "add", config.relative_to(reference_repo).as_posix())
+
+    code, out = run_hooks(reference_repo)
+    assert code == 1, out
+    assert _status(out, "lotus-check catalog drift") == "Failed", out
+    assert f"{SHOPIFY_CATALOG}:" in out, out
+    assert _status(out, "lotus-check SQL columns") == "Failed", out
+    assert f"{CUSTOMERS_MODEL}:29:5: LL402" in out, out
+
+
+def test_unrelated_staged_file_skips_every_hook(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
+    (reference_repo / "NOTES.md").write_text("notes\n", "utf-8")
+    git(reference_repo, "add", "NOTES.md")
+    code, out = run_hooks(reference_repo)
+    assert code == 0, out
+    for name in HOOK_NAMES:
+        assert _status(out, name) == "Skipped", out
