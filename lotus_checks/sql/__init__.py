@@ -1,0 +1,1 @@
+"""SQL models: Jinja rendering with a source map (render.py, sourcemap.py)."""

@@ -1,0 +1,73 @@
+"""Render a dbt model's Jinja with a dbt-compatible stand-in context, in a sandbox.
+
+`render_model()` never raises for bad templates: syntax errors, unknown macros, undefined names,
+unsafe attribute access and runaway templates (recursion, huge loops or output) come back as
+`TemplateProblem`s, which the columns family reports as LL004. `ref()`, `source()`, `this` and
+`var("files")` render to placeholder identifiers recorded in `relations`, so the SQL resolver
+knows what each relation is without a warehouse. `original_position()` maps an offset in the
+rendered SQL back to the line and column of the original `.sql` file.
+
+Jinja is imported lazily (in `lotus_checks.sql._jinja`): importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import Mapping
+
+from lotus_checks.sql.sourcemap import SourceMap
+
+
+@dataclass(frozen=True)
+class RelationCall:
+    """A `source()`/`ref()`/`this`/`var("files")` use in the template."""
+
+    placeholder: str  # the identifier rendered into the SQL in its place
+    kind: str  # "source" | "ref" | "this" | "files"
+    args: tuple[str, ...]  # ("shopify", "orders") for source, ("int_x",) for ref; () otherwise
+    line: int  # 1-based position of the call in the original .sql template
+    column: int
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """Why (part of) a template could not be rendered faithfully; reported as LL004."""
+
+    message: str
+    line: int | None
+    column: int | None
+
+
+@dataclass(frozen=True)
+class RenderedModel:
+    sql: str | None  # None when the template cannot be rendered at all
+    config: dict[str, Any]  # merged kwargs of every config(...) call
+    relations: dict[str, RelationCall]  # placeholder -> call
+    problems: tuple[TemplateProblem, ...]
+    source_map: SourceMap | None = field(default=None, repr=False, compare=False)
+
+    def original_position(self, offset: int) -> tuple[int, int]:
+        """Offset in `sql` -> (line, column), 1-based, in the template file."""
+        if self.source_map is None:
+            return 1, 1
+        return self.source_map.original_position(offset)
+
+
+def render_model(
+    template: str,
+    *,
+    model_name: str,
+    incremental: bool = False,
+    project_vars: Mapping[str, Any] | None = None,
+) -> RenderedModel:
+    """Render one model template; problems are returned, never raised."""
+    from lotus_checks.sql import _jinja
+
+    return _jinja.render(
+        template,
+        model_name=model_name,
+        incremental=incremental,
+        project_vars=dict(project_vars or {}),
+    )

@@ -1,0 +1,140 @@
+"""Map offsets in rendered SQL back to (line, column) in the original Jinja template.
+
+The renderer wraps every piece of top-level output in private-use marker characters that say
+where the piece came from: a literal text chunk of the template (mapped character by character)
+or the value of a `{{ ... }}` expression (every character maps to the start of the expression).
+`decode()` strips the markers and keeps a short list of segments; looking an offset up is a
+binary search, so the map costs a few microseconds per model instead of a difflib alignment.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+
+# Private-use code points; the renderer refuses to instrument a template that contains them.
+DATA_START = "\ue000"
+EXPR_START = "\ue001"
+NUMBER_END = "\ue002"
+PIECE_END = "\ue003"
+MARKER_CHARS = DATA_START + EXPR_START + NUMBER_END + PIECE_END
+
+_MARKER = re.compile("([\ue000\ue001])([0-9]+)\ue002|[\ue000-\ue003]")
+
+
+def data_marker(index: int, text: str) -> str:
+    return f"{DATA_START}{index}{NUMBER_END}{text}{PIECE_END}"
+
+
+def expr_marker(index: int, text: str) -> str:
+    return f"{EXPR_START}{index}{NUMBER_END}{text}{PIECE_END}"
+
+
+def has_markers(text: str) -> bool:
+    return any(char in text for char in MARKER_CHARS)
+
+
+def line_starts(text: str) -> list[int]:
+    starts = [0]
+    position = text.find("\n")
+    while position != -1:
+        starts.append(position + 1)
+        position = text.find("\n", position + 1)
+    return starts
+
+
+@dataclass(frozen=True)
+class SourceMap:
+    """Segments of rendered text: (rendered start, template offset, advances with the text)."""
+
+    rendered_starts: tuple[int, ...]
+    template_offsets: tuple[int, ...]
+    linear: tuple[bool, ...]
+    template_line_starts: tuple[int, ...]
+    template_length: int
+
+    @classmethod
+    def identity(cls, template: str) -> SourceMap:
+        """Fallback for a template that could not be instrumented: offset n -> offset n."""
+        return cls((0,), (0,), (True,), tuple(line_starts(template)), len(template))
+
+    def template_offset(self, offset: int) -> int:
+        index = bisect.bisect_right(self.rendered_starts, max(offset, 0)) - 1
+        if index < 0:
+            return 0
+        start = self.template_offsets[index]
+        if self.linear[index]:
+            start += max(offset, 0) - self.rendered_starts[index]
+        return min(start, max(self.template_length - 1, 0))
+
+    def line_col(self, template_offset: int) -> tuple[int, int]:
+        line_index = bisect.bisect_right(self.template_line_starts, template_offset) - 1
+        return line_index + 1, template_offset - self.template_line_starts[line_index] + 1
+
+    def original_position(self, offset: int) -> tuple[int, int]:
+        return self.line_col(self.template_offset(offset))
+
+
+def decode(
+    marked: str,
+    data_offsets: list[int],
+    expr_offsets: list[int],
+    template: str,
+) -> tuple[str, SourceMap]:
+    """Strip the markers from rendered output; return the clean text and its source map.
+
+    Unbalanced or foreign markers (text sliced inside the template, say) never raise: they are
+    dropped, and the text they surround keeps the mapping of the enclosing piece.
+    """
+    pieces: list[str] = []
+    starts: list[int] = []
+    offsets: list[int] = []
+    linear: list[bool] = []
+    # Each frame: [template offset of the next character, advances?]
+    stack: list[list[int]] = []
+    clean_length = 0
+    cursor = 0
+
+    def emit(text: str) -> None:
+        nonlocal clean_length
+        if not text:
+            return
+        if stack:
+            frame = stack[-1]
+            position, advances = frame[0], bool(frame[1])
+        else:
+            position, advances = (offsets[-1] if offsets else 0), False
+        starts.append(clean_length)
+        offsets.append(position)
+        linear.append(advances)
+        if advances and stack:
+            stack[-1][0] += len(text)
+        pieces.append(text)
+        clean_length += len(text)
+
+    for match in _MARKER.finditer(marked):
+        emit(marked[cursor : match.start()])
+        cursor = match.end()
+        kind, number = match.group(1), match.group(2)
+        if kind == DATA_START:
+            index = int(number)
+            offset = data_offsets[index] if index < len(data_offsets) else 0
+            stack.append([offset, 1])
+        elif kind == EXPR_START:
+            index = int(number)
+            offset = expr_offsets[index] if index < len(expr_offsets) else 0
+            stack.append([offset, 0])
+        elif match.group(0) == PIECE_END and stack:
+            stack.pop()
+    emit(marked[cursor:])
+    if not starts:
+        starts, offsets, linear = [0], [0], [True]
+    source_map = SourceMap(
+        tuple(starts),
+        tuple(offsets),
+        tuple(linear),
+        tuple(line_starts(template)),
+        len(template),
+    )
+    return "".join(pieces), source_map
