@@ -147,7 +147,7 @@ _TRUE_OPTION = r"\s*(?:=|:=)\s*(?:true|1)\b"
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
     try:
-        import lotus_checks.sql.render  # noqa: F401
+        import lotus_checks.sql._jinja  # noqa: F401
     except ImportError:  # TEMPORARY: the renderer is being written (issue 5 part 1)
         return
     run = _Run(ctx)
@@ -196,6 +196,7 @@ class _Run:
         self._streams: dict[tuple[str, str], tuple[dict, dict | None, bool] | None] = {}
         self._versions: str | None = None
         self._declared: dict[tuple[str, str], _Declared] | None = None
+        self._vars: dict[str, Any] | None = None
         self._tag_streams = {
             ctx.config.stream_tag.format(source=s.source, stream=s.name): s
             for s in ctx.repo.streams
@@ -220,13 +221,29 @@ class _Run:
 
         if self._versions is None:
             self._versions = versions()
-        key = content_key(self._versions, model.name, text)
+        key = content_key(self._versions, self.project_vars_key(), model.name, text)
         cached = self.ctx.cache.get(CACHE_NAMESPACE, key)
         if isinstance(cached, dict) and "renderings" in cached:
             return cached
-        facts = model_facts(text, model.name)
+        facts = model_facts(text, model.name, self.project_vars())
         self.ctx.cache.put(CACHE_NAMESPACE, key, facts)
         return facts
+
+    def project_vars(self) -> dict[str, Any]:
+        """`vars:` of dbt_project.yml (`var('raw_root')` renders with them)."""
+        if self._vars is None:
+            doc = self.repo.yaml(self.ctx.config.dbt_project) if (
+                self.ctx.config.root / self.ctx.config.dbt_project
+            ).is_file() else None
+            data = doc.data if doc is not None else None
+            found = data.get("vars") if isinstance(data, dict) else None
+            self._vars = found if isinstance(found, dict) else {}
+        return self._vars
+
+    def project_vars_key(self) -> str:
+        import json
+
+        return json.dumps(self.project_vars(), sort_keys=True, default=str)
 
     # ---- one model -------------------------------------------------------------------------
 
@@ -443,6 +460,9 @@ class _Run:
             if len(streams) != 1 or None in streams:
                 return _Relation("unknown", "read_parquet(...)")
             (stream,) = streams
+            if own is not None and stream != own:
+                # LL406 reports the wrong path; its columns are judged once it reads the right one.
+                return _Relation("unknown", "read_parquet(...)")
             return self.raw(stream, entry["hive"], entry["filename"], "that read_parquet(...)")
         if kind == "ref" and args:
             upstream = self.models.get(args[-1])

@@ -45,7 +45,7 @@ def versions() -> str:
     return f"{FACTS_VERSION}/{__version__}/sqlglot {sqlglot_version}"
 
 
-def model_facts(text: str, model_name: str) -> dict[str, Any]:
+def model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None = None) -> dict[str, Any]:
     """Render the model both ways (is_incremental() False/True), parse, resolve: its facts."""
     from lotus_checks.sql.render import render_model
 
@@ -53,7 +53,9 @@ def model_facts(text: str, model_name: str) -> dict[str, Any]:
     calls: dict[tuple, dict[str, Any]] = {}
     problems: dict[tuple, dict[str, Any]] = {}
     for incremental in (False, True):
-        rendered = render_model(text, model_name=model_name, incremental=incremental)
+        rendered = render_model(
+            text, model_name=model_name, incremental=incremental, project_vars=project_vars
+        )
         if not incremental:
             facts["config"] = {"tags": _tags(rendered.config)}
         for problem in rendered.problems:
