@@ -1,0 +1,209 @@
+"""The reference tree built once per test session by real dbt-core + dbt-duckdb.
+
+Everything happens on a copy in a temporary folder: the repo never gets a target/, logs/,
+.user.yml or a database file. Test-side rewrites of the copy (see docs/ground-truth.md):
+`s3://landing/raw` in hard-coded `read_parquet('...')` paths becomes the fixture root, and
+`raw_root` (read by the sources' external_location) is passed as a var.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lotus_checks.config import load_config
+from tests.builders import REFERENCE_TREE
+from tests.dbt.fixtures import StreamData
+from tests.dbt.fixtures import write_fixture_data
+
+pytest.importorskip("dbt.cli.main", reason="needs the dbt extra: pip install -e '.[dbt]'")
+pytest.importorskip("dbt.adapters.duckdb", reason="needs the dbt extra: pip install -e '.[dbt]'")
+
+LANDING_ROOT = "s3://landing/raw"
+FILES_VAR_RE = re.compile(r"""var\(\s*["']files["']""")
+PROFILE = """\
+lotus_lake:
+  target: test
+  outputs:
+    test:
+      type: duckdb
+      path: "{{ env_var('LOTUS_DUCKDB_PATH') }}"
+      threads: 1
+"""
+
+
+@dataclass
+class DbtRun:
+    args: list[str]
+    seconds: float
+    success: bool
+    statuses: dict[str, str]  # unique_id -> status
+    error: str
+
+
+@dataclass
+class BuiltTree:
+    project: Path
+    raw_root: Path
+    database: Path
+    streams: dict[str, StreamData]
+    manifest: Any  # dbt.contracts.graph.manifest.Manifest
+    runs: list[DbtRun] = field(default_factory=list)
+
+    @property
+    def models(self) -> dict[str, Any]:
+        return {
+            node.name: node
+            for node in self.manifest.nodes.values()
+            if node.resource_type == "model" and node.package_name == "lotus_lake"
+        }
+
+    def files_models(self) -> dict[str, Any]:
+        """Models reading `var("files")`, which Dagster runs one stream at a time."""
+        return {name: n for name, n in self.models.items() if FILES_VAR_RE.search(n.raw_code)}
+
+
+def copy_project(dest: Path, raw_root: Path) -> Path:
+    """The reference dbt project copied to `dest`, landing paths pointed at the fixture data."""
+    shutil.copytree(
+        REFERENCE_TREE,
+        dest,
+        ignore=shutil.ignore_patterns(
+            "target", "logs", "dbt_packages", "*.duckdb", "*.wal", ".user.yml", "__pycache__"
+        ),
+    )
+    for model in dest.rglob("*.sql"):
+        text = model.read_text(encoding="utf-8")
+        if LANDING_ROOT in text:
+            model.write_text(text.replace(LANDING_ROOT, raw_root.as_posix()), encoding="utf-8")
+    (dest / "profiles.yml").write_text(PROFILE, encoding="utf-8")
+    return dest
+
+
+def invoke(project: Path, args: list[str], variables: dict[str, Any]) -> tuple[DbtRun, Any]:
+    from dbt.cli.main import dbtRunner
+
+    full = [
+        *args,
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
+        "--vars", json.dumps(variables),
+        "--no-send-anonymous-usage-stats",
+        "--quiet",
+        # No dbt.log: dbt leaves its file handler open between in-process invocations.
+        "--log-level-file", "none",
+    ]
+    started = time.perf_counter()
+    result = dbtRunner().invoke(full)
+    seconds = time.perf_counter() - started
+    statuses: dict[str, str] = {}
+    for item in getattr(result.result, "results", None) or []:
+        statuses[item.node.unique_id] = str(item.status)
+    error = repr(result.exception) if result.exception else ""
+    if not error:
+        error = "; ".join(
+            f"{item.node.name}: {item.message}"
+            for item in getattr(result.result, "results", None) or []
+            if str(item.status) not in ("success", "pass")
+        )
+    return DbtRun(args, seconds, result.success, statuses, error), result.result
+
+
+def stream_of(node: Any, streams: dict[str, StreamData]) -> StreamData | None:
+    """The stream a `var("files")` model is run for: Dagster's tag `<source>__<stream>`."""
+    return next((streams[tag] for tag in node.tags if tag in streams), None)
+
+
+def build_plan(tree: BuiltTree) -> list[tuple[list[str], StreamData | None]]:
+    """Selections that build every model with as few dbt invocations as dbt allows.
+
+    `files` is one var per invocation, so each stream with a `var("files")` model needs its own
+    run (selected by its tag, as Dagster does). Models that do not read `files` ride along with
+    the last run; dbt orders them after the models they ref within that run."""
+    files_streams: dict[str, StreamData] = {}
+    for name, node in sorted(tree.files_models().items()):
+        stream = stream_of(node, tree.streams)
+        assert stream is not None, f"{name} reads var('files') but has no stream tag"
+        files_streams.setdefault(stream.tag, stream)
+    selected_by_tags = {
+        name
+        for name, node in tree.models.items()
+        if any(tag in files_streams for tag in node.tags)
+    }
+    rest = sorted(set(tree.models) - selected_by_tags)
+    plan: list[tuple[list[str], StreamData | None]] = [
+        ([f"tag:{tag}"], stream) for tag, stream in sorted(files_streams.items())
+    ]
+    if plan:
+        plan[-1][0].extend(rest)
+    else:
+        plan.append((rest, None))
+    return plan
+
+
+def run_build(tree: BuiltTree, selection: list[str], stream: StreamData | None) -> None:
+    variables: dict[str, Any] = {"raw_root": tree.raw_root.as_posix()}
+    if stream is not None:
+        variables["files"] = [p.as_posix() for p in stream.files]
+    run, _ = invoke(tree.project, ["build", "--select", *selection], variables)
+    tree.runs.append(run)
+
+
+@pytest.fixture(scope="session")
+def built_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltTree]:
+    """The reference tree parsed and built twice (the second run takes the is_incremental()
+    branches) over fixture data, in a temporary folder."""
+    base = tmp_path_factory.mktemp("dbt")
+    raw_root = base / "raw"
+    streams = write_fixture_data(load_config(REFERENCE_TREE.parent), raw_root)
+    project = copy_project(base / "orchestration", raw_root)
+    database = base / "lake.duckdb"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOTUS_DUCKDB_PATH", str(database))
+        patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        parse_run, manifest = invoke(project, ["parse"], {"raw_root": raw_root.as_posix()})
+        assert parse_run.success, f"dbt parse failed: {parse_run.error}"
+        tree = BuiltTree(project, raw_root, database, streams, manifest, [parse_run])
+        plan = build_plan(tree)
+        for selection, stream in plan:
+            run_build(tree, selection, stream)
+        # Second pass: incremental models now exist, so `is_incremental()` is true.
+        incremental = {
+            n for n, node in tree.models.items() if node.config.materialized == "incremental"
+        }
+        for selection, stream in plan:
+            names = _selected_names(tree, selection) & incremental
+            if names:
+                run_build(tree, sorted(names), stream)
+        yield tree
+
+
+def _selected_names(tree: BuiltTree, selection: list[str]) -> set[str]:
+    out = set()
+    for item in selection:
+        if item.startswith("tag:"):
+            out |= {n for n, node in tree.models.items() if item[4:] in node.tags}
+        else:
+            out.add(item)
+    return out
+
+
+@pytest.fixture(scope="session")
+def built_models(built_tree: BuiltTree) -> dict[str, int]:
+    """model name -> row count in the built database."""
+    import duckdb
+
+    with duckdb.connect(str(built_tree.database)) as connection:
+        return {
+            name: connection.execute(f'select count(*) from "{name}"').fetchone()[0]
+            for name in built_tree.models
+        }
