@@ -95,6 +95,15 @@ def test_manifest_has_exactly_the_documented_hooks() -> None:
     assert tuple(_hooks()) == HOOK_IDS
 
 
+def test_manifest_and_own_config_pass_pre_commits_validation() -> None:
+    from pre_commit.clientlib import load_config
+    from pre_commit.clientlib import load_manifest
+
+    manifest = load_manifest(str(REPO_ROOT / ".pre-commit-hooks.yaml"))
+    assert [hook["id"] for hook in manifest] == list(HOOK_IDS)
+    load_config(str(REPO_ROOT / ".pre-commit-config.yaml"))
+
+
 @pytest.mark.parametrize("hook_id", HOOK_IDS)
 def test_every_selected_code_names_existing_rules(hook_id: str) -> None:
     rules = all_rules()

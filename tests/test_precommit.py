@@ -58,9 +58,11 @@ def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("pre-commit-home")
 
 
-def _pre_commit(root: Path, home: Path, *args: str) -> tuple[int, str]:
+def _pre_commit(root: Path, home: Path, *args: str, path_first: str = "") -> tuple[int, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PRE_COMMIT", "CI")}
     env["PRE_COMMIT_HOME"] = str(home)
+    if path_first:
+        env["PATH"] = path_first + os.pathsep + env.get("PATH", "")
     done = subprocess.run(
         [sys.executable, "-m", "pre_commit", *args, "--color", "never"],
         cwd=root, env=env, capture_output=True, text=True, timeout=600,
@@ -145,7 +147,7 @@ def test_misspelled_column_fails_the_columns_hook(reference_repo: Path, run_hook
     _stage(reference_repo, CUSTOMERS_MODEL, "    orders_count,\n", "    order_count,\n")
     code, out = run_hooks(reference_repo, "lotus-columns", all_files=True)
     assert code == 1, out
-    assert f"{CUSTOMERS_MODEL}:28:5: LL401" in out, out
+    assert f"{CUSTOMERS_MODEL}:29:5: LL401" in out, out
 
 
 def test_missing_model_fails_the_coverage_hook(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
@@ -159,7 +161,7 @@ def test_staged_model_mistake_fails_without_all_files(reference_repo: Path, run_
     _stage(reference_repo, CUSTOMERS_MODEL, "    orders_count,\n", "    order_count,\n")
     code, out = run_hooks(reference_repo, "lotus-columns", "lotus-catalog")
     assert code == 1, out
-    assert f"{CUSTOMERS_MODEL}:28:5: LL401" in out, out
+    assert f"{CUSTOMERS_MODEL}:29:5: LL401" in out, out
     # A model cannot change a catalog: that hook does not even start.
     assert _status(out, "lotus-check catalog drift") == "Skipped", out
 
@@ -180,7 +182,7 @@ def test_staged_stream_config_change_reports_the_model_it_breaks(
     assert _status(out, "lotus-check catalog drift") == "Failed", out
     assert f"{SHOPIFY_CATALOG}:" in out, out
     assert _status(out, "lotus-check SQL columns") == "Failed", out
-    assert f"{CUSTOMERS_MODEL}:29:5: LL402" in out, out
+    assert f"{CUSTOMERS_MODEL}:30:5: LL402" in out, out
 
 
 def test_unrelated_staged_file_skips_every_hook(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
@@ -190,3 +192,13 @@ def test_unrelated_staged_file_skips_every_hook(reference_repo: Path, run_hooks)
     assert code == 0, out
     for name in HOOK_NAMES:
         assert _status(out, name) == "Skipped", out
+
+
+def test_this_repos_own_config_passes(hook_repo: Path, pre_commit_home: Path) -> None:
+    """.pre-commit-config.yaml (repo: local, language: system) on this repo's own tree, with the
+    dev venv active (its bin folder first on PATH)."""
+    code, out = _pre_commit(hook_repo, pre_commit_home, "run", "--all-files",
+                            path_first=str(Path(sys.executable).parent))
+    assert code == 0, out
+    assert _status(out, "lotus-check (reference tree)") == "Passed", out
+    assert _status(out, "validate .pre-commit-hooks.yaml") == "Passed", out
