@@ -1,15 +1,507 @@
-"""Placeholder: this family is being written (see the issue tracker)."""
+"""LL2xx: every `_catalog.json` against a fresh run of the repo's own generator.
+
+The generator (config key `generator`) is the source of truth for the exact bytes. It runs once
+per lotus-check run at most, on a temporary copy of its inputs (see `lotus_checks.generator`), and
+only when something that can change a catalog is being checked. The committed catalog is compared
+as parsed JSON first (LL201, what Terraform hands to Airbyte), then as bytes (LL205, formatting).
+
+With a file list (pre-commit), a finding about a catalog that is not in the list is reported on
+the listed file that made it stale (the stream config or source schema), so that a stream config
+committed without regenerating is caught at that commit.
+"""
 
 from __future__ import annotations
 
+import json
+import shlex
+import subprocess
+from dataclasses import dataclass
+from dataclasses import field
+from functools import cached_property
+from pathlib import Path
+from posixpath import dirname
 from typing import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
+from lotus_checks.finding import Severity
 from lotus_checks.rules import Rule
 
-RULES: tuple[Rule, ...] = ()
+LL201 = Rule(
+    "LL201",
+    "catalog-drift",
+    "`_catalog.json` differs from what the catalog generator produces",
+    fixable=True,
+    explanation="""The committed `_catalog.json` does not hold what the repo's own catalog
+generator (config key `generator`) writes from the stream configs and source schemas today.
+Terraform reads this file to configure the production Airbyte connection, so a hand edit changes
+production behind the stream configs' back, and a stream config committed without regenerating
+changes nothing at all.
+
+lotus-check runs the generator on a temporary copy of the stream configs, source schemas and the
+generator itself (never on the working tree) and compares the parsed JSON. The message names the
+stream and the key that differ; the hint says whether it looks like a hand edit (only the catalog
+changed) or a stale catalog (a stream config or source schema changed, the catalog did not),
+using pre-commit's file list or `git status`.
+
+Fires on: `streams/shopify/customers.json` says `"sync_mode": "full_refresh"`, but the catalog
+was hand-edited:
+
+```json
+{"stream": {"name": "customers", ...},
+ "config": {"sync_mode": "incremental", ...}}
+```
+
+```text
+_catalog.json:42:9: LL201 stream customers: config.sync_mode is "incremental" in the catalog
+but the generator gives "full_refresh"
+```
+
+Other messages: `stream customers: regenerating adds email to selected_fields` (a field was added
+to the stream config without regenerating), `stream customers: json_schema changed
+(properties.email.description ...)` (a source schema changed).
+
+Fix: make the change in the stream config (or source schema), then regenerate:
+`python orchestration/airbyte/generate-catalog.py`, or `lotus-check --fix`, which writes the
+generator's bytes to the drifted catalogs (atomically) and touches nothing else.""",
+)
+
+LL202 = Rule(
+    "LL202",
+    "catalog-missing",
+    "source with Airbyte stream configs has no `_catalog.json`",
+    fixable=True,
+    explanation="""A source folder under the streams folder has stream configs synced by Airbyte,
+but no `_catalog.json`. Terraform's `airbyte_connection` reads the catalog with
+`jsondecode(file(...))`: without it the plan fails (or, for a new source, the connection is never
+created).
+
+Streams loaded by dlt (`"connector": "dlt"`) have no catalog; a source whose streams are all dlt
+is not expected to have one.
+
+Fires on: `streams/stripe/charges.json` exists, `streams/stripe/_catalog.json` does not.
+
+Fix: run the generator (`python orchestration/airbyte/generate-catalog.py`) or
+`lotus-check --fix`, and commit the new catalog.""",
+)
+
+LL203 = Rule(
+    "LL203",
+    "catalog-orphan",
+    "`_catalog.json` for a source with no Airbyte stream configs",
+    explanation="""A `_catalog.json` sits in a source folder that has no stream configs (they
+were deleted or moved), or whose stream configs are all loaded by dlt (`"connector": "dlt"`).
+The generator no longer writes this file, so it never changes again, and any Terraform
+connection still reading it keeps syncing streams nobody configures (for a dlt source: the same
+data loaded twice).
+
+Fires on: `streams/legacy_crm/_catalog.json` with no other `.json` file in `streams/legacy_crm/`.
+
+Fix: delete the catalog (and the Terraform connection that reads it), or restore the stream
+configs if the source is still wanted.""",
+)
+
+LL204 = Rule(
+    "LL204",
+    "catalog-generator-failed",
+    "the catalog generator failed, so the catalogs cannot be checked",
+    explanation="""Running the configured generator (config key `generator`) on a temporary copy
+of the stream configs and source schemas failed: it does not exist, exited non-zero, raised, ran
+past `generator-timeout` seconds, or ran but wrote no catalog for a source that has Airbyte
+stream configs. Real generators break when folders move: a generator still looking in
+`assets/streams` after the streams moved to `dag/streams` prints "No stream definitions found".
+The message carries the last line of its output, the hint the tail.
+
+Fires on: a generator that raises `KeyError: 'sync_mode'` on a stream config without that key,
+or `generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed.
+
+Fix: run the generator yourself to see the whole error (`python <generator>`), fix the stream
+config or the generator's paths, or point `generator` in `lotus-check.toml` at the right script.
+""",
+)
+
+LL205 = Rule(
+    "LL205",
+    "catalog-formatting",
+    "`_catalog.json` holds the generator's content but not its exact bytes",
+    severity=Severity.WARNING,
+    fixable=True,
+    explanation="""The committed catalog parses to the same JSON the generator produces, but its
+bytes differ: key order, indentation, whitespace, a missing final newline or a byte-order mark.
+Terraform sees no difference, so this is a warning; but the next regeneration rewrites the whole
+file, burying the real change of that commit in a formatting diff.
+
+Fires on: a catalog re-indented by an editor (`"streams": [` with 4 spaces where the generator
+writes 2).
+
+Fix: `python orchestration/airbyte/generate-catalog.py` or `lotus-check --fix`; keep editors and
+formatters (prettier, IDE JSON formatting) away from `_catalog.json`.""",
+)
+
+RULES = (LL201, LL202, LL203, LL204, LL205)
+
+# Rules that need the generator's output (LL202 and LL203 only need the file inventory).
+_GENERATED_RULES = ("LL201", "LL204", "LL205")
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    return iter(())
+    return iter(_Evaluation(ctx, fixing=False).findings)
+
+
+def fix(ctx: CheckContext) -> list[str]:
+    """Write the generator's bytes over drifted or missing catalogs; return the paths written."""
+    from lotus_checks.fsutil import atomic_write
+
+    evaluation = _Evaluation(ctx, fixing=True)
+    fixed = []
+    for path, data in evaluation.repairs.items():
+        atomic_write(ctx.config.root / path, data)
+        fixed.append(path)
+    return fixed
+
+
+@dataclass
+class _Source:
+    name: str
+    catalog: str
+    # "airbyte": at least one Airbyte stream config; "dlt": all dlt; "empty": no stream configs;
+    # "unknown": a stream config does not load (its LL0xx finding says why).
+    kind: str
+    inputs: list[str] = field(default_factory=list)
+
+
+class _Evaluation:
+    """One look at every catalog: the findings, and what --fix would write."""
+
+    def __init__(self, ctx: CheckContext, fixing: bool):
+        self.ctx = ctx
+        self.config = ctx.config
+        self.findings: list[Finding] = []
+        self.repairs: dict[str, bytes] = {}
+        if not self._touches_catalogs():
+            return
+        sources = self._sources()
+        self._inventory_findings(sources)
+        wanted = fixing or any(ctx.enabled(code) for code in _GENERATED_RULES)
+        airbyte = [s for s in sources if s.kind == "airbyte"]
+        if wanted and airbyte and self._inputs_load():
+            self._compare(airbyte, fixing)
+
+    # ---- scope -------------------------------------------------------------------------------
+
+    def _touches_catalogs(self) -> bool:
+        """Only stream configs, source schemas, catalogs and the generator can change a finding."""
+        targets = self.ctx.targets
+        return targets is None or any(self._affects_catalogs(path) for path in targets)
+
+    def _affects_catalogs(self, path: str) -> bool:
+        config = self.config
+        if path.startswith((config.streams + "/", config.sources + "/")):
+            return True
+        return path in self._generator_files
+
+    @cached_property
+    def _generator_files(self) -> list[str]:
+        """The generator and the Python files beside it (it may import them)."""
+        folder = dirname(self.config.generator)
+        files = [self.config.generator]
+        base = self.config.root / folder
+        try:
+            names = sorted(p.name for p in base.glob("*.py"))
+        except OSError:
+            names = []
+        files += [f"{folder}/{n}" if folder else n for n in names]
+        return list(dict.fromkeys(files))
+
+    def _home(self, preferred: str, candidates: list[str]) -> str | None:
+        """Where a finding is reported: `preferred` when it is in scope, else the first in-scope
+        candidate (a listed stream config made the catalog stale), else nowhere."""
+        if self.ctx.in_scope(preferred):
+            return preferred
+        return next((c for c in candidates if self.ctx.in_scope(c)), None)
+
+    # ---- inventory ---------------------------------------------------------------------------
+
+    def _sources(self) -> list[_Source]:
+        repo = self.ctx.repo
+        schemas: dict[str, list[str]] = {}
+        for schema in repo.source_schemas:
+            schemas.setdefault(schema.source, []).append(schema.path)
+        out = []
+        for name in repo.stream_sources:
+            streams = repo.streams_of(name)
+            catalog = f"{self.config.streams}/{name}/_catalog.json"
+            inputs = [s.config_path for s in streams] + schemas.get(name, [])
+            out.append(_Source(name, catalog, _kind(self.ctx, streams), inputs))
+        return out
+
+    def _inventory_findings(self, sources: list[_Source]) -> None:
+        root = self.config.root
+        for source in sources:
+            exists = (root / source.catalog).is_file()
+            if source.kind == "airbyte" and not exists and self.ctx.enabled("LL202"):
+                self._add_missing(source)
+            elif source.kind in ("empty", "dlt") and exists and self.ctx.enabled("LL203"):
+                self._add_orphan(source)
+
+    def _add_missing(self, source: _Source) -> None:
+        home = self._home(source.catalog, source.inputs)
+        if home is None:
+            return
+        where = "" if home == source.catalog else f" ({source.catalog})"
+        self.findings.append(
+            LL202.finding(
+                home,
+                message=f"source {source.name} has Airbyte stream configs but no "
+                f"_catalog.json{where}; Terraform reads it to configure the connection",
+                hint=f"run {self._command} (or `lotus-check --fix`) and commit the catalog",
+            )
+        )
+
+    def _add_orphan(self, source: _Source) -> None:
+        if source.kind == "dlt":
+            why = f"every stream of {source.name} is loaded by dlt (\"connector\": \"dlt\")"
+        else:
+            why = f"{self.config.streams}/{source.name}/ has no stream configs"
+        self.findings.append(
+            LL203.finding(
+                source.catalog,
+                message=f"catalog for a source with no Airbyte streams: {why}; the generator "
+                "no longer writes this file",
+                hint="delete it (and any Terraform connection that reads it), or restore the "
+                "stream configs",
+            )
+        )
+
+    def _inputs_load(self) -> bool:
+        """A stream config or source schema that does not parse already has its LL0xx finding;
+        the generator would only crash on it."""
+        repo = self.ctx.repo
+        paths = [s.config_path for s in repo.streams] + [s.path for s in repo.source_schemas]
+        return all(repo.json(path) is not None for path in paths)
+
+    # ---- comparison --------------------------------------------------------------------------
+
+    def _compare(self, sources: list[_Source], fixing: bool) -> None:
+        from lotus_checks.generator import Layout
+        from lotus_checks.generator import run_generator
+
+        layout = Layout(self.config.root, self.config.generator, self.config.streams,
+                        self.config.sources)
+        result = run_generator(layout, self.config.generator_timeout, self.ctx.cache)
+        if not result.ok:
+            self._add_failure(result.error or "", result.output, sources)
+            return
+        if not result.catalogs:
+            self._add_failure("the generator exited 0 but wrote no catalog", result.output,
+                              sources)
+            return
+        for source in sources:
+            generated = result.catalogs.get(source.name)
+            if generated is None:
+                self._add_failure(
+                    f"the generator wrote no catalog for {source.name}, which has Airbyte "
+                    "stream configs", result.output, [source])
+                continue
+            self._compare_source(source, generated, fixing)
+
+    def _compare_source(self, source: _Source, generated: bytes, fixing: bool) -> None:
+        path = self.config.root / source.catalog
+        if self._home(source.catalog, source.inputs + self._generator_files) is None:
+            return
+        try:
+            new = json.loads(generated)
+        except (ValueError, RecursionError):
+            self._add_failure(f"the generator wrote invalid JSON for {source.name}", "", [source])
+            return
+        if not path.is_file():
+            if fixing and self.ctx.enabled("LL202"):
+                self.repairs[source.catalog] = generated
+            return
+        try:
+            committed = path.read_bytes()
+        except OSError:
+            return  # the input checks report unreadable files
+        if committed == generated:
+            return
+        doc = self.ctx.repo.json(source.catalog)
+        if doc is None:  # unparseable (LL002 says so): regenerating is the fix, e.g. after a merge
+            if fixing and self.ctx.enabled("LL201") and not path.is_symlink():
+                self.repairs[source.catalog] = generated
+            return
+        from lotus_checks.catalog_diff import diff_catalogs
+
+        drifts = diff_catalogs(doc.data, new)
+        code = "LL201" if drifts else "LL205"
+        if fixing:
+            if self.ctx.enabled(code) and not path.is_symlink():
+                self.repairs[source.catalog] = generated
+            return
+        if drifts:
+            for drift in drifts:
+                self._add_drift(source, drift)
+        else:
+            self._add_formatting(source, committed, generated)
+
+    def _add_drift(self, source: _Source, drift: object) -> None:
+        from lotus_checks.catalog_diff import Drift
+
+        assert isinstance(drift, Drift)
+        stream = self.ctx.repo.stream(source.name, drift.stream) if drift.stream else None
+        near = [stream.config_path] if stream else []
+        if stream and stream.schema_path:
+            near.append(stream.schema_path)
+        home = self._home(source.catalog, near + source.inputs + self._generator_files)
+        if home is None:
+            return
+        if home == source.catalog:
+            doc = self.ctx.repo.json(source.catalog)
+            line, column = doc.position(drift.path) if doc else (None, None)
+            message = drift.describe()
+        else:
+            line, column = self._position_in_input(home, drift)
+            message = f"{source.catalog} is out of date: {drift.describe()}"
+        self.findings.append(
+            LL201.finding(home, line, column, message, hint=self._drift_hint(source))
+        )
+
+    def _position_in_input(self, path: str, drift: object) -> tuple[int | None, int | None]:
+        """The stream config key (or source schema field) a drift comes from."""
+        from lotus_checks.catalog_diff import Drift
+
+        assert isinstance(drift, Drift)
+        doc = self.ctx.repo.json(path) if path.endswith(".json") else None
+        if doc is None:
+            return None, None
+        is_config = path.startswith(self.config.streams + "/")
+        if drift.fields:
+            return doc.position(("fields", drift.fields[0]))
+        if is_config and drift.config_keys:
+            return doc.position((drift.config_keys[0],))
+        return None, None
+
+    def _add_formatting(self, source: _Source, committed: bytes, generated: bytes) -> None:
+        if not self.ctx.enabled("LL205"):
+            return
+        home = self._home(source.catalog, source.inputs + self._generator_files)
+        if home is None:
+            return
+        line = _first_different_line(committed, generated)
+        at_catalog = home == source.catalog
+        self.findings.append(
+            LL205.finding(
+                home,
+                line if at_catalog else None,
+                1 if at_catalog else None,
+                "same content as the generator's output but different bytes (key order, "
+                f"indentation or whitespace; first difference on line {line})"
+                + ("" if at_catalog else f" in {source.catalog}"),
+                hint=f"run {self._command} (or `lotus-check --fix`); keep formatters away from "
+                "generated catalogs",
+            )
+        )
+
+    def _add_failure(self, error: str, output: str, sources: list[_Source]) -> None:
+        if not self.ctx.enabled("LL204"):
+            return
+        candidates = [p for s in sources for p in [s.catalog, *s.inputs]]
+        home = self._home(self.config.generator, candidates)
+        if home is None:
+            return
+        last = output.strip().splitlines()[-1].strip() if output.strip() else ""
+        message = f"catalog generator failed, so the catalogs were not checked: {error}"
+        if last:
+            message += f": {last}"
+        tail = " | ".join(line.strip() for line in output.strip().splitlines()[-5:])
+        hint = f"run {self._command} to see the whole output"
+        if tail:
+            hint = f"its output ended with: {tail}; " + hint
+        hint += "; if the generator moved, set `generator` in lotus-check.toml"
+        self.findings.append(LL204.finding(home, message=message, hint=hint))
+
+    # ---- hints -------------------------------------------------------------------------------
+
+    @cached_property
+    def _command(self) -> str:
+        return f"`python {shlex.quote(self.config.generator)}`"
+
+    @cached_property
+    def _changed(self) -> frozenset[str] | None:
+        """Files changed in this commit: pre-commit's list, else `git status`, else unknown."""
+        if self.ctx.targets is not None:
+            return self.ctx.targets
+        return _git_changed(self.config.root)
+
+    def _drift_hint(self, source: _Source) -> str:
+        fix_it = f"run {self._command} (or `lotus-check --fix`)"
+        changed = self._changed
+        if changed is None:
+            return f"the catalog is generated: {fix_it} and commit the result"
+        inputs = [p for p in source.inputs + self._generator_files if p in changed]
+        if source.catalog in changed and not inputs:
+            return ("looks like a hand edit: the catalog is generated and the next regeneration "
+                    "undoes it; make the change in the stream config (or source schema), then "
+                    + fix_it)
+        if inputs and source.catalog not in changed:
+            shown = ", ".join(inputs[:2]) + (" and more" if len(inputs) > 2 else "")
+            return f"stale catalog: {shown} changed but the catalog was not regenerated; {fix_it} " \
+                "and commit the catalog"
+        if inputs:
+            return ("the catalog and its stream configs both changed but disagree (edited by "
+                    f"hand, or regenerated before the last change); {fix_it}")
+        return f"the catalog is generated: {fix_it} and commit the result"
+
+
+def _kind(ctx: CheckContext, streams: list) -> str:
+    if not streams:
+        return "empty"
+    kinds = set()
+    for stream in streams:
+        doc = ctx.repo.json(stream.config_path)
+        if doc is None:
+            kinds.add("unknown")
+        elif isinstance(doc.data, dict) and doc.data.get("connector") == "dlt":
+            kinds.add("dlt")
+        else:
+            kinds.add("airbyte")
+    if "airbyte" in kinds:
+        return "airbyte"
+    return "unknown" if "unknown" in kinds else "dlt"
+
+
+def _first_different_line(a: bytes, b: bytes) -> int:
+    a_lines, b_lines = a.splitlines(keepends=True), b.splitlines(keepends=True)
+    for number, (x, y) in enumerate(zip(a_lines, b_lines), start=1):
+        if x != y:
+            return number
+    # One file is a prefix of the other: the first line only one of them has (within `a`).
+    return max(1, min(len(a_lines), len(b_lines) + 1))
+
+
+def _git_changed(root: Path) -> frozenset[str] | None:
+    """Paths (relative to `root`) that `git status` lists, or None outside a git work tree."""
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, check=True, timeout=10,
+            text=True, encoding="utf-8", errors="surrogateescape",
+        ).stdout
+
+    try:
+        top = Path(git("rev-parse", "--show-toplevel").strip()).resolve()
+        status = git("status", "--porcelain=v1", "-z", "--untracked-files=all")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = set()
+    entries = iter(status.split("\0"))
+    for entry in entries:
+        if len(entry) < 4:
+            continue
+        paths = [entry[3:]]
+        if entry[0] in "RC":
+            paths.append(next(entries, ""))  # the old name of a rename or copy
+        for name in paths:
+            try:
+                out.add((top / name).relative_to(root.resolve()).as_posix())
+            except ValueError:
+                continue
+    return frozenset(out)
