@@ -49,6 +49,7 @@ MAX_CALLS = 200_000
 MAX_ITERATIONS = 50_000
 MAX_SIZE = 2_000_000  # characters in the output, items in a list, characters in a string
 MAX_INT_BITS = 100_000
+MAX_FILTER_INPUT = 200_000  # characters a filter may work on (some, like striptags, are slow)
 MAX_SECONDS = 2.0
 NEUTRAL_SQL = "NULL"  # what an unknown macro or undefined name renders as
 
@@ -131,6 +132,10 @@ def _state() -> _RenderState | None:
 # Undefined names and neutral values
 
 
+# Attributes Jinja and its sandbox probe on any callable; never treat them as template names.
+_PROTOCOL_ATTRIBUTES = frozenset({"jinja_pass_arg", "unsafe_callable", "alters_data"})
+
+
 def _root(name: str) -> str:
     return name.split(".", 1)[0].split("[", 1)[0]
 
@@ -195,6 +200,8 @@ class LotusUndefined(Undefined):
     __float__ = __complex__ = __pow__ = __rpow__ = _fail_with_undefined_error
 
     def __getattr__(self, name: str) -> Any:
+        if name in _PROTOCOL_ATTRIBUTES:
+            raise AttributeError(name)
         if name[:2] == "__" or self._unsafe():
             return super().__getattr__(name)
         return LotusUndefined(obj=self, name=name, silent=self._lotus_silent)
@@ -249,7 +256,7 @@ class _Neutral:
         self.lotus_name = lotus_name
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
+        if name.startswith("_") or name in _PROTOCOL_ATTRIBUTES:
             raise AttributeError(name)
         return _Neutral(f"{self.lotus_name}.{name}")
 
@@ -674,6 +681,8 @@ class LotusSandbox(SandboxedEnvironment):
         if state is not None:
             state.tick("call")
         _check_call(__obj, args, kwargs)
+        if isinstance(__obj, LotusUndefined):
+            return __obj(*args, **kwargs)  # an unknown macro: one problem, a neutral value
         if isinstance(__obj, Macro):
             try:
                 return SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs)
@@ -682,19 +691,32 @@ class LotusSandbox(SandboxedEnvironment):
         return SandboxedEnvironment.call(__self, __context, __obj, *args, **kwargs)
 
 
-def _guard_filter(function: Callable[..., Any], check: Callable[..., None]) -> Callable[..., Any]:
+def _guard_filter(
+    function: Callable[..., Any], check: Callable[..., None] | None
+) -> Callable[..., Any]:
+    from jinja2.utils import _PassArg
+
+    passes_context = _PassArg.from_obj(function) is not None
+
     @functools.wraps(function)
     def guarded(*args: Any, **kwargs: Any) -> Any:
-        check(*args, **kwargs)
+        inputs = args[1:] if passes_context else args
+        if inputs and _str_size(inputs[0], MAX_FILTER_INPUT) > MAX_FILTER_INPUT:
+            raise BudgetExceeded(f"a filter input larger than {MAX_FILTER_INPUT} characters")
+        if check is not None:
+            check(*args, **kwargs)
         return function(*args, **kwargs)
 
     return guarded
 
 
 def _args_without_context(args: tuple[Any, ...]) -> tuple[Any, ...]:
+    from jinja2.environment import Environment
     from jinja2.nodes import EvalContext
+    from jinja2.runtime import Context
 
-    return args[1:] if args and isinstance(args[0], EvalContext) else args
+    context_types = (EvalContext, Environment, Context)
+    return args[1:] if args and isinstance(args[0], context_types) else args
 
 
 def _check_join_filter(*args: Any, **kwargs: Any) -> None:
@@ -706,7 +728,9 @@ def _check_join_filter(*args: Any, **kwargs: Any) -> None:
                 raise BudgetExceeded("join() result is too large")
 
 
-def _check_width_filter(value: Any = "", *args: Any, **kwargs: Any) -> None:
+def _check_width_filter(*args: Any, **kwargs: Any) -> None:
+    value, *rest = _args_without_context(args) or ("",)
+    args = tuple(rest)
     lines = str(value).count("\n") + 1 if isinstance(value, str) else 1
     _check_width(args, kwargs, lines)
     _check_size(value)
@@ -718,8 +742,9 @@ def _check_replace_filter(*args: Any, **kwargs: Any) -> None:
         _check_call(str(values[0]).replace, (values[1], values[2]), {})
 
 
-def _check_format_filter(value: Any = "", *args: Any, **kwargs: Any) -> None:
-    _check_format(str(value), list(args) + list(kwargs.values()))
+def _check_format_filter(*args: Any, **kwargs: Any) -> None:
+    value, *rest = _args_without_context(args) or ("",)
+    _check_format(str(value), list(rest) + list(kwargs.values()))
 
 
 def _check_value_filter(*args: Any, **kwargs: Any) -> None:
@@ -749,9 +774,8 @@ def environment() -> LotusSandbox:
         "pprint": _check_value_filter,
         "sum": _check_value_filter,
     }
-    for name, check in guards.items():
-        if name in env.filters:
-            env.filters[name] = _guard_filter(env.filters[name], check)
+    for name, function in list(env.filters.items()):
+        env.filters[name] = _guard_filter(function, guards.get(name))
     return env
 
 
@@ -933,7 +957,8 @@ def render(
     try:
         compiled = _compile(text)
     except TemplateSyntaxError as error:
-        problem = TemplateProblem(f"template syntax error: {error.message}", error.lineno, None)
+        line = _unclosed_block_line(text, error) or error.lineno
+        problem = TemplateProblem(f"template syntax error: {error.message}", line, None)
         return RenderedModel(None, {}, {}, (problem,), identity)
     except (RecursionError, MemoryError):
         problem = TemplateProblem("template is nested too deeply to render", None, None)
@@ -969,6 +994,47 @@ def render(
         marked, compiled.data_offsets, compiled.expr_offsets, text
     )
     return RenderedModel(sql, config, dict(state.relations), problems, source_map)
+
+
+_INNERMOST = re.compile(r"innermost block that needs to be closed is '(\w+)'")
+_BLOCK_TAGS = frozenset(
+    {"if", "for", "macro", "call", "filter", "block", "with", "set", "raw", "autoescape"}
+)
+
+
+def _unclosed_block_line(text: str, error: TemplateSyntaxError) -> int | None:
+    """For "block never closed" errors, the line of the opening tag (Jinja names the end).
+
+    Walks the block tags with a stack; a `{% set %}` is a block only without `=`.
+    """
+    match = _INNERMOST.search(error.message or "")
+    if match is None:
+        return None
+    wanted = match.group(1)
+    stack: list[tuple[str, int]] = []
+    tag: str | None = None
+    tag_line = 0
+    has_equals = False
+    try:
+        for lineno, kind, value in environment().lex(text):
+            if error.lineno and lineno > error.lineno:
+                break
+            if kind == "block_begin":
+                tag, has_equals = None, False
+            elif kind == "name" and tag is None:
+                tag, tag_line = value, lineno
+            elif kind == "operator" and value == "=":
+                has_equals = True
+            elif kind == "block_end" and tag is not None:
+                if tag in _BLOCK_TAGS and not (tag == "set" and has_equals):
+                    stack.append((tag, tag_line))
+                elif tag.startswith("end") and stack and stack[-1][0] == tag[3:]:
+                    stack.pop()
+                tag = ""
+    except TemplateSyntaxError:
+        return None
+    lines = [line for opened, line in stack if opened == wanted]
+    return lines[-1] if lines else None
 
 
 def _run(template: Any, state: _RenderState) -> str:
