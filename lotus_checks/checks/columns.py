@@ -146,10 +146,6 @@ _TRUE_OPTION = r"\s*(?:=|:=)\s*(?:true|1)\b"
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    try:
-        import lotus_checks.sql._jinja  # noqa: F401
-    except ImportError:  # TEMPORARY: the renderer is being written (issue 5 part 1)
-        return
     run = _Run(ctx)
     seen: set[Finding] = set()
     for model in ctx.repo.models:
