@@ -99,6 +99,10 @@ def _check(args: argparse.Namespace) -> int:
     from lotus_checks.report import statistics
 
     _check_combinations(args)
+    if args.dbt:
+        from lotus_checks.dbt_crosscheck import require_dbt
+
+        require_dbt()  # exit 2 with the install hint before any work
     root = args.root.resolve() if args.root else find_root(Path.cwd())
     config = load_config(root, args.config)
     config = with_overrides(
