@@ -218,6 +218,7 @@ def parse_yaml(text: str) -> YamlDoc:
 def _expanded_size(root: yaml.Node) -> int:
     """How many nodes the document has once every alias is expanded, computed without expanding."""
     sizes: dict[int, int] = {}
+    started: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
@@ -231,6 +232,11 @@ def _expanded_size(root: yaml.Node) -> int:
         if children_done:
             sizes[id(node)] = min(1 + sum(sizes.get(id(c), 1) for c in children), MAX_YAML_NODES + 1)
             continue
+        # Reached again from one of its own descendants: `a: &a [*a]` never ends when expanded.
+        if id(node) in started:
+            raise LoadError("LL005", "invalid YAML: an alias refers to a node that contains it",
+                            node.start_mark.line + 1, node.start_mark.column + 1)
+        started.add(id(node))
         stack.append((node, True))
         stack.extend((child, False) for child in children if id(child) not in sizes)
     return sizes[id(root)]
