@@ -39,13 +39,14 @@ from jinja2.runtime import Undefined
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
+from lotus_checks.sql import _interpret
 from lotus_checks.sql import sourcemap
 from lotus_checks.sql.render import RelationCall
 from lotus_checks.sql.render import RenderedModel
 from lotus_checks.sql.render import TemplateProblem
 
 # Budgets per rendering. Real models use a few hundred calls and loop iterations at most.
-MAX_CALLS = 200_000
+MAX_CALLS = 50_000
 MAX_ITERATIONS = 50_000
 MAX_SIZE = 2_000_000  # characters in the output, items in a list, characters in a string
 MAX_INT_BITS = 100_000
@@ -785,7 +786,8 @@ def environment() -> LotusSandbox:
 
 @dataclass
 class _Compiled:
-    template: Any  # jinja2.Template
+    template: Any  # jinja2.Template, or None when `tree` is interpreted directly
+    tree: Any  # the instrumented jinja2.nodes.Template
     data_offsets: list[int]
     expr_offsets: list[int]
     name_offsets: dict[str, list[int]]
@@ -913,10 +915,12 @@ def _call(name: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
 
 
 @functools.lru_cache(maxsize=128)
-def _compile(text: str) -> _Compiled:
+def _compile(text: str, fast: bool = True) -> _Compiled:
     """Lex, parse, instrument and compile; cached so the two renderings share the work.
 
-    Raises TemplateSyntaxError (and, for pathological input, RecursionError/MemoryError).
+    With `fast`, templates in the simple subset are not compiled to Python but interpreted
+    (see _interpret.py). Raises TemplateSyntaxError (and, for pathological input,
+    RecursionError/MemoryError).
     """
     env = environment()
     index = _TokenIndex(text, env.lex(text))
@@ -933,8 +937,8 @@ def _compile(text: str) -> _Compiled:
         instrumenter = _Instrumenter(index, mark_output=False)
         instrumenter.visit(tree, marked=True)
         mark_output = False
-    template = env.from_string(tree)
-    return _Compiled(template, index.data, index.expressions, index.names, mark_output)
+    template = None if fast and _interpret.supported(tree) else env.from_string(tree)
+    return _Compiled(template, tree, index.data, index.expressions, index.names, mark_output)
 
 
 # --------------------------------------------------------------------------------------------
@@ -951,11 +955,12 @@ def render(
     model_name: str,
     incremental: bool,
     project_vars: dict[str, Any],
+    fast: bool = True,
 ) -> RenderedModel:
     text = normalize_newlines(template)
     identity = sourcemap.SourceMap.identity(text)
     try:
-        compiled = _compile(text)
+        compiled = _compile(text, fast)
     except TemplateSyntaxError as error:
         line = _unclosed_block_line(text, error) or error.lineno
         problem = TemplateProblem(f"template syntax error: {error.message}", line, None)
@@ -977,7 +982,10 @@ def render(
     )
     token = _CURRENT.set(state)
     try:
-        marked = _run(compiled.template, state)
+        if compiled.template is None:
+            marked = _interpret_tree(compiled.tree, state)
+        else:
+            marked = _run(compiled.template, state)
     except Exception as error:  # noqa: BLE001 - every failure of the template is a problem
         state.problem(_describe(error), _error_offset(error, compiled, identity))
         marked = None
@@ -1035,6 +1043,23 @@ def _unclosed_block_line(text: str, error: TemplateSyntaxError) -> int | None:
         return None
     lines = [line for opened, line in stack if opened == wanted]
     return lines[-1] if lines else None
+
+
+def _interpret_tree(tree: Any, state: _RenderState) -> str:
+    env = environment()
+    variables = {**env.globals, **_context(state)}
+
+    def call(function: Any, *args: Any, **kwargs: Any) -> Any:
+        state.tick("call")
+        _check_call(function, args, kwargs)
+        if isinstance(function, LotusUndefined):
+            return function(*args, **kwargs)
+        if not env.is_safe_callable(function):
+            raise SecurityError(f"{function!r} is not safely callable")
+        return function(*args, **kwargs)
+
+    undefined = functools.partial(LotusUndefined, None, missing)
+    return _interpret.Interpreter(variables, lambda name: undefined(name), call).render(tree)
 
 
 def _run(template: Any, state: _RenderState) -> str:
