@@ -236,7 +236,7 @@ def _json_schema_change(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, 
             parts.append(f"regenerating adds {dotted}")
         elif kind == "extra":
             parts.append(f"regenerating removes {dotted}")
-        elif detailed and max(len(_show(a)), len(_show(b))) <= 40:
+        elif detailed and not isinstance(a, (dict, list)) and not isinstance(b, (dict, list)):
             parts.append(f"{dotted} is {_show(a)} in the catalog but the generator gives {_show(b)}")
         else:
             parts.append(dotted)

@@ -488,7 +488,9 @@ def _git_changed(root: Path) -> frozenset[str] | None:
 
     try:
         top = Path(git("rev-parse", "--show-toplevel").strip()).resolve()
-        status = git("status", "--porcelain=v1", "-z", "--untracked-files=all")
+        # --no-optional-locks: a plain `git status` refreshes .git/index; we write nothing.
+        status = git("--no-optional-locks", "status", "--porcelain=v1", "-z",
+                     "--untracked-files=all")
     except (OSError, subprocess.SubprocessError):
         return None
     out = set()

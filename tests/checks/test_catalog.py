@@ -1,0 +1,592 @@
+"""LL2xx: catalogs against a fresh, sandboxed run of the repo's own generator."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from typing import Callable
+
+import pytest
+
+from lotus_checks import generator as generator_module
+from lotus_checks.config import load_config
+from lotus_checks.config import with_overrides
+from lotus_checks.engine import RunResult
+from lotus_checks.engine import run
+from tests.builders import SOURCES
+from tests.builders import STREAMS
+from tests.builders import git
+from tests.builders import source_schema
+from tests.builders import stream_config
+from tests.builders import write_tree
+from tests.conftest import codes
+
+GENERATOR = "orchestration/airbyte/generate-catalog.py"
+SHOPIFY_CATALOG = f"{STREAMS}/shopify/_catalog.json"
+SHOPIFY_CUSTOMERS = f"{STREAMS}/shopify/customers.json"
+SHOPIFY_CUSTOMERS_SCHEMA = f"{SOURCES}/shopify/customers.json"
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def check_catalogs(root: Path, targets: list[str] | None = None, **kwargs: Any) -> RunResult:
+    """Only the LL2 family, through the engine the CLI uses (cache off unless asked)."""
+    config = with_overrides(load_config(root), select=["LL2"])
+    kwargs.setdefault("use_cache", False)
+    return run(config, frozenset(targets) if targets is not None else None, **kwargs)
+
+
+def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Bytes and mtime of every file below `root` (.git included): nothing may change."""
+    out = {}
+    for folder, _dirs, names in os.walk(root):
+        for name in names:
+            path = Path(folder) / name
+            out[path.relative_to(root).as_posix()] = (path.read_bytes(), path.stat().st_mtime_ns)
+    return out
+
+
+def read_json(root: Path, rel: str) -> Any:
+    return json.loads((root / rel).read_text(encoding="utf-8"))
+
+
+def write_json(root: Path, rel: str, data: Any) -> None:
+    (root / rel).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def line_of(root: Path, rel: str, needle: str, after: str | None = None) -> int:
+    lines = (root / rel).read_text(encoding="utf-8").splitlines()
+    start = 0
+    if after is not None:
+        start = next(i for i, line in enumerate(lines) if after in line)
+    return next(i for i, line in enumerate(lines) if i >= start and needle in line) + 1
+
+
+def generate_in_copy(root: Path, tmp: Path) -> Path:
+    """Run the reference generator for real in a separate copy; returns that copy's root."""
+    copy = tmp / "regenerated"
+    shutil.copytree(root / "orchestration", copy / "orchestration")
+    subprocess.run([sys.executable, str(copy / GENERATOR)], check=True, capture_output=True)
+    return copy
+
+
+def only(result: RunResult) -> Any:
+    assert len(result.findings) == 1, [f.to_dict() for f in result.findings]
+    return result.findings[0]
+
+
+@pytest.fixture
+def lake(reference_repo: Path) -> Path:
+    return reference_repo
+
+
+# ---- the reference tree ----------------------------------------------------------------------
+
+
+def test_reference_tree_is_clean(lake: Path) -> None:
+    before = snapshot(lake)
+    assert codes(check_catalogs(lake)) == []
+    assert snapshot(lake) == before
+
+
+def test_reference_generator_check_agrees(lake: Path) -> None:
+    done = subprocess.run([sys.executable, str(lake / GENERATOR), "--check"], capture_output=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+# ---- LL201 -----------------------------------------------------------------------------------
+
+
+def test_hand_edit_of_a_catalog_value(lake: Path) -> None:
+    catalog = read_json(lake, SHOPIFY_CATALOG)
+    index = next(i for i, e in enumerate(catalog["streams"]) if e["stream"]["name"] == "customers")
+    catalog["streams"][index]["config"]["sync_mode"] = "full_refresh"
+    write_json(lake, SHOPIFY_CATALOG, catalog)
+    before = snapshot(lake)
+
+    finding = only(check_catalogs(lake))
+
+    line = line_of(lake, SHOPIFY_CATALOG, '"sync_mode"', after='"name": "customers"')
+    assert (finding.code, finding.path, finding.line, finding.column) == (
+        "LL201", SHOPIFY_CATALOG, line, 9)
+    assert finding.message == (
+        'stream customers: config.sync_mode is "full_refresh" in the catalog but the generator '
+        'gives "incremental"'
+    )
+    assert "hand edit" in finding.hint
+    assert f"python {GENERATOR}" in finding.hint and "lotus-check --fix" in finding.hint
+    assert snapshot(lake) == before
+
+
+def test_stream_config_field_added_without_regenerating(lake: Path) -> None:
+    config = read_json(lake, SHOPIFY_CUSTOMERS)
+    config["fields"]["phone"] = {"type": "string"}
+    write_json(lake, SHOPIFY_CUSTOMERS, config)
+    before = snapshot(lake)
+
+    finding = only(check_catalogs(lake))
+
+    assert finding.code == "LL201" and finding.path == SHOPIFY_CATALOG
+    assert finding.line == line_of(lake, SHOPIFY_CATALOG, '"selected_fields"')
+    assert finding.message.startswith("stream customers: regenerating adds phone to selected_fields")
+    assert "json_schema changed (regenerating adds properties.phone)" in finding.message
+    assert finding.hint.startswith(f"stale catalog: {SHOPIFY_CUSTOMERS} changed")
+    assert snapshot(lake) == before
+
+
+def test_source_schema_description_changed_without_regenerating(lake: Path) -> None:
+    schema = read_json(lake, SHOPIFY_CUSTOMERS_SCHEMA)
+    schema["fields"]["email"]["description"] = "Where we send receipts."
+    write_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, schema)
+    before = snapshot(lake)
+
+    finding = only(check_catalogs(lake))
+
+    assert finding.code == "LL201" and finding.path == SHOPIFY_CATALOG
+    assert finding.line == line_of(lake, SHOPIFY_CATALOG, '"properties"', after='"name": "customers"')
+    assert finding.message == (
+        "stream customers: json_schema changed (properties.email.description is \"The unique "
+        "email address of the customer.\" in the catalog but the generator gives \"Where we send "
+        "receipts.\")"
+    )
+    assert finding.hint.startswith(f"stale catalog: {SHOPIFY_CUSTOMERS_SCHEMA} changed")
+    assert snapshot(lake) == before
+
+
+def test_stream_field_description_does_not_reach_the_catalog(lake: Path) -> None:
+    """Negative control: with a source schema, the config's descriptions are not used."""
+    config = read_json(lake, SHOPIFY_CUSTOMERS)
+    config["fields"]["email"]["description"] = "Edited in the stream config only."
+    write_json(lake, SHOPIFY_CUSTOMERS, config)
+    assert codes(check_catalogs(lake)) == []
+
+
+def test_selected_field_removed_by_hand_points_at_it(lake: Path) -> None:
+    catalog = read_json(lake, SHOPIFY_CATALOG)
+    entry = next(e for e in catalog["streams"] if e["stream"]["name"] == "customers")
+    entry["config"]["selected_fields"] = [
+        f for f in entry["config"]["selected_fields"] if f["field_path"] != ["email"]
+    ]
+    write_json(lake, SHOPIFY_CATALOG, catalog)
+    finding = only(check_catalogs(lake))
+    assert finding.message == "stream customers: regenerating adds email to selected_fields"
+
+
+def test_stale_catalog_is_reported_on_the_listed_stream_config(lake: Path) -> None:
+    """pre-commit passes only the staged stream config: the finding lands on it."""
+    config = read_json(lake, SHOPIFY_CUSTOMERS)
+    config["fields"]["phone"] = {"type": "string"}
+    write_json(lake, SHOPIFY_CUSTOMERS, config)
+
+    finding = only(check_catalogs(lake, [SHOPIFY_CUSTOMERS]))
+
+    assert (finding.code, finding.path) == ("LL201", SHOPIFY_CUSTOMERS)
+    assert (finding.line, finding.column) == (line_of(lake, SHOPIFY_CUSTOMERS, '"phone"', after='"longitude"'), 5)
+    assert finding.message.startswith(f"{SHOPIFY_CATALOG} is out of date: stream customers:")
+    assert finding.hint.startswith("stale catalog")
+
+
+def test_reordered_keys_are_formatting_only(lake: Path) -> None:
+    catalog = read_json(lake, SHOPIFY_CATALOG)
+    (lake / SHOPIFY_CATALOG).write_text(json.dumps(catalog, indent=4) + "\n", encoding="utf-8")
+    result = check_catalogs(lake)
+    assert codes(result) == [("LL205", SHOPIFY_CATALOG, 2, 1)]
+    assert result.findings[0].severity.value == "warning"
+    assert "first difference on line 2" in result.findings[0].message
+
+
+def test_boolean_is_not_a_number(lake: Path) -> None:
+    """`"selected": 1` equals `True` in Python, not in JSON: drift, not formatting."""
+    text = (lake / SHOPIFY_CATALOG).read_text(encoding="utf-8")
+    assert '"selected": true' in text
+    (lake / SHOPIFY_CATALOG).write_text(text.replace('"selected": true', '"selected": 1', 1),
+                                        encoding="utf-8")
+    finding = only(check_catalogs(lake))
+    assert finding.code == "LL201"
+    assert "config.selected is 1 in the catalog but the generator gives true" in finding.message
+
+
+# ---- LL202 / LL203 -----------------------------------------------------------------------------
+
+
+def test_deleted_catalog(lake: Path) -> None:
+    (lake / SHOPIFY_CATALOG).unlink()
+    before = snapshot(lake)
+    result = check_catalogs(lake)
+    assert codes(result) == [("LL202", SHOPIFY_CATALOG, None, None)]
+    assert "source shopify has Airbyte stream configs but no _catalog.json" in (
+        result.findings[0].message)
+    assert snapshot(lake) == before
+
+
+def test_orphan_catalog(lake: Path) -> None:
+    orphan = f"{STREAMS}/legacy_crm/_catalog.json"
+    write_tree(lake, {orphan: {"streams": []}})
+    finding = only(check_catalogs(lake))
+    assert (finding.code, finding.path) == ("LL203", orphan)
+    assert "has no stream configs" in finding.message
+
+
+def test_catalog_for_a_dlt_only_source_is_an_orphan(lake: Path) -> None:
+    """gorgias is loaded by dlt: a catalog there would make Terraform sync it a second time."""
+    dlt_catalog = f"{STREAMS}/gorgias/_catalog.json"
+    shutil.copy(lake / SHOPIFY_CATALOG, lake / dlt_catalog)
+    finding = only(check_catalogs(lake))
+    assert (finding.code, finding.path) == ("LL203", dlt_catalog)
+    assert "loaded by dlt" in finding.message
+
+
+# ---- LL204 and the sandbox ----------------------------------------------------------------------
+
+
+def minimal_tree(make_repo: Callable[..., Path], script: str, **config: Any) -> Path:
+    toml = "".join(f"{key} = {json.dumps(value)}\n" for key, value in config.items())
+    files: dict[str, Any] = {
+        f"{STREAMS}/shop/customers.json": stream_config("customers"),
+        f"{SOURCES}/shop/customers.json": source_schema("customers"),
+        f"{STREAMS}/shop/_catalog.json": {"streams": []},
+        GENERATOR: script,
+    }
+    if toml:
+        files["lotus-check.toml"] = toml
+    return make_repo(files, git=True)
+
+
+def test_generator_that_raises(make_repo: Callable[..., Path]) -> None:
+    root = minimal_tree(make_repo, "raise KeyError('sync_mode')\n")
+    before = snapshot(root)
+    finding = only(check_catalogs(root))
+    assert (finding.code, finding.path, finding.line) == ("LL204", GENERATOR, None)
+    assert finding.message == (
+        "catalog generator failed, so the catalogs were not checked: the generator exited with "
+        "status 1: KeyError: 'sync_mode'"
+    )
+    assert "Traceback" in finding.hint
+    assert snapshot(root) == before
+
+
+def test_generator_that_finds_nothing_after_the_folders_moved(lake: Path) -> None:
+    """The streams moved to dag/streams; the reference generator still looks in assets/."""
+    (lake / "orchestration/dag").mkdir()
+    for folder in ("streams", "sources"):
+        (lake / f"orchestration/assets/{folder}").rename(lake / f"orchestration/dag/{folder}")
+    (lake / "lotus-check.toml").write_text(
+        'streams = "orchestration/dag/streams"\nsources = "orchestration/dag/sources"\n'
+    )
+    before = snapshot(lake)
+    finding = only(check_catalogs(lake))
+    assert (finding.code, finding.path) == ("LL204", GENERATOR)
+    assert finding.message.endswith("exited with status 1: No stream definitions found")
+    assert snapshot(lake) == before
+
+
+def test_generator_that_exits_0_but_writes_nothing(make_repo: Callable[..., Path]) -> None:
+    root = minimal_tree(make_repo, "print('nothing to do')\n")
+    finding = only(check_catalogs(root))
+    assert finding.code == "LL204"
+    assert "exited 0 but wrote no catalog: nothing to do" in finding.message
+
+
+def test_generator_past_the_time_limit(make_repo: Callable[..., Path]) -> None:
+    root = minimal_tree(
+        make_repo,
+        "import subprocess, sys, time\n"
+        # a child of its own too: the whole process group must go
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(30)'])\n"
+        "time.sleep(30)\n",
+        **{"generator-timeout": 0.5},
+    )
+    before = snapshot(root)
+    finding = only(check_catalogs(root))
+    assert finding.code == "LL204"
+    assert "did not finish within 0.5 s (generator-timeout)" in finding.message
+    assert snapshot(root) == before
+
+
+def test_missing_generator(make_repo: Callable[..., Path]) -> None:
+    root = minimal_tree(make_repo, "", generator="scripts/gen.py")
+    finding = only(check_catalogs(root))
+    assert (finding.code, finding.path) == ("LL204", "scripts/gen.py")
+    assert "scripts/gen.py does not exist" in finding.message
+
+
+ESCAPING_GENERATOR = """\
+import json, os
+from pathlib import Path
+here = Path(__file__).resolve()
+# Climb above the repo root, as a generator computing paths from its own location might.
+(here.parents[2] / '..' / 'escaped.txt').write_text('x')
+(here.parents[3] / '..' / 'escaped.txt').write_text('x')
+# An environment variable that named the real tree.
+target = Path(os.environ.get('LAKE_ROOT', '.')) / 'orchestration' / 'assets' / 'streams' / 'shop'
+target.mkdir(parents=True, exist_ok=True)
+(target / 'customers.json').write_text('{}')
+(target / '_catalog.json').write_text(json.dumps({'streams': []}, indent=2) + '\\n')
+"""
+
+
+def test_generator_writing_outside_its_copy_cannot_touch_the_tree(
+    make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = minimal_tree(make_repo, ESCAPING_GENERATOR)
+    write_tree(root, {f"{STREAMS}/shop/_catalog.json": "{\"streams\": []}\n"})
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "catalog")
+    monkeypatch.setenv("LAKE_ROOT", str(root))
+    before = snapshot(root)
+    outside = snapshot(root.parent)
+
+    result = check_catalogs(root)
+
+    assert codes(result) == [("LL205", f"{STREAMS}/shop/_catalog.json", 1, 1)]
+    assert snapshot(root) == before
+    assert snapshot(root.parent) == outside  # nothing escaped next to the repo either
+
+
+def test_generator_holding_the_absolute_path_is_not_run(make_repo: Callable[..., Path]) -> None:
+    root = minimal_tree(make_repo, "")
+    generator = root / GENERATOR
+    generator.write_text(f"open({str(root / 'pwned.txt')!r}, 'w').write('x')\n")
+    before = snapshot(root)
+    finding = only(check_catalogs(root))
+    assert finding.code == "LL204"
+    assert "contains this repo's absolute path" in finding.message
+    assert snapshot(root) == before
+
+
+def test_generator_imports_its_neighbours(make_repo: Callable[..., Path]) -> None:
+    root = minimal_tree(make_repo, "import helpers\nhelpers.main()\n")
+    write_tree(root, {
+        "orchestration/airbyte/helpers.py": (
+            "from pathlib import Path\n"
+            "def main():\n"
+            "    out = Path(__file__).resolve().parent.parent / 'assets/streams/shop/_catalog.json'\n"
+            "    out.write_text('{\"streams\": []}\\n')\n"
+        ),
+        f"{STREAMS}/shop/_catalog.json": "{\"streams\": []}\n",
+    })
+    assert codes(check_catalogs(root)) == []
+
+
+# ---- scope and cost --------------------------------------------------------------------------
+
+
+def test_sql_only_change_does_not_run_the_generator(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the generator ran")
+
+    monkeypatch.setattr(generator_module, "run_generator", refuse)
+    sql = "orchestration/assets/core/shopify/int_shopify__customers.sql"
+    assert codes(check_catalogs(lake, [sql])) == []
+    with pytest.raises(Exception, match="the generator ran"):
+        check_catalogs(lake, [SHOPIFY_CUSTOMERS])
+
+
+def test_fix_and_check_share_one_generator_run(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (lake / SHOPIFY_CATALOG).unlink()
+    runs = []
+    real = generator_module._run_in_copy
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        runs.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generator_module, "_run_in_copy", counting)
+    result = check_catalogs(lake, fix=True, use_cache=True)
+    assert result.fixed == [SHOPIFY_CATALOG] and codes(result) == []
+    assert len(runs) == 1
+    check_catalogs(lake, use_cache=True)
+    assert len(runs) == 1  # same inputs: the cached output is used
+
+
+# ---- --fix -----------------------------------------------------------------------------------
+
+
+def test_fix_rewrites_drifted_and_missing_catalogs_only(lake: Path, tmp_path: Path) -> None:
+    stripe = f"{STREAMS}/stripe/_catalog.json"
+    klaviyo = f"{STREAMS}/klaviyo/_catalog.json"
+    catalog = read_json(lake, SHOPIFY_CATALOG)
+    catalog["streams"][0]["config"]["selected"] = False
+    write_json(lake, SHOPIFY_CATALOG, catalog)
+    (lake / stripe).unlink()
+    (lake / klaviyo).write_text(json.dumps(read_json(lake, klaviyo), indent=4), encoding="utf-8")
+    before = snapshot(lake)
+
+    result = check_catalogs(lake, fix=True)
+
+    assert sorted(result.fixed) == sorted([SHOPIFY_CATALOG, stripe, klaviyo])
+    assert codes(result) == []
+    after = snapshot(lake)
+    assert {k: v for k, v in after.items() if k not in result.fixed} == {
+        k: v for k, v in before.items() if k not in result.fixed}
+    expected = generate_in_copy(lake, tmp_path)
+    for path in result.fixed:
+        assert (lake / path).read_bytes() == (expected / path).read_bytes()
+    assert codes(check_catalogs(lake)) == []
+
+
+def test_fix_through_the_cli(lake: Path, cli: Callable[..., tuple[int, str, str]]) -> None:
+    catalog = read_json(lake, SHOPIFY_CATALOG)
+    catalog["streams"][0]["config"]["sync_mode"] = "full_refresh"
+    write_json(lake, SHOPIFY_CATALOG, catalog)
+    code, out, _ = cli("--root", str(lake), "--select", "LL2", "--no-cache", "--fix")
+    assert code == 1 and f"Fixed {SHOPIFY_CATALOG}" in out
+    code, out, _ = cli("--root", str(lake), "--select", "LL2", "--no-cache", "--fix")
+    assert code == 0, out
+
+
+def test_fix_repairs_a_catalog_with_merge_conflict_markers(lake: Path) -> None:
+    text = (lake / SHOPIFY_CATALOG).read_text(encoding="utf-8")
+    (lake / SHOPIFY_CATALOG).write_text("<<<<<<< HEAD\n" + text, encoding="utf-8")
+    result = check_catalogs(lake, fix=True)
+    assert result.fixed == [SHOPIFY_CATALOG]
+    assert (lake / SHOPIFY_CATALOG).read_text(encoding="utf-8") == text
+
+
+def test_fix_leaves_ignored_rules_alone(lake: Path) -> None:
+    (lake / SHOPIFY_CATALOG).unlink()
+    config = with_overrides(load_config(lake), select=["LL2"], ignore=["LL202"])
+    result = run(config, None, fix=True, use_cache=False)
+    assert result.fixed == [] and not (lake / SHOPIFY_CATALOG).exists()
+
+
+# ---- round trip with random trees -------------------------------------------------------------
+
+from hypothesis import HealthCheck  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True)
+TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+SCALAR_TYPES = ("string", "integer", "number", "boolean")
+
+
+def field_definitions(depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
+    scalar = st.fixed_dictionaries(
+        {"type": st.sampled_from(SCALAR_TYPES)},
+        optional={"description": TEXT, "format": st.sampled_from(["date-time", "email"])},
+    )
+    if depth >= 2:
+        return scalar
+    nested = st.fixed_dictionaries(
+        {"type": st.just("object"),
+         "properties": st.dictionaries(NAMES, field_definitions(depth + 1), max_size=3)},
+        optional={"description": TEXT},
+    )
+    array = st.fixed_dictionaries({"type": st.just("array"), "items": scalar})
+    return st.one_of(scalar, nested, array)
+
+
+@st.composite
+def lake_trees(draw: st.DrawFn) -> dict[str, Any]:
+    files: dict[str, Any] = {}
+    for source in draw(st.lists(NAMES, min_size=1, max_size=2, unique=True)):
+        for stream in draw(st.lists(NAMES, min_size=1, max_size=3, unique=True)):
+            offered = draw(st.dictionaries(NAMES, field_definitions(), min_size=1, max_size=5))
+            selected = draw(st.lists(st.sampled_from(sorted(offered)), min_size=1, unique=True))
+            fields = {name: offered[name] for name in selected}
+            if draw(st.booleans()):  # the config's own definitions differ: must not matter
+                fields = {name: {"type": "string", "description": "ours"} for name in selected}
+            files[f"{STREAMS}/{source}/{stream}.json"] = stream_config(
+                stream,
+                fields,
+                sync_mode=draw(st.sampled_from(["full_refresh", "incremental"])),
+                destination_sync_mode=draw(st.sampled_from(["overwrite", "append", "append_dedup"])),
+                primary_key=[[selected[0]]],
+                cursor_field=[selected[-1]],
+                selected=draw(st.booleans()),
+            )
+            if draw(st.booleans()):
+                files[f"{SOURCES}/{source}/{stream}.json"] = source_schema(stream, offered)
+            else:  # no source schema: the stream config's definitions are used
+                files[f"{STREAMS}/{source}/{stream}.json"]["fields"] = {
+                    name: offered[name] for name in selected}
+    return files
+
+
+def generate_in_place(root: Path) -> None:
+    """Run the reference generator's own code on `root` (in process: it is the same code the
+    check runs in a subprocess, and a second subprocess per example would make this slow)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate_catalog", root / GENERATOR)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main([]) == 0
+
+
+MUTATIONS = ("sync_mode", "destination_sync_mode", "selected", "primary_key",
+             "selected_fields", "json_schema")
+
+
+def mutate(entry: dict[str, Any], how: str) -> str:
+    """Change one value of a catalog entry; returns what the message must name."""
+    config = entry["config"]
+    if how == "sync_mode":
+        config["sync_mode"] = {"incremental": "full_refresh"}.get(config["sync_mode"], "incremental")
+        return "config.sync_mode"
+    if how == "destination_sync_mode":
+        config["destination_sync_mode"] = "merge"
+        return "config.destination_sync_mode"
+    if how == "selected":
+        config["selected"] = not config["selected"]
+        return "config.selected"
+    if how == "primary_key":
+        config["primary_key"] = [["not_a_field"]]
+        return "config.primary_key"
+    if how == "selected_fields":
+        dropped = config["selected_fields"].pop(0)["field_path"][0]
+        return f"regenerating adds {dropped} to selected_fields"
+    properties = json.loads(entry["stream"]["json_schema"]["properties"])
+    name = next(iter(properties))
+    properties[name]["description"] = "edited by hand!"
+    entry["stream"]["json_schema"]["properties"] = json.dumps(properties)
+    return f"properties.{name}.description"
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(tree=lake_trees(), data=st.data())
+def test_round_trip(tree: dict[str, Any], data: st.DataObject) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "lake"
+        write_tree(root, {**tree, GENERATOR: (Path(__file__).resolve().parents[2] / GENERATOR)
+                          .read_text(encoding="utf-8")})
+        generate_in_place(root)
+        generated = {p: (root / p).read_bytes() for p in map(str, _catalog_paths(root))}
+        assert generated
+        assert codes(check_catalogs(root, use_cache=True)) == []
+
+        path = data.draw(st.sampled_from(sorted(generated)))
+        catalog = json.loads(generated[path])
+        index = data.draw(st.integers(0, len(catalog["streams"]) - 1))
+        entry = catalog["streams"][index]
+        expected = mutate(entry, data.draw(st.sampled_from(MUTATIONS)))
+        write_json(root, path, catalog)
+
+        finding = only(check_catalogs(root, use_cache=True))
+        assert (finding.code, finding.path) == ("LL201", path)
+        assert finding.message.startswith(f"stream {entry['stream']['name']}: ")
+        assert expected in finding.message
+
+        fixed = check_catalogs(root, fix=True, use_cache=True)
+        assert fixed.fixed == [path] and codes(fixed) == []
+        assert {p: (root / p).read_bytes() for p in generated} == generated
+
+
+def _catalog_paths(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in (root / STREAMS).glob("*/_catalog.json"))
