@@ -258,13 +258,10 @@ def _unknown_layer(model: Model, parts: ModelName | None, layers: tuple[str, ...
     close = difflib.get_close_matches(prefix, layers, n=1) if prefix else []
     if close and parts is not None:
         suggestion = str(ModelName(close[0], parts.source, parts.entity))
-    elif model.source is not None:
-        default = "int" if "int" in layers else next(
-            (layer for layer in layers if layer not in MART_LAYERS), layers[0]
-        )
-        suggestion = f"{default}_{model.source}__{model.name}"
     else:
-        suggestion = ""
+        per_source = [layer for layer in layers if layer not in MART_LAYERS]
+        default = "int" if "int" in per_source else next(iter(per_source), None)
+        suggestion = f"{default}_{model.source}__{model.name}" if model.source and default else ""
     hint = f"rename it to `{suggestion}.sql`; " if suggestion else ""
     hint += "layers: " + ", ".join(f"{layer}_" for layer in layers) + " (config key `layers`)"
     what = f"prefix `{prefix}_`" if prefix else "no layer prefix"

@@ -52,6 +52,11 @@ def test_ll005_invalid_yaml_position(make_repo: MakeRepo) -> None:
     assert input_codes(make_repo(lake(**{SOURCES_YML: text}))) == [("LL005", SOURCES_YML, 4, 12)]
 
 
+def test_ll005_recursive_alias(make_repo: MakeRepo) -> None:
+    text = "version: 2\nsources:\n  - name: shopify\n    tables: &t [*t]\n"
+    assert input_codes(make_repo(lake(**{SOURCES_YML: text}))) == [("LL005", SOURCES_YML, 4, 13)]
+
+
 def test_ll005_dbt_project(make_repo: MakeRepo) -> None:
     project = "orchestration/dbt_project.yml"
     text = "name: lotus_lake\nmodel-paths: [assets/core\n"
