@@ -500,8 +500,11 @@ def test_every_literal_identifier_maps_back_exactly(
     assert result.problems == ()
     assert result.sql is not None
     in_placeholder: set[int] = set()
-    for placeholder, call in result.relations.items():
-        for match in re.finditer(re.escape(placeholder) + "(?![0-9])", result.sql):
+    # Longest first: `__lotus_rel_1` is a prefix of `__lotus_rel_10`.
+    for placeholder, call in sorted(result.relations.items(), key=lambda kv: -len(kv[0])):
+        for match in re.finditer(re.escape(placeholder), result.sql):
+            if match.start() in in_placeholder:
+                continue
             for offset in range(match.start(), match.end()):
                 assert result.original_position(offset) == (call.line, call.column)
                 in_placeholder.add(offset)
@@ -569,7 +572,7 @@ SUBSET_PIECES = st.sampled_from(
         "{{ env_var('X', 'd') }}",
         "{{ dbt_utils.star(ref('a')) }}",
         "{{ unknown_name }}",
-        "{% if is_incremental() %} inc_col {% elif flag %} elif_col {% else %} else_col {% endif %}",
+        "{% if is_incremental() %} inc {% elif flag %} elif_col {% else %} else_col {% endif %}",
         "{% if not is_incremental() and true or none %}\n full_only_col\n{% endif %}",
         "{#- a comment -#}",
     ]
