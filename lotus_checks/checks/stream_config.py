@@ -224,7 +224,24 @@ Fires on:
 Fix: keep one `email`.""",
 )
 
-RULES = (LL501, LL502, LL503, LL504, LL505, LL506, LL507, LL508, LL509, LL510, LL511)
+LL512 = Rule(
+    "LL512",
+    "missing-source-schema",
+    "Airbyte stream has no source schema",
+    severity=Severity.WARNING,
+    explanation="""An Airbyte stream config without its source schema
+(`<sources>/<source>/<stream>.json`, the discovery output) cannot be checked against what the
+source offers (LL504-LL506), and the generator then writes the catalog's field definitions from
+the hand-written stream config. Usually the discovery output was not committed. dlt streams
+(`"connector": "dlt"`) need no source schema and are not reported.
+
+Fires on: `streams/shopify/orders.json` with no `sources/shopify/orders.json`.
+
+Fix: commit the source schema of the stream (from Airbyte discovery) at
+`sources/shopify/orders.json`.""",
+)
+
+RULES = (LL501, LL502, LL503, LL504, LL505, LL506, LL507, LL508, LL509, LL510, LL511, LL512)
 
 
 # ---- entry point -------------------------------------------------------------------------------
@@ -253,9 +270,21 @@ def _check_stream(ctx: CheckContext, stream: Stream) -> Iterator[Finding]:
     yield from _keys_selected(config)
     if source is not None:
         yield from _against_source(config, source, stream.schema_path or "")
+    elif stream.schema_path is None and config.connector == AIRBYTE:
+        yield _missing_source_schema(ctx, config)
     yield from _keys_for_modes(config, source)
     yield from _config_types(config)
     yield from _flags(config)
+
+
+def _missing_source_schema(ctx: CheckContext, config: StreamFile) -> Finding:
+    expected = f"{ctx.config.sources}/{config.stream.source}/{config.stream.name}.json"
+    return LL512.finding(
+        config.path,
+        message=f"{config.label} has no source schema at {expected}; its fields cannot be "
+        "checked against what the source offers",
+        hint=f"commit the stream's discovered schema as {expected}",
+    )
 
 
 def _source_doc(ctx: CheckContext, stream: Stream) -> dict[str, Any] | None:

@@ -235,9 +235,16 @@ def test_ll504_nested_field(make_repo: MakeRepo) -> None:
     ]
 
 
-def test_ll504_silent_without_source_schema(make_repo: MakeRepo) -> None:
+def test_ll504_not_checked_without_source_schema(make_repo: MakeRepo) -> None:
     fields = {"id": field("integer"), "anything": field("string"), "updated_at": field("string")}
-    assert findings(make_repo, stream_config("orders", fields), None, **{SCHEMA: None}) == []
+    got = findings(make_repo, stream_config("orders", fields), None, **{SCHEMA: None})
+    assert got == [("LL512", CONFIG, None, None, W)]
+
+
+def test_ll512_only_for_airbyte_streams(make_repo: MakeRepo) -> None:
+    assert findings(make_repo, dlt_config(), None, **{SCHEMA: None}) == []
+    # a source schema that fails to load is LL0xx, not a missing one
+    assert findings(make_repo, None, "{", ) == []
 
 
 def test_ll505_type_mismatch(make_repo: MakeRepo) -> None:
@@ -353,7 +360,7 @@ def test_ll508_nested_type(make_repo: MakeRepo) -> None:
               "tags": field("array", items=field("strng"))}
     config = stream_config("orders", fields)
     result = check_tree(make_repo({CONFIG: config, SCHEMA: None}))
-    [finding] = [f for f in result.findings if f.code.startswith("LL5")]
+    [finding] = [f for f in result.findings if f.code.startswith("LL5") and f.code != "LL512"]
     assert (finding.code, finding.line, finding.column) == ("LL508", *line_of(config, '"type": "strng"'))
     assert "`string`" in finding.hint
 
