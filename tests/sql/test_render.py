@@ -591,3 +591,14 @@ def test_fast_path_equals_compiled_jinja(parts: list[tuple[str, str]], increment
 
     assert fast == compiled
     assert fast.source_map == compiled.source_map
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=120), st.booleans())
+def test_arbitrary_text_never_raises(text: str, incremental: bool) -> None:
+    result = render(text, incremental=incremental)
+
+    assert result.sql is not None or result.problems
+    if result.sql is not None and result.sql:
+        line, column = result.original_position(len(result.sql) - 1)
+        assert line >= 1 and column >= 1
