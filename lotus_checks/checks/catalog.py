@@ -318,16 +318,17 @@ class _Evaluation:
             if fixing and self.ctx.enabled("LL202"):
                 self.repairs[source.catalog] = generated
             return
+        # Through the repo model first: it refuses links out of the repo and oversized files.
+        doc = self.ctx.repo.json(source.catalog)
+        if doc is None:  # unparseable (LL002 says so): regenerating is the fix, e.g. after a merge
+            if fixing and self.ctx.enabled("LL201") and not path.is_symlink():
+                self.repairs[source.catalog] = generated
+            return
         try:
             committed = path.read_bytes()
         except OSError:
             return  # the input checks report unreadable files
         if committed == generated:
-            return
-        doc = self.ctx.repo.json(source.catalog)
-        if doc is None:  # unparseable (LL002 says so): regenerating is the fix, e.g. after a merge
-            if fixing and self.ctx.enabled("LL201") and not path.is_symlink():
-                self.repairs[source.catalog] = generated
             return
         from lotus_checks.catalog_diff import diff_catalogs
 

@@ -192,6 +192,28 @@ def test_stale_catalog_is_reported_on_the_listed_stream_config(lake: Path) -> No
     assert finding.hint.startswith("stale catalog")
 
 
+def hand_edit(root: Path) -> None:
+    catalog = read_json(root, SHOPIFY_CATALOG)
+    catalog["streams"][0]["config"]["selected"] = False
+    write_json(root, SHOPIFY_CATALOG, catalog)
+
+
+def test_hint_from_the_file_list_pre_commit_passes(lake: Path) -> None:
+    hand_edit(lake)
+    assert only(check_catalogs(lake, [SHOPIFY_CATALOG])).hint.startswith("looks like a hand edit")
+    both = only(check_catalogs(lake, [SHOPIFY_CATALOG, SHOPIFY_CUSTOMERS]))
+    assert both.path == SHOPIFY_CATALOG
+    assert both.hint.startswith("the catalog and its stream configs both changed")
+
+
+def test_hint_without_git_or_file_list(lake: Path) -> None:
+    shutil.rmtree(lake / ".git")
+    hand_edit(lake)
+    finding = only(check_catalogs(lake))
+    assert finding.hint == (f"the catalog is generated: run `python {GENERATOR}` (or "
+                            "`lotus-check --fix`) and commit the result")
+
+
 def test_reordered_keys_are_formatting_only(lake: Path) -> None:
     catalog = read_json(lake, SHOPIFY_CATALOG)
     (lake / SHOPIFY_CATALOG).write_text(json.dumps(catalog, indent=4) + "\n", encoding="utf-8")
@@ -590,3 +612,63 @@ def test_round_trip(tree: dict[str, Any], data: st.DataObject) -> None:
 
 def _catalog_paths(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in (root / STREAMS).glob("*/_catalog.json"))
+
+
+# ---- the comparison itself ---------------------------------------------------------------------
+
+from lotus_checks.catalog_diff import diff_catalogs  # noqa: E402
+from lotus_checks.catalog_diff import same  # noqa: E402
+
+
+def entry(name: str, **config: Any) -> dict[str, Any]:
+    properties = {"id": {"type": ["null", "integer"]}}
+    return {
+        "stream": {"name": name, "json_schema": {"properties": json.dumps(properties)}},
+        "config": {"sync_mode": "incremental", "selected": True,
+                   "selected_fields": [{"field_path": ["id"]}], **config},
+    }
+
+
+def test_same_is_strict_about_booleans_and_strings() -> None:
+    assert same({"a": [1, 2.0]}, {"a": [1.0, 2]})
+    assert not same(True, 1) and not same([0], [False]) and not same("1", 1)
+    assert not same({"a": 1}, {"a": 1, "b": None})
+
+
+def test_streams_added_removed_and_reordered() -> None:
+    old = {"streams": [entry("b"), entry("a"), entry("gone")]}
+    new = {"streams": [entry("a"), entry("b"), entry("new")]}
+    found = {(d.stream, d.path, d.describe()) for d in diff_catalogs(old, new)}
+    assert found == {
+        ("new", ("streams",), "stream new: missing from the catalog (the generator writes it)"),
+        ("gone", ("streams", 2), "stream gone: in the catalog but the generator does not write it "
+                                 "(no Airbyte stream config of that name)"),
+        (None, ("streams",), "the streams are in a different order than the generator writes "
+                             "them (a, b)"),
+    }
+
+
+def test_selected_fields_removed_points_at_the_item() -> None:
+    old = {"streams": [entry("s", selected_fields=[{"field_path": ["id"]},
+                                                   {"field_path": ["email"]}])]}
+    new = {"streams": [entry("s", selected_fields=[{"field_path": ["id"]},
+                                                   {"field_path": ["phone"]}])]}
+    (drift,) = diff_catalogs(old, new)
+    assert drift.describe() == ("stream s: regenerating adds phone to and removes email from "
+                                "selected_fields")
+    assert drift.path == ("streams", 0, "config", "selected_fields", 1)
+    assert drift.fields == ("phone", "email")
+
+
+def test_json_schema_reencoded_without_change() -> None:
+    old = {"streams": [entry("s")]}
+    new = {"streams": [entry("s")]}
+    old["streams"][0]["stream"]["json_schema"]["properties"] = '{"id":{"type":["null","integer"]}}'
+    (drift,) = diff_catalogs(old, new)
+    assert "json_schema.properties is encoded differently" in drift.describe()
+
+
+def test_not_a_catalog_shape_still_says_where() -> None:
+    (drift,) = diff_catalogs({"streams": {}}, {"streams": []})
+    assert drift.describe() == "streams is {} in the catalog but the generator gives []"
+    assert drift.path == ("streams",)
