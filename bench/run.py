@@ -335,10 +335,13 @@ def profile_run(root: Path, scratch: Path, args: list[str], top: int = 25) -> di
     stats = pstats.Stats(str(stats_file))
     raw = stats.stats  # type: ignore[attr-defined]
     by_package: dict[str, float] = {}
+    by_family: dict[str, float] = {}
     rows = []
     sql_parses = 0
     for (filename, line, func), (cc, nc, tt, ct, _callers) in raw.items():
         package = package_of(filename)
+        if func == "check" and package.startswith("lotus_checks.checks."):
+            by_family[package.rsplit(".", 1)[1]] = ct
         by_package[package] = by_package.get(package, 0.0) + tt
         rows.append({"function": f"{_short(filename)}:{line}({func})", "ncalls": nc,
                      "tottime_s": tt, "cumtime_s": ct})
@@ -350,6 +353,8 @@ def profile_run(root: Path, scratch: Path, args: list[str], top: int = 25) -> di
         "wall_s": wall,
         "profiled_s": total,
         "sql_parse_calls": sql_parses,
+        # Cumulative time of each family's check(ctx); shared lazy loads land in the first.
+        "by_family": dict(sorted(by_family.items(), key=lambda kv: -kv[1])),
         "by_package": sorted(
             ({"package": k, "tottime_s": v, "share": v / total if total else 0.0}
              for k, v in by_package.items()), key=lambda r: -r["tottime_s"])[:15],
@@ -549,7 +554,15 @@ def render_markdown(results: dict[str, Any], notes: str, chart: str | None) -> s
                 f"{prof['wall_s']:.2f} s under the profiler, {prof['profiled_s']:.2f} s of "
                 f"function time; the SQL parser (`sqlglot.parser.Parser.parse`) was called "
                 f"{prof['sql_parse_calls']} times.", "",
-                "Own time by package:", "", "| package | own time | share |", "|---|---|---|"]
+                ]
+        if prof.get("by_family"):
+            out += ["Time per family (cumulative time of its `check()`; a file loaded first by "
+                    "one family is charged to it):", "", "| family | time | share |",
+                    "|---|---|---|"]
+            out += [f"| {name} | {t:.2f} s | {t / prof['profiled_s'] * 100:.0f}% |"
+                    for name, t in prof["by_family"].items()]
+            out.append("")
+        out += ["Own time by package:", "", "| package | own time | share |", "|---|---|---|"]
         out += [f"| {r['package']} | {r['tottime_s']:.3f} s | {r['share'] * 100:.0f}% |"
                 for r in prof["by_package"]]
         out += ["", "Top functions by own time:", "",
@@ -638,6 +651,16 @@ def use_committed_code(rev: str, folder: Path) -> str:
     return f"commit {commit}"
 
 
+def write_docs(results: dict[str, Any], docs_dir: Path) -> None:
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    md = docs_dir / "performance.md"
+    chart = draw_chart(results, docs_dir / "performance.png")
+    md.write_text(render_markdown(results, existing_notes(md),
+                                  "performance.png" if chart else None), encoding="utf-8")
+    print(f"wrote {md}" + ("" if chart else " (no chart: pip install matplotlib)"),
+          file=sys.stderr)
+
+
 def machine_info() -> dict[str, Any]:
     import sqlglot
 
@@ -679,9 +702,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, help="where to generate trees (default: a temp "
                         "folder, deleted afterwards)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--regen", type=Path, metavar="RESULTS_JSON",
+                        help="measure nothing: rewrite performance.md/.png from a results file")
     parser.add_argument("--at", metavar="REV", help="measure lotus_checks/ as committed at REV "
                         "(git archive into the work folder) instead of the working tree")
     args = parser.parse_args(argv)
+    if args.regen:
+        write_docs(json.loads(args.regen.read_text(encoding="utf-8")), args.docs_dir)
+        return 0
     sizes = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s not in SIZES]
     if unknown or not sizes:
@@ -738,12 +766,7 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / f"results-{stamp}.json").write_text(text, encoding="utf-8")
     (args.out / "latest.json").write_text(text, encoding="utf-8")
     if not args.no_docs:
-        args.docs_dir.mkdir(parents=True, exist_ok=True)
-        md = args.docs_dir / "performance.md"
-        chart = draw_chart(results, args.docs_dir / "performance.png")
-        md.write_text(render_markdown(results, existing_notes(md),
-                                      "performance.png" if chart else None), encoding="utf-8")
-        log(f"wrote {md}" + ("" if chart else " (no chart: pip install matplotlib)"))
+        write_docs(results, args.docs_dir)
     for t in results["targets"]:
         mark = {True: "ok  ", False: "FAIL", None: "n/a "}[t["pass"]]
         log(f"{mark} {t['target']}: {fmt_value(t['value'], t['unit'])} "
