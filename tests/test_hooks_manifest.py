@@ -26,6 +26,7 @@ HOOK_IDS = (
     "lotus-coverage",
     "lotus-columns",
     "lotus-config",
+    "lotus-dbt",
 )
 
 # One sample path per kind of file in the default layout.
@@ -68,6 +69,7 @@ TRIGGERS = {
     "lotus-columns": {"stream", "schema", "model", "mart", "sources_yml", "dbt_project",
                       "config", "own_config"},
     "lotus-config": {"stream", "schema", "config", "own_config"},
+    "lotus-dbt": {"model", "mart", "sources_yml", "dbt_project", "config", "own_config"},
 }
 
 
