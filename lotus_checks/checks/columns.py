@@ -193,6 +193,7 @@ class _Run:
         self._versions: str | None = None
         self._declared: dict[tuple[str, str], _Declared] | None = None
         self._vars: dict[str, Any] | None = None
+        self._raw_views: dict[tuple, _Relation] = {}
         self._tag_streams = {
             ctx.config.stream_tag.format(source=s.source, stream=s.name): s
             for s in ctx.repo.streams
@@ -355,7 +356,8 @@ class _Run:
         views = [(cand, relations.get(cand[0]) or _Relation("unknown", "?")) for cand in read["cands"]]
         having = [(c, v) for c, v in views if v.columns is not None and key in v.columns]
         for cand, view in having:
-            yield from self.check_path(model, read, cand, view)
+            if cand[2]:
+                yield from self.check_path(model, read, cand, view)
         if having or read["derived"] or any(v.columns is None for _, v in views):
             return
         yield self.missing(model, read, views[0][1], where)
@@ -470,6 +472,12 @@ class _Run:
         return _Relation("unknown", entry["args"][0] if entry["args"] else "?")
 
     def raw(self, stream: Stream, hive: bool, filename: str | None, via: str) -> _Relation:
+        key = (stream.source, stream.name, hive, filename, via)
+        if key not in self._raw_views:
+            self._raw_views[key] = self._raw(stream, hive, filename, via)
+        return self._raw_views[key]
+
+    def _raw(self, stream: Stream, hive: bool, filename: str | None, via: str) -> _Relation:
         loaded = self.stream_fields(stream)
         if loaded is None:
             return _Relation("unknown", f"stream {stream.source}.{stream.name}")
