@@ -69,7 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except BrokenPipeError:
+        # The reader went away (`lotus-check rules | head`): stop quietly, as a filter should.
+        # Output still buffered would fail again at interpreter exit, so point stdout nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FINDINGS
+
+
+def _main(args_list: list[str]) -> int:
     if args_list and args_list[0] in SUBCOMMANDS:
         from lotus_checks.explain import main as explain_main
 
@@ -77,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(args_list)
     try:
         return _check(args)
+    except BrokenPipeError:
+        raise
     except Exception as exc:  # noqa: BLE001 - exit 2 with one line; tracebacks only with --debug
         if args.debug:
             raise

@@ -137,3 +137,18 @@ def test_noqa_in_yaml_suppresses_only_its_line(
     code, out, _ = cli("--root", str(waived), "--select", "LL0", "--output-format", "json")
     assert json.loads(out)["findings"] == []
     assert code == 0
+
+
+def test_closed_pipe_is_quiet() -> None:
+    """`lotus-check rules | head -1`: no traceback, no error line when the reader goes away."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lotus_checks", "rules"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=30)
+    assert "Traceback" not in err and "Broken pipe" not in err
