@@ -141,14 +141,14 @@ def test_noqa_in_yaml_suppresses_only_its_line(
 
 def test_closed_pipe_is_quiet() -> None:
     """`lotus-check rules | head -1`: no traceback, no error line when the reader goes away."""
-    proc = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "lotus_checks", "rules"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-    )
-    assert proc.stdout is not None and proc.stderr is not None
-    proc.stdout.readline()
-    proc.stdout.close()
-    err = proc.stderr.read().decode()
-    proc.wait(timeout=30)
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.readline()
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        proc.wait(timeout=30)
     assert "Traceback" not in err and "Broken pipe" not in err
