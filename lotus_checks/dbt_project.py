@@ -48,3 +48,52 @@ def covers(folders: tuple[str, ...], path: str) -> bool:
 def _join(project_dir: str, listed: str) -> str:
     joined = posixpath.normpath(posixpath.join(project_dir, listed.strip().rstrip("/") or "."))
     return joined
+
+
+def project_tags(data: Any, model_path: str, folders: tuple[str, ...]) -> tuple[str, ...]:
+    """Tags `dbt_project.yml` gives a model through `models:` (`+tags` at the project, at each
+    folder of the model's path inside its model-path, and at the model itself). dbt adds these to
+    the model's own tags."""
+    if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+        return ()
+    base = next((f for f in folders if f == "." or model_path.startswith(f + "/")), None)
+    if base is None:
+        return ()
+    inside = model_path if base == "." else model_path[len(base) + 1:]
+    *dirs, file_name = inside.split("/")
+    node: Any = data["models"]
+    found = list(_config_tags(node))
+    steps = [data.get("name"), *dirs, file_name.rsplit(".", 1)[0]]
+    for step in steps:
+        node = node.get(step) if isinstance(node, dict) and isinstance(step, str) else None
+        if not isinstance(node, dict):
+            break
+        found.extend(_config_tags(node))
+    return tuple(found)
+
+
+def _config_tags(node: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    for key in ("+tags", "tags"):
+        value = node.get(key)
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, str))
+    return out
+
+
+def property_tags(data: Any) -> dict[str, tuple[str, ...]]:
+    """model name -> tags set in a YAML properties file (`models: - name: x, config: {tags}`)."""
+    out: dict[str, tuple[str, ...]] = {}
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, list):
+        return out
+    for entry in models:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+        tags = _config_tags({"tags": entry.get("tags")}) + _config_tags(config)
+        if tags:
+            out[entry["name"]] = out.get(entry["name"], ()) + tuple(tags)
+    return out

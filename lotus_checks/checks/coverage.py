@@ -207,7 +207,7 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         yield from _orphan_models(lake)
     if ctx.enabled("LL304"):
         yield from _model_paths(lake)
-    if ctx.enabled("LL307") or ctx.enabled("LL007"):
+    if (ctx.enabled("LL307") or ctx.enabled("LL007")) and _terraform_in_scope(ctx):
         yield from _terraform(lake)
     if ctx.use_dbt:
         yield from dbt_crosscheck.check(ctx)
@@ -317,8 +317,44 @@ class _Lake:
 
     def facts(self, model: Model) -> _ModelFacts:
         if model.path not in self._facts:
-            self._facts[model.path] = _render_facts(self.repo.text(model.path), model.name)
+            facts = _render_facts(self.repo.text(model.path), model.name)
+            if facts.tags is not None:
+                facts = _ModelFacts(facts.tags + self._configured_tags(model), facts.sources)
+            self._facts[model.path] = facts
         return self._facts[model.path]
+
+    def _configured_tags(self, model: Model) -> tuple[str, ...]:
+        """Tags dbt adds from dbt_project.yml `models:` and YAML properties files."""
+        from lotus_checks.dbt_project import project_tags
+
+        tags = self._property_tags.get(model.name, ())
+        if self.dbt_project is not None:
+            data, folders = self.dbt_project
+            tags += project_tags(data, model.path, folders)
+        return tags
+
+    @cached_property
+    def dbt_project(self) -> tuple[Any, tuple[str, ...]] | None:
+        """(data, model folders) of dbt_project.yml; None when it is missing or unusable."""
+        from lotus_checks.dbt_project import model_paths
+
+        project = self.config.dbt_project
+        if not (self.config.root / project).is_file():
+            return None
+        doc = self.repo.yaml(project)
+        paths = model_paths(project, doc.data) if doc is not None else None
+        return (doc.data, paths.folders) if doc is not None and paths is not None else None
+
+    @cached_property
+    def _property_tags(self) -> dict[str, tuple[str, ...]]:
+        from lotus_checks.dbt_project import property_tags
+
+        out: dict[str, tuple[str, ...]] = {}
+        for path in self.repo.model_yaml_files:
+            doc = self.repo.yaml(path)
+            for name, tags in property_tags(doc.data if doc is not None else None).items():
+                out[name] = out.get(name, ()) + tags
+        return out
 
     @cached_property
     def models_by_name(self) -> dict[str, list[Model]]:
@@ -361,9 +397,9 @@ def _render_facts(text: str | None, model_name: str) -> _ModelFacts:
     unknown = _ModelFacts(tags=None, sources=frozenset())
     if text is None:
         return unknown
-    try:
-        from lotus_checks.sql.render import render_model
+    from lotus_checks.sql.render import render_model
 
+    try:
         rendered = render_model(text, model_name=model_name)
     except Exception:  # noqa: BLE001 - a template that cannot render is reported as LL004
         return unknown
@@ -523,19 +559,20 @@ def _stream_models(lake: _Lake) -> Iterator[Finding]:
 def _missing_model(lake: _Lake, stream: Stream, name: str) -> Finding:
     tag = lake.stream_tag(stream.source, stream.name)
     expected = f"{lake.source_folder(stream.source)}/{name}.sql"
-    places = [lake.stream_place(stream)]
+    # Models that carry the stream's tag under another name: usually the renamed model.
     tagged = [
         m for m in lake.repo.models
         if m.name.startswith(STREAM_MODEL_PREFIX) and tag in (lake.facts(m).tags or ())
     ]
-    places += [(m.path, 1, 1) for m in tagged]
-    also = f"; {tagged[0].path} carries its tag but is named differently" if tagged else ""
-    return lake.place(
-        LL302,
-        places,
-        f"stream `{stream.source}.{stream.name}` has no model {expected}{also}",
-        hint=f"create {expected} (tagged `{tag}`), or rename the model that reads this stream to it",
-    )
+    places = [lake.stream_place(stream)]
+    for m in tagged:
+        places.append((m.path, *_tag_position(lake.repo.text(m.path) or "", tag)))
+    message = f"stream `{stream.source}.{stream.name}` has no model {expected}"
+    hint = f"create {expected} (tagged `{tag}`)"
+    if tagged:
+        message += f"; `{tagged[0].name}` carries its tag `{tag}` under another name"
+        hint = f"rename {tagged[0].path} to {name}.sql, or " + hint
+    return lake.place(LL302, places, message, hint)
 
 
 def _missing_tag(lake: _Lake, stream: Stream, model: Model) -> Iterator[Finding]:
@@ -712,6 +749,15 @@ def _terraform(lake: _Lake) -> Iterator[Finding]:
     if lake.ctx.enabled("LL307"):
         yield from _missing_paths(lake, parsed)
         yield from _missing_connections(lake, parsed)
+
+
+def _terraform_in_scope(ctx: CheckContext) -> bool:
+    """Terraform findings sit on .tf files, catalogs or stream configs: a run on other files
+    (a commit touching only models) need not parse Terraform."""
+    if ctx.targets is None:
+        return True
+    folders = (ctx.config.terraform + "/", ctx.config.streams + "/")
+    return any(t.startswith(folders) for t in ctx.targets)
 
 
 def _tf_files(lake: _Lake) -> list[str]:
