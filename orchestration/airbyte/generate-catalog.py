@@ -113,17 +113,33 @@ def render(catalog: dict[str, Any]) -> str:
     return json.dumps(catalog, indent=2) + '\n'
 
 
-def is_current(path: Path, catalog: dict[str, Any]) -> bool:
-    """Compare parsed JSON first (content), then the exact bytes (formatting)."""
+def _strict(value: Any) -> Any:
+    """JSON data in a form where booleans never equal numbers (Python's `True == 1`)."""
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_strict(item) for item in value]
+    if isinstance(value, bool):
+        return ('bool', value)
+    return value
+
+
+def staleness(path: Path, catalog: dict[str, Any]) -> str | None:
+    """Why the committed catalog is not what this script writes: parsed JSON first (content),
+    then the exact bytes (formatting); None when it is current. lotus-check compares the same
+    way (LL201 content, LL205 formatting only)."""
     if not path.is_file():
-        return False
-    text = path.read_text(encoding='utf-8')
+        return 'missing'
+    data = path.read_bytes()
     try:
-        if json.loads(text) != catalog:
-            return False
-    except json.JSONDecodeError:
-        return False
-    return text == render(catalog)
+        committed = json.loads(data)
+    except ValueError:
+        return 'not valid JSON'
+    if _strict(committed) != _strict(catalog):
+        return 'content differs'
+    if data != render(catalog).encode('utf-8'):
+        return 'formatting only, same JSON'
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,8 +174,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = source_dir / CATALOG_NAME
         rel = path.relative_to(ORCHESTRATION)
         if args.check:
-            if not is_current(path, catalog):
-                stale.append(rel)
+            reason = staleness(path, catalog)
+            if reason:
+                stale.append(f'{rel} is out of date ({reason})')
             continue
         with open(path, 'w', encoding='utf-8') as f:
             json.dump(catalog, f, indent=2)
@@ -167,8 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Wrote {rel} ({len(catalog['streams'])} streams)")
 
     if stale:
-        for rel in stale:
-            print(f'{rel} is out of date; run: python orchestration/airbyte/generate-catalog.py')
+        for line in stale:
+            print(f'{line}; run: python orchestration/airbyte/generate-catalog.py')
         return 1
     return 0
 
