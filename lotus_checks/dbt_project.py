@@ -92,8 +92,9 @@ def property_tags(data: Any) -> dict[str, tuple[str, ...]]:
     for entry in models:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             continue
-        config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
-        tags = _config_tags({"tags": entry.get("tags")}) + _config_tags(config)
+        config = entry.get("config")
+        tags = _config_tags({"tags": entry.get("tags")})
+        tags += _config_tags(config) if isinstance(config, dict) else []
         if tags:
             out[entry["name"]] = out.get(entry["name"], ()) + tuple(tags)
     return out

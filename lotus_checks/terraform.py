@@ -52,7 +52,7 @@ class PathCall:
     @property
     def from_module(self) -> bool:
         """The path is `${path.module}` followed by literal text only (so it can be resolved)."""
-        return bool(self.parts) and self.parts[0] == MODULE
+        return self.parts is not None and len(self.parts) > 0 and self.parts[0] == MODULE
 
     @property
     def is_folder(self) -> bool:

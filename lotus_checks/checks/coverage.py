@@ -422,7 +422,7 @@ def _source_calls(rendered: Any) -> frozenset[tuple[str, str]]:
     relations = getattr(rendered, "relations", None) or {}
     out = set()
     for call in relations.values():
-        args = getattr(call, "args", ())
+        args: tuple[Any, ...] = tuple(getattr(call, "args", ()))
         if getattr(call, "kind", None) == "source" and len(args) >= 2:
             out.add((str(args[0]), str(args[1])))
     return frozenset(out)
@@ -439,7 +439,7 @@ def _declared_sources(lake: _Lake, path: str) -> Iterator[_DbtSource]:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
             continue
         name = entry["name"]
-        tables = entry.get("tables") if isinstance(entry.get("tables"), list) else []
+        tables: list[Any] = entry["tables"] if isinstance(entry.get("tables"), list) else []
         found = []
         for j, table in enumerate(tables):
             if isinstance(table, dict) and isinstance(table.get("name"), str):
@@ -505,13 +505,16 @@ def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
         if declared:
             places.append((declared[0].path, declared[0].tables_line, declared[0].tables_column))
         places.append(lake.stream_place(stream))
-        where = f"`{sources_file}`" if declared else f"`{sources_file}` (no such file)"
+        exists = (lake.config.root / sources_file).is_file()
         if declared:
+            where = f"`{sources_file}`"
             hint = f"add `- name: {stream.name}` under `tables:` of source `{source}` in {sources_file}"
         else:
+            where = f"`{sources_file}` ({'it declares no source `' + source + '`' if exists else 'no such file'})"
             hint = (
-                f"create {sources_file} declaring source `{source}` with a table "
-                f"`{stream.name}` (dbt resolves `source('{source}', '{stream.name}')` through it)"
+                f"{'declare' if exists else 'create ' + sources_file + ' declaring'} source "
+                f"`{source}` with a table `{stream.name}` (dbt resolves "
+                f"`source('{source}', '{stream.name}')` through it)"
             )
         yield lake.place(
             LL301,
@@ -614,21 +617,24 @@ def _orphan_models(lake: _Lake) -> Iterator[Finding]:
         if tags is None:
             continue
         reported_own_tag = None
-        if named is not None and not lake.is_stream(*named):
-            if not any(lake.names_real_stream(t) for t in tags):
-                source, entity = named
-                candidates = lake.stream_names.get(source, [])
-                yield LL306.finding(
-                    model.path,
-                    1,
-                    1,
-                    f"model `{model.name}` names no stream of `{source}` and none of its tags "
-                    f"names a stream" + _did_you_mean(entity, candidates),
-                    hint=f"rename it to its stream's model, or tag it with the stream it reads "
-                    f"(`{lake.stream_tag(source, '<stream>')}`)",
-                )
-                reported_own_tag = lake.stream_tag(source, entity)
+        if named is not None and _orphan(lake, named, tags):
+            source, entity = named
+            yield LL306.finding(
+                model.path,
+                1,
+                1,
+                f"model `{model.name}` names no stream of `{source}` and none of its tags "
+                f"names a stream" + _did_you_mean(entity, lake.stream_names.get(source, [])),
+                hint=f"rename it to its stream's model, or tag it with the stream it reads "
+                f"(`{lake.stream_tag(source, '<stream>')}`)",
+            )
+            reported_own_tag = lake.stream_tag(source, entity)
         yield from _orphan_tags(lake, model, tags, reported_own_tag)
+
+
+def _orphan(lake: _Lake, named: tuple[str, str], tags: tuple[str, ...]) -> bool:
+    """The model's entity is no stream, and no tag makes it a fan-out of one."""
+    return not lake.is_stream(*named) and not any(lake.names_real_stream(t) for t in tags)
 
 
 def _model_stream(lake: _Lake, name: str) -> tuple[str, str] | None:
@@ -649,7 +655,7 @@ def _orphan_tags(
         named = lake.tag_stream(tag)
         if named is None or tag == skip or lake.is_stream(*named):
             continue
-        source, stream = named
+        source = named[0]
         candidates = [lake.stream_tag(source, s) for s in lake.stream_names.get(source, [])]
         line, column = _tag_position(text, tag)
         yield LL306.finding(
@@ -762,7 +768,7 @@ def _terraform_in_scope(ctx: CheckContext) -> bool:
 
 def _tf_files(lake: _Lake) -> list[str]:
     base = lake.config.root / lake.config.terraform
-    out = []
+    out: list[str] = []
     for folder, dirs, names in os.walk(base):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS)
         prefix = lake.config.rel(Path(folder))

@@ -547,3 +547,14 @@ def test_project_tags_follow_the_fqn(model_path: str, expected: tuple[str, ...])
     }
     folders = ("orchestration/assets/core", "orchestration/assets/marts")
     assert project_tags(data, model_path, folders) == expected
+
+
+def test_ll301_sources_file_declaring_another_source(lake: Callable[..., Path]) -> None:
+    root = lake({SHOPIFY_SOURCES: SOURCES_YML.replace("name: shopify", "name: shopify_raw")})
+    result = check_tree(root)
+    found = [c for c in coverage(result) if c[0] == "LL301"]
+    assert found == [
+        ("LL301", f"{STREAMS}/shopify/customers.json", 2, 3),
+        ("LL301", f"{STREAMS}/shopify/orders.json", 2, 3),
+    ]
+    assert "declares no source `shopify`" in only(result, "LL301")[0].message
