@@ -498,6 +498,9 @@ def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
     names = {t.name for d in declared for t in d.tables}
     names |= {t.identifier for d in declared for t in d.tables if t.identifier}
     sources_file = declared[0].path if declared else _sources_file(lake, source)
+    if not declared and (lake.config.root / sources_file).is_file():
+        if lake.repo.yaml(sources_file) is None:
+            return  # the sources file cannot be read: its LL0xx finding says why
     for stream in lake.repo.streams_of(source):
         if stream.name in names or not lake.synced(stream):
             continue

@@ -558,3 +558,32 @@ def test_ll301_sources_file_declaring_another_source(lake: Callable[..., Path]) 
         ("LL301", f"{STREAMS}/shopify/orders.json", 2, 3),
     ]
     assert "declares no source `shopify`" in only(result, "LL301")[0].message
+
+
+def test_ll307_module_paths_resolve_from_their_own_folder(lake: Callable[..., Path]) -> None:
+    module = f"{TF}/modules/conn/main.tf"
+    tf = 'locals {\n  ok  = file("${path.module}/../../main.tf")\n' \
+         '  bad = templatefile("${path.module}/conn.tftpl", {})\n}\n'
+    root = lake({module: tf, f"{TF}/main.tf": "# root\n"})
+    assert coverage(check_tree(root)) == [("LL307", module, 3, 22)]
+
+
+def test_ll307_noqa_on_the_line(lake: Callable[..., Path]) -> None:
+    tf = 'locals {\n  x = file("${path.module}/gone.json") # noqa: LL307\n}\n'
+    assert coverage(check_tree(lake({f"{TF}/locals.tf": tf}))) == []
+
+
+def test_broken_inputs_give_no_coverage_false_positives(lake: Callable[..., Path]) -> None:
+    root = lake(
+        {
+            SHOPIFY_SOURCES: "sources: [\n",  # invalid YAML: LL005, not a missing table
+            PROJECT: "model-paths: 3\n",  # unusable: dbt itself reports it
+            f"{STREAMS}/shopify/orders.json": "{not json",
+            f"{CORE}/gorgias/_gorgias__sources.yml": "sources:\n  - 1\n  - name: gorgias\n"
+            "    tables: {}\n",
+        }
+    )
+    result = check_tree(root)
+    # Only gorgias, whose `tables` is not a list, lacks its table; shopify's file is unreadable.
+    assert coverage(result) == [("LL301", f"{CORE}/gorgias/_gorgias__sources.yml", 4, 5)]
+    assert ("LL005", SHOPIFY_SOURCES, 2, 1) in codes(result)
