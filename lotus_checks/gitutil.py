@@ -26,7 +26,8 @@ def _git(root: Path, *args: str) -> str:
     except OSError as exc:
         raise GitError(f"cannot run git: {exc.strerror or exc}") from exc
     if done.returncode != 0:
-        raise GitError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "git failed")
+        message = done.stderr.strip()
+        raise GitError(message.splitlines()[-1] if message else "git failed")
     return done.stdout
 
 

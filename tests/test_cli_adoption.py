@@ -245,7 +245,9 @@ def test_noqa_that_suppresses_is_not_reported(reference_repo: Path, cli: CliRunn
     assert [w for w in _where(found) if w[1] == CUSTOMERS] == []
 
 
-def test_only_the_unused_codes_of_a_comment_are_reported(reference_repo: Path, cli: CliRunner) -> None:
+def test_only_the_unused_codes_of_a_comment_are_reported(
+    reference_repo: Path, cli: CliRunner
+) -> None:
     _edit(reference_repo, CUSTOMERS, "    orders_count,\n",
           "    order_count,  -- noqa: LL401, LL402\n")
     _, found = _findings(cli, reference_repo, "--select", "LL4,LL6")
@@ -279,7 +281,9 @@ def test_noqa_under_per_file_ignores_is_not_judged(reference_repo: Path, cli: Cl
     assert _ll602(cli, reference_repo, "--select", "LL4,LL6") == []
 
 
-def test_noqa_outside_the_reported_files_is_not_reported(reference_repo: Path, cli: CliRunner) -> None:
+def test_noqa_outside_the_reported_files_is_not_reported(
+    reference_repo: Path, cli: CliRunner
+) -> None:
     _edit(reference_repo, CUSTOMERS, "    first_name,\n", "    first_name,  -- noqa\n")
     root = str(reference_repo)
     assert _ll602(cli, reference_repo, "--select", "LL4,LL6", f"{root}/{TICKETS}") == []

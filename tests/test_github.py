@@ -3,6 +3,7 @@ file, line and column."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -14,6 +15,9 @@ import jsonschema
 import pytest
 import yaml
 
+from lotus_checks.engine import RunResult
+from lotus_checks.finding import Finding
+from lotus_checks.report import report_github
 from tests.builders import CORE
 from tests.builders import REPO_ROOT
 from tests.builders import STREAMS
@@ -137,11 +141,6 @@ def test_misspelled_column_is_an_ll401_annotation(reference_repo: Path, cli: Cli
     [("a: b, c", "a: b, c"), ("100%\nnext", "100%25%0Anext")],
 )
 def test_messages_are_escaped_to_one_line(message: str, escaped: str) -> None:
-    from lotus_checks.engine import RunResult
-    from lotus_checks.finding import Finding
-    from lotus_checks.report import report_github
-    import io
-
     stream = io.StringIO()
     finding = Finding("a,b:c.sql", 3, 4, "LL401", message)
     report_github(RunResult([finding], 1), stream, Path("."), {}, False)
