@@ -45,6 +45,7 @@ LL308 = Rule(
     "LL308",
     "dbt-disagrees",
     "dbt's own parse disagrees with lotus-check's static view of the project",
+    requires_dbt=True,
     explanation="""Only with `--dbt` (needs `pip install 'lotus-checks[dbt]'`): lotus-check
 runs `dbt parse` (in a temporary folder, with an in-memory DuckDB profile; or reuses a
 `target/manifest.json` newer than every project file) and compares dbt's manifest with what the

@@ -32,6 +32,8 @@ class Rule:
     severity: Severity = Severity.ERROR
     explanation: str = ""
     fixable: bool = False
+    # Runs only with `--dbt` (a run without it says nothing about this rule).
+    requires_dbt: bool = False
 
     @property
     def family(self) -> str:

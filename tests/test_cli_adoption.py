@@ -388,3 +388,13 @@ def test_cli_progress_flag_keeps_stdout_clean(reference_repo: Path, cli: CliRunn
     assert code == 0
     assert json.loads(out)["findings"] == []
     assert "Traceback" not in err
+
+
+def test_noqa_for_a_dbt_only_rule_is_judged_only_with_dbt(
+    reference_repo: Path, cli: CliRunner
+) -> None:
+    """LL308 runs only with --dbt: without it, `-- noqa: LL308` (or `LL3`) cannot be judged."""
+    assert all_rules()["LL308"].requires_dbt
+    _edit(reference_repo, CUSTOMERS, "    first_name,\n", "    first_name,  -- noqa: LL308\n")
+    _edit(reference_repo, CUSTOMERS, "    last_name,\n", "    last_name,  -- noqa: LL3\n")
+    assert _ll602(cli, reference_repo, "--select", "LL3,LL6") == []

@@ -38,7 +38,9 @@ stale `-- noqa: LL401` silently hides the *next* mistake on that line.
 
 It is reported only when every code the comment names was checked on that file (so
 `--select LL4` judges `-- noqa: LL401` but not a bare `-- noqa`), and not on files that could not
-be parsed (LL0xx), whose findings were never computed.
+be parsed (LL0xx), whose findings were never computed. A code that runs only with `--dbt`
+(LL308) is judged only in `--dbt` runs; a bare `-- noqa` is judged against the other rules, so
+one kept for LL308 should name it: `-- noqa: LL308`.
 
 Fires on (the column `email` exists):
 ```sql
@@ -101,16 +103,23 @@ def unused_noqa(
     all computed (they failed to load or parse)."""
     from lotus_checks.checks import all_rules
 
-    rule_codes = [code for code in all_rules() if code != LL602.code]
+    rules = [rule for code, rule in all_rules().items() if code != LL602.code]
     for path in ctx.repo.inventory():
         if (not path.endswith(NOQA_SUFFIXES) or not ctx.in_scope(path)
                 or path in skipped_paths or not enabled(LL602.code, path)):
             continue
 
         def checked(prefix: str, path: str = path) -> bool:
-            """Every rule under `prefix` ran on `path`, so its silence means something."""
-            matching = [c for c in rule_codes if c.startswith(prefix)]
-            return bool(matching) and all(enabled(c, path) for c in matching)
+            """Every rule under `prefix` ran on `path`, so its silence means something.
+
+            A bare `noqa` (prefix "LL") is judged by the rules that run without `--dbt`: it
+            would otherwise never be judged on a commit. Its hint says how to keep one that is
+            there for a --dbt rule."""
+            matching = [r for r in rules if r.code.startswith(prefix)
+                        and (prefix != "LL" or not r.requires_dbt)]
+            return bool(matching) and all(
+                enabled(r.code, path) and (ctx.use_dbt or not r.requires_dbt) for r in matching
+            )
 
         text = ctx.repo.text(path)
         for number, line in enumerate(text.splitlines() if text else [], start=1):
@@ -132,7 +141,8 @@ def _unused(
         if not hit and checked("LL"):
             yield LL602.finding(
                 path, line, column, "unused `noqa`: no finding on this line to suppress",
-                hint="remove the comment",
+                hint="remove the comment (one kept for a rule that runs only with --dbt must "
+                "name it, e.g. `-- noqa: LL308`)",
             )
         return
     stale = sorted(c for c in codes if checked(c) and not any(h.startswith(c) for h in hit))
