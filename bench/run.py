@@ -95,6 +95,9 @@ print(count)
 @dataclass
 class Sample:
     wall_s: float
+    # user + system CPU of the process and the children it waited for: far less sensitive than
+    # wall time to other work on a shared machine.
+    cpu_s: float
     peak_rss_mb: float
     exit_code: int
 
@@ -107,7 +110,7 @@ def run_once(cmd: list[str], cwd: Path, env: dict[str, str], stderr_path: Path) 
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen consistent
-    return Sample(wall, usage.ru_maxrss / 1024, proc.returncode)
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode)
 
 
 def measure(
@@ -134,6 +137,7 @@ def measure(
         "min_s": min(walls),
         "max_s": max(walls),
         "runs_s": walls,
+        "cpu_median_s": statistics.median(s.cpu_s for s in samples),
         "peak_rss_mb": max(s.peak_rss_mb for s in samples),
         "exit_codes": sorted({s.exit_code for s in samples}),
     }
@@ -505,11 +509,13 @@ def render_markdown(results: dict[str, Any], notes: str, chart: str | None) -> s
         cells = []
         for s in sizes:
             fig = results["sizes"][s]["figures"].get(figure)
+            cpu = f" ({fmt_s(fig['cpu_median_s'])} CPU)" if fig and "cpu_median_s" in fig else ""
             cells.append("–" if fig is None else
-                         f"{fmt_s(fig['median_s'])} · {fig['peak_rss_mb']:.0f} MB")
+                         f"{fmt_s(fig['median_s'])}{cpu} · {fig['peak_rss_mb']:.0f} MB")
         if any(c != "–" for c in cells):
             out.append(f"| {FIGURE_LABELS[figure]} | " + " | ".join(cells) + " |")
-    out += ["", "Cells: median wall time · peak RSS of the process.", "",
+    out += ["", "Cells: median wall time (median CPU time, user + system) · peak RSS of the "
+            "process.", "",
             "| ratio | " + " | ".join(sizes) + " |", "|---|" + "---|" * len(sizes)]
     comparisons = [(f, "floor") for f in ("cold_no_cache", "cold_cache", "warm", "one_file")]
     comparisons += [("cold_no_cache", "dbt_cold"), ("cold_cache", "dbt_cold"),
