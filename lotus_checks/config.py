@@ -12,7 +12,6 @@ import re
 import sys
 from dataclasses import dataclass
 from dataclasses import field
-from dataclasses import fields
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -101,6 +100,7 @@ def load_config(root: Path, config_file: Path | None = None) -> Config:
         raise ConfigError(f"root {root} is not a folder")
     table, origin = _read_table(root, config_file)
     config = _apply(Config(root=root, source=origin), table, origin)
+    _defaults_inside_root(config, table)
     return config
 
 
@@ -245,5 +245,13 @@ def _inside_root(root: Path, where: str, relative: str) -> str:
     return candidate.as_posix().rstrip("/") or "."
 
 
-def field_names() -> list[str]:
-    return [f.name for f in fields(Config)]
+def _defaults_inside_root(config: Config, table: dict[str, Any]) -> None:
+    """A default path is as much a path we read or run as a configured one: a folder in the
+    repo that is a link out of it (`orchestration/airbyte -> /elsewhere`) is refused too."""
+    for key, (attr, kind) in _KEYS.items():
+        if key in table or kind not in ("path", "paths"):
+            continue
+        value = getattr(config, attr)
+        for relative in (value,) if isinstance(value, str) else value:
+            _inside_root(config.root, f"{key} (default)", relative)
+

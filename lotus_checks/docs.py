@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from lotus_checks.checks import all_rules
 from lotus_checks.explain import render_rule
-from lotus_checks.rules import FAMILIES
 
 HEADER = """# Rule reference
 

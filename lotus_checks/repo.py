@@ -161,6 +161,12 @@ class Repo:
             out.extend(f"{folder}/{rel}" for rel in _walk(self.root / folder, (".yml", ".yaml")))
         return out
 
+    @cached_property
+    def terraform_files(self) -> list[str]:
+        """`.tf` files in the Terraform folder and below."""
+        folder = self.config.terraform
+        return [f"{folder}/{rel}" for rel in _walk(self.root / folder, (".tf",))]
+
     def inventory(self) -> list[str]:
         """Every input file the checks look at."""
         files = [s.config_path for s in self.streams]
@@ -168,6 +174,7 @@ class Repo:
         files += list(self.catalogs.values())
         files += [m.path for m in self.models]
         files += self.model_yaml_files
+        files += self.terraform_files
         if (self.root / self.config.dbt_project).is_file():
             files.append(self.config.dbt_project)
         return files
@@ -210,10 +217,10 @@ class Repo:
 
     def _read(self, path: str) -> str:
         full = self.root / path
-        if full.is_symlink():
-            target = Path(os.path.realpath(full))
-            if target != self.root and self.root not in target.parents:
-                raise LoadError("LL001", "symbolic link points outside the repository")
+        # The file itself or any folder on the way may be a link: judge where it really is.
+        target = Path(os.path.realpath(full))
+        if target != self.root and self.root not in target.parents:
+            raise LoadError("LL001", "symbolic link points outside the repository")
         return read_text(full, self.config.max_file_size)
 
 

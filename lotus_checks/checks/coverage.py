@@ -9,12 +9,10 @@ pre-commit run that only passes the renamed model still reports the stream it le
 from __future__ import annotations
 
 import difflib
-import os
 import posixpath
 import re
 from dataclasses import dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import Any
 from typing import Iterator
 
@@ -23,7 +21,6 @@ from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
 from lotus_checks.repo import CATALOG_NAME
-from lotus_checks.repo import SKIPPED_FOLDERS
 from lotus_checks.repo import Model
 from lotus_checks.repo import Stream
 from lotus_checks.rules import Rule
@@ -743,7 +740,7 @@ def _terraform(lake: _Lake) -> Iterator[Finding]:
     from lotus_checks.terraform import parse_hcl
 
     parsed = []
-    for path in _tf_files(lake):
+    for path in lake.repo.terraform_files:
         text = lake.repo.text(path)
         if text is None:
             continue  # unreadable: reported by the repo as LL0xx
@@ -767,16 +764,6 @@ def _terraform_in_scope(ctx: CheckContext) -> bool:
         return True
     folders = (ctx.config.terraform + "/", ctx.config.streams + "/")
     return any(t.startswith(folders) for t in ctx.targets)
-
-
-def _tf_files(lake: _Lake) -> list[str]:
-    base = lake.config.root / lake.config.terraform
-    out: list[str] = []
-    for folder, dirs, names in os.walk(base):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS)
-        prefix = lake.config.rel(Path(folder))
-        out.extend(f"{prefix}/{n}" for n in names if n.endswith(".tf"))
-    return sorted(out)
 
 
 def _missing_paths(lake: _Lake, parsed: list[tuple[str, Any]]) -> Iterator[Finding]:
