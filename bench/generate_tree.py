@@ -123,7 +123,7 @@ class StreamSpec:
 
     @property
     def singular(self) -> str:
-        base = self.name[:-1] if self.name.endswith("s") else self.name
+        base = self.name.removesuffix("s")
         return base[:-2] + "y" if base.endswith("ie") else base
 
     @property
@@ -361,7 +361,7 @@ def model_sql(rng: random.Random, spec: StreamSpec) -> str:
     elif pattern == "s3_unnest":
         array = arrays[0]
         props = list(spec.schema_fields[array]["items"]["properties"])
-        cols = [(f"deduped.id", f"{spec.singular}_id")]
+        cols = [("deduped.id", f"{spec.singular}_id")]
         cols += [(f"item.{prop}", f"item_{prop}") for prop in props]
         cols += [("deduped.created_at", "created_at"), ("year", "partition_year"),
                  ("month", "partition_month")]
