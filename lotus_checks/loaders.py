@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import bisect
 import json
+import os
+import stat
 from dataclasses import dataclass
 from dataclasses import field
 from json.decoder import scanstring
@@ -53,14 +55,7 @@ class LineIndex:
 def read_text(path: Path, max_size: int) -> str:
     """The file as UTF-8 text (a BOM is dropped), or LoadError LL001/LL006/LL008."""
     try:
-        if path.is_dir():
-            raise LoadError("LL001", "is a folder where a file was expected")
-        size = path.stat().st_size
-        if size > max_size:
-            raise LoadError(
-                "LL008", f"file is {size:,} bytes, over the {max_size:,}-byte limit (max-file-size)"
-            )
-        data = path.read_bytes()
+        data = _read_regular_file(path, max_size)
     except LoadError:
         raise
     except OSError as exc:
@@ -76,6 +71,45 @@ def read_text(path: Path, max_size: int) -> str:
             "LL006", f"not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded", line, column
         ) from None
     return text[1:] if text.startswith("\ufeff") else text
+
+
+def _read_regular_file(path: Path, max_size: int) -> bytes:
+    """At most `max_size` bytes of a regular file.
+
+    Opened non-blocking and checked with fstat on the open descriptor: opening a FIFO normally
+    waits for a writer (a hung commit), and a device such as /dev/zero never ends. The type is
+    judged on what was opened, so a swap between a check and the open cannot get past it."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+    fd = os.open(path, flags)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise LoadError("LL001", "is a folder where a file was expected")
+        if not stat.S_ISREG(info.st_mode):
+            raise LoadError("LL001", f"is not a regular file ({_file_kind(info.st_mode)})")
+        if info.st_size > max_size:
+            raise LoadError("LL008", _too_large(info.st_size, max_size))
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(max_size + 1)  # a file growing while we read is still bounded
+    finally:
+        os.close(fd)
+    if len(data) > max_size:
+        raise LoadError("LL008", _too_large(len(data), max_size))
+    return data
+
+
+def _too_large(size: int, max_size: int) -> str:
+    return f"file is {size:,} bytes, over the {max_size:,}-byte limit (max-file-size)"
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 @dataclass

@@ -1,0 +1,163 @@
+"""Shared pieces of the robustness suite: a small lake, whole-tree snapshots, CLI runs that must
+end cleanly, and a watchdog that turns a hang into a failure instead of a stuck CI job.
+
+The small lake (`mini_lake/`) is the reference tree cut down to one Airbyte source with two
+streams (stream configs, source schemas, generated catalog, three models, the sources file,
+dbt_project.yml, the real generator and Terraform). It is clean, and a warm run over it takes
+tens of milliseconds, which is what lets the fuzz tests afford a few hundred runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import io
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from lotus_checks.cli import main
+
+MINI_LAKE = Path(__file__).resolve().parent / "mini_lake"
+CACHE_DIR = ".lotus_check_cache"
+
+STREAMS = "orchestration/assets/streams/shopify"
+SOURCES = "orchestration/assets/sources/shopify"
+CORE = "orchestration/assets/core/shopify"
+TERRAFORM = "orchestration/airbyte/terraform"
+GENERATOR = "orchestration/airbyte/generate-catalog.py"
+
+ORDERS_CONFIG = f"{STREAMS}/orders.json"
+ORDERS_SCHEMA = f"{SOURCES}/orders.json"
+CATALOG = f"{STREAMS}/_catalog.json"
+SOURCES_YML = f"{CORE}/_shopify__sources.yml"
+PROJECT = "orchestration/dbt_project.yml"
+ORDERS_MODEL = f"{CORE}/int_shopify__orders.sql"
+CONNECTIONS_TF = f"{TERRAFORM}/connections.tf"
+
+# Every input file kind the checks read, by what loads it.
+JSON_FILES = (ORDERS_CONFIG, ORDERS_SCHEMA, CATALOG)
+YAML_FILES = (SOURCES_YML, PROJECT)
+SQL_FILES = (ORDERS_MODEL,)
+TF_FILES = (CONNECTIONS_TF,)
+
+# A hang in the code under test must fail the suite, not stall it: past this many seconds the
+# whole test process dumps every thread's stack and exits.
+HANG_SECONDS = 60
+
+
+def build_lake(dest: Path) -> Path:
+    """A fresh copy of the small lake at `dest` (returned)."""
+    shutil.copytree(MINI_LAKE, dest, symlinks=True)
+    return dest
+
+
+def original(rel: str) -> bytes:
+    return (MINI_LAKE / rel).read_bytes()
+
+
+# ---- snapshots -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    kind: str  # "file" | "dir" | "link" | "fifo" | "other"
+    content: bytes | str | None  # file bytes, link target
+    mtime_ns: int
+    mode: int
+
+
+def snapshot(root: Path, skip_cache: bool = True) -> dict[str, Entry]:
+    """Every entry below `root` (files, folders, links, pipes): bytes, link targets, mtimes, modes.
+
+    Read without following links and without opening anything but regular files (opening a
+    FIFO would block the test itself). The cache folder is left out unless asked for."""
+    out: dict[str, Entry] = {}
+    for folder, dirs, names in os.walk(root):
+        base = Path(folder)
+        rel_folder = base.relative_to(root).as_posix()
+        if skip_cache and rel_folder == ".":
+            dirs[:] = [d for d in dirs if d != CACHE_DIR]
+        for name in sorted(dirs) + sorted(names):
+            path = base / name
+            out[path.relative_to(root).as_posix()] = _entry(path)
+    return out
+
+
+def _entry(path: Path) -> Entry:
+    info = path.lstat()
+    mode = info.st_mode
+    if stat.S_ISLNK(mode):
+        return Entry("link", os.readlink(path), info.st_mtime_ns, mode)
+    if stat.S_ISDIR(mode):
+        return Entry("dir", None, info.st_mtime_ns, mode)
+    if stat.S_ISREG(mode):
+        return Entry("file", path.read_bytes(), info.st_mtime_ns, mode)
+    if stat.S_ISFIFO(mode):
+        return Entry("fifo", None, info.st_mtime_ns, mode)
+    return Entry("other", None, info.st_mtime_ns, mode)
+
+
+def assert_unchanged(before: dict[str, Entry], after: dict[str, Entry]) -> None:
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
+    assert not (added or removed or changed), f"added {added}, removed {removed}, changed {changed}"
+
+
+# ---- running the CLI -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(*argv: str) -> Outcome:
+    """`lotus-check` in process (stdout and stderr captured), under the hang watchdog."""
+    out, err = io.StringIO(), io.StringIO()
+    with no_hang(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return Outcome(code, out.getvalue(), err.getvalue())
+
+
+def run_process(*argv: str, timeout: float = 30, cwd: Path | None = None) -> Outcome:
+    """`lotus-check` as a child process: a hang is a TimeoutExpired, not a stuck suite."""
+    done = subprocess.run(
+        [sys.executable, "-m", "lotus_checks", *argv],
+        capture_output=True, text=True, timeout=timeout, cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+    return Outcome(done.returncode, done.stdout, done.stderr)
+
+
+def assert_clean_end(outcome: Outcome, allow_usage_error: bool = False) -> None:
+    """Exit 0/1 with findings, or (when allowed) exit 2 with one line; never a traceback or an
+    internal error."""
+    assert "Traceback" not in outcome.err, outcome.err
+    assert "internal error" not in outcome.err, outcome.err
+    if outcome.code == 2 and allow_usage_error:
+        lines = outcome.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("lotus-check: error: "), outcome.err
+        return
+    assert outcome.code in (0, 1), (outcome.code, outcome.err)
+
+
+@contextlib.contextmanager
+def no_hang(seconds: int = HANG_SECONDS) -> Iterator[None]:
+    """Past `seconds`, dump every stack and end the test process (a hang fails loudly).
+
+    faulthandler works from its own thread, so it neither needs nor disturbs the signals the
+    code under test may use for its own time budgets."""
+    faulthandler.dump_traceback_later(seconds, exit=True, file=sys.__stderr__)
+    try:
+        yield
+    finally:
+        faulthandler.cancel_dump_traceback_later()
