@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ class Cache:
         try:
             self._prepare()
             entry = self._entry(namespace, key)
+            if not self._inside(entry.parent):
+                return  # a link in the cache folder leads elsewhere: never write through it
             entry.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(entry, json.dumps(value, separators=(",", ":")).encode("utf-8"))
         except OSError:
@@ -51,6 +54,12 @@ class Cache:
     def _entry(self, namespace: str, key: str) -> Path:
         assert self.folder is not None
         return self.folder / namespace / key[:2] / f"{key}.json"
+
+    def _inside(self, folder: Path) -> bool:
+        assert self.folder is not None
+        home = Path(os.path.realpath(self.folder))
+        real = Path(os.path.realpath(folder))
+        return real == home or home in real.parents
 
     def _prepare(self) -> None:
         if self._prepared or self.folder is None:
