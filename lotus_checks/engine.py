@@ -21,7 +21,7 @@ from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
 from lotus_checks.repo import Repo
 from lotus_checks.selection import Selection
-from lotus_checks.selection import noqa_codes
+from lotus_checks.selection import suppressed_by_noqa
 
 
 @dataclass
@@ -120,13 +120,14 @@ def _filter(raw: list[Finding], ctx: CheckContext, selection: Selection) -> list
     # (path, line) of each noqa comment that suppressed something -> the codes it suppressed;
     # the comments that suppressed nothing are LL602 findings.
     suppressed: dict[tuple[str, int], set[str]] = {}
+    lines_by_path: dict[str, list[str]] = {}
     for finding in raw:
         if finding in seen or not ctx.in_scope(finding.path):
             continue
         seen.add(finding)
         if not selection.enabled(finding.code, finding.path):
             continue
-        if finding.line is not None and _noqa(finding, ctx):
+        if finding.line is not None and _noqa(finding, ctx, lines_by_path):
             suppressed.setdefault((finding.path, finding.line), set()).add(finding.code)
             continue
         out.append(selection.apply_severity(finding))
@@ -138,12 +139,12 @@ def _filter(raw: list[Finding], ctx: CheckContext, selection: Selection) -> list
     return sorted(out, key=Finding.sort_key)
 
 
-def _noqa(finding: Finding, ctx: CheckContext) -> bool:
-    text = ctx.repo.text(finding.path) if (ctx.config.root / finding.path).is_file() else None
-    if text is None or finding.line is None:
+def _noqa(finding: Finding, ctx: CheckContext, lines_by_path: dict[str, list[str]]) -> bool:
+    if finding.path not in lines_by_path:
+        is_file = (ctx.config.root / finding.path).is_file()
+        text = ctx.repo.text(finding.path) if is_file else None
+        lines_by_path[finding.path] = text.splitlines() if text is not None else []
+    lines = lines_by_path[finding.path]
+    if finding.line is None or not 1 <= finding.line <= len(lines):
         return False
-    lines = text.splitlines()
-    if not 1 <= finding.line <= len(lines):
-        return False
-    codes = noqa_codes(finding.path, lines[finding.line - 1])
-    return codes is not None and (not codes or any(finding.code.startswith(c) for c in codes))
+    return suppressed_by_noqa(finding, lines[finding.line - 1])
