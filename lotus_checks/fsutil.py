@@ -7,15 +7,20 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace `path` with `data` so that readers (and a crash) see the old or the new bytes only."""
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `data` so that readers (and a crash) see the old or the new bytes only.
+
+    `durable=False` skips the fsync: still atomic for concurrent readers, but a crash may lose the
+    new bytes. Right for cache entries (a lost entry is a miss), never for the user's files.
+    """
     mode = path.stat().st_mode & 0o7777 if path.exists() else None
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         if mode is not None:
             os.chmod(tmp_name, mode)
         os.replace(tmp_name, path)
