@@ -16,6 +16,7 @@ from typing import Iterator
 
 from lotus_checks.checks.input import LL003
 from lotus_checks.checks.input import LL004
+from lotus_checks.checks.input import LL008
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
@@ -136,7 +137,7 @@ Fix: `attributes::JSON->>'$.location.city'`.""",
 )
 
 RULES = (LL401, LL402, LL403, LL404, LL405, LL406, LL407)
-RULES_BY_CODE = {rule.code: rule for rule in (*RULES, LL003, LL004)}
+RULES_BY_CODE = {rule.code: rule for rule in (*RULES, LL003, LL004, LL008)}
 
 AIRBYTE_COLUMNS = ("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id")
 DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
@@ -148,13 +149,13 @@ _TRUE_OPTION = r"\s*(?:=|:=)\s*(?:true|1)\b"
 def check(ctx: CheckContext) -> Iterator[Finding]:
     run = _Run(ctx)
     seen: set[Finding] = set()
-    for model in ctx.repo.models:
-        if not ctx.in_scope(model.path):
-            continue
+    models = [model for model in ctx.repo.models if ctx.in_scope(model.path)]
+    for done, model in enumerate(models, 1):
         for finding in run.check_model(model):
             if finding not in seen:
                 seen.add(finding)
                 yield finding
+        ctx.progress(done, len(models))
 
 
 @dataclass
@@ -223,7 +224,8 @@ class _Run:
         if isinstance(cached, dict) and "renderings" in cached:
             return cached
         facts = model_facts(text, model.name, self.project_vars())
-        self.ctx.cache.put(CACHE_NAMESPACE, key, facts)
+        if not facts.get("skipped"):  # over the time budget: try again next run, never cached
+            self.ctx.cache.put(CACHE_NAMESPACE, key, facts)
         return facts
 
     def project_vars(self) -> dict[str, Any]:
@@ -630,6 +632,8 @@ def _columns_hint(names: list[str], what: str = "its columns") -> str:
 
 
 def _problem_hint(code: str) -> str:
+    if code == "LL008":
+        return "split the model or simplify it (a very long chain of conditions, deep nesting)"
     if code == "LL003":
         return "fix the SQL at this position (the model's columns cannot be checked until it parses)"
     return "fix the template; columns are checked where the rest of the model allows"
