@@ -25,8 +25,10 @@ from tests.builders import REFERENCE_TREE
 from tests.dbt.fixtures import StreamData
 from tests.dbt.fixtures import write_fixture_data
 
-pytest.importorskip("dbt.cli.main", reason="needs the dbt extra: pip install -e '.[dbt]'")
-pytest.importorskip("dbt.adapters.duckdb", reason="needs the dbt extra: pip install -e '.[dbt]'")
+# The README's test command installs the dbt extra; without it these tests fail to import
+# rather than skip, so a missing install step cannot pass unnoticed.
+import dbt.adapters.duckdb  # noqa: E402,F401
+import dbt.cli.main  # noqa: E402,F401
 
 LANDING_ROOT = "s3://landing/raw"
 FILES_VAR_RE = re.compile(r"""var\(\s*["']files["']""")
