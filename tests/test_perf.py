@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from lotus_checks.cache import Cache
+from lotus_checks.engine import RunResult
 from lotus_checks.fsutil import atomic_write
+from tests.builders import SOURCES
+from tests.builders import STREAMS
+from tests.builders import source_schema
+from tests.builders import stream_config
+from tests.conftest import check_tree
+from tests.conftest import codes
+
+MakeRepo = Callable[..., Path]
+CONFIG = f"{STREAMS}/shopify/orders.json"
+SCHEMA = f"{SOURCES}/shopify/orders.json"
 
 
 @pytest.fixture
@@ -36,3 +51,36 @@ def test_cache_entries_are_written_without_fsync(tmp_path: Path, fsyncs: list[in
     assert cache.get("ns", "ab" * 32) == {"a": [1, 2]}
     assert fsyncs == []
     assert not list((tmp_path / ".cache" / "ns").rglob("*.tmp"))
+
+
+# ---- LL501 / LL511: cached per document -----------------------------------------------------------
+
+
+def _details(result: RunResult) -> list[tuple[object, ...]]:
+    return [(f.code, f.path, f.line, f.column, f.message, f.hint) for f in result.findings]
+
+
+def test_cached_schema_problems_give_the_same_findings(make_repo: MakeRepo) -> None:
+    config = stream_config("orders", selcted=True)
+    config["fields"]["email"] = {"typ": "string"}
+    text = json.dumps(config, indent=2).replace('"selcted": true', '"selcted": true, "selcted": 1')
+    root = make_repo({CONFIG: text, SCHEMA: source_schema("orders")})
+    cold = check_tree(root, use_cache=True)
+    assert {"LL501", "LL511"} <= {code for code, *_ in codes(cold)}
+    assert list((root / ".lotus_check_cache" / "json-schema").rglob("*.json"))
+    warm = check_tree(root, use_cache=True)
+    assert _details(warm) == _details(cold)
+
+
+def test_warm_clean_run_does_not_import_jsonschema(make_repo: MakeRepo) -> None:
+    root = make_repo({CONFIG: stream_config("orders"), SCHEMA: source_schema("orders")})
+    script = (
+        "import sys; from pathlib import Path; from lotus_checks.config import load_config;"
+        "from lotus_checks.engine import run;"
+        f"result = run(load_config(Path({str(root)!r})), None);"
+        "print(sum(f.code.startswith('LL5') for f in result.findings), 'jsonschema' in sys.modules)"
+    )
+    first = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert first.stdout.split() == ["0", "True"]
+    second = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert second.stdout.split() == ["0", "False"]

@@ -260,8 +260,7 @@ def _check_stream(ctx: CheckContext, stream: Stream) -> Iterator[Finding]:
     doc = ctx.repo.json(stream.config_path)
     if doc is None:
         return  # LL0xx already reported
-    yield from _duplicate_keys(stream.config_path, doc)
-    yield from _schema_violations(stream.config_path, doc, STREAM_CONFIG_SCHEMA)
+    yield from _document_findings(ctx, stream.config_path, doc, STREAM_CONFIG_SCHEMA)
     if not isinstance(doc.data, dict):
         return
     config = StreamFile(stream, doc, ctx.config.generator)
@@ -338,16 +337,69 @@ class StreamFile:
 # ---- LL501 / LL511: the JSON Schema and duplicate keys -------------------------------------------
 
 
+CACHE_NAMESPACE = "json-schema"
+
+
+def _document_findings(ctx: CheckContext, path: str, doc: JsonDoc, name: str) -> Iterator[Finding]:
+    """LL511 and LL501 for one document. Both depend only on its text and the shipped schema, so
+    the problems (not the findings: positions are looked up only when there are some) are cached
+    by content; a warm run with nothing wrong neither validates nor imports jsonschema."""
+    problems = _document_problems(ctx, doc, name)
+    for key_path, key in problems["duplicates"]:
+        line, column = doc.position(key_path)
+        yield LL511.finding(
+            path, line, column,
+            f"{_json_path(key_path)}: key `{key}` appears more than once; only the last counts",
+            hint=f"keep one `{key}`",
+        )
+    for key_path, message, hint in problems["schema"]:
+        line, column = doc.position(key_path)
+        yield LL501.finding(path, line, column, message, hint=hint)
+
+
+def _document_problems(ctx: CheckContext, doc: JsonDoc, name: str) -> dict[str, list[Any]]:
+    from lotus_checks import __version__
+    from lotus_checks.cache import content_key
+
+    key = content_key(CACHE_NAMESPACE, __version__, name, _schema_text(name), doc.text)
+    cached = ctx.cache.get(CACHE_NAMESPACE, key)
+    if _well_formed(cached):
+        return {
+            "duplicates": [(tuple(p), k) for p, k in cached["duplicates"]],
+            "schema": [(tuple(p), m, h) for p, m, h in cached["schema"]],
+        }
+    problems = {"duplicates": duplicate_keys(doc), "schema": schema_errors(doc.data, name)}
+    ctx.cache.put(CACHE_NAMESPACE, key, problems)
+    return problems
+
+
+def _well_formed(cached: Any) -> bool:
+    """A cache entry as written by `_document_problems` (anything else is a miss)."""
+    if not isinstance(cached, dict):
+        return False
+    duplicates, schema = cached.get("duplicates"), cached.get("schema")
+    return (
+        isinstance(duplicates, list) and isinstance(schema, list)
+        and all(isinstance(d, list) and len(d) == 2 and isinstance(d[0], list) for d in duplicates)
+        and all(isinstance(e, list) and len(e) == 3 and isinstance(e[0], list) for e in schema)
+    )
+
+
+@lru_cache(maxsize=None)
+def _schema_text(name: str) -> str:
+    """The text of a shipped schema (part of the cache key: a new schema invalidates entries)."""
+    from importlib.resources import files
+
+    resource = files("lotus_checks") / "schemas" / f"{name}.schema.json"
+    return resource.read_text(encoding="utf-8")
+
+
 @lru_cache(maxsize=None)
 def _validator(name: str) -> Validator:
     """The compiled validator of a shipped schema, built once per process."""
-    from importlib.resources import files
-
     from jsonschema import Draft202012Validator
 
-    resource = files("lotus_checks") / "schemas" / f"{name}.schema.json"
-    schema = json.loads(resource.read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return Draft202012Validator(json.loads(_schema_text(name)))
 
 
 def schema_errors(data: Any, name: str) -> list[tuple[JsonPath, str, str]]:
@@ -402,13 +454,8 @@ def _json_path(path: JsonPath) -> str:
     return out
 
 
-def _schema_violations(path: str, doc: JsonDoc, name: str) -> Iterator[Finding]:
-    for key_path, message, hint in schema_errors(doc.data, name):
-        line, column = doc.position(key_path)
-        yield LL501.finding(path, line, column, message, hint=hint)
-
-
-def _duplicate_keys(path: str, doc: JsonDoc) -> Iterator[Finding]:
+def duplicate_keys(doc: JsonDoc) -> list[tuple[JsonPath, str]]:
+    """(path of the repeated key, the key) for every key that appears twice in one object."""
     duplicates: list[tuple[str, dict[str, Any]]] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -424,18 +471,11 @@ def _duplicate_keys(path: str, doc: JsonDoc) -> Iterator[Finding]:
     try:
         data = json.loads(doc.text, object_pairs_hook=pairs)
     except (ValueError, RecursionError):
-        return
+        return []
     if not duplicates:
-        return
+        return []
     where = _object_paths(data)
-    for key, obj in duplicates:
-        key_path = where.get(id(obj), ()) + (key,)
-        line, column = doc.position(key_path)
-        yield LL511.finding(
-            path, line, column,
-            f"{_json_path(key_path)}: key `{key}` appears more than once; only the last counts",
-            hint=f"keep one `{key}`",
-        )
+    return [(where.get(id(obj), ()) + (key,), key) for key, obj in duplicates]
 
 
 def _object_paths(data: Any) -> dict[int, JsonPath]:
@@ -755,8 +795,7 @@ def _check_source_schema(ctx: CheckContext, source: str, name: str, path: str) -
     doc = ctx.repo.json(path)
     if doc is None:
         return
-    yield from _duplicate_keys(path, doc)
-    yield from _schema_violations(path, doc, SOURCE_SCHEMA_SCHEMA)
+    yield from _document_findings(ctx, path, doc, SOURCE_SCHEMA_SCHEMA)
     if isinstance(doc.data, dict):
         yield from _source_types(doc, path, _selected_names(ctx, source, name))
 
