@@ -8,10 +8,14 @@ counters and the deadline live in the render state (_dbt.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+import signal
+import threading
 from typing import Any
 from typing import Callable
+from typing import Iterator
 
 # Budgets per rendering. Real models use a few hundred calls and loop iterations at most.
 MAX_CALLS = 50_000
@@ -20,10 +24,48 @@ MAX_SIZE = 2_000_000  # characters in the output, items in a list, characters in
 MAX_INT_BITS = 100_000
 MAX_FILTER_INPUT = 200_000  # characters a filter may work on (some, like striptags, are slow)
 MAX_SECONDS = 2.0
+# CPU seconds for everything about one model (rendering both ways, parsing, resolving). Real
+# models take milliseconds; sqlglot on a pathological file (a 1 MB chain of `or`s, 20k nested
+# parentheses) can take minutes, which would stall a commit.
+MODEL_SECONDS = 5.0
 
 
 class BudgetExceeded(Exception):
     """The template does too much work; reported as a problem."""
+
+
+class TimeLimitExceeded(BaseException):
+    """The CPU budget of one file ran out.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` in the renderer or a
+    parser on the way mistakes it for a problem of the input and carries on."""
+
+
+@contextlib.contextmanager
+def cpu_time_limit(seconds: float) -> Iterator[None]:
+    """Raise TimeLimitExceeded in the block once it used `seconds` of CPU time.
+
+    A virtual-time interval timer (SIGVTALRM) interrupts any pure-Python work, however it is
+    nested, without a worker process. CPU time rather than wall time: a loaded machine does not
+    make a model "too complex". Signals only reach the main thread, and Windows has no interval
+    timers: elsewhere the block runs unbounded by time (max-file-size and the render budgets
+    still hold)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeLimitExceeded()
+
+    previous = signal.signal(signal.SIGVTALRM, expire)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        try:
+            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        finally:
+            signal.signal(signal.SIGVTALRM, previous)
 
 
 def str_size(value: Any, cap: int = MAX_SIZE) -> int:

@@ -9,6 +9,7 @@ Shape (positions are 1-based line/column in the *original* .sql file):
 {"config": {"tags": [...]},
  "calls": [{"kind": "source"|"ref"|"this"|"files", "args": [...], "line", "column"}],
  "problems": [{"code": "LL003"|"LL004", "message", "line", "column"}],
+ "coverage": {"tags": [...] | None, "sources": [[source, table], ...]},  # plain rendering
  "renderings": [  # is_incremental() False, then True (each None if it did not parse)
    {"relations": {id: {"kind": "source"|"ref"|"this"|"file"|"table", "args", "paths", "files",
                        "hive", "filename", "line", "column"}},
@@ -26,7 +27,7 @@ from typing import Callable
 
 from lotus_checks.loaders import LineIndex
 
-FACTS_VERSION = "1"
+FACTS_VERSION = "2"  # 2: "coverage"
 PLACEHOLDER_KINDS = ("source", "ref", "this")
 Position = tuple[int | None, int | None]
 
@@ -46,7 +47,36 @@ def versions() -> str:
 
 
 def model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Render the model both ways (is_incremental() False/True), parse, resolve: its facts."""
+    """Render the model both ways (is_incremental() False/True), parse, resolve: its facts.
+
+    All of it within a CPU budget per model: past it, the facts are one LL008 problem and
+    `"skipped": true` (not to be cached: the budget depends on the machine)."""
+    from lotus_checks.sql import _budget
+
+    _import_parsers()  # once per process, outside the budget: start-up is not the model's cost
+    try:
+        with _budget.cpu_time_limit(_budget.MODEL_SECONDS):
+            return _model_facts(text, model_name, project_vars)
+    except _budget.TimeLimitExceeded:
+        message = (
+            f"checking this model took over {_budget.MODEL_SECONDS:g} s of CPU time (the "
+            "per-file budget); it was skipped, nothing in it was checked"
+        )
+        return {
+            "config": {"tags": []}, "calls": [], "renderings": [], "skipped": True,
+            "coverage": {"tags": None, "sources": []},  # unknown, as for a broken template
+            "problems": [_problem("LL008", message, (None, None))],
+        }
+
+
+def _import_parsers() -> None:
+    import sqlglot.dialects.duckdb  # noqa: F401 - sqlglot loads dialects on first use
+
+    from lotus_checks.sql import _jinja  # noqa: F401
+    from lotus_checks.sql import resolve  # noqa: F401
+
+
+def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None) -> dict[str, Any]:
     from lotus_checks.sql.render import render_model
 
     facts: dict[str, Any] = {"config": {"tags": []}, "calls": [], "problems": [], "renderings": []}

@@ -1,0 +1,207 @@
+"""Each file's work is bounded: a pathological file gets a finding after a size or time budget
+instead of stalling the commit.
+
+- size: files over `max-file-size` are LL008 before anything reads them whole;
+- time: everything about one model (render both ways, parse, resolve) runs under a CPU budget
+  (`sql/_budget.MODEL_SECONDS`); past it the model is LL008 and its facts are not cached;
+- Jinja has its own budgets (calls, loop iterations, output size, render deadline): see
+  tests/sql/test_render.py (sandbox and budgets section); here they are exercised through the CLI;
+- loaders: YAML alias bombs are LL005 without expanding, JSON nested too deeply is LL002.
+
+The in-process tests lower the budget (monkeypatch) so they prove the mechanism in a fraction of
+a second; one child-process test proves the shipped default on a file sqlglot needs half a
+minute for.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from lotus_checks.sql import _budget
+from tests.robustness.helpers import CACHE_DIR
+from tests.robustness.helpers import ORDERS_CONFIG
+from tests.robustness.helpers import ORDERS_MODEL
+from tests.robustness.helpers import PROJECT
+from tests.robustness.helpers import SOURCES_YML
+from tests.robustness.helpers import assert_clean_end
+from tests.robustness.helpers import build_lake
+from tests.robustness.helpers import run_cli
+from tests.robustness.helpers import run_process
+
+HEADER = "{{ config(tags=['core', 'shopify__orders']) }}\nselect id from {{ source('shopify', 'orders') }}\n"
+# ~1.2 MB; sqlglot parses and our resolver walks it in ~35 s of CPU when unbounded.
+LONG_OR_CHAIN = HEADER + "where " + " or ".join(f"a{i} = 1" for i in range(100_000)) + "\n"
+# ~470 kB on one line; ~3.5 s unbounded.
+WIDE_SELECT = "select " + ", ".join(f"c{i}" for i in range(60_000)) + " from {{ source('shopify', 'orders') }}"
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    return build_lake(tmp_path / "lake")
+
+
+def findings_on(lake: Path, path: str, *args: str) -> list[tuple[str, int | None]]:
+    outcome = run_cli("--root", str(lake), "--output-format", "json", *args)
+    assert_clean_end(outcome)
+    return [(f["code"], f["line"]) for f in json.loads(outcome.out)["findings"] if f["path"] == path]
+
+
+def facts_entries(lake: Path) -> int:
+    folder = lake / CACHE_DIR / "sql-facts"
+    return len(list(folder.rglob("*.json"))) if folder.is_dir() else 0
+
+
+# ---- the CPU budget per model --------------------------------------------------------------------
+
+
+def test_model_over_the_cpu_budget_is_ll008_quickly(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_budget, "MODEL_SECONDS", 0.3)
+    (lake / ORDERS_MODEL).write_text(WIDE_SELECT)
+    started = time.monotonic()
+    found = findings_on(lake, ORDERS_MODEL, "--select", "LL0,LL4")
+    assert time.monotonic() - started < 3.0
+    assert found == [("LL008", None)]
+
+
+def test_model_over_the_budget_is_not_cached(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The budget depends on the machine: a skipped model is tried again next run."""
+    from lotus_checks.sql import facts
+
+    monkeypatch.setattr(_budget, "MODEL_SECONDS", 0.3)
+    computed: list[str] = []
+    real = facts.model_facts
+
+    def counting(text: str, model_name: str, *args: object) -> dict:
+        computed.append(model_name)
+        return real(text, model_name, *args)
+
+    monkeypatch.setattr(facts, "model_facts", counting)
+    (lake / ORDERS_MODEL).write_text(WIDE_SELECT)
+    for _ in range(2):
+        assert findings_on(lake, ORDERS_MODEL, "--select", "LL0,LL4") == [("LL008", None)]
+    # the two other models are computed once and cached; the skipped one every run
+    assert sorted(computed) == sorted(["int_shopify__customers", "int_shopify__order_lines"]
+                                      + ["int_shopify__orders"] * 2)
+    assert facts_entries(lake) == 2
+
+
+def test_ordinary_models_are_far_inside_the_budget(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The correct neighbour: a tenth of the shipped budget still checks every real model."""
+    monkeypatch.setattr(_budget, "MODEL_SECONDS", _budget.MODEL_SECONDS / 10)
+    outcome = run_cli("--root", str(lake), "--no-cache", "--output-format", "json")
+    assert_clean_end(outcome)
+    assert json.loads(outcome.out)["findings"] == []
+
+
+def test_shipped_budget_bounds_a_pathological_model_through_the_cli(lake: Path) -> None:
+    (lake / ORDERS_MODEL).write_text(LONG_OR_CHAIN)
+    started = time.monotonic()
+    outcome = run_process("--root", str(lake), "--no-cache", "--output-format", "json", timeout=60)
+    elapsed = time.monotonic() - started
+    assert_clean_end(outcome)
+    found = [(f["code"], f["path"]) for f in json.loads(outcome.out)["findings"]]
+    assert ("LL008", ORDERS_MODEL) in found
+    # the budget is CPU time; wall time adds start-up and the other families
+    assert elapsed < _budget.MODEL_SECONDS + 15
+
+
+def test_cpu_time_limit_restores_the_previous_handler() -> None:
+    import signal
+
+    before = signal.getsignal(signal.SIGVTALRM)
+    with pytest.raises(_budget.TimeLimitExceeded):
+        with _budget.cpu_time_limit(0.05):
+            while True:
+                pass
+    assert signal.getsignal(signal.SIGVTALRM) is before
+    assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
+    with _budget.cpu_time_limit(0.05):
+        pass  # finishing inside the budget raises nothing
+    assert signal.getitimer(signal.ITIMER_VIRTUAL) == (0.0, 0.0)
+
+
+# ---- sqlglot on pathological SQL -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "code"),
+    [
+        ("select " + "(" * 20_000 + "1" + ")" * 20_000, "LL003"),
+        ("select " + "case when a then " * 5_000 + "1" + " end" * 5_000, "LL003"),
+        ("select 'never closed" + "x" * 500_000, "LL003"),
+        ("select 1 /* never closed" + "x" * 500_000, "LL003"),
+        ("select \"never closed" + "x" * 500_000, "LL003"),
+    ],
+    ids=["nested-parentheses", "nested-case", "open-string", "open-comment", "open-identifier"],
+)
+def test_pathological_sql_is_a_finding_not_a_stall(lake: Path, sql: str, code: str) -> None:
+    (lake / ORDERS_MODEL).write_text(HEADER.split("\n")[0] + "\n" + sql)
+    started = time.monotonic()
+    found = findings_on(lake, ORDERS_MODEL, "--no-cache")
+    assert time.monotonic() - started < _budget.MODEL_SECONDS + 5
+    assert code in [c for c, _ in found]
+
+
+def test_single_line_over_max_file_size_is_ll008_before_parsing(lake: Path) -> None:
+    """A 5 MB single-line model: sqlglot would need minutes; the size limit stops it first."""
+    (lake / ORDERS_MODEL).write_text("select " + "c, " * 1_700_000 + "c from t")
+    started = time.monotonic()
+    assert findings_on(lake, ORDERS_MODEL, "--no-cache") == [("LL008", None)]
+    assert time.monotonic() - started < 5
+
+
+# ---- Jinja through the CLI -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+        "{% macro f(n) %}{{ f(n) }}{{ f(n) }}{% endmacro %}{{ f(1) }}",
+        "{% for i in range(10**7) %}{% endfor %}",
+        "{% for i in range(3000) %}{% for j in range(3000) %}{% endfor %}{% endfor %}",
+        "{{ 'x' * 10**9 }}",
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+        "{% endfor %}{{ ns.s }}",
+        "{{ 2 ** 100000000 }}",
+        "{{ '%999999999d' % 1 }}",
+        "{{ 'a'.ljust(10**10) }}",
+    ],
+)
+def test_runaway_jinja_is_ll004_quickly(lake: Path, template: str) -> None:
+    (lake / ORDERS_MODEL).write_text(HEADER + "-- " + template + "\n")
+    started = time.monotonic()
+    found = findings_on(lake, ORDERS_MODEL, "--no-cache")
+    assert time.monotonic() - started < _budget.MODEL_SECONDS + 5
+    assert "LL004" in [c for c, _ in found]
+
+
+# ---- loaders --------------------------------------------------------------------------------------------
+
+
+def yaml_bomb(levels: int) -> str:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("target", [SOURCES_YML, PROJECT])
+def test_yaml_alias_bomb_is_ll005_without_expanding(lake: Path, target: str) -> None:
+    (lake / target).write_text(yaml_bomb(9))  # 10**9 nodes once expanded
+    started = time.monotonic()
+    assert ("LL005", None) in findings_on(lake, target, "--no-cache")
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("opener", ["[", '{"a": '])
+@pytest.mark.parametrize("depth", [10_000, 500_000])
+def test_deeply_nested_json_is_ll002(lake: Path, depth: int, opener: str) -> None:
+    closer = "]" if opener == "[" else "}"
+    (lake / ORDERS_CONFIG).write_text(opener * depth + "1" + closer * depth)
+    found = findings_on(lake, ORDERS_CONFIG, "--no-cache")
+    assert [c for c, _ in found if c.startswith("LL0")] == ["LL002"]
