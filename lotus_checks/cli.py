@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_output()
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except BrokenPipeError:
@@ -77,6 +78,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FINDINGS
+
+
+def _tolerant_output() -> None:
+    """A file name that is not UTF-8 (`\\xff.json`) reaches our strings as surrogates; a strict
+    UTF-8 stdout would fail on them and turn a report into exit 2. Write the original bytes
+    back on a UTF-8 stream, an escape on any other."""
+    for stream in (sys.stdout, sys.stderr):
+        encoding = (getattr(stream, "encoding", None) or "").lower().replace("-", "")
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="surrogateescape" if encoding == "utf8" else "backslashreplace")
 
 
 def _main(args_list: list[str]) -> int:

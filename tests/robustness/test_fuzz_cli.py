@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,29 @@ def test_fifo_next_to_the_inputs_with_an_input_name(tmp_path: Path) -> None:
     assert [(f["code"], f["message"]) for f in on_fifo] == [
         ("LL001", "is not a regular file (a named pipe)")
     ]
+
+
+# ---- file names that are not UTF-8 ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("output_format", ["text", "json", "github", "sarif"])
+def test_file_name_that_is_not_utf8_is_reported_on_a_strict_stdout(
+    tmp_path: Path, output_format: str
+) -> None:
+    """Such a name reaches our strings as surrogates; a strict UTF-8 stdout (PYTHONIOENCODING,
+    or any locale Python does not relax) used to turn the whole report into exit 2."""
+    lake = build_lake(tmp_path / "lake")
+    name = os.fsencode(lake / "orchestration/assets/streams/shopify") + b"/\xff\xfe.json"
+    with open(name, "wb") as f:
+        f.write(b"{")
+    done = subprocess.run(
+        [sys.executable, "-m", "lotus_checks", "--root", str(lake), "--no-cache",
+         "--output-format", output_format],
+        capture_output=True, timeout=60, env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert done.returncode == 1, done.stderr
+    assert b"Traceback" not in done.stderr and done.stderr == b""
+    if output_format == "text":
+        assert b"shopify/\xff\xfe.json:1:2: LL002" in done.stdout  # the name as it is on disk
+    else:
+        assert b"LL002" in done.stdout
