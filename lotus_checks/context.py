@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
 from typing import Callable
 
 from lotus_checks.cache import Cache
@@ -27,6 +29,9 @@ class CheckContext:
     # progress(done, total): a long-running check reports files parsed so far; the CLI shows it
     # on a TTY after a second (never in pre-commit or CI logs). Cheap to call; call it per file.
     progress: Callable[[int, int], None] = no_progress
+    # Work shared between families within this run (e.g. model facts, sql/model_cache.py), so
+    # nothing is rendered or parsed twice; keys are namespaced by the module that owns them.
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def in_scope(self, path: str) -> bool:
         return self.targets is None or path in self.targets

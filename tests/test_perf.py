@@ -12,8 +12,10 @@ from typing import Callable
 import pytest
 
 from lotus_checks.cache import Cache
+from lotus_checks.config import load_config
 from lotus_checks.engine import RunResult
 from lotus_checks.fsutil import atomic_write
+from lotus_checks.repo import Repo
 from tests.builders import SOURCES
 from tests.builders import STREAMS
 from tests.builders import source_schema
@@ -84,3 +86,47 @@ def test_warm_clean_run_does_not_import_jsonschema(make_repo: MakeRepo) -> None:
     assert first.stdout.split() == ["0", "True"]
     second = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert second.stdout.split() == ["0", "False"]
+
+
+# ---- model facts: rendered once per run, not at all when warm ---------------------------------------
+
+
+@pytest.fixture
+def renders(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    from lotus_checks.sql import _jinja
+
+    calls: list[tuple[str, bool]] = []
+    real = _jinja.render
+
+    def counting(template: str, **kwargs: object) -> object:
+        calls.append((str(kwargs["model_name"]), bool(kwargs["incremental"])))
+        return real(template, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_jinja, "render", counting)
+    return calls
+
+
+def test_each_model_is_rendered_once_per_way_and_not_at_all_when_warm(
+    reference_repo: Path, renders: list[tuple[str, bool]]
+) -> None:
+    cold = check_tree(reference_repo, use_cache=True)
+    models = {m.name for m in Repo(load_config(reference_repo)).models}
+    assert len(models) > 3
+    assert sorted(renders) == sorted((name, way) for name in models for way in (False, True))
+    renders.clear()
+    warm = check_tree(reference_repo, use_cache=True)
+    assert renders == []
+    assert _details(warm) == _details(cold)
+
+
+def test_one_file_run_renders_other_models_only_for_their_tags(
+    reference_repo: Path, renders: list[tuple[str, bool]]
+) -> None:
+    model = next(m for m in Repo(load_config(reference_repo)).models if m.source is not None)
+    full = check_tree(reference_repo)
+    renders.clear()
+    one = check_tree(reference_repo, [model.path])
+    # the target rendered both ways (columns); the others once, plainly (coverage reads tags)
+    assert sorted(way for name, way in renders if name == model.name) == [False, True]
+    assert all(not way for name, way in renders if name != model.name)
+    assert _details(one) == [d for d in _details(full) if d[1] == model.path]

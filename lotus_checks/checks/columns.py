@@ -142,7 +142,6 @@ RULES_BY_CODE = {rule.code: rule for rule in (*RULES, LL003, LL004, LL008)}
 AIRBYTE_COLUMNS = ("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id")
 DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
 HIVE_COLUMNS = ("year", "month", "day")
-CACHE_NAMESPACE = "sql-facts"
 _TRUE_OPTION = r"\s*(?:=|:=)\s*(?:true|1)\b"
 
 
@@ -191,9 +190,7 @@ class _Run:
         self._facts: dict[str, dict[str, Any] | None] = {}
         self._outputs: dict[str, dict[str, str] | None] = {}
         self._streams: dict[tuple[str, str], tuple[dict, dict | None, bool] | None] = {}
-        self._versions: str | None = None
         self._declared: dict[tuple[str, str], _Declared] | None = None
-        self._vars: dict[str, Any] | None = None
         self._raw_views: dict[tuple, _Relation] = {}
         self._tag_streams = {
             ctx.config.stream_tag.format(source=s.source, stream=s.name): s
@@ -213,36 +210,10 @@ class _Run:
         return facts
 
     def _load_facts(self, model: Model, text: str) -> dict[str, Any]:
-        from lotus_checks.cache import content_key
-        from lotus_checks.sql.facts import model_facts
-        from lotus_checks.sql.facts import versions
+        # Cached by content and memoised for the run (coverage reads the same facts).
+        from lotus_checks.sql.model_cache import model_facts
 
-        if self._versions is None:
-            self._versions = versions()
-        key = content_key(self._versions, self.project_vars_key(), model.name, text)
-        cached = self.ctx.cache.get(CACHE_NAMESPACE, key)
-        if isinstance(cached, dict) and "renderings" in cached:
-            return cached
-        facts = model_facts(text, model.name, self.project_vars())
-        if not facts.get("skipped"):  # over the time budget: try again next run, never cached
-            self.ctx.cache.put(CACHE_NAMESPACE, key, facts)
-        return facts
-
-    def project_vars(self) -> dict[str, Any]:
-        """`vars:` of dbt_project.yml (`var('raw_root')` renders with them)."""
-        if self._vars is None:
-            doc = self.repo.yaml(self.ctx.config.dbt_project) if (
-                self.ctx.config.root / self.ctx.config.dbt_project
-            ).is_file() else None
-            data = doc.data if doc is not None else None
-            found = data.get("vars") if isinstance(data, dict) else None
-            self._vars = found if isinstance(found, dict) else {}
-        return self._vars
-
-    def project_vars_key(self) -> str:
-        import json
-
-        return json.dumps(self.project_vars(), sort_keys=True, default=str)
+        return model_facts(self.ctx, model, text)
 
     # ---- one model -------------------------------------------------------------------------
 

@@ -314,11 +314,34 @@ class _Lake:
 
     def facts(self, model: Model) -> _ModelFacts:
         if model.path not in self._facts:
-            facts = _render_facts(self.repo.text(model.path), model.name)
+            facts = self._rendered_facts(model)
             if facts.tags is not None:
                 facts = _ModelFacts(facts.tags + self._configured_tags(model), facts.sources)
             self._facts[model.path] = facts
         return self._facts[model.path]
+
+    def _rendered_facts(self, model: Model) -> _ModelFacts:
+        """Tags and source() calls of the plain rendering, shared with the columns family's
+        facts (sql/model_cache.py): cached by content, never rendered twice in a run."""
+        from lotus_checks.sql.model_cache import model_coverage
+
+        view = model_coverage(self.ctx, model, wants_facts=self._columns_wants(model))
+        if view is None or view["tags"] is None:
+            return _ModelFacts(tags=None, sources=frozenset())
+        return _ModelFacts(
+            tags=_tags(view["tags"]), sources=frozenset((str(s), str(t)) for s, t in view["sources"])
+        )
+
+    def _columns_wants(self, model: Model) -> bool:
+        """Whether the columns family checks this model in this run (it then needs its full
+        facts, so computing them here costs nothing extra)."""
+        return self.ctx.in_scope(model.path) and self._columns_enabled
+
+    @cached_property
+    def _columns_enabled(self) -> bool:
+        from lotus_checks.checks import columns
+
+        return any(self.ctx.enabled(rule.code) for rule in columns.RULES)
 
     def _configured_tags(self, model: Model) -> tuple[str, ...]:
         """Tags dbt adds from dbt_project.yml `models:` and YAML properties files."""
@@ -390,39 +413,12 @@ class _Lake:
         return {src for model in self.repo.models for src, _ in self.facts(model).sources}
 
 
-def _render_facts(text: str | None, model_name: str) -> _ModelFacts:
-    unknown = _ModelFacts(tags=None, sources=frozenset())
-    if text is None:
-        return unknown
-    from lotus_checks.sql.render import render_model
-
-    try:
-        rendered = render_model(text, model_name=model_name)
-    except Exception:  # noqa: BLE001 - a template that cannot render is reported as LL004
-        return unknown
-    config = getattr(rendered, "config", None) or {}
-    if "tags" not in config and getattr(rendered, "sql", "") is None:
-        return unknown  # the template broke before (or inside) config(): tags are unknown
-    return _ModelFacts(tags=_tags(config.get("tags")), sources=_source_calls(rendered))
-
-
 def _tags(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     if isinstance(value, (list, tuple)):
         return tuple(v for v in value if isinstance(v, str))
     return ()
-
-
-def _source_calls(rendered: Any) -> frozenset[tuple[str, str]]:
-    """(source, table) of each `source()` call the renderer recorded."""
-    relations = getattr(rendered, "relations", None) or {}
-    out = set()
-    for call in relations.values():
-        args: tuple[Any, ...] = tuple(getattr(call, "args", ()))
-        if getattr(call, "kind", None) == "source" and len(args) >= 2:
-            out.add((str(args[0]), str(args[1])))
-    return frozenset(out)
 
 
 def _declared_sources(lake: _Lake, path: str) -> Iterator[_DbtSource]:

@@ -88,6 +88,7 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
         )
         if not incremental:
             facts["config"] = {"tags": _tags(rendered.config)}
+            facts["coverage"] = coverage_view(rendered)
         for problem in rendered.problems:
             entry = _problem("LL004", problem.message, (problem.line, problem.column))
             problems.setdefault(_key(entry), entry)
@@ -313,6 +314,18 @@ def _problem(code: str, message: str, position: Position) -> dict[str, Any]:
 
 def _key(entry: dict[str, Any]) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in entry.items()))
+
+
+def coverage_view(rendered: Any) -> dict[str, Any]:
+    """What the coverage family (LL3xx) reads from the plain rendering: the tags (None when the
+    template broke before or inside config(), so they are unknown) and the source() calls."""
+    known = "tags" in rendered.config or rendered.sql is not None
+    sources = sorted({
+        (str(call.args[0]), str(call.args[1]))
+        for call in rendered.relations.values()
+        if call.kind == "source" and len(call.args) >= 2
+    })
+    return {"tags": _tags(rendered.config) if known else None, "sources": [list(s) for s in sources]}
 
 
 def _tags(config: dict[str, Any]) -> list[str]:
