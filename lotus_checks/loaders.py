@@ -225,8 +225,17 @@ class YamlDoc:
 MAX_YAML_NODES = 200_000
 
 
+# libyaml's composer recurses in C: a few tens of thousands of nested `[` overflow the C stack
+# and kill the process (a segfault, no finding, no exit code). Nesting can only deepen at one
+# of these characters, so a text with fewer of them than this cannot be nested that deep.
+C_LOADER_MAX_OPENINGS = 2_000
+
+
 def parse_yaml(text: str) -> YamlDoc:
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    if _nesting_bound(text) > C_LOADER_MAX_OPENINGS:
+        # The pure-Python loader recurses in Python: too deep is a RecursionError (LL005).
+        loader_class = yaml.SafeLoader
     loader = loader_class(text)
     try:
         node = loader.get_single_node()
@@ -247,6 +256,11 @@ def parse_yaml(text: str) -> YamlDoc:
     finally:
         loader.dispose()
     return YamlDoc(text, data, node)
+
+
+def _nesting_bound(text: str) -> int:
+    """An upper bound of how deeply `text` nests: every level opens at `[`, `{`, `-`, `:` or `?`."""
+    return sum(text.count(char) for char in "[{-:?")
 
 
 def _expanded_size(root: yaml.Node) -> int:

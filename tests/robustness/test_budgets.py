@@ -205,3 +205,33 @@ def test_deeply_nested_json_is_ll002(lake: Path, depth: int, opener: str) -> Non
     (lake / ORDERS_CONFIG).write_text(opener * depth + "1" + closer * depth)
     found = findings_on(lake, ORDERS_CONFIG, "--no-cache")
     assert [c for c, _ in found if c.startswith("LL0")] == ["LL002"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 200_000 + "1" + "]" * 200_000,
+        "{a: " * 100_000 + "1" + "}" * 100_000,
+        "".join(" " * i + "-\n" for i in range(3_000)),
+        "- " * 100_000 + "x\n",
+    ],
+    ids=["flow-sequences", "flow-mappings", "block-sequences", "compact-sequences"],
+)
+def test_deeply_nested_yaml_is_ll005_not_a_crash(lake: Path, text: str) -> None:
+    """libyaml's composer recurses in C: this used to kill the process with a segfault (found by
+    test_fuzz_cli.test_fuzz_yaml_files). A child process, so a regression fails one test only."""
+    (lake / SOURCES_YML).write_text(text)
+    outcome = run_process("--root", str(lake), "--no-cache", "--output-format", "json", timeout=60)
+    assert_clean_end(outcome)
+    found = [(f["code"], f["path"]) for f in json.loads(outcome.out)["findings"]]
+    assert ("LL005", SOURCES_YML) in found
+
+
+def test_ordinary_yaml_still_uses_the_fast_loader() -> None:
+    """The correct neighbour: a real sources file stays far below the bound (C loader)."""
+    from lotus_checks import loaders
+    from tests.robustness.helpers import original
+
+    text = original(SOURCES_YML).decode()
+    assert loaders._nesting_bound(text) < loaders.C_LOADER_MAX_OPENINGS
+    assert loaders.parse_yaml(text).data["sources"][0]["name"] == "shopify"
