@@ -17,6 +17,7 @@ from typing import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
+from lotus_checks.loaders import JsonDoc
 from lotus_checks.repo import Model
 from lotus_checks.rules import Rule
 
@@ -182,12 +183,14 @@ def _source_folders(ctx: CheckContext) -> Iterator[Finding]:
                 )
 
 
-def _stream_key(ctx: CheckContext, path: str) -> tuple[Any, tuple[int | None, int | None]] | None:
-    """The `stream` value of a JSON file and its position; None if unreadable or not a string."""
+def _stream_key(ctx: CheckContext, path: str) -> tuple[str, JsonDoc] | None:
+    """The `stream` value of a JSON file and the file; None if unreadable or not a string.
+
+    The position is looked up only for a finding: it indexes the whole document."""
     doc = ctx.repo.json(path)
     if doc is None or not isinstance(doc.data, dict) or not isinstance(doc.data.get("stream"), str):
         return None  # LL0xx or LL501 report it
-    return doc.data["stream"], doc.position(("stream",))
+    return doc.data["stream"], doc
 
 
 def _stream_files(ctx: CheckContext) -> Iterator[Finding]:
@@ -197,7 +200,7 @@ def _stream_files(ctx: CheckContext) -> Iterator[Finding]:
         yield from _file_stem(LL107, stream.config_path, stream.name, "stream config")
         key = _stream_key(ctx, stream.config_path)
         if key is not None and key[0] != stream.name:
-            (line, column) = key[1]
+            line, column = key[1].position(("stream",))
             yield LL104.finding(
                 stream.config_path, line, column,
                 f"stream config `{stream.name}.json` says \"stream\": \"{key[0]}\"",
@@ -213,7 +216,7 @@ def _source_schema_files(ctx: CheckContext) -> Iterator[Finding]:
         yield from _file_stem(LL107, schema.path, schema.name, "source schema")
         key = _stream_key(ctx, schema.path)
         if key is not None and key[0] != schema.name:
-            (line, column) = key[1]
+            line, column = key[1].position(("stream",))
             yield LL105.finding(
                 schema.path, line, column,
                 f"source schema `{schema.name}.json` says \"stream\": \"{key[0]}\"",
