@@ -130,3 +130,27 @@ def test_one_file_run_renders_other_models_only_for_their_tags(
     assert sorted(way for name, way in renders if name == model.name) == [False, True]
     assert all(not way for name, way in renders if name != model.name)
     assert _details(one) == [d for d in _details(full) if d[1] == model.path]
+
+
+def test_a_model_without_is_incremental_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lotus_checks.sql import facts
+
+    parsed: list[str] = []
+    real = facts.parse
+
+    def counting(sql: str, *args: object) -> object:
+        parsed.append(sql)
+        return real(sql, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(facts, "parse", counting)
+    plain = facts.model_facts("select id from {{ source('shop', 'orders') }}\n", "int_shop__orders")
+    assert len(parsed) == 1
+    assert plain["renderings"][0] == plain["renderings"][1] is not None
+    parsed.clear()
+    incremental = facts.model_facts(
+        "select id from {{ source('shop', 'orders') }}\n"
+        "{% if is_incremental() %}where id > (select max(id) from {{ this }}){% endif %}\n",
+        "int_shop__orders",
+    )
+    assert len(parsed) == 2
+    assert incremental["renderings"][0] != incremental["renderings"][1]

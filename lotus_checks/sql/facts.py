@@ -82,6 +82,7 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
     facts: dict[str, Any] = {"config": {"tags": []}, "calls": [], "problems": [], "renderings": []}
     calls: dict[tuple, dict[str, Any]] = {}
     problems: dict[tuple, dict[str, Any]] = {}
+    plain: tuple[Any, tuple[dict[str, Any] | None, dict[str, Any] | None]] | None = None
     for incremental in (False, True):
         rendered = render_model(
             text, model_name=model_name, incremental=incremental, project_vars=project_vars
@@ -102,7 +103,14 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
             calls.setdefault(_key(entry), entry)
         rendering = None
         if rendered.sql is not None:
-            rendering, problem = sql_facts(rendered.sql, rendered.relations, rendered.original_position)
+            if plain is not None and _same_rendering(plain[0], rendered):
+                # No is_incremental() difference (most models): the same SQL, parsed once.
+                rendering, problem = plain[1]
+            else:
+                rendering, problem = sql_facts(
+                    rendered.sql, rendered.relations, rendered.original_position
+                )
+            plain = (rendered, (rendering, problem))
             if problem is not None:
                 problems.setdefault(_key(problem), problem)
         facts["renderings"].append(rendering)
@@ -314,6 +322,15 @@ def _problem(code: str, message: str, position: Position) -> dict[str, Any]:
 
 def _key(entry: dict[str, Any]) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in entry.items()))
+
+
+def _same_rendering(first: Any, second: Any) -> bool:
+    """Whether two renderings of a model give the same facts: same SQL, relations, positions."""
+    return (
+        first.sql == second.sql
+        and first.relations == second.relations
+        and first.source_map == second.source_map
+    )
 
 
 def coverage_view(rendered: Any) -> dict[str, Any]:
