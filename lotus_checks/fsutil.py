@@ -13,7 +13,8 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     `durable=False` skips the fsync: still atomic for concurrent readers, but a crash may lose the
     new bytes. Right for cache entries (a lost entry is a miss), never for the user's files.
     """
-    mode = path.stat().st_mode & 0o7777 if path.exists() else None
+    # mkstemp makes the file 0600; a new file gets what open() would have given it instead.
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -21,8 +22,7 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
             f.flush()
             if durable:
                 os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp_name, mode)
+        os.chmod(tmp_name, mode)
         os.replace(tmp_name, path)
     except BaseException:
         try:
@@ -30,3 +30,10 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; put straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
