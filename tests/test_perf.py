@@ -154,3 +154,26 @@ def test_a_model_without_is_incremental_is_parsed_once(monkeypatch: pytest.Monke
     )
     assert len(parsed) == 2
     assert incremental["renderings"][0] != incremental["renderings"][1]
+
+
+def test_facts_computed_in_a_process_pool_give_the_same_findings(
+    reference_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lotus_checks.sql import model_cache
+
+    serial = check_tree(reference_repo)
+    pooled: list[int] = []
+    real = model_cache._compute_in_pool
+
+    def spy(ctx: object, todo: list, workers: int) -> None:
+        real(ctx, todo, workers)  # type: ignore[arg-type]
+        memo = ctx.memo[model_cache._FACTS]  # type: ignore[attr-defined]
+        pooled.append(sum(model.path in memo for model, _ in todo))  # computed, not left over
+
+    monkeypatch.setattr(model_cache, "POOL_THRESHOLD", 0)
+    monkeypatch.setattr(model_cache, "_compute_in_pool", spy)
+    monkeypatch.setattr(model_cache.os, "cpu_count", lambda: 2)
+    parallel = check_tree(reference_repo, use_cache=True)
+    assert pooled == [len(Repo(load_config(reference_repo)).models)]
+    assert _details(parallel) == _details(serial)
+    assert len(list((reference_repo / ".lotus_check_cache" / "sql-facts").rglob("*.json"))) == pooled[0]

@@ -149,6 +149,9 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     run = _Run(ctx)
     seen: set[Finding] = set()
     models = [model for model in ctx.repo.models if ctx.in_scope(model.path)]
+    from lotus_checks.sql.model_cache import prefetch
+
+    prefetch(ctx, models)  # many uncached models (a cold run): computed in a process pool
     for done, model in enumerate(models, 1):
         for finding in run.check_model(model):
             if finding not in seen:

@@ -14,6 +14,7 @@ rendered, and that view is cached on its own: a one-file run does not parse the 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from lotus_checks.context import CheckContext
@@ -25,6 +26,10 @@ _FACTS = "sql.model_cache.facts"
 _COVERAGE = "sql.model_cache.coverage"
 _VARS = "sql.model_cache.vars"
 _VERSIONS = "sql.model_cache.versions"
+_PREFETCHED = "sql.model_cache.prefetched"
+# Below this many models to compute, a pool's start-up (forking, importing sqlglot in each
+# worker on spawn platforms) costs more than it saves.
+POOL_THRESHOLD = 50
 
 
 def model_facts(ctx: CheckContext, model: Model, text: str) -> dict[str, Any]:
@@ -37,7 +42,7 @@ def model_facts(ctx: CheckContext, model: Model, text: str) -> dict[str, Any]:
 
     key = content_key(_versions(ctx), _vars_key(ctx), model.name, text)
     cached = ctx.cache.get(FACTS_NAMESPACE, key)
-    if isinstance(cached, dict) and "renderings" in cached and "coverage" in cached:
+    if _usable(cached):
         facts = cached
     else:
         facts = sql_facts.model_facts(text, model.name, project_vars(ctx))
@@ -45,6 +50,58 @@ def model_facts(ctx: CheckContext, model: Model, text: str) -> dict[str, Any]:
             ctx.cache.put(FACTS_NAMESPACE, key, facts)
     memo[model.path] = facts
     return facts
+
+
+def prefetch(ctx: CheckContext, models: list[Model]) -> None:
+    """Compute the facts of `models` that are neither memoised nor cached in a process pool, when
+    there are many (a cold run): rendering and parsing is CPU-bound and per model, so it scales
+    with the cores. Once per run; a pool that cannot start leaves the work to `model_facts`."""
+    workers = os.cpu_count() or 1
+    if ctx.memo.get(_PREFETCHED) or workers < 2:
+        return
+    ctx.memo[_PREFETCHED] = True
+    from lotus_checks.cache import content_key
+
+    memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_FACTS, {})
+    todo: list[tuple[Model, str]] = []
+    for model in models:
+        text = ctx.repo.text(model.path)
+        if model.path in memo or text is None:
+            continue
+        key = content_key(_versions(ctx), _vars_key(ctx), model.name, text)
+        cached = ctx.cache.get(FACTS_NAMESPACE, key)
+        if _usable(cached):
+            memo[model.path] = cached
+        else:
+            todo.append((model, key))
+    if len(todo) > POOL_THRESHOLD:
+        _compute_in_pool(ctx, todo, workers)
+
+
+def _compute_in_pool(ctx: CheckContext, todo: list[tuple[Model, str]], workers: int) -> None:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from lotus_checks.sql.facts import model_facts as compute
+
+    memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_FACTS, {})
+    names = [model.name for model, _ in todo]
+    texts = [ctx.repo.text(model.path) for model, _ in todo]
+    variables = [project_vars(ctx)] * len(todo)
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(compute, texts, names, variables,
+                               chunksize=max(1, len(todo) // (workers * 8)))
+            for done, ((model, key), facts) in enumerate(zip(todo, results), 1):
+                memo[model.path] = facts
+                if not facts.get("skipped"):
+                    ctx.cache.put(FACTS_NAMESPACE, key, facts)
+                ctx.progress(done, len(todo))
+    except Exception:  # noqa: BLE001 - no pool here (sandbox, no /dev/shm): models left are done in-process
+        return
+
+
+def _usable(cached: Any) -> bool:
+    return isinstance(cached, dict) and "renderings" in cached and "coverage" in cached
 
 
 def model_coverage(ctx: CheckContext, model: Model, wants_facts: bool) -> dict[str, Any] | None:
@@ -55,6 +112,8 @@ def model_coverage(ctx: CheckContext, model: Model, wants_facts: bool) -> dict[s
         return None
     facts_memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_FACTS, {})
     if wants_facts or model.path in facts_memo:
+        if wants_facts:  # then every model in scope is wanted: compute them together
+            prefetch(ctx, [m for m in ctx.repo.models if ctx.in_scope(m.path)])
         return _coverage_of(model_facts(ctx, model, text))
     memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_COVERAGE, {})
     if model.path not in memo:
