@@ -177,3 +177,28 @@ def test_facts_computed_in_a_process_pool_give_the_same_findings(
     assert pooled == [len(Repo(load_config(reference_repo)).models)]
     assert _details(parallel) == _details(serial)
     assert len(list((reference_repo / ".lotus_check_cache" / "sql-facts").rglob("*.json"))) == pooled[0]
+
+
+def test_schema_problems_validated_in_a_process_pool_give_the_same_findings(
+    make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lotus_checks.checks import stream_config as family
+
+    config = stream_config("orders", selcted=True)
+    text = json.dumps(config, indent=2).replace('"selcted": true', '"selcted": true, "selcted": 1')
+    root = make_repo({CONFIG: text, SCHEMA: source_schema("orders")})
+    serial = check_tree(root)
+    monkeypatch.setattr(family, "POOL_THRESHOLD", 0)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    memos: list[int] = []
+    real = family._validate_in_pool
+
+    def spy(ctx: object, documents: list) -> None:
+        real(ctx, documents)  # type: ignore[arg-type]
+        memos.append(len(ctx.memo.get(family._MEMO, {})))  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(family, "_validate_in_pool", spy)
+    parallel = check_tree(root)
+    assert memos == [2]
+    assert {"LL501", "LL511"} <= {code for code, *_ in codes(parallel)}
+    assert _details(parallel) == _details(serial)

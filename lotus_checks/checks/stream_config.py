@@ -248,12 +248,25 @@ RULES = (LL501, LL502, LL503, LL504, LL505, LL506, LL507, LL508, LL509, LL510, L
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
+    _validate_in_pool(ctx, list(_documents(ctx)))
     for stream in ctx.repo.streams:
         if ctx.in_scope(stream.config_path):
             yield from _check_stream(ctx, stream)
     for schema in ctx.repo.source_schemas:
         if ctx.in_scope(schema.path):
             yield from _check_source_schema(ctx, schema.source, schema.name, schema.path)
+
+
+def _documents(ctx: CheckContext) -> Iterator[tuple[JsonDoc, str]]:
+    """The loaded documents the run validates, with the name of their schema."""
+    for stream in ctx.repo.streams:
+        doc = ctx.repo.json(stream.config_path) if ctx.in_scope(stream.config_path) else None
+        if doc is not None:
+            yield doc, STREAM_CONFIG_SCHEMA
+    for schema in ctx.repo.source_schemas:
+        doc = ctx.repo.json(schema.path) if ctx.in_scope(schema.path) else None
+        if doc is not None:
+            yield doc, SOURCE_SCHEMA_SCHEMA
 
 
 def _check_stream(ctx: CheckContext, stream: Stream) -> Iterator[Finding]:
@@ -358,19 +371,69 @@ def _document_findings(ctx: CheckContext, path: str, doc: JsonDoc, name: str) ->
 
 
 def _document_problems(ctx: CheckContext, doc: JsonDoc, name: str) -> dict[str, list[Any]]:
-    from lotus_checks import __version__
-    from lotus_checks.cache import content_key
-
-    key = content_key(CACHE_NAMESPACE, __version__, name, _schema_text(name), doc.text)
+    key = _problems_key(doc, name)
+    memo: dict[str, dict[str, list[Any]]] = ctx.memo.setdefault(_MEMO, {})
+    if key in memo:
+        return memo[key]
     cached = ctx.cache.get(CACHE_NAMESPACE, key)
     if _well_formed(cached):
         return {
             "duplicates": [(tuple(p), k) for p, k in cached["duplicates"]],
             "schema": [(tuple(p), m, h) for p, m, h in cached["schema"]],
         }
-    problems = {"duplicates": duplicate_keys(doc), "schema": schema_errors(doc.data, name)}
+    problems = problems_of(doc.text, doc.data, name)
     ctx.cache.put(CACHE_NAMESPACE, key, problems)
     return problems
+
+
+_MEMO = "stream_config.problems"
+# Below this many documents to validate, a process pool's start-up costs more than it saves.
+POOL_THRESHOLD = 50
+
+
+def _problems_key(doc: JsonDoc, name: str) -> str:
+    from lotus_checks import __version__
+    from lotus_checks.cache import content_key
+
+    return content_key(CACHE_NAMESPACE, __version__, name, _schema_text(name), doc.text)
+
+
+def problems_of(text: str, data: Any, name: str) -> dict[str, list[Any]]:
+    """LL511 and LL501 problems of one document (a top-level function: runs in pool workers)."""
+    doc = JsonDoc(text, data)
+    return {"duplicates": duplicate_keys(doc), "schema": schema_errors(data, name)}
+
+
+def _validate_in_pool(ctx: CheckContext, documents: list[tuple[JsonDoc, str]]) -> None:
+    """Validate the documents not in the cache in a process pool when there are many (a cold
+    run): jsonschema is CPU-bound per document. Results go to the run's memo and the cache; a
+    pool that cannot start leaves the work to `_document_problems`."""
+    import os
+
+    workers = os.cpu_count() or 1
+    if workers < 2:
+        return
+    todo = []
+    for doc, name in documents:
+        key = _problems_key(doc, name)
+        if not _well_formed(ctx.cache.get(CACHE_NAMESPACE, key)):
+            todo.append((doc, name, key))
+    if len(todo) <= POOL_THRESHOLD:
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    memo: dict[str, dict[str, list[Any]]] = ctx.memo.setdefault(_MEMO, {})
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = pool.map(
+                problems_of, [d.text for d, _, _ in todo], [d.data for d, _, _ in todo],
+                [n for _, n, _ in todo], chunksize=max(1, len(todo) // (workers * 8)),
+            )
+            for (_, _, key), problems in zip(todo, results):
+                memo[key] = problems
+                ctx.cache.put(CACHE_NAMESPACE, key, problems)
+    except Exception:  # noqa: BLE001 - no pool here: the documents are validated in-process
+        return
 
 
 def _well_formed(cached: Any) -> bool:
