@@ -15,6 +15,10 @@ from typing import Any
 from lotus_checks.fsutil import atomic_write
 
 
+# An entry is facts about one file, which is itself under max-file-size.
+MAX_ENTRY_BYTES = 100_000_000
+
+
 def content_key(*parts: str) -> str:
     digest = hashlib.sha256()
     for part in parts:
@@ -32,10 +36,13 @@ class Cache:
     def get(self, namespace: str, key: str) -> Any | None:
         if self.folder is None:
             return None
+        from lotus_checks.loaders import LoadError
+        from lotus_checks.loaders import read_text
+
         try:
-            with open(self._entry(namespace, key), encoding="utf-8") as f:
-                return json.load(f)
-        except (OSError, ValueError):
+            # Through the loaders' reader: a FIFO in place of an entry must not block the run.
+            return json.loads(read_text(self._entry(namespace, key), MAX_ENTRY_BYTES))
+        except (LoadError, ValueError, RecursionError):
             return None
 
     def put(self, namespace: str, key: str, value: Any) -> None:
