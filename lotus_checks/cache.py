@@ -45,20 +45,26 @@ class Cache:
         except (LoadError, ValueError, RecursionError):
             return None
 
-    def put(self, namespace: str, key: str, value: Any) -> None:
+    def has(self, namespace: str, key: str) -> bool:
+        """Whether an entry exists (without reading it; it may still turn out corrupt)."""
+        return self.folder is not None and self._entry(namespace, key).is_file()
+
+    def put(self, namespace: str, key: str, value: Any) -> bool:
+        """Store `value`; whether it was written (callers may then drop their in-memory copy)."""
         if self.folder is None:
-            return
+            return False
         try:
             self._prepare()
             entry = self._entry(namespace, key)
             if not self._inside(entry.parent):
-                return  # a link in the cache folder leads elsewhere: never write through it
+                return False  # a link in the cache folder leads elsewhere: never write through it
             entry.parent.mkdir(parents=True, exist_ok=True)
             # No fsync: a cache entry lost in a crash is only a miss, and ~500 fsyncs cost seconds.
             data = json.dumps(value, separators=(",", ":")).encode("utf-8")
             atomic_write(entry, data, durable=False)
+            return True
         except OSError:
-            pass  # a read-only checkout still gets its findings, just not faster next time
+            return False  # a read-only checkout still gets its findings, just not faster next time
 
     def _entry(self, namespace: str, key: str) -> Path:
         assert self.folder is not None

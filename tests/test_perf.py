@@ -12,7 +12,9 @@ from typing import Callable
 import pytest
 
 from lotus_checks.cache import Cache
+from lotus_checks import engine
 from lotus_checks.config import load_config
+from lotus_checks.context import CheckContext
 from lotus_checks.engine import RunResult
 from lotus_checks.fsutil import atomic_write
 from lotus_checks.repo import Repo
@@ -167,8 +169,8 @@ def test_facts_computed_in_a_process_pool_give_the_same_findings(
 
     def spy(ctx: object, todo: list, workers: int) -> None:
         real(ctx, todo, workers)  # type: ignore[arg-type]
-        memo = ctx.memo[model_cache._FACTS]  # type: ignore[attr-defined]
-        pooled.append(sum(model.path in memo for model, _ in todo))  # computed, not left over
+        views = ctx.memo[model_cache._COVERAGE]  # type: ignore[attr-defined]
+        pooled.append(sum(model.path in views for model, _ in todo))  # computed, not left over
 
     monkeypatch.setattr(model_cache, "POOL_THRESHOLD", 0)
     monkeypatch.setattr(model_cache, "_compute_in_pool", spy)
@@ -202,3 +204,31 @@ def test_schema_problems_validated_in_a_process_pool_give_the_same_findings(
     assert memos == [2]
     assert {"LL501", "LL511"} <= {code for code, *_ in codes(parallel)}
     assert _details(parallel) == _details(serial)
+
+
+def test_cache_put_says_whether_it_wrote(tmp_path: Path) -> None:
+    assert Cache(None).put("ns", "ab" * 32, 1) is False
+    cache = Cache(tmp_path / ".cache")
+    assert not cache.has("ns", "ab" * 32)
+    assert cache.put("ns", "ab" * 32, 1) is True
+    assert cache.has("ns", "ab" * 32)
+
+
+def test_cached_facts_are_not_held_for_the_whole_run(
+    reference_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lotus_checks.sql import model_cache
+
+    held: dict[str, int] = {}
+    real = engine._filter
+
+    def spy(raw: list, ctx: CheckContext, selection: object) -> object:
+        held[str(ctx.cache.folder is not None)] = len(ctx.memo.get(model_cache._FACTS, {}))
+        return real(raw, ctx, selection)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "_filter", spy)
+    check_tree(reference_repo, use_cache=True)
+    check_tree(reference_repo, use_cache=False)
+    models = len(Repo(load_config(reference_repo)).models)
+    # with a cache, facts live there; without one they stay in memory (never computed twice)
+    assert held == {"True": 0, "False": models}

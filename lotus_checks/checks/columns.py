@@ -157,6 +157,7 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
             if finding not in seen:
                 seen.add(finding)
                 yield finding
+        run.forget(model)
         ctx.progress(done, len(models))
 
 
@@ -211,6 +212,11 @@ class _Run:
         facts = None if text is None else self._load_facts(model, text)
         self._facts[model.path] = facts
         return facts
+
+    def forget(self, model: Model) -> None:
+        """Drop a checked model's facts: on big repos, holding all of them costs 100+ MB. Its
+        outputs stay memoised for the models that ref it; the facts come back from the cache."""
+        self._facts.pop(model.path, None)
 
     def _load_facts(self, model: Model, text: str) -> dict[str, Any]:
         # Cached by content and memoised for the run (coverage reads the same facts).

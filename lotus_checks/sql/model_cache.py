@@ -6,9 +6,14 @@ coverage family (LL3xx) needs only its tags and source() calls, which the full f
 per run and a warm run renders nothing. The memo lives on the run's CheckContext (`ctx.memo`):
 no module-level state.
 
-When only the coverage view is wanted and the full facts will not be (a pre-commit run whose
-targets do not include the model, or the columns family switched off), the model is only
-rendered, and that view is cached on its own: a one-file run does not parse the whole repo.
+The coverage view is also cached on its own (small), so coverage never loads full facts on a
+warm run. When only the coverage view is wanted and the full facts will not be (a pre-commit run
+whose targets do not include the model, or the columns family switched off), the model is only
+rendered: a one-file run does not parse the whole repo.
+
+Memory: full facts stay in the memo only when they could not be cached (--no-cache, a read-only
+checkout, a model over its CPU budget), so they are never computed twice; otherwise the cache
+holds them and the columns family keeps them only while it needs them.
 """
 
 from __future__ import annotations
@@ -37,19 +42,26 @@ def model_facts(ctx: CheckContext, model: Model, text: str) -> dict[str, Any]:
     memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_FACTS, {})
     if model.path in memo:
         return memo[model.path]
-    from lotus_checks.cache import content_key
     from lotus_checks.sql import facts as sql_facts
 
-    key = content_key(_versions(ctx), _vars_key(ctx), model.name, text)
+    key = _key(ctx, model, text)
     cached = ctx.cache.get(FACTS_NAMESPACE, key)
     if _usable(cached):
-        facts = cached
-    else:
-        facts = sql_facts.model_facts(text, model.name, project_vars(ctx))
-        if not facts.get("skipped"):  # over the time budget: try again next run, never cached
-            ctx.cache.put(FACTS_NAMESPACE, key, facts)
-    memo[model.path] = facts
+        return cached  # type: ignore[no-any-return]
+    facts = sql_facts.model_facts(text, model.name, project_vars(ctx))
+    _store(ctx, model, key, facts)
     return facts
+
+
+def _store(ctx: CheckContext, model: Model, key: str, facts: dict[str, Any]) -> None:
+    """Cache freshly computed facts and their coverage view; keep in memory what was not cached."""
+    view = _coverage_of(facts)
+    ctx.memo.setdefault(_COVERAGE, {})[model.path] = view
+    # Over the time budget: try again next run, never cached (the budget depends on the machine).
+    if not facts.get("skipped") and ctx.cache.put(FACTS_NAMESPACE, key, facts):
+        ctx.cache.put(COVERAGE_NAMESPACE, key, view)
+    else:
+        ctx.memo.setdefault(_FACTS, {})[model.path] = facts
 
 
 def prefetch(ctx: CheckContext, models: list[Model]) -> None:
@@ -60,19 +72,14 @@ def prefetch(ctx: CheckContext, models: list[Model]) -> None:
     if ctx.memo.get(_PREFETCHED) or workers < 2:
         return
     ctx.memo[_PREFETCHED] = True
-    from lotus_checks.cache import content_key
-
     memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_FACTS, {})
     todo: list[tuple[Model, str]] = []
     for model in models:
         text = ctx.repo.text(model.path)
         if model.path in memo or text is None:
             continue
-        key = content_key(_versions(ctx), _vars_key(ctx), model.name, text)
-        cached = ctx.cache.get(FACTS_NAMESPACE, key)
-        if _usable(cached):
-            memo[model.path] = cached
-        else:
+        key = _key(ctx, model, text)
+        if not ctx.cache.has(FACTS_NAMESPACE, key):
             todo.append((model, key))
     if len(todo) > POOL_THRESHOLD:
         _compute_in_pool(ctx, todo, workers)
@@ -83,7 +90,6 @@ def _compute_in_pool(ctx: CheckContext, todo: list[tuple[Model, str]], workers: 
 
     from lotus_checks.sql.facts import model_facts as compute
 
-    memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_FACTS, {})
     names = [model.name for model, _ in todo]
     texts = [ctx.repo.text(model.path) for model, _ in todo]
     variables = [project_vars(ctx)] * len(todo)
@@ -92,9 +98,7 @@ def _compute_in_pool(ctx: CheckContext, todo: list[tuple[Model, str]], workers: 
             results = pool.map(compute, texts, names, variables,
                                chunksize=max(1, len(todo) // (workers * 8)))
             for done, ((model, key), facts) in enumerate(zip(todo, results), 1):
-                memo[model.path] = facts
-                if not facts.get("skipped"):
-                    ctx.cache.put(FACTS_NAMESPACE, key, facts)
+                _store(ctx, model, key, facts)
                 ctx.progress(done, len(todo))
     except Exception:  # noqa: BLE001 - no pool here (sandbox, no /dev/shm): models left are done in-process
         return
@@ -110,15 +114,30 @@ def model_coverage(ctx: CheckContext, model: Model, wants_facts: bool) -> dict[s
     text = ctx.repo.text(model.path)
     if text is None:
         return None
-    facts_memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_FACTS, {})
-    if wants_facts or model.path in facts_memo:
-        if wants_facts:  # then every model in scope is wanted: compute them together
-            prefetch(ctx, [m for m in ctx.repo.models if ctx.in_scope(m.path)])
-        return _coverage_of(model_facts(ctx, model, text))
     memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_COVERAGE, {})
-    if model.path not in memo:
-        memo[model.path] = _coverage_only(ctx, model, text)
-    return memo[model.path]
+    if model.path in memo:
+        return memo[model.path]
+    if wants_facts:  # then every model in scope is wanted: compute the missing ones together
+        prefetch(ctx, [m for m in ctx.repo.models if ctx.in_scope(m.path)])
+        if model.path in memo:
+            return memo[model.path]
+    key = _key(ctx, model, text)
+    cached = ctx.cache.get(COVERAGE_NAMESPACE, key)
+    if _usable_view(cached):
+        view: dict[str, Any] = cached
+    elif wants_facts or model.path in ctx.memo.get(_FACTS, {}):
+        facts = model_facts(ctx, model, text)
+        view = _coverage_of(facts)
+        if model.path not in memo and not facts.get("skipped"):
+            ctx.cache.put(COVERAGE_NAMESPACE, key, view)  # facts cached by an older run: add it
+    else:
+        view = _coverage_only(ctx, model, text, key)
+    memo[model.path] = view
+    return view
+
+
+def _usable_view(cached: Any) -> bool:
+    return isinstance(cached, dict) and "tags" in cached and isinstance(cached.get("sources"), list)
 
 
 def _coverage_of(facts: dict[str, Any]) -> dict[str, Any]:
@@ -126,16 +145,7 @@ def _coverage_of(facts: dict[str, Any]) -> dict[str, Any]:
     return facts.get("coverage") or {"tags": None, "sources": []}
 
 
-def _coverage_only(ctx: CheckContext, model: Model, text: str) -> dict[str, Any]:
-    from lotus_checks.cache import content_key
-
-    key = content_key(_versions(ctx), _vars_key(ctx), model.name, text)
-    full = ctx.cache.get(FACTS_NAMESPACE, key)
-    if isinstance(full, dict) and isinstance(full.get("coverage"), dict):
-        return full["coverage"]  # type: ignore[no-any-return]
-    cached = ctx.cache.get(COVERAGE_NAMESPACE, key)
-    if isinstance(cached, dict) and "tags" in cached and isinstance(cached.get("sources"), list):
-        return cached
+def _coverage_only(ctx: CheckContext, model: Model, text: str, key: str) -> dict[str, Any]:
     from lotus_checks.sql.facts import coverage_view
     from lotus_checks.sql.render import render_model
 
@@ -143,6 +153,12 @@ def _coverage_only(ctx: CheckContext, model: Model, text: str) -> dict[str, Any]
     view = coverage_view(rendered)
     ctx.cache.put(COVERAGE_NAMESPACE, key, view)
     return view
+
+
+def _key(ctx: CheckContext, model: Model, text: str) -> str:
+    from lotus_checks.cache import content_key
+
+    return content_key(_versions(ctx), _vars_key(ctx), model.name, text)
 
 
 def project_vars(ctx: CheckContext) -> dict[str, Any]:
