@@ -54,18 +54,25 @@ def cpu_time_limit(seconds: float) -> Iterator[None]:
         yield
         return
 
+    active = [True]
+
     def expire(signum: int, frame: object) -> None:
-        raise TimeLimitExceeded()
+        if active[0]:
+            raise TimeLimitExceeded()
 
     previous = signal.signal(signal.SIGVTALRM, expire)
-    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    # Repeating: an exception raised where Python swallows it (a gc callback, a __del__) would
+    # otherwise spend the only shot and leave the work unbounded.
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds, _RETRY_SECONDS)
     try:
         yield
     finally:
-        try:
-            signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-        finally:
-            signal.signal(signal.SIGVTALRM, previous)
+        active[0] = False  # first: a tick from here on does nothing
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
+
+
+_RETRY_SECONDS = 0.05
 
 
 def str_size(value: Any, cap: int = MAX_SIZE) -> int:
