@@ -7,9 +7,14 @@ The raw Lark tree is walked (not hcl2's dict output) because the tree keeps line
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from dataclasses import dataclass
 from typing import Any
+from typing import TYPE_CHECKING
 from typing import Iterator
+
+if TYPE_CHECKING:
+    from lotus_checks.cache import Cache
 
 # Terraform functions whose first argument is a path read at plan time. `fileexists` is left out
 # on purpose: it is how a configuration asks whether a file is there.
@@ -246,3 +251,55 @@ def resolve_glob(call: PathCall, module_folder: str) -> str | None:
 
     rest = "".join("*" if p == UNKNOWN else p for p in call.parts[1:])
     return posixpath.normpath(f"{module_folder}/{rest}") if rest else module_folder
+
+
+# ---- cache --------------------------------------------------------------------------------------
+
+# Loading hcl2's Lark grammar and parsing costs ~0.1 s per file; a warm run reads the result back.
+CACHE_NAMESPACE = "hcl"
+CACHE_FORMAT = "1"
+
+
+def parse_hcl_cached(text: str, cache: Cache) -> HclFile:
+    """`parse_hcl`, with the result (or the syntax error) cached by the file's content."""
+    from lotus_checks import __version__
+    from lotus_checks.cache import content_key
+
+    key = content_key(CACHE_FORMAT, __version__, text)
+    hit = cache.get(CACHE_NAMESPACE, key)
+    if isinstance(hit, dict):
+        try:
+            if "error" in hit:
+                message, line, column = hit["error"]
+                raise HclError(message, line, column)
+            return _from_json(hit)
+        except (KeyError, TypeError, ValueError):
+            pass  # an entry from a bad write: parse again
+    try:
+        parsed = parse_hcl(text)
+    except HclError as exc:
+        cache.put(CACHE_NAMESPACE, key, {"error": [exc.message, exc.line, exc.column]})
+        raise
+    cache.put(CACHE_NAMESPACE, key, asdict(parsed))
+    return parsed
+
+
+def _from_json(data: dict[str, Any]) -> HclFile:
+    def call(item: dict[str, Any]) -> PathCall:
+        parts = item["parts"]
+        return PathCall(
+            item["function"], tuple(parts) if parts is not None else None,
+            item["line"], item["column"],
+        )
+
+    blocks = tuple(
+        Block(
+            block["type"], tuple(block["labels"]), block["line"], block["column"],
+            tuple(
+                Attribute(a["name"], a["line"], a["column"], tuple(call(c) for c in a["calls"]))
+                for a in block["attributes"]
+            ),
+        )
+        for block in data["blocks"]
+    )
+    return HclFile(blocks=blocks, calls=tuple(call(c) for c in data["calls"]))

@@ -733,7 +733,7 @@ class _Connection:
 def _terraform(lake: _Lake) -> Iterator[Finding]:
     from lotus_checks.checks.input import LL007
     from lotus_checks.terraform import HclError
-    from lotus_checks.terraform import parse_hcl
+    from lotus_checks.terraform import parse_hcl_cached
 
     parsed = []
     for path in lake.repo.terraform_files:
@@ -741,7 +741,7 @@ def _terraform(lake: _Lake) -> Iterator[Finding]:
         if text is None:
             continue  # unreadable: reported by the repo as LL0xx
         try:
-            parsed.append((path, parse_hcl(text)))
+            parsed.append((path, parse_hcl_cached(text, lake.ctx.cache)))
         except HclError as exc:
             if lake.ctx.enabled("LL007"):
                 yield LL007.finding(

@@ -17,6 +17,7 @@ from lotus_checks.terraform import HclError
 from lotus_checks.terraform import parse_hcl
 from tests.builders import CORE
 from tests.builders import MARTS
+from tests.builders import REFERENCE_TREE
 from tests.builders import STREAMS
 from tests.builders import stream_config
 from tests.conftest import check_tree
@@ -587,3 +588,21 @@ def test_broken_inputs_give_no_coverage_false_positives(lake: Callable[..., Path
     # Only gorgias, whose `tables` is not a list, lacks its table; shopify's file is unreadable.
     assert coverage(result) == [("LL301", f"{CORE}/gorgias/_gorgias__sources.yml", 4, 5)]
     assert ("LL005", SHOPIFY_SOURCES, 2, 1) in codes(result)
+
+
+def test_terraform_parse_is_cached_by_content(tmp_path: Path) -> None:
+    """A warm run reads parsed Terraform (and syntax errors) back instead of parsing again."""
+    from lotus_checks.cache import Cache
+    from lotus_checks.terraform import parse_hcl_cached
+
+    cache = Cache(tmp_path / "cache")
+    for tf in sorted((REFERENCE_TREE / "airbyte" / "terraform").glob("*.tf")):
+        text = tf.read_text()
+        assert parse_hcl_cached(text, cache) == parse_hcl(text)
+        assert parse_hcl_cached(text, cache) == parse_hcl(text)  # from the cache
+    broken = 'resource "airbyte_connection" "x" {\n  name = [\n'
+    for _ in range(2):
+        with pytest.raises(HclError) as info:
+            parse_hcl_cached(broken, cache)
+        assert info.value.message.startswith("invalid HCL")
+    assert len(list((tmp_path / "cache" / "hcl").rglob("*.json"))) == 6
