@@ -20,6 +20,8 @@ from tests.builders import CORE
 from tests.builders import MARTS
 from tests.builders import STREAMS
 from tests.builders import copy_reference
+from tests.dbt.fixtures import duckdb_type
+from tests.dbt.fixtures import quote_ident
 from tests.conftest import check_tree
 from tests.conftest import codes
 
@@ -403,7 +405,7 @@ def _write_stream_parquet(repo: Any, stream: Any, folder: Path) -> None:
     schema = repo.json(stream.schema_path).data["fields"] if stream.schema_path else {}
     columns = []
     for name, definition in config["fields"].items():
-        columns.append((name, _duck_type(schema.get(name, definition))))
+        columns.append((name, duckdb_type(schema.get(name, definition))))
     if config.get("connector") == "dlt":
         columns += [("_dlt_load_id", "VARCHAR"), ("_dlt_id", "VARCHAR")]
     else:
@@ -411,36 +413,7 @@ def _write_stream_parquet(repo: Any, stream: Any, folder: Path) -> None:
                     ("_airbyte_meta", "JSON"), ("_airbyte_generation_id", "BIGINT")]
     target = folder / "year=2024" / "month=1" / "day=1"
     target.mkdir(parents=True, exist_ok=True)
-    select = ", ".join(f"cast(null as {t}) as {_quote(n)}" for n, t in columns)
+    select = ", ".join(f"cast(null as {t}) as {quote_ident(n)}" for n, t in columns)
     duckdb.connect().execute(
         f"copy (select {select} where false) to '{(target / 'data.parquet').as_posix()}' (format parquet)"
     )
-
-
-def _duck_type(definition: Any) -> str:
-    if not isinstance(definition, dict):
-        return "VARCHAR"
-    kind = definition.get("type")
-    kinds = [k for k in (kind if isinstance(kind, list) else [kind]) if k != "null"]
-    kind = kinds[0] if kinds else "string"
-    if kind == "object":
-        properties = definition.get("properties")
-        if isinstance(properties, dict) and properties:
-            inner = ", ".join(f"{_quote(k)} {_duck_type(v)}" for k, v in properties.items())
-            return f"STRUCT({inner})"
-        return "JSON"
-    if kind == "array":
-        items = definition.get("items")
-        return f"{_duck_type(items)}[]" if isinstance(items, dict) else "VARCHAR[]"
-    if kind == "integer":
-        return "BIGINT"
-    if kind == "number":
-        return "DOUBLE"
-    if kind == "boolean":
-        return "BOOLEAN"
-    fmt = definition.get("format")
-    return {"date-time": "TIMESTAMP", "date": "DATE"}.get(fmt, "VARCHAR")
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
