@@ -1,29 +1,33 @@
 """Shared pieces of the robustness suite: a small lake, whole-tree snapshots, CLI runs that must
 end cleanly, and a watchdog that turns a hang into a failure instead of a stuck CI job.
 
-The small lake (`mini_lake/`) is the reference tree cut down to one Airbyte source with two
+The small lake (`mini_lake()`) is the reference tree cut down to one Airbyte source with two
 streams (stream configs, source schemas, generated catalog, three models, the sources file,
-dbt_project.yml, the real generator and Terraform). It is clean, and a warm run over it takes
-tens of milliseconds, which is what lets the fuzz tests afford a few hundred runs.
+dbt_project.yml, the real generator and Terraform), cut from the reference tree once per test
+process so it follows every change to it. It is clean, and a warm run over it takes tens of
+milliseconds, which is what lets the fuzz tests afford a few hundred runs.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import faulthandler
+import functools
 import io
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from lotus_checks.cli import main
+from tests.builders import REFERENCE_TREE
 
-MINI_LAKE = Path(__file__).resolve().parent / "mini_lake"
 CACHE_DIR = ".lotus_check_cache"
 
 STREAMS = "orchestration/assets/streams/shopify"
@@ -51,14 +55,54 @@ TF_FILES = (CONNECTIONS_TF,)
 HANG_SECONDS = 60
 
 
+# Files taken from the reference tree as they are, and files cut to their part before the first
+# line that starts with one of the given markers (what belongs to the other sources).
+MINI_LAKE_FILES = (
+    GENERATOR, f"{TERRAFORM}/main.tf", f"{TERRAFORM}/variables.tf", f"{TERRAFORM}/providers.tf",
+    f"{STREAMS}/orders.json", f"{STREAMS}/customers.json",
+    f"{SOURCES}/orders.json", f"{SOURCES}/customers.json",
+    f"{CORE}/int_shopify__orders.sql", f"{CORE}/int_shopify__customers.sql",
+    f"{CORE}/int_shopify__order_lines.sql",
+)
+MINI_LAKE_CUTS = {
+    f"{TERRAFORM}/sources.tf": ('resource "airbyte_source_klaviyo"',),
+    CONNECTIONS_TF: ('resource "airbyte_connection" "klaviyo"',),
+    SOURCES_YML: ("      - name: products",),
+    PROJECT: ("  - assets/core/klaviyo", "  - assets/core/stripe", "  - assets/core/gorgias",
+              "  - assets/marts"),
+}
+
+
+@functools.lru_cache(maxsize=None)
+def mini_lake() -> Path:
+    """The small lake, cut from the reference tree and its catalog generated, once per process."""
+    root = Path(tempfile.mkdtemp(prefix="mini_lake-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    reference = REFERENCE_TREE.parent
+    for rel in MINI_LAKE_FILES:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(reference / rel, root / rel)
+    for rel, markers in MINI_LAKE_CUTS.items():
+        lines = (reference / rel).read_text(encoding="utf-8").splitlines(keepends=True)
+        if rel == PROJECT:  # drop the other model folders, keep the rest of the project
+            kept = [line for line in lines if line.rstrip("\n") not in markers]
+        else:
+            end = next(i for i, line in enumerate(lines) if line.startswith(markers))
+            kept = lines[:end]
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("".join(kept).rstrip("\n") + "\n", encoding="utf-8")
+    subprocess.run([sys.executable, str(root / GENERATOR)], check=True, capture_output=True)
+    return root
+
+
 def build_lake(dest: Path) -> Path:
     """A fresh copy of the small lake at `dest` (returned)."""
-    shutil.copytree(MINI_LAKE, dest, symlinks=True)
+    shutil.copytree(mini_lake(), dest, symlinks=True)
     return dest
 
 
 def original(rel: str) -> bytes:
-    return (MINI_LAKE / rel).read_bytes()
+    return (mini_lake() / rel).read_bytes()
 
 
 # ---- snapshots -----------------------------------------------------------------------------

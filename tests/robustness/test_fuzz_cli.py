@@ -36,7 +36,7 @@ from tests.robustness.helpers import CACHE_DIR
 from tests.robustness.helpers import CATALOG
 from tests.robustness.helpers import CORE
 from tests.robustness.helpers import JSON_FILES
-from tests.robustness.helpers import MINI_LAKE
+from tests.robustness.helpers import mini_lake
 from tests.robustness.helpers import SQL_FILES
 from tests.robustness.helpers import STREAMS
 from tests.robustness.helpers import TERRAFORM
@@ -348,7 +348,7 @@ def test_fuzz_terraform(lakes: Lakes, data: st.DataObject) -> None:
 # -- the shape of the tree --
 
 TREE_PATHS = sorted(
-    p.relative_to(MINI_LAKE).as_posix() for p in MINI_LAKE.rglob("*")
+    p.relative_to(mini_lake()).as_posix() for p in mini_lake().rglob("*")
 ) + [
     f"{STREAMS}/new.json", f"{STREAMS}/_new.json", "orchestration/assets/streams/newsrc",
     "orchestration/assets/sources/newsrc", f"{CORE}/int_shopify__new.sql",
