@@ -475,51 +475,9 @@ PROFILES = """lotus_lake:
       threads: 1
 """
 
-TERRAFORM_MAIN = """locals {
-  # Connections write Parquet to s3://<bucket>/raw/<source>/<stream>/year=/month=/day=/
-  raw_prefix = "raw"
-
-  default_schedule = {
-    schedule_type   = "cron"
-    cron_expression = "0 0 * * * ?"
-  }
-}
-
-resource "airbyte_destination_s3" "landing" {
-  name         = "landing-s3"
-  workspace_id = var.workspace_id
-
-  configuration = {
-    s3_bucket_name   = var.landing_bucket
-    s3_bucket_path   = local.raw_prefix
-    s3_bucket_region = "us-east-1"
-    s3_path_format   = "$${NAMESPACE}/$${STREAM_NAME}/year=$${YEAR}/month=$${MONTH}/day=$${DAY}/"
-    format = {
-      parquet_columnar_storage = {
-        compression_codec = "SNAPPY"
-      }
-    }
-  }
-}
-"""
-
-TERRAFORM_PROVIDERS = """terraform {
-  required_version = ">= 1.6.0"
-
-  required_providers {
-    airbyte = {
-      source  = "airbytehq/airbyte"
-      version = "~> 0.6"
-    }
-  }
-}
-
-provider "airbyte" {
-  server_url = var.airbyte_server_url
-  username   = var.airbyte_username
-  password   = var.airbyte_password
-}
-"""
+# The destination and provider blocks are the reference tree's own: the generated tree follows
+# whatever conventions the bundled Lotus Lake has.
+REFERENCE_TERRAFORM = REPO_ROOT / "orchestration" / "airbyte" / "terraform"
 
 
 def terraform_files(airbyte_sources: list[str]) -> dict[str, str]:
@@ -532,6 +490,10 @@ def terraform_files(airbyte_sources: list[str]) -> dict[str, str]:
         'variable "workspace_id" {\n  type = string\n}\n',
         'variable "landing_bucket" {\n  type    = string\n  default = "landing"\n}\n',
         'variable "start_date" {\n  type    = string\n  default = "2023-01-01T00:00:00Z"\n}\n',
+        # used by the reference main.tf's S3 destination
+        'variable "s3_endpoint" {\n  type    = string\n  default = ""\n}\n',
+        'variable "s3_access_key_id" {\n  type      = string\n  sensitive = true\n}\n',
+        'variable "s3_secret_access_key" {\n  type      = string\n  sensitive = true\n}\n',
     ]
     sources, connections = [], [
         "# One connection per Airbyte source. The sync catalog is generated from the stream "
@@ -559,8 +521,8 @@ def terraform_files(airbyte_sources: list[str]) -> dict[str, str]:
             f'{name}/_catalog.json"))\n}}\n'
         )
     return {
-        "main.tf": TERRAFORM_MAIN,
-        "providers.tf": TERRAFORM_PROVIDERS,
+        "main.tf": (REFERENCE_TERRAFORM / "main.tf").read_text(encoding="utf-8"),
+        "providers.tf": (REFERENCE_TERRAFORM / "providers.tf").read_text(encoding="utf-8"),
         "variables.tf": "\n".join(variables),
         "sources.tf": "\n".join(sources),
         "connections.tf": "\n".join(connections),

@@ -13,6 +13,7 @@ import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
+from typing import Callable
 from typing import Iterator
 
 from lotus_checks.context import CheckContext
@@ -195,34 +196,36 @@ def _stream_key(ctx: CheckContext, path: str) -> tuple[str, JsonDoc] | None:
 
 def _stream_files(ctx: CheckContext) -> Iterator[Finding]:
     for stream in ctx.repo.streams:
-        if not ctx.in_scope(stream.config_path):
-            continue
-        yield from _file_stem(LL107, stream.config_path, stream.name, "stream config")
-        key = _stream_key(ctx, stream.config_path)
-        if key is not None and key[0] != stream.name:
-            line, column = key[1].position(("stream",))
-            yield LL104.finding(
-                stream.config_path, line, column,
-                f"stream config `{stream.name}.json` says \"stream\": \"{key[0]}\"",
-                hint=f'set "stream": "{stream.name}", or rename the file to `{key[0]}.json` '
-                "(with its source schema and model)",
-            )
+        yield from _stream_file(
+            ctx, LL104, stream.config_path, stream.name, "stream config",
+            lambda key: f'set "stream": "{stream.name}", or rename the file to `{key}.json` '
+            "(with its source schema and model)",
+        )
 
 
 def _source_schema_files(ctx: CheckContext) -> Iterator[Finding]:
     for schema in ctx.repo.source_schemas:
-        if not ctx.in_scope(schema.path):
-            continue
-        yield from _file_stem(LL107, schema.path, schema.name, "source schema")
-        key = _stream_key(ctx, schema.path)
-        if key is not None and key[0] != schema.name:
-            line, column = key[1].position(("stream",))
-            yield LL105.finding(
-                schema.path, line, column,
-                f"source schema `{schema.name}.json` says \"stream\": \"{key[0]}\"",
-                hint=f'set "stream": "{schema.name}" if the file describes that stream, '
-                f"else rename the file to `{key[0]}.json`",
-            )
+        yield from _stream_file(
+            ctx, LL105, schema.path, schema.name, "source schema",
+            lambda key: f'set "stream": "{schema.name}" if the file describes that stream, '
+            f"else rename the file to `{key}.json`",
+        )
+
+
+def _stream_file(
+    ctx: CheckContext, rule: Rule, path: str, name: str, kind: str, hint: Callable[[str], str]
+) -> Iterator[Finding]:
+    """A stream config or source schema: snake_case file name, and a `stream` key equal to it."""
+    if not ctx.in_scope(path):
+        return
+    yield from _file_stem(LL107, path, name, kind)
+    key = _stream_key(ctx, path)
+    if key is not None and key[0] != name:
+        line, column = key[1].position(("stream",))
+        yield rule.finding(
+            path, line, column, f"{kind} `{name}.json` says \"stream\": \"{key[0]}\"",
+            hint=hint(key[0]),
+        )
 
 
 def _file_stem(rule: Rule, path: str, stem: str, what: str) -> Iterator[Finding]:
