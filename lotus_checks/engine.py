@@ -5,6 +5,7 @@ The CLI, the pre-commit hooks and the tests all go through `run()`.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from dataclasses import field
 from types import ModuleType
@@ -19,6 +20,7 @@ from lotus_checks.context import CheckContext
 from lotus_checks.context import no_progress
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
+from lotus_checks.replay import ReplayStore
 from lotus_checks.repo import Repo
 from lotus_checks.selection import Selection
 from lotus_checks.selection import suppressed_by_noqa
@@ -55,8 +57,10 @@ def run(
     use_cache: bool = True,
     use_dbt: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    jobs: int | None = None,
 ) -> RunResult:
-    """`progress(done, total)` is handed to the checks as `ctx.progress` (files parsed so far)."""
+    """`progress(done, total)` is handed to the checks as `ctx.progress` (files parsed so far);
+    `jobs` caps the worker processes of a cold run (None: one per CPU core)."""
     require_layout(config)
     selection = Selection(config)
     cache = Cache(config.root / config.cache_dir if use_cache else None)
@@ -64,16 +68,20 @@ def run(
 
     fixed: list[str] = []
     if fix:
-        fix_ctx = _context(config, targets, cache, selection, use_dbt, progress)
+        fix_ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
         for module in families:
             if hasattr(module, "fix"):
                 fixed.extend(module.fix(fix_ctx))
 
-    ctx = _context(config, targets, cache, selection, use_dbt, progress)
+    ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
     raw: list[Finding] = []
+    # --dbt findings come from dbt, which reads files nobody tracks; --fix rewrites files.
+    store = None if use_dbt or fix else ReplayStore.open(cache, config, use_dbt)
     for module in families:
-        raw.extend(_run_family(module, ctx))
+        raw.extend(_run_or_replay(module, ctx, store))
     raw.extend(ctx.repo.load_findings())
+    if store is not None and targets is None:
+        store.save()
 
     findings = _filter(raw, ctx, selection)
     if targets is None:
@@ -90,6 +98,7 @@ def _context(
     selection: Selection,
     use_dbt: bool,
     progress: Callable[[int, int], None] | None = None,
+    jobs: int | None = None,
 ) -> CheckContext:
     return CheckContext(
         config=config,
@@ -99,7 +108,29 @@ def _context(
         enabled=selection.enabled,
         use_dbt=use_dbt,
         progress=progress or no_progress,
+        jobs=jobs if jobs is not None else os.cpu_count() or 1,
     )
+
+
+def _run_or_replay(module: ModuleType, ctx: CheckContext, store: ReplayStore | None
+                   ) -> list[Finding]:
+    """The family's recorded findings when nothing it read changed, else a run of it.
+
+    Only a whole-repo run is recorded: with targets a family may skip work (replay.py)."""
+    if store is None:
+        return _run_family(module, ctx)
+    name = module.__name__.rsplit(".", 1)[-1]
+    replayed = store.replay(name, ctx.repo.digest)
+    if replayed is not None:
+        return replayed
+    ctx.repo.start_tracking()
+    try:
+        found = _run_family(module, ctx)
+    finally:
+        deps = ctx.repo.stop_tracking()
+    if ctx.targets is None:
+        store.record(name, deps, found + ctx.repo.touched_errors(deps))
+    return found
 
 
 class CheckCrashed(Exception):

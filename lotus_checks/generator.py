@@ -25,6 +25,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 
 from lotus_checks.cache import Cache
@@ -46,11 +47,13 @@ class GeneratorRun:
 
     `catalogs` maps each source folder to the bytes the generator wrote to its `_catalog.json`;
     `error` says why the run failed (None when it exited 0); `output` is the tail of what it
-    printed (stdout and stderr together)."""
+    printed (stdout and stderr together); `inputs` are the paths (relative to the root) of
+    everything the copy got, which is all the generator could read."""
 
     catalogs: dict[str, bytes] = field(default_factory=dict)
     error: str | None = None
     output: str = ""
+    inputs: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -83,17 +86,18 @@ def run_generator(layout: Layout, timeout: float, cache: Cache | None = None) ->
     if _refers_to_root(contents[layout.generator], layout.root):
         return GeneratorRun(
             error=f"the generator contains this repo's absolute path ({layout.root}); it would "
-            "write into the working tree, so lotus-check does not run it"
+            "write into the working tree, so lotus-check does not run it",
+            inputs=(layout.generator,),
         )
     key = _cache_key(layout, contents)
     if cache is not None:
         hit = _from_cache(cache.get(CACHE_NAMESPACE, key))
         if hit is not None:
-            return hit
+            return replace(hit, inputs=tuple(contents))
     result = _run_in_copy(layout, contents, timeout)
     if cache is not None and result.ok:
         cache.put(CACHE_NAMESPACE, key, _to_cache(result))
-    return result
+    return replace(result, inputs=tuple(contents))
 
 
 def _input_files(layout: Layout) -> dict[str, Path]:

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from dataclasses import field
 from json.decoder import scanstring
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 JsonPath = tuple[Any, ...]
 
@@ -54,12 +56,21 @@ class LineIndex:
 
 def read_text(path: Path, max_size: int) -> str:
     """The file as UTF-8 text (a BOM is dropped), or LoadError LL001/LL006/LL008."""
+    return decode_text(read_bytes(path, max_size))
+
+
+def read_bytes(path: Path, max_size: int) -> bytes:
+    """The bytes of a regular file of at most `max_size` bytes, or LoadError LL001/LL008."""
     try:
-        data = _read_regular_file(path, max_size)
+        return _read_regular_file(path, max_size)
     except LoadError:
         raise
     except OSError as exc:
         raise LoadError("LL001", f"cannot read file: {exc.strerror or exc}") from None
+
+
+def decode_text(data: bytes) -> str:
+    """`data` as UTF-8 text (a BOM is dropped), or LoadError LL006."""
     if b"\0" in data[:8192]:
         raise LoadError("LL006", "binary file (contains NUL bytes), expected UTF-8 text")
     try:
@@ -199,6 +210,8 @@ class YamlDoc:
 
     def position(self, path: JsonPath) -> tuple[int | None, int | None]:
         """Where the key (or sequence item) at `path` stands; nearest existing parent otherwise."""
+        import yaml
+
         node = self.node
         best: tuple[int | None, int | None] = (1, 1) if node is not None else (None, None)
         for part in path:
@@ -232,6 +245,8 @@ C_LOADER_MAX_OPENINGS = 2_000
 
 
 def parse_yaml(text: str) -> YamlDoc:
+    import yaml  # here, not at the top: a run replayed from the cache never parses YAML
+
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     if _nesting_bound(text) > C_LOADER_MAX_OPENINGS:
         # The pure-Python loader recurses in Python: too deep is a RecursionError (LL005).
@@ -265,6 +280,8 @@ def _nesting_bound(text: str) -> int:
 
 def _expanded_size(root: yaml.Node) -> int:
     """How many nodes the document has once every alias is expanded, computed without expanding."""
+    import yaml
+
     sizes: dict[int, int] = {}
     started: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]

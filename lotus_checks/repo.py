@@ -16,8 +16,9 @@ from lotus_checks.loaders import JsonDoc
 from lotus_checks.loaders import LoadError
 from lotus_checks.loaders import YamlDoc
 from lotus_checks.loaders import parse_json
+from lotus_checks.loaders import decode_text
 from lotus_checks.loaders import parse_yaml
-from lotus_checks.loaders import read_text
+from lotus_checks.loaders import read_bytes
 
 T = TypeVar("T")
 
@@ -66,6 +67,16 @@ class Repo:
         self.root = config.root
         self._docs: dict[str, object] = {}
         self._errors: dict[str, Finding] = {}
+        self._real_root = os.path.realpath(self.root)
+        self._real_folders: dict[str, str] = {}
+        # Content digests of files, for the replay store
+        # (replay.py); bytes read for a digest are kept until the file is loaded, so no file is
+        # read twice.
+        self._digests: dict[str, str] = {}
+        self._unloaded: dict[str, bytes] = {}
+        # Paths the running family read, and probes ("?f:path", "?d:path") it made; None when
+        # nobody tracks.
+        self._touched: set[str] | None = None
 
     # ---- inventory -------------------------------------------------------------------------
 
@@ -179,6 +190,60 @@ class Repo:
             files.append(self.config.dbt_project)
         return files
 
+    # ---- what a family looked at (replay.py) ------------------------------------------------
+
+    def start_tracking(self) -> None:
+        self._touched = set()
+
+    def stop_tracking(self) -> dict[str, str]:
+        """Digest of every file read and probe made since `start_tracking`."""
+        touched, self._touched = self._touched or set(), None
+        return {key: self.digest(key) for key in touched}
+
+    def touched_errors(self, deps: dict[str, str]) -> list[Finding]:
+        """Load findings of the files among `deps` (they belong to the family that read them)."""
+        return [self._errors[path] for path in sorted(deps) if path in self._errors]
+
+    def note_read(self, path: str) -> None:
+        """`path` was read outside the repo model (the generator's inputs): track it too."""
+        if self._touched is not None:
+            self._touched.add(path)
+
+    def is_file(self, path: str) -> bool:
+        """Whether `path` (relative to the root) is a file; tracked like a read."""
+        return self._probe("?f:" + path) == "yes"
+
+    def is_dir(self, path: str) -> bool:
+        """Whether `path` (relative to the root) is a folder; tracked like a read."""
+        return self._probe("?d:" + path) == "yes"
+
+    def _probe(self, key: str) -> str:
+        if self._touched is not None:
+            self._touched.add(key)
+        full = self.root / key[3:]
+        return "yes" if (full.is_file() if key.startswith("?f:") else full.is_dir()) else "no"
+
+    def digest(self, key: str) -> str:
+        """What a file's content is now (or the error reading it gives), computed once per run;
+        for a probe key ("?f:path", "?d:path") whether it holds now."""
+        found = self._digests.get(key)
+        if found is not None:
+            return found
+        if key.startswith("?"):
+            return self._probe(key)  # cheap, and may change during a run (--fix)
+        else:
+            from lotus_checks.replay import file_digest
+
+            try:
+                data = self._read_bytes(key)
+            except LoadError as exc:
+                found = f"!{exc.code}\0{exc.message}"
+            else:
+                self._unloaded[key] = data
+                found = file_digest(data)
+        self._digests[key] = found
+        return found
+
     # ---- loading ---------------------------------------------------------------------------
 
     def text(self, path: str) -> str | None:
@@ -198,6 +263,8 @@ class Repo:
         return len({key.split("\0", 1)[1] for key in self._docs} | set(self._errors))
 
     def _load(self, path: str, kind: str, parse: Callable[[str], T]) -> T | None:
+        if self._touched is not None:
+            self._touched.add(path)
         key = f"{kind}\0{path}"
         if key in self._docs:
             return self._docs[key]  # type: ignore[return-value]
@@ -216,12 +283,30 @@ class Repo:
         return doc
 
     def _read(self, path: str) -> str:
-        full = self.root / path
-        # The file itself or any folder on the way may be a link: judge where it really is.
-        target = Path(os.path.realpath(full))
-        if target != self.root and self.root not in target.parents:
+        data = self._unloaded.pop(path, None)
+        if data is None:
+            data = self._read_bytes(path)
+            if path not in self._digests:
+                from lotus_checks.replay import file_digest
+
+                self._digests[path] = file_digest(data)
+        return decode_text(data)
+
+    def _read_bytes(self, path: str) -> bytes:
+        full = os.path.join(self._real_root, path)
+        if not self._inside(full):
             raise LoadError("LL001", "symbolic link points outside the repository")
-        return read_text(full, self.config.max_file_size)
+        return read_bytes(Path(full), self.config.max_file_size)
+
+    def _inside(self, full: str) -> bool:
+        """Whether `full` really is inside the root: the file itself or any folder on the way
+        may be a link, so judge where it really is (folders resolved once per run)."""
+        folder, name = os.path.split(full)
+        real_folder = self._real_folders.get(folder)
+        if real_folder is None:
+            real_folder = self._real_folders[folder] = os.path.realpath(folder)
+        real = os.path.realpath(full) if os.path.islink(full) else os.path.join(real_folder, name)
+        return real == self._real_root or real.startswith(self._real_root.rstrip(os.sep) + os.sep)
 
 
 def _load_finding(path: str, exc: LoadError) -> Finding:

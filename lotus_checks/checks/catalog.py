@@ -236,9 +236,8 @@ class _Evaluation:
         return out
 
     def _inventory_findings(self, sources: list[_Source]) -> None:
-        root = self.config.root
         for source in sources:
-            exists = (root / source.catalog).is_file()
+            exists = self.ctx.repo.is_file(source.catalog)
             if source.kind == "airbyte" and not exists and self.ctx.enabled("LL202"):
                 self._add_missing(source)
             elif source.kind in ("empty", "dlt") and exists and self.ctx.enabled("LL203"):
@@ -289,6 +288,8 @@ class _Evaluation:
         layout = Layout(self.config.root, self.config.generator, self.config.streams,
                         self.config.sources)
         result = run_generator(layout, self.config.generator_timeout, self.ctx.cache)
+        for path in result.inputs:  # read by the generator, not the repo model: track them too
+            self.ctx.repo.note_read(path)
         if not result.ok:
             self._add_failure(result.error or "", result.output, sources)
             return
@@ -314,7 +315,7 @@ class _Evaluation:
         except (ValueError, RecursionError):
             self._add_failure(f"the generator wrote invalid JSON for {source.name}", "", [source])
             return
-        if not path.is_file():
+        if not self.ctx.repo.is_file(source.catalog):
             if fixing and self.ctx.enabled("LL202"):
                 self.repairs[source.catalog] = generated
             return

@@ -359,7 +359,7 @@ class _Lake:
         from lotus_checks.dbt_project import model_paths
 
         project = self.config.dbt_project
-        if not (self.config.root / project).is_file():
+        if not self.repo.is_file(project):
             return None
         doc = self.repo.yaml(project)
         paths = model_paths(project, doc.data) if doc is not None else None
@@ -479,7 +479,7 @@ def _sources_file(lake: _Lake, source: str) -> str:
 def _read_through_source(lake: _Lake, source: str) -> bool:
     return (
         source in lake.dbt_sources
-        or (lake.config.root / _sources_file(lake, source)).is_file()
+        or lake.repo.is_file(_sources_file(lake, source))
         or source in lake.source_calls
     )
 
@@ -491,7 +491,7 @@ def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
     names = {t.name for d in declared for t in d.tables}
     names |= {t.identifier for d in declared for t in d.tables if t.identifier}
     sources_file = declared[0].path if declared else _sources_file(lake, source)
-    if not declared and (lake.config.root / sources_file).is_file():
+    if not declared and lake.repo.is_file(sources_file):
         if lake.repo.yaml(sources_file) is None:
             return  # the sources file cannot be read: its LL0xx finding says why
     for stream in lake.repo.streams_of(source):
@@ -501,7 +501,7 @@ def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
         if declared:
             places.append((declared[0].path, declared[0].tables_line, declared[0].tables_column))
         places.append(lake.stream_place(stream))
-        exists = (lake.config.root / sources_file).is_file()
+        exists = lake.repo.is_file(sources_file)
         if declared:
             where = f"`{sources_file}`"
             hint = f"add `- name: {stream.name}` under `tables:` of source `{source}` in {sources_file}"
@@ -680,7 +680,7 @@ def _model_paths(lake: _Lake) -> Iterator[Finding]:
     from lotus_checks.dbt_project import relative_to_project
 
     project = lake.config.dbt_project
-    if not (lake.config.root / project).is_file():
+    if not lake.repo.is_file(project):
         return
     doc = lake.repo.yaml(project)
     paths = model_paths(project, doc.data) if doc is not None else None
@@ -765,7 +765,6 @@ def _terraform_in_scope(ctx: CheckContext) -> bool:
 def _missing_paths(lake: _Lake, parsed: list[tuple[str, Any]]) -> Iterator[Finding]:
     from lotus_checks.terraform import resolve
 
-    root = lake.config.root
     for path, hcl in parsed:
         module = posixpath.dirname(path)
         for call in hcl.calls:
@@ -773,8 +772,8 @@ def _missing_paths(lake: _Lake, parsed: list[tuple[str, Any]]) -> Iterator[Findi
             if target is None:
                 continue
             outside = target == ".." or target.startswith("../")
-            full = root / target
-            exists = not outside and (full.is_dir() if call.is_folder else full.is_file())
+            probe = lake.repo.is_dir if call.is_folder else lake.repo.is_file
+            exists = not outside and probe(target)
             if exists:
                 continue
             kind = "folder" if call.is_folder else "file"

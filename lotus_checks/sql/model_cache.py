@@ -19,7 +19,6 @@ holds them and the columns family keeps them only while it needs them.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from lotus_checks.context import CheckContext
@@ -68,7 +67,7 @@ def prefetch(ctx: CheckContext, models: list[Model]) -> None:
     """Compute the facts of `models` that are neither memoised nor cached in a process pool, when
     there are many (a cold run): rendering and parsing is CPU-bound and per model, so it scales
     with the cores. Once per run; a pool that cannot start leaves the work to `model_facts`."""
-    workers = os.cpu_count() or 1
+    workers = ctx.jobs
     if ctx.memo.get(_PREFETCHED) or workers < 2:
         return
     ctx.memo[_PREFETCHED] = True
@@ -165,7 +164,7 @@ def project_vars(ctx: CheckContext) -> dict[str, Any]:
     """`vars:` of dbt_project.yml (`var('raw_root')` renders with them)."""
     if _VARS not in ctx.memo:
         project = ctx.config.dbt_project
-        doc = ctx.repo.yaml(project) if (ctx.config.root / project).is_file() else None
+        doc = ctx.repo.yaml(project) if ctx.repo.is_file(project) else None
         data = doc.data if doc is not None else None
         found = data.get("vars") if isinstance(data, dict) else None
         ctx.memo[_VARS] = found if isinstance(found, dict) else {}

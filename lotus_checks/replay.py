@@ -1,0 +1,237 @@
+"""Replaying a family's findings when nothing it looked at has changed: the warm run.
+
+A family's findings are a function of the files it read, the files it probed for, the folder
+listings it walked, the config and the installed code. After a whole-repo run the engine records,
+per family, the content digest of every file it read or probed (the repo model tracks them, see
+`Repo.start_tracking`) next to its findings. The next run lists the tree, reads and hashes those
+files, and replays the findings of every family whose inputs are byte-for-byte the same; only
+the others run. Reading and hashing costs what reading the files costs, no parsing: a warm run
+imports neither sqlglot, jsonschema, PyYAML nor hcl2.
+
+What invalidates an entry, and how:
+- any file the family read or probed, changed, added or removed: its digest (content, or the
+  load error the repo model would report);
+- any file or folder added, removed or renamed anywhere in the walked tree, or a link retargeted:
+  the tree listing digest (folder walks are not tracked one by one; this covers them all);
+- the config (every field, the root included) and `--dbt`: part of the store's file name;
+- lotus-check's own code and the parsers it uses (size and mtime of each file): likewise.
+
+Findings that depend on the machine rather than the files (a time budget ran out, the generator
+timed out) are never recorded. The store is one JSON file per configuration, written atomically
+at the end of a whole-repo run; a missing or corrupt store is an empty one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from dataclasses import field
+from pathlib import Path
+from typing import Any
+
+from lotus_checks.cache import Cache
+from lotus_checks.config import Config
+from lotus_checks.finding import Finding
+from lotus_checks.finding import Severity
+
+STORE_VERSION = 1
+NAMESPACE = "replay"
+# Codes whose findings depend on the machine (a time budget) or on a run of the generator that
+# may succeed next time: a family reporting one is run again next time, never replayed.
+TRANSIENT_CODES = frozenset({"LL008", "LL204"})
+# Packages whose behaviour decides findings; an upgrade of any invalidates every entry.
+PARSER_PACKAGES = ("sqlglot", "jsonschema", "referencing", "hcl2", "lark", "yaml", "jinja2")
+# Folders never walked for the listing (as in the hygiene walk and the repo model).
+_PRUNED = frozenset({"target", "dbt_packages", "logs", "node_modules", "__pycache__", "venv"})
+# Bound on the store file: past this it is treated as missing (and rewritten).
+MAX_STORE_BYTES = 200_000_000
+
+
+def file_digest(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def tree_listing_digest(root: Path, cache_dir: str) -> str:
+    """A digest of every name in the tree, with its kind (and a link's target).
+
+    Hidden folders and generated ones are named but not entered (their names still count: the
+    hygiene rules report a `.terraform/` folder)."""
+    digest = hashlib.blake2b(digest_size=16)
+    skip_top = cache_dir.split("/", 1)[0]
+    stack = [(str(root), "")]
+    while stack:
+        folder, prefix = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            digest.update(f"{prefix}\0!{exc.errno}\n".encode("utf-8", "surrogateescape"))
+            continue
+        for entry in entries:
+            if not prefix and entry.name == skip_top:
+                continue  # the cache itself: created by the first run, written by every run
+            rel = prefix + entry.name
+            kind = _kind(entry)
+            line = f"{rel}\0{kind}\n"
+            if kind == "l":
+                try:
+                    line = f"{rel}\0l\0{os.readlink(entry.path)}\n"
+                except OSError:
+                    pass
+            digest.update(line.encode("utf-8", "surrogateescape"))
+            if kind == "d" and not _pruned(entry.name):
+                stack.append((entry.path, rel + "/"))
+    return digest.hexdigest()
+
+
+def _kind(entry: os.DirEntry[str]) -> str:
+    try:
+        if entry.is_symlink():
+            return "l"
+        if entry.is_dir():
+            return "d"
+        return "f" if entry.is_file() else "o"
+    except OSError:
+        return "?"
+
+
+def _pruned(name: str) -> bool:
+    return name.startswith(".") or name in _PRUNED
+
+
+def environment_key(config: Config, use_dbt: bool) -> str:
+    """The config, `--dbt`, and the installed code: what every entry of one store shares."""
+    import importlib.util
+
+    from lotus_checks import __version__
+
+    package = Path(__file__).resolve().parent
+    parts = [str(STORE_VERSION), __version__, sys.version, repr(config), repr(use_dbt)]
+    for folder, dirs, names in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(names):
+            if name.endswith((".py", ".json")):
+                parts.append(_stat_line(Path(folder) / name))
+    for name in PARSER_PACKAGES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        origin = spec.origin if spec is not None else None
+        parts.append(f"{name}\0{_stat_line(Path(origin)) if origin else 'absent'}")
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _stat_line(path: Path) -> str:
+    try:
+        info = path.stat()
+    except OSError:
+        return f"{path}\0missing"
+    return f"{path}\0{info.st_size}\0{info.st_mtime_ns}"
+
+
+@dataclass
+class ReplayStore:
+    """The recorded families of one configuration, and what this run adds to them."""
+
+    cache: Cache
+    key: str
+    listing: str
+    _families: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Digests as the store recorded them: what replays compare against. Never updated during a
+    # run: a family that ran and saw a file change must not make another family's stale entry
+    # look current.
+    _recorded: dict[str, str] = field(default_factory=dict)
+    # Digests to save: the recorded ones, updated by the families that ran.
+    _digests: dict[str, str] = field(default_factory=dict)
+    _changed: bool = False
+
+    @classmethod
+    def open(cls, cache: Cache, config: Config, use_dbt: bool) -> ReplayStore | None:
+        """The store for this configuration, or None when the cache is off."""
+        if cache.folder is None:
+            return None
+        store = cls(cache, environment_key(config, use_dbt),
+                    tree_listing_digest(config.root, config.cache_dir))
+        data = cache.get(NAMESPACE, store.key)
+        if _well_formed(data) and data["listing"] == store.listing:
+            paths = data["paths"]
+            store._recorded = dict(zip(paths, data["digests"]))
+            store._digests = dict(store._recorded)
+            store._families = {
+                name: {"deps": [paths[i] for i in entry["deps"]], "findings": entry["findings"]}
+                for name, entry in data["families"].items()
+            }
+        return store
+
+    def replay(self, family: str, current_digest: Any) -> list[Finding] | None:
+        """The recorded findings of `family` if every input it had is unchanged, else None.
+
+        `current_digest(dep)` is the repo model's digest of a dependency now."""
+        entry = self._families.get(family)
+        if entry is None:
+            return None
+        for dep in entry["deps"]:
+            if current_digest(dep) != self._recorded.get(dep):
+                return None
+        try:
+            return [_finding(row) for row in entry["findings"]]
+        except (TypeError, ValueError):
+            return None
+
+    def record(self, family: str, deps: dict[str, str], findings: list[Finding]) -> None:
+        """Remember a family that just ran over the whole repo (unless a finding is transient)."""
+        self._changed = True
+        if any(f.code in TRANSIENT_CODES for f in findings):
+            self._families.pop(family, None)
+            return
+        self._digests.update(deps)
+        self._families[family] = {
+            "deps": sorted(deps),
+            "findings": [_row(f) for f in findings],
+        }
+
+    def save(self) -> None:
+        """Write the store if anything was recorded this run (atomically, via the cache)."""
+        if not self._changed:
+            return
+        used = sorted({dep for entry in self._families.values() for dep in entry["deps"]})
+        index = {path: i for i, path in enumerate(used)}
+        self.cache.put(NAMESPACE, self.key, {
+            "version": STORE_VERSION,
+            "listing": self.listing,
+            "paths": used,
+            "digests": [self._digests[path] for path in used],
+            "families": {
+                name: {"deps": [index[d] for d in entry["deps"]], "findings": entry["findings"]}
+                for name, entry in sorted(self._families.items())
+            },
+        })
+
+
+def _row(finding: Finding) -> list[Any]:
+    return [finding.path, finding.line, finding.column, finding.code, finding.message,
+            finding.severity.value, finding.hint]
+
+
+def _finding(row: list[Any]) -> Finding:
+    path, line, column, code, message, severity, hint = row
+    return Finding(path, line, column, code, message, Severity(severity), hint)
+
+
+def _well_formed(data: Any) -> bool:
+    if not isinstance(data, dict) or data.get("version") != STORE_VERSION:
+        return False
+    paths, digests, families = data.get("paths"), data.get("digests"), data.get("families")
+    if not (isinstance(paths, list) and isinstance(digests, list) and len(paths) == len(digests)
+            and isinstance(families, dict) and isinstance(data.get("listing"), str)):
+        return False
+    for entry in families.values():
+        if not (isinstance(entry, dict) and isinstance(entry.get("deps"), list)
+                and isinstance(entry.get("findings"), list)):
+            return False
+        if not all(isinstance(i, int) and 0 <= i < len(paths) for i in entry["deps"]):
+            return False
+    return True

@@ -1,0 +1,330 @@
+"""Replaying a family's findings when nothing it looked at changed (lotus_checks/replay.py).
+
+The one property that matters: a run that replays gives exactly the findings of a run that
+computes everything (`--no-cache`), whatever was edited, added, removed or put back.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+
+from lotus_checks import engine
+from lotus_checks.cache import Cache
+from lotus_checks.config import Config
+from lotus_checks.config import load_config
+from lotus_checks.config import with_overrides
+from lotus_checks.engine import RunResult
+from lotus_checks.engine import run
+from lotus_checks.finding import Finding
+from lotus_checks.replay import NAMESPACE
+from lotus_checks.replay import ReplayStore
+from lotus_checks.replay import tree_listing_digest
+from lotus_checks.repo import Repo
+from tests.builders import CORE
+from tests.builders import SOURCES
+from tests.builders import STREAMS
+from tests.builders import copy_reference
+from tests.conftest import codes
+
+ORDERS_MODEL = f"{CORE}/shopify/int_shopify__orders.sql"
+ORDERS_CONFIG = f"{STREAMS}/shopify/orders.json"
+SHOPIFY_SOURCES = f"{CORE}/shopify/_shopify__sources.yml"
+TERRAFORM = "orchestration/airbyte/terraform/connections.tf"
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    return copy_reference(tmp_path / "lake")
+
+
+@pytest.fixture
+def family_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names of the families that really ran (were not replayed), in order."""
+    ran: list[str] = []
+    real = engine._run_family
+
+    def recording(module, ctx):  # type: ignore[no-untyped-def]
+        ran.append(module.__name__.rsplit(".", 1)[-1])
+        return real(module, ctx)
+
+    monkeypatch.setattr(engine, "_run_family", recording)
+    return ran
+
+
+def cached_run(root: Path, targets: list[str] | None = None, **overrides: list[str]) -> RunResult:
+    config = with_overrides(load_config(root), **overrides) if overrides else load_config(root)
+    return run(config, frozenset(targets) if targets is not None else None, use_cache=True)
+
+
+def fresh_run(root: Path, targets: list[str] | None = None) -> RunResult:
+    return run(load_config(root), frozenset(targets) if targets is not None else None,
+               use_cache=False)
+
+
+def edit(root: Path, rel: str, old: str, new: str) -> str:
+    path = root / rel
+    text = path.read_text(encoding="utf-8")
+    assert old in text, f"{old!r} not in {rel}"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return text
+
+
+# ---- what is replayed and what runs -------------------------------------------------------------
+
+
+def test_a_warm_run_replays_every_family(lake: Path, family_runs: list[str]) -> None:
+    first = cached_run(lake)
+    assert family_runs  # the cold run ran them
+    family_runs.clear()
+    second = cached_run(lake)
+    assert family_runs == []
+    assert codes(second) == codes(first) == []
+
+
+def test_an_edit_runs_only_the_families_that_read_the_file(
+    lake: Path, family_runs: list[str]
+) -> None:
+    cached_run(lake)
+    family_runs.clear()
+    edit(lake, ORDERS_MODEL, "lower(email) as email", "lower(emial) as email")
+    found = cached_run(lake)
+    assert ("LL401", ORDERS_MODEL) in [(c, p) for c, p, _l, _c in codes(found)]
+    # The model is read by these; catalog and stream-config checks never read models.
+    assert "columns" in family_runs and "coverage" in family_runs
+    assert "catalog" not in family_runs and "stream_config" not in family_runs
+
+
+def test_putting_a_file_back_gives_the_clean_result_again(lake: Path) -> None:
+    """Two families read the model; one running again must not make the other's stale entry
+    look current (a digest map updated mid-run did exactly that)."""
+    config = with_overrides(load_config(lake), select=["LL4", "LL003", "LL004"])
+    assert codes(run(config, use_cache=True)) == []
+    original = edit(lake, ORDERS_MODEL, "lower(email) as email", "lower(emial) as email")
+    assert [c for c, *_ in codes(run(config, use_cache=True))] == ["LL401"]
+    (lake / ORDERS_MODEL).write_text(original, encoding="utf-8")
+    assert codes(run(config, use_cache=True)) == []
+
+
+def test_a_new_file_runs_every_family_again(lake: Path, family_runs: list[str]) -> None:
+    cached_run(lake)
+    family_runs.clear()
+    (lake / STREAMS / "shopify" / "refunds.json").write_text(
+        (lake / ORDERS_CONFIG).read_text(encoding="utf-8").replace('"orders"', '"refunds"', 1),
+        encoding="utf-8")
+    found = cached_run(lake)
+    assert set(family_runs) >= {"catalog", "coverage", "naming", "hygiene"}
+    assert codes(found) == codes(fresh_run(lake)) != []
+
+
+def test_a_load_error_is_replayed_with_the_family_that_read_the_file(lake: Path) -> None:
+    (lake / ORDERS_CONFIG).write_text('{"stream": "orders",', encoding="utf-8")
+    first = cached_run(lake)
+    second = cached_run(lake)
+    assert ("LL002", ORDERS_CONFIG) in [(c, p) for c, p, _l, _c in codes(second)]
+    assert codes(second) == codes(first) == codes(fresh_run(lake))
+
+
+def test_a_noqa_comment_is_judged_on_a_replayed_run(lake: Path) -> None:
+    edit(lake, ORDERS_MODEL, "lower(email) as email,", "lower(email) as email, -- noqa: LL401")
+    cached_run(lake)
+    warm = cached_run(lake)
+    assert [(c, p) for c, p, _l, _c in codes(warm)] == [("LL602", ORDERS_MODEL)]
+    edit(lake, ORDERS_MODEL, "lower(email) as email,", "lower(emial) as email,")
+    assert codes(cached_run(lake)) == []  # the finding is suppressed, so the comment is used
+
+
+def test_a_different_selection_has_its_own_store(lake: Path, family_runs: list[str]) -> None:
+    edit(lake, ORDERS_MODEL, "lower(email) as email", "lower(emial) as email")
+    assert codes(cached_run(lake, ignore=["LL401"])) == []
+    family_runs.clear()
+    assert [c for c, *_ in codes(cached_run(lake))] == ["LL401"]
+    assert "columns" in family_runs
+
+
+def test_a_run_on_some_files_replays_but_records_nothing(
+    lake: Path, family_runs: list[str]
+) -> None:
+    cached_run(lake)
+    store = next((lake / ".lotus_check_cache" / NAMESPACE).rglob("*.json"))
+    before = store.read_bytes()
+    original = edit(lake, ORDERS_MODEL, "lower(email) as email", "lower(emial) as email")
+    family_runs.clear()
+    found = cached_run(lake, [ORDERS_MODEL])
+    assert "catalog" not in family_runs and "columns" in family_runs
+    assert codes(found) == codes(fresh_run(lake, [ORDERS_MODEL]))
+    assert store.read_bytes() == before  # a targeted family may skip work: never recorded
+    (lake / ORDERS_MODEL).write_text(original, encoding="utf-8")
+    assert codes(cached_run(lake)) == []
+
+
+def test_transient_findings_are_never_replayed(lake: Path, family_runs: list[str]) -> None:
+    generator = lake / "orchestration" / "airbyte" / "generate-catalog.py"
+    generator.write_text("raise SystemExit(3)\n", encoding="utf-8")
+    assert "LL204" in [c for c, *_ in codes(cached_run(lake))]
+    family_runs.clear()
+    cached_run(lake)
+    assert family_runs == ["catalog"]
+
+
+def test_a_corrupt_store_is_an_empty_one(lake: Path, family_runs: list[str]) -> None:
+    cached_run(lake)
+    for store in (lake / ".lotus_check_cache" / NAMESPACE).rglob("*.json"):
+        data = json.loads(store.read_text(encoding="utf-8"))
+        data["families"]["columns"]["deps"] = [10**9]
+        store.write_text(json.dumps(data), encoding="utf-8")
+    family_runs.clear()
+    assert codes(cached_run(lake)) == []
+    assert len(family_runs) == 7  # nothing trusted from it
+
+
+def test_no_cache_neither_reads_nor_writes_a_store(lake: Path) -> None:
+    fresh_run(lake)
+    assert not (lake / ".lotus_check_cache").exists()
+
+
+# ---- what the repo model tracks -------------------------------------------------------------------
+
+
+def test_probes_and_reads_are_tracked_with_their_digests(lake: Path) -> None:
+    repo = Repo(load_config(lake))
+    repo.start_tracking()
+    assert repo.text(ORDERS_MODEL) is not None
+    assert repo.is_file(".hidden/absent.json") is False
+    assert repo.is_dir("orchestration") is True
+    deps = repo.stop_tracking()
+    assert deps == {ORDERS_MODEL: repo.digest(ORDERS_MODEL),
+                    "?f:.hidden/absent.json": "no", "?d:orchestration": "yes"}
+    (lake / ".hidden").mkdir()
+    (lake / ".hidden" / "absent.json").write_text("{}", encoding="utf-8")
+    assert Repo(load_config(lake)).digest("?f:.hidden/absent.json") == "yes"
+
+
+def test_a_file_linked_from_outside_is_never_read_for_its_digest(lake: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "secret.json"
+    outside.write_text('{"token": "x"}', encoding="utf-8")
+    (lake / STREAMS / "shopify" / "linked.json").symlink_to(outside)
+    assert Repo(load_config(lake)).digest(f"{STREAMS}/shopify/linked.json").startswith("!LL001")
+
+
+def test_the_listing_digest_sees_names_kinds_and_links_but_not_content(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "f.sql").write_text("select 1", encoding="utf-8")
+    first = tree_listing_digest(tmp_path, ".lotus_check_cache")
+    (tmp_path / "a" / "f.sql").write_text("select 2", encoding="utf-8")
+    assert tree_listing_digest(tmp_path, ".lotus_check_cache") == first
+    (tmp_path / ".lotus_check_cache").mkdir()
+    (tmp_path / ".lotus_check_cache" / "entry.json").write_text("{}", encoding="utf-8")
+    with_cache = tree_listing_digest(tmp_path, ".lotus_check_cache")
+    (tmp_path / ".lotus_check_cache" / "other.json").write_text("{}", encoding="utf-8")
+    assert tree_listing_digest(tmp_path, ".lotus_check_cache") == with_cache == first
+    (tmp_path / "a" / "g.sql").symlink_to(tmp_path / "a" / "f.sql")
+    linked = tree_listing_digest(tmp_path, ".lotus_check_cache")
+    assert linked != with_cache
+    (tmp_path / "a" / "g.sql").unlink()
+    (tmp_path / "a" / "g.sql").symlink_to(tmp_path / "elsewhere.sql")
+    assert tree_listing_digest(tmp_path, ".lotus_check_cache") != linked
+    (tmp_path / "a" / ".terraform").mkdir()
+    assert tree_listing_digest(tmp_path, ".lotus_check_cache") not in (linked, with_cache)
+
+
+def test_replay_compares_against_the_recorded_digests_only(tmp_path: Path) -> None:
+    config = Config(root=tmp_path)
+    cache = Cache(tmp_path / config.cache_dir)
+    store = ReplayStore.open(cache, config, use_dbt=False)
+    assert store is not None
+    finding = Finding("a.sql", 1, 1, "LL401", "column `x` does not exist")
+    store.record("columns", {"a.sql": "old"}, [finding])
+    store.record("coverage", {"a.sql": "old"}, [])
+    store.save()
+    reopened = ReplayStore.open(cache, config, use_dbt=False)
+    assert reopened is not None
+    assert reopened.replay("columns", {"a.sql": "old"}.get) == [finding]
+    reopened.record("coverage", {"a.sql": "new"}, [])  # coverage ran and saw the new content
+    assert reopened.replay("columns", {"a.sql": "new"}.get) is None
+
+
+# ---- the property -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One change a developer might make; applying it twice puts the file back."""
+
+    name: str
+    path: str
+    old: str | None  # None: the file is new (created, then deleted)
+    new: str
+
+
+EDITS = (
+    Edit("column typo", ORDERS_MODEL, "lower(email) as email", "lower(emial) as email"),
+    Edit("field dropped from a stream config", ORDERS_CONFIG, '"email"', '"email_address"'),
+    Edit("table dropped from a sources file", SHOPIFY_SOURCES, "      - name: orders\n", ""),
+    Edit("new stream without a model", f"{STREAMS}/shopify/refunds.json", None,
+         '{"stream": "refunds", "sync_mode": "incremental", "fields": {}}\n'),
+    Edit("malformed source schema", f"{SOURCES}/shopify/orders.json", "{", "{,"),
+    Edit("unused noqa", ORDERS_MODEL, "    order_number,", "    order_number, -- noqa"),
+    Edit("catalog path in Terraform", TERRAFORM, "streams/shopify/_catalog.json",
+         "streams/shopify/catalog.json"),
+)
+
+
+def write_state(root: Path, active: set[int], originals: dict[str, str]) -> None:
+    """Every file EDITS touch, as the original with the active edits applied."""
+    for path in {item.path for item in EDITS}:
+        full = root / path
+        if path not in originals:
+            originals[path] = full.read_text(encoding="utf-8") if full.exists() else ""
+        text = originals[path]
+        exists = full.exists() or bool(text)
+        for i in sorted(active):
+            item = EDITS[i]
+            if item.path != path:
+                continue
+            if item.old is None:
+                text, exists = item.new, True
+            else:
+                assert item.old in text, item.name
+                text = text.replace(item.old, item.new, 1)
+        if path in originals and not originals[path] and not any(
+                EDITS[i].path == path for i in active):
+            exists = False
+        if exists:
+            if not full.exists() or full.read_text(encoding="utf-8") != text:
+                full.write_text(text, encoding="utf-8")
+        elif full.exists():
+            full.unlink()
+
+
+@pytest.fixture(scope="module")
+def property_lake(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_reference(tmp_path_factory.mktemp("replay-lake"))
+
+
+@settings(max_examples=12, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.integers(0, len(EDITS) - 1), min_size=1, max_size=4))
+def test_replayed_runs_equal_full_runs_whatever_is_edited(
+    property_lake: Path, steps: list[int]
+) -> None:
+    """Each step switches one edit on or off; after each, a cached run (replaying what it can)
+    must report exactly what a run computing everything reports."""
+    originals: dict[str, str] = {}
+    active: set[int] = set()
+    try:
+        for step in steps:
+            active ^= {step}
+            write_state(property_lake, active, originals)
+            assert codes(cached_run(property_lake)) == codes(fresh_run(property_lake)), \
+                [EDITS[i].name for i in sorted(active)]
+    finally:
+        write_state(property_lake, set(), originals)
+    assert codes(cached_run(property_lake)) == []
