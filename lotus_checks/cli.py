@@ -49,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fix", action="store_true",
                         help="rewrite generated files that drifted (atomically); exits 1 if any")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    parser.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
+                        help="processes for parsing many models at once (default: one per CPU "
+                        "core; 1: all work in this process)")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with error findings")
     parser.add_argument("--statistics", action="store_true", help="print a count per rule code")
     parser.add_argument("--diff", metavar="REV",
@@ -106,6 +109,16 @@ def _main(args_list: list[str]) -> int:
             raise
         print(f"lotus-check: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _one_line(exc: BaseException) -> str:
@@ -192,7 +205,7 @@ def _run_with_progress(
     progress = Progress(sys.stderr) if wants_progress(sys.stderr, args.progress) else None
     try:
         return run(config, targets, fix=args.fix, use_cache=not args.no_cache,
-                   use_dbt=args.dbt, progress=progress)
+                   use_dbt=args.dbt, progress=progress, jobs=args.jobs)
     finally:
         if progress is not None:
             progress.close()

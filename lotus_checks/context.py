@@ -29,6 +29,8 @@ class CheckContext:
     # progress(done, total): a long-running check reports files parsed so far; the CLI shows it
     # on a TTY after a second (never in pre-commit or CI logs). Cheap to call; call it per file.
     progress: Callable[[int, int], None] = no_progress
+    # Worker processes a family may use for CPU-bound work over many files (--jobs).
+    jobs: int = 1
     # Work shared between families within this run (e.g. model facts, sql/model_cache.py), so
     # nothing is rendered or parsed twice; keys are namespaced by the module that owns them.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -76,18 +76,26 @@ def test_cached_schema_problems_give_the_same_findings(make_repo: MakeRepo) -> N
     assert _details(warm) == _details(cold)
 
 
-def test_warm_clean_run_does_not_import_jsonschema(make_repo: MakeRepo) -> None:
-    root = make_repo({CONFIG: stream_config("orders"), SCHEMA: source_schema("orders")})
+def _ll5_count_and_jsonschema_imported(root: Path) -> list[str]:
     script = (
         "import sys; from pathlib import Path; from lotus_checks.config import load_config;"
         "from lotus_checks.engine import run;"
-        f"result = run(load_config(Path({str(root)!r})), None);"
+        f"result = run(load_config(Path({str(root)!r})), None, use_cache=False);"
         "print(sum(f.code.startswith('LL5') for f in result.findings), 'jsonschema' in sys.modules)"
     )
-    first = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert first.stdout.split() == ["0", "True"]
-    second = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert second.stdout.split() == ["0", "False"]
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return out.stdout.split()
+
+
+def test_valid_documents_never_reach_jsonschema(make_repo: MakeRepo) -> None:
+    """The quick test (schema_fast.py) answers for valid documents, even with no cache; an
+    invalid one is worded by jsonschema."""
+    root = make_repo({CONFIG: stream_config("orders"), SCHEMA: source_schema("orders")})
+    assert _ll5_count_and_jsonschema_imported(root) == ["0", "False"]
+    # the invalid neighbour:
+    broken = make_repo({CONFIG: stream_config("orders", selcted=True),
+                        SCHEMA: source_schema("orders")})
+    assert _ll5_count_and_jsonschema_imported(broken) == ["1", "True"]
 
 
 # ---- model facts: rendered once per run, not at all when warm ---------------------------------------
@@ -174,8 +182,7 @@ def test_facts_computed_in_a_process_pool_give_the_same_findings(
 
     monkeypatch.setattr(model_cache, "POOL_THRESHOLD", 0)
     monkeypatch.setattr(model_cache, "_compute_in_pool", spy)
-    monkeypatch.setattr(model_cache.os, "cpu_count", lambda: 2)
-    parallel = check_tree(reference_repo, use_cache=True)
+    parallel = check_tree(reference_repo, use_cache=True, jobs=2)
     assert pooled == [len(Repo(load_config(reference_repo)).models)]
     assert _details(parallel) == _details(serial)
     assert len(list((reference_repo / ".lotus_check_cache" / "sql-facts").rglob("*.json"))) == pooled[0]
@@ -191,7 +198,6 @@ def test_schema_problems_validated_in_a_process_pool_give_the_same_findings(
     root = make_repo({CONFIG: text, SCHEMA: source_schema("orders")})
     serial = check_tree(root)
     monkeypatch.setattr(family, "POOL_THRESHOLD", 0)
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
     memos: list[int] = []
     real = family._validate_in_pool
 
@@ -200,7 +206,9 @@ def test_schema_problems_validated_in_a_process_pool_give_the_same_findings(
         memos.append(len(ctx.memo.get(family._MEMO, {})))  # type: ignore[attr-defined]
 
     monkeypatch.setattr(family, "_validate_in_pool", spy)
-    parallel = check_tree(root)
+    assert check_tree(root, jobs=1) is not None and memos == [0]  # --jobs 1: no pool
+    memos.clear()
+    parallel = check_tree(root, jobs=2)
     assert memos == [2]
     assert {"LL501", "LL511"} <= {code for code, *_ in codes(parallel)}
     assert _details(parallel) == _details(serial)

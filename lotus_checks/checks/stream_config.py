@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from typing import Any
+from typing import Callable
 from typing import Iterator
 
 from lotus_checks.context import CheckContext
@@ -408,9 +409,7 @@ def _validate_in_pool(ctx: CheckContext, documents: list[tuple[JsonDoc, str]]) -
     """Validate the documents not in the cache in a process pool when there are many (a cold
     run): jsonschema is CPU-bound per document. Results go to the run's memo and the cache; a
     pool that cannot start leaves the work to `_document_problems`."""
-    import os
-
-    workers = os.cpu_count() or 1
+    workers = ctx.jobs
     if workers < 2:
         return
     todo = []
@@ -465,8 +464,22 @@ def _validator(name: str) -> Validator:
     return Draft202012Validator(json.loads(_schema_text(name)))
 
 
+@lru_cache(maxsize=None)
+def _certainly_valid(name: str) -> Callable[[Any], bool]:
+    """The shipped schema compiled for the quick test (schema_fast.py); never true wrongly."""
+    from lotus_checks.schema_fast import Unsupported
+    from lotus_checks.schema_fast import compile_schema
+
+    try:
+        return compile_schema(json.loads(_schema_text(name)))
+    except Unsupported:
+        return lambda _data: False
+
+
 def schema_errors(data: Any, name: str) -> list[tuple[JsonPath, str, str]]:
     """(path of the offending key, `$.json.path: message`, hint) for every violation."""
+    if _certainly_valid(name)(data):
+        return []  # jsonschema would find nothing; asking it costs milliseconds per document
     out: list[tuple[JsonPath, str, str]] = []
     for error in _validator(name).iter_errors(data):
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
