@@ -12,6 +12,9 @@ from lotus_checks.config import Config
 from lotus_checks.repo import Repo
 
 
+_AT_END = "context.at_end"
+
+
 def no_progress(done: int, total: int) -> None:
     """The default `CheckContext.progress`: report nothing."""
 
@@ -34,6 +37,15 @@ class CheckContext:
     # Work shared between families within this run (e.g. model facts, sql/model_cache.py), so
     # nothing is rendered or parsed twice; keys are namespaced by the module that owns them.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def at_end(self, close: Callable[[], None]) -> None:
+        """Call `close` when the run ends, however it ends (a child process, a pool)."""
+        self.memo.setdefault(_AT_END, []).append(close)
+
+    def end(self) -> None:
+        """Called by the engine once the families are done (or one raised)."""
+        for close in reversed(self.memo.pop(_AT_END, [])):
+            close()
 
     def in_scope(self, path: str) -> bool:
         return self.targets is None or path in self.targets

@@ -69,16 +69,28 @@ def run(
     fixed: list[str] = []
     if fix:
         fix_ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
-        for module in families:
-            if hasattr(module, "fix"):
-                fixed.extend(module.fix(fix_ctx))
+        try:
+            for module in families:
+                if hasattr(module, "fix"):
+                    fixed.extend(module.fix(fix_ctx))
+        finally:
+            fix_ctx.end()
 
     ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
-    raw: list[Finding] = []
     # --dbt findings come from dbt, which reads files nobody tracks; --fix rewrites files.
     store = None if use_dbt or fix else ReplayStore.open(cache, config, use_dbt)
-    for module in families:
-        raw.extend(_run_or_replay(module, ctx, store))
+    replayed = {m.__name__: _replayed(m, ctx, store) for m in families}
+    raw: list[Finding] = []
+    try:
+        # Last family first: those that run last wait for the most work (the facts pool).
+        for module in reversed(families):
+            if replayed[module.__name__] is None and hasattr(module, "prepare"):
+                _prepare_family(module, ctx)
+        for module in families:
+            found = replayed[module.__name__]
+            raw.extend(found if found is not None else _run_tracked(module, ctx, store))
+    finally:
+        ctx.end()
     raw.extend(ctx.repo.load_findings())
     if store is not None and targets is None:
         store.save()
@@ -112,17 +124,21 @@ def _context(
     )
 
 
-def _run_or_replay(module: ModuleType, ctx: CheckContext, store: ReplayStore | None
-                   ) -> list[Finding]:
-    """The family's recorded findings when nothing it read changed, else a run of it.
+def _replayed(module: ModuleType, ctx: CheckContext, store: ReplayStore | None
+              ) -> list[Finding] | None:
+    """The family's recorded findings when nothing it read changed (replay.py), else None."""
+    if store is None:
+        return None
+    return store.replay(module.__name__.rsplit(".", 1)[-1], ctx.repo.digest)
 
-    Only a whole-repo run is recorded: with targets a family may skip work (replay.py)."""
+
+def _run_tracked(module: ModuleType, ctx: CheckContext, store: ReplayStore | None
+                 ) -> list[Finding]:
+    """Run the family; record what it read and found. Only a whole-repo run is recorded: with
+    targets a family may skip work (replay.py)."""
     if store is None:
         return _run_family(module, ctx)
     name = module.__name__.rsplit(".", 1)[-1]
-    replayed = store.replay(name, ctx.repo.digest)
-    if replayed is not None:
-        return replayed
     ctx.repo.start_tracking()
     try:
         found = _run_family(module, ctx)
@@ -135,6 +151,15 @@ def _run_or_replay(module: ModuleType, ctx: CheckContext, store: ReplayStore | N
 
 class CheckCrashed(Exception):
     """A check raised: a bug in lotus-check, reported as an internal error (exit 2)."""
+
+
+def _prepare_family(module: ModuleType, ctx: CheckContext) -> None:
+    """Let the family start slow work in other processes before any family runs."""
+    try:
+        module.prepare(ctx)
+    except Exception as exc:  # noqa: BLE001 - as in _run_family
+        name = module.__name__.rsplit(".", 1)[-1]
+        raise CheckCrashed(f"internal error in the {name} checks: {exc!r}") from exc
 
 
 def _run_family(module: ModuleType, ctx: CheckContext) -> list[Finding]:

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
@@ -75,29 +76,89 @@ def run_generator(layout: Layout, timeout: float, cache: Cache | None = None) ->
 
     Successful runs are cached by the content of everything copied (the generator's output
     depends on nothing else it can see)."""
+    return start_generator(layout, timeout, cache).result()
+
+
+def start_generator(layout: Layout, timeout: float, cache: Cache | None = None) -> PendingRun:
+    """`run_generator`, started: the child runs while the caller does other work, until
+    `result()` waits for it (or `close()` kills it). No thread: the caller may fork later."""
     generator = layout.root / layout.generator
     if not generator.is_file():
-        return GeneratorRun(error=f"the catalog generator {layout.generator} does not exist")
+        return PendingRun.finished(
+            GeneratorRun(error=f"the catalog generator {layout.generator} does not exist"))
     files = _input_files(layout)
     try:
         contents = {rel: path.read_bytes() for rel, path in files.items()}
     except OSError as exc:
-        return GeneratorRun(error=f"cannot read the generator's inputs: {exc}")
+        return PendingRun.finished(GeneratorRun(error=f"cannot read the generator's inputs: {exc}"))
     if _refers_to_root(contents[layout.generator], layout.root):
-        return GeneratorRun(
+        return PendingRun.finished(GeneratorRun(
             error=f"the generator contains this repo's absolute path ({layout.root}); it would "
             "write into the working tree, so lotus-check does not run it",
             inputs=(layout.generator,),
-        )
+        ))
     key = _cache_key(layout, contents)
+    inputs = tuple(contents)
     if cache is not None:
         hit = _from_cache(cache.get(CACHE_NAMESPACE, key))
         if hit is not None:
-            return replace(hit, inputs=tuple(contents))
-    result = _run_in_copy(layout, contents, timeout)
-    if cache is not None and result.ok:
-        cache.put(CACHE_NAMESPACE, key, _to_cache(result))
-    return replace(result, inputs=tuple(contents))
+            return PendingRun.finished(replace(hit, inputs=inputs))
+    pending = _start_in_copy(layout, contents, timeout)
+    pending.inputs = inputs
+    pending.store = (cache, key) if cache is not None else None
+    return pending
+
+
+class PendingRun:
+    """A generator run in a temporary copy: started, or already finished (a cache hit)."""
+
+    def __init__(self, done: GeneratorRun | None = None):
+        self._done = done
+        self.inputs: tuple[str, ...] = ()
+        self.store: tuple[Cache, str] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self.scratch: Path | None = None
+        self.copy_root: Path | None = None
+        self.log: Path | None = None
+        self.deadline = 0.0
+        self.timeout = 0.0
+        self.streams = ""
+        self.start_error = "the generator did not start"
+
+    @classmethod
+    def finished(cls, result: GeneratorRun) -> PendingRun:
+        return cls(result)
+
+    def result(self) -> GeneratorRun:
+        """Wait for the child (within what is left of the time limit) and read what it wrote."""
+        if self._done is None:
+            try:
+                result = self._collect()
+            finally:
+                self.close()
+            if self.store is not None and result.ok:
+                cache, key = self.store
+                cache.put(CACHE_NAMESPACE, key, _to_cache(result))
+            self._done = replace(result, inputs=self.inputs)
+        return self._done
+
+    def _collect(self) -> GeneratorRun:
+        assert self.log is not None and self.copy_root is not None
+        if self.process is None:
+            return GeneratorRun(error=self.start_error)
+        error = _wait(self.process, max(0.0, self.deadline - time.monotonic()), self.timeout)
+        output = _tail(self.log)
+        if error is not None:
+            return GeneratorRun(error=error, output=output)
+        return GeneratorRun(catalogs=_read_catalogs(self.copy_root / self.streams), output=output)
+
+    def close(self) -> None:
+        """Kill the child if it still runs; remove the copy. Safe to call more than once."""
+        if self.process is not None and self.process.poll() is None:
+            _kill(self.process, hasattr(os, "killpg"))
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
 
 def _input_files(layout: Layout) -> dict[str, Path]:
@@ -177,8 +238,9 @@ def _from_cache(entry: object) -> GeneratorRun | None:
     return GeneratorRun(catalogs=decoded, output=output)
 
 
-def _run_in_copy(layout: Layout, contents: dict[str, bytes], timeout: float) -> GeneratorRun:
-    scratch = Path(tempfile.mkdtemp(prefix="lotus-check-generator-"))
+def _start_in_copy(layout: Layout, contents: dict[str, bytes], timeout: float) -> PendingRun:
+    pending = PendingRun()
+    pending.scratch = scratch = Path(tempfile.mkdtemp(prefix="lotus-check-generator-"))
     try:
         copy_root = scratch.joinpath(*PADDING, layout.root.name or "repo")
         for rel, data in contents.items():
@@ -186,42 +248,42 @@ def _run_in_copy(layout: Layout, contents: dict[str, bytes], timeout: float) -> 
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
         (copy_root / layout.streams).mkdir(parents=True, exist_ok=True)
-        log = scratch / "output.log"
-        error = _execute(copy_root, copy_root / layout.generator, log, layout.root, timeout)
-        output = _tail(log)
-        if error is not None:
-            return GeneratorRun(error=error, output=output)
-        return GeneratorRun(catalogs=_read_catalogs(copy_root / layout.streams), output=output)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        pending.copy_root, pending.streams = copy_root, layout.streams
+        pending.log = scratch / "output.log"
+        pending.timeout = timeout
+        pending.deadline = time.monotonic() + timeout
+        with open(pending.log, "wb") as out:  # the child has its own descriptor
+            try:
+                pending.process = subprocess.Popen(
+                    [sys.executable, str(copy_root / layout.generator)],
+                    cwd=copy_root,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=_environment(copy_root, layout.root),
+                    start_new_session=hasattr(os, "killpg"),
+                )
+            except OSError as exc:
+                pending.start_error = f"could not start the generator: {exc}"
+    except BaseException:
+        pending.close()
+        raise
+    return pending
 
 
-def _execute(cwd: Path, script: Path, log: Path, real_root: Path, timeout: float) -> str | None:
-    """Run `script`; None when it exits 0, else why it failed."""
+def _wait(process: subprocess.Popen[bytes], remaining: float, timeout: float) -> str | None:
+    """Wait for the child; None when it exits 0, else why it failed."""
     posix = hasattr(os, "killpg")
-    with open(log, "wb") as out:
-        try:
-            process = subprocess.Popen(
-                [sys.executable, str(script)],
-                cwd=cwd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=_environment(cwd, real_root),
-                start_new_session=posix,
-            )
-        except OSError as exc:
-            return f"could not start the generator: {exc}"
-        try:
-            status = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            # The whole group: a generator may have started children of its own. The leader is
-            # still alive here, so its group id cannot have been reused by another process.
-            _kill(process, posix)
-            return f"the generator did not finish within {timeout:g} s (generator-timeout)"
-        except BaseException:  # Ctrl-C while waiting: leave nothing running behind us
-            _kill(process, posix)
-            raise
+    try:
+        status = process.wait(timeout=remaining)
+    except subprocess.TimeoutExpired:
+        # The whole group: a generator may have started children of its own. The leader is
+        # still alive here, so its group id cannot have been reused by another process.
+        _kill(process, posix)
+        return f"the generator did not finish within {timeout:g} s (generator-timeout)"
+    except BaseException:  # Ctrl-C while waiting: leave nothing running behind us
+        _kill(process, posix)
+        raise
     if status < 0:
         return f"the generator was killed by signal {-status}"
     if status != 0:

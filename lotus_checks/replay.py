@@ -217,7 +217,13 @@ def _row(finding: Finding) -> list[Any]:
 
 
 def _finding(row: list[Any]) -> Finding:
+    """The finding a row stores; ValueError for anything a run could not have written."""
     path, line, column, code, message, severity, hint = row
+    texts_ok = all(isinstance(t, str) for t in (path, code, message, hint))
+    numbers_ok = all(n is None or (isinstance(n, int) and not isinstance(n, bool))
+                     for n in (line, column))
+    if not (texts_ok and numbers_ok):
+        raise ValueError("malformed finding in the replay store")
     return Finding(path, line, column, code, message, Severity(severity), hint)
 
 

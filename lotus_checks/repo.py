@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 from typing import Callable
 from typing import TypeVar
 
@@ -203,6 +204,24 @@ class Repo:
     def touched_errors(self, deps: dict[str, str]) -> list[Finding]:
         """Load findings of the files among `deps` (they belong to the family that read them)."""
         return [self._errors[path] for path in sorted(deps) if path in self._errors]
+
+    def shared(self, memo: dict[str, Any], key: str, compute: Callable[[], T]) -> T:
+        """`compute()`, once per run: work shared between families through `memo`.
+
+        What it read is tracked for every family that uses the result, not only the first:
+        otherwise a family taking it from the memo would not depend on those files, and would
+        be replayed after they changed."""
+        hit = memo.get(key)
+        if hit is None:
+            outer, self._touched = self._touched, set()
+            try:
+                value = compute()
+            finally:
+                inner, self._touched = self._touched, outer
+            hit = memo[key] = (value, frozenset(inner))
+        if self._touched is not None:
+            self._touched |= hit[1]
+        return hit[0]  # type: ignore[no-any-return]
 
     def note_read(self, path: str) -> None:
         """`path` was read outside the repo model (the generator's inputs): track it too."""

@@ -173,15 +173,15 @@ def test_facts_computed_in_a_process_pool_give_the_same_findings(
 
     serial = check_tree(reference_repo)
     pooled: list[int] = []
-    real = model_cache._compute_in_pool
+    real = model_cache._collect
 
-    def spy(ctx: object, todo: list, workers: int) -> None:
-        real(ctx, todo, workers)  # type: ignore[arg-type]
+    def spy(ctx: object, todo: list, results: object) -> None:
+        real(ctx, todo, results)  # type: ignore[arg-type]
         views = ctx.memo[model_cache._COVERAGE]  # type: ignore[attr-defined]
         pooled.append(sum(model.path in views for model, _ in todo))  # computed, not left over
 
     monkeypatch.setattr(model_cache, "POOL_THRESHOLD", 0)
-    monkeypatch.setattr(model_cache, "_compute_in_pool", spy)
+    monkeypatch.setattr(model_cache, "_collect", spy)
     parallel = check_tree(reference_repo, use_cache=True, jobs=2)
     assert pooled == [len(Repo(load_config(reference_repo)).models)]
     assert _details(parallel) == _details(serial)

@@ -124,6 +124,19 @@ def test_a_new_file_runs_every_family_again(lake: Path, family_runs: list[str]) 
     assert codes(found) == codes(fresh_run(lake)) != []
 
 
+def test_work_shared_between_families_carries_its_inputs_to_both(lake: Path) -> None:
+    """Both model families use dbt_project.yml's vars, read once per run (the first family to
+    ask reads them). The second must still depend on the file, or it is replayed after a change
+    of a var it rendered with."""
+    edit(lake, ORDERS_MODEL, "lower(email) as email", 'lower({{ var("email_column") }}) as email')
+    edit(lake, "orchestration/dbt_project.yml", "vars:\n", "vars:\n  email_column: email\n")
+    assert codes(cached_run(lake)) == []
+    edit(lake, "orchestration/dbt_project.yml", "email_column: email", "email_column: emial")
+    found = cached_run(lake)
+    assert ("LL401", ORDERS_MODEL) in [(c, p) for c, p, _l, _c in codes(found)]
+    assert codes(found) == codes(fresh_run(lake))
+
+
 def test_a_load_error_is_replayed_with_the_family_that_read_the_file(lake: Path) -> None:
     (lake / ORDERS_CONFIG).write_text('{"stream": "orders",', encoding="utf-8")
     first = cached_run(lake)
@@ -183,6 +196,27 @@ def test_a_corrupt_store_is_an_empty_one(lake: Path, family_runs: list[str]) -> 
     family_runs.clear()
     assert codes(cached_run(lake)) == []
     assert len(family_runs) == 7  # nothing trusted from it
+
+
+@pytest.mark.parametrize("row", [
+    ["a.sql", "1", 1, "LL401", "m", "error", ""],
+    ["a.sql", 1, 1, "LL401", "m", "fatal", ""],
+    [None, 1, 1, "LL401", "m", "error", ""],
+    ["a.sql", 1, 1, "LL401", "m", "error"],
+])
+def test_a_malformed_finding_in_the_store_is_not_replayed(tmp_path: Path, row: list) -> None:
+    config = Config(root=tmp_path)
+    cache = Cache(tmp_path / config.cache_dir)
+    store = ReplayStore.open(cache, config, use_dbt=False)
+    assert store is not None
+    store.record("columns", {"a.sql": "d"}, [])
+    store.save()
+    entry = next((tmp_path / config.cache_dir / NAMESPACE).rglob("*.json"))
+    data = json.loads(entry.read_text(encoding="utf-8"))
+    data["families"]["columns"]["findings"] = [row]
+    entry.write_text(json.dumps(data), encoding="utf-8")
+    reopened = ReplayStore.open(cache, config, use_dbt=False)
+    assert reopened is not None and reopened.replay("columns", {"a.sql": "d"}.get) is None
 
 
 def test_no_cache_neither_reads_nor_writes_a_store(lake: Path) -> None:

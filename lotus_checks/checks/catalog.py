@@ -20,12 +20,16 @@ from dataclasses import field
 from functools import cached_property
 from pathlib import Path
 from posixpath import dirname
+from typing import TYPE_CHECKING
 from typing import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
 from lotus_checks.rules import Rule
+
+if TYPE_CHECKING:
+    from lotus_checks.generator import PendingRun
 
 LL201 = Rule(
     "LL201",
@@ -142,6 +146,14 @@ RULES = (LL201, LL202, LL203, LL204, LL205)
 
 # Rules that need the generator's output (LL202 and LL203 only need the file inventory).
 _GENERATED_RULES = ("LL201", "LL204", "LL205")
+# ctx.memo key of this run's generator run (a generator.PendingRun).
+_GENERATOR_RUN = "catalog.generator_run"
+
+
+def prepare(ctx: CheckContext) -> None:
+    """Start the generator now, when the check will need it: it runs in its own process while
+    the other families work (engine.py calls this before running any family)."""
+    _Evaluation(ctx, fixing=False, start_only=True)
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
@@ -173,7 +185,8 @@ class _Source:
 class _Evaluation:
     """One look at every catalog: the findings, and what --fix would write."""
 
-    def __init__(self, ctx: CheckContext, fixing: bool):
+    def __init__(self, ctx: CheckContext, fixing: bool, start_only: bool = False):
+        """`start_only`: only start the generator run the evaluation will want (`prepare`)."""
         self.ctx = ctx
         self.config = ctx.config
         self.findings: list[Finding] = []
@@ -181,10 +194,15 @@ class _Evaluation:
         if not self._touches_catalogs():
             return
         sources = self._sources()
-        self._inventory_findings(sources)
         wanted = fixing or any(ctx.enabled(code) for code in _GENERATED_RULES)
         airbyte = [s for s in sources if s.kind == "airbyte"]
-        if wanted and airbyte and self._inputs_load():
+        compare = wanted and airbyte and self._inputs_load()
+        if start_only:
+            if compare:
+                self._generator_run()
+            return
+        self._inventory_findings(sources)
+        if compare:
             self._compare(airbyte, fixing)
 
     # ---- scope -------------------------------------------------------------------------------
@@ -281,13 +299,22 @@ class _Evaluation:
 
     # ---- comparison --------------------------------------------------------------------------
 
-    def _compare(self, sources: list[_Source], fixing: bool) -> None:
+    def _generator_run(self) -> PendingRun:
+        """The run `prepare` started for this run of lotus-check, else one started now."""
         from lotus_checks.generator import Layout
-        from lotus_checks.generator import run_generator
+        from lotus_checks.generator import start_generator
 
-        layout = Layout(self.config.root, self.config.generator, self.config.streams,
-                        self.config.sources)
-        result = run_generator(layout, self.config.generator_timeout, self.ctx.cache)
+        pending: PendingRun | None = self.ctx.memo.get(_GENERATOR_RUN)
+        if pending is None:
+            layout = Layout(self.config.root, self.config.generator, self.config.streams,
+                            self.config.sources)
+            pending = start_generator(layout, self.config.generator_timeout, self.ctx.cache)
+            self.ctx.memo[_GENERATOR_RUN] = pending
+            self.ctx.at_end(pending.close)
+        return pending
+
+    def _compare(self, sources: list[_Source], fixing: bool) -> None:
+        result = self._generator_run().result()
         for path in result.inputs:  # read by the generator, not the repo model: track them too
             self.ctx.repo.note_read(path)
         if not result.ok:

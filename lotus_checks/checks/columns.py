@@ -145,6 +145,14 @@ HIVE_COLUMNS = ("year", "month", "day")
 _TRUE_OPTION = r"\s*(?:=|:=)\s*(?:true|1)\b"
 
 
+def prepare(ctx: CheckContext) -> None:
+    """Start computing the facts of the models in scope in worker processes (a cold run), so
+    they are parsed while the families before this one work (engine.py)."""
+    from lotus_checks.sql.model_cache import start_prefetch
+
+    start_prefetch(ctx, [m for m in ctx.repo.models if ctx.in_scope(m.path)])
+
+
 def check(ctx: CheckContext) -> Iterator[Finding]:
     run = _Run(ctx)
     seen: set[Finding] = set()

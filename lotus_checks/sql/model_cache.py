@@ -29,8 +29,10 @@ COVERAGE_NAMESPACE = "model-coverage"
 _FACTS = "sql.model_cache.facts"
 _COVERAGE = "sql.model_cache.coverage"
 _VARS = "sql.model_cache.vars"
+_VARS_KEY = "sql.model_cache.vars_key"
 _VERSIONS = "sql.model_cache.versions"
 _PREFETCHED = "sql.model_cache.prefetched"
+_PENDING = "sql.model_cache.pending"
 # Below this many models to compute, a pool's start-up (forking, importing sqlglot in each
 # worker on spawn platforms) costs more than it saves.
 POOL_THRESHOLD = 50
@@ -67,6 +69,15 @@ def prefetch(ctx: CheckContext, models: list[Model]) -> None:
     """Compute the facts of `models` that are neither memoised nor cached in a process pool, when
     there are many (a cold run): rendering and parsing is CPU-bound and per model, so it scales
     with the cores. Once per run; a pool that cannot start leaves the work to `model_facts`."""
+    start_prefetch(ctx, models)
+    pending = ctx.memo.pop(_PENDING, None)
+    if pending is not None:
+        _collect(ctx, *pending)
+
+
+def start_prefetch(ctx: CheckContext, models: list[Model]) -> None:
+    """`prefetch` without waiting: the pool works while this process does other things; the
+    first `prefetch` collects. Once per run."""
     workers = ctx.jobs
     if ctx.memo.get(_PREFETCHED) or workers < 2:
         return
@@ -81,10 +92,10 @@ def prefetch(ctx: CheckContext, models: list[Model]) -> None:
         if not ctx.cache.has(FACTS_NAMESPACE, key):
             todo.append((model, key))
     if len(todo) > POOL_THRESHOLD:
-        _compute_in_pool(ctx, todo, workers)
+        _start_pool(ctx, todo, workers)
 
 
-def _compute_in_pool(ctx: CheckContext, todo: list[tuple[Model, str]], workers: int) -> None:
+def _start_pool(ctx: CheckContext, todo: list[tuple[Model, str]], workers: int) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
     from lotus_checks.sql.facts import model_facts as compute
@@ -93,13 +104,24 @@ def _compute_in_pool(ctx: CheckContext, todo: list[tuple[Model, str]], workers: 
     texts = [ctx.repo.text(model.path) for model, _ in todo]
     variables = [project_vars(ctx)] * len(todo)
     try:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = pool.map(compute, texts, names, variables,
-                               chunksize=max(1, len(todo) // (workers * 8)))
-            for done, ((model, key), facts) in enumerate(zip(todo, results), 1):
-                _store(ctx, model, key, facts)
-                ctx.progress(done, len(todo))
-    except Exception:  # noqa: BLE001 - no pool here (sandbox, no /dev/shm): models left are done in-process
+        pool = ProcessPoolExecutor(max_workers=workers)
+    except Exception:  # noqa: BLE001 - no pool here (sandbox, no /dev/shm): done in-process
+        return
+    ctx.at_end(lambda: pool.shutdown(wait=True, cancel_futures=True))
+    try:
+        results = pool.map(compute, texts, names, variables,
+                           chunksize=max(1, len(todo) // (workers * 8)))
+    except Exception:  # noqa: BLE001 - as above
+        return
+    ctx.memo[_PENDING] = (todo, results)
+
+
+def _collect(ctx: CheckContext, todo: list[tuple[Model, str]], results: Any) -> None:
+    try:
+        for done, ((model, key), facts) in enumerate(zip(todo, results), 1):
+            _store(ctx, model, key, facts)
+            ctx.progress(done, len(todo))
+    except Exception:  # noqa: BLE001 - the pool broke: the models left are done in-process
         return
 
 
@@ -162,17 +184,19 @@ def _key(ctx: CheckContext, model: Model, text: str) -> str:
 
 def project_vars(ctx: CheckContext) -> dict[str, Any]:
     """`vars:` of dbt_project.yml (`var('raw_root')` renders with them)."""
-    if _VARS not in ctx.memo:
+    def read() -> dict[str, Any]:
         project = ctx.config.dbt_project
         doc = ctx.repo.yaml(project) if ctx.repo.is_file(project) else None
         data = doc.data if doc is not None else None
         found = data.get("vars") if isinstance(data, dict) else None
-        ctx.memo[_VARS] = found if isinstance(found, dict) else {}
-    return ctx.memo[_VARS]  # type: ignore[no-any-return]
+        return found if isinstance(found, dict) else {}
+
+    return ctx.repo.shared(ctx.memo, _VARS, read)
 
 
 def _vars_key(ctx: CheckContext) -> str:
-    return json.dumps(project_vars(ctx), sort_keys=True, default=str)
+    return ctx.repo.shared(ctx.memo, _VARS_KEY,
+                           lambda: json.dumps(project_vars(ctx), sort_keys=True, default=str))
 
 
 def _versions(ctx: CheckContext) -> str:

@@ -405,7 +405,7 @@ def test_sql_only_change_does_not_run_the_generator(
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the generator ran")
 
-    monkeypatch.setattr(generator_module, "run_generator", refuse)
+    monkeypatch.setattr(generator_module, "start_generator", refuse)
     sql = "orchestration/assets/core/shopify/int_shopify__customers.sql"
     assert codes(check_catalogs(lake, [sql])) == []
     with pytest.raises(Exception, match="the generator ran"):
@@ -417,13 +417,13 @@ def test_fix_and_check_share_one_generator_run(
 ) -> None:
     (lake / SHOPIFY_CATALOG).unlink()
     runs = []
-    real = generator_module._run_in_copy
+    real = generator_module._start_in_copy
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         runs.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(generator_module, "_run_in_copy", counting)
+    monkeypatch.setattr(generator_module, "_start_in_copy", counting)
     result = check_catalogs(lake, fix=True, use_cache=True)
     assert result.fixed == [SHOPIFY_CATALOG] and codes(result) == []
     assert len(runs) == 1
