@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 from dataclasses import field
 from types import ModuleType
 from typing import Callable
 
 from lotus_checks.cache import Cache
 from lotus_checks.checks import family_modules
+from lotus_checks.checks.hygiene import NoqaComments
+from lotus_checks.checks.hygiene import noqa_comments
 from lotus_checks.checks.hygiene import unused_noqa
+from lotus_checks.checks.hygiene import well_formed_comments
 from lotus_checks.config import Config
 from lotus_checks.config import ConfigError
 from lotus_checks.context import CheckContext
@@ -77,6 +81,9 @@ def run(
             fix_ctx.end()
 
     ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
+    for module in family_modules():
+        for name, compute in getattr(module, "DERIVED", {}).items():
+            ctx.repo.derivations[name] = partial(compute, ctx)
     # --dbt findings come from dbt, which reads files nobody tracks; --fix rewrites files.
     store = None if use_dbt or fix else ReplayStore.open(cache, config, use_dbt)
     replayed = {m.__name__: _replayed(m, ctx, store) for m in families}
@@ -92,10 +99,11 @@ def run(
     finally:
         ctx.end()
     raw.extend(ctx.repo.load_findings())
+    comments = _noqa_comments(ctx, store)
     if store is not None and targets is None:
-        store.save()
+        store.save(ctx.repo)
 
-    findings = _filter(raw, ctx, selection)
+    findings = _filter(raw, ctx, selection, comments)
     if targets is None:
         checked = len(ctx.repo.inventory())
     else:
@@ -129,7 +137,7 @@ def _replayed(module: ModuleType, ctx: CheckContext, store: ReplayStore | None
     """The family's recorded findings when nothing it read changed (replay.py), else None."""
     if store is None:
         return None
-    return store.replay(module.__name__.rsplit(".", 1)[-1], ctx.repo.digest)
+    return store.replay(module.__name__.rsplit(".", 1)[-1], ctx.repo)
 
 
 def _run_tracked(module: ModuleType, ctx: CheckContext, store: ReplayStore | None
@@ -147,6 +155,10 @@ def _run_tracked(module: ModuleType, ctx: CheckContext, store: ReplayStore | Non
     if ctx.targets is None:
         store.record(name, deps, found + ctx.repo.touched_errors(deps))
     return found
+
+
+# The replay store's unit for the noqa comments (families are units under their own names).
+NOQA_UNIT = "noqa-comments"
 
 
 class CheckCrashed(Exception):
@@ -170,7 +182,24 @@ def _run_family(module: ModuleType, ctx: CheckContext) -> list[Finding]:
         raise CheckCrashed(f"internal error in the {name} checks: {exc!r}") from exc
 
 
-def _filter(raw: list[Finding], ctx: CheckContext, selection: Selection) -> list[Finding]:
+def _noqa_comments(ctx: CheckContext, store: ReplayStore | None) -> NoqaComments:
+    """The `noqa` comments LL602 judges: replayed like a family when no file changed."""
+    if store is not None:
+        found = store.replay_value(NOQA_UNIT, ctx.repo)
+        if well_formed_comments(found):
+            return found  # type: ignore[no-any-return]
+        ctx.repo.start_tracking()
+    try:
+        comments = noqa_comments(ctx)
+    finally:
+        deps = ctx.repo.stop_tracking()
+    if store is not None and ctx.targets is None:
+        store.record_value(NOQA_UNIT, deps, comments)
+    return comments
+
+
+def _filter(raw: list[Finding], ctx: CheckContext, selection: Selection,
+            comments: NoqaComments) -> list[Finding]:
     seen: set[Finding] = set()
     out = []
     # (path, line) of each noqa comment that suppressed something -> the codes it suppressed;
@@ -190,7 +219,7 @@ def _filter(raw: list[Finding], ctx: CheckContext, selection: Selection) -> list
     # A file that failed to load or parse had its other findings skipped: its comments are
     # not judged.
     unparsed = {f.path for f in raw if f.code.startswith("LL0")}
-    unused = unused_noqa(ctx, selection.enabled, suppressed, unparsed)
+    unused = unused_noqa(ctx, selection.enabled, suppressed, unparsed, comments)
     out.extend(selection.apply_severity(f) for f in unused)
     return sorted(out, key=Finding.sort_key)
 

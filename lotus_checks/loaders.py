@@ -59,8 +59,13 @@ def read_text(path: Path, max_size: int) -> str:
     return decode_text(read_bytes(path, max_size))
 
 
-def read_bytes(path: Path, max_size: int) -> bytes:
+def read_bytes(path: Path | str, max_size: int) -> bytes:
     """The bytes of a regular file of at most `max_size` bytes, or LoadError LL001/LL008."""
+    return read_bytes_and_stat(path, max_size)[0]
+
+
+def read_bytes_and_stat(path: Path | str, max_size: int) -> tuple[bytes, os.stat_result]:
+    """`read_bytes`, and the status of what was opened, taken before reading it."""
     try:
         return _read_regular_file(path, max_size)
     except LoadError:
@@ -84,7 +89,7 @@ def decode_text(data: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def _read_regular_file(path: Path, max_size: int) -> bytes:
+def _read_regular_file(path: Path | str, max_size: int) -> tuple[bytes, os.stat_result]:
     """At most `max_size` bytes of a regular file.
 
     Opened non-blocking and checked with fstat on the open descriptor: opening a FIFO normally
@@ -100,13 +105,23 @@ def _read_regular_file(path: Path, max_size: int) -> bytes:
             raise LoadError("LL001", f"is not a regular file ({_file_kind(info.st_mode)})")
         if info.st_size > max_size:
             raise LoadError("LL008", _too_large(info.st_size, max_size))
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(max_size + 1)  # a file growing while we read is still bounded
+        # os.read on the descriptor: a file object around it costs more than the read itself
+        # (a warm run reads every input file). Bounded: a file growing meanwhile stops at max+1.
+        chunks = []
+        remaining = max_size + 1
+        while remaining > 0:
+            want = min(remaining, max(info.st_size + 1, 65536))
+            chunk = os.read(fd, want)
+            chunks.append(chunk)
+            remaining -= len(chunk)
+            if len(chunk) < want:  # a regular file reads short only at its end
+                break
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
     finally:
         os.close(fd)
     if len(data) > max_size:
         raise LoadError("LL008", _too_large(len(data), max_size))
-    return data
+    return data, info
 
 
 def _too_large(size: int, max_size: int) -> str:

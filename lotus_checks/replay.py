@@ -31,13 +31,15 @@ from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
 from typing import Any
+from typing import Protocol
 
 from lotus_checks.cache import Cache
 from lotus_checks.config import Config
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
+from lotus_checks.repo import TRANSIENT
 
-STORE_VERSION = 1
+STORE_VERSION = 3
 NAMESPACE = "replay"
 # Codes whose findings depend on the machine (a time budget) or on a run of the generator that
 # may succeed next time: a family reporting one is run again next time, never replayed.
@@ -52,6 +54,12 @@ MAX_STORE_BYTES = 200_000_000
 
 def file_digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def value_digest(value: Any) -> str:
+    """The digest of a JSON value (a derived value, see Repo.derived)."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+    return file_digest(text.encode("utf-8", "surrogatepass"))
 
 
 def tree_listing_digest(root: Path, cache_dir: str) -> str:
@@ -132,19 +140,39 @@ def _stat_line(path: Path) -> str:
     return f"{path}\0{info.st_size}\0{info.st_mtime_ns}"
 
 
+class Inputs(Protocol):
+    """What the store asks of the repo model (repo.py) about a dependency now."""
+
+    def digest(self, key: str) -> str: ...
+
+    def unchanged_since(self, path: str, status: list[int]) -> bool: ...
+
+    def stable_status(self, path: str) -> list[int] | None: ...
+
+    def derived_inputs(self, key: str) -> dict[str, str] | None: ...
+
+
 @dataclass
 class ReplayStore:
-    """The recorded families of one configuration, and what this run adds to them."""
+    """The recorded units of one configuration, and what this run adds to them.
+
+    A unit is a family (its value: the findings) or another piece of per-file work the engine
+    keeps (the `noqa` comments); its value is any JSON."""
 
     cache: Cache
     key: str
     listing: str
-    _families: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _units: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Digests as the store recorded them: what replays compare against. Never updated during a
-    # run: a family that ran and saw a file change must not make another family's stale entry
-    # look current.
+    # run: a unit that ran and saw a file change must not make another unit's stale entry look
+    # current.
     _recorded: dict[str, str] = field(default_factory=dict)
-    # Digests to save: the recorded ones, updated by the families that ran.
+    # File status (size, mtime, ctime, inode, device) when the digest was taken, for files that
+    # had not changed for a while then: the same status now means the same bytes, unread.
+    _recorded_status: dict[str, list[int]] = field(default_factory=dict)
+    # Derived values ("=name:arg", see Repo.derived) -> the keys they were computed from.
+    _recorded_derived: dict[str, list[str]] = field(default_factory=dict)
+    # Digests to save: the recorded ones, updated by the units that ran.
     _digests: dict[str, str] = field(default_factory=dict)
     _changed: bool = False
 
@@ -159,56 +187,104 @@ class ReplayStore:
         if _well_formed(data) and data["listing"] == store.listing:
             paths = data["paths"]
             store._recorded = dict(zip(paths, data["digests"]))
+            store._recorded_status = {
+                path: status for path, status in zip(paths, data["status"])
+                if _status_well_formed(status)
+            }
             store._digests = dict(store._recorded)
-            store._families = {
-                name: {"deps": [paths[i] for i in entry["deps"]], "findings": entry["findings"]}
-                for name, entry in data["families"].items()
+            store._recorded_derived = {
+                key: [paths[i] for i in inner] for key, inner in data["derived"].items()
+            }
+            store._units = {
+                name: {"deps": [paths[i] for i in entry["deps"]], "value": entry["value"]}
+                for name, entry in data["units"].items()
             }
         return store
 
-    def replay(self, family: str, current_digest: Any) -> list[Finding] | None:
-        """The recorded findings of `family` if every input it had is unchanged, else None.
-
-        `current_digest(dep)` is the repo model's digest of a dependency now."""
-        entry = self._families.get(family)
-        if entry is None:
+    def replay(self, family: str, inputs: Inputs) -> list[Finding] | None:
+        """The recorded findings of `family` if every input it had is unchanged, else None."""
+        rows = self.replay_value(family, inputs)
+        if not isinstance(rows, list):
             return None
-        for dep in entry["deps"]:
-            if current_digest(dep) != self._recorded.get(dep):
-                return None
         try:
-            return [_finding(row) for row in entry["findings"]]
+            return [_finding(row) for row in rows]
         except (TypeError, ValueError):
             return None
 
+    def replay_value(self, unit: str, inputs: Inputs) -> Any | None:
+        """The recorded value of `unit` if every input it had is unchanged, else None."""
+        entry = self._units.get(unit)
+        if entry is None:
+            return None
+        for dep in entry["deps"]:
+            inner = self._recorded_derived.get(dep)
+            if inner is not None and all(self._unchanged(d, inputs) for d in inner):
+                continue  # computed from the same inputs: the same value, not worked out again
+            if not self._unchanged(dep, inputs):
+                return None
+        return entry["value"]
+
+    def _unchanged(self, key: str, inputs: Inputs) -> bool:
+        status = self._recorded_status.get(key)
+        if status is not None and inputs.unchanged_since(key, status):
+            return True  # same status as when its digest was taken: not read again
+        return inputs.digest(key) == self._recorded.get(key)
+
     def record(self, family: str, deps: dict[str, str], findings: list[Finding]) -> None:
         """Remember a family that just ran over the whole repo (unless a finding is transient)."""
-        self._changed = True
         if any(f.code in TRANSIENT_CODES for f in findings):
-            self._families.pop(family, None)
+            self._changed = True
+            self._units.pop(family, None)
+            return
+        self.record_value(family, deps, [_row(f) for f in findings])
+
+    def record_value(self, unit: str, deps: dict[str, str], value: Any) -> None:
+        """Remember a unit that just ran over the whole repo (unless it depends on the machine)."""
+        self._changed = True
+        if TRANSIENT in deps:
+            self._units.pop(unit, None)
             return
         self._digests.update(deps)
-        self._families[family] = {
-            "deps": sorted(deps),
-            "findings": [_row(f) for f in findings],
-        }
+        self._units[unit] = {"deps": sorted(deps), "value": value}
 
-    def save(self) -> None:
+    def save(self, inputs: Inputs) -> None:
         """Write the store if anything was recorded this run (atomically, via the cache)."""
         if not self._changed:
             return
-        used = sorted({dep for entry in self._families.values() for dep in entry["deps"]})
+        derived: dict[str, list[str]] = {}
+        for entry in self._units.values():
+            for dep in entry["deps"]:
+                if dep.startswith("=") and dep not in derived:
+                    fresh = inputs.derived_inputs(dep)  # computed this run: what it read now
+                    if fresh is not None:
+                        self._digests.update(fresh)
+                    inner = sorted(fresh) if fresh is not None else self._recorded_derived.get(dep)
+                    if inner is not None:
+                        derived[dep] = inner
+        used = sorted({dep for entry in self._units.values() for dep in entry["deps"]}
+                      | {dep for inner in derived.values() for dep in inner})
         index = {path: i for i, path in enumerate(used)}
+        status = []
+        for path in used:
+            fresh = inputs.stable_status(path)  # read this run: its status then
+            status.append(fresh if fresh is not None else self._recorded_status.get(path))
         self.cache.put(NAMESPACE, self.key, {
             "version": STORE_VERSION,
             "listing": self.listing,
             "paths": used,
             "digests": [self._digests[path] for path in used],
-            "families": {
-                name: {"deps": [index[d] for d in entry["deps"]], "findings": entry["findings"]}
-                for name, entry in sorted(self._families.items())
+            "status": status,
+            "derived": {key: [index[d] for d in inner] for key, inner in sorted(derived.items())},
+            "units": {
+                name: {"deps": [index[d] for d in entry["deps"]], "value": entry["value"]}
+                for name, entry in sorted(self._units.items())
             },
         })
+
+
+def _status_well_formed(status: Any) -> bool:
+    return (isinstance(status, list) and len(status) == 5
+            and all(isinstance(n, int) and not isinstance(n, bool) for n in status))
 
 
 def _row(finding: Finding) -> list[Any]:
@@ -230,13 +306,23 @@ def _finding(row: list[Any]) -> Finding:
 def _well_formed(data: Any) -> bool:
     if not isinstance(data, dict) or data.get("version") != STORE_VERSION:
         return False
-    paths, digests, families = data.get("paths"), data.get("digests"), data.get("families")
+    paths, digests, units = data.get("paths"), data.get("digests"), data.get("units")
+    status = data.get("status")
     if not (isinstance(paths, list) and isinstance(digests, list) and len(paths) == len(digests)
-            and isinstance(families, dict) and isinstance(data.get("listing"), str)):
+            and isinstance(status, list) and len(status) == len(paths)
+            and isinstance(units, dict) and isinstance(data.get("listing"), str)):
         return False
-    for entry in families.values():
+    if not all(isinstance(p, str) for p in paths) or not all(isinstance(d, str) for d in digests):
+        return False
+    derived = data.get("derived")
+    if not isinstance(derived, dict) or not all(
+            isinstance(inner, list) and all(isinstance(i, int) and 0 <= i < len(paths)
+                                            for i in inner)
+            for inner in derived.values()):
+        return False
+    for entry in units.values():
         if not (isinstance(entry, dict) and isinstance(entry.get("deps"), list)
-                and isinstance(entry.get("findings"), list)):
+                and "value" in entry):
             return False
         if not all(isinstance(i, int) and 0 <= i < len(paths) for i in entry["deps"]):
             return False

@@ -4,6 +4,7 @@ and each file loaded once, lazily, with load failures kept as LL0xx findings."""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,13 +20,18 @@ from lotus_checks.loaders import YamlDoc
 from lotus_checks.loaders import parse_json
 from lotus_checks.loaders import decode_text
 from lotus_checks.loaders import parse_yaml
-from lotus_checks.loaders import read_bytes
+from lotus_checks.loaders import read_bytes_and_stat
 
 T = TypeVar("T")
 
 CATALOG_NAME = "_catalog.json"
 # Folders dbt and tools create inside a project; never part of the checked tree.
 SKIPPED_FOLDERS = frozenset({"target", "dbt_packages", "logs", "node_modules", "__pycache__"})
+# A file unchanged this long before it is read has a status a later change cannot repeat
+# (timestamps are coarser than nanoseconds on most file systems; git's "racily clean" problem).
+STABLE_AFTER_NS = 2_000_000_000
+# The dependency key of a result that depends on the machine (see Repo.mark_transient).
+TRANSIENT = "!transient"
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,12 @@ class Repo:
         # read twice.
         self._digests: dict[str, str] = {}
         self._unloaded: dict[str, bytes] = {}
+        self._stable: dict[str, list[int]] = {}  # see stable_status
+        self._status_now: dict[str, list[int] | None] = {}  # see unchanged_since
+        # "=name:arg" -> (value, keys it read, digest of the value); see `derived`.
+        self._derived: dict[str, tuple[Any, frozenset[str], str]] = {}
+        # name -> compute(arg) for derived values (the engine fills it from the families).
+        self.derivations: dict[str, Callable[[str], Any]] = {}
         # Paths the running family read, and probes ("?f:path", "?d:path") it made; None when
         # nobody tracks.
         self._touched: set[str] | None = None
@@ -192,14 +204,53 @@ class Repo:
         return files
 
     # ---- what a family looked at (replay.py) ------------------------------------------------
+    #
+    # Keys of what a family depends on: "path" (a file's content), "?f:path" / "?d:path" (whether
+    # it is a file / folder), "=name:arg" (a value derived from files, by its content: see
+    # `derived`), and TRANSIENT (the result depends on the machine: never recorded).
 
     def start_tracking(self) -> None:
         self._touched = set()
 
     def stop_tracking(self) -> dict[str, str]:
-        """Digest of every file read and probe made since `start_tracking`."""
+        """Digest of every key looked at since `start_tracking`."""
         touched, self._touched = self._touched or set(), None
         return {key: self.digest(key) for key in touched}
+
+    def mark_transient(self) -> None:
+        """What is being computed depends on the machine (a time budget ran out)."""
+        if self._touched is not None:
+            self._touched.add(TRANSIENT)
+
+    def derived(self, key: str, compute: Callable[[], T]) -> T:
+        """`compute()` once per run, depended on by its value rather than by what it read.
+
+        `key` is "=name:arg". A family using the value depends on the key; the store keeps what
+        `compute` read, and when that changed, works the value out again (with the function a
+        family registered in `derivations`) and compares it: a model edit that leaves its tags
+        alone does not make the coverage family run again ("early cutoff")."""
+        hit = self._derived.get(key)
+        if hit is None:
+            from lotus_checks.replay import value_digest
+
+            outer, self._touched = self._touched, set()
+            try:
+                value = compute()
+            finally:
+                inner, self._touched = self._touched, outer
+            hit = self._derived[key] = (value, frozenset(inner), value_digest(value))
+        if self._touched is not None:
+            self._touched.add(key)
+            if TRANSIENT in hit[1]:
+                self._touched.add(TRANSIENT)
+        return hit[0]  # type: ignore[no-any-return]
+
+    def derived_inputs(self, key: str) -> dict[str, str] | None:
+        """What the derived value `key` was computed from this run (None: not computed)."""
+        hit = self._derived.get(key)
+        if hit is None:
+            return None
+        return {dep: self.digest(dep) for dep in hit[1]}
 
     def touched_errors(self, deps: dict[str, str]) -> list[Finding]:
         """Load findings of the files among `deps` (they belong to the family that read them)."""
@@ -250,6 +301,10 @@ class Repo:
             return found
         if key.startswith("?"):
             return self._probe(key)  # cheap, and may change during a run (--fix)
+        if key.startswith("="):
+            return self._derived_digest(key)
+        if key == TRANSIENT:
+            return "transient"
         else:
             from lotus_checks.replay import file_digest
 
@@ -262,6 +317,32 @@ class Repo:
                 found = file_digest(data)
         self._digests[key] = found
         return found
+
+    def _derived_digest(self, key: str) -> str:
+        if key not in self._derived:
+            name, _, arg = key[1:].partition(":")
+            compute = self.derivations.get(name)
+            if compute is None:
+                return "underivable"
+            self.derived(key, lambda: compute(arg))
+        return self._derived[key][2]
+
+    def unchanged_since(self, path: str, status: list[int]) -> bool:
+        """Whether the file's status is still `status` (a `stable_status` of an earlier run)."""
+        if path not in self._status_now:
+            try:
+                info = os.stat(os.path.join(self._real_root, path))
+            except (OSError, ValueError):
+                self._status_now[path] = None
+            else:
+                self._status_now[path] = _status(info)
+        return self._status_now[path] == status
+
+    def stable_status(self, path: str) -> list[int] | None:
+        """The file's status when this run read it, if it had not changed for a while before:
+        then a later change gives a later ctime, so an equal status means equal bytes. A file
+        changed just before the read could change again within the same clock tick, unseen."""
+        return self._stable.get(path)
 
     # ---- loading ---------------------------------------------------------------------------
 
@@ -315,7 +396,10 @@ class Repo:
         full = os.path.join(self._real_root, path)
         if not self._inside(full):
             raise LoadError("LL001", "symbolic link points outside the repository")
-        return read_bytes(Path(full), self.config.max_file_size)
+        data, info = read_bytes_and_stat(full, self.config.max_file_size)
+        if max(info.st_ctime_ns, info.st_mtime_ns) < _settled_before():
+            self._stable[path] = _status(info)
+        return data
 
     def _inside(self, full: str) -> bool:
         """Whether `full` really is inside the root: the file itself or any folder on the way
@@ -326,6 +410,15 @@ class Repo:
             real_folder = self._real_folders[folder] = os.path.realpath(folder)
         real = os.path.realpath(full) if os.path.islink(full) else os.path.join(real_folder, name)
         return real == self._real_root or real.startswith(self._real_root.rstrip(os.sep) + os.sep)
+
+
+def _settled_before() -> int:
+    """Files last changed before this time (ns) have a status worth recording."""
+    return time.time_ns() - STABLE_AFTER_NS
+
+
+def _status(info: os.stat_result) -> list[int]:
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev]
 
 
 def _load_finding(path: str, exc: LoadError) -> Finding:

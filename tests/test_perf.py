@@ -230,9 +230,9 @@ def test_cached_facts_are_not_held_for_the_whole_run(
     held: dict[str, int] = {}
     real = engine._filter
 
-    def spy(raw: list, ctx: CheckContext, selection: object) -> object:
+    def spy(raw: list, ctx: CheckContext, selection: object, comments: object) -> object:
         held[str(ctx.cache.folder is not None)] = len(ctx.memo.get(model_cache._FACTS, {}))
-        return real(raw, ctx, selection)  # type: ignore[arg-type]
+        return real(raw, ctx, selection, comments)  # type: ignore[arg-type]
 
     monkeypatch.setattr(engine, "_filter", spy)
     check_tree(reference_repo, use_cache=True)

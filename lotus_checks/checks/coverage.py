@@ -190,6 +190,21 @@ sync_catalog = jsondecode(file("${path.module}/../../dag/streams/shopify/_catalo
 # LL308 (dbt's own parse disagrees with the static view) runs only with --dbt.
 RULES = (LL301, LL302, LL303, LL304, LL305, LL306, LL307, LL308)
 
+# A model's tags and source() calls, as a value this family depends on (Repo.derived).
+VIEW = "coverage-view"
+
+
+def _view_of(ctx: CheckContext, path: str) -> dict[str, Any] | None:
+    """The coverage view of the model at `path`, worked out for the replay store."""
+    from lotus_checks.sql.model_cache import model_coverage
+
+    model = next((m for m in ctx.repo.models if m.path == path), None)
+    return None if model is None else model_coverage(ctx, model, wants_facts=False)
+
+
+# Values the replay store may need worked out again: name -> function(ctx, arg).
+DERIVED = {VIEW: _view_of}
+
 # (path, line, column) a finding may be placed at.
 Place = tuple[str, "int | None", "int | None"]
 
@@ -325,7 +340,11 @@ class _Lake:
         facts (sql/model_cache.py): cached by content, never rendered twice in a run."""
         from lotus_checks.sql.model_cache import model_coverage
 
-        view = model_coverage(self.ctx, model, wants_facts=self._columns_wants(model))
+        # Depended on by its value: an edit that leaves tags and source() calls alone does not
+        # make this family run again (Repo.derived; DERIVED below works it out on its own).
+        view = self.ctx.repo.derived(
+            f"={VIEW}:{model.path}",
+            lambda: model_coverage(self.ctx, model, wants_facts=self._columns_wants(model)))
         if view is None or view["tags"] is None:
             return _ModelFacts(tags=None, sources=frozenset())
         return _ModelFacts(
@@ -646,14 +665,15 @@ def _model_stream(lake: _Lake, name: str) -> tuple[str, str] | None:
 def _orphan_tags(
     lake: _Lake, model: Model, tags: tuple[str, ...], skip: str | None
 ) -> Iterator[Finding]:
-    text = lake.repo.text(model.path) or ""
     for tag in tags:
         named = lake.tag_stream(tag)
         if named is None or tag == skip or lake.is_stream(*named):
             continue
         source = named[0]
         candidates = [lake.stream_tag(source, s) for s in lake.stream_names.get(source, [])]
-        line, column = _tag_position(text, tag)
+        # Read only for a finding: otherwise this family depends on the model only through its
+        # tags and source() calls (the derived view), not its text.
+        line, column = _tag_position(lake.repo.text(model.path) or "", tag)
         yield LL306.finding(
             model.path,
             line,

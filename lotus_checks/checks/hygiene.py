@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 from typing import Callable
 from typing import Iterator
 
@@ -92,23 +93,57 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
                 )
 
 
+# path -> [[line, column, [codes]], ...] of its `noqa` comments (JSON: the replay store keeps it).
+NoqaComments = dict[str, list[list[Any]]]
+
+
+def noqa_comments(ctx: CheckContext) -> NoqaComments:
+    """Every `noqa` comment in the files in scope whose comments LL602 judges."""
+    out: NoqaComments = {}
+    for path in ctx.repo.inventory():
+        if not path.endswith(NOQA_SUFFIXES) or not ctx.in_scope(path):
+            continue
+        text = ctx.repo.text(path)
+        if not text or not _MENTIONS_NOQA.search(text):
+            continue  # most files: no line to look at
+        found = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            comment = noqa_comment(path, line)
+            if comment is not None:
+                found.append([number, comment[0], sorted(comment[1])])
+        if found:
+            out[path] = found
+    return out
+
+
+def well_formed_comments(value: Any) -> bool:
+    """A `noqa_comments` result as the replay store gives it back."""
+    return isinstance(value, dict) and all(
+        isinstance(path, str) and isinstance(found, list) and all(
+            isinstance(c, list) and len(c) == 3 and isinstance(c[0], int)
+            and isinstance(c[1], int) and isinstance(c[2], list)
+            and all(isinstance(code, str) for code in c[2])
+            for c in found)
+        for path, found in value.items())
+
+
 def unused_noqa(
     ctx: CheckContext,
     enabled: Callable[[str, str], bool],
     suppressed: dict[tuple[str, int], set[str]],
     skipped_paths: set[str],
+    comments: NoqaComments,
 ) -> Iterator[Finding]:
     """LL602 findings. Runs in the engine's filtering step, where suppression happens.
 
     `enabled(code, path)` is the run's selection; `suppressed` maps (path, line) to the codes of
     the findings a comment there suppressed; `skipped_paths` are files whose findings were not
-    all computed (they failed to load or parse)."""
+    all computed (they failed to load or parse); `comments` is `noqa_comments(ctx)`."""
     from lotus_checks.checks import all_rules
 
     rules = [rule for code, rule in all_rules().items() if code != LL602.code]
-    for path in ctx.repo.inventory():
-        if (not path.endswith(NOQA_SUFFIXES) or not ctx.in_scope(path)
-                or path in skipped_paths or not enabled(LL602.code, path)):
+    for path, found in sorted(comments.items()):
+        if not ctx.in_scope(path) or path in skipped_paths or not enabled(LL602.code, path):
             continue
 
         def checked(prefix: str, path: str = path) -> bool:
@@ -123,14 +158,9 @@ def unused_noqa(
                 enabled(r.code, path) and (ctx.use_dbt or not r.requires_dbt) for r in matching
             )
 
-        text = ctx.repo.text(path)
-        if not text or not _MENTIONS_NOQA.search(text):
-            continue  # most files: no line to look at
-        for number, line in enumerate(text.splitlines(), start=1):
-            comment = noqa_comment(path, line)
-            if comment is not None:
-                hit = suppressed.get((path, number), set())
-                yield from _unused(path, number, *comment, hit, checked)
+        for number, column, codes in found:
+            hit = suppressed.get((path, number), set())
+            yield from _unused(path, number, column, frozenset(codes), hit, checked)
 
 
 def _unused(

@@ -21,6 +21,7 @@ Shape (positions are 1-based line/column in the *original* .sql file):
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 from typing import Callable
@@ -34,16 +35,35 @@ Position = tuple[int | None, int | None]
 
 def versions() -> str:
     """What facts depend on besides the model text (no sqlglot import: warm runs never need it)."""
+    from lotus_checks import __version__
+
+    return f"{FACTS_VERSION}/{__version__}/sqlglot {_sqlglot_version()}"
+
+
+def _sqlglot_version() -> str:
+    """From sqlglot/_version.py's text: importing it imports sqlglot, and importlib.metadata
+    costs tens of milliseconds, more than a one-file run's own work."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("sqlglot")  # locates the package without importing it
+    if spec is not None and spec.origin:
+        try:
+            with open(os.path.join(os.path.dirname(spec.origin), "_version.py"),
+                      encoding="utf-8") as f:
+                text = f.read()
+        except OSError:
+            text = ""
+        match = re.search(r"^__version__\s*=\s*(?:version\s*=\s*)?['\"]([^'\"]+)['\"]", text,
+                          re.MULTILINE)
+        if match:
+            return match.group(1)
     from importlib.metadata import PackageNotFoundError
     from importlib.metadata import version
 
-    from lotus_checks import __version__
-
     try:
-        sqlglot_version = version("sqlglot")
+        return version("sqlglot")
     except PackageNotFoundError:  # pragma: no cover - sqlglot is a dependency
-        sqlglot_version = "?"
-    return f"{FACTS_VERSION}/{__version__}/sqlglot {sqlglot_version}"
+        return "?"
 
 
 def model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -33,6 +33,7 @@ _VARS_KEY = "sql.model_cache.vars_key"
 _VERSIONS = "sql.model_cache.versions"
 _PREFETCHED = "sql.model_cache.prefetched"
 _PENDING = "sql.model_cache.pending"
+_OVER_BUDGET = "sql.model_cache.over_budget"
 # Below this many models to compute, a pool's start-up (forking, importing sqlglot in each
 # worker on spawn platforms) costs more than it saves.
 POOL_THRESHOLD = 50
@@ -40,6 +41,19 @@ POOL_THRESHOLD = 50
 
 def model_facts(ctx: CheckContext, model: Model, text: str) -> dict[str, Any]:
     """The full facts of `model` (its text `text`), rendered and parsed at most once per run."""
+    facts = _model_facts(ctx, model, text)
+    _note_budget(ctx, model)
+    return facts
+
+
+def _note_budget(ctx: CheckContext, model: Model) -> None:
+    """Facts (and the view from them) of a model over its CPU budget depend on the machine:
+    whoever uses them is not recorded for replay."""
+    if model.path in ctx.memo.get(_OVER_BUDGET, ()):
+        ctx.repo.mark_transient()
+
+
+def _model_facts(ctx: CheckContext, model: Model, text: str) -> dict[str, Any]:
     memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_FACTS, {})
     if model.path in memo:
         return memo[model.path]
@@ -63,6 +77,8 @@ def _store(ctx: CheckContext, model: Model, key: str, facts: dict[str, Any]) -> 
         ctx.cache.put(COVERAGE_NAMESPACE, key, view)
     else:
         ctx.memo.setdefault(_FACTS, {})[model.path] = facts
+    if facts.get("skipped"):
+        ctx.memo.setdefault(_OVER_BUDGET, set()).add(model.path)
 
 
 def prefetch(ctx: CheckContext, models: list[Model]) -> None:
@@ -132,6 +148,12 @@ def _usable(cached: Any) -> bool:
 def model_coverage(ctx: CheckContext, model: Model, wants_facts: bool) -> dict[str, Any] | None:
     """{"tags": [...] | None, "sources": [[source, table], ...]} of the plain rendering; None when
     the model cannot be read. `wants_facts`: the run needs this model's full facts anyway."""
+    view = _model_coverage(ctx, model, wants_facts)
+    _note_budget(ctx, model)
+    return view
+
+
+def _model_coverage(ctx: CheckContext, model: Model, wants_facts: bool) -> dict[str, Any] | None:
     text = ctx.repo.text(model.path)
     if text is None:
         return None
@@ -147,7 +169,7 @@ def model_coverage(ctx: CheckContext, model: Model, wants_facts: bool) -> dict[s
     if _usable_view(cached):
         view: dict[str, Any] = cached
     elif wants_facts or model.path in ctx.memo.get(_FACTS, {}):
-        facts = model_facts(ctx, model, text)
+        facts = _model_facts(ctx, model, text)
         view = _coverage_of(facts)
         if model.path not in memo and not facts.get("skipped"):
             ctx.cache.put(COVERAGE_NAMESPACE, key, view)  # facts cached by an older run: add it

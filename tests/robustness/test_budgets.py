@@ -42,6 +42,12 @@ LONG_OR_CHAIN = HEADER + "where " + " or ".join(f"a{i} = 1" for i in range(250_0
 WIDE_SELECT = "select " + ", ".join(f"c{i}" for i in range(60_000)) + " from {{ source('shopify', 'orders') }}"
 
 
+def sqlglot_parser_is_python() -> bool:
+    import sqlglot.parser
+
+    return str(sqlglot.parser.__file__).endswith(".py")
+
+
 @pytest.fixture
 def lake(tmp_path: Path) -> Iterator[Path]:
     """The small lake, with the gc callbacks Hypothesis installs set aside: the budget's
@@ -108,13 +114,17 @@ def test_ordinary_models_are_far_inside_the_budget(lake: Path, monkeypatch: pyte
 
 
 def test_shipped_budget_bounds_a_pathological_model_through_the_cli(lake: Path) -> None:
+    """LL008 when the budget runs out. sqlglot's compiled build (the `fast` extra) can get
+    through this model in about the budget; it then ends at the nesting limit (LL003). Either
+    way the run ends in bounded time with a finding on the model."""
     (lake / ORDERS_MODEL).write_text(LONG_OR_CHAIN)
     started = time.monotonic()
     outcome = run_process("--root", str(lake), "--no-cache", "--output-format", "json", timeout=60)
     elapsed = time.monotonic() - started
     assert_clean_end(outcome)
     found = [(f["code"], f["path"]) for f in json.loads(outcome.out)["findings"]]
-    assert ("LL008", ORDERS_MODEL) in found
+    compiled = not sqlglot_parser_is_python()
+    assert ("LL008", ORDERS_MODEL) in found or (compiled and ("LL003", ORDERS_MODEL) in found)
     # the budget is CPU time; wall time adds start-up and the other families
     assert elapsed < _budget.MODEL_SECONDS + 15
 
