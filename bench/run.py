@@ -102,18 +102,48 @@ class Sample:
     exit_code: int
 
 
-def run_once(cmd: list[str], cwd: Path, env: dict[str, str], stderr_path: Path) -> Sample:
-    """Wall time and peak RSS of one process (ru_maxrss from wait4: this process only)."""
-    with open(stderr_path, "wb") as err:
+# Runs each measured command and reports its wall time, CPU time and peak RSS (wait4). A
+# separate small process, started before any tree is generated: on Linux a child's ru_maxrss
+# starts from its parent's size at fork (it survives exec), so children of this script, which
+# grows with the trees it generates, would report the script's size as their floor.
+LAUNCHER_SCRIPT = r"""
+import json, os, subprocess, sys, time
+for line in sys.stdin:
+    job = json.loads(line)
+    with open(job["stderr"], "wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(job["cmd"], cwd=job["cwd"], env=job["env"],
+                                stdout=subprocess.DEVNULL, stderr=err)
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here; keep Popen consistent
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode)
+    print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+                      "rss_kb": usage.ru_maxrss, "code": os.waitstatus_to_exitcode(status)}),
+          flush=True)
+"""
+
+
+class Launcher:
+    def __init__(self) -> None:
+        self.process = subprocess.Popen([sys.executable, "-c", LAUNCHER_SCRIPT],
+                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def run(self, cmd: list[str], cwd: Path, env: dict[str, str], stderr_path: Path) -> Sample:
+        """Wall time, CPU time and peak RSS of one process (ru_maxrss: this process only)."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        job = {"cmd": cmd, "cwd": str(cwd), "env": env, "stderr": str(stderr_path)}
+        self.process.stdin.write(json.dumps(job) + "\n")
+        self.process.stdin.flush()
+        out = json.loads(self.process.stdout.readline())
+        return Sample(out["wall"], out["cpu"], out["rss_kb"] / 1024, out["code"])
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.wait()
 
 
 def measure(
+    launcher: Launcher,
     cmd: list[str],
     cwd: Path,
     env: dict[str, str],
@@ -126,7 +156,7 @@ def measure(
     for i in range(repeat):
         if before is not None:
             before(i)
-        sample = run_once(cmd, cwd, env, scratch / "stderr.txt")
+        sample = launcher.run(cmd, cwd, env, scratch / "stderr.txt")
         if sample.exit_code not in ok_codes:
             tail = (scratch / "stderr.txt").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"{' '.join(cmd)} exited {sample.exit_code}:\n{tail}")
@@ -208,7 +238,7 @@ def pick_model(root: Path) -> Path:
     return models[len(models) // 2]
 
 
-def bench_size(name: str, root: Path, repeat: int, use_dbt: bool, seed: int,
+def bench_size(launcher: Launcher, name: str, root: Path, repeat: int, use_dbt: bool, seed: int,
                scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:
     n_sources, n_streams = SIZES[name]
     env = bench_env()
@@ -228,16 +258,18 @@ def bench_size(name: str, root: Path, repeat: int, use_dbt: bool, seed: int,
 
     subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, str(root)], check=True,
                    stdout=subprocess.DEVNULL)  # warm the OS page cache for every figure alike
-    figures["floor"] = measure([sys.executable, "-c", FLOOR_SCRIPT, str(root)], root, env,
+    figures["floor"] = measure(launcher, [sys.executable, "-c", FLOOR_SCRIPT, str(root)], root,
+                               env,
                                repeat, scratch, ok_codes=(0,))
     log(f"[{name}] floor {figures['floor']['median_s']:.3f}s")
-    figures["cold_no_cache"] = measure([*lotus, "--no-cache"], root, env, repeat, scratch)
+    figures["cold_no_cache"] = measure(launcher, [*lotus, "--no-cache"], root, env, repeat,
+                                       scratch)
     log(f"[{name}] --no-cache {figures['cold_no_cache']['median_s']:.3f}s")
-    figures["cold_cache"] = measure(lotus, root, env, repeat, scratch,
+    figures["cold_cache"] = measure(launcher, lotus, root, env, repeat, scratch,
                                     before=lambda _i: shutil.rmtree(cache, ignore_errors=True))
     log(f"[{name}] cold cache {figures['cold_cache']['median_s']:.3f}s")
-    run_once(lotus, root, env, scratch / "stderr.txt")  # the warm runs start from a full cache
-    figures["warm"] = measure(lotus, root, env, repeat, scratch)
+    launcher.run(lotus, root, env, scratch / "stderr.txt")  # the warm runs start from a full cache
+    figures["warm"] = measure(launcher, lotus, root, env, repeat, scratch)
     log(f"[{name}] warm {figures['warm']['median_s']:.3f}s")
 
     model = pick_model(root)
@@ -251,7 +283,8 @@ def bench_size(name: str, root: Path, repeat: int, use_dbt: bool, seed: int,
         entries_before[0] = count_files(cache)
 
     entries_before = [count_files(cache)]
-    figures["one_file"] = measure([*lotus, model.relative_to(root).as_posix()], root, env,
+    figures["one_file"] = measure(launcher, [*lotus, model.relative_to(root).as_posix()], root,
+                                  env,
                                   repeat, scratch, before=edit)
     added.append(count_files(cache) - entries_before[0])
     model.write_text(original, encoding="utf-8")
@@ -264,10 +297,11 @@ def bench_size(name: str, root: Path, repeat: int, use_dbt: bool, seed: int,
         project = root / "orchestration"
         parse = [*dbt, "parse", "--project-dir", str(project), "--profiles-dir", str(project)]
         figures["dbt_cold"] = measure(
-            parse, project, env, repeat, scratch, ok_codes=(0,),
+            launcher, parse, project, env, repeat, scratch, ok_codes=(0,),
             before=lambda _i: shutil.rmtree(project / "target", ignore_errors=True))
         log(f"[{name}] dbt parse cold {figures['dbt_cold']['median_s']:.3f}s")
-        figures["dbt_warm"] = measure(parse, project, env, repeat, scratch, ok_codes=(0,))
+        figures["dbt_warm"] = measure(launcher, parse, project, env, repeat, scratch,
+                                      ok_codes=(0,))
         log(f"[{name}] dbt parse warm {figures['dbt_warm']['median_s']:.3f}s")
     result["findings"] = findings_of(root, env)
     return result
@@ -276,15 +310,16 @@ def bench_size(name: str, root: Path, repeat: int, use_dbt: bool, seed: int,
 # ---- start-up, import time, profile --------------------------------------------------------
 
 
-def bench_startup(repeat: int, scratch: Path) -> dict[str, Any]:
+def bench_startup(launcher: Launcher, repeat: int, scratch: Path) -> dict[str, Any]:
     env = bench_env()
     cwd = scratch
     return {
-        "python_pass": measure([sys.executable, "-c", "pass"], cwd, env, repeat, scratch,
+        "python_pass": measure(launcher, [sys.executable, "-c", "pass"], cwd, env, repeat, scratch,
                                ok_codes=(0,)),
-        "version": measure([*lotus_command(), "--version"], cwd, env, repeat, scratch,
+        "version": measure(launcher, [*lotus_command(), "--version"], cwd, env, repeat, scratch,
                            ok_codes=(0,)),
-        "help": measure([*lotus_command(), "--help"], cwd, env, repeat, scratch, ok_codes=(0,)),
+        "help": measure(launcher, [*lotus_command(), "--help"], cwd, env, repeat, scratch,
+                        ok_codes=(0,)),
     }
 
 
@@ -341,7 +376,7 @@ def profile_run(root: Path, scratch: Path, args: list[str], top: int = 25) -> di
     by_package: dict[str, float] = {}
     by_family: dict[str, float] = {}
     rows = []
-    sql_parses = 0
+    sql_parses = models_parsed = 0
     for (filename, line, func), (cc, nc, tt, ct, _callers) in raw.items():
         package = package_of(filename)
         if func == "check" and package.startswith("lotus_checks.checks."):
@@ -350,14 +385,18 @@ def profile_run(root: Path, scratch: Path, args: list[str], top: int = 25) -> di
         rows.append({"function": f"{_short(filename)}:{line}({func})", "ncalls": nc,
                      "tottime_s": tt, "cumtime_s": ct})
         # Our one entry to the SQL parser (sqlglot's own may be compiled, invisible to cProfile).
-        if func == "parse" and filename.replace(os.sep, "/").endswith("lotus_checks/sql/facts.py"):
-            sql_parses += nc
+        if filename.replace(os.sep, "/").endswith("lotus_checks/sql/facts.py"):
+            if func == "parse":
+                sql_parses += nc
+            elif func == "model_facts":  # one call per model rendered, parsed and resolved
+                models_parsed += nc
     total = sum(by_package.values())
     return {
         "args": args,
         "wall_s": wall,
         "profiled_s": total,
         "sql_parse_calls": sql_parses,
+        "models_parsed": models_parsed,
         # Cumulative time of each family's check(ctx); shared lazy loads land in the first.
         "by_family": dict(sorted(by_family.items(), key=lambda kv: -kv[1])),
         "by_package": sorted(
@@ -425,18 +464,20 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         add("M warm / floor", ratio(median(results, "M", "warm"), m_floor), 1.2, "x")
         add("M one changed model / floor", ratio(median(results, "M", "one_file"), m_floor), 1.2,
             "x")
-        one = results.get("profile_one_file", {})
-        cold = results.get("profile", {})
-        if cold.get("sql_parse_calls"):
-            # What one model costs the parser in a cold run: the one-file run should cost that.
-            models = results["sizes"][results["profile_size"]]["models"]
-            per_model = max(1, round(cold["sql_parse_calls"] / models))
-            add(f"{results['profile_size']} one changed model: SQL parser calls",
-                one.get("sql_parse_calls"), per_model, "calls",
-                f"cold run: {cold['sql_parse_calls']} calls for {models} models")
-        else:
-            add("M one changed model: SQL parser calls", None, 1, "calls",
-                "the cold profile parsed no SQL")
+    one = results.get("profile_one_file", {})
+    cold = results.get("profile", {})
+    if cold.get("models_parsed"):
+        # "The one-changed-file run re-parses one model" (each of its renderings once).
+        models = results["sizes"][results["profile_size"]]["models"]
+        add(f"{results['profile_size']} one changed model: models parsed",
+            one.get("models_parsed"), 1, "models",
+            f"cold run: {cold['models_parsed']} of {models} models, "
+            f"{cold.get('sql_parse_calls')} SQL parses (a model whose is_incremental() "
+            f"rendering differs is parsed twice); one-file run: "
+            f"{one.get('sql_parse_calls')} SQL parses")
+    elif cold:
+        add(f"{results['profile_size']} one changed model: models parsed", None, 1, "models",
+            "the cold profile parsed no model")
     if "M" in results["sizes"] and "L" in results["sizes"]:
         growth = results["sizes"]["L"]["models"] / results["sizes"]["M"]["models"]
         for figure in FIGURES:
@@ -559,8 +600,9 @@ def render_markdown(results: dict[str, Any], notes: str, chart: str | None) -> s
         out += [f"## {title}, size {results['profile_size']}", "",
                 f"`python -m cProfile -m lotus_checks --root TREE {' '.join(prof['args'])}`: "
                 f"{prof['wall_s']:.2f} s under the profiler, {prof['profiled_s']:.2f} s of "
-                f"function time; SQL was parsed (`lotus_checks/sql/facts.py:parse`, one call per "
-                f"statement rendering) {prof['sql_parse_calls']} times.", "",
+                f"function time; {prof.get('models_parsed', '?')} models were rendered, parsed "
+                f"and resolved, with {prof['sql_parse_calls']} SQL parses "
+                "(`lotus_checks/sql/facts.py:parse`).", "",
                 ]
         if prof.get("by_family"):
             out += ["Time per family (cumulative time of its `check()`; a file loaded first by "
@@ -658,11 +700,14 @@ def use_committed_code(rev: str, folder: Path) -> str:
     return f"commit {commit}"
 
 
+IMPORT_LOCATION = "import lotus_checks; print(lotus_checks.__file__)"
+
+
 def compile_bytecode() -> None:
     """Byte-compile lotus_checks/ as `pip install` does: an editable install (or a
     PYTHONDONTWRITEBYTECODE environment) would otherwise compile every module on every run."""
-    where = subprocess.run([sys.executable, "-c", "import lotus_checks; print(lotus_checks.__file__)"],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    where = subprocess.run([sys.executable, "-c", IMPORT_LOCATION], capture_output=True,
+                           text=True, check=True).stdout.strip()
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(where).parent)],
                    check=True, stdout=subprocess.DEVNULL)
 
@@ -755,16 +800,17 @@ def main(argv: list[str] | None = None) -> int:
         # Other work on the machine skews wall times; recorded so a reader can tell.
         "load_average_start": os.getloadavg(),
     }
+    launcher = Launcher()
     try:
-        results["startup"] = bench_startup(max(repeats.values()), scratch)
+        results["startup"] = bench_startup(launcher, max(repeats.values()), scratch)
         log("start-up: " + ", ".join(f"{k} {v['median_s'] * 1000:.0f} ms"
                                      for k, v in results["startup"].items()))
         if not args.no_profile:
             results["importtime"] = import_times(["--version"])
         for size in sizes:
             root = work / size
-            results["sizes"][size] = bench_size(size, root, repeats[size], not args.no_dbt,
-                                                args.seed, scratch, log)
+            results["sizes"][size] = bench_size(launcher, size, root, repeats[size],
+                                                not args.no_dbt, args.seed, scratch, log)
         if not args.no_profile:
             profile_size = "M" if "M" in sizes else sizes[-1]
             results["profile_size"] = profile_size
@@ -774,6 +820,7 @@ def main(argv: list[str] | None = None) -> int:
             results["profile_one_file"] = profile_one_file(work / profile_size, scratch)
             log(f"profiled {profile_size}")
     finally:
+        launcher.close()
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
     results["load_average_end"] = os.getloadavg()

@@ -141,9 +141,15 @@ def test_runner_smoke_on_size_s(tmp_path: Path) -> None:
     assert size["findings"] == {}
     assert len(size["one_file_cache_entries_added"]) == 1
     assert results["profile"]["by_package"] and results["profile"]["top_tottime"]
-    assert "sql_parse_calls" in results["profile_one_file"]
+    # The cold profile (--jobs 1) parsed every model; the pre-commit-style run exactly one.
+    assert results["profile"]["models_parsed"] == size["models"]
+    assert results["profile_one_file"]["models_parsed"] == 1
+    # Peak memory is the command's own, not the bench script's (Launcher): a run that reads a
+    # 0.2 MB tree stays far below what the script itself holds after generating trees.
+    assert size["figures"]["floor"]["peak_rss_mb"] < 60
     names = {t["target"]: t for t in results["targets"]}
     assert names["lotus-check --version"]["value"] > 0
+    assert names["S one changed model: models parsed"]["pass"] is True
     assert "M warm / floor" not in names  # only sizes that ran are judged
 
     md = (docs / "performance.md").read_text()

@@ -114,28 +114,51 @@ def start_prefetch(ctx: CheckContext, models: list[Model]) -> None:
 def _start_pool(ctx: CheckContext, todo: list[tuple[Model, str]], workers: int) -> None:
     from concurrent.futures import ProcessPoolExecutor
 
-    from lotus_checks.sql.facts import model_facts as compute
-
     names = [model.name for model, _ in todo]
     texts = [ctx.repo.text(model.path) for model, _ in todo]
     variables = [project_vars(ctx)] * len(todo)
+    folder = str(ctx.cache.folder) if ctx.cache.folder is not None else None
     try:
         pool = ProcessPoolExecutor(max_workers=workers)
     except Exception:  # noqa: BLE001 - no pool here (sandbox, no /dev/shm): done in-process
         return
     ctx.at_end(lambda: pool.shutdown(wait=True, cancel_futures=True))
     try:
-        results = pool.map(compute, texts, names, variables,
+        results = pool.map(compute_and_store, texts, names, variables, [folder] * len(todo),
+                           [key for _, key in todo],
                            chunksize=max(1, len(todo) // (workers * 8)))
     except Exception:  # noqa: BLE001 - as above
         return
     ctx.memo[_PENDING] = (todo, results)
 
 
+def compute_and_store(text: str, name: str, variables: dict[str, Any], folder: str | None,
+                      key: str) -> dict[str, Any]:
+    """A pool worker's job: a model's facts, written to the cache right here when there is one,
+    so only the small coverage view travels back (this process holds no facts while the others
+    run: the peak memory of a cold run stays that of one process's work)."""
+    from pathlib import Path
+
+    from lotus_checks.cache import Cache
+    from lotus_checks.sql.facts import model_facts as compute
+
+    facts = compute(text, name, variables)
+    if folder is not None and not facts.get("skipped"):
+        cache = Cache(Path(folder))
+        if cache.put(FACTS_NAMESPACE, key, facts):
+            view = _coverage_of(facts)
+            cache.put(COVERAGE_NAMESPACE, key, view)
+            return {"stored": True, "view": view}
+    return {"stored": False, "facts": facts}
+
+
 def _collect(ctx: CheckContext, todo: list[tuple[Model, str]], results: Any) -> None:
     try:
-        for done, ((model, key), facts) in enumerate(zip(todo, results), 1):
-            _store(ctx, model, key, facts)
+        for done, ((model, key), result) in enumerate(zip(todo, results), 1):
+            if result["stored"]:  # facts in the cache already: keep only the view
+                ctx.memo.setdefault(_COVERAGE, {})[model.path] = result["view"]
+            else:
+                _store(ctx, model, key, result["facts"])
             ctx.progress(done, len(todo))
     except Exception:  # noqa: BLE001 - the pool broke: the models left are done in-process
         return
