@@ -48,6 +48,8 @@ import generate_tree  # noqa: E402
 
 SIZES: dict[str, tuple[int, int]] = {"S": (3, 5), "M": (20, 25), "L": (50, 40)}
 DEFAULT_REPEAT = {"S": 5, "M": 5, "L": 3}
+# Runs of the quick figures (floor, warm, one changed model) unless --repeat says otherwise.
+QUICK_REPEAT = 11
 CACHE_DIR = ".lotus_check_cache"
 STARTUP_TARGET_S = 0.150
 PEAK_MEMORY_TARGET_MB = 300
@@ -238,7 +240,8 @@ def pick_model(root: Path) -> Path:
     return models[len(models) // 2]
 
 
-def bench_size(launcher: Launcher, name: str, root: Path, repeat: int, use_dbt: bool, seed: int,
+def bench_size(launcher: Launcher, name: str, root: Path, repeat: int, quick_repeat: int,
+               use_dbt: bool, seed: int,
                scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:
     n_sources, n_streams = SIZES[name]
     env = bench_env()
@@ -249,7 +252,8 @@ def bench_size(launcher: Launcher, name: str, root: Path, repeat: int, use_dbt: 
     files, size = tree_stats(root)
     result: dict[str, Any] = {
         **counts, "files": files, "bytes": size,
-        "generate_s": time.perf_counter() - start, "repeat": repeat, "figures": {},
+        "generate_s": time.perf_counter() - start, "repeat": repeat,
+        "quick_repeat": quick_repeat, "figures": {},
     }
     log(f"[{name}] {counts['models']} models, {files} files, {size / 1e6:.1f} MB")
     figures = result["figures"]
@@ -258,10 +262,6 @@ def bench_size(launcher: Launcher, name: str, root: Path, repeat: int, use_dbt: 
 
     subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, str(root)], check=True,
                    stdout=subprocess.DEVNULL)  # warm the OS page cache for every figure alike
-    figures["floor"] = measure(launcher, [sys.executable, "-c", FLOOR_SCRIPT, str(root)], root,
-                               env,
-                               repeat, scratch, ok_codes=(0,))
-    log(f"[{name}] floor {figures['floor']['median_s']:.3f}s")
     figures["cold_no_cache"] = measure(launcher, [*lotus, "--no-cache"], root, env, repeat,
                                        scratch)
     log(f"[{name}] --no-cache {figures['cold_no_cache']['median_s']:.3f}s")
@@ -269,7 +269,12 @@ def bench_size(launcher: Launcher, name: str, root: Path, repeat: int, use_dbt: 
                                     before=lambda _i: shutil.rmtree(cache, ignore_errors=True))
     log(f"[{name}] cold cache {figures['cold_cache']['median_s']:.3f}s")
     launcher.run(lotus, root, env, scratch / "stderr.txt")  # the warm runs start from a full cache
-    figures["warm"] = measure(launcher, lotus, root, env, repeat, scratch)
+    # The figures the targets compare with the floor take a fraction of a second and vary with
+    # the machine's state by tens of percent: more runs each, the floor measured right before.
+    figures["floor"] = measure(launcher, [sys.executable, "-c", FLOOR_SCRIPT, str(root)], root,
+                               env, quick_repeat, scratch, ok_codes=(0,))
+    log(f"[{name}] floor {figures['floor']['median_s']:.3f}s")
+    figures["warm"] = measure(launcher, lotus, root, env, quick_repeat, scratch)
     log(f"[{name}] warm {figures['warm']['median_s']:.3f}s")
 
     model = pick_model(root)
@@ -284,8 +289,7 @@ def bench_size(launcher: Launcher, name: str, root: Path, repeat: int, use_dbt: 
 
     entries_before = [count_files(cache)]
     figures["one_file"] = measure(launcher, [*lotus, model.relative_to(root).as_posix()], root,
-                                  env,
-                                  repeat, scratch, before=edit)
+                                  env, quick_repeat, scratch, before=edit)
     added.append(count_files(cache) - entries_before[0])
     model.write_text(original, encoding="utf-8")
     result["one_file_model"] = model.relative_to(root).as_posix()
@@ -795,7 +799,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {**machine_info(), "code": code},
         "seed": args.seed,
         "repeat": repeats,
-        "repeat_note": ", ".join(f"{n} runs for {s}" for s, n in repeats.items()),
+        "repeat_note": ", ".join(f"{n} runs for {s}" for s, n in repeats.items())
+        + f" ({args.repeat or QUICK_REPEAT} for the floor, warm and one-model figures)",
         "sizes": {},
         # Other work on the machine skews wall times; recorded so a reader can tell.
         "load_average_start": os.getloadavg(),
@@ -809,7 +814,8 @@ def main(argv: list[str] | None = None) -> int:
             results["importtime"] = import_times(["--version"])
         for size in sizes:
             root = work / size
-            results["sizes"][size] = bench_size(launcher, size, root, repeats[size],
+            quick = args.repeat or QUICK_REPEAT
+            results["sizes"][size] = bench_size(launcher, size, root, repeats[size], quick,
                                                 not args.no_dbt, args.seed, scratch, log)
         if not args.no_profile:
             profile_size = "M" if "M" in sizes else sizes[-1]

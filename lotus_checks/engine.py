@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import partial
 from dataclasses import field
+from functools import partial
 from types import ModuleType
 from typing import Callable
 
@@ -81,7 +81,7 @@ def run(
             fix_ctx.end()
 
     ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
-    for module in family_modules():
+    for module in families:  # values the replay store may need worked out again
         for name, compute in getattr(module, "DERIVED", {}).items():
             ctx.repo.derivations[name] = partial(compute, ctx)
     # --dbt findings come from dbt, which reads files nobody tracks; --fix rewrites files.
