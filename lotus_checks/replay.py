@@ -175,6 +175,8 @@ class ReplayStore:
     # Digests to save: the recorded ones, updated by the units that ran.
     _digests: dict[str, str] = field(default_factory=dict)
     _changed: bool = False
+    # key -> whether it is unchanged since recorded, judged once per run (see _unchanged).
+    _verdicts: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def open(cls, cache: Cache, config: Config, use_dbt: bool) -> ReplayStore | None:
@@ -225,10 +227,14 @@ class ReplayStore:
         return entry["value"]
 
     def _unchanged(self, key: str, inputs: Inputs) -> bool:
-        status = self._recorded_status.get(key)
-        if status is not None and inputs.unchanged_since(key, status):
-            return True  # same status as when its digest was taken: not read again
-        return inputs.digest(key) == self._recorded.get(key)
+        verdict = self._verdicts.get(key)
+        if verdict is None:  # units share most inputs: each is judged once per run
+            status = self._recorded_status.get(key)
+            # Same status as when its digest was taken: the same bytes, not read again.
+            verdict = (status is not None and inputs.unchanged_since(key, status)) \
+                or inputs.digest(key) == self._recorded.get(key)
+            self._verdicts[key] = verdict
+        return verdict
 
     def record(self, family: str, deps: dict[str, str], findings: list[Finding]) -> None:
         """Remember a family that just ran over the whole repo (unless a finding is transient)."""

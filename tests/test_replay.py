@@ -412,11 +412,13 @@ def test_replay_compares_against_the_recorded_digests_only(tmp_path: Path) -> No
     store.record("columns", {"a.sql": "old"}, [finding])
     store.record("coverage", {"a.sql": "old"}, [])
     store.save(FakeInputs({"a.sql": "old"}))
-    reopened = ReplayStore.open(cache, config, use_dbt=False)
-    assert reopened is not None
-    assert reopened.replay("columns", FakeInputs({"a.sql": "old"})) == [finding]
-    reopened.record("coverage", {"a.sql": "new"}, [])  # coverage ran and saw the new content
-    assert reopened.replay("columns", FakeInputs({"a.sql": "new"})) is None
+    unchanged = ReplayStore.open(cache, config, use_dbt=False)
+    assert unchanged is not None
+    assert unchanged.replay("columns", FakeInputs({"a.sql": "old"})) == [finding]
+    changed = ReplayStore.open(cache, config, use_dbt=False)  # a later run: a.sql changed
+    assert changed is not None
+    changed.record("coverage", {"a.sql": "new"}, [])  # coverage ran and saw the new content
+    assert changed.replay("columns", FakeInputs({"a.sql": "new"})) is None
 
 
 # ---- the property -------------------------------------------------------------------------------
