@@ -233,12 +233,8 @@ class Repo:
         if hit is None:
             from lotus_checks.replay import value_digest
 
-            outer, self._touched = self._touched, set()
-            try:
-                value = compute()
-            finally:
-                inner, self._touched = self._touched, outer
-            hit = self._derived[key] = (value, frozenset(inner), value_digest(value))
+            value, inner = self._reading(compute)
+            hit = self._derived[key] = (value, inner, value_digest(value))
         if self._touched is not None:
             self._touched.add(key)
             if TRANSIENT in hit[1]:
@@ -264,15 +260,19 @@ class Repo:
         be replayed after they changed."""
         hit = memo.get(key)
         if hit is None:
-            outer, self._touched = self._touched, set()
-            try:
-                value = compute()
-            finally:
-                inner, self._touched = self._touched, outer
-            hit = memo[key] = (value, frozenset(inner))
+            hit = memo[key] = self._reading(compute)
         if self._touched is not None:
             self._touched |= hit[1]
         return hit[0]  # type: ignore[no-any-return]
+
+    def _reading(self, compute: Callable[[], T]) -> tuple[T, frozenset[str]]:
+        """`compute()`, and the keys it looked at (tracked apart from the caller's)."""
+        outer, self._touched = self._touched, set()
+        try:
+            value = compute()
+        finally:
+            inner, self._touched = self._touched, outer
+        return value, frozenset(inner)
 
     def note_read(self, path: str) -> None:
         """`path` was read outside the repo model (the generator's inputs): track it too."""
