@@ -3,10 +3,16 @@
 A family's findings are a function of the files it read, the files it probed for, the folder
 listings it walked, the config and the installed code. After a whole-repo run the engine records,
 per family, the content digest of every file it read or probed (the repo model tracks them, see
-`Repo.start_tracking`) next to its findings. The next run lists the tree, reads and hashes those
-files, and replays the findings of every family whose inputs are byte-for-byte the same; only
-the others run. Reading and hashing costs what reading the files costs, no parsing: a warm run
-imports neither sqlglot, jsonschema, PyYAML nor hcl2.
+`Repo.start_tracking`) next to its findings. The next run lists the tree and replays the
+findings of every family whose inputs are byte-for-byte the same; only the others run. A file
+whose status (size, mtime, ctime, inode) is the one recorded with its digest is not even read
+(see `Repo.stable_status` for when a status is trusted); others are read and hashed. No parsing:
+a warm run imports neither sqlglot, jsonschema, PyYAML nor hcl2.
+
+A family may depend on a value derived from files instead of the files (`Repo.derived`): the
+coverage family on a model's tags and source() calls. When what the value was computed from
+changed, the value is worked out again and compared ("early cutoff"). Other per-file work the
+engine keeps (the `noqa` comments) is a unit of the store like a family.
 
 What invalidates an entry, and how:
 - any file the family read or probed, changed, added or removed: its digest (content, or the
@@ -17,7 +23,7 @@ What invalidates an entry, and how:
 - lotus-check's own code and the parsers it uses (size and mtime of each file): likewise.
 
 Findings that depend on the machine rather than the files (a time budget ran out, the generator
-timed out) are never recorded. The store is one JSON file per configuration, written atomically
+timed out; `Repo.mark_transient`) are never recorded. The store is one JSON file per configuration, written atomically
 at the end of a whole-repo run; a missing or corrupt store is an empty one.
 """
 
