@@ -218,7 +218,8 @@ class Repo:
         return {key: self.digest(key) for key in touched}
 
     def mark_transient(self) -> None:
-        """What is being computed depends on the machine (a time budget ran out)."""
+        """What is being computed depends on more than the files: the machine (a time budget
+        ran out) or git's state (a hint from `git status`). It is never replayed."""
         if self._touched is not None:
             self._touched.add(TRANSIENT)
 

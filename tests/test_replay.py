@@ -233,6 +233,25 @@ def test_transient_findings_are_never_replayed(lake: Path, family_runs: list[str
     assert family_runs == ["catalog"]
 
 
+def test_a_hint_from_git_status_is_never_replayed(tmp_path: Path, family_runs: list[str]) -> None:
+    """LL201's hint says whether the catalog was hand-edited, from `git status`: committing
+    changes the hint without changing a file."""
+    from tests.builders import git
+    from tests.builders import git_init
+
+    lake = git_init(copy_reference(tmp_path / "lake"))
+    catalog = lake / STREAMS / "shopify" / "_catalog.json"
+    catalog.write_text(catalog.read_text(encoding="utf-8").replace('"orders"', '"order"', 1),
+                       encoding="utf-8")
+    hints = [f.hint for f in cached_run(lake).findings if f.code == "LL201"]
+    assert hints and "hand edit" in hints[0]
+    git(lake, "commit", "-qam", "hand edit")
+    family_runs.clear()
+    hints = [f.hint for f in cached_run(lake).findings if f.code == "LL201"]
+    assert "catalog" in family_runs
+    assert hints and "hand edit" not in hints[0]
+
+
 def test_a_corrupt_store_is_an_empty_one(lake: Path, family_runs: list[str]) -> None:
     cached_run(lake)
     for store in (lake / ".lotus_check_cache" / NAMESPACE).rglob("*.json"):

@@ -459,6 +459,8 @@ class _Evaluation:
         """Files changed in this commit: pre-commit's list, else `git status`, else unknown."""
         if self.ctx.targets is not None:
             return self.ctx.targets
+        # The hint then depends on git's state, not only on the files: never replayed.
+        self.ctx.repo.mark_transient()
         return _git_changed(self.config.root)
 
     def _drift_hint(self, source: _Source) -> str:
