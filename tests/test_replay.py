@@ -148,6 +148,24 @@ def test_a_result_that_depends_on_the_time_budget_is_not_recorded(
     assert {"coverage", "columns"} <= set(family_runs)
 
 
+def test_a_rendering_that_ran_out_of_time_is_neither_cached_nor_replayed(
+    lake: Path, family_runs: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The renderer's wall-clock limit depends on the machine, unlike its size limits."""
+    from lotus_checks.sql import _jinja
+
+    edit(lake, ORDERS_MODEL, "-- One row per order",
+         "{% for i in range(1000) %}{% endfor %}\n-- One row per order")
+    monkeypatch.setattr(_jinja, "MAX_SECONDS", -1.0)  # every deadline has passed
+    found = [(c, p) for c, p, _l, _c in codes(cached_run(lake))]
+    assert ("LL004", ORDERS_MODEL) in found
+    family_runs.clear()
+    cached_run(lake)
+    assert {"coverage", "columns"} <= set(family_runs)
+    monkeypatch.setattr(_jinja, "MAX_SECONDS", 2.0)  # a faster machine: nothing stale remains
+    assert codes(cached_run(lake)) == codes(fresh_run(lake)) == []
+
+
 def test_putting_a_file_back_gives_the_clean_result_again(lake: Path) -> None:
     """Two families read the model; one running again must not make the other's stale entry
     look current (a digest map updated mid-run did exactly that)."""

@@ -34,6 +34,11 @@ class BudgetExceeded(Exception):
     """The template does too much work; reported as a problem."""
 
 
+class RenderTimedOut(BudgetExceeded):
+    """A rendering ran past its wall-clock limit: unlike the other limits this depends on the
+    machine, so what comes of it is never cached or replayed."""
+
+
 class TimeLimitExceeded(BaseException):
     """The CPU budget of one file ran out.
 

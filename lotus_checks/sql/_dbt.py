@@ -28,6 +28,7 @@ from lotus_checks.sql._budget import MAX_ITERATIONS
 from lotus_checks.sql._budget import MAX_SECONDS
 from lotus_checks.sql._budget import MAX_SIZE
 from lotus_checks.sql._budget import BudgetExceeded
+from lotus_checks.sql._budget import RenderTimedOut
 from lotus_checks.sql._budget import bounded_str
 from lotus_checks.sql._budget import check_size
 from lotus_checks.sql.render import RelationCall
@@ -64,6 +65,7 @@ class RenderState:
     problems: dict[str, TemplateProblem] = field(default_factory=dict)
     calls: int = 0
     iterations: int = 0
+    timed_out: bool = False  # the wall-clock limit ran out (RenderTimedOut)
 
     def tick(self, what: str) -> None:
         if what == "call":
@@ -75,7 +77,7 @@ class RenderState:
             if self.iterations > MAX_ITERATIONS:
                 raise BudgetExceeded(f"more than {MAX_ITERATIONS} loop iterations")
         if (self.calls + self.iterations) % 256 == 0 and time.monotonic() > self.deadline:
-            raise BudgetExceeded(f"rendering took longer than {MAX_SECONDS:g} s")
+            raise RenderTimedOut(f"rendering took longer than {MAX_SECONDS:g} s")
 
     def problem(self, message: str, offset: int | None = None, name: str | None = None) -> None:
         if message in self.problems:

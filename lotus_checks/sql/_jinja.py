@@ -40,6 +40,7 @@ from lotus_checks.sql._budget import FILTER_GUARDS
 from lotus_checks.sql._budget import MAX_SECONDS
 from lotus_checks.sql._budget import MAX_SIZE
 from lotus_checks.sql._budget import BudgetExceeded
+from lotus_checks.sql._budget import RenderTimedOut
 from lotus_checks.sql._budget import check_binop
 from lotus_checks.sql._budget import check_call
 from lotus_checks.sql._budget import guard_filter
@@ -302,6 +303,7 @@ def render(
             marked = _run(compiled.template, state)
     except Exception as error:  # noqa: BLE001 - every failure of the template is a problem
         state.problem(_describe(error), _error_offset(error, compiled, identity))
+        state.timed_out = isinstance(error, RenderTimedOut)
         marked = None
     finally:
         CURRENT.reset(token)
@@ -309,7 +311,8 @@ def render(
     config = dict(state.config)
     problems = tuple(state.problems.values())
     if marked is None:
-        return RenderedModel(None, config, dict(state.relations), problems, identity)
+        return RenderedModel(None, config, dict(state.relations), problems, identity,
+                             timed_out=state.timed_out)
     if not compiled.instrumented:
         return RenderedModel(marked, config, dict(state.relations), problems, identity)
     sql, source_map = sourcemap.decode(

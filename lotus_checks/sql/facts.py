@@ -107,6 +107,8 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
         rendered = render_model(
             text, model_name=model_name, incremental=incremental, project_vars=project_vars
         )
+        if rendered.timed_out:
+            facts["transient"] = True  # a faster machine may render it: never cached
         if not incremental:
             facts["config"] = {"tags": _tags(rendered.config)}
             facts["coverage"] = coverage_view(rendered)

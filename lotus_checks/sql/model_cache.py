@@ -72,13 +72,18 @@ def _store(ctx: CheckContext, model: Model, key: str, facts: dict[str, Any]) -> 
     """Cache freshly computed facts and their coverage view; keep in memory what was not cached."""
     view = _coverage_of(facts)
     ctx.memo.setdefault(_COVERAGE, {})[model.path] = view
-    # Over the time budget: try again next run, never cached (the budget depends on the machine).
-    if not facts.get("skipped") and ctx.cache.put(FACTS_NAMESPACE, key, facts):
+    # Over a time budget: try again next run, never cached (the budget depends on the machine).
+    if not _over_budget(facts) and ctx.cache.put(FACTS_NAMESPACE, key, facts):
         ctx.cache.put(COVERAGE_NAMESPACE, key, view)
     else:
         ctx.memo.setdefault(_FACTS, {})[model.path] = facts
-    if facts.get("skipped"):
+    if _over_budget(facts):
         ctx.memo.setdefault(_OVER_BUDGET, set()).add(model.path)
+
+
+def _over_budget(facts: dict[str, Any]) -> bool:
+    """Skipped over the CPU budget (LL008), or a rendering ran out of wall-clock time."""
+    return bool(facts.get("skipped") or facts.get("transient"))
 
 
 def prefetch(ctx: CheckContext, models: list[Model]) -> None:
@@ -143,7 +148,7 @@ def compute_and_store(text: str, name: str, variables: dict[str, Any], folder: s
     from lotus_checks.sql.facts import model_facts as compute
 
     facts = compute(text, name, variables)
-    if folder is not None and not facts.get("skipped"):
+    if folder is not None and not _over_budget(facts):
         cache = Cache(Path(folder))
         if cache.put(FACTS_NAMESPACE, key, facts):
             view = _coverage_of(facts)
@@ -194,7 +199,7 @@ def _model_coverage(ctx: CheckContext, model: Model, wants_facts: bool) -> dict[
     elif wants_facts or model.path in ctx.memo.get(_FACTS, {}):
         facts = _model_facts(ctx, model, text)
         view = _coverage_of(facts)
-        if model.path not in memo and not facts.get("skipped"):
+        if model.path not in memo and not _over_budget(facts):
             ctx.cache.put(COVERAGE_NAMESPACE, key, view)  # facts cached by an older run: add it
     else:
         view = _coverage_only(ctx, model, text, key)
@@ -217,7 +222,10 @@ def _coverage_only(ctx: CheckContext, model: Model, text: str, key: str) -> dict
 
     rendered = render_model(text, model_name=model.name, project_vars=project_vars(ctx))
     view = coverage_view(rendered)
-    ctx.cache.put(COVERAGE_NAMESPACE, key, view)
+    if rendered.timed_out:
+        ctx.memo.setdefault(_OVER_BUDGET, set()).add(model.path)  # never cached nor replayed
+    else:
+        ctx.cache.put(COVERAGE_NAMESPACE, key, view)
     return view
 
 

@@ -47,6 +47,8 @@ class RenderedModel:
     relations: dict[str, RelationCall]  # placeholder -> call
     problems: tuple[TemplateProblem, ...]
     source_map: SourceMap | None = field(default=None, repr=False, compare=False)
+    # The rendering ran out of wall-clock time: a machine-dependent result (never cached).
+    timed_out: bool = False
 
     def original_position(self, offset: int) -> tuple[int, int]:
         """Offset in `sql` -> (line, column), 1-based, in the template file."""
