@@ -184,16 +184,17 @@ def _run_family(module: ModuleType, ctx: CheckContext) -> list[Finding]:
 
 def _noqa_comments(ctx: CheckContext, store: ReplayStore | None) -> NoqaComments:
     """The `noqa` comments LL602 judges: replayed like a family when no file changed."""
-    if store is not None:
-        found = store.replay_value(NOQA_UNIT, ctx.repo)
-        if well_formed_comments(found):
-            return found  # type: ignore[no-any-return]
-        ctx.repo.start_tracking()
+    if store is None:
+        return noqa_comments(ctx)
+    found = store.replay_value(NOQA_UNIT, ctx.repo)
+    if well_formed_comments(found):
+        return found  # type: ignore[no-any-return]
+    ctx.repo.start_tracking()
     try:
         comments = noqa_comments(ctx)
     finally:
         deps = ctx.repo.stop_tracking()
-    if store is not None and ctx.targets is None:
+    if ctx.targets is None:
         store.record_value(NOQA_UNIT, deps, comments)
     return comments
 

@@ -295,8 +295,9 @@ class Repo:
         return "yes" if (full.is_file() if key.startswith("?f:") else full.is_dir()) else "no"
 
     def digest(self, key: str) -> str:
-        """What a file's content is now (or the error reading it gives), computed once per run;
-        for a probe key ("?f:path", "?d:path") whether it holds now."""
+        """What a dependency key stands for now: a file's content (or the error reading it
+        gives), computed once per run; whether a probe ("?f:path", "?d:path") holds; a derived
+        value's digest ("=name:arg")."""
         found = self._digests.get(key)
         if found is not None:
             return found
@@ -306,16 +307,15 @@ class Repo:
             return self._derived_digest(key)
         if key == TRANSIENT:
             return "transient"
-        else:
-            from lotus_checks.replay import file_digest
+        from lotus_checks.replay import file_digest
 
-            try:
-                data = self._read_bytes(key)
-            except LoadError as exc:
-                found = f"!{exc.code}\0{exc.message}"
-            else:
-                self._unloaded[key] = data
-                found = file_digest(data)
+        try:
+            data = self._read_bytes(key)
+        except LoadError as exc:
+            found = f"!{exc.code}\0{exc.message}"
+        else:
+            self._unloaded[key] = data
+            found = file_digest(data)
         self._digests[key] = found
         return found
 

@@ -270,6 +270,16 @@ def test_a_hint_from_git_status_is_never_replayed(tmp_path: Path, family_runs: l
     assert hints and "hand edit" not in hints[0]
 
 
+def test_an_oversized_file_does_not_stop_replay(lake: Path, family_runs: list[str]) -> None:
+    """LL008 for a file over max-file-size is a property of the file, not of the machine."""
+    (lake / "lotus-check.toml").write_text("max-file-size = 3000\n", encoding="utf-8")
+    first = cached_run(lake)
+    assert "LL008" in {c for c, *_ in codes(first)}
+    family_runs.clear()
+    assert codes(cached_run(lake)) == codes(first)
+    assert family_runs == []
+
+
 def test_a_corrupt_store_is_an_empty_one(lake: Path, family_runs: list[str]) -> None:
     cached_run(lake)
     for store in (lake / ".lotus_check_cache" / NAMESPACE).rglob("*.json"):

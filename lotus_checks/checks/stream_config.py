@@ -406,14 +406,17 @@ def problems_of(text: str, data: Any, name: str) -> dict[str, list[Any]]:
 
 
 def _validate_in_pool(ctx: CheckContext, documents: list[tuple[JsonDoc, str]]) -> None:
-    """Validate the documents not in the cache in a process pool when there are many (a cold
-    run): jsonschema is CPU-bound per document. Results go to the run's memo and the cache; a
-    pool that cannot start leaves the work to `_document_problems`."""
+    """Validate the documents not in the cache in a process pool when many of them need
+    jsonschema (CPU-bound per document). A document the quick test finds certainly valid costs
+    less than sending it to a worker, so only the others count. Results go to the run's memo and
+    the cache; a pool that cannot start leaves the work to `_document_problems`."""
     workers = ctx.jobs
     if workers < 2:
         return
     todo = []
     for doc, name in documents:
+        if _certainly_valid(name)(doc.data):
+            continue
         key = _problems_key(doc, name)
         if not _well_formed(ctx.cache.get(CACHE_NAMESPACE, key)):
             todo.append((doc, name, key))
