@@ -135,7 +135,11 @@ def test_cpu_time_limit_survives_a_swallowed_expiry() -> None:
 
     class Swallower:
         def __del__(self) -> None:
-            spin(0.2)  # the budget runs out in here
+            # The budget runs out in here, and the expiry ends this spin. Long enough for any
+            # machine: the timer counts user time, while process_time() also counts the system
+            # time its own calls cost (most of a busy VM's share, so 0.2 s was sometimes not
+            # enough for 0.05 s of user time).
+            spin(3)
 
     def spin(seconds: float) -> None:
         end = time.process_time() + seconds
