@@ -114,6 +114,26 @@ def test_generated_tree_passes_dbt_parse(generate_tree: ModuleType, tmp_path: Pa
     assert len(manifest["sources"]) == 15
 
 
+def test_floor_parses_each_model_as_a_jinja_template(generate_tree: ModuleType,
+                                                     tmp_path: Path) -> None:
+    # "read + parse every input file": a model is parsed as the template it is; the read-only
+    # variant only reads it. A model Jinja cannot parse tells the two apart.
+    run = _load("run")
+    generate_tree.generate(tmp_path, 1, 2, 1)
+    model = next(tmp_path.glob("orchestration/assets/core/*/int_*.sql"))
+    model.write_text(model.read_text() + "{% if %}\n")
+
+    def floor(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", run.FLOOR_SCRIPT, str(tmp_path), *extra],
+                              capture_output=True, text=True)
+
+    parsed, read_only = floor(), floor("--read-only")
+    assert parsed.returncode != 0 and "TemplateSyntaxError" in parsed.stderr
+    assert read_only.returncode == 0
+    model.write_text(model.read_text().replace("{% if %}\n", ""))
+    assert floor().stdout == read_only.stdout  # the same files, counted alike
+
+
 def test_runner_smoke_on_size_s(tmp_path: Path) -> None:
     out = tmp_path / "out"
     docs = tmp_path / "docs"
@@ -134,7 +154,8 @@ def test_runner_smoke_on_size_s(tmp_path: Path) -> None:
     assert set(results["startup"]) == {"python_pass", "version", "help"}
     size = results["sizes"]["S"]
     assert (size["sources"], size["streams"], size["models"]) == (3, 15, 17)
-    assert set(size["figures"]) == {"floor", "cold_no_cache", "cold_cache", "warm", "one_file"}
+    assert set(size["figures"]) == {"floor", "floor_read", "cold_no_cache", "cold_cache", "warm",
+                                    "one_file"}
     for figure in size["figures"].values():
         assert figure["median_s"] > 0 and figure["peak_rss_mb"] > 0
         assert len(figure["runs_s"]) == 1
