@@ -240,13 +240,11 @@ def _from_cache(entry: object) -> GeneratorRun | None:
 
 def _start_in_copy(layout: Layout, contents: dict[str, bytes], timeout: float) -> PendingRun:
     pending = PendingRun()
-    pending.scratch = scratch = Path(tempfile.mkdtemp(prefix="lotus-check-generator-"))
+    base = _scratch_base(sum(len(data) for data in contents.values()), len(contents))
+    pending.scratch = scratch = Path(tempfile.mkdtemp(prefix="lotus-check-generator-", dir=base))
     try:
         copy_root = scratch.joinpath(*PADDING, layout.root.name or "repo")
-        for rel, data in contents.items():
-            target = copy_root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+        _write_copy(copy_root, contents)
         (copy_root / layout.streams).mkdir(parents=True, exist_ok=True)
         pending.copy_root, pending.streams = copy_root, layout.streams
         pending.log = scratch / "output.log"
@@ -269,6 +267,49 @@ def _start_in_copy(layout: Layout, contents: dict[str, bytes], timeout: float) -
         pending.close()
         raise
     return pending
+
+
+# Shared memory, where Linux offers it: creating a thousand small files there takes
+# milliseconds, while on a disk file system it took from 0.03 s to 0.9 s of kernel time on the
+# same machine, depending on where ext4 placed the folder.
+SHARED_MEMORY = "/dev/shm"
+
+
+def _scratch_base(size: int, files: int) -> str | None:
+    """Where the copy goes: shared memory when it is there, writable and has room for the copy
+    many times over; else the system's temporary folder. A TMPDIR the user set always wins."""
+    if os.environ.get("TMPDIR") or not os.path.isdir(SHARED_MEMORY):
+        return None
+    if not os.access(SHARED_MEMORY, os.W_OK | os.X_OK):
+        return None
+    try:
+        stats = os.statvfs(SHARED_MEMORY)
+    except OSError:
+        return None
+    # Room for the copy (each file takes whole pages there), what the generator writes beside
+    # it, and a margin for everyone else using shared memory.
+    needed = 2 * (size + 4096 * files) + 64 * 1024 * 1024
+    return SHARED_MEMORY if stats.f_bavail * stats.f_frsize >= needed else None
+
+
+def _write_copy(copy_root: Path, contents: dict[str, bytes]) -> None:
+    """Write the snapshot: each folder made once, each file with plain os calls (a cold run
+    copies a thousand files; pathlib's per-file mkdir and open cost a tenth of a second)."""
+    made: set[str] = set()
+    base = str(copy_root)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for rel, data in contents.items():
+        folder = os.path.dirname(rel)
+        if folder not in made:
+            os.makedirs(os.path.join(base, folder), exist_ok=True)
+            made.add(folder)
+        descriptor = os.open(os.path.join(base, rel), flags, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view):]
+        finally:
+            os.close(descriptor)
 
 
 def _wait(process: subprocess.Popen[bytes], remaining: float, timeout: float) -> str | None:

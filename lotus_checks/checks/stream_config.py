@@ -382,12 +382,16 @@ def _document_problems(ctx: CheckContext, doc: JsonDoc, name: str) -> dict[str, 
             "duplicates": [(tuple(p), k) for p, k in cached["duplicates"]],
             "schema": [(tuple(p), m, h) for p, m, h in cached["schema"]],
         }
-    problems = problems_of(doc.text, doc.data, name)
+    valid = id(doc) in ctx.memo.get(_CERTAINLY_VALID, ())
+    problems = problems_of(doc.text, doc.data, name, certainly_valid=valid)
     ctx.cache.put(CACHE_NAMESPACE, key, problems)
     return problems
 
 
 _MEMO = "stream_config.problems"
+# id() of the run's documents the pool's triage already found certainly valid (the repo model
+# holds each loaded document for the whole run, so an id is not reused while this set lives).
+_CERTAINLY_VALID = "stream_config.certainly_valid"
 # Below this many documents to validate, a process pool's start-up costs more than it saves.
 POOL_THRESHOLD = 50
 
@@ -399,10 +403,12 @@ def _problems_key(doc: JsonDoc, name: str) -> str:
     return content_key(CACHE_NAMESPACE, __version__, name, _schema_text(name), doc.text)
 
 
-def problems_of(text: str, data: Any, name: str) -> dict[str, list[Any]]:
-    """LL511 and LL501 problems of one document (a top-level function: runs in pool workers)."""
+def problems_of(text: str, data: Any, name: str, certainly_valid: bool = False) -> dict[str, list[Any]]:
+    """LL511 and LL501 problems of one document (a top-level function: runs in pool workers).
+    `certainly_valid`: the quick test already passed it, so it is not run twice."""
     doc = JsonDoc(text, data)
-    return {"duplicates": duplicate_keys(doc), "schema": schema_errors(data, name)}
+    schema = [] if certainly_valid else schema_errors(data, name)
+    return {"duplicates": duplicate_keys(doc), "schema": schema}
 
 
 def _validate_in_pool(ctx: CheckContext, documents: list[tuple[JsonDoc, str]]) -> None:
@@ -414,8 +420,10 @@ def _validate_in_pool(ctx: CheckContext, documents: list[tuple[JsonDoc, str]]) -
     if workers < 2:
         return
     todo = []
+    valid: set[int] = ctx.memo.setdefault(_CERTAINLY_VALID, set())
     for doc, name in documents:
         if _certainly_valid(name)(doc.data):
+            valid.add(id(doc))
             continue
         key = _problems_key(doc, name)
         if not _well_formed(ctx.cache.get(CACHE_NAMESPACE, key)):

@@ -33,6 +33,7 @@ _VARS_KEY = "sql.model_cache.vars_key"
 _VERSIONS = "sql.model_cache.versions"
 _PREFETCHED = "sql.model_cache.prefetched"
 _PENDING = "sql.model_cache.pending"
+_COVERAGE_PREFETCHED = "sql.model_cache.coverage_prefetched"
 _OVER_BUDGET = "sql.model_cache.over_budget"
 # Below this many models to compute, a pool's start-up (forking, importing sqlglot in each
 # worker on spawn platforms) costs more than it saves.
@@ -188,7 +189,9 @@ def _model_coverage(ctx: CheckContext, model: Model, wants_facts: bool) -> dict[
     memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_COVERAGE, {})
     if model.path in memo:
         return memo[model.path]
-    if wants_facts:  # then every model in scope is wanted: compute the missing ones together
+    if wants_facts and not ctx.memo.get(_COVERAGE_PREFETCHED):
+        # Then every model in scope is wanted: compute the missing ones together, once.
+        ctx.memo[_COVERAGE_PREFETCHED] = True
         prefetch(ctx, [m for m in ctx.repo.models if ctx.in_scope(m.path)])
         if model.path in memo:
             return memo[model.path]

@@ -431,6 +431,46 @@ def test_fix_and_check_share_one_generator_run(
     assert len(runs) == 1  # same inputs: the cached output is used
 
 
+def test_the_copy_goes_to_shared_memory_when_it_has_room(
+    lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shm"
+    shared.mkdir()
+    monkeypatch.setattr(generator_module, "SHARED_MEMORY", str(shared))
+    monkeypatch.delenv("TMPDIR", raising=False)
+    copies: list[Path] = []
+    real = generator_module._write_copy
+
+    def recording(copy_root: Path, contents: dict[str, bytes]) -> None:
+        copies.append(copy_root)
+        real(copy_root, contents)
+
+    monkeypatch.setattr(generator_module, "_write_copy", recording)
+    assert codes(check_catalogs(lake)) == []
+    assert len(copies) == 1 and shared in copies[0].parents
+    assert list(shared.iterdir()) == []  # removed at the end of the run
+
+
+def test_the_copy_stays_in_the_temporary_folder_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shm"
+    shared.mkdir()
+    monkeypatch.setattr(generator_module, "SHARED_MEMORY", str(shared))
+    monkeypatch.delenv("TMPDIR", raising=False)
+    assert generator_module._scratch_base(10_000, 10) == str(shared)
+    # A TMPDIR the user chose wins.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    assert generator_module._scratch_base(10_000, 10) is None
+    monkeypatch.delenv("TMPDIR")
+    # Not enough room (a container's small /dev/shm): the copy must not fill it.
+    free = shutil.disk_usage(shared).free
+    assert generator_module._scratch_base(free, 10) is None
+    # No shared memory at all (macOS, Windows).
+    monkeypatch.setattr(generator_module, "SHARED_MEMORY", str(tmp_path / "absent"))
+    assert generator_module._scratch_base(10_000, 10) is None
+
+
 # ---- --fix -----------------------------------------------------------------------------------
 
 
