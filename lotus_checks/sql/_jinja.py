@@ -30,6 +30,7 @@ from typing import Iterable
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
 from jinja2.exceptions import TemplateSyntaxError
+from jinja2.lexer import TokenStream
 from jinja2.runtime import Macro
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
@@ -60,6 +61,31 @@ class LotusSandbox(SandboxedEnvironment):
     """Jinja's sandbox plus work budgets and dbt's `return()`."""
 
     intercepted_binops = frozenset({"+", "*", "**", "%"})
+    # While `lex_and_parse` runs: the text and its raw tokens, for `_tokenize` to reuse.
+    _lexed: tuple[str, list[tuple[int, str, str]]] | None = None
+
+    def lex_and_parse(self, text: str) -> tuple[list[tuple[int, str, str]], nodes.Template]:
+        """The raw tokens of `text` (as `lex` gives them) and its syntax tree, from one pass of
+        the lexer: Jinja's `parse` would lex again, and lexing is half of parsing."""
+        tokens = list(self.lexer.tokeniter(text, None))
+        self._lexed = (text, tokens)
+        try:
+            return tokens, self.parse(text)
+        finally:
+            self._lexed = None
+
+    def _tokenize(self, source: str, name: str | None, filename: str | None = None,
+                  state: str | None = None) -> TokenStream:
+        lexed = self._lexed
+        if (lexed is None or lexed[0] is not source or state is not None
+                or self.preprocess(source, name, filename) != source):
+            return super()._tokenize(source, name, filename, state)
+        stream = TokenStream(self.lexer.wrap(iter(lexed[1]), name, filename), name, filename)
+        for extension in self.iter_extensions():  # as Environment._tokenize does
+            stream = extension.filter_stream(stream)  # type: ignore[assignment]
+            if not isinstance(stream, TokenStream):
+                stream = TokenStream(stream, name, filename)
+        return stream
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         check_binop(operator, left, right)
@@ -238,9 +264,9 @@ def _compile(text: str, fast: bool = True) -> _Compiled:
     RecursionError/MemoryError).
     """
     env = environment()
-    index = _TokenIndex(text, env.lex(text))
+    tokens, tree = env.lex_and_parse(text)
+    index = _TokenIndex(text, tokens)
     mark_output = index.aligned and not sourcemap.has_markers(text)
-    tree = env.parse(text)
     instrumenter = _Instrumenter(index, mark_output)
     instrumenter.visit(tree, marked=True)
     counts_match = instrumenter.data_count == len(index.data) and (

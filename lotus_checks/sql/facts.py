@@ -21,6 +21,7 @@ Shape (positions are 1-based line/column in the *original* .sql file):
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from typing import Any
@@ -73,7 +74,7 @@ def model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None 
     `"skipped": true` (not to be cached: the budget depends on the machine)."""
     from lotus_checks.sql import _budget
 
-    _import_parsers()  # once per process, outside the budget: start-up is not the model's cost
+    import_parsers()  # once per process, outside the budget: start-up is not the model's cost
     try:
         with _budget.cpu_time_limit(_budget.MODEL_SECONDS):
             return _model_facts(text, model_name, project_vars)
@@ -89,7 +90,7 @@ def model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None 
         }
 
 
-def _import_parsers() -> None:
+def import_parsers() -> None:
     import sqlglot.dialects.duckdb  # noqa: F401 - sqlglot loads dialects on first use
 
     from lotus_checks.sql import _jinja  # noqa: F401
@@ -103,10 +104,14 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
     calls: dict[tuple, dict[str, Any]] = {}
     problems: dict[tuple, dict[str, Any]] = {}
     plain: tuple[Any, tuple[dict[str, Any] | None, dict[str, Any] | None]] | None = None
+    rendered = None
     for incremental in (False, True):
-        rendered = render_model(
-            text, model_name=model_name, incremental=incremental, project_vars=project_vars
-        )
+        if rendered is None or calls_is_incremental(text):
+            rendered = render_model(
+                text, model_name=model_name, incremental=incremental, project_vars=project_vars
+            )
+        # else: the template never names is_incremental(), the one thing the flag changes, so
+        # the second rendering is the first (rendering is deterministic).
         if rendered.timed_out:
             facts["transient"] = True  # a faster machine may render it: never cached
         if not incremental:
@@ -185,14 +190,42 @@ def sql_facts(
     return out, None
 
 
+@functools.lru_cache(maxsize=1)
+def _duckdb() -> Any:
+    """One DuckDB dialect per process (`sqlglot.parse(read=...)` builds one per call), whose
+    JSON paths of plain keys (`'$.a.b'`, most of them) are built directly: sqlglot runs two
+    tokenizers over each path literal, a tenth of the time a model's parse takes."""
+    from sqlglot import exp
+    from sqlglot.dialects.duckdb import DuckDB
+
+    dialect = DuckDB()
+    general = dialect.to_json_path
+
+    def to_json_path(path: Any) -> Any:
+        if isinstance(path, exp.Literal) and path.is_string:
+            match = _PLAIN_JSON_PATH.fullmatch(path.name)
+            if match is not None:
+                keys = match.group(1).split(".")[1:]
+                return exp.JSONPath(
+                    expressions=[exp.JSONPathRoot(), *(exp.JSONPathKey(this=k) for k in keys)])
+        return general(path)
+
+    dialect.to_json_path = to_json_path
+    return dialect
+
+
+# `$` then one or more `.key` of ASCII identifier characters: what sqlglot's JSON path parser
+# turns into JSONPathRoot + JSONPathKey(key)... (checked against it in tests/sql).
+_PLAIN_JSON_PATH = re.compile(r"\$((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
+
+
 def parse(sql: str, original_position: Callable[[int], Position]) -> tuple[list[Any] | None, dict[str, Any] | None]:
     """sqlglot statements, or None and an LL003 problem; never raises."""
-    import sqlglot
     from sqlglot.errors import ParseError
     from sqlglot.errors import TokenError
 
     try:
-        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+        statements = [s for s in _duckdb().parse(sql) if s is not None]
     except ParseError as exc:
         offset, description = _parse_error_offset(sql, exc)
         return None, _problem("LL003", f"SQL cannot be parsed: {description}", original_position(offset))
@@ -344,6 +377,12 @@ def _problem(code: str, message: str, position: Position) -> dict[str, Any]:
 
 def _key(entry: dict[str, Any]) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in entry.items()))
+
+
+def calls_is_incremental(text: str) -> bool:
+    """Whether a template can see the is_incremental flag at all: only by that name (the dbt
+    context offers no other way to reach it, and project macros are not loaded)."""
+    return "is_incremental" in text
 
 
 def _same_rendering(first: Any, second: Any) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
-from dataclasses import replace
 from typing import Any
 from typing import Callable
 from typing import Iterable
@@ -235,11 +234,12 @@ class _Walker:
         out = Source("query")
         seen: set[str] = set()
         for item in node.expressions:
-            origins = self.visit(item, replace(scope, aliases=frozenset(seen)), ctes, frozenset())
+            origins = self.visit(item, _Scope(scope.sources, parent, frozenset(seen)), ctes,
+                                 frozenset())
             self.add_output(out, item, origins, scope)
             if isinstance(item, exp.Alias):
                 seen.add(item.alias.lower())
-        everywhere = replace(scope, aliases=frozenset(seen))
+        everywhere = _Scope(scope.sources, parent, frozenset(seen))
         handled = {"with_", "expressions", "from_", "joins", "laterals"}
         for key, value in node.args.items():
             if key in handled or value is None:
