@@ -213,14 +213,16 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     lake = _Lake(ctx)
     if ctx.enabled("LL301") or ctx.enabled("LL305"):
         yield from _dbt_sources(lake)
+    # Before the model checks: on a cold run they wait for the facts pool, and parsing the
+    # Terraform meanwhile takes it off the end of the run (findings are sorted later).
+    if (ctx.enabled("LL307") or ctx.enabled("LL007")) and _terraform_in_scope(ctx):
+        yield from _terraform(lake)
     if ctx.enabled("LL302") or ctx.enabled("LL303"):
         yield from _stream_models(lake)
     if ctx.enabled("LL306"):
         yield from _orphan_models(lake)
     if ctx.enabled("LL304"):
         yield from _model_paths(lake)
-    if (ctx.enabled("LL307") or ctx.enabled("LL007")) and _terraform_in_scope(ctx):
-        yield from _terraform(lake)
     if ctx.use_dbt:
         yield from dbt_crosscheck.check(ctx)
 

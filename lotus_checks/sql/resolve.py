@@ -468,7 +468,8 @@ class _Walker:
                     return None
                 tail[:0] = steps
                 node = node.this
-                while isinstance(node, exp.Cast) and node.to.is_type("json"):
+                # Not `is_type("json")`: that parses the type name on every call.
+                while isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.JSON:
                     node = node.this
             else:
                 return None
