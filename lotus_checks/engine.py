@@ -102,6 +102,7 @@ def run(
     comments = _noqa_comments(ctx, store)
     if store is not None and targets is None:
         store.save(ctx.repo)
+    cache.flush()
 
     findings = _filter(raw, ctx, selection, comments)
     if targets is None:

@@ -157,9 +157,8 @@ def compute_and_store(text: str, name: str, variables: dict[str, Any], folder: s
     if folder is not None and not _over_budget(facts):
         cache = Cache(Path(folder))
         if cache.put(FACTS_NAMESPACE, key, facts):
-            view = _coverage_of(facts)
-            cache.put(COVERAGE_NAMESPACE, key, view)
-            return {"stored": True, "view": view}
+            # The view goes to the coverage pack, which the parent writes (cache.py).
+            return {"stored": True, "view": _coverage_of(facts)}
     return {"stored": False, "facts": facts}
 
 
@@ -168,6 +167,7 @@ def _collect(ctx: CheckContext, todo: list[tuple[Model, str]], results: Any) -> 
         for done, ((model, key), result) in enumerate(zip(todo, results), 1):
             if result["stored"]:  # facts in the cache already: keep only the view
                 ctx.memo.setdefault(_COVERAGE, {})[model.path] = result["view"]
+                ctx.cache.put(COVERAGE_NAMESPACE, key, result["view"])
             else:
                 _store(ctx, model, key, result["facts"])
             ctx.progress(done, len(todo))

@@ -121,3 +121,80 @@ def test_disabled_cache_touches_nothing(tmp_path: Path) -> None:
     assert cache.get("ns", "ef" * 32) is None
     assert list(tmp_path.iterdir()) == []
     assert cache_module.MAX_ENTRY_BYTES > 5_000_000  # an entry may describe a max-size file
+
+
+# ---- packed namespaces (many small entries, one file) -------------------------------------------
+
+PACKED = "model-coverage"
+
+
+def test_packed_entries_are_written_once_at_flush_and_read_back(tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    keys = [f"{i:064x}" for i in range(300)]
+    for key in keys:
+        assert cache.put(PACKED, key, {"tags": ("a", key[-3:]), "sources": []}) is True
+    assert cache.get(PACKED, keys[0]) == {"tags": ["a", "000"], "sources": []}  # as read back
+    assert not (tmp_path / "cache" / PACKED).exists()  # nothing written before the flush
+    cache.flush()
+    assert [p.name for p in (tmp_path / "cache" / PACKED).iterdir()] == ["pack.json"]
+    fresh = Cache(tmp_path / "cache")
+    assert all(fresh.has(PACKED, key) for key in keys)
+    assert fresh.get(PACKED, keys[-1]) == {"tags": ["a", keys[-1][-3:]], "sources": []}
+    assert fresh.get(PACKED, "ff" * 32) is None
+
+
+def test_concurrent_runs_keep_each_others_packed_entries(tmp_path: Path) -> None:
+    first, second = Cache(tmp_path / "cache"), Cache(tmp_path / "cache")
+    first.get(PACKED, "aa" * 32)  # both loaded the (empty) pack before either wrote
+    second.get(PACKED, "aa" * 32)
+    first.put(PACKED, "11" * 32, 1)
+    second.put(PACKED, "22" * 32, 2)
+    first.flush()
+    second.flush()
+    reader = Cache(tmp_path / "cache")
+    assert (reader.get(PACKED, "11" * 32), reader.get(PACKED, "22" * 32)) == (1, 2)
+
+
+def test_a_pack_keeps_the_entries_used_last_when_it_outgrows_its_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The bound: PACK_MIN_ENTRIES, or four times what the run used when that is more.
+    monkeypatch.setattr(cache_module, "PACK_MIN_ENTRIES", 10)
+    old = Cache(tmp_path / "cache")
+    for i in range(100):
+        old.put(PACKED, f"{i:064x}", i)
+    old.flush()  # 100 used by this run: all kept
+    run = Cache(tmp_path / "cache")
+    assert run.get(PACKED, f"{0:064x}") == 0  # used by this run: kept, though written first
+    for i in range(100, 104):
+        run.put(PACKED, f"{i:064x}", i)
+    run.flush()  # 5 used: 20 kept, those 5 and the 15 written last before them
+    kept = Cache(tmp_path / "cache")
+    present = [i for i in range(104) if kept.has(PACKED, f"{i:064x}")]
+    assert present == [0, *range(85, 104)]
+
+
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"\xff\xfe", b""])
+def test_a_broken_pack_is_an_empty_one_and_is_rewritten(tmp_path: Path, content: bytes) -> None:
+    pack = tmp_path / "cache" / PACKED / "pack.json"
+    pack.parent.mkdir(parents=True)
+    pack.write_bytes(content)
+    cache = Cache(tmp_path / "cache")
+    assert cache.get(PACKED, "aa" * 32) is None
+    cache.put(PACKED, "aa" * 32, {"x": 1})
+    cache.flush()
+    assert Cache(tmp_path / "cache").get(PACKED, "aa" * 32) == {"x": 1}
+
+
+def test_a_pack_that_cannot_be_written_is_only_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_replace(src: str, dst: object) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr("lotus_checks.fsutil.os.replace", failing_replace)
+    cache = Cache(tmp_path / "cache")
+    cache.put(PACKED, "aa" * 32, 1)
+    cache.flush()  # swallowed
+    assert Cache(tmp_path / "cache").get(PACKED, "aa" * 32) is None
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
