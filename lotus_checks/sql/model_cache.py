@@ -12,8 +12,9 @@ whose targets do not include the model, or the columns family switched off), the
 rendered: a one-file run does not parse the whole repo.
 
 Memory: full facts stay in the memo only when they could not be cached (--no-cache, a read-only
-checkout, a model over its CPU budget), so they are never computed twice; otherwise the cache
-holds them and the columns family keeps them only while it needs them.
+checkout, a model over its CPU budget), so they are never computed twice, and then as JSON text
+(decoded on each use); otherwise the cache holds them and the columns family keeps them only
+while it needs them.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ def _note_budget(ctx: CheckContext, model: Model) -> None:
 
 
 def _model_facts(ctx: CheckContext, model: Model, text: str) -> dict[str, Any]:
-    memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_FACTS, {})
+    memo: dict[str, str] = ctx.memo.setdefault(_FACTS, {})
     if model.path in memo:
-        return memo[model.path]
+        return json.loads(memo[model.path])  # type: ignore[no-any-return]
     from lotus_checks.sql import facts as sql_facts
 
     key = _key(ctx, model, text)
@@ -77,9 +78,19 @@ def _store(ctx: CheckContext, model: Model, key: str, facts: dict[str, Any]) -> 
     if not _over_budget(facts) and ctx.cache.put(FACTS_NAMESPACE, key, facts):
         ctx.cache.put(COVERAGE_NAMESPACE, key, view)
     else:
-        ctx.memo.setdefault(_FACTS, {})[model.path] = facts
-    if _over_budget(facts):
+        _keep(ctx, model, _facts_json(facts), _over_budget(facts))
+
+
+def _keep(ctx: CheckContext, model: Model, facts_json: str, over_budget: bool) -> None:
+    """Hold facts that could not be cached for the rest of the run, as JSON text: a sixth of
+    the memory of the objects (what keeps L's `--no-cache` peak under 300 MB)."""
+    ctx.memo.setdefault(_FACTS, {})[model.path] = facts_json
+    if over_budget:
         ctx.memo.setdefault(_OVER_BUDGET, set()).add(model.path)
+
+
+def _facts_json(facts: dict[str, Any]) -> str:
+    return json.dumps(facts, separators=(",", ":"))
 
 
 def _over_budget(facts: dict[str, Any]) -> bool:
@@ -104,7 +115,7 @@ def start_prefetch(ctx: CheckContext, models: list[Model]) -> None:
     if ctx.memo.get(_PREFETCHED) or workers < 2:
         return
     ctx.memo[_PREFETCHED] = True
-    memo: dict[str, dict[str, Any]] = ctx.memo.setdefault(_FACTS, {})
+    memo: dict[str, str] = ctx.memo.setdefault(_FACTS, {})
     todo: list[tuple[Model, str]] = []
     for model in models:
         text = ctx.repo.text(model.path)
@@ -159,17 +170,19 @@ def compute_and_store(text: str, name: str, variables: dict[str, Any], folder: s
         if cache.put(FACTS_NAMESPACE, key, facts):
             # The view goes to the coverage pack, which the parent writes (cache.py).
             return {"stored": True, "view": _coverage_of(facts)}
-    return {"stored": False, "facts": facts}
+    # As text: the parent keeps it so (`_keep`), and it travels smaller than the objects.
+    return {"stored": False, "view": _coverage_of(facts), "over_budget": _over_budget(facts),
+            "facts_json": _facts_json(facts)}
 
 
 def _collect(ctx: CheckContext, todo: list[tuple[Model, str]], results: Any) -> None:
     try:
         for done, ((model, key), result) in enumerate(zip(todo, results), 1):
+            ctx.memo.setdefault(_COVERAGE, {})[model.path] = result["view"]
             if result["stored"]:  # facts in the cache already: keep only the view
-                ctx.memo.setdefault(_COVERAGE, {})[model.path] = result["view"]
                 ctx.cache.put(COVERAGE_NAMESPACE, key, result["view"])
             else:
-                _store(ctx, model, key, result["facts"])
+                _keep(ctx, model, result["facts_json"], result["over_budget"])
             ctx.progress(done, len(todo))
     except Exception:  # noqa: BLE001 - the pool broke: the models left are done in-process
         return
