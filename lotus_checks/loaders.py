@@ -269,9 +269,10 @@ def parse_yaml(text: str) -> YamlDoc:
     loader = loader_class(text)
     try:
         node = loader.get_single_node()
-        # Only aliases (`*name`) make a document much bigger than its text: without one, it
-        # has at most a few nodes per character (`?` alone is a mapping, a key and a value).
-        may_expand = "*" in text or 3 * len(text) > MAX_YAML_NODES
+        # Only aliases (`*name`, of an anchor `&name`) make a document much bigger than its
+        # text: without both characters it has at most a few nodes per character (`?` alone is
+        # a mapping, a key and a value). Globs (`**/*.parquet`) alone do not count.
+        may_expand = ("*" in text and "&" in text) or 3 * len(text) > MAX_YAML_NODES
         if node is not None and may_expand and _expanded_size(node) > MAX_YAML_NODES:
             raise LoadError(
                 "LL005", f"invalid YAML: aliases expand it to over {MAX_YAML_NODES:,} nodes"

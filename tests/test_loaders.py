@@ -265,3 +265,26 @@ def test_yaml_position_of_missing_key_falls_back_to_parent() -> None:
     assert doc.position(("sources", 0, "name")) == (3, 5)
     assert doc.position(("sources", 0, "loader")) == (3, 5)
     assert doc.position(("sources", 3, "name")) == (2, 1)
+
+
+def test_alias_expansion_is_counted_only_where_an_alias_can_be(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lotus_checks import loaders
+
+    counted: list[int] = []
+    real = loaders._expanded_size
+
+    def counting(node: object) -> int:
+        counted.append(1)
+        return real(node)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loaders, "_expanded_size", counting)
+    globs = "location: \"s3://raw/**/*.parquet\"\nnote: a * b\n"
+    assert loaders.parse_yaml(globs).data["note"] == "a * b"
+    assert counted == []
+    aliased = "base: &b {x: 1}\nother: *b\n"
+    assert loaders.parse_yaml(aliased).data["other"] == {"x": 1}
+    assert counted == [1]
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(6))
+    with pytest.raises(loaders.LoadError, match="aliases expand"):
+        loaders.parse_yaml(bomb)
