@@ -28,9 +28,11 @@ from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 from pathlib import Path
+from typing import Callable
 
 from lotus_checks.cache import Cache
 from lotus_checks.cache import content_key
+from lotus_checks.loaders import LoadError
 from lotus_checks.repo import CATALOG_NAME
 from lotus_checks.repo import SKIPPED_FOLDERS
 
@@ -79,16 +81,19 @@ def run_generator(layout: Layout, timeout: float, cache: Cache | None = None) ->
     return start_generator(layout, timeout, cache).result()
 
 
-def start_generator(layout: Layout, timeout: float, cache: Cache | None = None) -> PendingRun:
+def start_generator(layout: Layout, timeout: float, cache: Cache | None = None,
+                    read: Callable[[str], bytes] | None = None) -> PendingRun:
     """`run_generator`, started: the child runs while the caller does other work, until
-    `result()` waits for it (or `close()` kills it). No thread: the caller may fork later."""
+    `result()` waits for it (or `close()` kills it). No thread: the caller may fork later.
+    `read(relative path)` gives an input's bytes (the repo model's, so the copy holds exactly
+    what the run hashes and checks); where it fails, the file is read here."""
     generator = layout.root / layout.generator
     if not generator.is_file():
         return PendingRun.finished(
             GeneratorRun(error=f"the catalog generator {layout.generator} does not exist"))
     files = _input_files(layout)
     try:
-        contents = {rel: path.read_bytes() for rel, path in files.items()}
+        contents = {rel: _input_bytes(rel, path, read) for rel, path in files.items()}
     except OSError as exc:
         return PendingRun.finished(GeneratorRun(error=f"cannot read the generator's inputs: {exc}"))
     if _refers_to_root(contents[layout.generator], layout.root):
@@ -159,6 +164,15 @@ class PendingRun:
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
+
+
+def _input_bytes(rel: str, path: Path, read: Callable[[str], bytes] | None) -> bytes:
+    if read is not None:
+        try:
+            return read(rel)
+        except (LoadError, OSError):  # the repo model refuses it (size, a link): read it here
+            pass
+    return path.read_bytes()
 
 
 def _input_files(layout: Layout) -> dict[str, Path]:

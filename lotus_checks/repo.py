@@ -275,6 +275,20 @@ class Repo:
             inner, self._touched = self._touched, outer
         return value, frozenset(inner)
 
+    def raw_bytes(self, path: str) -> bytes:
+        """The bytes of `path` this run works from: the ones its digest is taken of and its text
+        decoded from, read once (the generator's copy, generator.py). Not tracked: the caller
+        notes the read. Raises LoadError as loading does."""
+        data = self._unloaded.get(path)
+        if data is None:
+            data = self._read_bytes(path)
+            if path not in self._digests:
+                from lotus_checks.replay import file_digest
+
+                self._digests[path] = file_digest(data)
+                self._unloaded[path] = data  # the text, when loaded, comes from these bytes
+        return data
+
     def note_read(self, path: str) -> None:
         """`path` was read outside the repo model (the generator's inputs): track it too."""
         if self._touched is not None:

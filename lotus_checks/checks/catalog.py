@@ -308,7 +308,8 @@ class _Evaluation:
         if pending is None:
             layout = Layout(self.config.root, self.config.generator, self.config.streams,
                             self.config.sources)
-            pending = start_generator(layout, self.config.generator_timeout, self.ctx.cache)
+            pending = start_generator(layout, self.config.generator_timeout, self.ctx.cache,
+                                      read=self.ctx.repo.raw_bytes)
             self.ctx.memo[_GENERATOR_RUN] = pending
             self.ctx.at_end(pending.close)
         return pending

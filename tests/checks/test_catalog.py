@@ -431,6 +431,24 @@ def test_fix_and_check_share_one_generator_run(
     assert len(runs) == 1  # same inputs: the cached output is used
 
 
+def test_the_copy_is_made_from_the_bytes_the_run_checks(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The inputs come from the repo model (read once, the bytes it hashes for replay), not from
+    # a second read of the disk that an edit in between could make differ.
+    read_again: list[str] = []
+    real = Path.read_bytes
+
+    def recording(path: Path) -> bytes:
+        read_again.append(path.name)
+        return real(path)
+
+    monkeypatch.setattr(Path, "read_bytes", recording)
+    assert codes(check_catalogs(lake)) == []
+    assert "_catalog.json" in read_again  # what the generator wrote is read back from the copy
+    assert not [name for name in read_again if name.endswith(".json") and name != "_catalog.json"]
+
+
 def test_the_copy_goes_to_shared_memory_when_it_has_room(
     lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
