@@ -398,13 +398,8 @@ class Repo:
         return doc
 
     def _read(self, path: str) -> str:
-        data = self._unloaded.pop(path, None)
-        if data is None:
-            data = self._read_bytes(path)
-            if path not in self._digests:
-                from lotus_checks.replay import file_digest
-
-                self._digests[path] = file_digest(data)
+        data = self.raw_bytes(path)
+        self._unloaded.pop(path, None)  # the text is kept from now on, not the bytes
         return decode_text(data)
 
     def _read_bytes(self, path: str) -> bytes:
