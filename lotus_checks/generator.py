@@ -102,7 +102,9 @@ def start_generator(layout: Layout, timeout: float, cache: Cache | None = None,
             "write into the working tree, so lotus-check does not run it",
             inputs=(layout.generator,),
         ))
-    key = _cache_key(layout, contents)
+    if cache is not None and cache.folder is None:
+        cache = None  # --no-cache: no key to work out (it hashes every input)
+    key = _cache_key(layout, contents) if cache is not None else ""
     inputs = tuple(contents)
     if cache is not None:
         hit = _from_cache(cache.get(CACHE_NAMESPACE, key))
