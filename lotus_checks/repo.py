@@ -276,9 +276,10 @@ class Repo:
         return value, frozenset(inner)
 
     def raw_bytes(self, path: str) -> bytes:
-        """The bytes of `path` this run works from: the ones its digest is taken of and its text
-        decoded from, read once (the generator's copy, generator.py). Not tracked: the caller
-        notes the read. Raises LoadError as loading does."""
+        """The bytes of `path` its digest is taken of and its text decoded from, read once: what
+        the generator's copy is made of (generator.py). Asked after the text was loaded, the file
+        is read again (only the text is kept). Not tracked: the caller notes the read. Raises
+        LoadError as loading does."""
         data = self._unloaded.get(path)
         if data is None:
             data = self._read_bytes(path)
