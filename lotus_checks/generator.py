@@ -255,8 +255,25 @@ def _from_cache(entry: object) -> GeneratorRun | None:
 
 
 def _start_in_copy(layout: Layout, contents: dict[str, bytes], timeout: float) -> PendingRun:
-    pending = PendingRun()
+    """Copy and start, in shared memory when there is room; where the copy cannot be written
+    there (it filled up meanwhile), in the temporary folder; where not even there (a full
+    disk), a failed run that says why."""
     base = _scratch_base(sum(len(data) for data in contents.values()), len(contents))
+    try:
+        try:
+            return _start_in(base, layout, contents, timeout)
+        except OSError:
+            if base is None:
+                raise
+        return _start_in(None, layout, contents, timeout)
+    except OSError as exc:
+        return PendingRun.finished(GeneratorRun(
+            error=f"cannot copy the generator's inputs to a temporary folder: {exc}"))
+
+
+def _start_in(base: str | None, layout: Layout, contents: dict[str, bytes],
+              timeout: float) -> PendingRun:
+    pending = PendingRun()
     pending.scratch = scratch = Path(tempfile.mkdtemp(prefix="lotus-check-generator-", dir=base))
     try:
         copy_root = scratch.joinpath(*PADDING, layout.root.name or "repo")

@@ -469,6 +469,41 @@ def test_the_copy_goes_to_shared_memory_when_it_has_room(
     assert list(shared.iterdir()) == []  # removed at the end of the run
 
 
+def test_a_full_shared_memory_falls_back_to_the_temporary_folder(
+    lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shm"
+    shared.mkdir()
+    monkeypatch.setattr(generator_module, "SHARED_MEMORY", str(shared))
+    monkeypatch.delenv("TMPDIR", raising=False)
+    real = generator_module._write_copy
+    places: list[bool] = []
+
+    def filling_up(copy_root: Path, contents: dict[str, bytes]) -> None:
+        places.append(shared in copy_root.parents)
+        if shared in copy_root.parents:  # room when checked, gone when written
+            raise OSError(28, "No space left on device")
+        real(copy_root, contents)
+
+    monkeypatch.setattr(generator_module, "_write_copy", filling_up)
+    assert codes(check_catalogs(lake)) == []
+    assert places == [True, False]
+    assert list(shared.iterdir()) == []  # the half-made copy was removed
+
+
+def test_a_copy_that_cannot_be_written_anywhere_is_a_finding(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(copy_root: Path, contents: dict[str, bytes]) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(generator_module, "_write_copy", full_disk)
+    findings = check_catalogs(lake).findings
+    assert {f.code for f in findings} == {"LL204"}
+    assert "cannot copy the generator's inputs to a temporary folder" in findings[0].message
+    assert "No space left on device" in findings[0].message
+
+
 def test_the_copy_stays_in_the_temporary_folder_otherwise(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
