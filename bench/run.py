@@ -54,7 +54,8 @@ QUICK_REPEAT = 11
 CACHE_DIR = ".lotus_check_cache"
 STARTUP_TARGET_S = 0.150
 PEAK_MEMORY_TARGET_MB = 300
-FIGURES = ("floor", "floor_read", "cold_no_cache", "cold_cache", "warm", "one_file", "dbt_cold", "dbt_warm")
+FIGURES = ("floor", "floor_read", "cold_no_cache", "cold_cache", "warm", "one_file", "dbt_cold",
+           "dbt_warm")
 FIGURE_LABELS = {
     "floor": "file-reading floor",
     "floor_read": "read-only floor (models not parsed)",

@@ -267,7 +267,9 @@ def test_yaml_position_of_missing_key_falls_back_to_parent() -> None:
     assert doc.position(("sources", 3, "name")) == (2, 1)
 
 
-def test_alias_expansion_is_counted_only_where_an_alias_can_be(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_alias_expansion_is_counted_only_where_an_alias_can_be(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from lotus_checks import loaders
 
     counted: list[int] = []
@@ -284,7 +286,9 @@ def test_alias_expansion_is_counted_only_where_an_alias_can_be(monkeypatch: pyte
     aliased = "base: &b {x: 1}\nother: *b\n"
     assert loaders.parse_yaml(aliased).data["other"] == {"x": 1}
     assert counted == [1]
-    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n" for i in range(6))
+    # Each level lists the one before it ten times: 10^7 nodes once expanded.
+    levels = [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]\n"
+              for i in range(6)]
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(levels)
     with pytest.raises(loaders.LoadError, match="aliases expand"):
         loaders.parse_yaml(bomb)

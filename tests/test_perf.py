@@ -123,7 +123,8 @@ def test_each_model_is_rendered_once_per_way_and_not_at_all_when_warm(
     every = Repo(load_config(reference_repo)).models
     models = {m.name for m in every}
     # The is_incremental() rendering only where the template can tell the two apart.
-    incremental = {m.name for m in every if "is_incremental" in (reference_repo / m.path).read_text()}
+    incremental = {m.name for m in every
+                   if "is_incremental" in (reference_repo / m.path).read_text()}
     assert len(models) > 3 and 0 < len(incremental) < len(models)
     assert sorted(renders) == sorted([(name, False) for name in models]
                                      + [(name, True) for name in incremental])

@@ -403,7 +403,8 @@ def _problems_key(doc: JsonDoc, name: str) -> str:
     return content_key(CACHE_NAMESPACE, __version__, name, _schema_text(name), doc.text)
 
 
-def problems_of(text: str, data: Any, name: str, certainly_valid: bool = False) -> dict[str, list[Any]]:
+def problems_of(text: str, data: Any, name: str,
+                certainly_valid: bool = False) -> dict[str, list[Any]]:
     """LL511 and LL501 problems of one document (a top-level function: runs in pool workers).
     `certainly_valid`: the quick test already passed it, so it is not run twice."""
     doc = JsonDoc(text, data)

@@ -449,13 +449,19 @@ def test_the_copy_is_made_from_the_bytes_the_run_checks(
     assert not [name for name in read_again if name.endswith(".json") and name != "_catalog.json"]
 
 
-def test_the_copy_goes_to_shared_memory_when_it_has_room(
-    lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    shared = tmp_path / "shm"
-    shared.mkdir()
-    monkeypatch.setattr(generator_module, "SHARED_MEMORY", str(shared))
+@pytest.fixture
+def shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A stand-in for /dev/shm, with no TMPDIR set (which would take precedence)."""
+    folder = tmp_path / "shm"
+    folder.mkdir()
+    monkeypatch.setattr(generator_module, "SHARED_MEMORY", str(folder))
     monkeypatch.delenv("TMPDIR", raising=False)
+    return folder
+
+
+def test_the_copy_goes_to_shared_memory_when_it_has_room(
+    lake: Path, shared: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     copies: list[Path] = []
     real = generator_module._write_copy
 
@@ -470,12 +476,8 @@ def test_the_copy_goes_to_shared_memory_when_it_has_room(
 
 
 def test_a_full_shared_memory_falls_back_to_the_temporary_folder(
-    lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    lake: Path, shared: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shared = tmp_path / "shm"
-    shared.mkdir()
-    monkeypatch.setattr(generator_module, "SHARED_MEMORY", str(shared))
-    monkeypatch.delenv("TMPDIR", raising=False)
     real = generator_module._write_copy
     places: list[bool] = []
 
@@ -505,12 +507,8 @@ def test_a_copy_that_cannot_be_written_anywhere_is_a_finding(
 
 
 def test_the_copy_stays_in_the_temporary_folder_otherwise(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    shared = tmp_path / "shm"
-    shared.mkdir()
-    monkeypatch.setattr(generator_module, "SHARED_MEMORY", str(shared))
-    monkeypatch.delenv("TMPDIR", raising=False)
     assert generator_module._scratch_base(10_000, 10) == str(shared)
     # A TMPDIR the user chose wins.
     monkeypatch.setenv("TMPDIR", str(tmp_path))

@@ -44,17 +44,17 @@ def test_the_shortcut_is_taken_for_plain_paths() -> None:
 
 MODELS = [
     # No is_incremental(): rendered once, the facts of both renderings the same.
-    "{{ config(materialized='table') }}\nselect id, {{ var('x', 'a') }} as x\n"
-    "from {{ source('shop', 'orders') }}\n",
+    ("{{ config(materialized='table') }}\nselect id, {{ var('x', 'a') }} as x\n"
+     "from {{ source('shop', 'orders') }}\n"),
     # is_incremental() changes the SQL: rendered twice, parsed twice.
-    "{{ config(materialized='incremental') }}\nselect id from {{ source('shop', 'orders') }}\n"
-    "{% if is_incremental() %}where updated_at > (select max(updated_at) from {{ this }})"
-    "{% endif %}\n",
+    ("{{ config(materialized='incremental') }}\nselect id from {{ source('shop', 'orders') }}\n"
+     "{% if is_incremental() %}where updated_at > (select max(updated_at) from {{ this }})"
+     "{% endif %}\n"),
     # Named only in a comment: still rendered twice (the name is all the shortcut looks at).
     "{# is_incremental #}select id from {{ source('shop', 'orders') }}\n",
     # Through a variable: the name is there, so both renderings happen.
-    "{% set inc = is_incremental %}select id from {{ source('shop', 'orders') }}"
-    "{% if inc() %} where id > 0{% endif %}\n",
+    ("{% set inc = is_incremental %}select id from {{ source('shop', 'orders') }}"
+     "{% if inc() %} where id > 0{% endif %}\n"),
     # A template error: the problem is reported once either way.
     "select id from {{ source('shop', 'orders') }} {{ missing_macro() }}\n",
     "select {% if %} from x\n",
