@@ -134,6 +134,29 @@ def test_floor_parses_each_model_as_a_jinja_template(generate_tree: ModuleType,
     assert floor().stdout == read_only.stdout  # the same files, counted alike
 
 
+def test_required_work_renders_parses_and_regenerates(generate_tree: ModuleType,
+                                                      tmp_path: Path) -> None:
+    # The yardstick does the work it claims: every rendering parsed (a model naming
+    # is_incremental() twice), and the generator run; a broken generator makes it fail.
+    run = _load("run")
+    counts = generate_tree.generate(tmp_path, 2, 3, 1)
+    models = sorted(tmp_path.glob("orchestration/assets/**/*.sql"))
+    expected = sum(2 if "is_incremental()" in m.read_text() else 1 for m in models)
+    assert expected > counts["models"]  # the tree has incremental models
+
+    def required() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", run.REQUIRED_SCRIPT, str(tmp_path)],
+                              capture_output=True, text=True, check=False)
+
+    done = required()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) == expected
+    generator = tmp_path / "orchestration/airbyte/generate-catalog.py"
+    generator.write_text("raise SystemExit(3)\n")
+    failed = required()
+    assert failed.returncode != 0 and "generator failed" in failed.stderr
+
+
 def test_runner_smoke_on_size_s(tmp_path: Path) -> None:
     out = tmp_path / "out"
     docs = tmp_path / "docs"
@@ -154,8 +177,8 @@ def test_runner_smoke_on_size_s(tmp_path: Path) -> None:
     assert set(results["startup"]) == {"python_pass", "version", "help"}
     size = results["sizes"]["S"]
     assert (size["sources"], size["streams"], size["models"]) == (3, 15, 17)
-    assert set(size["figures"]) == {"floor", "floor_read", "cold_no_cache", "cold_cache", "warm",
-                                    "one_file"}
+    assert set(size["figures"]) == {"floor", "floor_read", "required", "cold_no_cache",
+                                    "cold_cache", "warm", "one_file"}
     for figure in size["figures"].values():
         assert figure["median_s"] > 0 and figure["peak_rss_mb"] > 0
         assert len(figure["runs_s"]) == 1
@@ -177,4 +200,5 @@ def test_runner_smoke_on_size_s(tmp_path: Path) -> None:
     assert "| lotus-check --no-cache |" in md
     assert f"on {results['machine']['cpu_count']} cores" in md
     assert "Hand-written analysis." in md and "old\n" not in md
+    assert "The work a cold run cannot skip" not in md  # said for M only
     assert (docs / "performance.png").exists() == ("performance.png" in md)
