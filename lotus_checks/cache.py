@@ -47,6 +47,9 @@ class Cache:
         self._packs: dict[str, dict[str, Any]] = {}
         self._used: dict[str, set[str]] = {}  # pack keys read or written by this run
         self._dirty: set[str] = set()  # packs with entries to write
+        # Folders this run made sure of (inside the cache, existing): an entry written to one
+        # again costs no mkdir and no realpath (a cold run writes hundreds per folder).
+        self._ready: set[Path] = set()
 
     def get(self, namespace: str, key: str) -> Any | None:
         if self.folder is None:
@@ -112,14 +115,27 @@ class Cache:
     def _write(self, path: Path, data: bytes) -> bool:
         try:
             self._prepare()
-            if not self._inside(path.parent):
-                return False  # a link in the cache folder leads elsewhere: never write through it
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # No fsync: a cache entry lost in a crash is only a miss, and ~500 fsyncs cost seconds.
-            atomic_write(path, data, durable=False)
-            return True
+            return self._write_in(path, data, retry=path.parent in self._ready)
         except OSError:
             return False  # a read-only checkout still gets its findings, just not faster next time
+
+    def _write_in(self, path: Path, data: bytes, retry: bool) -> bool:
+        folder = path.parent
+        if folder not in self._ready:
+            if not self._inside(folder):
+                return False  # a link in the cache folder leads elsewhere: never write through it
+            folder.mkdir(parents=True, exist_ok=True)
+            self._ready.add(folder)
+        try:
+            # No fsync: a cache entry lost in a crash is only a miss, and ~500 fsyncs cost seconds.
+            atomic_write(path, data, durable=False)
+        except FileNotFoundError:
+            if not retry:
+                raise
+            # The folder went away since (another run cleared the cache): check it again.
+            self._ready.discard(folder)
+            return self._write_in(path, data, retry=path.parent in self._ready)
+        return True
 
     def _entry(self, namespace: str, key: str) -> Path:
         assert self.folder is not None

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+
+# O_EXCL: never open a file someone else created under the same name (or a link planted there).
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) \
+    | getattr(os, "O_BINARY", 0)
 
 
 def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
@@ -12,17 +15,22 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
 
     `durable=False` skips the fsync: still atomic for concurrent readers, but a crash may lose the
     new bytes. Right for cache entries (a lost entry is a miss), never for the user's files.
+    A replaced file keeps its mode; a new one gets what open() gives (0666 less the umask).
     """
-    # mkstemp makes the file 0600; a new file gets what open() would have given it instead.
-    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
+        mode: int | None = os.stat(path).st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    fd, tmp_name = _create_beside(path)
+    try:
+        try:
+            _write_all(fd, data)
             if durable:
-                os.fsync(f.fileno())
-        os.chmod(tmp_name, mode)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        if mode is not None:
+            os.chmod(tmp_name, mode)
         os.replace(tmp_name, path)
     except BaseException:
         try:
@@ -32,8 +40,21 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         raise
 
 
-def _umask() -> int:
-    """The process umask (reading it means setting it; put straight back)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def _write_all(fd: int, data: bytes) -> None:
+    # Straight to the descriptor: a file object would first stat it, ask whether it is a
+    # terminal and seek, three system calls per cache entry for nothing.
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _create_beside(path: Path) -> tuple[int, str]:
+    """A new, empty temporary file `.<name>.<random>.tmp` in the target's folder (the rename is
+    then within one file system), created 0666 less the umask: the mode a new target gets."""
+    for _ in range(100):
+        tmp_name = os.path.join(path.parent, f".{path.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp_name, _CREATE_FLAGS, 0o666), tmp_name
+        except FileExistsError:
+            continue  # 48 random bits taken: try another name
+    raise FileExistsError(f"no free temporary name beside {path}")

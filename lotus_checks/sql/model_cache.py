@@ -19,11 +19,16 @@ while it needs them.
 
 from __future__ import annotations
 
+import functools
 import json
+from typing import TYPE_CHECKING
 from typing import Any
 
 from lotus_checks.context import CheckContext
 from lotus_checks.repo import Model
+
+if TYPE_CHECKING:
+    from lotus_checks.cache import Cache
 
 FACTS_NAMESPACE = "sql-facts"
 COVERAGE_NAMESPACE = "model-coverage"
@@ -159,20 +164,27 @@ def compute_and_store(text: str, name: str, variables: dict[str, Any], folder: s
     """A pool worker's job: a model's facts, written to the cache right here when there is one,
     so only the small coverage view travels back (this process holds no facts while the others
     run: the peak memory of a cold run stays that of one process's work)."""
-    from pathlib import Path
-
-    from lotus_checks.cache import Cache
     from lotus_checks.sql.facts import model_facts as compute
 
     facts = compute(text, name, variables)
     if folder is not None and not _over_budget(facts):
-        cache = Cache(Path(folder))
-        if cache.put(FACTS_NAMESPACE, key, facts):
+        if _worker_cache(folder).put(FACTS_NAMESPACE, key, facts):
             # The view goes to the coverage pack, which the parent writes (cache.py).
             return {"stored": True, "view": _coverage_of(facts)}
     # As text: the parent keeps it so (`_keep`), and it travels smaller than the objects.
     return {"stored": False, "view": _coverage_of(facts), "over_budget": _over_budget(facts),
             "facts_json": _facts_json(facts)}
+
+
+@functools.lru_cache(maxsize=1)
+def _worker_cache(folder: str) -> Cache:
+    """One Cache per worker process, so the folders it made sure of are remembered from one
+    model to the next (a worker writes hundreds of entries)."""
+    from pathlib import Path
+
+    from lotus_checks.cache import Cache
+
+    return Cache(Path(folder))
 
 
 def _collect(ctx: CheckContext, todo: list[tuple[Model, str]], results: Any) -> None:

@@ -115,6 +115,27 @@ def test_entry_round_trip_and_overwrite(tmp_path: Path) -> None:
     assert not list((tmp_path / "cache").rglob("*.tmp"))
 
 
+def test_an_entry_folder_removed_during_the_run_is_made_again(tmp_path: Path) -> None:
+    # The cache remembers the folders it made; another run clearing the cache meanwhile
+    # must not turn this run's later writes into misses.
+    cache = Cache(tmp_path / "cache")
+    cache.put("ns", "ab" + "0" * 62, {"a": 1})
+    shutil.rmtree(tmp_path / "cache" / "ns")
+    assert cache.put("ns", "ab" + "1" * 62, {"a": 2}) is True
+    assert Cache(tmp_path / "cache").get("ns", "ab" + "1" * 62) == {"a": 2}
+
+
+def test_a_link_out_of_the_cache_is_not_written_through(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "ns").symlink_to(elsewhere, target_is_directory=True)
+    cache = Cache(tmp_path / "cache")
+    assert cache.put("ns", "cd" * 32, {"a": 1}) is False
+    assert cache.put("ns", "cd" * 32, {"a": 1}) is False  # refused again, not remembered as made
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_disabled_cache_touches_nothing(tmp_path: Path) -> None:
     cache = Cache(None)
     cache.put("ns", "ef" * 32, {"a": 1})
