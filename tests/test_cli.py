@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+import pytest
+
 from tests.builders import STREAMS
 
 CliRunner = Callable[..., tuple[int, str, str]]
@@ -152,3 +154,81 @@ def test_closed_pipe_is_quiet() -> None:
         err = proc.stderr.read().decode()
         proc.wait(timeout=30)
     assert "Traceback" not in err and "Broken pipe" not in err
+
+
+# ---- the command's quick exit (cli.console_main) ---------------------------------------------
+
+# What the `lotus-check` script runs (`python -m lotus_checks` returns from main instead).
+COMMAND = [sys.executable, "-c", "from lotus_checks.cli import console_main; console_main()"]
+
+
+def test_command_output_is_complete_through_a_pipe(make_repo: Callable[..., Path]) -> None:
+    # The command ends with os._exit: what is still buffered must have been flushed.
+    root = make_repo(BROKEN)
+    out = subprocess.run(
+        [*COMMAND, "--root", str(root), "--output-format", "json", "--select", "LL0"],
+        capture_output=True, text=True, check=False)
+    assert out.returncode == 1, out.stderr
+    assert [f["code"] for f in json.loads(out.stdout)["findings"]] == ["LL002", "LL002"]
+
+
+def test_command_exit_runs_exit_handlers_and_waits_for_threads(tmp_path: Path) -> None:
+    # What a normal exit does that matters: exit handlers (pools, temporary folders) run, and
+    # a thread still working is waited for (the quick exit is skipped then).
+    script = (
+        "import atexit, sys, threading, time\n"
+        "from pathlib import Path\n"
+        f"folder = Path({str(tmp_path)!r})\n"
+        "atexit.register(lambda: (folder / 'handler').write_text('ran'))\n"
+        "def late():\n"
+        "    time.sleep(0.3)\n"
+        "    (folder / 'thread').write_text('done')\n"
+        "if sys.argv[1] == 'thread':\n"
+        "    threading.Thread(target=late).start()\n"
+        "sys.argv = ['lotus-check', 'rules']\n"
+        "from lotus_checks.cli import console_main\n"
+        "console_main()\n"
+    )
+    for case in ("alone", "thread"):
+        out = subprocess.run([sys.executable, "-c", script, case], capture_output=True,
+                             text=True, check=False)
+        assert out.returncode == 0, out.stderr
+        assert "LL001" in out.stdout
+        assert (tmp_path / "handler").read_text() == "ran"
+        (tmp_path / "handler").unlink()
+    assert (tmp_path / "thread").read_text() == "done"
+
+
+def test_command_output_that_cannot_be_written_is_exit_2(make_repo: Callable[..., Path]) -> None:
+    # Written while running (the long rule list) or only at the final flush (one short line):
+    # either way one line on stderr and exit 2, never a traceback, never a silent exit 0.
+    if not Path("/dev/full").exists():
+        pytest.skip("needs /dev/full")
+    root = make_repo({})
+    for args in (["rules"], ["--root", str(root)]):
+        with open("/dev/full", "w") as full:
+            out = subprocess.run([*COMMAND, *args], stdout=full,
+                                 stderr=subprocess.PIPE, text=True, check=False)
+        assert out.returncode == 2, (args, out.stderr)
+        assert "Traceback" not in out.stderr
+
+
+def test_command_output_that_fails_at_the_final_flush_is_exit_2() -> None:
+    # Output still buffered when the run ends is flushed before os._exit; a flush that fails
+    # turns exit 0 into 2 (a normal interpreter exit would say 120).
+    script = (
+        "import io, sys\n"
+        "class Full(io.RawIOBase):\n"
+        "    def writable(self):\n"
+        "        return True\n"
+        "    def write(self, data):\n"
+        "        raise OSError(28, 'No space left on device')\n"
+        "sys.stdout = io.TextIOWrapper(io.BufferedWriter(Full()), encoding='utf-8')\n"
+        "sys.stdout.write('All checks passed.\\n')  # stays in the buffer\n"
+        "from lotus_checks.cli import _exit_without_teardown\n"
+        "_exit_without_teardown(int(sys.argv[1]))\n"
+    )
+    for code, expected in ((0, 2), (1, 1)):
+        out = subprocess.run([sys.executable, "-c", script, str(code)], capture_output=True,
+                             text=True, check=False)
+        assert out.returncode == expected, out.stderr
