@@ -157,6 +157,24 @@ def test_required_work_renders_parses_and_regenerates(generate_tree: ModuleType,
     assert failed.returncode != 0 and "generator failed" in failed.stderr
 
 
+def test_required_work_section_compares_the_m_limits_with_the_bound() -> None:
+    run = _load("run")
+    figures = {
+        "required": {"median_s": 1.5, "cpu_median_s": 2.0},
+        "dbt_cold": {"median_s": 8.0},
+        "floor": {"median_s": 0.5},
+        "cold_no_cache": {"median_s": 2.5, "cpu_median_s": 4.5},
+    }
+    results = {"sizes": {"M": {"figures": figures}}, "machine": {"cpu_count": 2}}
+    text = "\n".join(run.required_work_section(results))
+    assert "can take less than 1.00 s" in text  # 2 s of CPU over 2 cores
+    assert "| 1/8 of `dbt parse` cold | 1.00 s | 1.00x | 0 ms of CPU |" in text
+    assert "| 3x the file-reading floor | 1.50 s | 1.50x | 1.00 s of CPU |" in text
+    assert "2.50x the bound" in text and "2.50 s." in text
+    del figures["required"]
+    assert run.required_work_section(results) == []
+
+
 def test_runner_smoke_on_size_s(tmp_path: Path) -> None:
     out = tmp_path / "out"
     docs = tmp_path / "docs"
