@@ -1,3 +1,5 @@
 from lotus_checks.cli import main
+from lotus_checks.cli import tune_gc
 
+tune_gc()
 raise SystemExit(main())

@@ -232,3 +232,20 @@ def test_command_output_that_fails_at_the_final_flush_is_exit_2() -> None:
         out = subprocess.run([sys.executable, "-c", script, str(code)], capture_output=True,
                              text=True, check=False)
         assert out.returncode == expected, out.stderr
+
+
+def test_the_command_collects_garbage_less_often_and_main_leaves_it_alone() -> None:
+    script = (
+        "import atexit, gc, sys\n"
+        "default = gc.get_threshold()\n"
+        "from lotus_checks.cli import main, console_main\n"
+        "main(['rules'])\n"
+        "assert gc.get_threshold() == default, 'main changed the thresholds'\n"
+        "atexit.register(lambda: sys.stderr.write(repr(gc.get_threshold())))\n"
+        "sys.argv = ['lotus-check', 'rules']\n"
+        "console_main()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == "(50000, 20, 20)"
