@@ -390,6 +390,59 @@ def bench_size(launcher: Launcher, name: str, root: Path, repeat: int, quick_rep
     return result
 
 
+# ---- growth from M to L, measured in alternation ---------------------------------------------
+
+# The lotus-check figures whose L / M growth is a target, measured again in M, L pairs.
+GROWTH_FIGURES = ("cold_no_cache", "cold_cache", "warm", "one_file")
+GROWTH_PAIRS = 5
+
+
+def bench_growth(launcher: Launcher, roots: dict[str, Path], pairs: int, scratch: Path,
+                 log: Callable[[str], None]) -> dict[str, Any]:
+    """L / M of each lotus-check figure from runs taken in alternation (M, then L, `pairs`
+    times), the median of the pairs' ratios. The sizes' own figures are measured minutes apart,
+    and this machine's speed drifts by tens of percent in minutes: a ratio of two such medians
+    measures the drift as much as the growth."""
+    env = bench_env()
+    growth: dict[str, Any] = {}
+    for figure in GROWTH_FIGURES:
+        ratios = []
+        for i in range(pairs):
+            times = {size: _one_run(launcher, figure, roots[size], env, scratch, i)
+                     for size in ("M", "L")}
+            ratios.append(times["L"] / times["M"])
+        growth[figure] = {"ratios": ratios, "median": statistics.median(ratios)}
+        log(f"[L/M] {figure} {growth[figure]['median']:.2f}x "
+            f"({', '.join(f'{r:.2f}' for r in ratios)})")
+    return growth
+
+
+def _one_run(launcher: Launcher, figure: str, root: Path, env: dict[str, str], scratch: Path,
+             i: int) -> float:
+    """One run of `figure` on `root`, set up as bench_size sets it up; its wall time."""
+    lotus = [*lotus_command(), "--root", str(root)]
+    cache = root / CACHE_DIR
+    if figure == "cold_no_cache":
+        cmd = [*lotus, "--no-cache"]
+    elif figure == "cold_cache":
+        shutil.rmtree(cache, ignore_errors=True)
+        cmd = lotus
+    elif figure == "warm":
+        launcher.run(lotus, root, env, scratch / "stderr.txt")  # the cache is full
+        cmd = lotus
+    else:  # one_file: a model edited as no earlier run saw it, its path passed
+        model = pick_model(root)
+        original = model.read_text(encoding="utf-8")
+        model.write_text(original + f"-- growth edit {i}\n", encoding="utf-8")
+        try:
+            sample = launcher.run([*lotus, model.relative_to(root).as_posix()], root, env,
+                                  scratch / "stderr.txt")
+        finally:
+            model.write_text(original, encoding="utf-8")
+        return sample.wall_s
+    return launcher.run(cmd, root, env, scratch / "stderr.txt").wall_s
+
+
 # ---- start-up, import time, profile --------------------------------------------------------
 
 
@@ -563,11 +616,18 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             "the cold profile parsed no model")
     if "M" in results["sizes"] and "L" in results["sizes"]:
         growth = results["sizes"]["L"]["models"] / results["sizes"]["M"]["models"]
+        paired = results.get("growth", {})
         for figure in FIGURES:
             if figure == "required":
                 continue  # a yardstick, not a figure of lotus-check's
             m, l_ = median(results, "M", figure), median(results, "L", figure)
-            if m is not None and l_ is not None:
+            if figure in paired:
+                pairs = paired[figure]["ratios"]
+                add(f"L / M, {FIGURE_LABELS[figure]}", paired[figure]["median"], growth, "x",
+                    f"models grow {growth:.2f}x; median of {len(pairs)} M, L pairs run in "
+                    f"alternation ({', '.join(f'{r:.2f}x' for r in pairs)}); the sizes' "
+                    f"medians, minutes apart: {l_ / m:.2f}x" if m and l_ else "")
+            elif m is not None and l_ is not None:
                 add(f"L / M, {FIGURE_LABELS[figure]}", l_ / m, growth, "x",
                     f"models grow {growth:.2f}x")
     if "L" in results["sizes"]:
@@ -938,6 +998,9 @@ def main(argv: list[str] | None = None) -> int:
             quick = args.repeat or QUICK_REPEAT
             results["sizes"][size] = bench_size(launcher, size, root, repeats[size], quick,
                                                 not args.no_dbt, args.seed, scratch, log)
+        if "M" in sizes and "L" in sizes:
+            results["growth"] = bench_growth(launcher, {s: work / s for s in ("M", "L")},
+                                             GROWTH_PAIRS, scratch, log)
         if not args.no_profile:
             profile_size = "M" if "M" in sizes else sizes[-1]
             results["profile_size"] = profile_size
