@@ -70,20 +70,9 @@ FIGURE_LABELS = {
 NOTES_START = "<!-- notes:start (kept when bench/run.py regenerates this file) -->"
 NOTES_END = "<!-- notes:end -->"
 
-# Read and parse every input file below the root, nothing else. It runs as `python -c`, in a
-# fresh process, so it pays the same interpreter start-up lotus-check pays. "Parse" is each
-# file's own format with the parser lotus-check itself uses for it: JSON, YAML, and a dbt model
-# as the Jinja template it is (its syntax tree, nothing rendered). Terraform and the catalog
-# generator are only read (lotus-check parses HCL too, so the floor is, if anything, low).
-# With `--read-only` models are read and not parsed: the stricter floor of earlier rounds,
-# reported beside it.
-FLOOR_SCRIPT = r"""
-import json, os, sys
-import yaml
-read_only = "--read-only" in sys.argv
-if not read_only:
-    import jinja2
-    environment = jinja2.Environment(extensions=["jinja2.ext.do"])
+# Both scripts below walk the tree alike: every input file read, JSON and YAML parsed, a model
+# handed to `on_sql(text, name)`, Terraform and Python only read; `count` is what they print.
+_WALK = r"""
 loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 skip = {".git", "target", "dbt_packages", "logs", "node_modules", "__pycache__", ".lotus_check_cache"}
 count = 0
@@ -99,18 +88,34 @@ for folder, dirs, names in os.walk(sys.argv[1]):
                 yaml.load(f.read(), Loader=loader)
         elif name.endswith(".sql"):
             with open(path, encoding="utf-8") as f:
-                text = f.read()
-            if not read_only:
-                environment.parse(text)
+                count += on_sql(f.read(), name[:-4]) - 1
         elif name.endswith((".tf", ".py", ".toml")):
             with open(path, encoding="utf-8") as f:
                 f.read()
         else:
             continue
         count += 1
-print(count)
 """
 
+# Read and parse every input file below the root, nothing else. It runs as `python -c`, in a
+# fresh process, so it pays the same interpreter start-up lotus-check pays. "Parse" is each
+# file's own format with the parser lotus-check itself uses for it: JSON, YAML, and a dbt model
+# as the Jinja template it is (its syntax tree, nothing rendered). Terraform and the catalog
+# generator are only read (lotus-check parses HCL too, so the floor is, if anything, low).
+# With `--read-only` models are read and not parsed: the stricter floor of earlier rounds,
+# reported beside it. Prints the number of files.
+FLOOR_SCRIPT = r"""
+import json, os, sys
+import yaml
+read_only = "--read-only" in sys.argv
+if not read_only:
+    import jinja2
+    environment = jinja2.Environment(extensions=["jinja2.ext.do"])
+def on_sql(text, name):
+    if not read_only:
+        environment.parse(text)
+    return 1
+""" + _WALK + "print(count)\n"
 
 # The part of a cold run that no implementation of the checks can skip, done once, in one process,
 # by the same code lotus-check uses: start Python; read and parse every input file (as the
@@ -119,6 +124,7 @@ print(count)
 # sqlglot"); run the repo's catalog generator on a copy of its inputs (the mission: "`_catalog.json`
 # against a fresh regeneration"). No resolution, no checks, no findings. Its CPU time over the
 # core count is a lower bound on the wall time of any cold run that spreads this work perfectly.
+# Prints the number of files other than models plus the number of renderings parsed.
 REQUIRED_SCRIPT = r"""
 import json, os, sys
 from pathlib import Path
@@ -126,42 +132,24 @@ import yaml
 from lotus_checks.generator import Layout, start_generator
 from lotus_checks.sql.facts import calls_is_incremental, import_parsers, parse
 from lotus_checks.sql.render import render_model
-root = sys.argv[1]
 import_parsers()
 # Started first and waited for last, as lotus-check does: its CPU counts all the same.
-generator = start_generator(Layout(Path(root), "orchestration/airbyte/generate-catalog.py",
+generator = start_generator(Layout(Path(sys.argv[1]), "orchestration/airbyte/generate-catalog.py",
                                    "orchestration/assets/streams", "orchestration/assets/sources"),
                             timeout=120)
-loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-skip = {".git", "target", "dbt_packages", "logs", "node_modules", "__pycache__", ".lotus_check_cache"}
-renderings = 0
-for folder, dirs, names in os.walk(root):
-    dirs[:] = [d for d in dirs if d not in skip]
-    for name in names:
-        path = os.path.join(folder, name)
-        if name.endswith(".json"):
-            with open(path, encoding="utf-8") as f:
-                json.loads(f.read())
-        elif name.endswith((".yml", ".yaml")):
-            with open(path, encoding="utf-8") as f:
-                yaml.load(f.read(), Loader=loader)
-        elif name.endswith(".sql"):
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
-            both = (False, True) if calls_is_incremental(text) else (False,)
-            for incremental in both:
-                rendered = render_model(text, model_name=name[:-4], incremental=incremental,
-                                        project_vars={})
-                if rendered.sql is not None:
-                    statements, _problem = parse(rendered.sql, rendered.original_position)
-                    renderings += 1
-        elif name.endswith((".tf", ".py", ".toml")):
-            with open(path, encoding="utf-8") as f:
-                f.read()
+def on_sql(text, name):
+    renderings = 0
+    for incremental in (False, True) if calls_is_incremental(text) else (False,):
+        rendered = render_model(text, model_name=name, incremental=incremental, project_vars={})
+        if rendered.sql is not None:
+            parse(rendered.sql, rendered.original_position)
+            renderings += 1
+    return renderings
+""" + _WALK + r"""
 run = generator.result()
 if not run.ok:
     sys.exit(f"generator failed: {run.error}")
-print(renderings)
+print(count)
 """
 
 
