@@ -134,7 +134,7 @@ class Cache:
                 raise
             # The folder went away since (another run cleared the cache): check it again.
             self._ready.discard(folder)
-            return self._write_in(path, data, retry=path.parent in self._ready)
+            return self._write_in(path, data, retry=False)
         return True
 
     def _entry(self, namespace: str, key: str) -> Path:
