@@ -105,8 +105,8 @@ def tune_gc() -> None:
     A cold run allocates millions of short-lived objects (syntax trees) next to a large,
     long-lived repo model. At Python's default thresholds (700, 10, 10) the collector ran
     hundreds of times and its full passes walked the whole repo model: about 0.5 s of CPU in a
-    cold run of 500 models. Every 50,000 allocations instead, the cold run takes 10-15% less CPU
-    with the same peak memory (docs/performance.md, sixth round)."""
+    cold run of 500 models. Every 50,000 allocations instead, cold runs took 7-11% less CPU (500
+    and 2,000 models) with the same peak memory (docs/performance.md, sixth round)."""
     import gc
 
     gc.set_threshold(50_000, 20, 20)
