@@ -299,6 +299,44 @@ def pick_model(root: Path) -> Path:
     return models[len(models) // 2]
 
 
+@dataclass
+class LotusFigure:
+    """How one of lotus-check's figures is run on a tree: the command, what to do before the
+    i-th run, and how to put the tree back afterwards."""
+
+    cmd: list[str]
+    before: Callable[[int], None]
+    restore: Callable[[], None]
+
+
+def lotus_figure(figure: str, root: Path, env: dict[str, str], edit_tag: str) -> LotusFigure:
+    """cold_no_cache: `--no-cache`. cold_cache: the cache folder deleted before each run. warm:
+    the cache filled before the first run. one_file: a model edited as no earlier run saw it
+    (`-- <edit_tag> <i>` appended) and its path passed, as pre-commit does."""
+    lotus = [*lotus_command(), "--root", str(root)]
+
+    def nothing(*_args: Any) -> None:
+        return None
+
+    if figure == "cold_no_cache":
+        return LotusFigure([*lotus, "--no-cache"], nothing, nothing)
+    if figure == "cold_cache":
+        return LotusFigure(lotus, lambda _i: shutil.rmtree(root / CACHE_DIR, ignore_errors=True),
+                           nothing)
+    if figure == "warm":
+        def fill(i: int) -> None:
+            if i == 0:
+                subprocess.run(lotus, cwd=root, env=env, stdout=subprocess.DEVNULL, check=False)
+
+        return LotusFigure(lotus, fill, nothing)
+    model = pick_model(root)
+    original = model.read_text(encoding="utf-8")
+    return LotusFigure(
+        [*lotus, model.relative_to(root).as_posix()],
+        lambda i: model.write_text(original + f"-- {edit_tag} {i}\n", encoding="utf-8"),
+        lambda: model.write_text(original, encoding="utf-8"))
+
+
 def bench_size(launcher: Launcher, name: str, root: Path, repeat: int, quick_repeat: int,
                use_dbt: bool, seed: int,
                scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:
@@ -316,18 +354,15 @@ def bench_size(launcher: Launcher, name: str, root: Path, repeat: int, quick_rep
     }
     log(f"[{name}] {counts['models']} models, {files} files, {size / 1e6:.1f} MB")
     figures = result["figures"]
-    lotus = [*lotus_command(), "--root", str(root)]
     cache = root / CACHE_DIR
 
     subprocess.run([sys.executable, "-c", FLOOR_SCRIPT, str(root)], check=True,
                    stdout=subprocess.DEVNULL)  # warm the OS page cache for every figure alike
-    figures["cold_no_cache"] = measure(launcher, [*lotus, "--no-cache"], root, env, repeat,
-                                       scratch)
-    log(f"[{name}] --no-cache {figures['cold_no_cache']['median_s']:.3f}s")
-    figures["cold_cache"] = measure(launcher, lotus, root, env, repeat, scratch,
-                                    before=lambda _i: shutil.rmtree(cache, ignore_errors=True))
-    log(f"[{name}] cold cache {figures['cold_cache']['median_s']:.3f}s")
-    launcher.run(lotus, root, env, scratch / "stderr.txt")  # the warm runs start from a full cache
+    for figure, label in (("cold_no_cache", "--no-cache"), ("cold_cache", "cold cache")):
+        run = lotus_figure(figure, root, env, "bench edit")
+        figures[figure] = measure(launcher, run.cmd, root, env, repeat, scratch,
+                                  before=run.before)
+        log(f"[{name}] {label} {figures[figure]['median_s']:.3f}s")
     # The figures the targets compare with the floor take a fraction of a second and vary with
     # the machine's state by tens of percent: more runs each, the floor measured right before.
     figures["floor"] = measure(launcher, [sys.executable, "-c", FLOOR_SCRIPT, str(root)], root,
@@ -341,25 +376,28 @@ def bench_size(launcher: Launcher, name: str, root: Path, repeat: int, quick_rep
                                   root, env, repeat, scratch, ok_codes=(0,))
     log(f"[{name}] required work {figures['required']['median_s']:.3f}s, "
         f"{figures['required']['cpu_median_s']:.3f}s CPU")
-    figures["warm"] = measure(launcher, lotus, root, env, quick_repeat, scratch)
+    warm = lotus_figure("warm", root, env, "bench edit")
+    figures["warm"] = measure(launcher, warm.cmd, root, env, quick_repeat, scratch,
+                              before=warm.before)
     log(f"[{name}] warm {figures['warm']['median_s']:.3f}s")
 
-    model = pick_model(root)
-    original = model.read_text(encoding="utf-8")
+    one = lotus_figure("one_file", root, env, "bench edit")
     added: list[int] = []
+    entries_before = [count_files(cache)]
 
     def edit(i: int) -> None:
         if i > 0:
             added.append(count_files(cache) - entries_before[0])
-        model.write_text(original + f"-- bench edit {i}\n", encoding="utf-8")
+        one.before(i)
         entries_before[0] = count_files(cache)
 
-    entries_before = [count_files(cache)]
-    figures["one_file"] = measure(launcher, [*lotus, model.relative_to(root).as_posix()], root,
-                                  env, quick_repeat, scratch, before=edit)
-    added.append(count_files(cache) - entries_before[0])
-    model.write_text(original, encoding="utf-8")
-    result["one_file_model"] = model.relative_to(root).as_posix()
+    try:
+        figures["one_file"] = measure(launcher, one.cmd, root, env, quick_repeat, scratch,
+                                      before=edit)
+        added.append(count_files(cache) - entries_before[0])
+    finally:
+        one.restore()
+    result["one_file_model"] = one.cmd[-1]
     result["one_file_cache_entries_added"] = added
     log(f"[{name}] one file {figures['one_file']['median_s']:.3f}s")
 
@@ -407,28 +445,13 @@ def bench_growth(launcher: Launcher, roots: dict[str, Path], pairs: int, scratch
 
 def _one_run(launcher: Launcher, figure: str, root: Path, env: dict[str, str], scratch: Path,
              i: int) -> float:
-    """One run of `figure` on `root`, set up as bench_size sets it up; its wall time."""
-    lotus = [*lotus_command(), "--root", str(root)]
-    cache = root / CACHE_DIR
-    if figure == "cold_no_cache":
-        cmd = [*lotus, "--no-cache"]
-    elif figure == "cold_cache":
-        shutil.rmtree(cache, ignore_errors=True)
-        cmd = lotus
-    elif figure == "warm":
-        launcher.run(lotus, root, env, scratch / "stderr.txt")  # the cache is full
-        cmd = lotus
-    else:  # one_file: a model edited as no earlier run saw it, its path passed
-        model = pick_model(root)
-        original = model.read_text(encoding="utf-8")
-        model.write_text(original + f"-- growth edit {i}\n", encoding="utf-8")
-        try:
-            sample = launcher.run([*lotus, model.relative_to(root).as_posix()], root, env,
-                                  scratch / "stderr.txt")
-        finally:
-            model.write_text(original, encoding="utf-8")
-        return sample.wall_s
-    return launcher.run(cmd, root, env, scratch / "stderr.txt").wall_s
+    """The wall time of the i-th run of `figure` on `root`, set up as bench_size sets it up."""
+    run = lotus_figure(figure, root, env, "growth edit")  # edits no earlier run saw
+    run.before(i)
+    try:
+        return launcher.run(run.cmd, root, env, scratch / "stderr.txt").wall_s
+    finally:
+        run.restore()
 
 
 # ---- start-up, import time, profile --------------------------------------------------------
