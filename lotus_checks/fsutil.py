@@ -24,7 +24,7 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     fd, tmp_name = _create_beside(path)
     try:
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             if durable:
                 os.fsync(fd)
         finally:
@@ -40,9 +40,9 @@ def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
         raise
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    # Straight to the descriptor: a file object would first stat it, ask whether it is a
-    # terminal and seek, three system calls per cache entry for nothing.
+def write_all(fd: int, data: bytes) -> None:
+    """All of `data` to an open descriptor. Straight to it: a file object would first stat it,
+    ask whether it is a terminal and seek, three system calls per file for nothing."""
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]

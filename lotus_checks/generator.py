@@ -32,6 +32,7 @@ from typing import Callable
 
 from lotus_checks.cache import Cache
 from lotus_checks.cache import content_key
+from lotus_checks.fsutil import write_all
 from lotus_checks.loaders import LoadError
 from lotus_checks.repo import CATALOG_NAME
 from lotus_checks.repo import SKIPPED_FOLDERS
@@ -338,9 +339,7 @@ def _write_copy(copy_root: Path, contents: dict[str, bytes]) -> None:
             made.add(folder)
         descriptor = os.open(os.path.join(base, rel), flags, 0o644)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(descriptor, view):]
+            write_all(descriptor, data)
         finally:
             os.close(descriptor)
 
