@@ -680,7 +680,7 @@ def _location(f: dict[str, Any]) -> str:
     return ":".join(parts)
 
 
-def error_class(finding: dict[str, Any]) -> str:
+def message_shape(finding: dict[str, Any]) -> str:
     """A finding's message with its names, paths and values blanked: one line per shape."""
     message = re.sub(r"^\$[^:]*: ", "$…: ", finding["message"])
     message = re.sub(r"`[^`]*`", "`…`", message)
@@ -689,30 +689,38 @@ def error_class(finding: dict[str, Any]) -> str:
     return re.sub(r"\d+", "N", message)
 
 
-def classes_section(results: list[TreeResult]) -> list[str]:
+def classes_section(results: list[TreeResult], severity: str) -> list[str]:
+    """Every finding of `severity` in every tree, grouped by rule and message shape."""
     counts: Counter[tuple[str, str]] = Counter()
     trees: dict[tuple[str, str], set[str]] = {}
-    example: dict[tuple[str, str], str] = {}
+    files: dict[tuple[str, str], Counter[str]] = {}
+    example: dict[tuple[str, str], dict[str, Any]] = {}
     for r in results:
         for f in r.findings:
-            if f["severity"] != "error":
+            if (f["severity"] == "error") != (severity == "error"):
                 continue
-            key = (f["code"], error_class(f))
+            key = (f["code"], message_shape(f))
             counts[key] += 1
             trees.setdefault(key, set()).add(f"{r.connector}/{r.form}")
-            example.setdefault(key, f"`{_location(f)}`: {f['message']}")
+            files.setdefault(key, Counter())[f"{r.connector}/{r.form}/{f['path']}"] += 1
+            example.setdefault(key, f)
     if not counts:
         return []
-    lines = ["## Errors by class", "",
-             "Every error of every tree, its message with names and values blanked.", "",
-             "| rule | message shape | errors | trees | first example | true platform failure? |",
-             "|---|---|---|---|---|---|"]
+    title = "Errors" if severity == "error" else "Warnings"
+    lines = [f"## {title} by class", "",
+             (f"Every {severity} of every tree, its message with names and values blanked; "
+              "\"most in a file\" is the largest number of them in one file."), "",
+             "| rule | message shape | findings | trees | most in a file | first example |"
+             + (" true platform failure? |" if severity == "error" else ""),
+             "|---|---|---|---|---|---|" + ("---|" if severity == "error" else "")]
     for key, count in sorted(counts.items(), key=lambda kv: (kv[0][0], -kv[1])):
-        reason = justify({"code": key[0], "message": example[key].split(": ", 1)[1]})
-        lines.append(
-            f"| {key[0]} | {_cell(key[1])} | {count} | {len(trees[key])} | "
-            f"{_cell(example[key])} | {_cell(reason) if reason else '**unjustified**'} |"
-        )
+        f = example[key]
+        row = (f"| {key[0]} | {_cell(key[1])} | {count} | {len(trees[key])} | "
+               f"{max(files[key].values())} | `{_cell(_location(f))}`: {_cell(f['message'])} |")
+        if severity == "error":
+            reason = justify(f)
+            row += f" {_cell(reason) if reason else '**unjustified**'} |"
+        lines.append(row)
     return [*lines, ""]
 
 
@@ -776,17 +784,18 @@ def render_doc(results: list[TreeResult], revision: str,
         "",
         "## Summary",
         "",
-        ("| connector | version | form | streams | errors | unjustified errors | warnings | "
-         "rules with errors |"),
-        "|---|---|---|---|---|---|---|---|",
+        ("| connector | version | form | streams | generator | errors | unjustified errors | "
+         "warnings | rules with errors |"),
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         errors = [f for f in r.findings if f["severity"] == "error"]
         unjustified = sum(1 for f in errors if justify(f) is None)
         warnings = len(r.findings) - len(errors)
         codes = ", ".join(sorted({f["code"] for f in errors})) or "-"
-        head.append(f"| {r.connector} | {r.version} | {r.form} | {r.streams} | {len(errors)} | "
-                    f"{unjustified} | {warnings} | {codes} |")
+        generator = "failed" if r.generator_error else "ran"
+        head.append(f"| {r.connector} | {r.version} | {r.form} | {r.streams} | {generator} | "
+                    f"{len(errors)} | {unjustified} | {warnings} | {codes} |")
     head.append("")
     skipped_lines = []
     seen = set()
@@ -803,7 +812,8 @@ def render_doc(results: list[TreeResult], revision: str,
                  "| rule | message matches | reason |", "|---|---|---|"]
         head += [f"| {c} | `{_cell(p)}` | {_cell(r)} |" for c, p, r in JUSTIFICATIONS]
         head.append("")
-    head += classes_section(results)
+    head += classes_section(results, "error")
+    head += classes_section(results, "warning")
     head += ["## Per connector and form", ""]
     sections = [tree_section(r, max_listed) for r in results]
     return "\n".join(head + sections).rstrip() + "\n"
