@@ -71,8 +71,9 @@ MAX_LISTED_ERRORS = 40
 # An error matching none of these is listed as "unjustified": a false error to fix.
 JUSTIFICATIONS: tuple[tuple[str, str, str], ...] = (
     ("LL204", r"generator failed",
-     ("the repo's own generator cannot run on the tree, so no catalog can be written for the "
-      "change (Terraform cannot apply it)")),
+     ("the tree's generator (this checkout's reference generator) crashes, so no catalog can "
+      "be written and Terraform cannot apply the change; on a connector's own schema that "
+      "crash is also a bug of the reference generator")),
     ("LL202", r"no _catalog\.json",
      "Terraform's `file()` of the missing catalog fails: `terraform apply` breaks"),
     ("LL307", r"reads file .*which does not exist",
