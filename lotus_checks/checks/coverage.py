@@ -85,8 +85,15 @@ LL303 = Rule(
 `<source>__<stream>` (config key `stream-tag`, default `{source}__{stream}`). A model without it
 is never run when its stream lands.
 
-Tags are read from the model's `{{ config(tags=[...]) }}`. Repositories that have not adopted
-per-stream tags yet (older models tag only `['core']`) can `ignore = ["LL303"]`.
+Tags are read from the model's `{{ config(tags=[...]) }}` (and from `dbt_project.yml` and YAML
+properties files).
+
+The rule applies only where the repo uses per-stream tags: some model carries a tag naming a
+stream, or a Python file (Dagster code) in the dbt project's folder builds a dbt selection
+`tag:` from source and stream (e.g. `select=f"tag:{source}__{stream}"`). Before that, a repo's
+models tag only `['core']` and its Dagster assets select them by that broad tag: nothing is
+lost, and the rule says nothing. Once the convention is in use, a stream model without its tag
+is never run, which is what this error reports.
 
 Fires on `core/shopify/int_shopify__orders.sql`:
 ```sql
@@ -152,7 +159,8 @@ and the model or tag was not.
 
 A model whose entity is not a stream is fine when one of its tags names a real stream: that is
 a fan-out, e.g. `int_shopify__order_lines.sql` tagged `shopify__orders`. Marts (`fct_`/`dim_`)
-are not checked.
+are not checked. The model part applies only where the repo uses per-stream tags (see LL303):
+before that, Dagster selects models by a broad tag and a fan-out cannot carry a stream tag.
 
 Fires on `core/shopify/int_shopify__order_lines.sql`:
 ```sql
@@ -326,6 +334,38 @@ class _Lake:
     def names_real_stream(self, tag: str) -> bool:
         named = self.tag_stream(tag)
         return named is not None and self.is_stream(*named)
+
+    @cached_property
+    def stream_tags_in_use(self) -> bool:
+        """Whether the repo has adopted per-stream tags (LL303): some model carries a tag naming
+        a stream, or the Dagster code selects dbt models by a tag built from source and stream.
+        Models of streams are looked at first: in a repo that tags, they settle it at once."""
+        by_name = self.models_by_name
+        first = [m for s in self.repo.streams
+                 for m in by_name.get(self.stream_model_name(s.source, s.name), [])]
+        seen = {m.path for m in first}
+        for model in [*first, *(m for m in self.repo.models if m.path not in seen)]:
+            if any(self.names_real_stream(t) for t in self.facts(model).tags or ()):
+                return True
+        return self._dagster_selects_by_stream_tag()
+
+    def _dagster_selects_by_stream_tag(self) -> bool:
+        """A Python file of the dbt project that mentions Dagster and builds a `tag:` selection
+        from the stream-tag pattern with both parts filled in at run time: an f-string or
+        `.format()` (`{source}__{stream}`, `{}__{}`) or `%s__%s`. Conservative: a fixed tag
+        such as `tag:core` is not it."""
+        pattern = self.config.stream_tag
+        if "{source}" not in pattern or "{stream}" not in pattern:
+            return False
+        slot = r"(?:\{[^{}\n]*\}|%s)"
+        regex = re.compile(
+            re.escape(pattern).replace(r"\{source\}", slot).replace(r"\{stream\}", slot)
+        )
+        for path in self.repo.project_python_files:
+            text = self.repo.text(path)
+            if text and "dagster" in text and "tag:" in text and regex.search(text):
+                return True
+        return False
 
     # -- models
 
@@ -571,7 +611,7 @@ def _stream_models(lake: _Lake) -> Iterator[Finding]:
             if lake.ctx.enabled("LL302"):
                 yield _missing_model(lake, stream, name)
             continue
-        if lake.ctx.enabled("LL303"):
+        if lake.ctx.enabled("LL303") and lake.stream_tags_in_use:
             for model in models:
                 yield from _missing_tag(lake, stream, model)
 
@@ -634,7 +674,7 @@ def _orphan_models(lake: _Lake) -> Iterator[Finding]:
         if tags is None:
             continue
         reported_own_tag = None
-        if named is not None and _orphan(lake, named, tags):
+        if named is not None and lake.stream_tags_in_use and _orphan(lake, named, tags):
             source, entity = named
             yield LL306.finding(
                 model.path,
