@@ -282,6 +282,79 @@ def test_ll303_custom_stream_tag_pattern(lake: Callable[..., Path]) -> None:
     assert coverage(result) == [("LL303", f"{CORE}/shopify/int_shopify__customers.sql", 1, 11)]
 
 
+def _core_only(files: dict[str, Any]) -> dict[str, Any]:
+    """The lake before it adopted per-stream tags: every core model tagged only 'core'."""
+    out = {}
+    for path, text in files.items():
+        if path.startswith(CORE) and path.endswith(".sql"):
+            body = text.split("\n\n", 1)[1]
+            out[path] = model(["core"], body.strip())
+    return out
+
+
+DAGSTER_BY_STREAM_TAG = """\
+from dagster_dbt import dbt_assets
+
+
+def build_dbt_assets(source: str, stream: str):
+    @dbt_assets(manifest=MANIFEST, select=f"tag:{source}__{stream}")
+    def _assets(context, dbt):
+        yield from dbt.cli(["build"], context=context).stream()
+    return _assets
+"""
+
+DAGSTER_BY_CORE_TAG = """\
+from dagster_dbt import dbt_assets
+
+
+@dbt_assets(manifest=MANIFEST, select="tag:core")
+def core_assets(context, dbt):
+    yield from dbt.cli(["build", "--select", "tag:core"], context=context).stream()
+"""
+
+
+def test_ll303_and_ll306_silent_before_the_repo_uses_stream_tags(lake: Callable[..., Path]) -> None:
+    files = _core_only(lake_files())
+    files["orchestration/assets/core/assets.py"] = DAGSTER_BY_CORE_TAG
+    assert coverage(check_tree(lake(files))) == []
+
+
+def test_ll303_fires_once_dagster_selects_by_stream_tag(lake: Callable[..., Path]) -> None:
+    files = _core_only(lake_files())
+    files["orchestration/assets/core/assets.py"] = DAGSTER_BY_STREAM_TAG
+    found = coverage(check_tree(lake(files)))
+    assert [(c, p) for c, p, *_ in found if c == "LL303"] == [
+        ("LL303", f"{CORE}/gorgias/int_gorgias__tickets.sql"),
+        ("LL303", f"{CORE}/shopify/int_shopify__customers.sql"),
+        ("LL303", f"{CORE}/shopify/int_shopify__orders.sql"),
+    ]
+    # The fan-out tagged only 'core' now names no stream Dagster could select it by.
+    assert ("LL306", f"{CORE}/shopify/int_shopify__order_lines.sql", 1, 1) in found
+
+
+@pytest.mark.parametrize("selection", ["tag:{}__{}", "tag:%s__%s"])
+def test_ll303_dagster_selection_built_by_format_or_percent(
+    lake: Callable[..., Path], selection: str
+) -> None:
+    files = _core_only(lake_files())
+    files["orchestration/assets/core/assets.py"] = DAGSTER_BY_STREAM_TAG.replace(
+        'f"tag:{source}__{stream}"', f'"{selection}".format(source, stream)'
+        if "{" in selection else f'"{selection}" % (source, stream)'
+    )
+    assert [c for c, *_ in coverage(check_tree(lake(files)))].count("LL303") == 3
+
+
+def test_ll303_fires_once_some_model_carries_a_stream_tag(lake: Callable[..., Path]) -> None:
+    files = _core_only(lake_files())
+    tagged = f"{CORE}/shopify/int_shopify__orders.sql"
+    files[tagged] = model(["core", "shopify__orders"], "select id from {{ source('shopify', 'orders') }}")
+    found = [(c, p) for c, p, *_ in coverage(check_tree(lake(files))) if c == "LL303"]
+    assert found == [
+        ("LL303", f"{CORE}/gorgias/int_gorgias__tickets.sql"),
+        ("LL303", f"{CORE}/shopify/int_shopify__customers.sql"),
+    ]
+
+
 def test_ll303_can_be_ignored_for_repos_that_tag_only_core(lake: Callable[..., Path]) -> None:
     path = f"{CORE}/shopify/int_shopify__customers.sql"
     root = lake({path: model(["core"]), "lotus-check.toml": 'ignore = ["LL303"]\n'})
