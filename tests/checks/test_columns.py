@@ -268,6 +268,22 @@ def test_runtime_var_read_in_a_model_whose_stream_cannot_be_told(lake: Path) -> 
         (lake / renamed).unlink()
 
 
+def test_runtime_var_read_takes_its_stream_from_the_model_name(lake: Path) -> None:
+    """Tagged only 'core', `int_stripe__customers` still reads stripe.customers: a misspelled
+    column is LL401 against that stream; the correct column is silent."""
+    model = f"{CORE}/stripe/int_stripe__customers.sql"
+    original = (lake / model).read_text(encoding="utf-8")
+    untagged = original.replace("tags=['core', 'stripe__customers']", "tags=['core']")
+    try:
+        (lake / model).write_text(untagged, encoding="utf-8")
+        assert _column_findings(lake) == []
+        (lake / model).write_text(untagged.replace("lower(email)", "lower(emial)"), encoding="utf-8")
+        [finding] = _column_findings(lake)
+        assert finding[:2] == ("LL401", model)
+    finally:
+        (lake / model).write_text(original, encoding="utf-8")
+
+
 def test_custom_raw_path_pattern(make_repo: Any, tmp_path: Path) -> None:
     root = copy_reference(tmp_path)
     model = root / CORE / "klaviyo" / "int_klaviyo__lists.sql"
