@@ -12,6 +12,7 @@ import difflib
 import posixpath
 import re
 from dataclasses import dataclass
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 from typing import Iterator
@@ -65,12 +66,16 @@ LL302 = Rule(
     "stream-without-model",
     "Stream has no model",
     explanation="""Every stream needs its model `int_<source>__<stream>.sql` in the source's
-model folder. Without it the stream syncs every day and nothing is built from it. This happens
-when a model is renamed away from its stream (`int_shopify__order_refunds.sql` ->
-`int_shopify__refunds.sql`).
+model folder (a repo whose stream models use another per-source layer of `layers`, e.g.
+`stg_<source>__<stream>`, is read that way). Without it the stream syncs every day and nothing
+is built from it: an error. This happens when a model is renamed away from its stream
+(`int_shopify__order_refunds.sql` -> `int_shopify__refunds.sql`).
 
-Fan-out models (`int_shopify__order_lines`, tagged `shopify__orders`) are welcome, but do not
-replace the stream's own model. Streams with `"selected": false` are not synced and are skipped.
+When another model still carries the stream's tag (the renamed model, or a fan-out), Dagster
+runs it when the stream lands, so nothing is lost: the finding is then a warning that the
+stream's own model is missing or misnamed. Fan-out models (`int_shopify__order_lines`, tagged
+`shopify__orders`) are welcome, but do not replace the stream's own model. Streams with
+`"selected": false` are not synced and are skipped.
 
 Fires on: `streams/shopify/order_refunds.json` with no `core/shopify/int_shopify__order_refunds.sql`.
 
@@ -447,6 +452,15 @@ class _Lake:
     def stream_model_name(self, source: str, stream: str) -> str:
         return f"{STREAM_MODEL_PREFIX}{source}__{stream}"
 
+    def other_layer_models(self, stream: Stream) -> list[Model]:
+        """The stream's models in a repo whose per-stream layer is not `int_` (`stg_shopify__
+        orders`): any per-source layer of the `layers` setting names a stream's model."""
+        out = []
+        for layer in self.config.layers:
+            if f"{layer}_" != STREAM_MODEL_PREFIX and f"{layer}_" not in MART_PREFIXES:
+                out += self.models_by_name.get(f"{layer}_{stream.source}__{stream.name}", [])
+        return out
+
     def source_folder(self, source: str) -> str:
         """Where a source's models live: beside its existing models, else in the first model
         folder that has a folder for it, else in the first model folder."""
@@ -606,7 +620,7 @@ def _stream_models(lake: _Lake) -> Iterator[Finding]:
         if not lake.synced(stream):
             continue
         name = lake.stream_model_name(stream.source, stream.name)
-        models = lake.models_by_name.get(name, [])
+        models = lake.models_by_name.get(name, []) or lake.other_layer_models(stream)
         if not models:
             if lake.ctx.enabled("LL302"):
                 yield _missing_model(lake, stream, name)
@@ -630,8 +644,12 @@ def _missing_model(lake: _Lake, stream: Stream, name: str) -> Finding:
     message = f"stream `{stream.source}.{stream.name}` has no model {expected}"
     hint = f"create {expected} (tagged `{tag}`)"
     if tagged:
-        message += f"; `{tagged[0].name}` carries its tag `{tag}` under another name"
+        # Dagster selects by the tag, so the stream is still processed: only the name is off.
+        message += (f"; `{tagged[0].name}` carries its tag `{tag}` under another name (Dagster "
+                    "runs it; the stream's own model is missing)")
         hint = f"rename {tagged[0].path} to {name}.sql, or " + hint
+        finding = lake.place(LL302, places, message, hint)
+        return replace(finding, severity=Severity.WARNING)
     return lake.place(LL302, places, message, hint)
 
 

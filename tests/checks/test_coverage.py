@@ -196,6 +196,20 @@ def test_ll302_stream_without_model_names_the_file_to_create(lake: Callable[...,
     result = check_tree(root)
     assert coverage(result) == [("LL302", f"{STREAMS}/shopify/customers.json", 2, 3)]
     assert f"create {CORE}/shopify/int_shopify__customers.sql" in first(result).hint
+    assert first(result).severity is Severity.ERROR  # nothing is built from the stream
+
+
+def test_ll302_stream_models_in_another_per_source_layer(lake: Callable[..., Path]) -> None:
+    """A repo whose stream models are `stg_<source>__<stream>` has them all."""
+    files = lake_files()
+    renamed = {}
+    for path, text in files.items():
+        if path.startswith(f"{CORE}/") and path.endswith(".sql"):
+            renamed[path] = None
+            renamed[path.replace("/int_", "/stg_")] = text
+    assert coverage(check_tree(lake(renamed))) == []
+    renamed[f"{CORE}/shopify/stg_shopify__customers.sql"] = None
+    assert coverage(check_tree(lake(renamed))) == [("LL302", f"{STREAMS}/shopify/customers.json", 2, 3)]
 
 
 def test_ll302_dlt_streams_need_models_too(lake: Callable[..., Path]) -> None:
@@ -217,6 +231,8 @@ def test_ll302_renamed_model_in_reference_tree(reference_repo: Path) -> None:
     assert [c for c in codes(result) if not c[0].startswith("LL4")] == [
         ("LL302", "orchestration/assets/streams/shopify/order_refunds.json", 2, 3)
     ]
+    # Dagster still runs the renamed model by its tag: the name is off, no data is lost.
+    assert only(result, "LL302")[0].severity is Severity.WARNING
 
 
 def test_ll302_renamed_unreferenced_model_gives_exactly_one_finding(
