@@ -71,6 +71,9 @@ model folder (a repo whose stream models use another per-source layer of `layers
 is built from it: an error. This happens when a model is renamed away from its stream
 (`int_shopify__order_refunds.sql` -> `int_shopify__refunds.sql`).
 
+The rule applies once the repo names stream models this way (some stream has its model by
+that name); a repo with its own model naming gets nothing from it.
+
 When another model still carries the stream's tag (the renamed model, or a fan-out), Dagster
 runs it when the stream lands, so nothing is lost: the finding is then a warning that the
 stream's own model is missing or misnamed. Fan-out models (`int_shopify__order_lines`, tagged
@@ -616,13 +619,18 @@ def _orphan_tables(lake: _Lake, dbt_source: _DbtSource) -> Iterator[Finding]:
 
 
 def _stream_models(lake: _Lake) -> Iterator[Finding]:
+    found = []
     for stream in lake.repo.streams:
-        if not lake.synced(stream):
-            continue
-        name = lake.stream_model_name(stream.source, stream.name)
-        models = lake.models_by_name.get(name, []) or lake.other_layer_models(stream)
+        if lake.synced(stream):
+            name = lake.stream_model_name(stream.source, stream.name)
+            models = lake.models_by_name.get(name, []) or lake.other_layer_models(stream)
+            found.append((stream, name, models))
+    # Models are found by name only where the repo names them `<layer>_<source>__<stream>`:
+    # with no stream's model named so, the repo has its own naming and LL302 cannot judge.
+    named = any(models for _, _, models in found)
+    for stream, name, models in found:
         if not models:
-            if lake.ctx.enabled("LL302"):
+            if lake.ctx.enabled("LL302") and named:
                 yield _missing_model(lake, stream, name)
             continue
         if lake.ctx.enabled("LL303") and lake.stream_tags_in_use:

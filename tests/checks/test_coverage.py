@@ -199,6 +199,18 @@ def test_ll302_stream_without_model_names_the_file_to_create(lake: Callable[...,
     assert first(result).severity is Severity.ERROR  # nothing is built from the stream
 
 
+def test_ll302_silent_where_no_stream_model_is_named_by_the_convention(
+    lake: Callable[..., Path],
+) -> None:
+    files = lake_files()
+    renamed: dict[str, Any] = {}
+    for path, text in files.items():
+        if path.startswith(f"{CORE}/") and path.endswith(".sql"):
+            renamed[path] = None
+            renamed[path.replace("/int_", "/")] = text  # shopify__orders.sql, ...
+    assert [c for c, *_ in coverage(check_tree(lake(renamed))) if c == "LL302"] == []
+
+
 def test_ll302_stream_models_in_another_per_source_layer(lake: Callable[..., Path]) -> None:
     """A repo whose stream models are `stg_<source>__<stream>` has them all."""
     files = lake_files()
