@@ -113,6 +113,14 @@ LL406 = Rule(
 that names a different stream, or no stream at all, reads the wrong data. A fan-out model such
 as `int_shopify__order_lines` tagged `shopify__orders` may read `raw/shopify/orders/`.
 
+A glob names every stream whose files it can match, in the stream's folder or beside it
+(Airbyte's S3 destination writes `orders0.parquet` when its path format ends in the stream
+name): `'s3://landing/raw/shopify/orders*.parquet'` reads `orders`, and would also read a
+stream `orders_refunds` (`orders_refunds0.parquet`), mixing both; it fires when that is not
+exactly the model's own stream. A path passed at run time (`read_parquet('{{ var("file") }}')`,
+`read_parquet({{ var("files") }})`) reads the model's own stream; it fires only when the model
+has no stream (neither its tag nor its name names one).
+
 Fires on (in `int_klaviyo__lists.sql`):
 ```sql
 select * from read_parquet('s3://landing/raw/klaviyo/flows/**/*', hive_partitioning=true)
