@@ -348,7 +348,8 @@ class _Run:
                 )
 
     def check_glob(
-        self, where: tuple, path: str, own: Stream | None, matched: tuple[tuple[str, str], ...]
+        self, where: tuple[str, int | None, int | None], path: str, own: Stream | None,
+        matched: tuple[tuple[str, str], ...],
     ) -> Iterator[Finding]:
         """A glob reads every stream whose files it can match: it must be exactly one, the
         model's own."""
