@@ -360,19 +360,26 @@ class _Lake:
     def _dagster_selects_by_stream_tag(self) -> bool:
         """A Python file of the dbt project that mentions Dagster and builds a `tag:` selection
         from the stream-tag pattern with both parts filled in at run time: an f-string or
-        `.format()` (`{source}__{stream}`, `{}__{}`) or `%s__%s`. Conservative: a fixed tag
-        such as `tag:core` is not it."""
+        `.format()` (`{source}__{stream}`, `{}__{}`) or `%s__%s`, right after `tag:` or in a
+        variable used there (`tag = f"{source}__{stream}"` ... `f"tag:{tag}"`). Conservative:
+        a fixed tag such as `tag:core` is not it, nor an asset named `f"dbt_{source}__{stream}"`."""
         pattern = self.config.stream_tag
         if "{source}" not in pattern or "{stream}" not in pattern:
             return False
         slot = r"(?:\{[^{}\n]*\}|%s)"
-        regex = re.compile(
-            re.escape(pattern).replace(r"\{source\}", slot).replace(r"\{stream\}", slot)
-        )
+        tag = re.escape(pattern).replace(r"\{source\}", slot).replace(r"\{stream\}", slot)
+        direct = re.compile("tag:" + tag)
+        assigned = re.compile(r"\b(\w+)\s*=\s*f?['\"]" + tag + r"['\"]")
         for path in self.repo.project_python_files:
             text = self.repo.text(path)
-            if text and "dagster" in text and "tag:" in text and regex.search(text):
+            if not text or "dagster" not in text or "tag:" not in text:
+                continue
+            if direct.search(text):
                 return True
+            for match in assigned.finditer(text):
+                name = re.escape(match.group(1))
+                if re.search(r"tag:\{" + name + r"\}|tag:['\"]\s*\+\s*" + name + r"\b", text):
+                    return True
         return False
 
     # -- models

@@ -335,9 +335,12 @@ DAGSTER_BY_CORE_TAG = """\
 from dagster_dbt import dbt_assets
 
 
-@dbt_assets(manifest=MANIFEST, select="tag:core")
-def core_assets(context, dbt):
-    yield from dbt.cli(["build", "--select", "tag:core"], context=context).stream()
+def build_dbt_assets(source: str, stream: str):
+    # One asset per stream, named after it, still running every core model.
+    @dbt_assets(manifest=MANIFEST, select="tag:core", name=f"dbt_{source}__{stream}")
+    def _assets(context, dbt):
+        yield from dbt.cli(["build", "--select", "tag:core"], context=context).stream()
+    return _assets
 """
 
 
@@ -360,15 +363,22 @@ def test_ll303_fires_once_dagster_selects_by_stream_tag(lake: Callable[..., Path
     assert ("LL306", f"{CORE}/shopify/int_shopify__order_lines.sql", 1, 1) in found
 
 
-@pytest.mark.parametrize("selection", ["tag:{}__{}", "tag:%s__%s"])
-def test_ll303_dagster_selection_built_by_format_or_percent(
+@pytest.mark.parametrize(
+    "selection",
+    [
+        '"tag:{}__{}".format(source, stream)',
+        '"tag:%s__%s" % (source, stream)',
+        'f"tag:{tag}"',
+        '"tag:" + tag',
+    ],
+)
+def test_ll303_dagster_selection_built_by_format_percent_or_variable(
     lake: Callable[..., Path], selection: str
 ) -> None:
     files = _core_only(lake_files())
-    files["orchestration/assets/core/assets.py"] = DAGSTER_BY_STREAM_TAG.replace(
-        'f"tag:{source}__{stream}"', f'"{selection}".format(source, stream)'
-        if "{" in selection else f'"{selection}" % (source, stream)'
-    )
+    code = DAGSTER_BY_STREAM_TAG.replace('f"tag:{source}__{stream}"', selection)
+    code = code.replace("    @dbt_assets", '    tag = f"{source}__{stream}"\n    @dbt_assets')
+    files["orchestration/assets/core/assets.py"] = code
     assert [c for c, *_ in coverage(check_tree(lake(files)))].count("LL303") == 3
 
 
