@@ -191,6 +191,19 @@ class Repo:
         folder = self.config.terraform
         return [f"{folder}/{rel}" for rel in _walk(self.root / folder, (".tf",))]
 
+    @cached_property
+    def project_python_files(self) -> list[str]:
+        """`.py` files in the dbt project's folder and below (the Dagster code beside the
+        models); virtualenvs are skipped. Listed only when a check asks (not in the inventory:
+        nothing is reported on them)."""
+        folder = os.path.dirname(self.config.dbt_project)
+        prefix = f"{folder}/" if folder else ""
+        return [
+            prefix + rel
+            for rel in _walk(self.root / folder, (".py",))
+            if not {"venv", "site-packages"} & set(rel.split("/")[:-1])
+        ]
+
     def inventory(self) -> list[str]:
         """Every input file the checks look at."""
         files = [s.config_path for s in self.streams]

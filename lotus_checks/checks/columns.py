@@ -113,6 +113,14 @@ LL406 = Rule(
 that names a different stream, or no stream at all, reads the wrong data. A fan-out model such
 as `int_shopify__order_lines` tagged `shopify__orders` may read `raw/shopify/orders/`.
 
+A glob names every stream whose files it can match, in the stream's folder or beside it
+(Airbyte's S3 destination writes `orders0.parquet` when its path format ends in the stream
+name): `'s3://landing/raw/shopify/orders*.parquet'` reads `orders`, and would also read a
+stream `orders_refunds` (`orders_refunds0.parquet`), mixing both; it fires when that is not
+exactly the model's own stream. A path passed at run time (`read_parquet('{{ var("file") }}')`,
+`read_parquet({{ var("files") }})`) reads the model's own stream; it fires only when the model
+has no stream (neither its tag nor its name names one).
+
 Fires on (in `int_klaviyo__lists.sql`):
 ```sql
 select * from read_parquet('s3://landing/raw/klaviyo/flows/**/*', hive_partitioning=true)
@@ -208,7 +216,6 @@ class _Run:
             ctx.config.stream_tag.format(source=s.source, stream=s.name): s
             for s in ctx.repo.streams
         }
-        self._raw_path = _raw_path_regex(ctx.config.raw_path)
 
     # ---- facts -----------------------------------------------------------------------------
 
@@ -253,7 +260,7 @@ class _Run:
                 for rel_id, entry in rendering["relations"].items()
             }
             for entry in rendering["relations"].values():
-                yield from self.check_raw_path(model, own, entry)
+                yield from self.check_raw_path(model, own, entry, bool(facts["problems"]))
             for read in rendering["reads"]:
                 yield from self.check_read(model, read, relations)
 
@@ -289,29 +296,41 @@ class _Run:
                 message = f"source('{source}', '{table}'): no sources file declares source `{source}`"
             yield LL404.finding(*where, message, hint=hint)
 
-    def check_raw_path(self, model: Model, own: Stream | None, entry: dict[str, Any]) -> Iterator[Finding]:
+    def check_raw_path(
+        self, model: Model, own: Stream | None, entry: dict[str, Any], broken: bool = False
+    ) -> Iterator[Finding]:
+        """`broken`: the template had problems (LL004); what they rendered as (NULL) is not
+        a path anyone wrote, so such paths are not judged."""
+        from lotus_checks.sql.raw_paths import path_read
+
         if entry["kind"] != "file":
             return
         where = (model.path, entry["line"], entry["column"])
         if entry["files"] and own is None:
             yield LL406.finding(
                 *where,
-                "read_parquet(var(\"files\")) in a model whose stream cannot be told",
+                "read_parquet of a path passed at run time (a var() without default) in a model "
+                "whose stream cannot be told",
                 hint="Dagster passes the files of the model's stream: name the model "
                 "`<layer>_<source>__<stream>` or give it the tag "
                 f"`{self.ctx.config.stream_tag}`",
             )
         for path in entry["paths"]:
-            named = self.path_stream(path)
-            if named is None:
-                if "__lotus" in path:
-                    continue  # a path the renderer could not resolve: nothing certain to say
+            if broken and "NULL" in path:
+                continue
+            read = path_read(path, self.ctx.config.raw_path, self._stream_keys)
+            if read.kind == "glob":
+                yield from self.check_glob(where, path, own, read.streams)
+                continue
+            if read.kind != "stream" or read.named is None:
+                if read.kind == "runtime" or "__lotus" in path:
+                    continue  # known only at run time, or not resolved: nothing certain to say
                 yield LL406.finding(
                     *where, f"read_parquet path '{path}' names no stream",
                     hint=f"raw files live under `{self.ctx.config.raw_path}` (raw-path)",
                 )
                 continue
-            source, name = named
+            source, name = read.named
             stream = self.repo.stream(source, name)
             if stream is None:
                 known = [s.name for s in self.repo.streams_of(source)]
@@ -327,6 +346,38 @@ class _Run:
                     hint=f"read `{self.ctx.config.raw_path.format(source=own.source, stream=own.name)}`, "
                     "or move the model/fix its tag if it belongs to the other stream",
                 )
+
+    def check_glob(
+        self, where: tuple[str, int | None, int | None], path: str, own: Stream | None,
+        matched: tuple[tuple[str, str], ...],
+    ) -> Iterator[Finding]:
+        """A glob reads every stream whose files it can match: it must be exactly one, the
+        model's own."""
+        from lotus_checks.sql.raw_paths import narrowed_glob
+
+        names = ", ".join(f"{s}.{n}" for s, n in matched)
+        if own is not None and (own.source, own.name) not in matched:
+            what = f"the files of {names}" if matched else "no stream's files"
+            yield LL406.finding(
+                *where, f"read_parquet glob '{path}' matches {what}, but this model's stream "
+                f"is {own.source}.{own.name}",
+                hint=f"read its own stream's files, e.g. "
+                f"`{narrowed_glob(path, self.ctx.config.raw_path, own.source, own.name)}`",
+            )
+        elif not matched:
+            yield LL406.finding(
+                *where, f"read_parquet glob '{path}' matches no stream's files",
+                hint=f"raw files live under `{self.ctx.config.raw_path}` (raw-path)",
+            )
+        elif len(matched) > 1:
+            target = own or self.repo.stream(*matched[0])
+            assert target is not None
+            yield LL406.finding(
+                *where, f"read_parquet glob '{path}' matches the files of {len(matched)} streams "
+                f"({names}): the model reads them all mixed together",
+                hint=f"narrow the glob to {target.source}.{target.name}'s files, e.g. "
+                f"`{narrowed_glob(path, self.ctx.config.raw_path, target.source, target.name)}`",
+            )
 
     def check_read(self, model: Model, read: dict[str, Any], relations: dict[str, _Relation]) -> Iterator[Finding]:
         name = read["name"]
@@ -443,8 +494,7 @@ class _Run:
             if entry["files"]:
                 streams.add(own)
             for path in entry["paths"]:
-                named = self.path_stream(path)
-                streams.add(self.repo.stream(*named) if named else None)
+                streams.add(self.path_target(path, own))
             if len(streams) != 1 or None in streams:
                 return _Relation("unknown", "read_parquet(...)")
             (stream,) = streams
@@ -547,11 +597,23 @@ class _Run:
                 return self.repo.stream(source, name)
         return None
 
-    def path_stream(self, path: str) -> tuple[str, str] | None:
-        match = self._raw_path.search(path)
-        if match is None:
-            return None
-        return match.group("source"), match.group("stream")
+    def path_target(self, path: str, own: Stream | None) -> Stream | None:
+        """The one stream a raw path reads (a runtime path: the model's own); None when it
+        reads none, several, or what cannot be told."""
+        from lotus_checks.sql.raw_paths import path_read
+
+        read = path_read(path, self.ctx.config.raw_path, self._stream_keys)
+        if read.kind == "stream" and read.named is not None:
+            return self.repo.stream(*read.named)
+        if read.kind == "glob" and len(read.streams) == 1:
+            return self.repo.stream(*read.streams[0])
+        if read.kind == "runtime" and path.startswith("__lotus_files_") and path.endswith("__"):
+            return own
+        return None
+
+    @property
+    def _stream_keys(self) -> list[tuple[str, str]]:
+        return [(s.source, s.name) for s in self.repo.streams]
 
     def declared(self) -> dict[tuple[str, str], _Declared]:
         """(source, table) -> where it is declared, from every sources file in the model folders."""
@@ -592,15 +654,6 @@ def _external_location(node: dict[str, Any]) -> str:
     if isinstance(external, dict):
         candidates.append(external.get("location"))
     return next((c for c in candidates if isinstance(c, str)), "")
-
-
-def _raw_path_regex(pattern: str) -> re.Pattern[str]:
-    regex = re.escape(pattern)
-    regex = regex.replace(re.escape("{source}"), r"(?P<source>[^/]+)", 1)
-    regex = regex.replace(re.escape("{stream}"), r"(?P<stream>[^/]+)", 1)
-    if "(?P<source>" not in regex or "(?P<stream>" not in regex:
-        return re.compile(r"(?!)")  # a pattern without both parts cannot name a stream
-    return re.compile(regex)
 
 
 def _did_you_mean(name: str, options: list[str], what: str) -> str:

@@ -12,6 +12,7 @@ import difflib
 import posixpath
 import re
 from dataclasses import dataclass
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 from typing import Iterator
@@ -65,12 +66,19 @@ LL302 = Rule(
     "stream-without-model",
     "Stream has no model",
     explanation="""Every stream needs its model `int_<source>__<stream>.sql` in the source's
-model folder. Without it the stream syncs every day and nothing is built from it. This happens
-when a model is renamed away from its stream (`int_shopify__order_refunds.sql` ->
-`int_shopify__refunds.sql`).
+model folder (a repo whose stream models use another per-source layer of `layers`, e.g.
+`stg_<source>__<stream>`, is read that way). Without it the stream syncs every day and nothing
+is built from it: an error. This happens when a model is renamed away from its stream
+(`int_shopify__order_refunds.sql` -> `int_shopify__refunds.sql`).
 
-Fan-out models (`int_shopify__order_lines`, tagged `shopify__orders`) are welcome, but do not
-replace the stream's own model. Streams with `"selected": false` are not synced and are skipped.
+The rule applies once the repo names stream models this way (some stream has its model by
+that name); a repo with its own model naming gets nothing from it.
+
+When another model still carries the stream's tag (the renamed model, or a fan-out), Dagster
+runs it when the stream lands, so nothing is lost: the finding is then a warning that the
+stream's own model is missing or misnamed. Fan-out models (`int_shopify__order_lines`, tagged
+`shopify__orders`) are welcome, but do not replace the stream's own model. Streams with
+`"selected": false` are not synced and are skipped.
 
 Fires on: `streams/shopify/order_refunds.json` with no `core/shopify/int_shopify__order_refunds.sql`.
 
@@ -85,8 +93,15 @@ LL303 = Rule(
 `<source>__<stream>` (config key `stream-tag`, default `{source}__{stream}`). A model without it
 is never run when its stream lands.
 
-Tags are read from the model's `{{ config(tags=[...]) }}`. Repositories that have not adopted
-per-stream tags yet (older models tag only `['core']`) can `ignore = ["LL303"]`.
+Tags are read from the model's `{{ config(tags=[...]) }}` (and from `dbt_project.yml` and YAML
+properties files).
+
+The rule applies only where the repo uses per-stream tags: some model carries a tag naming a
+stream, or a Python file (Dagster code) in the dbt project's folder builds a dbt selection
+`tag:` from source and stream (e.g. `select=f"tag:{source}__{stream}"`). Before that, a repo's
+models tag only `['core']` and its Dagster assets select them by that broad tag: nothing is
+lost, and the rule says nothing. Once the convention is in use, a stream model without its tag
+is never run, which is what this error reports.
 
 Fires on `core/shopify/int_shopify__orders.sql`:
 ```sql
@@ -152,7 +167,8 @@ and the model or tag was not.
 
 A model whose entity is not a stream is fine when one of its tags names a real stream: that is
 a fan-out, e.g. `int_shopify__order_lines.sql` tagged `shopify__orders`. Marts (`fct_`/`dim_`)
-are not checked.
+are not checked. The model part applies only where the repo uses per-stream tags (see LL303):
+before that, Dagster selects models by a broad tag and a fan-out cannot carry a stream tag.
 
 Fires on `core/shopify/int_shopify__order_lines.sql`:
 ```sql
@@ -327,6 +343,45 @@ class _Lake:
         named = self.tag_stream(tag)
         return named is not None and self.is_stream(*named)
 
+    @cached_property
+    def stream_tags_in_use(self) -> bool:
+        """Whether the repo has adopted per-stream tags (LL303): some model carries a tag naming
+        a stream, or the Dagster code selects dbt models by a tag built from source and stream.
+        Models of streams are looked at first: in a repo that tags, they settle it at once."""
+        by_name = self.models_by_name
+        first = [m for s in self.repo.streams
+                 for m in by_name.get(self.stream_model_name(s.source, s.name), [])]
+        seen = {m.path for m in first}
+        for model in [*first, *(m for m in self.repo.models if m.path not in seen)]:
+            if any(self.names_real_stream(t) for t in self.facts(model).tags or ()):
+                return True
+        return self._dagster_selects_by_stream_tag()
+
+    def _dagster_selects_by_stream_tag(self) -> bool:
+        """A Python file of the dbt project that mentions Dagster and builds a `tag:` selection
+        from the stream-tag pattern with both parts filled in at run time: an f-string or
+        `.format()` (`{source}__{stream}`, `{}__{}`) or `%s__%s`, right after `tag:` or in a
+        variable used there (`tag = f"{source}__{stream}"` ... `f"tag:{tag}"`). Conservative:
+        a fixed tag such as `tag:core` is not it, nor an asset named `f"dbt_{source}__{stream}"`."""
+        pattern = self.config.stream_tag
+        if "{source}" not in pattern or "{stream}" not in pattern:
+            return False
+        slot = r"(?:\{[^{}\n]*\}|%s)"
+        tag = re.escape(pattern).replace(r"\{source\}", slot).replace(r"\{stream\}", slot)
+        direct = re.compile("tag:" + tag)
+        assigned = re.compile(r"\b(\w+)\s*=\s*f?['\"]" + tag + r"['\"]")
+        for path in self.repo.project_python_files:
+            text = self.repo.text(path)
+            if not text or "dagster" not in text or "tag:" not in text:
+                continue
+            if direct.search(text):
+                return True
+            for match in assigned.finditer(text):
+                name = re.escape(match.group(1))
+                if re.search(r"tag:\{" + name + r"\}|tag:['\"]\s*\+\s*" + name + r"\b", text):
+                    return True
+        return False
+
     # -- models
 
     def facts(self, model: Model) -> _ModelFacts:
@@ -406,6 +461,15 @@ class _Lake:
 
     def stream_model_name(self, source: str, stream: str) -> str:
         return f"{STREAM_MODEL_PREFIX}{source}__{stream}"
+
+    def other_layer_models(self, stream: Stream) -> list[Model]:
+        """The stream's models in a repo whose per-stream layer is not `int_` (`stg_shopify__
+        orders`): any per-source layer of the `layers` setting names a stream's model."""
+        out = []
+        for layer in self.config.layers:
+            if f"{layer}_" != STREAM_MODEL_PREFIX and f"{layer}_" not in MART_PREFIXES:
+                out += self.models_by_name.get(f"{layer}_{stream.source}__{stream.name}", [])
+        return out
 
     def source_folder(self, source: str) -> str:
         """Where a source's models live: beside its existing models, else in the first model
@@ -562,16 +626,21 @@ def _orphan_tables(lake: _Lake, dbt_source: _DbtSource) -> Iterator[Finding]:
 
 
 def _stream_models(lake: _Lake) -> Iterator[Finding]:
+    found = []
     for stream in lake.repo.streams:
-        if not lake.synced(stream):
-            continue
-        name = lake.stream_model_name(stream.source, stream.name)
-        models = lake.models_by_name.get(name, [])
+        if lake.synced(stream):
+            name = lake.stream_model_name(stream.source, stream.name)
+            models = lake.models_by_name.get(name, []) or lake.other_layer_models(stream)
+            found.append((stream, name, models))
+    # Models are found by name only where the repo names them `<layer>_<source>__<stream>`:
+    # with no stream's model named so, the repo has its own naming and LL302 cannot judge.
+    named = any(models for _, _, models in found)
+    for stream, name, models in found:
         if not models:
-            if lake.ctx.enabled("LL302"):
+            if lake.ctx.enabled("LL302") and named:
                 yield _missing_model(lake, stream, name)
             continue
-        if lake.ctx.enabled("LL303"):
+        if lake.ctx.enabled("LL303") and lake.stream_tags_in_use:
             for model in models:
                 yield from _missing_tag(lake, stream, model)
 
@@ -590,8 +659,12 @@ def _missing_model(lake: _Lake, stream: Stream, name: str) -> Finding:
     message = f"stream `{stream.source}.{stream.name}` has no model {expected}"
     hint = f"create {expected} (tagged `{tag}`)"
     if tagged:
-        message += f"; `{tagged[0].name}` carries its tag `{tag}` under another name"
+        # Dagster selects by the tag, so the stream is still processed: only the name is off.
+        message += (f"; `{tagged[0].name}` carries its tag `{tag}` under another name (Dagster "
+                    "runs it; the stream's own model is missing)")
         hint = f"rename {tagged[0].path} to {name}.sql, or " + hint
+        finding = lake.place(LL302, places, message, hint)
+        return replace(finding, severity=Severity.WARNING)
     return lake.place(LL302, places, message, hint)
 
 
@@ -634,7 +707,7 @@ def _orphan_models(lake: _Lake) -> Iterator[Finding]:
         if tags is None:
             continue
         reported_own_tag = None
-        if named is not None and _orphan(lake, named, tags):
+        if named is not None and lake.stream_tags_in_use and _orphan(lake, named, tags):
             source, entity = named
             yield LL306.finding(
                 model.path,

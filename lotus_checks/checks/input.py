@@ -60,7 +60,11 @@ Fires on:
 {{ config(tags=['core', 'shopify__orders'] }}
 ```
 Fix: close the parenthesis. For project macros the checker does not know, columns are still
-checked where the rest of the model allows.""",
+checked where the rest of the model allows.
+
+A `var()` without a default that the project does not set is not a template error: `dbt parse`
+renders it as None and passes, and the value comes at run time (`dbt run --vars`). Inside a
+raw read (`read_parquet('{{ var("file") }}')`) it is the model's own stream's files.""",
 )
 LL005 = Rule(
     "LL005",

@@ -5,6 +5,12 @@ Model names are `<layer>_<source>__<entity>` in a source's folder (`int_shopify_
 `core/shopify/`), and `<layer>_<entity>` for marts in subject-area folders (`marts/sales/
 fct_sales.sql`). `fct` and `dim` are mart layers; every other configured layer (default `stg`,
 `int`) is a per-source layer.
+
+These are conventions: a name that departs from them breaks nothing by itself (dbt builds the
+model, Dagster selects it by tag), so the rules are warnings, and each applies only once the repo
+has adopted its convention (some file already follows it). What does break when a name is
+wrong is reported where it breaks: a stream with no model (LL302), a missing tag (LL303), a
+`source()` or `ref()` that does not resolve (LL403, LL404).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
+from lotus_checks.finding import Severity
 from lotus_checks.loaders import JsonDoc
 from lotus_checks.repo import Model
 from lotus_checks.rules import Rule
@@ -29,10 +36,15 @@ LL101 = Rule(
     "LL101",
     "model-name-source",
     "Model in a source folder is not named `<layer>_<source>__<entity>`",
+    severity=Severity.WARNING,
     explanation="""A per-source model (`stg_`, `int_`) in a source's folder is named
 `<layer>_<source>__<entity>`, with `<source>` equal to the folder: the double underscore
 separates the source from the entity, and the stream tag, the sources file and the coverage
-checks all rely on it.
+checks all rely on it. A model named otherwise still builds; the coverage checks then cannot
+tell which stream it is for (a stream left without a model is LL302's error).
+
+Applies once the repo uses the convention: some model in a source folder is named
+`<layer>_<folder>__<entity>`. A repo whose models are all named otherwise gets nothing.
 
 Fires on `core/shopify/int_shopify_orders.sql` (single underscore) and on
 `core/shopify/int_klaviyo__orders.sql` (another source's name).
@@ -43,9 +55,12 @@ LL102 = Rule(
     "LL102",
     "unknown-layer",
     "Model name does not start with a known layer prefix",
+    severity=Severity.WARNING,
     explanation="""Every model name starts with its layer: `stg_`, `int_`, `fct_` or `dim_` by
 default (config key `layers`). A model without one is invisible to layer-based selection and
-breaks the naming the other checks rely on.
+breaks the naming the other checks rely on; dbt still builds it.
+
+Applies once the repo uses layer prefixes: some model's name starts with a configured layer.
 
 Fires on `core/shopify/intx_shopify__orders.sql` and `core/shopify/orders.sql`.
 
@@ -55,11 +70,12 @@ LL103 = Rule(
     "LL103",
     "model-layer-folder",
     "Model layer does not belong in this folder",
+    severity=Severity.WARNING,
     explanation="""Marts (`fct_`, `dim_`) combine sources and live in subject-area folders
 (`marts/sales/fct_sales.sql`); per-source models (`stg_`, `int_`) live in their source's folder
 (`core/shopify/int_shopify__orders.sql`). A mart in a source folder, or a per-source model in a
 subject-area folder, is in the wrong place: it gets the wrong tags, the wrong schema and the
-wrong owners.
+wrong owners. dbt still builds it: a warning.
 
 Fires on `core/shopify/fct_orders.sql` and on `marts/sales/int_shopify__orders.sql`.
 
@@ -91,9 +107,15 @@ LL106 = Rule(
     "LL106",
     "sources-file-name",
     "dbt sources file misnamed or declaring another source",
+    severity=Severity.WARNING,
     explanation="""A source's dbt sources file is named `_<source>__sources.yml` (config key
 `sources-file`) and declares the source named like its folder; `source('shopify', ...)` is
 resolved through it. A YAML file with a top-level `sources:` key counts as a sources file.
+dbt reads sources from any YAML file under `model-paths`, so a departure is a warning; a
+`source()` that no file declares is LL404's error.
+
+Each part applies once the repo uses it: the file name once some source folder's sources file
+is named by the pattern, the source name once some sources file declares its folder's source.
 
 Fires on `core/shopify/sources.yml`, and on `core/shopify/_shopify__sources.yml` with
 `sources: [{name: shopify_raw, ...}]`.
@@ -104,15 +126,18 @@ LL107 = Rule(
     "LL107",
     "not-snake-case",
     "Name is not snake_case",
-    explanation="""Source folders, stream names and model names are snake_case (lowercase
-letters, digits, underscores): they become SQL identifiers, dbt tags, S3 prefixes and Dagster
-asset keys, where case and hyphens need quoting or silently differ. Field names are not checked:
-they are whatever the source offers.
+    severity=Severity.WARNING,
+    explanation="""Source folders and model names are snake_case (lowercase letters, digits,
+underscores): they become SQL identifiers, dbt tags, S3 prefixes and Dagster asset keys, where
+case and hyphens need quoting or silently differ. dbt and Dagster accept them quoted: a warning.
 
-Fires on `streams/shopify/OrderRefunds.json` and `core/shopify/int_shopify__order-lines.sql`.
+Stream names and field names are not checked: they are whatever the source calls them (Airbyte
+syncs a stream by the name the source gives it, so renaming `Account.json` would break the
+sync).
 
-Fix: `streams/shopify/order_refunds.json`, `core/shopify/int_shopify__order_lines.sql`. If a
-source really names a stream this way, ignore LL107 for that file (`per-file-ignores`).""",
+Fires on `streams/Klaviyo/` (a source folder) and `core/shopify/int_shopify__order-lines.sql`.
+
+Fix: `streams/klaviyo/`, `core/shopify/int_shopify__order_lines.sql`.""",
 )
 
 RULES = (LL101, LL102, LL103, LL104, LL105, LL106, LL107)
@@ -215,10 +240,10 @@ def _source_schema_files(ctx: CheckContext) -> Iterator[Finding]:
 def _stream_file(
     ctx: CheckContext, rule: Rule, path: str, name: str, kind: str, hint: Callable[[str], str]
 ) -> Iterator[Finding]:
-    """A stream config or source schema: snake_case file name, and a `stream` key equal to it."""
+    """A stream config or source schema: a `stream` key equal to its file name. (Its case is the
+    source's: not checked.)"""
     if not ctx.in_scope(path):
         return
-    yield from _file_stem(LL107, path, name, kind)
     key = _stream_key(ctx, path)
     if key is not None and key[0] != name:
         line, column = key[1].position(("stream",))
@@ -228,20 +253,12 @@ def _stream_file(
         )
 
 
-def _file_stem(rule: Rule, path: str, stem: str, what: str) -> Iterator[Finding]:
-    if not is_snake_case(stem):
-        yield rule.finding(
-            path,
-            message=f"{what} name `{stem}` is not snake_case",
-            hint=f"rename it to `{to_snake_case(stem)}`",
-        )
-
-
 # ---- models -------------------------------------------------------------------------------------
 
 
 def _models(ctx: CheckContext) -> Iterator[Finding]:
     layers = ctx.config.layers
+    adopted = _model_conventions(ctx.repo.models, layers)
     for model in ctx.repo.models:
         if not ctx.in_scope(model.path):
             continue
@@ -254,9 +271,27 @@ def _models(ctx: CheckContext) -> Iterator[Finding]:
             continue  # the other rules would only repeat this in other words
         parts = split_model_name(model.name)
         if parts is None or parts.layer not in layers:
-            yield _unknown_layer(model, parts, layers)
+            if "layers" in adopted:
+                yield _unknown_layer(model, parts, layers)
             continue
-        yield from _model_in_folder(model, parts, layers)
+        for finding in _model_in_folder(model, parts, layers):
+            if finding.code != "LL101" or "source-part" in adopted:
+                yield finding
+
+
+def _model_conventions(models: list[Model], layers: tuple[str, ...]) -> set[str]:
+    """The model-name conventions some model already follows: "layers" (a known layer prefix),
+    "source-part" (`<layer>_<folder>__<entity>` in a source folder)."""
+    adopted = set()
+    for model in models:
+        parts = split_model_name(model.name)
+        if parts is None or parts.layer not in layers:
+            continue
+        adopted.add("layers")
+        if model.source is not None and parts.source == model.source and parts.entity:
+            adopted.add("source-part")
+            break
+    return adopted
 
 
 def _unknown_layer(model: Model, parts: ModelName | None, layers: tuple[str, ...]) -> Finding:
@@ -330,24 +365,37 @@ def _source_part(model: Model, parts: ModelName, folder: str) -> Iterator[Findin
 
 def _sources_files(ctx: CheckContext) -> Iterator[Finding]:
     known = set(ctx.repo.sources)
+    files = []
     for path in ctx.repo.model_yaml_files:
-        if not ctx.in_scope(path):
-            continue
         folder = _source_folder(ctx, path, known)
         if folder is None:
             continue
         doc = ctx.repo.yaml(path)
         if doc is None or not isinstance(doc.data, dict) or "sources" not in doc.data:
             continue  # not a sources file (a schema file, or broken: LL005)
+        files.append((path, folder, doc))
+    # The conventions some sources file already follows (LL106 applies only to those).
+    named = any(p.rsplit("/", 1)[-1] == ctx.config.sources_file.replace("{source}", f)
+                for p, f, _ in files)
+    declares_folder = any(folder in _source_names(doc) for _, folder, doc in files)
+    for path, folder, doc in files:
+        if not ctx.in_scope(path):
+            continue
         expected = ctx.config.sources_file.replace("{source}", folder)
         name = path.rsplit("/", 1)[-1]
-        if name != expected:
+        if name != expected and named:
             yield LL106.finding(
                 path,
                 message=f"sources file of `{folder}` is named `{name}`, expected `{expected}`",
                 hint=f"rename it to `{expected}` (config key `sources-file`)",
             )
-        yield from _declared_sources(path, doc, folder)
+        if declares_folder:
+            yield from _declared_sources(path, doc, folder)
+
+
+def _source_names(doc: Any) -> list[Any]:
+    entries = doc.data["sources"]
+    return [e.get("name") for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
 
 
 def _source_folder(ctx: CheckContext, path: str, known: set[str]) -> str | None:

@@ -1,8 +1,9 @@
 """The dbt stand-in context for rendering models without dbt or a warehouse.
 
-`config` records its kwargs; `source`/`ref`/`this`/`var("files")` render placeholders recorded
-as `RelationCall`s; unknown names and macros become one problem each and render NULL; objects
-we do not model (`run_query` results, `adapter.dispatch`, ...) are neutral values.
+`config` records its kwargs; `source`/`ref`/`this` and runtime `var()`s (no default, no project
+value, e.g. `var("files")`) render placeholders recorded as `RelationCall`s; unknown names and
+macros become one problem each and render NULL; objects we do not model (`run_query` results,
+`adapter.dispatch`, ...) are neutral values.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class RenderState:
     config: dict[str, Any] = field(default_factory=dict)
     relations: dict[str, RelationCall] = field(default_factory=dict)
     problems: dict[str, TemplateProblem] = field(default_factory=dict)
+    template: str = ""  # the template text (where a runtime var() sits: in quotes or not)
     calls: int = 0
     iterations: int = 0
     timed_out: bool = False  # the wall-clock limit ran out (RenderTimedOut)
@@ -400,18 +402,28 @@ class _Functions:
     def var(self, name: Any = None, *args: Any, _lotus_at: int | None = None, **kw: Any) -> Any:
         if name == "files":
             # Dagster passes the landed files of the model's own stream at run time.
-            placeholder = self._state.relation("files", (), _lotus_at)
-            return f"['{placeholder}']"
+            return self.runtime_var(_lotus_at)
         if name in self._state.project_vars:
             return self._state.project_vars[name]
         if args:
             return args[0]
         if "default" in kw:
             return kw["default"]
-        self._state.problem(
-            f"`var('{name}')` has no default and is not set in the dbt project's vars", _lotus_at
-        )
-        return LotusUndefined(name=str(name), silent=True)
+        if not isinstance(name, str):
+            self._state.problem(f"var() expects a variable name, got {name!s}", _lotus_at)
+            return LotusUndefined(name=str(name), silent=True)
+        return self.runtime_var(_lotus_at)
+
+    def runtime_var(self, offset: int | None) -> _RuntimeValue:
+        """A var() with no default and no project value: passed at run time (`dbt run --vars`);
+        `dbt parse` renders it as None and passes. Inside an SQL string (`'{{ var("file") }}'`)
+        it renders a placeholder path, a raw read of the model's own stream; elsewhere a list of
+        one placeholder path (`read_parquet({{ var("paths") }})`), which is also a neutral
+        value where SQL expects one."""
+        placeholder = self._state.relation("files", (), offset)
+        if offset is not None and _in_sql_string(self._state.template, offset):
+            return _RuntimeValue(placeholder)
+        return _RuntimeValue(f"['{placeholder}']")
 
     def this_relation(self, offset: int | None) -> _Relation:
         placeholder = self._state.relation("this", (), offset)
@@ -420,8 +432,15 @@ class _Functions:
     def is_incremental(self) -> bool:
         return self._state.incremental
 
-    def env_var(self, name: Any = None, default: Any = None, *args: Any) -> Any:
-        return NEUTRAL_SQL if default is None else default
+    def env_var(
+        self, name: Any = None, default: Any = None, *args: Any, _lotus_at: int | None = None
+    ) -> Any:
+        if default is not None:
+            return default
+        # Set where dbt runs (CI, the orchestrator); like a runtime var() inside a path.
+        if _lotus_at is not None and _in_sql_string(self._state.template, _lotus_at):
+            return self.runtime_var(_lotus_at)
+        return NEUTRAL_SQL
 
     def dbt_return(self, value: Any = None) -> str:
         raise MacroReturn(value)
@@ -435,6 +454,7 @@ class _Functions:
             _Functions.source,
             _Functions.ref,
             _Functions.var,
+            _Functions.env_var,
         ):
             return _Positioned(value, offset)
         return value
@@ -453,6 +473,24 @@ class _Functions:
 
     def concat(self, *values: Any) -> str:
         return "".join(bounded_str(value) for value in values)
+
+
+class _RuntimeValue(str):
+    """A runtime var()'s rendering; false in a test, as the None `dbt parse` renders is."""
+
+    def __bool__(self) -> bool:
+        return False
+
+
+def _in_sql_string(template: str, offset: int) -> bool:
+    """Whether the `{{ ... }}` around `offset` sits inside a single-quoted SQL string: an odd
+    number of quotes between the start of its line and its `{{` (SQL strings rarely span
+    lines; Jinja blocks on the line do not hold quotes in practice)."""
+    start = template.rfind("{{", 0, offset)
+    if start < 0:
+        return False
+    line_start = template.rfind("\n", 0, start) + 1
+    return template.count("'", line_start, start) % 2 == 1
 
 
 class _This:

@@ -54,7 +54,7 @@ from lotus_checks.sql._dbt import dbt_context
 from lotus_checks.sql.render import RenderedModel
 from lotus_checks.sql.render import TemplateProblem
 
-_RELATION_FUNCTIONS = frozenset({"source", "ref", "var"})
+_RELATION_FUNCTIONS = frozenset({"source", "ref", "var", "env_var"})
 
 
 class LotusSandbox(SandboxedEnvironment):
@@ -320,6 +320,7 @@ def render(
         name_offsets=compiled.name_offsets,
         offset_to_line_col=identity.line_col,
         deadline=time.monotonic() + MAX_SECONDS,
+        template=text,
     )
     token = CURRENT.set(state)
     try:

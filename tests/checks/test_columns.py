@@ -91,6 +91,16 @@ MUTATIONS = [
     Mutation("raw-path-naming-no-stream", f"{CORE}/stripe/int_stripe__invoices.sql",
              "s3://landing/raw/stripe/invoices/**/*", "s3://landing/stripe/**/*", "LL406",
              ("'s3://landing/stripe",)),
+    Mutation("runtime-var-read-misspelled-column", f"{CORE}/stripe/int_stripe__customers.sql",
+             "lower(email) as email", "lower(emial) as email", "LL401", ("emial",)),
+    Mutation("glob-read-misspelled-column", f"{CORE}/klaviyo/int_klaviyo__flows.sql",
+             "order by updated desc", "order by updatd desc", "LL401", ("updatd",)),
+    Mutation("glob-of-another-stream", f"{CORE}/klaviyo/int_klaviyo__flows.sql",
+             "raw/klaviyo/flows*.parquet", "raw/klaviyo/lists*.parquet", "LL406",
+             ("'s3://landing/raw/klaviyo/lists*",)),
+    Mutation("glob-matching-several-streams", f"{CORE}/klaviyo/int_klaviyo__flows.sql",
+             "raw/klaviyo/flows*.parquet", "raw/klaviyo/*.parquet", "LL406",
+             ("'s3://landing/raw/klaviyo/*",)),
     Mutation("json-path-into-undeclared-nested-property", f"{CORE}/klaviyo/int_klaviyo__profiles.sql",
              "'$.location.city'", "'$.location.cty'", "LL407", ("cty",)),
     Mutation("struct-path-into-undeclared-nested-property", f"{CORE}/gorgias/int_gorgias__tickets.sql",
@@ -217,7 +227,7 @@ def test_template_and_parse_errors_are_ll004_and_ll003(lake: Path) -> None:
     original = _apply(lake, broken)
     try:
         found = _column_findings(lake)
-        assert found == [("LL003", model, 16, 17)]  # at `as`, where `)` was expected
+        assert found == [("LL003", model, 17, 17)]  # at `as`, where `)` was expected
     finally:
         (lake / model).write_text(original, encoding="utf-8")
     bad_template = Mutation("template", model, "{{ config(tags=['core', 'stripe__customers'], materialized='table') }}",
@@ -226,6 +236,50 @@ def test_template_and_parse_errors_are_ll004_and_ll003(lake: Path) -> None:
     try:
         found = _column_findings(lake)
         assert [f[:3] for f in found] == [("LL004", model, 1)]
+    finally:
+        (lake / model).write_text(original, encoding="utf-8")
+
+
+def test_unknown_macro_in_a_raw_path_is_ll004_and_no_null_path(lake: Path) -> None:
+    """A genuinely broken template is still LL004; what it rendered (NULL) is no path to judge."""
+    model = f"{CORE}/stripe/int_stripe__customers.sql"
+    mutation = Mutation("macro", model, """'{{ var("file") }}'""", "'{{ landing_path() }}'", "LL004", ())
+    original = _apply(lake, mutation)
+    try:
+        result = run(with_overrides(load_config(lake), select=["LL4", "LL004"]), use_cache=False)
+        found = [c for c in codes(result) if c[0].startswith(COLUMN_CODES)]
+        assert found == [("LL004", model, 6, 27)]  # at the macro's name
+        assert not any("NULL" in f.message for f in result.findings)
+    finally:
+        (lake / model).write_text(original, encoding="utf-8")
+
+
+def test_runtime_var_read_in_a_model_whose_stream_cannot_be_told(lake: Path) -> None:
+    """The path is passed per stream at run time: a model named and tagged for no stream cannot
+    be given one (LL406); named for its stream, it is checked against that stream."""
+    model = f"{CORE}/stripe/int_stripe__customers.sql"
+    renamed = f"{CORE}/stripe/int_stripe__customer_rollup.sql"
+    text = (lake / model).read_text(encoding="utf-8")
+    (lake / renamed).write_text(text.replace("'stripe__customers'", "'stripe'"), encoding="utf-8")
+    try:
+        found = [c for c in codes(check_tree(lake, [renamed])) if c[0].startswith("LL4")]
+        assert found == [("LL406", renamed, 6, 27)]  # at `var`
+    finally:
+        (lake / renamed).unlink()
+
+
+def test_runtime_var_read_takes_its_stream_from_the_model_name(lake: Path) -> None:
+    """Tagged only 'core', `int_stripe__customers` still reads stripe.customers: a misspelled
+    column is LL401 against that stream; the correct column is silent."""
+    model = f"{CORE}/stripe/int_stripe__customers.sql"
+    original = (lake / model).read_text(encoding="utf-8")
+    untagged = original.replace("tags=['core', 'stripe__customers']", "tags=['core']")
+    try:
+        (lake / model).write_text(untagged, encoding="utf-8")
+        assert _column_findings(lake) == []
+        (lake / model).write_text(untagged.replace("lower(email)", "lower(emial)"), encoding="utf-8")
+        [finding] = _column_findings(lake)
+        assert finding[:2] == ("LL401", model)
     finally:
         (lake / model).write_text(original, encoding="utf-8")
 
@@ -398,7 +452,8 @@ def _external_locations(repo: Any, raw: Path) -> dict[tuple[str, str], str]:
 
 
 def _write_stream_parquet(repo: Any, stream: Any, folder: Path) -> None:
-    """An empty Parquet file with exactly the columns the stream lands (hive-partitioned path)."""
+    """An empty Parquet file with exactly the columns the stream lands (hive-partitioned path),
+    and one beside the stream's folder (`<stream>0.parquet`, the flat layout globs read)."""
     import duckdb
 
     config = repo.json(stream.config_path).data
@@ -414,6 +469,8 @@ def _write_stream_parquet(repo: Any, stream: Any, folder: Path) -> None:
     target = folder / "year=2024" / "month=1" / "day=1"
     target.mkdir(parents=True, exist_ok=True)
     select = ", ".join(f"cast(null as {t}) as {quote_ident(n)}" for n, t in columns)
-    duckdb.connect().execute(
-        f"copy (select {select} where false) to '{(target / 'data.parquet').as_posix()}' (format parquet)"
-    )
+    flat = folder.parent / f"{stream.name}0.parquet"
+    for path in (target / "data.parquet", flat):
+        duckdb.connect().execute(
+            f"copy (select {select} where false) to '{path.as_posix()}' (format parquet)"
+        )

@@ -196,6 +196,32 @@ def test_ll302_stream_without_model_names_the_file_to_create(lake: Callable[...,
     result = check_tree(root)
     assert coverage(result) == [("LL302", f"{STREAMS}/shopify/customers.json", 2, 3)]
     assert f"create {CORE}/shopify/int_shopify__customers.sql" in first(result).hint
+    assert first(result).severity is Severity.ERROR  # nothing is built from the stream
+
+
+def test_ll302_silent_where_no_stream_model_is_named_by_the_convention(
+    lake: Callable[..., Path],
+) -> None:
+    files = lake_files()
+    renamed: dict[str, Any] = {}
+    for path, text in files.items():
+        if path.startswith(f"{CORE}/") and path.endswith(".sql"):
+            renamed[path] = None
+            renamed[path.replace("/int_", "/")] = text  # shopify__orders.sql, ...
+    assert [c for c, *_ in coverage(check_tree(lake(renamed))) if c == "LL302"] == []
+
+
+def test_ll302_stream_models_in_another_per_source_layer(lake: Callable[..., Path]) -> None:
+    """A repo whose stream models are `stg_<source>__<stream>` has them all."""
+    files = lake_files()
+    renamed = {}
+    for path, text in files.items():
+        if path.startswith(f"{CORE}/") and path.endswith(".sql"):
+            renamed[path] = None
+            renamed[path.replace("/int_", "/stg_")] = text
+    assert coverage(check_tree(lake(renamed))) == []
+    renamed[f"{CORE}/shopify/stg_shopify__customers.sql"] = None
+    assert coverage(check_tree(lake(renamed))) == [("LL302", f"{STREAMS}/shopify/customers.json", 2, 3)]
 
 
 def test_ll302_dlt_streams_need_models_too(lake: Callable[..., Path]) -> None:
@@ -217,6 +243,8 @@ def test_ll302_renamed_model_in_reference_tree(reference_repo: Path) -> None:
     assert [c for c in codes(result) if not c[0].startswith("LL4")] == [
         ("LL302", "orchestration/assets/streams/shopify/order_refunds.json", 2, 3)
     ]
+    # Dagster still runs the renamed model by its tag: the name is off, no data is lost.
+    assert only(result, "LL302")[0].severity is Severity.WARNING
 
 
 def test_ll302_renamed_unreferenced_model_gives_exactly_one_finding(
@@ -280,6 +308,89 @@ def test_ll303_custom_stream_tag_pattern(lake: Callable[..., Path]) -> None:
     }
     result = check_tree(lake(files))
     assert coverage(result) == [("LL303", f"{CORE}/shopify/int_shopify__customers.sql", 1, 11)]
+
+
+def _core_only(files: dict[str, Any]) -> dict[str, Any]:
+    """The lake before it adopted per-stream tags: every core model tagged only 'core'."""
+    out = {}
+    for path, text in files.items():
+        if path.startswith(CORE) and path.endswith(".sql"):
+            body = text.split("\n\n", 1)[1]
+            out[path] = model(["core"], body.strip())
+    return out
+
+
+DAGSTER_BY_STREAM_TAG = """\
+from dagster_dbt import dbt_assets
+
+
+def build_dbt_assets(source: str, stream: str):
+    @dbt_assets(manifest=MANIFEST, select=f"tag:{source}__{stream}")
+    def _assets(context, dbt):
+        yield from dbt.cli(["build"], context=context).stream()
+    return _assets
+"""
+
+DAGSTER_BY_CORE_TAG = """\
+from dagster_dbt import dbt_assets
+
+
+def build_dbt_assets(source: str, stream: str):
+    # One asset per stream, named after it, still running every core model.
+    @dbt_assets(manifest=MANIFEST, select="tag:core", name=f"dbt_{source}__{stream}")
+    def _assets(context, dbt):
+        yield from dbt.cli(["build", "--select", "tag:core"], context=context).stream()
+    return _assets
+"""
+
+
+def test_ll303_and_ll306_silent_before_the_repo_uses_stream_tags(lake: Callable[..., Path]) -> None:
+    files = _core_only(lake_files())
+    files["orchestration/assets/core/assets.py"] = DAGSTER_BY_CORE_TAG
+    assert coverage(check_tree(lake(files))) == []
+
+
+def test_ll303_fires_once_dagster_selects_by_stream_tag(lake: Callable[..., Path]) -> None:
+    files = _core_only(lake_files())
+    files["orchestration/assets/core/assets.py"] = DAGSTER_BY_STREAM_TAG
+    found = coverage(check_tree(lake(files)))
+    assert [(c, p) for c, p, *_ in found if c == "LL303"] == [
+        ("LL303", f"{CORE}/gorgias/int_gorgias__tickets.sql"),
+        ("LL303", f"{CORE}/shopify/int_shopify__customers.sql"),
+        ("LL303", f"{CORE}/shopify/int_shopify__orders.sql"),
+    ]
+    # The fan-out tagged only 'core' now names no stream Dagster could select it by.
+    assert ("LL306", f"{CORE}/shopify/int_shopify__order_lines.sql", 1, 1) in found
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        '"tag:{}__{}".format(source, stream)',
+        '"tag:%s__%s" % (source, stream)',
+        'f"tag:{tag}"',
+        '"tag:" + tag',
+    ],
+)
+def test_ll303_dagster_selection_built_by_format_percent_or_variable(
+    lake: Callable[..., Path], selection: str
+) -> None:
+    files = _core_only(lake_files())
+    code = DAGSTER_BY_STREAM_TAG.replace('f"tag:{source}__{stream}"', selection)
+    code = code.replace("    @dbt_assets", '    tag = f"{source}__{stream}"\n    @dbt_assets')
+    files["orchestration/assets/core/assets.py"] = code
+    assert [c for c, *_ in coverage(check_tree(lake(files)))].count("LL303") == 3
+
+
+def test_ll303_fires_once_some_model_carries_a_stream_tag(lake: Callable[..., Path]) -> None:
+    files = _core_only(lake_files())
+    tagged = f"{CORE}/shopify/int_shopify__orders.sql"
+    files[tagged] = model(["core", "shopify__orders"], "select id from {{ source('shopify', 'orders') }}")
+    found = [(c, p) for c, p, *_ in coverage(check_tree(lake(files))) if c == "LL303"]
+    assert found == [
+        ("LL303", f"{CORE}/gorgias/int_gorgias__tickets.sql"),
+        ("LL303", f"{CORE}/shopify/int_shopify__customers.sql"),
+    ]
 
 
 def test_ll303_can_be_ignored_for_repos_that_tag_only_core(lake: Callable[..., Path]) -> None:

@@ -111,6 +111,7 @@ def test_one_broken_file_is_one_finding_and_other_checks_keep_running(make_repo:
         CONFIG: '{"stream": "orders",',
         f"{STREAMS}/shopify/customers.json": stream_config("customer"),
         f"{SOURCES}/shopify/customers.json": source_schema("customers"),
+        f"{CORE}/shopify/int_shopify__orders.sql": "select 1\n",
         f"{CORE}/shopify/int_shopify_customers.sql": "select 1\n",
     })
     found = codes(check_tree(make_repo(tree)))

@@ -4,6 +4,7 @@ the correct neighbour."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from typing import Callable
 
 import pytest
@@ -14,6 +15,7 @@ from lotus_checks.checks.naming import ModelName
 from lotus_checks.checks.naming import is_snake_case
 from lotus_checks.checks.naming import split_model_name
 from lotus_checks.checks.naming import to_snake_case
+from lotus_checks.finding import Severity
 from tests.builders import CORE
 from tests.builders import MARTS
 from tests.builders import SOURCES
@@ -47,7 +49,11 @@ def lake(**files: object) -> dict:
 
 
 def naming(root: Path) -> list[tuple[str, str, int | None, int | None]]:
-    return [c for c in codes(check_tree(root)) if c[0].startswith("LL1")]
+    return naming_of(check_tree(root))
+
+
+def naming_of(result: Any) -> list[tuple[str, str, int | None, int | None]]:
+    return [c for c in codes(result) if c[0].startswith("LL1")]
 
 
 def test_correct_tree_is_silent(make_repo: MakeRepo) -> None:
@@ -84,6 +90,27 @@ def test_ll101_silent_on_fan_out_and_staging(make_repo: MakeRepo) -> None:
         f"{CORE}/shopify/staging/stg_shopify__customers.sql": "select 1\n",
     })
     assert naming(make_repo(tree)) == []
+
+
+def test_ll101_and_ll102_silent_where_the_repo_names_models_its_own_way(
+    make_repo: MakeRepo,
+) -> None:
+    """No model follows `<layer>_<source>__<entity>` (nor uses a layer prefix): the repo's own
+    naming, reported by none of the naming rules."""
+    tree = lake(**{
+        f"{CORE}/shopify/int_shopify__orders.sql": None,
+        f"{CORE}/shopify/shopify_orders.sql": "select 1\n",
+        f"{MARTS}/sales/fct_sales.sql": None,
+        f"{MARTS}/sales/sales.sql": "select 1\n",
+    })
+    assert naming(make_repo(tree)) == []
+    # One model in a layer but none with the source part: LL102 applies, LL101 does not.
+    tree[f"{MARTS}/sales/fct_sales.sql"] = "select 1\n"
+    tree[f"{CORE}/shopify/int_shopify_customers.sql"] = "select 1\n"
+    assert naming(make_repo(tree)) == [
+        ("LL102", f"{CORE}/shopify/shopify_orders.sql", None, None),
+        ("LL102", f"{MARTS}/sales/sales.sql", None, None),
+    ]
 
 
 def test_ll101_source_with_two_words(make_repo: MakeRepo) -> None:
@@ -177,25 +204,51 @@ def test_ll104_silent_when_stream_key_missing(make_repo: MakeRepo) -> None:
 # ---- LL106 --------------------------------------------------------------------------------------
 
 
+def with_klaviyo(**files: object) -> dict:
+    """The lake with a second source whose sources file follows the conventions (adopted)."""
+    return lake(**{
+        f"{STREAMS}/klaviyo/lists.json": stream_config("lists"),
+        f"{CORE}/klaviyo/int_klaviyo__lists.sql": "select 1 as id\n",
+        f"{CORE}/klaviyo/_klaviyo__sources.yml": SOURCES_YML.replace("shopify", "klaviyo"),
+        **files,
+    })
+
+
 def test_ll106_misnamed_sources_file(make_repo: MakeRepo) -> None:
-    tree = lake(**{
+    tree = with_klaviyo(**{
         f"{CORE}/shopify/_shopify__sources.yml": None,
         f"{CORE}/shopify/sources.yml": SOURCES_YML,
     })
-    assert naming(make_repo(tree)) == [("LL106", f"{CORE}/shopify/sources.yml", None, None)]
+    result = check_tree(make_repo(tree))
+    assert naming_of(result) == [("LL106", f"{CORE}/shopify/sources.yml", None, None)]
+    [finding] = [f for f in result.findings if f.code == "LL106"]
+    assert finding.severity is Severity.WARNING  # dbt reads any YAML file
 
 
 def test_ll106_declares_other_source(make_repo: MakeRepo) -> None:
     path = f"{CORE}/shopify/_shopify__sources.yml"
     text = "version: 2\nsources:\n  - name: shopify_raw\n    tables: []\n"
-    assert naming(make_repo(lake(**{path: text}))) == [("LL106", path, 3, 5)]
+    assert naming(make_repo(with_klaviyo(**{path: text}))) == [("LL106", path, 3, 5)]
 
 
 def test_ll106_declares_no_source(make_repo: MakeRepo) -> None:
     path = f"{CORE}/shopify/_shopify__sources.yml"
-    assert naming(make_repo(lake(**{path: "version: 2\nsources: []\n"}))) == [
+    assert naming(make_repo(with_klaviyo(**{path: "version: 2\nsources: []\n"}))) == [
         ("LL106", path, 2, 1)
     ]
+
+
+def test_ll106_silent_before_the_repo_uses_its_conventions(make_repo: MakeRepo) -> None:
+    """Every sources file named `sources.yml` and declaring `raw_<source>`: the repo's own
+    convention; dbt reads them all, nothing to report."""
+    renamed = SOURCES_YML.replace("name: shopify", "name: raw_shopify")
+    tree = with_klaviyo(**{
+        f"{CORE}/shopify/_shopify__sources.yml": None,
+        f"{CORE}/shopify/sources.yml": renamed,
+        f"{CORE}/klaviyo/_klaviyo__sources.yml": None,
+        f"{CORE}/klaviyo/sources.yml": renamed.replace("shopify", "klaviyo"),
+    })
+    assert naming(make_repo(tree)) == []
 
 
 def test_ll106_config_sets_the_file_name(make_repo: MakeRepo) -> None:
@@ -218,19 +271,20 @@ def test_ll106_silent_on_schema_files_and_area_folders(make_repo: MakeRepo) -> N
 # ---- LL107 --------------------------------------------------------------------------------------
 
 
-def test_ll107_stream_file_and_model(make_repo: MakeRepo) -> None:
+def test_ll107_model_but_not_the_stream_name_the_source_gives(make_repo: MakeRepo) -> None:
+    # Airbyte syncs `OrderRefunds` by the name the source gives it: renaming would break it.
     tree = lake(**{
         f"{STREAMS}/shopify/OrderRefunds.json": stream_config("OrderRefunds"),
+        f"{SOURCES}/shopify/OrderRefunds.json": source_schema("OrderRefunds"),
         f"{CORE}/shopify/int_shopify__order-lines.sql": "select 1\n",
     })
     result = check_tree(make_repo(tree))
     found = [f for f in result.findings if f.code.startswith("LL1")]
     assert [(f.code, f.path, f.line, f.column) for f in found] == [
         ("LL107", f"{CORE}/shopify/int_shopify__order-lines.sql", None, None),
-        ("LL107", f"{STREAMS}/shopify/OrderRefunds.json", None, None),
     ]
     assert "int_shopify__order_lines.sql" in found[0].hint
-    assert "order_refunds" in found[1].hint
+    assert found[0].severity is Severity.WARNING
 
 
 def test_ll107_source_folder(make_repo: MakeRepo) -> None:

@@ -31,7 +31,7 @@ import dbt.adapters.duckdb  # noqa: E402,F401
 import dbt.cli.main  # noqa: E402,F401
 
 LANDING_ROOT = "s3://landing/raw"
-FILES_VAR_RE = re.compile(r"""var\(\s*["']files["']""")
+FILES_VAR_RE = re.compile(r"""var\(\s*["']files?["']""")
 PROFILE = """\
 lotus_lake:
   target: test
@@ -70,7 +70,8 @@ class BuiltTree:
         }
 
     def files_models(self) -> dict[str, Any]:
-        """Models reading `var("files")`, which Dagster runs one stream at a time."""
+        """Models reading `var("files")` or `var("file")`, which Dagster runs one stream at a
+        time."""
         return {name: n for name, n in self.models.items() if FILES_VAR_RE.search(n.raw_code)}
 
 
@@ -156,6 +157,7 @@ def run_build(tree: BuiltTree, selection: list[str], stream: StreamData | None) 
     variables: dict[str, Any] = {"raw_root": tree.raw_root.as_posix()}
     if stream is not None:
         variables["files"] = [p.as_posix() for p in stream.files]
+        variables["file"] = stream.files[0].as_posix()  # what Dagster passes: one file landed
     run, _ = invoke(tree.project, ["build", "--select", *selection], variables)
     tree.runs.append(run)
 

@@ -3,7 +3,9 @@
 Each selected stream gets exactly the columns that land in production: the fields its stream
 config selects (typed from the source schema when there is one, as Airbyte's catalog is) plus the
 connector's metadata columns. Files go to the hive layout the models read,
-`<root>/<source>/<stream>/year=YYYY/month=MM/day=DD/part-0.parquet`.
+`<root>/<source>/<stream>/year=YYYY/month=MM/day=DD/part-0.parquet`, and again beside the
+stream's folder as `<root>/<source>/<stream>0.parquet` (the flat layout Airbyte's S3 destination
+writes when its path format ends in the stream name; models read it with a glob).
 
 JSON-schema -> DuckDB type mapping (what the Airbyte S3 Parquet destination and dlt produce):
 objects with `properties` are STRUCTs (recursively), objects without are JSON, arrays are LISTs
@@ -209,9 +211,11 @@ def write_fixture_data(config: Config, raw_root: Path, rows: int = ROWS) -> dict
             folder = partition_folder(raw_root, stream.source, stream.name)
             folder.mkdir(parents=True, exist_ok=True)
             target = folder / "part-0.parquet"
-            connection.execute(
-                f"COPY ({select_sql(columns)}) TO {quote_str(str(target))} (FORMAT parquet)"
-            )
+            flat = raw_root / stream.source / f"{stream.name}0.parquet"
+            for path in (target, flat):
+                connection.execute(
+                    f"COPY ({select_sql(columns)}) TO {quote_str(str(path))} (FORMAT parquet)"
+                )
             definition = stream_definition(repo, stream) or {}
             data = StreamData(
                 stream.source, stream.name, definition.get("connector", "airbyte"), columns, (target,)

@@ -218,12 +218,48 @@ def test_var_with_default_and_project_vars() -> None:
     assert result.problems == ()
 
 
-def test_var_without_default_is_one_problem_with_position() -> None:
+def test_var_without_default_is_a_runtime_value_not_a_problem() -> None:
+    # dbt-core's parser renders a missing var() as None and passes; the value comes with --vars.
     result = render("select\n  {{ var('start_date') }} as d")
+
+    assert result.problems == ()
+    [(placeholder, call)] = result.relations.items()
+    assert call.kind == "files" and (call.line, call.column) == (2, 6)
+    assert result.sql == f"select\n  ['{placeholder}'] as d"
+
+
+def test_runtime_var_inside_quotes_renders_a_placeholder_path() -> None:
+    template = """select *\nfrom read_parquet('{{ var("file") }}', hive_partitioning=true)"""
+    result = render(template)
+
+    assert result.problems == ()
+    [(placeholder, call)] = result.relations.items()
+    assert (call.kind, call.line, call.column) == ("files", 2, 23)
+    assert result.sql == f"select *\nfrom read_parquet('{placeholder}', hive_partitioning=true)"
+
+
+def test_runtime_var_is_false_in_a_test_as_dbt_parse_renders_none() -> None:
+    result = render("select {% if var('full') %}a{% else %}b{% endif %} as x")
+
+    assert result.sql == "select b as x"
+    assert result.problems == ()
+
+
+def test_env_var_without_default_inside_a_path_is_a_runtime_value() -> None:
+    template = "select * from read_parquet('{{ env_var('RAW') }}/x/*.parquet'), {{ env_var('N') }}"
+    result = render(template)
+
+    [(placeholder, call)] = result.relations.items()
+    assert call.kind == "files"
+    assert result.sql == f"select * from read_parquet('{placeholder}/x/*.parquet'), NULL"
+
+
+def test_var_with_a_non_string_name_is_one_problem_with_position() -> None:
+    result = render("select\n  {{ var(none) }} as d")
 
     assert result.sql == "select\n  NULL as d"
     [problem] = result.problems
-    assert "start_date" in problem.message
+    assert "var() expects a variable name" in problem.message
     assert (problem.line, problem.column) == (2, 6)
 
 

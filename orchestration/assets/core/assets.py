@@ -46,6 +46,12 @@ def landed_files(context: AssetExecutionContext, source: str, stream: str) -> li
     return [f'{RAW_ROOT}/{source}/{stream}/**/*.parquet']
 
 
+def landed_path(files: list[str], source: str, stream: str) -> str:
+    """One path for the models that read `var("file")`: the file that landed, or the stream's
+    whole folder (a glob DuckDB expands) when several did."""
+    return files[0] if len(files) == 1 else f'{RAW_ROOT}/{source}/{stream}/**/*.parquet'
+
+
 def build_dbt_assets(source: str, stream: str, connector: str = 'airbyte') -> AssetsDefinition:
     """dbt assets for one stream: every model tagged `<source>__<stream>`."""
     select = f'tag:{source}__{stream}'
@@ -57,7 +63,8 @@ def build_dbt_assets(source: str, stream: str, connector: str = 'airbyte') -> As
         op_tags={'lotus/source': source, 'lotus/stream': stream, 'lotus/connector': connector},
     )
     def _stream_assets(context: AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-        dbt_vars = {'files': landed_files(context, source, stream)}
+        files = landed_files(context, source, stream)
+        dbt_vars = {'files': files, 'file': landed_path(files, source, stream)}
         args = ['build', '--select', select, '--vars', json.dumps(dbt_vars)]
         yield from dbt.cli(args, context=context).stream()
 

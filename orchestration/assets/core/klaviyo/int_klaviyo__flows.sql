@@ -1,9 +1,11 @@
 {{ config(tags=['core', 'klaviyo__flows'], materialized='table') }}
 
 -- Flow counts per trigger type and status, from the latest version of every flow.
+-- The flows export lands flat, beside the stream folders, as `flows<part>.parquet` (the
+-- destination's path format ends in the stream name): a glob reads every part.
 with flows as (
     select *
-    from read_parquet('s3://landing/raw/klaviyo/flows/**/*', hive_partitioning=true)
+    from read_parquet('s3://landing/raw/klaviyo/flows*.parquet')
     qualify row_number() over (partition by id order by updated desc) = 1
 )
 

@@ -1,8 +1,9 @@
 {{ config(tags=['core', 'stripe__customers'], materialized='table') }}
 
+-- Dagster passes the path of the landed file as `file` (dbt run --vars) at run time.
 with landed as (
     select *
-    from read_parquet({{ var("files") }}, filename=true, hive_partitioning=true)
+    from read_parquet('{{ var("file") }}', filename=true, hive_partitioning=true)
 ),
 
 latest as (
