@@ -34,6 +34,8 @@ class CheckContext:
     progress: Callable[[int, int], None] = no_progress
     # Worker processes a family may use for CPU-bound work over many files (--jobs).
     jobs: int = 1
+    # --unsafe-fixes: fixes that write a starting point for a person to review (a new model).
+    unsafe_fixes: bool = False
     # Work shared between families within this run (e.g. model facts, sql/model_cache.py), so
     # nothing is rendered or parsed twice; keys are namespaced by the module that owns them.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -58,6 +58,7 @@ def run(
     targets: frozenset[str] | None = None,
     *,
     fix: bool = False,
+    unsafe_fixes: bool = False,
     use_cache: bool = True,
     use_dbt: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -71,14 +72,16 @@ def run(
     families = [m for m in family_modules() if any(selection.enabled(r.code) for r in m.RULES)]
 
     fixed: list[str] = []
-    if fix:
-        fix_ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
+    for _round in range(FIX_ROUNDS if fix else 0):
+        fix_ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs,
+                           unsafe_fixes)
         try:
-            for module in families:
-                if hasattr(module, "fix"):
-                    fixed.extend(module.fix(fix_ctx))
+            written = apply_fixes(config, plan_fixes(fix_ctx, families))
         finally:
             fix_ctx.end()
+        fixed.extend(p for p in written if p not in fixed)
+        if not written:
+            break
 
     ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
     for module in families:  # values the replay store may need worked out again
@@ -112,6 +115,42 @@ def run(
     return RunResult(findings=findings, files_checked=checked, fixed=fixed)
 
 
+# One fix can make another possible (a new model in a folder model-paths lacks): fix again on the
+# fixed tree, a bounded number of times.
+FIX_ROUNDS = 3
+
+
+def plan_fixes(ctx: CheckContext, families: list[ModuleType]) -> dict[str, bytes]:
+    """What --fix would write: path -> new bytes, from every family that can fix something."""
+    planned: dict[str, bytes] = {}
+    for module in families:
+        if hasattr(module, "fix"):
+            planned.update(module.fix(ctx))
+    return planned
+
+
+def apply_fixes(config: Config, planned: dict[str, bytes]) -> list[str]:
+    """Write each planned file atomically (unless it already holds those bytes); the paths
+    written."""
+    from lotus_checks.fsutil import atomic_write
+
+    written = []
+    root = os.path.realpath(config.root)
+    for path, data in sorted(planned.items()):
+        target = config.root / path
+        if not os.path.realpath(target).startswith(root + os.sep):
+            continue  # through a link out of the repo: never written
+        if os.path.lexists(target):
+            if target.is_symlink() or not target.is_file():
+                continue  # a link, folder or FIFO is reported, never replaced
+            if target.read_bytes() == data:
+                continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, data)
+        written.append(path)
+    return written
+
+
 def _context(
     config: Config,
     targets: frozenset[str] | None,
@@ -120,6 +159,7 @@ def _context(
     use_dbt: bool,
     progress: Callable[[int, int], None] | None = None,
     jobs: int | None = None,
+    unsafe_fixes: bool = False,
 ) -> CheckContext:
     return CheckContext(
         config=config,
@@ -130,6 +170,7 @@ def _context(
         use_dbt=use_dbt,
         progress=progress or no_progress,
         jobs=jobs if jobs is not None else os.cpu_count() or 1,
+        unsafe_fixes=unsafe_fixes,
     )
 
 

@@ -160,16 +160,9 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     return iter(_Evaluation(ctx, fixing=False).findings)
 
 
-def fix(ctx: CheckContext) -> list[str]:
-    """Write the generator's bytes over drifted or missing catalogs; return the paths written."""
-    from lotus_checks.fsutil import atomic_write
-
-    evaluation = _Evaluation(ctx, fixing=True)
-    fixed = []
-    for path, data in evaluation.repairs.items():
-        atomic_write(ctx.config.root / path, data)
-        fixed.append(path)
-    return fixed
+def fix(ctx: CheckContext) -> dict[str, bytes]:
+    """The generator's bytes for drifted or missing catalogs (path -> bytes)."""
+    return dict(_Evaluation(ctx, fixing=True).repairs)
 
 
 @dataclass

@@ -1,0 +1,172 @@
+"""The model `--unsafe-fixes` writes for a stream that has none (LL302): a starting point in the
+style of the source's other stream models, to be reviewed before it is pushed.
+
+It copies a sibling model's `config()` keys and materialization and its way of reading raw data
+(`source()`, a `read_parquet` path, or the orchestrator's `var("files")`), tags the model with the
+stream tag, and selects every field the stream syncs plus the connector's metadata columns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# Columns each connector adds to every row it lands (what a model can read besides the fields).
+METADATA_COLUMNS = {
+    "airbyte": ("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id"),
+    "dlt": ("_dlt_load_id", "_dlt_id"),
+}
+# The metadata column an incremental model resumes from (rows landed after the last build).
+LANDED_AT = {"airbyte": "_airbyte_extracted_at", "dlt": "_dlt_load_id"}
+_PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+_INCREMENTAL_KEYS = ("unique_key", "incremental_strategy")
+
+
+@dataclass(frozen=True)
+class Sibling:
+    """Another stream model of the same source, whose style the new model follows."""
+
+    text: str
+    stream: str
+    config: dict[str, Any]  # its rendered config() arguments
+
+
+def stream_model(
+    source: str,
+    stream: str,
+    tag: str,
+    fields: list[str],
+    connector: str,
+    primary_key: list[str],
+    sibling: Sibling | None,
+) -> str:
+    """The text of `int_<source>__<stream>.sql`."""
+    config = _config(tag, primary_key, sibling)
+    incremental = config.get("materialized") == "incremental"
+    read = _raw_read(source, stream, sibling)
+    landed_at = LANDED_AT.get(connector, LANDED_AT["airbyte"])
+    columns = [*fields, *METADATA_COLUMNS.get(connector, METADATA_COLUMNS["airbyte"])]
+    lines = [_config_call(config, multiline=sibling is not None and _multiline_config(sibling.text)), ""]
+    lines += [
+        f"-- Written by `lotus-check --fix --unsafe-fixes` for stream {source}.{stream}: review it.",
+        "with landed as (",
+        "    select *",
+        f"    from {read}",
+    ]
+    if incremental:
+        lines += [
+            "    {% if is_incremental() %}",
+            f"    where {landed_at} > (select max({landed_at}) from {{{{ this }}}})",
+            "    {% endif %}",
+        ]
+    lines += [")", "", "select"]
+    lines += [f"    {_identifier(c)}," for c in columns[:-1]]
+    lines += [f"    {_identifier(columns[-1])}", "from landed", ""]
+    return "\n".join(lines)
+
+
+def _config(tag: str, primary_key: list[str], sibling: Sibling | None) -> dict[str, Any]:
+    """The sibling's config() with this stream's tag and key; incremental needs a key to merge
+    on, so a stream without a primary key is built as a table."""
+    config: dict[str, Any] = {}
+    copied = dict(sibling.config) if sibling is not None else {}
+    sibling_tag = tag.rsplit("__", 1)[0] + "__" + sibling.stream if sibling is not None else None
+    tags = copied.pop("tags", [])
+    tags = [tags] if isinstance(tags, str) else [t for t in tags if isinstance(t, str)]
+    config["tags"] = [t for t in tags if t != sibling_tag] + [tag]
+    for key, value in copied.items():
+        if isinstance(value, (str, bool, int, float)) or (
+            isinstance(value, list) and all(isinstance(v, str) for v in value)
+        ):
+            config[key] = value
+    if "unique_key" in config:
+        if primary_key:
+            config["unique_key"] = primary_key[0] if len(primary_key) == 1 else primary_key
+        elif config.get("materialized") == "incremental":
+            config["materialized"] = "table"
+            for key in _INCREMENTAL_KEYS:
+                config.pop(key, None)
+        else:
+            config.pop("unique_key")
+    return config
+
+
+def _config_call(config: dict[str, Any], multiline: bool) -> str:
+    arguments = [f"{key}={_literal(value)}" for key, value in config.items()]
+    if not multiline:
+        return "{{ config(" + ", ".join(arguments) + ") }}"
+    body = ",\n".join("    " + a for a in arguments)
+    return "{{\n  config(\n" + body + "\n  )\n}}"
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_literal(v) for v in value) + "]"
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _multiline_config(text: str) -> bool:
+    return re.search(r"config\s*\(\s*\n", text) is not None
+
+
+def raw_read_kind(sibling: Sibling) -> str:
+    """"source", "files" (the orchestrator's runtime paths) or "path" (a landing path)."""
+    read = _raw_read("s", "t", sibling)
+    if read.startswith("{{ source("):
+        return "source"
+    return "files" if "var(" in read else "path"
+
+
+def _raw_read(source: str, stream: str, sibling: Sibling | None) -> str:
+    """How the sibling reads its raw data, pointed at this stream."""
+    own_source = f"{{{{ source('{source}', '{stream}') }}}}"
+    if sibling is None:
+        return own_source
+    if re.search(r"\{\{-?\s*source\s*\(", sibling.text):
+        return own_source
+    start = sibling.text.find("read_parquet(")
+    if start < 0:
+        return own_source
+    end = _closing_paren(sibling.text, start + len("read_parquet("))
+    if end is None:
+        return own_source
+    call = sibling.text[start:end + 1]
+    if "var(" in call:  # the orchestrator passes this stream's files at run time
+        return call
+    renamed = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(sibling.stream)}(?![A-Za-z0-9_])", stream, call)
+    return renamed if renamed != call else own_source
+
+
+def _closing_paren(text: str, start: int) -> int | None:
+    depth = 0
+    i = start
+    while i < len(text):
+        char = text[i]
+        if char in "'\"":
+            end = text.find(char, i + 1)
+            if end < 0:
+                return None
+            i = end + 1
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                return i
+            depth -= 1
+        i += 1
+    return None
+
+
+def _identifier(name: str) -> str:
+    """A column name as DuckDB reads it: quoted unless plain lower-case and not a keyword."""
+    from sqlglot.tokens import Tokenizer
+
+    if _PLAIN_IDENTIFIER.fullmatch(name) and name.upper() not in Tokenizer.KEYWORDS:
+        return name
+    return '"' + name.replace('"', '""') + '"'
