@@ -164,12 +164,12 @@ def add_model_tag(text: str, tag: str) -> str | None:
     args = _call_arguments(text, match.end())
     if args is None:
         return None
-    close, keywords = args
+    close, keywords, commas = args
     quote = _quote_in(text[match.end():close])
     if "tags" not in keywords:
         return _insert_keyword(text, match.end(), close, keywords, f"tags=[{_sql_str(tag, quote)}]")
     start = keywords["tags"]
-    value_end = _value_end(text, start, close)
+    value_end = next((c for c in commas if c > start), close)
     value = text[start:value_end].strip()
     if value.startswith("["):
         return _extend_list(text, start + text[start:value_end].index("["), tag, quote)
@@ -191,13 +191,12 @@ def _quote_in(args: str) -> str:
     return "'"
 
 
-def _call_arguments(text: str, start: int) -> tuple[int, dict[str, int]] | None:
-    """(offset of the closing `)`, keyword -> offset of its value) for the call whose arguments
-    start at `start`; None when the parentheses do not close."""
+def _scan_brackets(text: str, open_index: int) -> tuple[int, list[int]] | None:
+    """(the offset of the bracket closing the one at `open_index`, the offsets of the commas
+    directly inside it), skipping quoted strings; None when it never closes."""
     depth = 0
-    keywords: dict[str, int] = {}
-    i = start
-    arg_start = start
+    commas: list[int] = []
+    i = open_index
     while i < len(text):
         char = text[i]
         if char in "'\"":
@@ -209,68 +208,47 @@ def _call_arguments(text: str, start: int) -> tuple[int, dict[str, int]] | None:
         if char in "([{":
             depth += 1
         elif char in ")]}":
-            if depth == 0:
-                _keyword(text, arg_start, i, keywords)
-                return i, keywords
             depth -= 1
-        elif char == "," and depth == 0:
-            _keyword(text, arg_start, i, keywords)
-            arg_start = i + 1
+            if depth == 0:
+                return i, commas
+        elif char == "," and depth == 1:
+            commas.append(i)
         i += 1
     return None
 
 
-def _keyword(text: str, start: int, end: int, keywords: dict[str, int]) -> None:
-    found = re.match(r"\s*([A-Za-z_]\w*)\s*=(?!=)", text[start:end])
-    if found:
-        keywords[found.group(1)] = start + found.end()
+def matching_close(text: str, open_index: int) -> int | None:
+    """The offset of the bracket that closes the one at `open_index` (quoted strings skipped)."""
+    scanned = _scan_brackets(text, open_index)
+    return scanned[0] if scanned is not None else None
 
 
-def _value_end(text: str, start: int, close: int) -> int:
-    """The end of the keyword value starting at `start` (the next top-level comma or `)`)."""
-    depth = 0
-    i = start
-    while i < close:
-        char = text[i]
-        if char in "'\"":
-            i = text.find(char, i + 1) + 1
-            continue
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            return i
-        i += 1
-    return close
+def _call_arguments(text: str, start: int) -> tuple[int, dict[str, int], list[int]] | None:
+    """(offset of the closing `)`, keyword -> offset of its value, the argument commas) for the
+    call whose arguments start at `start`, just after its `(`."""
+    scanned = _scan_brackets(text, start - 1)
+    if scanned is None:
+        return None
+    close, commas = scanned
+    keywords: dict[str, int] = {}
+    for begin, end in zip([start - 1, *commas], [*commas, close]):
+        found = re.match(r"\s*([A-Za-z_]\w*)\s*=(?!=)", text[begin + 1:end])
+        if found:
+            keywords[found.group(1)] = begin + 1 + found.end()
+    return close, keywords, commas
 
 
 def _extend_list(text: str, bracket: int, tag: str, quote: str) -> str | None:
     """Append `tag` inside the list literal whose `[` is at `bracket`, in its layout."""
-    depth = 0
-    i = bracket
-    while i < len(text):
-        char = text[i]
-        if char in "'\"":
-            i = text.find(char, i + 1) + 1
-            if i == 0:
-                return None
-            continue
-        if char == "[":
-            depth += 1
-        elif char == "]":
-            depth -= 1
-            if depth == 0:
-                break
-        i += 1
-    else:
+    close = matching_close(text, bracket)
+    if close is None:
         return None
-    inner = text[bracket + 1:i]
+    inner = text[bracket + 1:close]
     body = inner.rstrip()
     trailing_comma = body.endswith(",")
     if not body.strip():
-        return text[:bracket + 1] + _sql_str(tag, quote) + text[i:]
-    item = _sql_str(tag, _quote_in(inner) if any(q in inner for q in "'\"") else quote)
+        return text[:bracket + 1] + _sql_str(tag, quote) + text[close:]
+    item = _sql_str(tag, _quote_in(inner))
     if "\n" in body:  # one item per line: a new line at the items' indentation
         last_line = body[body.rfind("\n") + 1:]
         indent = last_line[: len(last_line) - len(last_line.lstrip())]

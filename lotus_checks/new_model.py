@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from lotus_checks.edits import matching_close
+
 # Columns each connector adds to every row it lands (what a model can read besides the fields).
 METADATA_COLUMNS = {
     "airbyte": ("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id"),
@@ -132,7 +134,7 @@ def _raw_read(source: str, stream: str, sibling: Sibling | None) -> str:
     start = sibling.text.find("read_parquet(")
     if start < 0:
         return own_source
-    end = _closing_paren(sibling.text, start + len("read_parquet("))
+    end = matching_close(sibling.text, start + len("read_parquet"))
     if end is None:
         return own_source
     call = sibling.text[start:end + 1]
@@ -140,27 +142,6 @@ def _raw_read(source: str, stream: str, sibling: Sibling | None) -> str:
         return call
     renamed = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(sibling.stream)}(?![A-Za-z0-9_])", stream, call)
     return renamed if renamed != call else own_source
-
-
-def _closing_paren(text: str, start: int) -> int | None:
-    depth = 0
-    i = start
-    while i < len(text):
-        char = text[i]
-        if char in "'\"":
-            end = text.find(char, i + 1)
-            if end < 0:
-                return None
-            i = end + 1
-            continue
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            if depth == 0:
-                return i
-            depth -= 1
-        i += 1
-    return None
 
 
 def _identifier(name: str) -> str:

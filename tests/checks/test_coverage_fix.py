@@ -112,10 +112,10 @@ def test_ll304_fix_in_a_flow_list(reference_repo: Path) -> None:
 
     _fix_until_clean(reference_repo)
     assert _changed_lines(_diff(reference_repo)) == [
-        '-model-paths: ["assets/core/shopify", "assets/core/klaviyo", "assets/core/stripe", '
-        '"assets/marts"]  # flow',
-        '+model-paths: ["assets/core/shopify", "assets/core/klaviyo", "assets/core/stripe", '
-        '"assets/marts", "assets/core/gorgias"]  # flow',
+        ('-model-paths: ["assets/core/shopify", "assets/core/klaviyo", "assets/core/stripe", '
+         '"assets/marts"]  # flow'),
+        ('+model-paths: ["assets/core/shopify", "assets/core/klaviyo", "assets/core/stripe", '
+         '"assets/marts", "assets/core/gorgias"]  # flow'),
     ]
 
 
