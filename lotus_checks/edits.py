@@ -93,15 +93,28 @@ def _item_text(item: Any, quote: str, flow: bool) -> str | None:
     return None
 
 
+def _newline(text: str) -> str:
+    return "\r\n" if "\r\n" in text else "\n"
+
+
 def _append_flow(text: str, node: yaml.SequenceNode, item: Any) -> str | None:
     rendered = _item_text(item, _scalar_style(node), flow=True)
     if rendered is None:
         return None
-    if node.value:
-        at = node.value[-1].end_mark.index
+    if not node.value:
+        at = node.start_mark.index + 1  # just inside `[`
+        return text[:at] + rendered + text[at:]
+    last = node.value[-1]
+    at = last.end_mark.index
+    if "\n" not in text[node.start_mark.index:node.end_mark.index]:
         return text[:at] + ", " + rendered + text[at:]
-    at = node.start_mark.index + 1  # just inside `[`
-    return text[:at] + rendered + text[at:]
+    # One item per line: the new one on a line of its own, trailing comma kept if there is one.
+    after = text[at:node.end_mark.index]
+    indent = " " * last.start_mark.column
+    if after.lstrip().startswith(","):
+        at += after.index(",") + 1
+        return text[:at] + _newline(text) + indent + rendered + "," + text[at:]
+    return text[:at] + "," + _newline(text) + indent + rendered + text[at:]
 
 
 def _append_block(text: str, node: yaml.SequenceNode, item: Any) -> str | None:
@@ -111,7 +124,12 @@ def _append_block(text: str, node: yaml.SequenceNode, item: Any) -> str | None:
     content_column = last.start_mark.column
     quote = _scalar_style(node)
     pad = " " * dash_column + "-" + " " * max(content_column - dash_column - 1, 1)
-    if isinstance(item, dict):
+    if isinstance(item, dict) and isinstance(last, yaml.MappingNode) and last.flow_style:
+        rendered = _item_text(item, quote, flow=True)  # items written `- {name: a}`
+        if rendered is None:
+            return None
+        lines = [pad + rendered]
+    elif isinstance(item, dict):
         if not item or not all(isinstance(v, str) for v in item.values()):
             return None
         keys = list(item.items())
@@ -124,10 +142,11 @@ def _append_block(text: str, node: yaml.SequenceNode, item: Any) -> str | None:
             return None
         lines = [pad + rendered]
     at = _line_after(text, _last_leaf(last).end_mark)
+    newline = _newline(text)
     if at == len(text) and not text.endswith("\n"):
-        block = "\n" + "\n".join(lines)
+        block = newline + newline.join(lines)
     else:
-        block = "\n".join(lines) + "\n"
+        block = newline.join(lines) + newline
     return text[:at] + block + text[at:]
 
 
@@ -151,32 +170,68 @@ def _line_after(text: str, mark: yaml.Mark) -> int:
 # ---- dbt config(tags=[...]) -----------------------------------------------------------------
 
 _CONFIG_CALL = re.compile(r"\{\{-?\s*config\s*\(")
+# Jinja that never runs: a config() inside is not the model's.
+_INERT = re.compile(r"\{#.*?#\}|\{%-?\s*raw\s*-?%\}.*?\{%-?\s*endraw\s*-?%\}", re.DOTALL)
 
 
-def add_model_tag(text: str, tag: str) -> str | None:
-    """`text` (a dbt model) with `tag` added to the tags of its first `config()` call: appended
-    to a `tags=[...]` list, a `tags='x'` string turned into a list, `tags=` added to a config()
-    without it, or a config() call added at the top when the model has none. None when the tags
-    are not a literal this can extend (a variable, an expression)."""
-    match = _CONFIG_CALL.search(text)
-    if match is None:
-        return f"{{{{ config(tags=[{_sql_str(tag, chr(39))}]) }}}}\n\n" + text
-    args = _call_arguments(text, match.end())
-    if args is None:
-        return None
-    close, keywords, commas = args
-    quote = _quote_in(text[match.end():close])
+def add_model_tag(text: str, tag: str, model_name: str) -> str | None:
+    """`text` (a dbt model) with `tag` added to its tags: appended to the `tags=[...]` of its
+    config() call (a `tags='x'` string becomes a list), `tags=` added to its first config() when
+    none sets tags, or a config() call added at the top when the model has none. The edit is
+    rendered before it is accepted: the tags must be the old ones plus `tag` and nothing else in
+    the config may change. None when that cannot be done (tags given by a variable, a config()
+    with positional arguments, a template that does not render)."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    inert = [m.span() for m in _INERT.finditer(text)]
+    calls = []
+    for match in _CONFIG_CALL.finditer(text):
+        if any(start <= match.start() < end for start, end in inert):
+            continue
+        arguments = _call_arguments(text, match.end())
+        if arguments is None:
+            return None
+        calls.append((match.end(), arguments))
+    if not calls:
+        edited: str | None = "{{ config(tags=['" + tag + "']) }}" + newline + newline + text
+    else:
+        open_end, (close, keywords, commas) = next(
+            (call for call in calls if "tags" in call[1][1]), calls[0])
+        edited = _tag_call(text, open_end, close, keywords, commas, tag, newline)
+    return edited if edited is not None and _only_adds_tag(text, edited, tag, model_name) else None
+
+
+def _tag_call(text: str, open_end: int, close: int, keywords: dict[str, int], commas: list[int],
+              tag: str, newline: str) -> str | None:
+    quote = _quote_in(text[open_end:close])
     if "tags" not in keywords:
-        return _insert_keyword(text, match.end(), close, keywords, f"tags=[{_sql_str(tag, quote)}]")
+        return _insert_keyword(text, open_end, close, f"tags=[{_sql_str(tag, quote)}]", newline)
     start = keywords["tags"]
     value_end = next((c for c in commas if c > start), close)
     value = text[start:value_end].strip()
     if value.startswith("["):
-        return _extend_list(text, start + text[start:value_end].index("["), tag, quote)
+        return _extend_list(text, start + text[start:value_end].index("["), tag, newline)
     if re.fullmatch(r"'[^'\\]*'|\"[^\"\\]*\"", value):
         at = start + text[start:value_end].index(value)
         return text[:at] + f"[{value}, {_sql_str(tag, value[0])}]" + text[at + len(value):]
     return None
+
+
+def _only_adds_tag(before: str, after: str, tag: str, model_name: str) -> bool:
+    """The edit's proof: rendered, the model has the old tags plus `tag`, the rest unchanged."""
+    from lotus_checks.sql.render import render_model
+
+    old = render_model(before, model_name=model_name)
+    new = render_model(after, model_name=model_name)
+    if new.sql is None or len(new.problems) > len(old.problems):
+        return False
+
+    def tags(config: dict[str, Any]) -> list[Any]:
+        value = config.get("tags", [])
+        return [value] if isinstance(value, str) else list(value)
+
+    rest = {k: v for k, v in old.config.items() if k != "tags"}
+    return tag not in tags(old.config) and tags(new.config) == [*tags(old.config), tag] and \
+        {k: v for k, v in new.config.items() if k != "tags"} == rest
 
 
 def _sql_str(value: str, quote: str) -> str:
@@ -232,13 +287,16 @@ def _call_arguments(text: str, start: int) -> tuple[int, dict[str, int], list[in
     close, commas = scanned
     keywords: dict[str, int] = {}
     for begin, end in zip([start - 1, *commas], [*commas, close]):
-        found = re.match(r"\s*([A-Za-z_]\w*)\s*=(?!=)", text[begin + 1:end])
+        argument = text[begin + 1:end]
+        found = re.match(r"\s*([A-Za-z_]\w*)\s*=(?!=)", argument)
         if found:
             keywords[found.group(1)] = begin + 1 + found.end()
+        elif argument.strip():
+            return None  # a positional argument (a dict of settings): not edited
     return close, keywords, commas
 
 
-def _extend_list(text: str, bracket: int, tag: str, quote: str) -> str | None:
+def _extend_list(text: str, bracket: int, tag: str, newline: str) -> str | None:
     """Append `tag` inside the list literal whose `[` is at `bracket`, in its layout."""
     close = matching_close(text, bracket)
     if close is None:
@@ -246,21 +304,20 @@ def _extend_list(text: str, bracket: int, tag: str, quote: str) -> str | None:
     inner = text[bracket + 1:close]
     body = inner.rstrip()
     trailing_comma = body.endswith(",")
-    if not body.strip():
-        return text[:bracket + 1] + _sql_str(tag, quote) + text[close:]
     item = _sql_str(tag, _quote_in(inner))
+    if not body.strip():
+        return text[:bracket + 1] + item + text[close:]
     if "\n" in body:  # one item per line: a new line at the items' indentation
         last_line = body[body.rfind("\n") + 1:]
         indent = last_line[: len(last_line) - len(last_line.lstrip())]
-        addition = ("" if trailing_comma else ",") + "\n" + indent + item + ("," if trailing_comma else "")
+        addition = ("" if trailing_comma else ",") + newline + indent + item + ("," if trailing_comma else "")
     else:
         addition = (" " if trailing_comma else ", ") + item
     at = bracket + 1 + len(body)
     return text[:at] + addition + text[at:]
 
 
-def _insert_keyword(text: str, open_end: int, close: int, keywords: dict[str, int],
-                    argument: str) -> str:
+def _insert_keyword(text: str, open_end: int, close: int, argument: str, newline: str) -> str:
     """`argument` as the first keyword of the call: on a line of its own when the call puts its
     arguments one per line, else inline."""
     inside = text[open_end:close]
@@ -269,6 +326,6 @@ def _insert_keyword(text: str, open_end: int, close: int, keywords: dict[str, in
     head = inside[: len(inside) - len(inside.lstrip())]
     if "\n" in head:
         indent = head[head.rfind("\n") + 1:]
-        return text[:open_end] + "\n" + indent + argument + "," + text[open_end:]
+        return text[:open_end] + newline + indent + argument + "," + text[open_end:]
     at = open_end + len(head)
     return text[:at] + argument + ", " + text[at:]

@@ -22,7 +22,35 @@ METADATA_COLUMNS = {
 # The metadata column an incremental model resumes from (rows landed after the last build).
 LANDED_AT = {"airbyte": "_airbyte_extracted_at", "dlt": "_dlt_load_id"}
 _PLAIN_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+# DuckDB's keywords that cannot stand as a bare column name (`duckdb_keywords()`, every category
+# but unreserved; a test keeps the list in step with the installed DuckDB).
+NOT_BARE = frozenset({
+    "all", "analyse", "analyze", "and", "anti", "any", "array", "as", "asc", "asof", "asymmetric",
+    "at", "authorization", "between", "bigint", "binary", "bit", "boolean", "both", "by", "case",
+    "cast", "char", "character", "check", "coalesce", "collate", "collation", "column", "columns",
+    "columns", "concurrently", "constraint", "create", "cross", "dec", "decimal", "default",
+    "deferrable", "desc", "describe", "distinct", "do", "else", "end", "except", "exists",
+    "extract", "false", "fetch", "float", "for", "foreign", "freeze", "from", "full", "generated",
+    "generated", "glob", "group", "grouping", "grouping_id", "having", "ilike", "in", "initially",
+    "inner", "inout", "int", "integer", "intersect", "interval", "into", "is", "isnull", "join",
+    "lambda", "lateral", "leading", "left", "like", "limit", "map", "map", "national", "natural",
+    "nchar", "none", "not", "notnull", "null", "nullif", "numeric", "offset", "on", "only", "or",
+    "order", "out", "outer", "overlaps", "overlay", "pivot", "pivot_longer", "pivot_wider",
+    "placing", "position", "positional", "precision", "primary", "qualify", "real", "references",
+    "returning", "right", "row", "select", "semi", "setof", "show", "similar", "smallint", "some",
+    "struct", "struct", "substring", "summarize", "symmetric", "table", "tablesample", "then",
+    "time", "timestamp", "to", "trailing", "treat", "trim", "true", "try_cast", "try_cast",
+    "tuple", "tuple", "union", "unique", "unpack", "unpivot", "using", "values", "varchar",
+    "variadic", "verbose", "when", "where", "window", "with", "xmlattributes", "xmlconcat",
+    "xmlelement", "xmlexists", "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot",
+    "xmlserialize", "xmltable",
+})
 _INCREMENTAL_KEYS = ("unique_key", "incremental_strategy")
+# The sibling's config() keys that describe how a stream model is built; the others (alias,
+# schema, location, hooks...) name that one model's relation or side effects, never copied.
+COPIED_CONFIG = ("materialized", "incremental_strategy", "on_schema_change", "unique_key")
+# A runtime path the orchestrator passes for the stream being run (Dagster's --vars).
+_FILES_VAR = re.compile(r"""var\(\s*["']files?["']\s*\)""")
 
 
 @dataclass(frozen=True)
@@ -31,6 +59,7 @@ class Sibling:
 
     text: str
     stream: str
+    tag: str  # its stream tag
     config: dict[str, Any]  # its rendered config() arguments
 
 
@@ -73,11 +102,12 @@ def _config(tag: str, primary_key: list[str], sibling: Sibling | None) -> dict[s
     on, so a stream without a primary key is built as a table."""
     config: dict[str, Any] = {}
     copied = dict(sibling.config) if sibling is not None else {}
-    sibling_tag = tag.rsplit("__", 1)[0] + "__" + sibling.stream if sibling is not None else None
     tags = copied.pop("tags", [])
     tags = [tags] if isinstance(tags, str) else [t for t in tags if isinstance(t, str)]
-    config["tags"] = [t for t in tags if t != sibling_tag] + [tag]
-    for key, value in copied.items():
+    config["tags"] = [t for t in tags if sibling is None or t != sibling.tag] + [tag]
+    for key, value in copied.items():  # in the sibling's order
+        if key not in COPIED_CONFIG:
+            continue
         if isinstance(value, (str, bool, int, float)) or (
             isinstance(value, list) and all(isinstance(v, str) for v in value)
         ):
@@ -118,10 +148,9 @@ def _multiline_config(text: str) -> bool:
 
 def raw_read_kind(sibling: Sibling) -> str:
     """"source", "files" (the orchestrator's runtime paths) or "path" (a landing path)."""
-    read = _raw_read("s", "t", sibling)
-    if read.startswith("{{ source("):
+    if re.search(r"\{\{-?\s*source\s*\(", sibling.text) or "read_parquet(" not in sibling.text:
         return "source"
-    return "files" if "var(" in read else "path"
+    return "files" if _FILES_VAR.search(sibling.text) else "path"
 
 
 def _raw_read(source: str, stream: str, sibling: Sibling | None) -> str:
@@ -138,16 +167,16 @@ def _raw_read(source: str, stream: str, sibling: Sibling | None) -> str:
     if end is None:
         return own_source
     call = sibling.text[start:end + 1]
-    if "var(" in call:  # the orchestrator passes this stream's files at run time
+    if _FILES_VAR.search(call):  # the orchestrator passes this stream's files at run time
         return call
-    renamed = re.sub(rf"(?<![A-Za-z0-9_]){re.escape(sibling.stream)}(?![A-Za-z0-9_])", stream, call)
-    return renamed if renamed != call else own_source
+    # The landing path's stream segment: `.../<source>/<stream>/...` or `.../<source>/<stream>*`.
+    segment = re.compile(rf"(/{re.escape(source)}/){re.escape(sibling.stream)}(?=[/*.0-9'\"])")
+    renamed, count = segment.subn(lambda m: m.group(1) + stream, call)
+    return renamed if count == 1 else own_source
 
 
 def _identifier(name: str) -> str:
     """A column name as DuckDB reads it: quoted unless plain lower-case and not a keyword."""
-    from sqlglot.tokens import Tokenizer
-
-    if _PLAIN_IDENTIFIER.fullmatch(name) and name.upper() not in Tokenizer.KEYWORDS:
+    if _PLAIN_IDENTIFIER.fullmatch(name) and name not in NOT_BARE:
         return name
     return '"' + name.replace('"', '""') + '"'

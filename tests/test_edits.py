@@ -127,9 +127,58 @@ def test_appending_adds_exactly_one_item(
     ],
 )
 def test_the_tag_is_added_where_a_person_would(model: str, expected: str) -> None:
-    assert add_model_tag(model, "shopify__orders") == expected
+    assert add_model_tag(model, "shopify__orders", "int_shopify__orders") == expected
 
 
 def test_tags_that_are_not_a_literal_are_left_to_a_person() -> None:
-    assert add_model_tag("{{ config(tags=var('tags')) }}", "shopify__orders") is None
-    assert add_model_tag("{{ config(tags=['a'] ", "shopify__orders") is None
+    assert add_model_tag("{{ config(tags=var('tags')) }}", "shopify__orders", "m") is None
+    assert add_model_tag("{{ config(tags=['a'] ", "shopify__orders", "m") is None
+
+
+def test_yaml_edits_keep_crlf_line_endings() -> None:
+    assert append_to_yaml_list("m:\r\n  - a\r\n  - b\r\n", ("m",), "c") == "m:\r\n  - a\r\n  - b\r\n  - c\r\n"
+
+
+def test_a_flow_list_with_one_item_per_line_gets_a_line_of_its_own() -> None:
+    text = 'm: [\n  "a",\n  "b",\n]\n'
+    assert append_to_yaml_list(text, ("m",), "c") == 'm: [\n  "a",\n  "b",\n  "c",\n]\n'
+    assert append_to_yaml_list("m: [\n  a,\n  b\n]\n", ("m",), "c") == "m: [\n  a,\n  b,\n  c\n]\n"
+
+
+def test_block_items_written_as_flow_mappings_stay_flow_mappings() -> None:
+    text = "t:\n  - {name: a}\n  - {name: b}\n"
+    assert append_to_yaml_list(text, ("t",), {"name": "c"}) == text + "  - {name: c}\n"
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (  # a config() in a Jinja comment is not the model's
+            "{# was: {{ config(tags=['core']) }} #}\n{{ config(tags=['core'], materialized='table') }}\n",
+            "{# was: {{ config(tags=['core']) }} #}\n"
+            "{{ config(tags=['core', 's__x'], materialized='table') }}\n",
+        ),
+        (  # the call that sets tags, not the first one
+            "{{ config(materialized='table') }}\n{{ config(tags=['core']) }}\n",
+            "{{ config(materialized='table') }}\n{{ config(tags=['core', 's__x']) }}\n",
+        ),
+        (
+            "{{\r\n  config(\r\n    materialized='table'\r\n  )\r\n}}\r\nselect 1",
+            "{{\r\n  config(\r\n    tags=['s__x'],\r\n    materialized='table'\r\n  )\r\n}}\r\nselect 1",
+        ),
+    ],
+)
+def test_the_tag_goes_into_the_config_call_dbt_reads(model: str, expected: str) -> None:
+    assert add_model_tag(model, "s__x", "int_s__x") == expected
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        "{{ config({'materialized': 'table'}) }}\nselect 1",  # positional settings
+        "{{ config(tags=['a', 's__x']) }}\nselect 1",  # already there
+        "{{ config(tags=['a']) }}\n{% if %}",  # does not render
+    ],
+)
+def test_edits_that_would_not_add_exactly_the_tag_are_refused(model: str) -> None:
+    assert add_model_tag(model, "s__x", "int_s__x") is None

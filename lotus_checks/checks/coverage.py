@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Any
 from typing import Callable
 from typing import Iterator
+from typing import NamedTuple
 
 from lotus_checks import dbt_crosscheck
 from lotus_checks.context import CheckContext
@@ -620,11 +621,7 @@ def _stream_models(lake: _Lake) -> Iterator[Finding]:
 def _missing_model(lake: _Lake, stream: Stream, name: str) -> Finding:
     tag = lake.stream_tag(stream.source, stream.name)
     expected = f"{lake.source_folder(stream.source)}/{name}.sql"
-    # Models that carry the stream's tag under another name: usually the renamed model.
-    tagged = [
-        m for m in lake.repo.models
-        if m.name.startswith(STREAM_MODEL_PREFIX) and tag in (lake.facts(m).tags or ())
-    ]
+    tagged = _tagged_under_another_name(lake, tag)
     places = [lake.stream_place(stream)]
     for m in tagged:
         places.append((m.path, *_tag_position(lake.repo.text(m.path) or "", tag)))
@@ -634,6 +631,14 @@ def _missing_model(lake: _Lake, stream: Stream, name: str) -> Finding:
         message += f"; `{tagged[0].name}` carries its tag `{tag}` under another name"
         hint = f"rename {tagged[0].path} to {name}.sql, or " + hint
     return lake.place(LL302, places, message, hint)
+
+
+def _tagged_under_another_name(lake: _Lake, tag: str) -> list[Model]:
+    """Stream models that carry a stream's tag under another name: usually the renamed model."""
+    return [
+        m for m in lake.repo.models
+        if m.name.startswith(STREAM_MODEL_PREFIX) and tag in (lake.facts(m).tags or ())
+    ]
 
 
 def _lacks_tag(lake: _Lake, stream: Stream, model: Model) -> bool:
@@ -742,9 +747,14 @@ def _tag_position(text: str, tag: str) -> tuple[int, int]:
 # ---- LL304: dbt model-paths ----------------------------------------------------------------
 
 
-def _uncovered_folders(lake: _Lake) -> tuple[Any, Any, dict[str, list[str]]] | None:
-    """(dbt_project.yml's document, its model paths, folder -> the models dbt never sees in it);
-    None when there is no usable dbt_project.yml."""
+class _Uncovered(NamedTuple):
+    doc: Any  # dbt_project.yml (YamlDoc)
+    paths: Any  # its model paths (dbt_project.ModelPaths)
+    folders: dict[str, list[str]]  # folder -> the models in it dbt never sees
+
+
+def _uncovered_folders(lake: _Lake) -> _Uncovered | None:
+    """The model folders dbt_project.yml leaves out; None when there is no usable one."""
     from lotus_checks.dbt_project import covers
     from lotus_checks.dbt_project import model_paths
 
@@ -761,7 +771,7 @@ def _uncovered_folders(lake: _Lake) -> tuple[Any, Any, dict[str, list[str]]] | N
         if not covers(paths.folders, model.path):
             folder = _uncovered_folder(model, covered_models)
             uncovered.setdefault(folder, []).append(model.path)
-    return doc, paths, uncovered
+    return _Uncovered(doc, paths, uncovered)
 
 
 def _model_paths(lake: _Lake) -> Iterator[Finding]:
@@ -966,6 +976,9 @@ def fix(ctx: CheckContext) -> dict[str, bytes]:
     if ctx.enabled("LL302") and ctx.unsafe_fixes:
         for stream, name in _streams_without_model(lake):
             path = f"{lake.source_folder(stream.source)}/{name}.sql"
+            tagged = _tagged_under_another_name(lake, lake.stream_tag(stream.source, stream.name))
+            if not ctx.is_reported("LL302", stream.config_path, *(m.path for m in tagged)):
+                continue
             if not lake.repo.is_file(path) and path not in texts:
                 texts[path] = _new_model(lake, stream)
     if ctx.enabled("LL301"):
@@ -975,14 +988,17 @@ def fix(ctx: CheckContext) -> dict[str, bytes]:
         from lotus_checks.edits import add_model_tag
 
         for stream, model in _untagged_models(lake):
+            if not ctx.is_reported("LL303", model.path):
+                continue
             text = current(model.path)
-            edited = add_model_tag(text, lake.stream_tag(stream.source, stream.name)) if text else None
+            tag = lake.stream_tag(stream.source, stream.name)
+            edited = add_model_tag(text, tag, model.name) if text else None
             if edited is not None:
                 texts[model.path] = edited
     if ctx.enabled("LL304"):
-        edit = _model_paths_edit(lake, current)
-        if edit is not None:
-            texts[edit[0]] = edit[1]
+        project_edit = _model_paths_edit(lake, current)
+        if project_edit is not None:
+            texts[project_edit[0]] = project_edit[1]
     return {path: text.encode("utf-8") for path, text in texts.items()}
 
 
@@ -992,14 +1008,14 @@ def _model_paths_edit(lake: _Lake, current: Callable[[str], str | None]) -> tupl
     from lotus_checks.edits import append_to_yaml_list
 
     found = _uncovered_folders(lake)
-    if found is None or not found[2] or found[1].key is None:
+    if found is None or found.paths.key is None:
         return None  # no model-paths key: dbt reads `models`; adding the key is a person's call
     project = lake.config.dbt_project
     text = current(project)
-    for folder in sorted(found[2]):
-        text = append_to_yaml_list(text, (found[1].key,), relative_to_project(project, folder)) \
-            if text is not None else None
-    return (project, text) if text is not None else None
+    for folder, models in sorted(found.folders.items()):
+        if text is not None and lake.ctx.is_reported("LL304", project, *models):
+            text = append_to_yaml_list(text, (found.paths.key,), relative_to_project(project, folder))
+    return (project, text) if text is not None and text != current(project) else None
 
 
 def _sources_file_edits(
@@ -1013,7 +1029,10 @@ def _sources_file_edits(
         path, streams = _undeclared_streams(lake, source)
         if not streams:
             continue
+        streams = [s for s in streams if lake.ctx.is_reported("LL301", path, s.config_path)]
         text = current(path)
+        if not streams:
+            continue
         if text is None:
             yield path, _new_sources_file(lake, source, [s.name for s in streams])
             continue
@@ -1024,14 +1043,14 @@ def _sources_file_edits(
             None,
         )
         edited: str | None = text
-        if index is None:
+        if index is None or entries is None:
             continue  # the file declares other sources only: where this one goes is a person's call
         if not isinstance(entries[index].get("tables"), list):
             continue
         for stream in streams:
-            if edited is not None:
+            if edited is not None and lake.ctx.is_reported("LL301", path, stream.config_path):
                 edited = append_to_yaml_list(edited, ("sources", index, "tables"), {"name": stream.name})
-        if edited is not None:
+        if edited is not None and edited != text:
             yield path, edited
 
 
@@ -1100,7 +1119,9 @@ def _new_model(lake: _Lake, stream: Stream) -> str:
             continue
         rendered = render_model(text, model_name=model.name)
         if rendered.sql is not None and not rendered.problems:
-            siblings.append(Sibling(text=text, stream=other.name, config=dict(rendered.config)))
+            siblings.append(Sibling(text=text, stream=other.name,
+                                    tag=lake.stream_tag(stream.source, other.name),
+                                    config=dict(rendered.config)))
     # The way most siblings read raw data (the first one's, on a tie).
     kinds = [raw_read_kind(s) for s in siblings]
     sibling = max(siblings, key=lambda s: kinds.count(raw_read_kind(s)), default=None)

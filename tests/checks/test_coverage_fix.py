@@ -185,6 +185,7 @@ def test_new_model_keeps_an_incremental_siblings_config() -> None:
         text="{{\n  config(\n    tags=['core', 'shop__orders'],\n    materialized='incremental',\n"
         "    unique_key='order_id'\n  )\n}}\nselect * from read_parquet('s3://x/shop/orders/**/*')",
         stream="orders",
+        tag="shop__orders",
         config={"tags": ["core", "shop__orders"], "materialized": "incremental",
                 "unique_key": "order_id", "incremental_strategy": "delete+insert"},
     )
@@ -215,3 +216,73 @@ def test_fix_never_writes_through_a_link(reference_repo: Path) -> None:
     assert PROJECT not in result.fixed
     assert project.is_symlink() and real.read_text() == before
     assert "LL304" in codes(check_tree(reference_repo))
+
+
+def test_new_model_quotes_every_keyword_duckdb_does_not_take_bare() -> None:
+    import duckdb
+
+    from lotus_checks.new_model import NOT_BARE
+
+    keywords = duckdb.sql(
+        "select keyword_name from duckdb_keywords() where keyword_category != 'unreserved'"
+    ).fetchall()
+    assert {k for (k,) in keywords} <= NOT_BARE
+    connection = duckdb.connect()
+    connection.execute('create table t as select 1 as "order", 2 as "left", 3 as "year"')
+    from lotus_checks.new_model import stream_model
+
+    sql = stream_model("s", "t", "s__t", ["order", "left", "year"], "dlt", [], None)
+    select = sql[sql.index("select\n"):].replace("from landed", "from t")
+    select = select.replace("    _dlt_load_id,\n", "").replace(",\n    _dlt_id", "")
+    assert connection.execute(select).fetchall() == [(1, 2, 3)]
+
+
+def _sibling(text: str, stream: str, tag: str, **config: object) -> object:
+    from lotus_checks.new_model import Sibling
+
+    return Sibling(text=text, stream=stream, tag=tag, config={"tags": ["core", tag], **config})
+
+
+def test_new_model_renames_only_the_landing_paths_stream_segment() -> None:
+    from lotus_checks.new_model import stream_model
+
+    sibling = _sibling(
+        "select * from read_parquet('{{ var(\"raw_root\", \"s3://raw\") }}/acme/acme/**/*.parquet')",
+        "acme", "acme__acme")
+    text = stream_model("acme", "gamma", "acme__gamma", ["id"], "airbyte", [], sibling)  # type: ignore[arg-type]
+    assert "/acme/gamma/**/*.parquet')" in text
+
+
+def test_new_model_takes_the_siblings_tag_off_under_a_custom_stream_tag() -> None:
+    from lotus_checks.new_model import stream_model
+
+    sibling = _sibling("select * from {{ source('shop', 'orders') }}", "orders", "shop-orders",
+                       alias="orders_v2", materialized="table")
+    text = stream_model("shop", "refunds", "shop-refunds", ["id"], "airbyte", [], sibling)  # type: ignore[arg-type]
+    assert "tags=['core', 'shop-refunds']" in text
+    assert "alias" not in text  # names the sibling's relation: never copied
+
+
+def test_fix_leaves_suppressed_ignored_and_unasked_findings_alone(reference_repo: Path) -> None:
+    _edit(reference_repo, CHARGES_MODEL, "tags=['core', 'stripe__charges'], materialized='table') }}",
+          "tags=['core'], materialized='table') }}  -- noqa: LL303")
+    products = f"{CORE}/shopify/int_shopify__products.sql"
+    _edit(reference_repo, products, "'shopify__products'", "'shopify__products_old'")
+    git(reference_repo, "commit", "-qam", "a suppressed and an unasked-for finding")
+
+    # Only the file asked about is fixed (as pre-commit passes files), and nothing suppressed.
+    customers = f"{CORE}/shopify/int_shopify__customers.sql"
+    _edit(reference_repo, customers, "'shopify__customers'", "'shopify__customer'")
+    result = check_tree(reference_repo, [customers, CHARGES_MODEL], fix=True)
+    assert result.fixed == [customers]
+    assert "'shopify__products_old'" in (reference_repo / products).read_text()
+    assert "noqa: LL303" in (reference_repo / CHARGES_MODEL).read_text()
+    assert "'stripe__charges'" not in (reference_repo / CHARGES_MODEL).read_text()
+
+
+def test_fix_keeps_a_byte_order_mark(reference_repo: Path) -> None:
+    project = reference_repo / PROJECT
+    project.write_bytes(b"\xef\xbb\xbf" + project.read_bytes().replace(b"  - assets/core/gorgias\n", b""))
+    check_tree(reference_repo, fix=True)
+    data = project.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and b"  - assets/core/gorgias\n" in data
