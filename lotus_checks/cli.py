@@ -47,7 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated codes or prefixes to skip")
     parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="text")
     parser.add_argument("--fix", action="store_true",
-                        help="rewrite generated files that drifted (atomically); exits 1 if any")
+                        help="apply the safe fixes (catalogs, sources tables, stream tags, "
+                        "model-paths; atomic writes); exits 1 if any file changed")
+    parser.add_argument("--unsafe-fixes", action="store_true",
+                        help="with --fix, also the fixes to review before pushing (a new model "
+                        "for a stream without one)")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     parser.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
                         help="processes for parsing many models at once (default: one per CPU "
@@ -246,6 +250,8 @@ def _check_combinations(args: argparse.Namespace) -> None:
     if args.write_baseline and (args.paths or args.diff):
         raise UsageError("--write-baseline records the whole repo; drop the PATH arguments and "
                          "--diff")
+    if args.unsafe_fixes and not args.fix:
+        raise UsageError("--unsafe-fixes goes with --fix")
     if args.write_baseline and args.fix:
         raise UsageError("--write-baseline and --fix do not go together; fix first")
 
@@ -259,7 +265,8 @@ def _run_with_progress(
 
     progress = Progress(sys.stderr) if wants_progress(sys.stderr, args.progress) else None
     try:
-        return run(config, targets, fix=args.fix, use_cache=not args.no_cache,
+        return run(config, targets, fix=args.fix, unsafe_fixes=args.unsafe_fixes,
+                   use_cache=not args.no_cache,
                    use_dbt=args.dbt, progress=progress, jobs=args.jobs)
     finally:
         if progress is not None:

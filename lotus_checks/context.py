@@ -34,6 +34,11 @@ class CheckContext:
     progress: Callable[[int, int], None] = no_progress
     # Worker processes a family may use for CPU-bound work over many files (--jobs).
     jobs: int = 1
+    # --unsafe-fixes: fixes that write a starting point for a person to review (a new model).
+    unsafe_fixes: bool = False
+    # When fixing: (code, path) of the findings the run reported; a fix resolves one of these.
+    # None: every finding counts (a check's fix called on its own).
+    reported: frozenset[tuple[str, str]] | None = None
     # Work shared between families within this run (e.g. model facts, sql/model_cache.py), so
     # nothing is rendered or parsed twice; keys are namespaced by the module that owns them.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -46,6 +51,13 @@ class CheckContext:
         """Called by the engine once the families are done (or one raised)."""
         for close in reversed(self.memo.pop(_AT_END, [])):
             close()
+
+    def is_reported(self, codes: str | tuple[str, ...], *paths: str) -> bool:
+        """Whether the run reported a finding of `codes` at one of `paths` (what a fix needs)."""
+        if self.reported is None:
+            return True
+        wanted = (codes,) if isinstance(codes, str) else codes
+        return any((code, path) in self.reported for code in wanted for path in paths)
 
     def in_scope(self, path: str) -> bool:
         return self.targets is None or path in self.targets

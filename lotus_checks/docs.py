@@ -33,7 +33,7 @@ def render_rules_markdown() -> str:
     rules = all_rules()
     parts = [HEADER, "\n| code | name | severity | summary |\n|---|---|---|---|\n"]
     for rule in rules.values():
-        fix = " (fixable)" if rule.fixable else ""
+        fix = f" ({rule.fix_label})" if rule.fixable else ""
         parts.append(
             f"| [{rule.code}](#{rule.code.lower()}-{rule.name}) | {rule.name} "
             f"| {rule.severity.value} | {rule.summary}{fix} |\n"

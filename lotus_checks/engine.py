@@ -58,6 +58,7 @@ def run(
     targets: frozenset[str] | None = None,
     *,
     fix: bool = False,
+    unsafe_fixes: bool = False,
     use_cache: bool = True,
     use_dbt: bool = False,
     progress: Callable[[int, int], None] | None = None,
@@ -70,22 +71,52 @@ def run(
     cache = Cache(config.root / config.cache_dir if use_cache else None)
     families = [m for m in family_modules() if any(selection.enabled(r.code) for r in m.RULES)]
 
+    def check() -> RunResult:
+        return _check(config, targets, cache, selection, families, use_dbt, progress, jobs,
+                      replay=not fix)
+
+    result = check()
     fixed: list[str] = []
-    if fix:
-        fix_ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
+    # A fix resolves a finding the run reports: nothing ignored, suppressed or outside the
+    # files asked about is fixed. One fix can make another possible (a new model in a folder
+    # model-paths lacks), so the fixed tree is checked and fixed again, each file once.
+    fixable = {rule.code for module in families for rule in module.RULES if rule.fixable}
+    for _round in range(FIX_ROUNDS if fix else 0):
+        reported = frozenset((f.code, f.path) for f in result.findings)
+        if not any(code in fixable for code, _path in reported):
+            break
+        fix_ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs,
+                           unsafe_fixes, reported)
         try:
-            for module in families:
-                if hasattr(module, "fix"):
-                    fixed.extend(module.fix(fix_ctx))
+            planned = plan_fixes(fix_ctx, families)
         finally:
             fix_ctx.end()
+        written = apply_fixes(config, {p: d for p, d in planned.items() if p not in fixed})
+        if not written:
+            break
+        fixed.extend(written)
+        result = check()
+    result.fixed = fixed
+    return result
 
+
+def _check(
+    config: Config,
+    targets: frozenset[str] | None,
+    cache: Cache,
+    selection: Selection,
+    families: list[ModuleType],
+    use_dbt: bool,
+    progress: Callable[[int, int], None] | None,
+    jobs: int | None,
+    replay: bool,
+) -> RunResult:
     ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
     for module in families:  # values the replay store may need worked out again
         for name, compute in getattr(module, "DERIVED", {}).items():
             ctx.repo.derivations[name] = partial(compute, ctx)
     # --dbt findings come from dbt, which reads files nobody tracks; --fix rewrites files.
-    store = None if use_dbt or fix else ReplayStore.open(cache, config, use_dbt)
+    store = ReplayStore.open(cache, config, use_dbt) if replay and not use_dbt else None
     replayed = {m.__name__: _replayed(m, ctx, store) for m in families}
     raw: list[Finding] = []
     try:
@@ -109,7 +140,47 @@ def run(
         checked = len(ctx.repo.inventory())
     else:
         checked = len(targets & set(ctx.repo.inventory()))
-    return RunResult(findings=findings, files_checked=checked, fixed=fixed)
+    return RunResult(findings=findings, files_checked=checked)
+
+
+UTF8_BOM = b"\xef\xbb\xbf"
+# Rounds of check-then-fix (see run()): enough for a fix that makes another possible.
+FIX_ROUNDS = 3
+
+
+def plan_fixes(ctx: CheckContext, families: list[ModuleType]) -> dict[str, bytes]:
+    """What --fix would write: path -> new bytes, from every family that can fix something
+    (each fixes only what `ctx.reported` holds)."""
+    planned: dict[str, bytes] = {}
+    for module in families:
+        if hasattr(module, "fix"):
+            planned.update(module.fix(ctx))
+    return planned
+
+
+def apply_fixes(config: Config, planned: dict[str, bytes]) -> list[str]:
+    """Write each planned file atomically (unless it already holds those bytes), keeping a
+    UTF-8 byte-order mark the file starts with; the paths written."""
+    from lotus_checks.fsutil import atomic_write
+
+    written = []
+    root = os.path.realpath(config.root)
+    for path, data in sorted(planned.items()):
+        target = config.root / path
+        if not os.path.realpath(target).startswith(root + os.sep):
+            continue  # through a link out of the repo: never written
+        if os.path.lexists(target):
+            if target.is_symlink() or not target.is_file():
+                continue  # a link, folder or FIFO is reported, never replaced
+            old = target.read_bytes()
+            if old.startswith(UTF8_BOM) and not data.startswith(UTF8_BOM):
+                data = UTF8_BOM + data
+            if old == data:
+                continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, data)
+        written.append(path)
+    return written
 
 
 def _context(
@@ -120,6 +191,8 @@ def _context(
     use_dbt: bool,
     progress: Callable[[int, int], None] | None = None,
     jobs: int | None = None,
+    unsafe_fixes: bool = False,
+    reported: frozenset[tuple[str, str]] | None = None,
 ) -> CheckContext:
     return CheckContext(
         config=config,
@@ -130,6 +203,8 @@ def _context(
         use_dbt=use_dbt,
         progress=progress or no_progress,
         jobs=jobs if jobs is not None else os.cpu_count() or 1,
+        unsafe_fixes=unsafe_fixes,
+        reported=reported,
     )
 
 

@@ -20,7 +20,7 @@ def main(argv: Sequence[str]) -> int:
     rules = all_rules()
     if args.command == "rules":
         for rule in rules.values():
-            fix = " (fixable)" if rule.fixable else ""
+            fix = f" ({rule.fix_label})" if rule.fixable else ""
             print(f"{rule.code}  {rule.severity.value:<7}  {rule.name:<32} {rule.summary}{fix}")
         return 0
     code = args.code.upper()
@@ -34,6 +34,8 @@ def main(argv: Sequence[str]) -> int:
 def render_rule(rule: Rule, level: int = 2) -> str:
     marks = "#" * level
     header = f"{marks} {rule.code} {rule.name}\n\n{rule.summary}\n\nSeverity: {rule.severity.value}"
-    if rule.fixable:
+    if rule.unsafe_fix:
+        header += "; fixable with `--fix --unsafe-fixes` (review what it writes)"
+    elif rule.fixable:
         header += "; fixable with `--fix`"
     return header + ("\n\n" + rule.explanation.strip() if rule.explanation else "") + "\n"

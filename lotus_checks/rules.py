@@ -32,8 +32,17 @@ class Rule:
     severity: Severity = Severity.ERROR
     explanation: str = ""
     fixable: bool = False
+    # The fix writes a starting point a person must review (applied only with --unsafe-fixes).
+    unsafe_fix: bool = False
     # Runs only with `--dbt` (a run without it says nothing about this rule).
     requires_dbt: bool = False
+
+    @property
+    def fix_label(self) -> str:
+        """How the rule is fixed, for tables: "" (by hand), "fixable", "unsafe fix"."""
+        if not self.fixable:
+            return ""
+        return "unsafe fix" if self.unsafe_fix else "fixable"
 
     @property
     def family(self) -> str:

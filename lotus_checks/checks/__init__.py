@@ -1,7 +1,8 @@
 """The registry: one module per rule family, listed explicitly.
 
 Each module defines `RULES` (a tuple of `Rule`) and `check(ctx) -> Iterable[Finding]`, and may
-define `fix(ctx) -> list[str]` (paths it rewrote). Modules import heavy libraries (sqlglot,
+define `fix(ctx) -> dict[str, bytes]`: the files it would write (path -> new bytes) to resolve
+the findings the run reported (`ctx.is_reported`); the engine writes them. Modules import heavy libraries (sqlglot,
 jsonschema, hcl2) inside their functions, so listing rules stays cheap.
 """
 

@@ -146,6 +146,8 @@ RULES = (LL201, LL202, LL203, LL204, LL205)
 
 # Rules that need the generator's output (LL202 and LL203 only need the file inventory).
 _GENERATED_RULES = ("LL201", "LL204", "LL205")
+# The findings rewriting a catalog resolves.
+_REPAIRED_RULES = ("LL201", "LL202", "LL205")
 # ctx.memo key of this run's generator run (a generator.PendingRun).
 _GENERATOR_RUN = "catalog.generator_run"
 
@@ -160,16 +162,14 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     return iter(_Evaluation(ctx, fixing=False).findings)
 
 
-def fix(ctx: CheckContext) -> list[str]:
-    """Write the generator's bytes over drifted or missing catalogs; return the paths written."""
-    from lotus_checks.fsutil import atomic_write
-
+def fix(ctx: CheckContext) -> dict[str, bytes]:
+    """The generator's bytes for the drifted or missing catalogs the run reported (path ->
+    bytes)."""
     evaluation = _Evaluation(ctx, fixing=True)
-    fixed = []
-    for path, data in evaluation.repairs.items():
-        atomic_write(ctx.config.root / path, data)
-        fixed.append(path)
-    return fixed
+    return {
+        path: data for path, data in evaluation.repairs.items()
+        if ctx.is_reported(_REPAIRED_RULES, path, *evaluation.repair_places[path])
+    }
 
 
 @dataclass
@@ -191,6 +191,8 @@ class _Evaluation:
         self.config = ctx.config
         self.findings: list[Finding] = []
         self.repairs: dict[str, bytes] = {}
+        # catalog -> the inputs its findings may be placed on instead (what a fix resolves)
+        self.repair_places: dict[str, list[str]] = {}
         if not self._touches_catalogs():
             return
         sources = self._sources()
@@ -336,6 +338,7 @@ class _Evaluation:
 
     def _compare_source(self, source: _Source, generated: bytes, fixing: bool) -> None:
         path = self.config.root / source.catalog
+        self.repair_places[source.catalog] = source.inputs + self._generator_files
         if self._home(source.catalog, source.inputs + self._generator_files) is None:
             return
         try:

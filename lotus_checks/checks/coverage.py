@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from dataclasses import replace
 from functools import cached_property
 from typing import Any
+from typing import Callable
 from typing import Iterator
+from typing import NamedTuple
 
 from lotus_checks import dbt_crosscheck
 from lotus_checks.context import CheckContext
@@ -35,6 +37,7 @@ LL301 = Rule(
     "LL301",
     "stream-missing-dbt-source-table",
     "Stream has no table in its source's dbt sources file",
+    fixable=True,
     explanation="""A synced stream is not declared as a table of its dbt source, so
 `{{ source('<source>', '<stream>') }}` fails to compile and the raw data cannot be read through
 `source()`.
@@ -59,12 +62,17 @@ sources:
     tables:
       - name: orders
       - name: order_refunds
-```""",
+```
+`--fix` adds the table at the end of the source's `tables:` (keeping the file's comments and
+layout), or writes `_<source>__sources.yml` when the source has no sources file, with the
+source-level settings of another source's declaration (schema, external location).""",
 )
 LL302 = Rule(
     "LL302",
     "stream-without-model",
     "Stream has no model",
+    fixable=True,
+    unsafe_fix=True,
     explanation="""Every stream needs its model `int_<source>__<stream>.sql` in the source's
 model folder (a repo whose stream models use another per-source layer of `layers`, e.g.
 `stg_<source>__<stream>`, is read that way). Without it the stream syncs every day and nothing
@@ -83,12 +91,18 @@ stream's own model is missing or misnamed. Fan-out models (`int_shopify__order_l
 Fires on: `streams/shopify/order_refunds.json` with no `core/shopify/int_shopify__order_refunds.sql`.
 
 Fix: create `core/shopify/int_shopify__order_refunds.sql` (or rename the model back), tagged
-`shopify__order_refunds`.""",
+`shopify__order_refunds`.
+
+`--fix --unsafe-fixes` writes that model as a starting point to review: the `config()` and the
+way of reading raw data (`source()`, a `read_parquet` path, or `var("files")`) of the source's
+other stream models, the stream tag, and a `select` of every field the stream syncs plus the
+connector's metadata columns. Unsafe because what the model should compute is a person's call.""",
 )
 LL303 = Rule(
     "LL303",
     "stream-model-missing-tag",
     "Stream's model lacks the stream tag Dagster selects it by",
+    fixable=True,
     explanation="""The Dagster asset factory selects the models of a stream by the tag
 `<source>__<stream>` (config key `stream-tag`, default `{source}__{stream}`). A model without it
 is never run when its stream lands.
@@ -110,12 +124,16 @@ Fires on `core/shopify/int_shopify__orders.sql`:
 Fixed:
 ```sql
 {{ config(tags=['core', 'shopify__orders'], materialized='table') }}
-```""",
+```
+`--fix` adds the tag to the first `config()` call (appending to `tags=[...]`, adding `tags=`, or
+adding a `config()` call at the top), changing nothing else in the file. Tags that are not a
+literal list or string (a variable) are left to a person.""",
 )
 LL304 = Rule(
     "LL304",
     "model-folder-not-in-model-paths",
     "Model folder is not in dbt_project.yml model-paths",
+    fixable=True,
     explanation="""dbt only reads models under the folders listed in `model-paths` of
 `dbt_project.yml` (relative to that file, scanned recursively). Models in any other folder are
 never built, and `dbt parse` in CI cannot notice: it never sees them. This happened when a new
@@ -134,7 +152,8 @@ model-paths:
   - assets/core/stripe
   - assets/marts
 ```
-One finding per uncovered folder, at the `model-paths` key.""",
+One finding per uncovered folder, at the `model-paths` key. `--fix` appends the folder to
+`model-paths` in the style the list is written in (block or flow, same quoting).""",
 )
 LL305 = Rule(
     "LL305",
@@ -569,19 +588,25 @@ def _read_through_source(lake: _Lake, source: str) -> bool:
     )
 
 
-def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
-    if not _read_through_source(lake, source):
-        return
+def _undeclared_streams(lake: _Lake, source: str) -> tuple[str, list[Stream]]:
+    """(the sources file that should declare them, the source's synced streams no dbt sources
+    file declares as a table); no streams when the source is not read through `source()`."""
     declared = lake.dbt_sources.get(source, [])
+    sources_file = declared[0].path if declared else _sources_file(lake, source)
+    if not _read_through_source(lake, source):
+        return sources_file, []
+    if not declared and lake.repo.is_file(sources_file) and lake.repo.yaml(sources_file) is None:
+        return sources_file, []  # the sources file cannot be read: its LL0xx finding says why
     names = {t.name for d in declared for t in d.tables}
     names |= {t.identifier for d in declared for t in d.tables if t.identifier}
-    sources_file = declared[0].path if declared else _sources_file(lake, source)
-    if not declared and lake.repo.is_file(sources_file):
-        if lake.repo.yaml(sources_file) is None:
-            return  # the sources file cannot be read: its LL0xx finding says why
-    for stream in lake.repo.streams_of(source):
-        if stream.name in names or not lake.synced(stream):
-            continue
+    streams = [s for s in lake.repo.streams_of(source) if s.name not in names and lake.synced(s)]
+    return sources_file, streams
+
+
+def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
+    sources_file, streams = _undeclared_streams(lake, source)
+    declared = lake.dbt_sources.get(source, [])
+    for stream in streams:
         places: list[Place] = []
         if declared:
             places.append((declared[0].path, declared[0].tables_line, declared[0].tables_column))
@@ -625,17 +650,45 @@ def _orphan_tables(lake: _Lake, dbt_source: _DbtSource) -> Iterator[Finding]:
 # ---- LL302, LL303: each stream's model and its tag ------------------------------------------
 
 
-def _stream_models(lake: _Lake) -> Iterator[Finding]:
+def _stream_model_gaps(lake: _Lake) -> list[tuple[Stream, str, list[Model]]]:
+    """(stream, its model's name, its models) for every synced stream."""
     found = []
     for stream in lake.repo.streams:
         if lake.synced(stream):
             name = lake.stream_model_name(stream.source, stream.name)
             models = lake.models_by_name.get(name, []) or lake.other_layer_models(stream)
             found.append((stream, name, models))
-    # Models are found by name only where the repo names them `<layer>_<source>__<stream>`:
-    # with no stream's model named so, the repo has its own naming and LL302 cannot judge.
-    named = any(models for _, _, models in found)
-    for stream, name, models in found:
+    return found
+
+
+def _names_stream_models(gaps: list[tuple[Stream, str, list[Model]]]) -> bool:
+    """Models are found by name only where the repo names them `<layer>_<source>__<stream>`:
+    with no stream's model named so, the repo has its own naming and LL302 cannot judge."""
+    return any(models for _, _, models in gaps)
+
+
+def _streams_without_model(lake: _Lake) -> list[tuple[Stream, str]]:
+    gaps = _stream_model_gaps(lake)
+    if not _names_stream_models(gaps):
+        return []
+    return [(stream, name) for stream, name, models in gaps if not models]
+
+
+def _untagged_models(lake: _Lake) -> list[tuple[Stream, Model]]:
+    if not lake.stream_tags_in_use:
+        return []
+    return [
+        (stream, model)
+        for stream, _name, models in _stream_model_gaps(lake)
+        for model in models
+        if _lacks_tag(lake, stream, model)
+    ]
+
+
+def _stream_models(lake: _Lake) -> Iterator[Finding]:
+    gaps = _stream_model_gaps(lake)
+    named = _names_stream_models(gaps)
+    for stream, name, models in gaps:
         if not models:
             if lake.ctx.enabled("LL302") and named:
                 yield _missing_model(lake, stream, name)
@@ -648,11 +701,7 @@ def _stream_models(lake: _Lake) -> Iterator[Finding]:
 def _missing_model(lake: _Lake, stream: Stream, name: str) -> Finding:
     tag = lake.stream_tag(stream.source, stream.name)
     expected = f"{lake.source_folder(stream.source)}/{name}.sql"
-    # Models that carry the stream's tag under another name: usually the renamed model.
-    tagged = [
-        m for m in lake.repo.models
-        if m.name.startswith(STREAM_MODEL_PREFIX) and tag in (lake.facts(m).tags or ())
-    ]
+    tagged = _tagged_under_another_name(lake, tag)
     places = [lake.stream_place(stream)]
     for m in tagged:
         places.append((m.path, *_tag_position(lake.repo.text(m.path) or "", tag)))
@@ -668,11 +717,24 @@ def _missing_model(lake: _Lake, stream: Stream, name: str) -> Finding:
     return lake.place(LL302, places, message, hint)
 
 
-def _missing_tag(lake: _Lake, stream: Stream, model: Model) -> Iterator[Finding]:
+def _tagged_under_another_name(lake: _Lake, tag: str) -> list[Model]:
+    """Stream models that carry a stream's tag under another name: usually the renamed model."""
+    return [
+        m for m in lake.repo.models
+        if m.name.startswith(STREAM_MODEL_PREFIX) and tag in (lake.facts(m).tags or ())
+    ]
+
+
+def _lacks_tag(lake: _Lake, stream: Stream, model: Model) -> bool:
     tags = lake.facts(model).tags
-    tag = lake.stream_tag(stream.source, stream.name)
-    if tags is None or tag in tags:
+    return tags is not None and lake.stream_tag(stream.source, stream.name) not in tags
+
+
+def _missing_tag(lake: _Lake, stream: Stream, model: Model) -> Iterator[Finding]:
+    if not _lacks_tag(lake, stream, model):
         return
+    tags = lake.facts(model).tags or ()
+    tag = lake.stream_tag(stream.source, stream.name)
     line, column = _tags_position(lake.repo.text(model.path) or "")
     listed = ", ".join(f"'{t}'" for t in (*tags, tag))
     yield LL303.finding(
@@ -769,24 +831,41 @@ def _tag_position(text: str, tag: str) -> tuple[int, int]:
 # ---- LL304: dbt model-paths ----------------------------------------------------------------
 
 
-def _model_paths(lake: _Lake) -> Iterator[Finding]:
+class _Uncovered(NamedTuple):
+    doc: Any  # dbt_project.yml (YamlDoc)
+    paths: Any  # its model paths (dbt_project.ModelPaths)
+    folders: dict[str, list[str]]  # folder -> the models in it dbt never sees
+
+
+def _uncovered_folders(lake: _Lake) -> _Uncovered | None:
+    """The model folders dbt_project.yml leaves out; None when there is no usable one."""
     from lotus_checks.dbt_project import covers
     from lotus_checks.dbt_project import model_paths
-    from lotus_checks.dbt_project import relative_to_project
 
     project = lake.config.dbt_project
     if not lake.repo.is_file(project):
-        return
+        return None
     doc = lake.repo.yaml(project)
     paths = model_paths(project, doc.data) if doc is not None else None
     if doc is None or paths is None:
-        return
+        return None
     covered_models = [m.path for m in lake.repo.models if covers(paths.folders, m.path)]
     uncovered: dict[str, list[str]] = {}
     for model in lake.repo.models:
         if not covers(paths.folders, model.path):
             folder = _uncovered_folder(model, covered_models)
             uncovered.setdefault(folder, []).append(model.path)
+    return _Uncovered(doc, paths, uncovered)
+
+
+def _model_paths(lake: _Lake) -> Iterator[Finding]:
+    from lotus_checks.dbt_project import relative_to_project
+
+    found = _uncovered_folders(lake)
+    if found is None:
+        return
+    doc, paths, uncovered = found
+    project = lake.config.dbt_project
     line, column = doc.position((paths.key,)) if paths.key else (1, 1)
     key = paths.key or "model-paths"
     for folder, models in sorted(uncovered.items()):
@@ -959,3 +1038,183 @@ def _source_blocks(parsed: list[tuple[str, Any]], source: str) -> list[Place]:
             ):
                 out.append((path, block.line, block.column))
     return out
+
+
+# ---- --fix: the mechanical steps of adding a stream -----------------------------------------
+# Safe (what a person would write, nothing lost): LL301 adds the table to the dbt sources file,
+# LL303 adds the stream tag to the model's config(), LL304 adds the folder to model-paths.
+# Unsafe (--unsafe-fixes; a starting point to review): LL302 writes the stream's model.
+
+SAFE_FIXES = ("LL301", "LL303", "LL304")
+UNSAFE_FIXES = ("LL302",)
+
+
+def fix(ctx: CheckContext) -> dict[str, bytes]:
+    """The files --fix would write (path -> new bytes) for the enabled fixable rules."""
+    lake = _Lake(ctx)
+    texts: dict[str, str] = {}
+
+    def current(path: str) -> str | None:
+        return texts[path] if path in texts else lake.repo.text(path)
+
+    if ctx.enabled("LL302") and ctx.unsafe_fixes:
+        for stream, name in _streams_without_model(lake):
+            path = f"{lake.source_folder(stream.source)}/{name}.sql"
+            tagged = _tagged_under_another_name(lake, lake.stream_tag(stream.source, stream.name))
+            if not ctx.is_reported("LL302", stream.config_path, *(m.path for m in tagged)):
+                continue
+            if not lake.repo.is_file(path) and path not in texts:
+                texts[path] = _new_model(lake, stream)
+    if ctx.enabled("LL301"):
+        for path, edit in _sources_file_edits(lake, current):
+            texts[path] = edit
+    if ctx.enabled("LL303"):
+        from lotus_checks.edits import add_model_tag
+
+        for stream, model in _untagged_models(lake):
+            if not ctx.is_reported("LL303", model.path):
+                continue
+            text = current(model.path)
+            tag = lake.stream_tag(stream.source, stream.name)
+            edited = add_model_tag(text, tag, model.name) if text else None
+            if edited is not None:
+                texts[model.path] = edited
+    if ctx.enabled("LL304"):
+        project_edit = _model_paths_edit(lake, current)
+        if project_edit is not None:
+            texts[project_edit[0]] = project_edit[1]
+    return {path: text.encode("utf-8") for path, text in texts.items()}
+
+
+def _model_paths_edit(lake: _Lake, current: Callable[[str], str | None]) -> tuple[str, str] | None:
+    """dbt_project.yml with every uncovered model folder added to its model-paths."""
+    from lotus_checks.dbt_project import relative_to_project
+    from lotus_checks.edits import append_to_yaml_list
+
+    found = _uncovered_folders(lake)
+    if found is None or found.paths.key is None:
+        return None  # no model-paths key: dbt reads `models`; adding the key is a person's call
+    project = lake.config.dbt_project
+    text = current(project)
+    for folder, models in sorted(found.folders.items()):
+        if text is not None and lake.ctx.is_reported("LL304", project, *models):
+            text = append_to_yaml_list(text, (found.paths.key,), relative_to_project(project, folder))
+    return (project, text) if text is not None and text != current(project) else None
+
+
+def _sources_file_edits(
+    lake: _Lake, current: Callable[[str], str | None]
+) -> Iterator[tuple[str, str]]:
+    """Each dbt sources file with the tables of its source's undeclared streams added, or the
+    new sources file of a source that has none."""
+    from lotus_checks.edits import append_to_yaml_list
+
+    for source in lake.repo.stream_sources:
+        path, streams = _undeclared_streams(lake, source)
+        if not streams:
+            continue
+        streams = [s for s in streams if lake.ctx.is_reported("LL301", path, s.config_path)]
+        text = current(path)
+        if not streams:
+            continue
+        if text is None:
+            yield path, _new_sources_file(lake, source, [s.name for s in streams])
+            continue
+        doc = lake.repo.yaml(path)
+        entries = doc.data.get("sources") if doc is not None and isinstance(doc.data, dict) else None
+        index = next(
+            (i for i, e in enumerate(entries or []) if isinstance(e, dict) and e.get("name") == source),
+            None,
+        )
+        edited: str | None = text
+        if index is None or entries is None:
+            continue  # the file declares other sources only: where this one goes is a person's call
+        if not isinstance(entries[index].get("tables"), list):
+            continue
+        for stream in streams:
+            if edited is not None and lake.ctx.is_reported("LL301", path, stream.config_path):
+                edited = append_to_yaml_list(edited, ("sources", index, "tables"), {"name": stream.name})
+        if edited is not None and edited != text:
+            yield path, edited
+
+
+def _new_sources_file(lake: _Lake, source: str, tables: list[str]) -> str:
+    """A dbt sources file declaring `source` and its tables, with the source-level settings
+    (schema, external location) of another source's declaration, its name swapped for this one."""
+    entry: dict[str, Any] = {"name": source}
+    for name, declared in sorted(lake.dbt_sources.items()):
+        if name == source or name not in lake.repo.sources:
+            continue
+        doc = lake.repo.yaml(declared[0].path)
+        sources = doc.data.get("sources") if doc is not None and isinstance(doc.data, dict) else None
+        model = next((e for e in sources or [] if isinstance(e, dict) and e.get("name") == name), None)
+        if model is not None:
+            for key, value in model.items():
+                if key not in ("name", "tables", "description"):
+                    entry[key] = _renamed(value, name, source)
+        break
+    entry["tables"] = [{"name": table} for table in tables]
+    return "version: 2\n\n" + _dump_indented({"sources": [entry]})
+
+
+def _renamed(value: Any, old: str, new: str) -> Any:
+    """`value` with the source name `old` replaced by `new` in its strings (`raw_shopify`,
+    `.../shopify/{name}/...`), where it stands as a whole word."""
+    if isinstance(value, str):
+        return re.sub(rf"(?<![A-Za-z0-9]){re.escape(old)}(?![A-Za-z0-9])", new, value)
+    if isinstance(value, dict):
+        return {k: _renamed(v, old, new) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, old, new) for v in value]
+    return value
+
+
+def _dump_indented(data: Any) -> str:
+    """YAML in the layout dbt projects use: sequences indented under their key."""
+    import yaml
+
+    class IndentedDumper(yaml.SafeDumper):
+        def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+            super().increase_indent(flow, False)
+
+    return yaml.dump(data, Dumper=IndentedDumper, sort_keys=False, default_flow_style=False,
+                     width=10_000)
+
+
+def _new_model(lake: _Lake, stream: Stream) -> str:
+    """The model --unsafe-fixes writes for a stream without one, in its siblings' style."""
+    from lotus_checks.new_model import Sibling
+    from lotus_checks.new_model import raw_read_kind
+    from lotus_checks.new_model import stream_model
+    from lotus_checks.sql.render import render_model
+
+    data = lake.stream_data(stream)
+    connector = "dlt" if lake.is_dlt(stream) else "airbyte"
+    fields = data.get("fields")
+    key = data.get("primary_key")
+    primary_key = [p[0] for p in key if isinstance(p, list) and p and isinstance(p[0], str)] \
+        if isinstance(key, list) else []
+    siblings = []
+    for model in sorted(lake.repo.models, key=lambda m: m.path):
+        named = _model_stream(lake, model.name) if model.source == stream.source else None
+        other = lake.repo.stream(*named) if named is not None else None
+        text = lake.repo.text(model.path)
+        if other is None or text is None or lake.is_dlt(other) != (connector == "dlt"):
+            continue
+        rendered = render_model(text, model_name=model.name)
+        if rendered.sql is not None and not rendered.problems:
+            siblings.append(Sibling(text=text, stream=other.name,
+                                    tag=lake.stream_tag(stream.source, other.name),
+                                    config=dict(rendered.config)))
+    # The way most siblings read raw data (the first one's, on a tie).
+    kinds = [raw_read_kind(s) for s in siblings]
+    sibling = max(siblings, key=lambda s: kinds.count(raw_read_kind(s)), default=None)
+    return stream_model(
+        stream.source,
+        stream.name,
+        lake.stream_tag(stream.source, stream.name),
+        [f for f in fields if isinstance(f, str)] if isinstance(fields, dict) else [],
+        connector,
+        primary_key,
+        sibling,
+    )

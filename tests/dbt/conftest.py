@@ -75,10 +75,11 @@ class BuiltTree:
         return {name: n for name, n in self.models.items() if FILES_VAR_RE.search(n.raw_code)}
 
 
-def copy_project(dest: Path, raw_root: Path) -> Path:
-    """The reference dbt project copied to `dest`, landing paths pointed at the fixture data."""
+def copy_project(dest: Path, raw_root: Path, tree: Path = REFERENCE_TREE) -> Path:
+    """The dbt project at `tree` (the reference tree's by default) copied to `dest`, landing
+    paths pointed at the fixture data."""
     shutil.copytree(
-        REFERENCE_TREE,
+        tree,
         dest,
         ignore=shutil.ignore_patterns(
             "target", "logs", "dbt_packages", "*.duckdb", "*.wal", ".user.yml", "__pycache__"
