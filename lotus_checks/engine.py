@@ -112,6 +112,31 @@ def run(
     return RunResult(findings=findings, files_checked=checked, fixed=fixed)
 
 
+def planned_fixes(
+    config: Config,
+    targets: frozenset[str] | None = None,
+    *,
+    use_cache: bool = True,
+    jobs: int | None = None,
+) -> dict[str, bytes]:
+    """What `run(config, targets, fix=True)` would write (root-relative path -> new bytes), from
+    the families' `planned_fixes`; nothing is written but the cache (`--fix --dry-run`)."""
+    require_layout(config)
+    selection = Selection(config)
+    cache = Cache(config.root / config.cache_dir if use_cache else None)
+    families = [m for m in family_modules() if any(selection.enabled(r.code) for r in m.RULES)]
+    ctx = _context(config, targets, cache, selection, False, None, jobs)
+    planned: dict[str, bytes] = {}
+    try:
+        for module in families:
+            if hasattr(module, "planned_fixes"):
+                planned.update(module.planned_fixes(ctx))
+    finally:
+        ctx.end()
+    cache.flush()
+    return planned
+
+
 def _context(
     config: Config,
     targets: frozenset[str] | None,

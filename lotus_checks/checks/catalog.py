@@ -164,12 +164,16 @@ def fix(ctx: CheckContext) -> list[str]:
     """Write the generator's bytes over drifted or missing catalogs; return the paths written."""
     from lotus_checks.fsutil import atomic_write
 
-    evaluation = _Evaluation(ctx, fixing=True)
     fixed = []
-    for path, data in evaluation.repairs.items():
+    for path, data in planned_fixes(ctx).items():
         atomic_write(ctx.config.root / path, data)
         fixed.append(path)
     return fixed
+
+
+def planned_fixes(ctx: CheckContext) -> dict[str, bytes]:
+    """What `fix` writes (path -> bytes), without writing it (`--fix --dry-run`)."""
+    return _Evaluation(ctx, fixing=True).repairs
 
 
 @dataclass
