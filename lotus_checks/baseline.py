@@ -117,8 +117,9 @@ def load_baseline(path: Path) -> Baseline:
         key = _entry_key(entry)
         count = entry.get("count", 1) if isinstance(entry, dict) else None
         if key is None or not isinstance(count, int) or isinstance(count, bool):
-            raise BaselineError(f"{path}: entry {number} is not {{\"path\", \"code\", "
-                                "\"fingerprint\", \"count\"}; rewrite it with --write-baseline")
+            raise BaselineError(f"{path}: malformed entry {number} (expected \"path\", \"code\", "
+                                "\"fingerprint\" strings and a \"count\"); rewrite it with "
+                                "--write-baseline")
         entries[key] += max(count, 0)
     return Baseline(entries)
 

@@ -45,6 +45,7 @@ def report_text(
     findings by rule, then the summary line."""
     paint = _Paint(colour)
     lines: dict[str, list[str] | None] = {}
+    spaced = False  # the last finding ended with a blank line
     for index, finding in enumerate(result.findings):
         if index == frames:
             stream.write(_frames_note(len(result.findings) - index))
@@ -64,11 +65,13 @@ def report_text(
             stream.write(f"{paint(gutter + ' |', 'blue')} {' ' * caret_at}{paint('^', level)}\n")
         if finding.hint and framed:
             stream.write(f"  {paint('= hint:', 'cyan')} {finding.hint}\n")
-        stream.write("\n" if (source is not None or (finding.hint and framed)) else "")
+        spaced = source is not None or bool(finding.hint and framed)
+        stream.write("\n" if spaced else "")
     for path in result.fixed:
         stream.write(f"Fixed {path}\n")
     if len(result.findings) > 1:
-        stream.write(rule_table(result, rules) + _fixable_note(result, rules))
+        table = rule_table(result, rules) + _fixable_note(result, rules)
+        stream.write(table if spaced and not result.fixed else "\n" + table)
     stream.write(_summary(result) + "\n")
 
 
