@@ -111,6 +111,22 @@ def test_every_lotus_check_command_runs_as_written(
     assert len(ran) >= 15
 
 
+def test_readme_sample_output_is_what_the_command_prints(
+    docs_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first example: a misspelled and an unselected column in the orders model."""
+    readme = (REPO_ROOT / "README.md").read_text("utf-8")
+    sample = re.search(r"^```\n\$ lotus-check\n(.*?)^```", readme, re.S | re.M)
+    assert sample is not None
+    model = docs_tree / CORE / "shopify/int_shopify__orders.sql"
+    text = model.read_text("utf-8")
+    assert "    lower(email) as email,\n" in text
+    model.write_text(text.replace("    lower(email) as email,\n",
+                                  "    lower(emial) as email,\n    note,\n", 1), "utf-8")
+    assert main(["--no-cache"]) == 1
+    assert capsys.readouterr().out == sample.group(1)
+
+
 def test_every_python_script_and_file_the_docs_name_exists(docs_tree: Path) -> None:
     for where, script in _blocks("bash"):
         for command in _commands(script):

@@ -108,6 +108,10 @@ def test_sarif_results_point_at_rules(tmp_path: Path) -> None:
     assert run["results"][1]["level"] == "warning"
 
 
+FIXABLE = ("{} fixable with `lotus-check --fix` (see the change first: "
+           "`lotus-check --fix --dry-run`).\n")
+
+
 def _many(tmp_path: Path, count: int) -> RunResult:
     """`count` LL401 findings on lines of one model, each with a hint, plus a fixable one."""
     model = tmp_path / "m.sql"
@@ -159,8 +163,8 @@ def test_rule_table_counts_names_severity_and_fixable(tmp_path: Path) -> None:
     assert out.endswith(
         "     3  LL401  unknown-column  error\n"
         "     2  LL201  catalog-drift   error    2 fixable\n"
-        "2 fixable with `lotus-check --fix` (see the change first: `lotus-check --fix --dry-run`).\n"
-        "Found 5 errors in 3 files (2 files checked).\n"
+        + FIXABLE.format(2)
+        + "Found 5 errors in 3 files (2 files checked).\n"
     )
 
 
@@ -176,8 +180,8 @@ def test_statistics_replace_the_listing(tmp_path: Path) -> None:
     assert stream.getvalue() == (
         "     2  LL401  unknown-column  error\n"
         "     1  LL201  catalog-drift   error    1 fixable\n"
-        "1 fixable with `lotus-check --fix` (see the change first: `lotus-check --fix --dry-run`).\n"
-        "Found 3 errors in 2 files (2 files checked).\n"
+        + FIXABLE.format(1)
+        + "Found 3 errors in 2 files (2 files checked).\n"
     )
 
 
