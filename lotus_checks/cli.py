@@ -52,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated codes or prefixes to check (e.g. LL4,LL101)")
     parser.add_argument("--ignore", action="append", metavar="CODES",
                         help="comma-separated codes or prefixes to skip")
-    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="text")
+    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="text",
+                        help="text: code frames for the first findings, then one line each; "
+                        "full: frames for all; concise: one line each; json, github, sarif")
     parser.add_argument("--fix", action="store_true",
                         help="rewrite generated files that drifted (atomically); exits 1 if any")
     parser.add_argument("--dry-run", action="store_true",
@@ -64,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "per CPU core; 1: all work in this process)")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with error findings")
     parser.add_argument("--statistics", action="store_true",
-                        help="print a table of findings per rule: count, code, name, fixable")
+                        help="the findings by rule (count, code, name, severity, fixable) "
+                        "instead of one by one (on stderr after json, github, sarif)")
     # `--diff` is the option's first name, kept as an alias: a ruff user reads `--diff` as
     # "show the fix as a diff" (that is `--fix --dry-run` here).
     parser.add_argument("--changed-since", "--diff", dest="diff", metavar="REV",
