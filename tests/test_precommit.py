@@ -250,7 +250,7 @@ def dag_repo(tmp_path: Path) -> Path:
 
 
 def test_documented_hook_blocks_a_misspelled_column_in_the_dag_layout(
-    dag_repo: Path, run_hooks  # type: ignore[no-untyped-def]
+    dag_repo: Path, run_hooks, pre_commit_home: Path, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     """The README's config (`- id: lotus-check`, nothing overridden) on a repo laid out as
     orchestration/dag/...: the commit with a misspelled column is blocked."""
@@ -262,6 +262,19 @@ def test_documented_hook_blocks_a_misspelled_column_in_the_dag_layout(
     assert code == 1, out
     assert _status(out, "lotus-check (all rules)") == "Failed", out
     assert f"{model}:29:5: LL401" in out, out
+
+    # The same through git itself: the installed hook refuses the commit.
+    config = tmp_path / "pre-commit-config.yaml"  # written by run_hooks above
+    code, out = _pre_commit(dag_repo, pre_commit_home, "install", "--config", str(config))
+    assert code == 0, out
+    head = git(dag_repo, "rev-parse", "HEAD")
+    env = {k: v for k, v in os.environ.items() if k not in ("PRE_COMMIT", "CI")}
+    env["PRE_COMMIT_HOME"] = str(pre_commit_home)
+    done = subprocess.run(["git", "commit", "-q", "-m", "misspelled"], cwd=dag_repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert f"{model}:29:5: LL401" in done.stdout + done.stderr
+    assert git(dag_repo, "rev-parse", "HEAD") == head
 
 
 def test_this_repos_own_config_passes(hook_repo: Path, pre_commit_home: Path) -> None:
