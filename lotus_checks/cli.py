@@ -355,7 +355,10 @@ def _preview_fixes(
         sys.stdout.write(fix_diff(config.root, path, planned[path]))
     count = len(planned)
     if not count:
-        print("lotus-check: --fix would change nothing", file=sys.stderr)
+        # Only what --fix writes: a catalog the generator cannot make is a finding of a
+        # normal run, not a fix.
+        print("lotus-check: --fix would change nothing (--dry-run shows fixes, not findings)",
+              file=sys.stderr)
         return EXIT_OK
     print(f"lotus-check: --fix would rewrite {count} file{'s' if count != 1 else ''} "
           "(--dry-run: nothing written)", file=sys.stderr)
