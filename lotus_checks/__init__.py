@@ -1,3 +1,3 @@
 """lotus-checks: static checks for a GitOps data platform (Airbyte streams, catalogs, dbt models)."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

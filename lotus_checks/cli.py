@@ -13,6 +13,9 @@ from typing import Sequence
 from lotus_checks import __version__
 
 if TYPE_CHECKING:
+    from collections import Counter
+    from collections.abc import Iterable
+
     from lotus_checks.config import Config
     from lotus_checks.engine import RunResult
 
@@ -20,7 +23,11 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
-OUTPUT_FORMATS = ("text", "json", "github", "sarif")
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+# text: code frames for the first findings, one line each after that (report.py); full: frames
+# for every finding; concise: one line per finding.
+OUTPUT_FORMATS = ("text", "full", "concise", "json", "github", "sarif")
 SUBCOMMANDS = ("rules", "explain")
 
 
@@ -45,23 +52,32 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated codes or prefixes to check (e.g. LL4,LL101)")
     parser.add_argument("--ignore", action="append", metavar="CODES",
                         help="comma-separated codes or prefixes to skip")
-    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="text")
+    parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default="text",
+                        help="text: code frames for the first findings, then one line each; "
+                        "full: frames for all; concise: one line each; json, github, sarif")
     parser.add_argument("--fix", action="store_true",
                         help="apply the safe fixes (catalogs, sources tables, stream tags, "
                         "model-paths; atomic writes); exits 1 if any file changed")
     parser.add_argument("--unsafe-fixes", action="store_true",
                         help="with --fix, also the fixes to review before pushing (a new model "
                         "for a stream without one)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="with --fix: print the unified diff of what --fix would write, "
+                        "write nothing, exit 1 if anything would change")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     parser.add_argument("--jobs", "-j", type=_positive_int, metavar="N",
-                        help="processes for parsing many models at once (default: one per CPU "
-                        "core; 1: all work in this process)")
+                        help="processes for parsing many models at once (default and most: one "
+                        "per CPU core; 1: all work in this process)")
     parser.add_argument("--exit-zero", action="store_true", help="exit 0 even with error findings")
-    parser.add_argument("--statistics", action="store_true", help="print a count per rule code")
-    parser.add_argument("--diff", metavar="REV",
+    parser.add_argument("--statistics", action="store_true",
+                        help="the findings by rule (count, code, name, severity, fixable) "
+                        "instead of one by one (on stderr after json, github, sarif)")
+    # `--diff` is the option's first name, kept as an alias: a ruff user reads `--diff` as
+    # "show the fix as a diff" (that is `--fix --dry-run` here).
+    parser.add_argument("--changed-since", "--diff", dest="diff", metavar="REV",
                         help="report on what changed since the merge base of REV and HEAD "
                         "(commits, uncommitted and untracked files) and the files those changes "
-                        "affect; context is still the whole repo")
+                        "affect; context is still the whole repo (alias: --diff)")
     parser.add_argument("--baseline", type=Path, metavar="FILE",
                         help="do not report findings recorded in FILE (see --write-baseline)")
     parser.add_argument("--write-baseline", type=Path, metavar="FILE",
@@ -79,6 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_output()
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        # Every write is a temporary file renamed over the target (fsutil.atomic_write), which
+        # an interrupt deletes: each file holds its old bytes or its new ones.
+        print("lotus-check: interrupted; nothing was half-written", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`lotus-check rules | head`): stop quietly, as a filter should.
         # Output still buffered would fail again at interpreter exit, so point stdout nowhere.
@@ -160,6 +181,7 @@ def _main(args_list: list[str]) -> int:
             return EXIT_ERROR
     args = build_parser().parse_args(args_list)
     try:
+        _check_paths_exist(args.paths)
         return _check(args)
     except BrokenPipeError:
         raise
@@ -192,7 +214,8 @@ def _check(args: argparse.Namespace) -> int:
     from lotus_checks.config import split_codes
     from lotus_checks.config import with_overrides
     from lotus_checks.report import REPORTERS
-    from lotus_checks.report import statistics
+    from lotus_checks.report import report_statistics
+    from lotus_checks.report import statistics_table
 
     _check_combinations(args)
     if args.dbt:
@@ -201,11 +224,10 @@ def _check(args: argparse.Namespace) -> int:
         require_dbt()  # exit 2 with the install hint before any work
     root = args.root.resolve() if args.root else find_root(Path.cwd())
     config = load_config(root, args.config)
-    config = with_overrides(
-        config,
-        select=[c for group in args.select or [] for c in split_codes(group)],
-        ignore=[c for group in args.ignore or [] for c in split_codes(group)],
-    )
+    select = [c for group in args.select or [] for c in split_codes(group)]
+    ignore = [c for group in args.ignore or [] for c in split_codes(group)]
+    config = with_overrides(config, select=select, ignore=ignore)
+    _check_codes_match_rules(config, select, ignore, all_rules())
     targets = _targets(root, args.paths) if args.paths else None
     if args.diff:
         from lotus_checks.diffscope import diff_targets
@@ -217,6 +239,8 @@ def _check(args: argparse.Namespace) -> int:
         from lotus_checks.baseline import load_baseline
 
         baseline = load_baseline(args.baseline)
+    if args.dry_run:
+        return _preview_fixes(args, config, targets)
     result = _run_with_progress(args, config, targets)
     if args.write_baseline:
         from lotus_checks.baseline import write_baseline
@@ -226,13 +250,21 @@ def _check(args: argparse.Namespace) -> int:
         print(f"lotus-check: recorded {count} finding{'s' if count != 1 else ''} in "
               f"{args.write_baseline}", file=sys.stderr)
         return EXIT_OK
+    gone = 0
     if baseline is not None:
-        result = baseline.apply(result, root)
-    colour = args.output_format == "text" and sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    REPORTERS[args.output_format](result, sys.stdout, root, all_rules(), colour)
-    if args.statistics:
-        for code, count in statistics(result):
-            print(f"{count:6d}  {code}", file=sys.stderr if args.output_format != "text" else sys.stdout)
+        result, unmatched = baseline.match(result, root)
+        gone = _gone(unmatched, config, targets, args.dbt)
+    human = args.output_format in ("text", "full", "concise")
+    colour = human and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    # --statistics in a human format shows the findings by rule instead of one by one (ruff's
+    # way); after a machine-readable report it goes to stderr, leaving stdout parseable.
+    reporter = report_statistics if args.statistics and human else REPORTERS[args.output_format]
+    reporter(result, sys.stdout, root, all_rules(), colour)
+    if args.statistics and not human:
+        print(statistics_table(result, all_rules()), end="", file=sys.stderr)
+    if gone:
+        print(f"lotus-check: {gone} baselined finding{'s are' if gone != 1 else ' is'} gone; "
+              f"rewrite with --write-baseline {args.baseline}", file=sys.stderr)
     if result.fixed:
         return EXIT_FINDINGS
     if result.errors and not args.exit_zero:
@@ -254,6 +286,94 @@ def _check_combinations(args: argparse.Namespace) -> None:
         raise UsageError("--unsafe-fixes goes with --fix")
     if args.write_baseline and args.fix:
         raise UsageError("--write-baseline and --fix do not go together; fix first")
+    if args.dry_run and not args.fix:
+        raise UsageError("--dry-run previews what --fix would write: add --fix")
+    if args.dry_run and args.output_format not in ("text", "full", "concise"):
+        raise UsageError("--fix --dry-run prints a diff; drop --output-format "
+                         f"{args.output_format}")
+
+
+def _check_paths_exist(paths: list[str]) -> None:
+    """A PATH that does not exist is a typo (or a misspelled subcommand), never a clean pass."""
+    for raw in paths:
+        if os.path.lexists(raw):
+            continue
+        import difflib
+
+        close = difflib.get_close_matches(raw, SUBCOMMANDS, n=1, cutoff=0.6)
+        if close and raw == paths[0]:
+            raise UsageError(f"no file or folder {raw!r}; did you mean `lotus-check {close[0]}`?")
+        raise UsageError(f"no file or folder {raw!r} (PATH arguments name files or folders "
+                         "to report on)")
+
+
+def _check_codes_match_rules(
+    config: Config, select: list[str], ignore: list[str], rules: Iterable[str]
+) -> None:
+    """A code or prefix that matches no rule selects or ignores nothing: a typo (`LL9`, a
+    retired code) would otherwise pass silently."""
+    where = [("--select", c) for c in select] + [("--ignore", c) for c in ignore]
+    where += [(f"{config.source}: select", c) for c in config.select if c not in select]
+    where += [(f"{config.source}: ignore", c) for c in config.ignore if c not in ignore]
+    codes = list(rules)
+    for option, code in where:
+        if code != "ALL" and not any(rule.startswith(code) for rule in codes):
+            raise UsageError(f"{option} {code} matches no rule (`lotus-check rules` lists them)")
+
+
+def _gone(
+    unmatched: Counter[tuple[str, str, str]], config: Config, targets: frozenset[str] | None,
+    use_dbt: bool,
+) -> int:
+    """Baseline entries this run could have matched and did not: the finding was fixed (or its
+    line edited). Entries for files, rules or `--dbt` checks outside this run do not count."""
+    from lotus_checks.checks import all_rules
+    from lotus_checks.selection import Selection
+
+    rules = all_rules()
+    selection = Selection(config)
+    return sum(
+        count for (path, code, _), count in unmatched.items()
+        if (targets is None or path in targets) and selection.enabled(code, path)
+        and (use_dbt or code not in rules or not rules[code].requires_dbt)
+    )
+
+
+def _cpu_count() -> int:
+    """The processors this process may run on (a container or `taskset` may allow fewer than
+    the machine has)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return len(affinity(0)) or 1
+    return os.cpu_count() or 1
+
+
+def _preview_fixes(
+    args: argparse.Namespace, config: Config, targets: frozenset[str] | None
+) -> int:
+    """--fix --dry-run: the unified diff of every file --fix would write; nothing is written."""
+    from lotus_checks.engine import planned_fixes
+    from lotus_checks.report import fix_diff
+
+    planned = planned_fixes(config, targets, unsafe_fixes=args.unsafe_fixes,
+                            use_cache=not args.no_cache, jobs=_jobs(args.jobs))
+    for path in sorted(planned):
+        sys.stdout.write(fix_diff(config.root, path, planned[path]))
+    count = len(planned)
+    if not count:
+        # Only what --fix writes: a catalog the generator cannot make is a finding of a
+        # normal run, not a fix.
+        print("lotus-check: --fix would change nothing (--dry-run shows fixes, not findings)",
+              file=sys.stderr)
+        return EXIT_OK
+    print(f"lotus-check: --fix would rewrite {count} file{'s' if count != 1 else ''} "
+          "(--dry-run: nothing written)", file=sys.stderr)
+    return EXIT_FINDINGS
+
+
+def _jobs(requested: int | None) -> int | None:
+    """--jobs, at most one process per processor: more only adds memory and switching."""
+    return None if requested is None else min(requested, _cpu_count())
 
 
 def _run_with_progress(
@@ -266,8 +386,8 @@ def _run_with_progress(
     progress = Progress(sys.stderr) if wants_progress(sys.stderr, args.progress) else None
     try:
         return run(config, targets, fix=args.fix, unsafe_fixes=args.unsafe_fixes,
-                   use_cache=not args.no_cache,
-                   use_dbt=args.dbt, progress=progress, jobs=args.jobs)
+                   use_cache=not args.no_cache, use_dbt=args.dbt, progress=progress,
+                   jobs=_jobs(args.jobs))
     finally:
         if progress is not None:
             progress.close()
@@ -276,15 +396,16 @@ def _run_with_progress(
 def _targets(root: Path, paths: list[str]) -> frozenset[str]:
     """Command-line paths (relative to the current folder) as POSIX paths relative to the root.
 
-    A folder stands for every file below it. Paths outside the root are dropped: nothing there
-    can be checked."""
+    A folder stands for every file below it. A path outside the root is a usage error: nothing
+    there can be checked, and dropping it would report a clean pass."""
     out: set[str] = set()
     for raw in paths:
         path = Path(os.path.abspath(raw))
         try:
             rel = path.relative_to(root)
         except ValueError:
-            continue
+            raise UsageError(f"{raw!r} is outside the root {root} (set --root, or drop the "
+                             "PATH)") from None
         if path.is_dir():
             for folder, _dirs, names in os.walk(path):
                 base = Path(folder).relative_to(root)

@@ -77,20 +77,11 @@ def run(
 
     result = check()
     fixed: list[str] = []
-    # A fix resolves a finding the run reports: nothing ignored, suppressed or outside the
-    # files asked about is fixed. One fix can make another possible (a new model in a folder
-    # model-paths lacks), so the fixed tree is checked and fixed again, each file once.
-    fixable = {rule.code for module in families for rule in module.RULES if rule.fixable}
+    # One fix can make another possible (a new model in a folder model-paths lacks), so the
+    # fixed tree is checked and fixed again, each file once.
     for _round in range(FIX_ROUNDS if fix else 0):
-        reported = frozenset((f.code, f.path) for f in result.findings)
-        if not any(code in fixable for code, _path in reported):
-            break
-        fix_ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs,
-                           unsafe_fixes, reported)
-        try:
-            planned = plan_fixes(fix_ctx, families)
-        finally:
-            fix_ctx.end()
+        planned = _plan_round(config, targets, cache, selection, families, result, unsafe_fixes,
+                              use_dbt, jobs)
         written = apply_fixes(config, {p: d for p, d in planned.items() if p not in fixed})
         if not written:
             break
@@ -98,6 +89,51 @@ def run(
         result = check()
     result.fixed = fixed
     return result
+
+
+def planned_fixes(
+    config: Config,
+    targets: frozenset[str] | None = None,
+    *,
+    unsafe_fixes: bool = False,
+    use_cache: bool = True,
+    jobs: int | None = None,
+) -> dict[str, bytes]:
+    """What `run(config, targets, fix=True)` would write first (root-relative path -> new
+    bytes); nothing is written but the cache (`--fix --dry-run`). A fix that only becomes
+    possible once these are written (a new model's folder in model-paths) is not shown."""
+    require_layout(config)
+    selection = Selection(config)
+    cache = Cache(config.root / config.cache_dir if use_cache else None)
+    families = [m for m in family_modules() if any(selection.enabled(r.code) for r in m.RULES)]
+    result = _check(config, targets, cache, selection, families, False, None, jobs, replay=False)
+    planned = _plan_round(config, targets, cache, selection, families, result, unsafe_fixes,
+                          False, jobs)
+    return {path: data for path, data in planned.items() if _changes(config, path, data)}
+
+
+def _plan_round(
+    config: Config,
+    targets: frozenset[str] | None,
+    cache: Cache,
+    selection: Selection,
+    families: list[ModuleType],
+    result: RunResult,
+    unsafe_fixes: bool,
+    use_dbt: bool,
+    jobs: int | None,
+) -> dict[str, bytes]:
+    """The files the families would write to resolve the findings `result` reports: nothing
+    ignored, suppressed or outside the files asked about is fixed (as ruff does)."""
+    if not result.findings:
+        return {}
+    reported = frozenset((f.code, f.path) for f in result.findings)
+    ctx = _context(config, targets, cache, selection, use_dbt, None, jobs, unsafe_fixes,
+                   reported)
+    try:
+        return plan_fixes(ctx, families)
+    finally:
+        ctx.end()
 
 
 def _check(
@@ -159,28 +195,35 @@ def plan_fixes(ctx: CheckContext, families: list[ModuleType]) -> dict[str, bytes
 
 
 def apply_fixes(config: Config, planned: dict[str, bytes]) -> list[str]:
-    """Write each planned file atomically (unless it already holds those bytes), keeping a
-    UTF-8 byte-order mark the file starts with; the paths written."""
+    """Write each planned file that `_changes` allows atomically, keeping a UTF-8 byte-order
+    mark the file starts with; the paths written."""
     from lotus_checks.fsutil import atomic_write
 
     written = []
-    root = os.path.realpath(config.root)
     for path, data in sorted(planned.items()):
+        if not _changes(config, path, data):
+            continue
         target = config.root / path
-        if not os.path.realpath(target).startswith(root + os.sep):
-            continue  # through a link out of the repo: never written
-        if os.path.lexists(target):
-            if target.is_symlink() or not target.is_file():
-                continue  # a link, folder or FIFO is reported, never replaced
-            old = target.read_bytes()
-            if old.startswith(UTF8_BOM) and not data.startswith(UTF8_BOM):
-                data = UTF8_BOM + data
-            if old == data:
-                continue
+        if os.path.lexists(target) and target.read_bytes().startswith(UTF8_BOM):
+            data = data if data.startswith(UTF8_BOM) else UTF8_BOM + data
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(target, data)
         written.append(path)
     return written
+
+
+def _changes(config: Config, path: str, data: bytes) -> bool:
+    """Whether writing `data` to `path` is a fix to make: it changes the file, a regular file
+    (or none yet) inside the root. A link, folder or FIFO is reported, never replaced."""
+    target = config.root / path
+    if not os.path.realpath(target).startswith(os.path.realpath(config.root) + os.sep):
+        return False
+    if not os.path.lexists(target):
+        return True
+    if target.is_symlink() or not target.is_file():
+        return False
+    old = target.read_bytes()
+    return old != data and old != UTF8_BOM + data
 
 
 def _context(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Callable
 from typing import TextIO
@@ -19,6 +21,11 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 
 _COLOURS = {"bold": "1", "red": "31", "yellow": "33", "cyan": "36", "blue": "34", "dim": "2"}
 
+# The default text format shows code frames and hints for this many findings, then one line
+# each: a first run on an existing repo has hundreds of findings, and hundreds of frames bury
+# the summary. `--output-format full` shows every frame.
+FRAMES_SHOWN = 20
+
 
 class _Paint:
     def __init__(self, enabled: bool):
@@ -31,17 +38,24 @@ class _Paint:
 
 
 def report_text(
-    result: RunResult, stream: TextIO, root: Path, rules: dict[str, Rule], colour: bool = False
+    result: RunResult, stream: TextIO, root: Path, rules: dict[str, Rule], colour: bool = False,
+    *, frames: int | None = None,
 ) -> None:
+    """Findings with code frames and hints (the first `frames` of them; None: all), the
+    findings by rule, then the summary line."""
     paint = _Paint(colour)
     lines: dict[str, list[str] | None] = {}
-    for finding in result.findings:
+    spaced = False  # the last finding ended with a blank line
+    for index, finding in enumerate(result.findings):
+        if index == frames:
+            stream.write(_frames_note(len(result.findings) - index))
         where = f"{finding.path}:{finding.line or 1}:{finding.column or 1}:"
         if finding.line is None:
             where = f"{finding.path}:"
         level = "red" if finding.severity is Severity.ERROR else "yellow"
         stream.write(f"{paint(where, 'bold')} {paint(finding.code, level)} {finding.message}\n")
-        source = _source_line(root, finding, lines)
+        framed = frames is None or index < frames
+        source = _source_line(root, finding, lines) if framed else None
         if source is not None:
             number = str(finding.line)
             gutter = " " * len(number)
@@ -49,12 +63,94 @@ def report_text(
             stream.write(f"{paint(number + ' |', 'blue')} {source}\n")
             caret_at = _display_width(source[: max((finding.column or 1) - 1, 0)])
             stream.write(f"{paint(gutter + ' |', 'blue')} {' ' * caret_at}{paint('^', level)}\n")
-        if finding.hint:
+        if finding.hint and framed:
             stream.write(f"  {paint('= hint:', 'cyan')} {finding.hint}\n")
-        stream.write("\n" if (source is not None or finding.hint) else "")
+        spaced = source is not None or bool(finding.hint and framed)
+        stream.write("\n" if spaced else "")
     for path in result.fixed:
         stream.write(f"Fixed {path}\n")
+    if len(result.findings) > 1:
+        table = rule_table(result, rules) + _fixable_note(result, rules)
+        stream.write(table if spaced and not result.fixed else "\n" + table)
     stream.write(_summary(result) + "\n")
+
+
+def _frames_note(rest: int) -> str:
+    return (f"({rest} more finding{'s' if rest != 1 else ''} without code frames or hints: "
+            "`--output-format full` shows every one)\n")
+
+
+def report_concise(
+    result: RunResult, stream: TextIO, root: Path, rules: dict[str, Rule], colour: bool = False
+) -> None:
+    """One line per finding (`path:line:col: CODE message`), then the summary line: for
+    editors, grep and people who know the rules."""
+    paint = _Paint(colour)
+    for finding in result.findings:
+        where = f"{finding.path}:{finding.line or 1}:{finding.column or 1}:"
+        if finding.line is None:
+            where = f"{finding.path}:"
+        level = "red" if finding.severity is Severity.ERROR else "yellow"
+        stream.write(f"{paint(where, 'bold')} {paint(finding.code, level)} {finding.message}\n")
+    stream.writelines(f"Fixed {path}\n" for path in result.fixed)
+    stream.write(_summary(result) + "\n")
+
+
+def report_statistics(
+    result: RunResult, stream: TextIO, root: Path, rules: dict[str, Rule], colour: bool = False
+) -> None:
+    """`--statistics` in a human format: the findings by rule instead of one by one."""
+    stream.writelines(f"Fixed {path}\n" for path in result.fixed)
+    stream.write(rule_table(result, rules) + _fixable_note(result, rules))
+    stream.write(_summary(result) + "\n")
+
+
+def rule_table(result: RunResult, rules: dict[str, Rule]) -> str:
+    """One line per rule that has findings, most findings first: count, code, name, severity
+    and how many of them `--fix` repairs."""
+    counts = Counter(f.code for f in result.findings)
+    severities: dict[str, set[str]] = {}
+    for f in result.findings:
+        severities.setdefault(f.code, set()).add(f.severity.value)
+    names = {code: rules[code].name if code in rules else "" for code in counts}
+    width = max((len(name) for name in names.values()), default=0)
+    out = []
+    for code, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        # A severity override (config `severity`) can differ from the rule's default.
+        severity = "/".join(sorted(severities[code]))
+        fixable = f"  {count} fixable" if code in rules and rules[code].fixable else ""
+        out.append(f"{count:6d}  {code}  {names[code]:<{width}}  {severity:<7}{fixable}".rstrip())
+    return "".join(line + "\n" for line in out)
+
+
+def statistics_table(result: RunResult, rules: dict[str, Rule]) -> str:
+    """`--statistics` after a machine-readable report (on stderr): the rule table, or a line
+    saying there is nothing to count."""
+    return rule_table(result, rules) or "     0  findings\n"
+
+
+def _fixable_note(result: RunResult, rules: dict[str, Rule]) -> str:
+    fixable = sum(1 for f in result.findings if f.code in rules and rules[f.code].fixable)
+    if not fixable:
+        return ""
+    return (f"{fixable} fixable with `lotus-check --fix` (see the change first: "
+            "`lotus-check --fix --dry-run`).\n")
+
+
+def fix_diff(root: Path, path: str, new: bytes) -> str:
+    """The unified diff (`a/PATH`, `b/PATH`, as git prints it) of replacing PATH's bytes with
+    `new`; a file that does not exist yet is diffed against /dev/null."""
+    try:
+        old_bytes: bytes | None = (root / path).read_bytes()
+    except FileNotFoundError:
+        old_bytes = None
+    old = (old_bytes or b"").decode("utf-8", "replace").splitlines(keepends=True)
+    lines = difflib.unified_diff(
+        old, new.decode("utf-8", "replace").splitlines(keepends=True),
+        fromfile=f"a/{path}" if old_bytes is not None else "/dev/null", tofile=f"b/{path}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                   for line in lines)
 
 
 def _source_line(root: Path, finding: Finding, cache: dict[str, list[str] | None]) -> str | None:
@@ -198,12 +294,10 @@ def report_sarif(
 Reporter = Callable[[RunResult, TextIO, Path, dict[str, Rule], bool], None]
 
 REPORTERS: dict[str, Reporter] = {
-    "text": report_text,
+    "text": partial(report_text, frames=FRAMES_SHOWN),
+    "full": report_text,
+    "concise": report_concise,
     "json": report_json,
     "github": report_github,
     "sarif": report_sarif,
 }
-
-
-def statistics(result: RunResult) -> list[tuple[str, int]]:
-    return sorted(Counter(f.code for f in result.findings).items())

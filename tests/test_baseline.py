@@ -145,13 +145,24 @@ def test_fingerprint_ignores_line_numbers_and_whitespace() -> None:
         ("{not json", "cannot read baseline"),
         ('{"findings": []}', "is not a lotus-check baseline"),
         ('{"lotus-check-baseline": 1, "findings": [{"path": "x"}]}', "malformed entry"),
+        ('{"lotus-check-baseline": 1, "findings": 5}', '"findings" must be a list'),
+        ('{"lotus-check-baseline": 1, "findings": {"a": 1}}', '"findings" must be a list'),
+        ('{"lotus-check-baseline": 1, "findings": [5]}', "malformed entry 1"),
+        ('{"lotus-check-baseline": 1, "findings": [{"path": "a", "code": "LL401", '
+         '"fingerprint": "f", "count": "2"}]}', "malformed entry 1"),
+        ('{"lotus-check-baseline": 1, "findings": [' + "9" * 5000 + "]}",
+         "cannot read baseline"),
+        (b"\xff\xfe", "cannot read baseline"),
     ],
 )
 def test_unusable_baseline_exits_2_with_one_line(
-    reference_repo: Path, tmp_path: Path, cli: CliRunner, content: str | None, message: str
+    reference_repo: Path, tmp_path: Path, cli: CliRunner, content: str | bytes | None,
+    message: str
 ) -> None:
     baseline = tmp_path / "baseline.json"
-    if content is not None:
+    if isinstance(content, bytes):
+        baseline.write_bytes(content)
+    elif content is not None:
         baseline.write_text(content, "utf-8")
     code, out, err = cli("--root", str(reference_repo), "--baseline", str(baseline))
     assert (code, out) == (2, "")

@@ -189,7 +189,9 @@ def test_statistics_counts_per_code(two_broken_configs: Path, cli: CliRunner) ->
     code, out, _ = cli("--root", str(two_broken_configs), "--no-cache", "--select", "LL0",
                        "--statistics")
     assert code == 1
-    assert out.splitlines()[-1] == "     2  LL002"
+    # The findings by rule instead of one by one (ruff's --statistics), then the summary.
+    assert out == ("     2  LL002  invalid-json  error\n"
+                   "Found 2 errors in 2 files (70 files checked).\n")
 
 
 def test_statistics_keep_machine_output_parseable(two_broken_configs: Path, cli: CliRunner) -> None:
@@ -197,7 +199,7 @@ def test_statistics_keep_machine_output_parseable(two_broken_configs: Path, cli:
                          "--statistics", "--output-format", "json")
     assert code == 1
     assert len(json.loads(out)["findings"]) == 2
-    assert err == "     2  LL002\n"
+    assert err == "     2  LL002  invalid-json  error\n"
 
 
 def test_rules_lists_every_rule(cli: CliRunner) -> None:

@@ -73,21 +73,25 @@ def test_the_schema_check_can_fail() -> None:
     assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(broken))
 
 
-def test_workflow_installs_the_package_and_annotates_pull_requests() -> None:
+def test_workflow_runs_this_repos_action_on_pull_requests() -> None:
     workflow = _load_workflow(WORKFLOW)
     assert "pull_request" in workflow["on"]
     steps = workflow["jobs"]["lotus-check"]["steps"]
     uses = [step.get("uses", "") for step in steps]
-    assert any(u.startswith("actions/checkout@") for u in uses)
-    setup = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
-    assert str(setup["with"]["python-version"]) == "3.11"
-    runs = [step.get("run", "") for step in steps]
-    assert "pip install ." in runs
-    assert any(r.startswith("lotus-check ") and "--output-format github" in r for r in runs)
+    assert uses[0].startswith("actions/checkout@")
+    assert "./" in uses  # action.yml from this checkout: the code under review
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text("utf-8"))
+    action_steps = action["runs"]["steps"]
+    setup = next(s for s in action_steps if s.get("uses", "").startswith("actions/setup-python@"))
+    assert setup["with"]["python-version"] == "${{ inputs.python-version }}"
+    assert action["inputs"]["python-version"]["default"] == "3.11"
+    runs = [step.get("run", "") for step in action_steps]
+    assert any('pip install --disable-pip-version-check "$LOTUS_CHECKS_SOURCE"' in r for r in runs)
+    assert any(r.startswith("lotus-check --output-format github") for r in runs)
 
 
 def test_docs_snippet_is_a_valid_workflow() -> None:
-    """The users' workflow in docs/integration.md validates too."""
+    """The users' workflows in docs/integration.md validate too."""
     text = (REPO_ROOT / "docs" / "integration.md").read_text("utf-8")
     blocks = re.findall(r"```yaml\n(# \.github/workflows/.*?)```", text, re.S)
     assert blocks, "no GitHub workflow snippet in docs/integration.md"
@@ -97,8 +101,7 @@ def test_docs_snippet_is_a_valid_workflow() -> None:
         if True in data:
             data["on"] = data.pop(True)
         assert list(jsonschema.validators.validator_for(schema)(schema).iter_errors(data)) == []
-        assert re.search(r"lotus-check --output-format (github|sarif)", block)
-    assert any("--output-format github --diff" in block for block in blocks)
+        assert re.search(r"lotus-check --output-format sarif|uses: <owner>/lotus-checks@", block)
 
 
 def test_annotations_point_at_file_line_and_column(reference_repo: Path, cli: CliRunner) -> None:

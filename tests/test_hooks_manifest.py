@@ -1,9 +1,8 @@
-"""`.pre-commit-hooks.yaml`: every hook selects rules that exist, runs once over the whole repo,
-and is triggered by exactly the files that can change its verdict (default layout)."""
+"""`.pre-commit-hooks.yaml`: every hook selects rules that exist, runs once over the whole repo on
+every commit (no layout in a `files:` pattern), and the family hooks never overlap."""
 
 from __future__ import annotations
 
-import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,11 @@ import pytest
 import yaml
 
 from lotus_checks.checks import all_rules
+from lotus_checks.cli import build_parser
 from lotus_checks.config import Config
 from lotus_checks.config import split_codes
-from lotus_checks.repo import Repo
+from lotus_checks.config import with_overrides
+from lotus_checks.selection import Selection
 from tests.builders import REPO_ROOT
 from tests.builders import copy_reference
 
@@ -29,68 +30,24 @@ HOOK_IDS = (
     "lotus-dbt",
 )
 
-# One sample path per kind of file in the default layout.
-SAMPLES = {
-    "stream": "orchestration/assets/streams/shopify/orders.json",
-    "catalog": "orchestration/assets/streams/shopify/_catalog.json",
-    "schema": "orchestration/assets/sources/shopify/orders.json",
-    "model": "orchestration/assets/core/shopify/int_shopify__orders.sql",
-    "mart": "orchestration/assets/marts/sales/fct_sales.sql",
-    "sources_yml": "orchestration/assets/core/shopify/_shopify__sources.yml",
-    "dbt_project": "orchestration/dbt_project.yml",
-    "generator": "orchestration/airbyte/generate-catalog.py",
-    "terraform": "orchestration/airbyte/terraform/connections.tf",
-    "tfstate": "orchestration/airbyte/terraform/terraform.tfstate",
-    "tfstate_backup": "terraform.tfstate.backup",
-    "config": "pyproject.toml",
-    "own_config": "lotus-check.toml",
-}
-# Files no check reads: no hook may run for them.
-UNRELATED = (
-    "README.md",
-    "orchestration/README.md",
-    "orchestration/profiles.yml",
-    "orchestration/assets/core/assets.py",
-    "orchestration/assets/streams/orders.json",
-    "orchestration/assets/streams/shopify/orders.json.bak",
-    "orchestration/assets/core/shopify/int_shopify__orders.sql.orig",
-    "orchestration/airbyte/terraform/README.md",
-    "lotus_checks/cli.py",
-    "sub/pyproject.toml",
-    "docs/pyproject.toml.md",
-)
-TRIGGERS = {
-    "lotus-check": set(SAMPLES),
-    "lotus-naming": {"stream", "catalog", "schema", "model", "mart", "sources_yml",
-                     "dbt_project", "config", "own_config"},
-    "lotus-catalog": {"stream", "catalog", "schema", "generator", "config", "own_config"},
-    "lotus-coverage": {"stream", "catalog", "schema", "model", "mart", "sources_yml",
-                       "dbt_project", "terraform", "config", "own_config"},
-    "lotus-columns": {"stream", "schema", "model", "mart", "sources_yml", "dbt_project",
-                      "config", "own_config"},
-    "lotus-config": {"stream", "schema", "config", "own_config"},
-    "lotus-dbt": {"model", "mart", "sources_yml", "dbt_project", "config", "own_config"},
-}
-
-
 def _hooks() -> dict[str, dict[str, Any]]:
     data = yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text("utf-8"))
     return {hook["id"]: hook for hook in data}
 
 
-def _selected_prefixes(hook: dict[str, Any]) -> list[str]:
+def _enabled(hook: dict[str, Any]) -> set[str]:
+    """The rules a hook's entry reports on, through the command's own parser and selection."""
     argv = shlex.split(hook["entry"])
     assert argv[0] == "lotus-check"
-    if "--select" not in argv:
-        return ["ALL"]
-    return split_codes(argv[argv.index("--select") + 1])
-
-
-def _matches(hook: dict[str, Any]) -> Callable[[str], bool]:
-    # pre-commit's own semantics: re.search on the path relative to the repo root.
-    files = re.compile(hook.get("files", ""))
-    exclude = re.compile(hook["exclude"]) if "exclude" in hook else None
-    return lambda path: bool(files.search(path)) and not (exclude and exclude.search(path))
+    args = build_parser().parse_args(argv[1:])
+    config = with_overrides(
+        Config(root=REPO_ROOT),
+        select=[c for group in args.select or [] for c in split_codes(group)],
+        ignore=[c for group in args.ignore or [] for c in split_codes(group)],
+    )
+    selection = Selection(config)
+    return {code for code, rule in all_rules().items()
+            if selection.enabled(code) and (args.dbt or not rule.requires_dbt)}
 
 
 def test_manifest_has_exactly_the_documented_hooks() -> None:
@@ -107,61 +64,37 @@ def test_manifest_and_own_config_pass_pre_commits_validation() -> None:
 
 
 @pytest.mark.parametrize("hook_id", HOOK_IDS)
-def test_every_selected_code_names_existing_rules(hook_id: str) -> None:
-    rules = all_rules()
-    for prefix in _selected_prefixes(_hooks()[hook_id]):
-        matching = [code for code in rules if prefix == "ALL" or code.startswith(prefix)]
-        assert matching, f"{hook_id}: --select {prefix} matches no rule"
+def test_every_hook_reports_on_some_rule(hook_id: str) -> None:
+    assert _enabled(_hooks()[hook_id]), hook_id
 
 
-def test_family_hooks_together_run_every_rule_but_hygiene() -> None:
+def test_family_hooks_split_the_rules_without_overlap() -> None:
+    """Any set of family hooks prints each finding once; together they run every rule but repo
+    hygiene (LL6xx, in `lotus-check` only), and `lotus-check` runs what they run."""
     hooks = _hooks()
-    selected = [p for hook_id in HOOK_IDS[1:] for p in _selected_prefixes(hooks[hook_id])]
-    for code in all_rules():
+    families = [hook_id for hook_id in HOOK_IDS if hook_id != "lotus-check"]
+    everything = _enabled(hooks["lotus-check"])
+    for code, rule in all_rules().items():
+        runs = [hook_id for hook_id in families if code in _enabled(hooks[hook_id])]
         if code.startswith("LL6"):
-            continue  # repo hygiene (Terraform state, unused noqa) runs in `lotus-check` only
-        assert any(code.startswith(p) for p in selected), f"no family hook runs {code}"
+            assert runs == [], code
+        else:
+            assert len(runs) == 1, (code, runs)
+        if not rule.requires_dbt:
+            assert code in everything, code
 
 
 @pytest.mark.parametrize("hook_id", HOOK_IDS)
-def test_hook_runs_once_over_the_whole_repo(hook_id: str) -> None:
+def test_hook_runs_once_over_the_whole_repo_on_every_commit(hook_id: str) -> None:
+    """No `files:`/`types:` filter can know the repo's layout (and pre-commit never passes a
+    deleted file): every hook runs on every commit, once, over the whole repo."""
     hook = _hooks()[hook_id]
     assert hook["language"] == "python"
     assert hook["pass_filenames"] is False
     assert hook["require_serial"] is True
+    assert hook["always_run"] is True
+    assert not {"files", "exclude", "types", "types_or", "exclude_types"} & set(hook), hook_id
     assert hook["name"] and hook["description"]
-
-
-@pytest.mark.parametrize("hook_id", HOOK_IDS)
-@pytest.mark.parametrize("kind", sorted(SAMPLES))
-def test_files_pattern_matches_exactly_what_can_change_the_verdict(hook_id: str, kind: str) -> None:
-    matches = _matches(_hooks()[hook_id])
-    assert matches(SAMPLES[kind]) == (kind in TRIGGERS[hook_id]), SAMPLES[kind]
-
-
-@pytest.mark.parametrize("hook_id", HOOK_IDS)
-@pytest.mark.parametrize("path", UNRELATED)
-def test_files_pattern_ignores_files_no_check_reads(hook_id: str, path: str) -> None:
-    assert not _matches(_hooks()[hook_id])(path)
-
-
-def test_stream_config_change_triggers_catalog_coverage_and_columns() -> None:
-    hooks = _hooks()
-    for hook_id in ("lotus-catalog", "lotus-coverage", "lotus-columns", "lotus-config"):
-        assert _matches(hooks[hook_id])(SAMPLES["stream"]), hook_id
-
-
-def test_all_hook_covers_every_file_the_default_layout_reads(tmp_path: Path) -> None:
-    """Derived from the code, not from the sample table: every inventory file of the reference
-    tree, the generator and the Terraform files trigger `lotus-check`."""
-    config = Config(root=copy_reference(tmp_path))
-    repo = Repo(config)
-    paths = list(repo.inventory()) + [config.generator]
-    paths += [p.relative_to(tmp_path).as_posix()
-              for p in (tmp_path / config.terraform).glob("*.tf")]
-    assert len(paths) > 40
-    matches = _matches(_hooks()["lotus-check"])
-    assert [p for p in paths if not matches(p)] == []
 
 
 def test_readme_lists_every_hook() -> None:

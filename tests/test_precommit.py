@@ -20,6 +20,7 @@ import pytest
 from tests.builders import CORE
 from tests.builders import REPO_ROOT
 from tests.builders import STREAMS
+from tests.builders import copy_reference
 from tests.builders import git
 from tests.builders import git_init
 
@@ -162,8 +163,16 @@ def test_staged_model_mistake_fails_without_all_files(reference_repo: Path, run_
     code, out = run_hooks(reference_repo, "lotus-columns", "lotus-catalog")
     assert code == 1, out
     assert f"{CUSTOMERS_MODEL}:29:5: LL401" in out, out
-    # A model cannot change a catalog: that hook does not even start.
-    assert _status(out, "lotus-check catalog drift") == "Skipped", out
+    # Every hook runs on every commit; a model cannot change a catalog, so that one passes.
+    assert _status(out, "lotus-check catalog drift") == "Passed", out
+
+
+def test_a_staged_deletion_alone_runs_the_hooks(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
+    """pre-commit passes no deleted file to `files:` patterns: only always_run catches this."""
+    git(reference_repo, "rm", "-q", f"{CORE}/gorgias/int_gorgias__tickets.sql")
+    code, out = run_hooks(reference_repo, "lotus-coverage")
+    assert code == 1, out
+    assert "LL302" in out and "int_gorgias__tickets.sql" in out, out
 
 
 def test_staged_stream_config_change_reports_the_model_it_breaks(
@@ -185,13 +194,87 @@ def test_staged_stream_config_change_reports_the_model_it_breaks(
     assert f"{CUSTOMERS_MODEL}:30:5: LL402" in out, out
 
 
-def test_unrelated_staged_file_skips_every_hook(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
+def test_unrelated_staged_file_runs_every_hook_and_passes(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
     (reference_repo / "NOTES.md").write_text("notes\n", "utf-8")
     git(reference_repo, "add", "NOTES.md")
     code, out = run_hooks(reference_repo)
     assert code == 0, out
     for name in HOOK_NAMES:
-        assert _status(out, name) == "Skipped", out
+        assert _status(out, name) == "Passed", out
+
+
+# ---- another layout, the documented config, no overrides ---------------------------------------
+
+DAG_FOLDERS = {
+    "orchestration/assets/streams": "orchestration/dag/streams",
+    "orchestration/assets/sources": "orchestration/dag/sources",
+    "orchestration/assets/core": "orchestration/dag/processed",
+    "orchestration/assets/marts": "orchestration/dag/enriched",
+}
+DAG_CONFIG = """\
+streams = "orchestration/dag/streams"
+sources = "orchestration/dag/sources"
+models = ["orchestration/dag/processed", "orchestration/dag/enriched"]
+"""
+
+
+def dag_layout(root: Path) -> Path:
+    """The reference tree moved to the later Lotus Lake layout (`orchestration/dag/{streams,
+    sources,processed,enriched}`, dbt project and generator where they were), with the paths in
+    dbt_project.yml, the generator and Terraform following, and a lotus-check.toml naming it."""
+    for old, new in DAG_FOLDERS.items():
+        (root / new).parent.mkdir(parents=True, exist_ok=True)
+        (root / old).rename(root / new)
+    edits = {
+        "orchestration/dbt_project.yml": [("assets/core/", "dag/processed/"),
+                                          ("assets/marts", "dag/enriched")],
+        "orchestration/airbyte/generate-catalog.py": [("'assets'", "'dag'")],
+        "orchestration/airbyte/terraform/connections.tf": [("/assets/streams/", "/dag/streams/")],
+    }
+    for rel, replacements in edits.items():
+        path = root / rel
+        text = path.read_text("utf-8")
+        for old, new in replacements:
+            assert old in text, (old, rel)
+            text = text.replace(old, new)
+        path.write_text(text, "utf-8")
+    (root / "lotus-check.toml").write_text(DAG_CONFIG, "utf-8")
+    return root
+
+
+@pytest.fixture
+def dag_repo(tmp_path: Path) -> Path:
+    root = tmp_path / "dag-lake"
+    copy_reference(root)
+    return git_init(dag_layout(root))
+
+
+def test_documented_hook_blocks_a_misspelled_column_in_the_dag_layout(
+    dag_repo: Path, run_hooks, pre_commit_home: Path, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """The README's config (`- id: lotus-check`, nothing overridden) on a repo laid out as
+    orchestration/dag/...: the commit with a misspelled column is blocked."""
+    model = "orchestration/dag/processed/shopify/int_shopify__customers.sql"
+    code, out = run_hooks(dag_repo, "lotus-check", all_files=True)
+    assert code == 0, out  # the moved tree is clean
+    _stage(dag_repo, model, "    orders_count,\n", "    order_count,\n")
+    code, out = run_hooks(dag_repo, "lotus-check")
+    assert code == 1, out
+    assert _status(out, "lotus-check (all rules)") == "Failed", out
+    assert f"{model}:29:5: LL401" in out, out
+
+    # The same through git itself: the installed hook refuses the commit.
+    config = tmp_path / "pre-commit-config.yaml"  # written by run_hooks above
+    code, out = _pre_commit(dag_repo, pre_commit_home, "install", "--config", str(config))
+    assert code == 0, out
+    head = git(dag_repo, "rev-parse", "HEAD")
+    env = {k: v for k, v in os.environ.items() if k not in ("PRE_COMMIT", "CI")}
+    env["PRE_COMMIT_HOME"] = str(pre_commit_home)
+    done = subprocess.run(["git", "commit", "-q", "-m", "misspelled"], cwd=dag_repo, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode != 0, done.stdout + done.stderr
+    assert f"{model}:29:5: LL401" in done.stdout + done.stderr
+    assert git(dag_repo, "rev-parse", "HEAD") == head
 
 
 def test_this_repos_own_config_passes(hook_repo: Path, pre_commit_home: Path) -> None:

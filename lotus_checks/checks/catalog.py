@@ -146,8 +146,8 @@ RULES = (LL201, LL202, LL203, LL204, LL205)
 
 # Rules that need the generator's output (LL202 and LL203 only need the file inventory).
 _GENERATED_RULES = ("LL201", "LL204", "LL205")
-# The findings rewriting a catalog resolves.
-_REPAIRED_RULES = ("LL201", "LL202", "LL205")
+# The findings rewriting a catalog resolves (LL002: a catalog that is not JSON, as after a merge).
+_REPAIRED_RULES = ("LL201", "LL202", "LL205", "LL002")
 # ctx.memo key of this run's generator run (a generator.PendingRun).
 _GENERATOR_RUN = "catalog.generator_run"
 

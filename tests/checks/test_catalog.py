@@ -561,7 +561,9 @@ def test_fix_through_the_cli(lake: Path, cli: Callable[..., tuple[int, str, str]
 def test_fix_repairs_a_catalog_with_merge_conflict_markers(lake: Path) -> None:
     text = (lake / SHOPIFY_CATALOG).read_text(encoding="utf-8")
     (lake / SHOPIFY_CATALOG).write_text("<<<<<<< HEAD\n" + text, encoding="utf-8")
-    result = check_catalogs(lake, fix=True)
+    # The catalog is reported as invalid JSON (LL002): the fix resolves that finding.
+    config = with_overrides(load_config(lake), select=["LL2", "LL002"])
+    result = run(config, None, use_cache=False, fix=True)
     assert result.fixed == [SHOPIFY_CATALOG]
     assert (lake / SHOPIFY_CATALOG).read_text(encoding="utf-8") == text
 

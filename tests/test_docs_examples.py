@@ -1,0 +1,324 @@
+"""Every command and configuration example in README.md and docs/ works as written: lotus-check
+commands run against a copy of the reference tree, TOML goes through the config loader, YAML
+through pre-commit's own validation or the GitHub workflow schema, and action.yml through the
+GitHub action schema (check-jsonschema's vendored schemas: no network)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from typing import Iterator
+
+import pytest
+import yaml
+
+from lotus_checks.cli import SUBCOMMANDS
+from lotus_checks.cli import build_parser
+from lotus_checks.cli import main
+from lotus_checks.config import load_config
+from tests.builders import CORE
+from tests.builders import REPO_ROOT
+from tests.builders import copy_reference
+from tests.builders import git
+from tests.builders import git_init
+
+# rules.md is generated from the rules' explanations; its blocks show files that fire a rule.
+DOCS = [REPO_ROOT / "README.md", REPO_ROOT / "CHANGELOG.md"] + sorted(
+    p for p in (REPO_ROOT / "docs").glob("*.md") if p.name != "rules.md")
+FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
+# Commands in the docs that are not lotus-check's to run: installers, editors, other tools.
+OTHER_TOOLS = ("python3 -m venv", "pip", "git", "kubectl", "vim", "pre-commit")
+PLACEHOLDER = re.compile(r"^<[^<>]+>$")
+
+
+def _blocks(language: str) -> list[tuple[str, str]]:
+    return [(f"{doc.relative_to(REPO_ROOT)}#{n}", m.group(2))
+            for doc in DOCS
+            for n, m in enumerate(FENCE.finditer(doc.read_text("utf-8")))
+            if m.group(1) == language]
+
+
+def _commands(script: str) -> Iterator[str]:
+    """Each command of a bash block: comments dropped, `a && b` split."""
+    for line in script.splitlines():
+        code = line.split(" #", 1)[0].strip()
+        if code.startswith("#") or not code:
+            continue
+        yield from (part.strip() for part in code.split("&&"))
+
+
+def _lotus_argv(command: str) -> list[str] | None:
+    argv = shlex.split(command)
+    if argv and argv[0].endswith("lotus-check"):
+        return argv[1:]
+    return None
+
+
+def _parses(argv: list[str]) -> None:
+    """The command's own parser accepts these arguments (subcommands have their own)."""
+    if argv and argv[0] in SUBCOMMANDS:
+        return
+    with contextlib.redirect_stderr(io.StringIO()) as err:
+        try:
+            build_parser().parse_args(argv)
+        except SystemExit as exc:
+            if exc.code == 0:  # --help, --version
+                return
+            raise AssertionError(f"lotus-check {shlex.join(argv)}: {err.getvalue()}") from None
+
+
+def test_the_docs_have_examples_to_check() -> None:
+    assert len(_blocks("bash")) >= 8 and _blocks("toml") and len(_blocks("yaml")) >= 5
+
+
+# ---- bash -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def docs_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A git repo holding the reference tree on `main`, with `origin/main` fetched, as the
+    current folder: where a reader of the docs types the commands."""
+    root = git_init(copy_reference(tmp_path / "lake"))
+    git(root, "update-ref", "refs/remotes/origin/main", "HEAD")
+    monkeypatch.chdir(root)
+    return root
+
+
+def test_every_lotus_check_command_runs_as_written(
+    docs_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On the clean reference tree every documented command exits 0 (in document order: the
+    baseline is written before it is used)."""
+    ran = []
+    for where, script in _blocks("bash"):
+        for command in _commands(script):
+            argv = _lotus_argv(command)
+            if argv is None:
+                assert command.startswith(OTHER_TOOLS + ("python", "cat", ".venv/bin/")), (
+                    f"{where}: `{command}`: not a command this test knows how to check")
+                continue
+            code = main(argv)
+            out, err = capsys.readouterr()
+            assert code == 0, f"{where}: `{command}` exited {code}:\n{out}{err}"
+            ran.append(command)
+    assert len(ran) >= 15
+
+
+def test_readme_sample_output_is_what_the_command_prints(
+    docs_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's first example: a misspelled and an unselected column in the orders model."""
+    readme = (REPO_ROOT / "README.md").read_text("utf-8")
+    sample = re.search(r"^```\n\$ lotus-check\n(.*?)^```", readme, re.S | re.M)
+    assert sample is not None
+    model = docs_tree / CORE / "shopify/int_shopify__orders.sql"
+    text = model.read_text("utf-8")
+    assert "    lower(email) as email,\n" in text
+    model.write_text(text.replace("    lower(email) as email,\n",
+                                  "    lower(emial) as email,\n    note,\n", 1), "utf-8")
+    assert main(["--no-cache"]) == 1
+    assert capsys.readouterr().out == sample.group(1)
+
+
+def test_every_python_script_and_file_the_docs_name_exists(docs_tree: Path) -> None:
+    for where, script in _blocks("bash"):
+        for command in _commands(script):
+            argv = shlex.split(command)
+            if argv[0] in ("cat", "vim"):
+                assert (docs_tree / argv[1]).is_file(), f"{where}: {command}"
+            elif argv[0] in ("python", "python3") and argv[1].endswith(".py"):
+                done = subprocess.run([sys.executable, *argv[1:]], capture_output=True,
+                                      text=True, timeout=120)
+                assert done.returncode == 0, f"{where}: {command}\n{done.stderr}"
+                assert git(docs_tree, "status", "--porcelain") == "", where  # already current
+
+
+def test_pip_extras_in_the_docs_exist() -> None:
+    import tomllib
+
+    extras = set(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text("utf-8"))
+                 ["project"]["optional-dependencies"])
+    for where, script in _blocks("bash"):
+        for named in re.findall(r"\.\[([a-z,]+)\]", script):
+            assert set(named.split(",")) <= extras, where
+
+
+def test_every_inline_lotus_check_command_parses() -> None:
+    """`lotus-check ...` in running text too: a renamed or removed option fails here."""
+    seen = 0
+    for doc in DOCS:
+        for span in re.findall(r"`(lotus-check(?: [^`]*)?)`", doc.read_text("utf-8")):
+            argv = _lotus_argv(span.replace("...", ""))
+            if argv is not None:
+                _parses(argv)
+                seen += 1
+    assert seen >= 10
+
+
+# ---- TOML -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("where", "text"), _blocks("toml"))
+def test_toml_examples_are_valid_configuration(where: str, text: str, tmp_path: Path) -> None:
+    import tomllib
+
+    data = tomllib.loads(text)
+    table = data["tool"]["lotus-check"] if "tool" in data else data
+    for key, value in table.items():  # the folders and files the example names exist
+        if key in ("streams", "sources", "models", "dbt-project", "generator", "terraform"):
+            for rel in [value] if isinstance(value, str) else value:
+                target = tmp_path / rel
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if key in ("dbt-project", "generator"):
+                    target.touch()
+                else:
+                    target.mkdir(exist_ok=True)
+    name = "pyproject.toml" if "tool" in data else "lotus-check.toml"
+    (tmp_path / name).write_text(text, "utf-8")
+    config = load_config(tmp_path)  # an unknown key or a bad value is a ConfigError
+    assert config.source != "defaults", where
+
+
+# ---- YAML -------------------------------------------------------------------------------------
+
+
+def _hooks() -> dict[str, dict[str, Any]]:
+    data = yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text("utf-8"))
+    return {hook["id"]: hook for hook in data}
+
+
+def _check_hook_entries(where: str, hooks: list[dict[str, Any]]) -> None:
+    known = _hooks()
+    for hook in hooks:
+        assert hook["id"] in known, f"{where}: no hook {hook['id']!r}"
+        entry = shlex.split(known[hook["id"]]["entry"])[1:]
+        _parses(entry + [str(arg) for arg in hook.get("args", [])])
+
+
+def _check_workflow(where: str, text: str, tmp_path: Path) -> None:
+    path = tmp_path / "workflow.yml"
+    path.write_text(text, "utf-8")
+    _schema("vendor.github-workflows", path, where)
+    for job in yaml.safe_load(text)["jobs"].values():
+        for step in job["steps"]:
+            for command in _commands(step.get("run", "")):
+                argv = _lotus_argv(command.split(" > ")[0])
+                if argv is not None:
+                    _parses(argv)
+            if step.get("uses", "").endswith("lotus-checks@<commit SHA or tag>"):
+                _parses(shlex.split(step.get("with", {}).get("args", "")))
+
+
+def _schema(builtin: str, path: Path, where: str) -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "check-jsonschema"), "--builtin-schema", builtin,
+         str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{where}:\n{done.stdout}{done.stderr}"
+
+
+@pytest.mark.parametrize(("where", "text"), _blocks("yaml"))
+def test_yaml_examples_are_valid(where: str, text: str, tmp_path: Path) -> None:
+    data = yaml.safe_load(text)
+    if isinstance(data, dict) and "repos" in data:  # a .pre-commit-config.yaml
+        from pre_commit.clientlib import load_config as load_pre_commit_config
+
+        path = tmp_path / ".pre-commit-config.yaml"
+        path.write_text(text, "utf-8")
+        load_pre_commit_config(str(path))
+        for repo in data["repos"]:
+            _check_rev(where, repo["rev"])
+            _check_hook_entries(where, repo["hooks"])
+    elif isinstance(data, list) and all("id" in item for item in data):  # hooks to add
+        _check_hook_entries(where, data)
+    elif isinstance(data, dict) and "jobs" in data:
+        _check_workflow(where, text, tmp_path)
+    else:
+        raise AssertionError(f"{where}: a YAML example this test does not know how to check")
+
+
+def _check_rev(where: str, rev: str) -> None:
+    """A placeholder, or a tag that exists: never a pin to a release that was never made."""
+    if PLACEHOLDER.match(rev):
+        return
+    tags = subprocess.run(["git", "tag", "--list"], cwd=REPO_ROOT, capture_output=True,
+                          text=True).stdout.split()
+    assert rev in tags, f"{where}: rev {rev!r} is not a tag of this repository"
+
+
+def test_no_doc_pins_a_release_that_does_not_exist() -> None:
+    tags = set(subprocess.run(["git", "tag", "--list"], cwd=REPO_ROOT, capture_output=True,
+                              text=True).stdout.split())
+    for doc in DOCS + [REPO_ROOT / ".pre-commit-hooks.yaml", REPO_ROOT / "action.yml"]:
+        for rev in re.findall(r"(?:rev: |lotus-checks@)(v\d[\w.]*)", doc.read_text("utf-8")):
+            assert rev in tags, f"{doc.name}: {rev}"
+
+
+# ---- the GitHub Action and this repo's workflows -----------------------------------------------
+
+
+def test_action_and_workflows_match_their_schemas(tmp_path: Path) -> None:
+    _schema("vendor.github-actions", REPO_ROOT / "action.yml", "action.yml")
+    workflows = sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml"))
+    assert workflows
+    for path in workflows:
+        _check_workflow(path.name, path.read_text("utf-8"), tmp_path)
+
+
+def test_documented_workflow_restores_the_cache_and_uses_the_action() -> None:
+    text = (REPO_ROOT / "docs" / "integration.md").read_text("utf-8")
+    workflows = [yaml.safe_load(block) for _, block in _blocks("yaml") if "jobs:" in block]
+    steps = [step for flow in workflows for job in flow["jobs"].values() for step in job["steps"]]
+    cache = [s for s in steps if s.get("uses", "").startswith("actions/cache@")]
+    assert cache and cache[0]["with"]["path"] == ".lotus_check_cache"
+    assert any(s.get("uses", "").startswith("<owner>/lotus-checks@") for s in steps)
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text("utf-8"))
+    for name in action["inputs"]:
+        assert f"| `{name}` |" in text, name
+
+
+def _action_step(name: str) -> dict[str, Any]:
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text("utf-8"))
+    return next(s for s in action["runs"]["steps"] if s.get("name") == name)
+
+
+def _run_action_step(root: Path, args: str) -> subprocess.CompletedProcess[str]:
+    """The action's lotus-check step, its script run by bash as the runner does, with the
+    inputs in the environment and this venv's lotus-check on PATH (as its install step leaves
+    it)."""
+    step = _action_step("lotus-check")
+    assert step["shell"] == "bash"
+    env = {k: v for k, v in os.environ.items() if k not in ("PRE_COMMIT", "CI")}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    env["LOTUS_CHECK_ARGS"] = args
+    assert step["env"] == {"LOTUS_CHECK_ARGS": "${{ inputs.args }}"}
+    return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_action_runs_lotus_check_with_github_annotations(tmp_path: Path) -> None:
+    root = git_init(copy_reference(tmp_path / "lake"))
+    done = _run_action_step(root, "--no-cache --select LL4")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.startswith("All checks passed")
+    model = root / CORE / "shopify/int_shopify__customers.sql"
+    model.write_text(model.read_text("utf-8").replace("    orders_count,\n",
+                                                      "    order_count,\n", 1), "utf-8")
+    done = _run_action_step(root, "--no-cache --select LL4")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith(
+        f"::error file={CORE}/shopify/int_shopify__customers.sql,line=29,col=5,title=LL401::")
+
+
+def test_action_inputs_reach_scripts_only_through_the_environment() -> None:
+    """`${{ inputs.x }}` pasted into a script would run a quote in an input as shell code."""
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text("utf-8"))
+    assert set(action["inputs"]) == {"args", "version", "python-version"}
+    for step in action["runs"]["steps"]:
+        assert "${{" not in step.get("run", ""), step.get("name")
