@@ -11,7 +11,9 @@ Shape (positions are 1-based line/column in the *original* .sql file):
  "problems": [{"code": "LL003"|"LL004", "message", "line", "column"}],
  "coverage": {"tags": [...] | None, "sources": [[source, table], ...]},  # plain rendering
  "renderings": [  # is_incremental() False, then True (each None if it did not parse)
-   {"relations": {id: {"kind": "source"|"ref"|"this"|"file"|"table", "args", "paths", "files",
+   {"queries": [...],  # only when it runs SQL at compile time (run_query, statement): one
+                       # entry like this one per query (None if it did not parse)
+    "relations": {id: {"kind": "source"|"ref"|"this"|"file"|"table", "args", "paths", "files",
                        "hive", "filename", "line", "column"}},
     "reads": [{"name", "line", "column", "cands": [[rel, column, [[step, kind, line, col], ...]]],
                "derived", "scope", "known",
@@ -140,6 +142,8 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
                 rendering, problem = sql_facts(
                     rendered.sql, rendered.relations, rendered.original_position
                 )
+                if rendering is not None and rendered.queries:
+                    rendering["queries"] = _query_facts(rendered, problems)
             plain = (rendered, (rendering, problem))
             if problem is not None:
                 problems.setdefault(_key(problem), problem)
@@ -147,6 +151,29 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
     facts["calls"] = list(calls.values())
     facts["problems"] = list(problems.values())
     return facts
+
+
+# Compile-time SQL that is a query (what has columns to check); other statements (`load httpfs`,
+# `create secret ...`) are left alone: sqlglot does not know all of DuckDB's commands.
+_QUERY_START = re.compile(r"\s*(?:\(\s*)*(?:select|with|from|values)\b", re.IGNORECASE)
+
+
+def _query_facts(rendered: Any, problems: dict[tuple, dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """Facts of the SQL a rendering runs at compile time (`run_query()`, `statement`), each
+    positioned through its own source map; parse problems join the model's."""
+    out = []
+    for query in rendered.queries:
+        if not _QUERY_START.match(_strip_comments(query.sql)):
+            continue
+        facts, problem = sql_facts(query.sql, rendered.relations, query.original_position)
+        if problem is not None:
+            problems.setdefault(_key(problem), problem)
+        out.append(facts)
+    return out
+
+
+def _strip_comments(sql: str) -> str:
+    return re.sub(r"^(?:\s*(?:--[^\n]*|/\*.*?\*/))*", "", sql, flags=re.S)
 
 
 def sql_facts(
@@ -412,6 +439,7 @@ def _same_rendering(first: Any, second: Any) -> bool:
         first.sql == second.sql
         and first.relations == second.relations
         and first.source_map == second.source_map
+        and first.queries == second.queries
     )
 
 
