@@ -19,6 +19,7 @@ from lotus_checks.engine import run
 from lotus_checks.loaders import LineIndex
 from tests.builders import CORE
 from tests.builders import MARTS
+from tests.builders import SOURCES
 from tests.builders import STREAMS
 from tests.builders import copy_reference
 from tests.dbt.fixtures import duckdb_type
@@ -167,6 +168,27 @@ def test_correlated_names_that_mean_the_outer_row_are_clean(lake: Path) -> None:
             assert _column_findings(lake) == [], new
         finally:
             path.write_text(original, encoding="utf-8")
+
+
+def test_struct_access_is_an_error_only_into_a_declared_struct(tmp_path: Path) -> None:
+    """An object with declared properties lands as a STRUCT (LL408, an error); one without
+    properties lands as JSON text (never reported); properties without `"type": "object"` are
+    not certainly a STRUCT (LL407, a warning)."""
+    root = copy_reference(tmp_path)
+    model = f"{CORE}/klaviyo/int_klaviyo__events.sql"
+    text = (root / model).read_text(encoding="utf-8")
+    (root / model).write_text(text.replace(
+        "    attributes.uuid as event_uuid,\n",
+        "    attributes.uuid as event_uuid,\n    attributes.uuidd as event_uuid2,\n"
+        "    attributes.event_properties.OrderId as order_id_struct,\n",
+    ), encoding="utf-8")
+    line = text[:text.index("attributes.uuid as")].count("\n") + 2
+    assert _column_findings(root) == [("LL408", model, line, 16)]
+    schema_path = root / SOURCES / "klaviyo" / "events.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    del schema["fields"]["attributes"]["type"]
+    schema_path.write_text(json.dumps(schema, indent=2), encoding="utf-8")
+    assert _column_findings(root) == [("LL407", model, line, 16)]
 
 
 def _column_findings(root: Path) -> list[tuple[str, str, int | None, int | None]]:
