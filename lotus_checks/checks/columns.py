@@ -11,8 +11,8 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from collections.abc import Generator
 from typing import Any
-from typing import Generator
 from typing import Iterator
 
 from lotus_checks.checks.input import LL003
@@ -205,6 +205,9 @@ RULES = (LL401, LL402, LL403, LL404, LL405, LL406, LL407, LL408, LL409, LL410)
 RULES_BY_CODE = {rule.code: rule for rule in (*RULES, LL003, LL004, LL008)}
 
 AIRBYTE_COLUMNS = ("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id")
+# What Airbyte writes as `_airbyte_meta`: a STRUCT of the sync id and the per-record changes.
+AIRBYTE_META_FIELD = {"type": "object", "properties": {"sync_id": {"type": "integer"},
+                                                       "changes": {"type": "array"}}}
 DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
 HIVE_COLUMNS = ("year", "month", "day")
 _TRUE_OPTION = r"\s*(?:=|:=)\s*(?:true|1)\b"
@@ -650,10 +653,13 @@ class _Run:
         if filename:
             columns[filename.lower()] = filename
         fields = offered if offered is not None else selected
+        definitions = {str(k).lower(): v for k, v in fields.items()}
+        if not dlt:
+            definitions.setdefault("_airbyte_meta", AIRBYTE_META_FIELD)
         return _Relation(
             "raw", f"stream {stream.source}.{stream.name}", columns, stream,
             {str(k).lower(): str(k) for k in offered} if offered is not None else None,
-            {str(k).lower(): v for k, v in fields.items()}, dlt, hive, filename, via,
+            definitions, dlt, hive, filename, via,
         )
 
     def stream_fields(self, stream: Stream) -> tuple[dict, dict | None, bool] | None:

@@ -114,10 +114,12 @@ class MarkedText(str):
 
     _lotus_marked: str
 
-    def __new__(cls, marked: str) -> MarkedText:
-        text = super().__new__(cls, sourcemap.strip(marked))
-        text._lotus_marked = marked
-        return text
+
+def with_markers(marked: str) -> MarkedText:
+    """MarkedText for `marked` (rendered text with its markers)."""
+    text = MarkedText(sourcemap.strip(marked))
+    text._lotus_marked = marked
+    return text
 
 
 def marked_text(value: Any) -> str:
@@ -129,7 +131,7 @@ def marked_text(value: Any) -> str:
 
 def as_marked(value: Any) -> MarkedText:
     """The `_lotus_sql` filter on a `{% set %}` block: keep the body's markers."""
-    return MarkedText(value if isinstance(value, str) else bounded_str(value))
+    return with_markers(value if isinstance(value, str) else bounded_str(value))
 
 
 # --------------------------------------------------------------------------------------------
@@ -498,7 +500,7 @@ class _Functions:
 
     def concat(self, *values: Any) -> str:
         if any(isinstance(value, MarkedText) for value in values):
-            return MarkedText("".join(marked_text(value) for value in values))
+            return with_markers("".join(marked_text(value) for value in values))
         return "".join(bounded_str(value) for value in values)
 
 

@@ -173,7 +173,7 @@ def _query_facts(rendered: Any, problems: dict[tuple, dict[str, Any]]) -> list[d
 
 
 def _strip_comments(sql: str) -> str:
-    return re.sub(r"^(?:\s*(?:--[^\n]*|/\*.*?\*/))*", "", sql, flags=re.S)
+    return re.sub(r"^(?:\s*(?:--[^\n]*|/\*.*?\*/))*", "", sql, flags=re.DOTALL)
 
 
 def sql_facts(

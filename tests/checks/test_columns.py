@@ -22,6 +22,7 @@ from tests.builders import MARTS
 from tests.builders import SOURCES
 from tests.builders import STREAMS
 from tests.builders import copy_reference
+from tests.dbt.fixtures import AIRBYTE_META_TYPE
 from tests.dbt.fixtures import duckdb_type
 from tests.dbt.fixtures import quote_ident
 from tests.conftest import check_tree
@@ -103,6 +104,9 @@ MUTATIONS = [
              "shipping_address.city as", "shipping_address.cty as", "LL408", ("cty",)),
     Mutation("misspelled-struct-key-in-brackets", f"{CORE}/shopify/int_shopify__orders.sql",
              "discount_codes[1].code", "discount_codes[1]['cod']", "LL408", ("cod'",)),
+    Mutation("misspelled-key-of-airbyte-meta", f"{CORE}/shopify/int_shopify__orders.sql",
+             "    _airbyte_raw_id,\n", "    _airbyte_meta.sync_d as sync_id,\n    _airbyte_raw_id,\n",
+             "LL408", ("sync_d",)),
     Mutation("misspelled-struct-key-in-struct-extract", f"{CORE}/shopify/int_shopify__orders.sql",
              "customer.orders_count as", "struct_extract(customer, 'order_count') as", "LL408",
              ("order_count",)),
@@ -491,7 +495,7 @@ def _write_stream_parquet(repo: Any, stream: Any, folder: Path) -> None:
         columns += [("_dlt_load_id", "VARCHAR"), ("_dlt_id", "VARCHAR")]
     else:
         columns += [("_airbyte_raw_id", "VARCHAR"), ("_airbyte_extracted_at", "TIMESTAMP"),
-                    ("_airbyte_meta", "JSON"), ("_airbyte_generation_id", "BIGINT")]
+                    ("_airbyte_meta", AIRBYTE_META_TYPE), ("_airbyte_generation_id", "BIGINT")]
     target = folder / "year=2024" / "month=1" / "day=1"
     target.mkdir(parents=True, exist_ok=True)
     select = ", ".join(f"cast(null as {t}) as {quote_ident(n)}" for n, t in columns)

@@ -8,7 +8,7 @@
 }}
 
 -- Daily order totals, loaded partition by partition: an incremental run reads the landing
--- partitions from the last month it loaded on, found by querying this model's own table.
+-- partitions from the last month it loaded on, found by querying the table it builds.
 {% if is_incremental() %}
     {% set partition_query %}
         select max(year) as max_year, max(month) as max_month from {{ this }}
