@@ -170,11 +170,12 @@ contain aggregates") and `dbt build` fails. Usually a name the subquery's own re
 falls through to the outer query. In an incremental model this breaks every incremental run,
 while the first, full build passes.
 
-Fires on (`{{ this }}`, the model's own output, has `updated_at`, not `order_updated_at`):
+Fires on (the stream's field is `updated`; `{{ this }}`, the model's own output, calls it
+`updated_at`, so `updated` resolves to the outer query):
 ```sql
-select * from {{ source('shopify', 'orders') }} as o
+select id, to_timestamp(updated) as updated_at from {{ source('stripe', 'subscriptions') }}
 {% if is_incremental() %}
-where o.updated_at > (select max(order_updated_at) from {{ this }})
+where to_timestamp(updated) > (select max(updated) from {{ this }})
 {% endif %}
 ```
 Fix: `(select max(updated_at) from {{ this }})`. The finding is at the first outer column of the
@@ -193,12 +194,12 @@ columns). Qualified outer references (`o.id`) are never reported. Where DuckDB r
 result (an aggregate over outer columns only, inside WHERE, JOIN ON or GROUP BY) the finding is
 LL409, an error.
 
-Fires on (`{{ this }}` has no `updated_at`; the outer `o` has):
+Fires on (`{{ this }}` outputs `updated_at`, not the stream's `updated`; the outer `s` has it):
 ```sql
-select * from {{ source('shopify', 'orders') }} as o
-where o.id not in (select id from {{ this }} where updated_at is not null)
+select * from {{ source('stripe', 'subscriptions') }} as s
+where s.id not in (select subscription_id from {{ this }} where updated is not null)
 ```
-Fix: a column of `{{ this }}`, or write `o.updated_at` when the outer row is meant.""",
+Fix: `updated_at`, a column of `{{ this }}`, or `s.updated` when the outer row is meant.""",
 )
 
 RULES = (LL401, LL402, LL403, LL404, LL405, LL406, LL407, LL408, LL409, LL410)
@@ -468,8 +469,8 @@ class _Run:
                 first = min(columns, key=lambda c: (c[2] or 0, c[3] or 0))
                 outer = _outer_label(first[1], relations)
                 function = aggregate["function"]
-                consequence = (f"so `{function}(...)` aggregates the outer query inside its {clause}: "
-                               f"DuckDB fails to bind it ({clause} cannot contain aggregates)")
+                consequence = (f"so `{function}(...)` aggregates the outer query inside its {clause}, "
+                               "where DuckDB allows no aggregate: the model fails to bind")
                 if first[4] is not None:
                     read = first[4]
                     inner = self.inner_label(read, relations)

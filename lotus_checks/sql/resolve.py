@@ -124,7 +124,6 @@ class Aggregate:
 
     id: int
     function: str
-    offset: int | None
     clauses: tuple[str, ...]
     fixed: tuple[tuple[int, str, int | None], ...] = ()
 
@@ -670,8 +669,7 @@ class _Walker:
             return
         function = node.this if isinstance(node, self.exp.Filter) else node
         clauses = tuple(level.clause for level in scope.chain())
-        self.aggregates.append(Aggregate(ident, function.sql_name().lower(), _offset(function),
-                                         clauses, tuple(fixed)))
+        self.aggregates.append(Aggregate(ident, function.sql_name().lower(), clauses, tuple(fixed)))
 
     def aggregate_id(self) -> int | None:
         collector = self.collecting[-1] if self.collecting else None
