@@ -104,6 +104,10 @@ MUTATIONS = [
              "shipping_address.city as", "shipping_address.cty as", "LL408", ("cty",)),
     Mutation("misspelled-struct-key-in-brackets", f"{CORE}/shopify/int_shopify__orders.sql",
              "discount_codes[1].code", "discount_codes[1]['cod']", "LL408", ("cod'",)),
+    Mutation("misspelled-key-of-a-nested-struct", f"{CORE}/klaviyo/int_klaviyo__profiles.sql",
+             "subscriptions.email.marketing.can_receive_email_marketing as",
+             "subscriptions.email.marketing.can_receive_email_marketin as", "LL408",
+             ("can_receive_email_marketin",)),
     Mutation("misspelled-key-of-airbyte-meta", f"{CORE}/shopify/int_shopify__orders.sql",
              "    _airbyte_raw_id,\n", "    _airbyte_meta.sync_d as sync_id,\n    _airbyte_raw_id,\n",
              "LL408", ("sync_d",)),
@@ -113,6 +117,8 @@ MUTATIONS = [
     # Compile-time SQL: the partition query an incremental model runs on `{{ this }}`.
     Mutation("misspelled-column-in-run-query-block", f"{CORE}/shopify/int_shopify__orders_daily.sql",
              "max(month) as max_month", "max(montth) as max_month", "LL405", ("montth",)),
+    Mutation("syntax-error-in-run-query-block", f"{CORE}/shopify/int_shopify__orders_daily.sql",
+             "max(month) as max_month", "max(month)) as max_month", "LL003", (") as max_month",)),
     Mutation("run-query-block-reads-a-column-this-does-not-output",
              f"{CORE}/shopify/int_shopify__orders_daily.sql",
              "max(month) as max_month", "max(created_at) as max_month", "LL405", ("created_at",)),
@@ -172,6 +178,18 @@ def test_correlated_names_that_mean_the_outer_row_are_clean(lake: Path) -> None:
             assert _column_findings(lake) == [], new
         finally:
             path.write_text(original, encoding="utf-8")
+
+
+def test_compile_time_statements_that_are_not_queries_are_left_alone(lake: Path) -> None:
+    model = f"{CORE}/shopify/int_shopify__orders_daily.sql"
+    original = _apply(lake, Mutation(
+        "statements", model, "{% set results = run_query(partition_query) %}",
+        "{% do run_query('load httpfs') %}{% do run_query('create or replace secret (type s3)') %}"
+        "{% set results = run_query(partition_query) %}", "", ()))
+    try:
+        assert _column_findings(lake) == []
+    finally:
+        (lake / model).write_text(original, encoding="utf-8")
 
 
 def test_struct_access_is_an_error_only_into_a_declared_struct(tmp_path: Path) -> None:
