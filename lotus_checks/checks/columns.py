@@ -149,8 +149,10 @@ whose schema (the source schema, else the stream config) declares `"type": "obje
 `properties`, naming a key it does not declare. Airbyte's Parquet writer stores such an object as
 a STRUCT with exactly the declared properties (an object without properties lands as JSON text,
 which is never reported here), so DuckDB fails to bind the model ("Could not find key ... in
-struct") and `dbt build` fails. Arrays of such objects are checked through `unnest` and `[i]`.
-A JSON path into the same field (`a::JSON->>'$.b'`) returns NULL instead: that is LL407, a
+struct") and `dbt build` fails. Arrays of such objects are checked through `unnest` and `[i]`,
+and `_airbyte_meta` is the STRUCT Airbyte writes (`sync_id`, `changes`). Streams loaded by dlt
+are assumed to land declared objects the same way (struct access into them is what their models
+do). A JSON path into the same field (`a::JSON->>'$.b'`) returns NULL instead: that is LL407, a
 warning.
 
 Fires on (`total_price_set.shop_money` declares `amount`, not `amountt`):
