@@ -671,3 +671,9 @@ def test_arbitrary_text_never_raises(text: str, incremental: bool) -> None:
     if result.sql is not None and result.sql:
         line, column = result.original_position(len(result.sql) - 1)
         assert line >= 1 and column >= 1
+
+
+def test_a_set_block_concatenated_before_run_query_keeps_its_positions() -> None:
+    template = "{% set q %}select max(a){% endset %}\n{% do run_query(q ~ ' from ' ~ this) %}select 1"
+    [query] = query_positions(template)
+    assert query[:3] == [("select", 1, 12), ("max", 1, 19), ("a", 1, 23)]
