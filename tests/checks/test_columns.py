@@ -166,12 +166,12 @@ def test_correlated_names_that_mean_the_outer_row_are_clean(lake: Path) -> None:
     source = "from {{ source('klaviyo', 'profiles') }}\n"
     old = "where _airbyte_extracted_at > (select max(_airbyte_extracted_at) from {{ this }})"
     for new in (
-        "where p._airbyte_extracted_at > (select max(t._airbyte_extracted_at) from {{ this }} as t "
-        "where t.profile_id = p.id)",
-        "where p._airbyte_extracted_at > (select max(_airbyte_extracted_at) from {{ this }} "
-        "where updated_at <= p.updated)",
-        "where _airbyte_extracted_at > (select max(_airbyte_extracted_at) filter "
-        "(where updated_at is not null) from {{ this }})",
+        ("where p._airbyte_extracted_at > (select max(t._airbyte_extracted_at) from {{ this }} as t "
+         "where t.profile_id = p.id)"),
+        ("where p._airbyte_extracted_at > (select max(_airbyte_extracted_at) from {{ this }} "
+         "where updated_at <= p.updated)"),
+        ("where _airbyte_extracted_at > (select max(_airbyte_extracted_at) filter "
+         "(where updated_at is not null) from {{ this }})"),
     ):
         path = lake / model
         original = path.read_text(encoding="utf-8")

@@ -67,7 +67,7 @@ KINDS = (
 TARGETED_KINDS = ("query_rename", "this_subquery", "struct_key")
 MAX_EXAMPLES = 400
 # The body of a `{% set %}` block (SQL handed to run_query in the reference tree).
-SET_BLOCK = re.compile(r"\{% set \w+ %\}(.*?)\{% endset %\}", re.S)
+SET_BLOCK = re.compile(r"\{% set \w+ %\}(.*?)\{% endset %\}", re.DOTALL)
 # A subquery on the model's own table: `(select max(<column>) from {{ this }})`.
 THIS_SUBQUERY = re.compile(r"\(select max\((\w+)\) from \{\{ this \}\}\)")
 # A struct access on a top-level field: `<field>.<key>` or `<field>[1].<key>`.
