@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from collections.abc import Generator
 from typing import Any
 from typing import Iterator
 
@@ -130,12 +131,16 @@ Fix: `read_parquet('s3://landing/raw/klaviyo/lists/**/*', hive_partitioning=true
 LL407 = Rule(
     "LL407",
     "unknown-nested-field",
-    "Struct or JSON path into an object field that its schema does not declare",
+    "JSON path into an object field that its schema does not declare",
     severity=Severity.WARNING,
-    explanation="""A struct access (`customer.id`) or JSON path (`attributes::JSON->>'$.location.city'`)
-goes into an object field whose nested `properties` (in the source schema, else the stream config)
-do not contain that key: the result is NULL (JSON) or a binder error (struct). Silent where the
-schema gives no nested properties.
+    explanation="""A JSON path (`->`, `->>`, `json_extract*`, e.g.
+`attributes::JSON->>'$.location.city'`) names a key that the object field's nested `properties`
+(in the source schema, else the stream config) do not declare. DuckDB returns NULL for a missing
+JSON key, so the model builds and the column is silently empty: a warning. Also reported for
+struct access into a field whose storage is not certainly a STRUCT (an object schema without an
+explicit `"type": "object"`). Silent where the schema gives no nested properties: Airbyte's
+Parquet writer stores an object without declared properties as JSON text, whose keys nothing
+declares. Struct access into a declared STRUCT is LL408 (an error).
 
 Fires on (`attributes.location` declares `city`, not `cty`):
 ```sql
@@ -143,11 +148,77 @@ select attributes::JSON->>'$.location.cty' as city from {{ source('klaviyo', 'pr
 ```
 Fix: `attributes::JSON->>'$.location.city'`.""",
 )
+LL408 = Rule(
+    "LL408",
+    "unknown-struct-field",
+    "Struct access names a key the STRUCT field does not have",
+    explanation="""Struct access (`a.b.c`, `a['b']`, `struct_extract(a, 'b')`) into an object field
+whose schema (the source schema, else the stream config) declares `"type": "object"` with
+`properties`, naming a key it does not declare. Airbyte's Parquet writer stores such an object as
+a STRUCT with exactly the declared properties (an object without properties lands as JSON text,
+which is never reported here), so DuckDB fails to bind the model ("Could not find key ... in
+struct") and `dbt build` fails. Arrays of such objects are checked through `unnest` and `[i]`,
+and `_airbyte_meta` is the STRUCT Airbyte writes (`sync_id`, `changes`). Streams loaded by dlt
+are assumed to land declared objects the same way (struct access into them is what their models
+do). A JSON path into the same field (`a::JSON->>'$.b'`) returns NULL instead: that is LL407, a
+warning.
 
-RULES = (LL401, LL402, LL403, LL404, LL405, LL406, LL407)
+Fires on (`total_price_set.shop_money` declares `amount`, not `amountt`):
+```sql
+select total_price_set.shop_money.amountt from {{ source('shopify', 'orders') }}
+```
+Fix: `total_price_set.shop_money.amount`. The hint names the nearest declared keys.""",
+)
+LL409 = Rule(
+    "LL409",
+    "outer-aggregate-in-subquery",
+    "Aggregate in a subquery over outer columns only, inside WHERE, JOIN ON or GROUP BY",
+    explanation="""An aggregate in a subquery whose columns all come from an outer query belongs to
+that outer query (SQL's rule, which DuckDB follows). When the subquery sits in the outer query's
+WHERE clause, JOIN condition or GROUP BY, DuckDB fails to bind the model ("WHERE clause cannot
+contain aggregates") and `dbt build` fails. Usually a name the subquery's own relation lacks
+falls through to the outer query. In an incremental model this breaks every incremental run,
+while the first, full build passes.
+
+Fires on (the stream's field is `updated`; `{{ this }}`, the model's own output, calls it
+`updated_at`, so `updated` resolves to the outer query):
+```sql
+select id, to_timestamp(updated) as updated_at from {{ source('stripe', 'subscriptions') }}
+{% if is_incremental() %}
+where to_timestamp(updated) > (select max(updated) from {{ this }})
+{% endif %}
+```
+Fix: `(select max(updated_at) from {{ this }})`. The finding is at the first outer column of the
+aggregate; elsewhere (the select list, HAVING, QUALIFY, ORDER BY) such a name is LL410.""",
+)
+LL410 = Rule(
+    "LL410",
+    "outer-column-in-subquery",
+    "Unqualified name in a subquery resolves only to an outer query",
+    severity=Severity.WARNING,
+    explanation="""A subquery reads an unqualified name that none of its own relations has, so DuckDB
+binds it to a relation of an outer query (a correlated subquery). That is legal, but when
+unintended the subquery silently compares or returns the outer row's value: usually a misspelled
+or renamed column of the subquery's own relation (often `{{ this }}`, the model's own output
+columns). Qualified outer references (`o.id`) are never reported. Where DuckDB rejects the
+result (an aggregate over outer columns only, inside WHERE, JOIN ON or GROUP BY) the finding is
+LL409, an error.
+
+Fires on (`{{ this }}` outputs `updated_at`, not the stream's `updated`; the outer `s` has it):
+```sql
+select * from {{ source('stripe', 'subscriptions') }} as s
+where s.id not in (select subscription_id from {{ this }} where updated is not null)
+```
+Fix: `updated_at`, a column of `{{ this }}`, or `s.updated` when the outer row is meant.""",
+)
+
+RULES = (LL401, LL402, LL403, LL404, LL405, LL406, LL407, LL408, LL409, LL410)
 RULES_BY_CODE = {rule.code: rule for rule in (*RULES, LL003, LL004, LL008)}
 
 AIRBYTE_COLUMNS = ("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id")
+# What Airbyte writes as `_airbyte_meta`: a STRUCT of the sync id and the per-record changes.
+AIRBYTE_META_FIELD = {"type": "object", "properties": {"sync_id": {"type": "integer"},
+                                                       "changes": {"type": "array"}}}
 DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")
 HIVE_COLUMNS = ("year", "month", "day")
 _TRUE_OPTION = r"\s*(?:=|:=)\s*(?:true|1)\b"
@@ -255,13 +326,23 @@ class _Run:
         for rendering in facts["renderings"]:
             if rendering is None:
                 continue
-            relations = {
-                rel_id: self.relation(model, own, entry)
-                for rel_id, entry in rendering["relations"].items()
-            }
-            for entry in rendering["relations"].values():
-                yield from self.check_raw_path(model, own, entry, bool(facts["problems"]))
-            for read in rendering["reads"]:
+            # The model's SQL, then the SQL its run_query()/statement calls run at compile time.
+            broken = bool(facts["problems"])
+            for sql in (rendering, *(q for q in rendering.get("queries", ()) if q is not None)):
+                yield from self.check_rendering(model, own, sql, broken)
+
+    def check_rendering(
+        self, model: Model, own: Stream | None, rendering: dict[str, Any], broken: bool
+    ) -> Iterator[Finding]:
+        relations = {
+            rel_id: self.relation(model, own, entry)
+            for rel_id, entry in rendering["relations"].items()
+        }
+        for entry in rendering["relations"].values():
+            yield from self.check_raw_path(model, own, entry, broken)
+        failing = yield from self.check_aggregates(model, rendering, relations)
+        for read in rendering["reads"]:
+            if read.get("aggregate") not in failing:
                 yield from self.check_read(model, read, relations)
 
     def check_call(self, model: Model, call: dict[str, Any]) -> Iterator[Finding]:
@@ -384,6 +465,9 @@ class _Run:
         key = name.lower()
         where = (model.path, read["line"], read["column"])
         if not read["cands"]:
+            if read.get("outer") is not None:
+                yield self.correlated(model, read, relations, (read["outer"][0], read["outer"][1]))
+                return
             if read["derived"]:
                 return
             scope = read["scope"]
@@ -399,9 +483,94 @@ class _Run:
         for cand, view in having:
             if cand[2]:
                 yield from self.check_path(model, read, cand, view)
+        bound = _binding(read, relations) if "depths" in read else None
+        if bound is not None and bound[0] > 0:
+            yield self.correlated(model, read, relations, bound)
+            return
         if having or read["derived"] or any(v.columns is None for _, v in views):
             return
+        if read.get("outer") is not None:
+            return  # bound by the outer relation that has it explicitly (reported above if unknown)
         yield self.missing(model, read, views[0][1], where)
+
+    # ---- names a subquery takes from an outer query ----------------------------------------
+
+    def check_aggregates(self, model: Model, rendering: dict[str, Any],
+                         relations: dict[str, _Relation]) -> Generator[Finding, None, set[str]]:
+        """LL409 for each aggregate in a subquery whose columns all bind in an outer query that
+        holds it in WHERE, JOIN ON or GROUP BY; returns their ids (their reads say no more)."""
+        reads: dict[str, list[dict[str, Any]]] = {}
+        for read in rendering["reads"]:
+            if read.get("aggregate") is not None:
+                reads.setdefault(read["aggregate"], []).append(read)
+        failing: set[str] = set()
+        for aggregate in rendering.get("aggregates", ()):
+            # (depth, outer label, line, column, read or None for a qualified column)
+            columns: list[tuple[int, str, int | None, int | None, dict[str, Any] | None]] = [
+                (depth, label, line, column, None) for depth, label, line, column in aggregate["fixed"]
+            ]
+            for read in reads.get(aggregate["id"], ()):
+                bound = _binding(read, relations)
+                if bound is None or bound[0] == 0:
+                    break  # unknown, missing (reported as such) or its own query's column
+                columns.append((bound[0], bound[1], read["line"], read["column"], read))
+            else:
+                if not columns:
+                    continue
+                depth = min(c[0] for c in columns)
+                clauses = aggregate["clauses"]
+                clause = _FAILING_CLAUSES.get(clauses[depth] if depth < len(clauses) else "")
+                if clause is None:
+                    continue
+                first = min(columns, key=lambda c: (c[2] or 0, c[3] or 0))
+                outer = _outer_label(first[1], relations)
+                function = aggregate["function"]
+                consequence = (f"so `{function}(...)` aggregates the outer query inside its {clause}, "
+                               "where DuckDB allows no aggregate: the model fails to bind")
+                if first[4] is not None:
+                    read = first[4]
+                    inner = self.inner_label(read, relations)
+                    message = (f"`{read['name']}` is not a column of {inner}; it resolves to the "
+                               f"outer {outer}, {consequence}")
+                    hint = (_did_you_mean(read["name"], self.inner_columns(read, relations), "column")
+                            or f"aggregate a column of {inner}")
+                else:
+                    message = f"`{function}(...)` reads only columns of the outer {outer}, {consequence}"
+                    hint = "aggregate a column of the subquery's own relation"
+                failing.add(aggregate["id"])
+                yield LL409.finding(model.path, first[2], first[3], message, hint=hint)
+        return failing
+
+    def correlated(self, model: Model, read: dict[str, Any], relations: dict[str, _Relation],
+                   bound: tuple[int, str]) -> Finding:
+        name = read["name"]
+        inner = self.inner_label(read, relations)
+        outer = _outer_label(bound[1], relations)
+        hint = _did_you_mean(name, self.inner_columns(read, relations), "column")
+        return LL410.finding(
+            model.path, read["line"], read["column"],
+            f"`{name}` is not a column of {inner}; it resolves to the outer {outer}",
+            hint=hint or f"if the outer column is meant, qualify it ({outer}.{name})",
+        )
+
+    def inner_label(self, read: dict[str, Any], relations: dict[str, _Relation]) -> str:
+        """The relations of the subquery's own FROM clause, as the message names them."""
+        depths = read.get("depths") or []
+        labels = [
+            (relations.get(cand[0]) or _Relation("unknown", "?")).label
+            for cand, depth in zip(read["cands"], depths) if depth == 0
+        ]
+        if labels:
+            return " or ".join(dict.fromkeys(labels))
+        return f"`{read['scope']}`" if read["scope"] else "the subquery's FROM clause"
+
+    def inner_columns(self, read: dict[str, Any], relations: dict[str, _Relation]) -> list[str]:
+        names: list[str] = list(read["known"])
+        for cand, depth in zip(read["cands"], read.get("depths") or []):
+            view = relations.get(cand[0])
+            if depth == 0 and view is not None and view.columns is not None:
+                names.extend(view.columns.values())
+        return names
 
     def missing(self, model: Model, read: dict[str, Any], view: _Relation, where: tuple) -> Finding:
         name = read["name"]
@@ -450,6 +619,7 @@ class _Run:
             return
         node = view.fields.get(cand[1].lower())
         walked: list[str] = [cand[1]]
+        struct = True  # every step so far is struct access into a STRUCT (not a JSON path)
         for step_name, kind, line, column in steps:
             if not isinstance(node, dict):
                 return
@@ -460,20 +630,29 @@ class _Run:
             properties = node.get("properties")
             if not isinstance(properties, dict) or not properties:
                 return
+            struct = struct and kind != "json" and _stored_as_struct(node)
             lowered = {str(k).lower(): k for k in properties}
             if step_name.lower() not in lowered:
                 stream = view.stream
                 assert stream is not None
                 where_path = ".".join(walked).replace(".[]", "[]")
                 hint = _did_you_mean(step_name, list(properties), "key") or _columns_hint(list(properties), "declared keys")
-                yield LL407.finding(
-                    model.path,
-                    line if line is not None else read["line"],
-                    column if column is not None else read["column"],
-                    f"`{where_path}` in stream {stream.source}.{stream.name} declares no nested "
-                    f"field `{step_name}`",
-                    hint=hint,
-                )
+                where = (model.path, line if line is not None else read["line"],
+                         column if column is not None else read["column"])
+                if struct:
+                    yield LL408.finding(
+                        *where,
+                        f"`{where_path}` in stream {stream.source}.{stream.name} is a STRUCT "
+                        f"without a field `{step_name}`: DuckDB fails to bind it",
+                        hint=hint,
+                    )
+                else:
+                    yield LL407.finding(
+                        *where,
+                        f"`{where_path}` in stream {stream.source}.{stream.name} declares no nested "
+                        f"field `{step_name}`",
+                        hint=hint,
+                    )
                 return
             node = properties[lowered[step_name.lower()]]
             walked.append(step_name)
@@ -530,10 +709,13 @@ class _Run:
         if filename:
             columns[filename.lower()] = filename
         fields = offered if offered is not None else selected
+        definitions = {str(k).lower(): v for k, v in fields.items()}
+        if not dlt:
+            definitions.setdefault("_airbyte_meta", AIRBYTE_META_FIELD)
         return _Relation(
             "raw", f"stream {stream.source}.{stream.name}", columns, stream,
             {str(k).lower(): str(k) for k in offered} if offered is not None else None,
-            {str(k).lower(): v for k, v in fields.items()}, dlt, hive, filename, via,
+            definitions, dlt, hive, filename, via,
         )
 
     def stream_fields(self, stream: Stream) -> tuple[dict, dict | None, bool] | None:
@@ -625,6 +807,49 @@ class _Run:
                 if isinstance(data, dict):
                     self._declared.update(_declared_tables(path, data))
         return self._declared
+
+
+_FAILING_CLAUSES = {"where": "WHERE clause", "join": "JOIN condition", "group": "GROUP BY clause"}
+
+
+def _binding(read: dict[str, Any], relations: dict[str, _Relation]) -> tuple[int, str] | None:
+    """(scope depth, FROM item label) where an unqualified name binds: the first level (0: the
+    read's own FROM clause) with a relation that has it, else the outer relation that names it
+    explicitly; None when a relation on the way has unknown columns, or nothing has it."""
+    key = read["name"].lower()
+    depths = read.get("depths") or [0] * len(read["cands"])
+    labels = read.get("labels") or [""] * len(read["cands"])
+    level: int | None = None
+    found: tuple[int, str] | None = None
+    for cand, depth, label in zip(read["cands"], depths, labels):
+        if level is not None and depth != level and found is not None:
+            break
+        level = depth
+        view = relations.get(cand[0])
+        if view is None or view.columns is None:
+            return None
+        if key in view.columns and found is None:
+            found = (depth, label or cand[0])
+    if found is not None:
+        return found
+    outer = read.get("outer")
+    return (outer[0], outer[1]) if outer is not None else None
+
+
+def _outer_label(label: str, relations: dict[str, _Relation]) -> str:
+    """How a message names an outer FROM item: its alias, or the relation when it has none (its
+    label is then the renderer's placeholder)."""
+    view = relations.get(label)
+    return view.label if view is not None else f"`{label}`"
+
+
+def _stored_as_struct(node: dict[str, Any]) -> bool:
+    """Whether Airbyte's Parquet writer stores this field as a STRUCT: its type is `object` (alone
+    or with `null`) and it declares properties. Objects without properties land as JSON text, and
+    a field without an explicit type is a string to the generator."""
+    kind = node.get("type")
+    kinds = [k for k in (kind if isinstance(kind, list) else [kind]) if k != "null"]
+    return kinds == ["object"]
 
 
 def _declared_tables(path: str, data: dict[str, Any]) -> dict[tuple[str, str], _Declared]:

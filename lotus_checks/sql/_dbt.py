@@ -3,7 +3,9 @@
 `config` records its kwargs; `source`/`ref`/`this` and runtime `var()`s (no default, no project
 value, e.g. `var("files")`) render placeholders recorded as `RelationCall`s; unknown names and
 macros become one problem each and render NULL; objects we do not model (`run_query` results,
-`adapter.dispatch`, ...) are neutral values.
+`adapter.dispatch`, ...) are neutral values. The SQL handed to `run_query()` and
+`{% call statement(...) %}` is recorded (`RenderState.queries`), with the source-map markers of a
+`{% set %}` block or a statement body it comes from (`MarkedText`).
 """
 
 from __future__ import annotations
@@ -68,6 +70,8 @@ class RenderState:
     calls: int = 0
     iterations: int = 0
     timed_out: bool = False  # the wall-clock limit ran out (RenderTimedOut)
+    # SQL run at compile time: (text, with markers when it has them; template offset of the call)
+    queries: list[tuple[str, int | None]] = field(default_factory=list)
 
     def tick(self, what: str) -> None:
         if what == "call":
@@ -103,6 +107,33 @@ class RenderState:
 
 def current_state() -> RenderState | None:
     return CURRENT.get()
+
+
+class MarkedText(str):
+    """Rendered text (a `{% set %}` block's body) that remembers its source-map markers: as a
+    string it is the clean text, so comparisons and filters behave; `run_query()`, `{{ }}` and
+    `~` use the markers, so the SQL in it maps back to the block."""
+
+    _lotus_marked: str
+
+
+def with_markers(marked: str) -> MarkedText:
+    """MarkedText for `marked` (rendered text with its markers)."""
+    text = MarkedText(sourcemap.strip(marked))
+    text._lotus_marked = marked
+    return text
+
+
+def marked_text(value: Any) -> str:
+    """`value` as text with its markers, if it has any."""
+    if isinstance(value, MarkedText):
+        return value._lotus_marked
+    return bounded_str(value)
+
+
+def as_marked(value: Any) -> MarkedText:
+    """The `_lotus_sql` filter on a `{% set %}` block: keep the body's markers."""
+    return with_markers(value if isinstance(value, str) else bounded_str(value))
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,6 +476,20 @@ class _Functions:
     def dbt_return(self, value: Any = None) -> str:
         raise MacroReturn(value)
 
+    def run_query(self, sql: Any = None, *args: Any, _lotus_at: int | None = None,
+                  **kwargs: Any) -> Any:
+        """dbt runs the SQL at compile time: recorded, so its columns are checked too."""
+        if isinstance(sql, str):
+            self._state.queries.append((marked_text(sql), _lotus_at))
+        return _Neutral("run_query")
+
+    def statement(self, name: Any = None, *args: Any, caller: Any = None,
+                  _lotus_at: int | None = None, **kwargs: Any) -> str:
+        """`{% call statement('name', fetch_result=True) %} SQL {% endcall %}`: as run_query()."""
+        if caller is not None:
+            self.run_query(caller(), _lotus_at=_lotus_at)
+        return ""
+
     def at(self, offset: int, value: Any) -> Any:
         """`_lotus_at(offset, value)`: tell source/ref/var/this where in the template they are."""
         if isinstance(value, _This):
@@ -455,6 +500,8 @@ class _Functions:
             _Functions.ref,
             _Functions.var,
             _Functions.env_var,
+            _Functions.run_query,
+            _Functions.statement,
         ):
             return _Positioned(value, offset)
         return value
@@ -463,7 +510,7 @@ class _Functions:
         """`_lotus_out(index, value)`: a `{{ ... }}` at top level, marked for the source map."""
         if isinstance(value, _This):
             value = self.this_relation(None)
-        return sourcemap.expr_marker(index, bounded_str(value))
+        return sourcemap.expr_marker(index, marked_text(value))
 
     def iterate(self, iterable: Any) -> Iterator[Any]:
         state = self._state
@@ -472,6 +519,8 @@ class _Functions:
             yield item
 
     def concat(self, *values: Any) -> str:
+        if any(isinstance(value, MarkedText) for value in values):
+            return with_markers("".join(marked_text(value) for value in values))
         return "".join(bounded_str(value) for value in values)
 
 
@@ -515,8 +564,8 @@ def dbt_context(state: RenderState) -> dict[str, Any]:
         "this": functions.this,
         "is_incremental": functions.is_incremental,
         "env_var": functions.env_var,
-        "run_query": _Neutral("run_query"),
-        "statement": _Neutral("statement"),
+        "run_query": functions.run_query,
+        "statement": functions.statement,
         "load_result": _Neutral("load_result"),
         "adapter": _Adapter("adapter"),
         "target": _Target(),

@@ -13,9 +13,12 @@ How it works:
    operations and a deadline, so hostile templates end with a problem instead of a hang.
 4. Strip the markers (sourcemap.decode) and return the SQL, the config, relations, problems.
 
-Literal text inside `{% macro %}`, `{% set %}...{% endset %}`, `{% call %}` and `{% filter %}`
-bodies is left unmarked so string comparisons on it keep working; such text maps to the
-`{{ ... }}` that outputs it.
+Literal text inside `{% macro %}`, `{% call %}` and `{% filter %}` bodies is left unmarked so
+string comparisons on it keep working; such text maps to the `{{ ... }}` that outputs it. The
+body of a `{% set x %}...{% endset %}` block (without a filter) and of a
+`{% call statement(...) %}` is marked: the block's value is a `MarkedText`, a string whose value
+is the clean text and which carries the markers to `run_query()` and `{{ x }}`, so the SQL in
+it maps back to the block.
 """
 
 from __future__ import annotations
@@ -49,12 +52,16 @@ from lotus_checks.sql._dbt import CURRENT
 from lotus_checks.sql._dbt import LotusUndefined
 from lotus_checks.sql._dbt import MacroReturn
 from lotus_checks.sql._dbt import RenderState
+from lotus_checks.sql._dbt import as_marked
 from lotus_checks.sql._dbt import current_state
 from lotus_checks.sql._dbt import dbt_context
+from lotus_checks.sql.render import CompileQuery
 from lotus_checks.sql.render import RenderedModel
 from lotus_checks.sql.render import TemplateProblem
 
-_RELATION_FUNCTIONS = frozenset({"source", "ref", "var", "env_var"})
+# Calls told where they are in the template (`_lotus_at`).
+_RELATION_FUNCTIONS = frozenset({"source", "ref", "var", "env_var", "run_query", "statement"})
+MARKED_FILTER = "_lotus_sql"  # the filter that turns a marked `{% set %}` body into MarkedText
 
 
 class LotusSandbox(SandboxedEnvironment):
@@ -118,6 +125,7 @@ def environment() -> LotusSandbox:
     env.globals.pop("lipsum", None)  # generates arbitrarily much text; dbt does not offer it
     for name, function in list(env.filters.items()):
         env.filters[name] = guard_filter(function, FILTER_GUARDS.get(name))
+    env.filters[MARKED_FILTER] = as_marked
     return env
 
 
@@ -194,7 +202,9 @@ class _Instrumenter:
         if isinstance(node, nodes.Output):
             node.nodes = [self.output_child(child, marked) for child in node.nodes]
             return node
-        inner_marked = marked and not isinstance(node, _UNMARKED_BODIES)
+        inner_marked = marked and (
+            not isinstance(node, _UNMARKED_BODIES) or self.marks_body(node)
+        )
         for field_name, value in node.iter_fields():
             if isinstance(value, list):
                 setattr(
@@ -205,7 +215,20 @@ class _Instrumenter:
                 )
             elif isinstance(value, nodes.Node):
                 setattr(node, field_name, self.visit(value, inner_marked))
+        if isinstance(node, nodes.AssignBlock) and inner_marked and self.mark_output:
+            node.filter = nodes.Filter(None, MARKED_FILTER, [], [], None, None, lineno=node.lineno)
         return self.rewrite(node)
+
+    @staticmethod
+    def marks_body(node: nodes.Node) -> bool:
+        """A `{% set %}` block without a filter (its value becomes MarkedText) and the body of
+        `{% call statement(...) %}` (the SQL dbt runs) keep their markers."""
+        if isinstance(node, nodes.AssignBlock):
+            return node.filter is None
+        call = node.call if isinstance(node, nodes.CallBlock) else None
+        return isinstance(call, nodes.Call) and isinstance(call.node, nodes.Name) and (
+            call.node.name == "statement"
+        )
 
     def output_child(self, child: nodes.Node, marked: bool) -> nodes.Node:
         if isinstance(child, nodes.TemplateData):
@@ -340,12 +363,30 @@ def render(
     if marked is None:
         return RenderedModel(None, config, dict(state.relations), problems, identity,
                              timed_out=state.timed_out)
+    queries = _queries(state, compiled, text)
     if not compiled.instrumented:
-        return RenderedModel(marked, config, dict(state.relations), problems, identity)
+        return RenderedModel(marked, config, dict(state.relations), problems, identity,
+                             queries=queries)
     sql, source_map = sourcemap.decode(
         marked, compiled.data_offsets, compiled.expr_offsets, text
     )
-    return RenderedModel(sql, config, dict(state.relations), problems, source_map)
+    return RenderedModel(sql, config, dict(state.relations), problems, source_map,
+                         queries=queries)
+
+
+def _queries(state: RenderState, compiled: _Compiled, text: str) -> tuple[CompileQuery, ...]:
+    """The SQL run at compile time, each with a map into the template: from its markers (a
+    `{% set %}` block, a statement body), else by finding its literal pieces after the call."""
+    out = []
+    for query, offset in state.queries:
+        if sourcemap.has_markers(query):
+            sql, source_map = sourcemap.decode(
+                query, compiled.data_offsets, compiled.expr_offsets, text
+            )
+        else:
+            sql, source_map = query, sourcemap.locate(query, text, offset or 0)
+        out.append(CompileQuery(sql, source_map))
+    return tuple(out)
 
 
 _INNERMOST = re.compile(r"innermost block that needs to be closed is '(\w+)'")

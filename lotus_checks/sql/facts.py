@@ -11,10 +11,15 @@ Shape (positions are 1-based line/column in the *original* .sql file):
  "problems": [{"code": "LL003"|"LL004", "message", "line", "column"}],
  "coverage": {"tags": [...] | None, "sources": [[source, table], ...]},  # plain rendering
  "renderings": [  # is_incremental() False, then True (each None if it did not parse)
-   {"relations": {id: {"kind": "source"|"ref"|"this"|"file"|"table", "args", "paths", "files",
+   {"queries": [...],  # only when it runs SQL at compile time (run_query, statement): one
+                       # entry like this one per query (None if it did not parse)
+    "relations": {id: {"kind": "source"|"ref"|"this"|"file"|"table", "args", "paths", "files",
                        "hive", "filename", "line", "column"}},
     "reads": [{"name", "line", "column", "cands": [[rel, column, [[step, kind, line, col], ...]]],
-               "derived", "scope", "known"}],
+               "derived", "scope", "known",
+               # only for names a subquery may take from an outer query (resolve.ColumnRead):
+               "depths": [...], "labels": [...], "outer": [depth, label] | None, "aggregate": id}],
+    "aggregates": [{"id", "function", "clauses": [...], "fixed": [[depth, label, line, col]]}],
     "outputs": {"names": [...], "stars": [[rel, [excluded...]]], "opaque": bool}}]}
 ```
 """
@@ -29,7 +34,7 @@ from typing import Callable
 
 from lotus_checks.loaders import LineIndex
 
-FACTS_VERSION = "2"  # 2: "coverage"
+FACTS_VERSION = "3"  # 2: "coverage"; 3: correlation, aggregates, "key" steps, "queries"
 PLACEHOLDER_KINDS = ("source", "ref", "this")
 Position = tuple[int | None, int | None]
 
@@ -137,6 +142,8 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
                 rendering, problem = sql_facts(
                     rendered.sql, rendered.relations, rendered.original_position
                 )
+                if rendering is not None and rendered.queries:
+                    rendering["queries"] = _query_facts(rendered, problems)
             plain = (rendered, (rendering, problem))
             if problem is not None:
                 problems.setdefault(_key(problem), problem)
@@ -144,6 +151,29 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
     facts["calls"] = list(calls.values())
     facts["problems"] = list(problems.values())
     return facts
+
+
+# Compile-time SQL that is a query (what has columns to check); other statements (`load httpfs`,
+# `create secret ...`) are left alone: sqlglot does not know all of DuckDB's commands.
+_QUERY_START = re.compile(r"\s*(?:\(\s*)*(?:select|with|from|values)\b", re.IGNORECASE)
+
+
+def _query_facts(rendered: Any, problems: dict[tuple, dict[str, Any]]) -> list[dict[str, Any] | None]:
+    """Facts of the SQL a rendering runs at compile time (`run_query()`, `statement`), each
+    positioned through its own source map; parse problems join the model's."""
+    out = []
+    for query in rendered.queries:
+        if not _QUERY_START.match(_strip_comments(query.sql)):
+            continue
+        facts, problem = sql_facts(query.sql, rendered.relations, query.original_position)
+        if problem is not None:
+            problems.setdefault(_key(problem), problem)
+        out.append(facts)
+    return out
+
+
+def _strip_comments(sql: str) -> str:
+    return re.sub(r"^(?:\s*(?:--[^\n]*|/\*.*?\*/))*", "", sql, flags=re.DOTALL)
 
 
 def sql_facts(
@@ -164,8 +194,8 @@ def sql_facts(
         return call is not None and call.kind in PLACEHOLDER_KINDS
 
     files = {name for name, call in relations.items() if call.kind == "files"}
-    out: dict[str, Any] = {"relations": {}, "reads": [], "outputs": None}
-    for statement in statements:
+    out: dict[str, Any] = {"relations": {}, "reads": [], "aggregates": [], "outputs": None}
+    for number, statement in enumerate(statements):
         try:
             resolution = resolve(statement, is_placeholder)
         except RecursionError:
@@ -180,7 +210,15 @@ def sql_facts(
         out["relations"].update(
             _relations(resolution.relations, relations, files, sql, original_position)
         )
-        out["reads"].extend(_reads(resolution.reads, sql, original_position))
+        out["reads"].extend(_reads(resolution.reads, sql, original_position, number))
+        out["aggregates"].extend(
+            {"id": f"{number}:{a.id}", "function": a.function,
+             "clauses": list(a.clauses),
+             "fixed": [[depth, label, *(original_position(offset) if offset is not None
+                                        else (None, None))]
+                       for depth, label, offset in a.fixed]}
+            for a in resolution.aggregates
+        )
         output = resolution.output
         out["outputs"] = {
             "names": list(output.display),
@@ -284,7 +322,8 @@ def repr_sql(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _reads(reads: list[Any], sql: str, original_position: Callable[[int], Position]) -> list[dict[str, Any]]:
+def _reads(reads: list[Any], sql: str, original_position: Callable[[int], Position],
+           statement: int = 0) -> list[dict[str, Any]]:
     out = []
     for read in reads:
         line, column = original_position(read.offset)
@@ -297,17 +336,26 @@ def _reads(reads: list[Any], sql: str, original_position: Callable[[int], Positi
                 [[s.name, s.kind, *(original_position(s.offset) if s.offset is not None else (None, None))]
                  for s in steps],
             ])
-        out.append({
+        entry = {
             "name": read.name, "line": line, "column": column, "cands": cands,
             "derived": read.derived, "scope": read.scope, "known": list(read.known),
-        })
+        }
+        if read.depths or read.outer is not None:
+            entry.update(depths=list(read.depths), labels=list(read.labels),
+                         outer=list(read.outer) if read.outer is not None else None,
+                         aggregate=None if read.aggregate is None else f"{statement}:{read.aggregate}")
+        out.append(entry)
     return out
 
 
+_LITERAL_STEPS = ("json", "key")
+
+
 def _locate_json_steps(sql: str, start: int, steps: tuple[Any, ...]) -> tuple[Any, ...]:
-    """JSON path keys carry no position in sqlglot: find them in the path literal after the column
-    (on the same line), in order; unknown ones stay None (findings fall back to the column)."""
-    if not any(s.kind == "json" and s.offset is None for s in steps):
+    """JSON path keys and `['key']`s carry no position in sqlglot: find them in the literals after
+    the column (on the same line), in order; unknown ones stay None (findings fall back to the
+    column)."""
+    if not any(s.kind in _LITERAL_STEPS and s.offset is None for s in steps):
         return steps
     from dataclasses import replace
 
@@ -316,7 +364,7 @@ def _locate_json_steps(sql: str, start: int, steps: tuple[Any, ...]) -> tuple[An
     cursor = sql.find("'", start, end)
     out = []
     for step in steps:
-        if step.kind == "json" and step.offset is None and cursor >= 0:
+        if step.kind in _LITERAL_STEPS and step.offset is None and cursor >= 0:
             found = sql.find(step.name, cursor + 1, end)
             if found >= 0:
                 step = replace(step, offset=found)
@@ -391,6 +439,7 @@ def _same_rendering(first: Any, second: Any) -> bool:
         first.sql == second.sql
         and first.relations == second.relations
         and first.source_map == second.source_map
+        and first.queries == second.queries
     )
 
 

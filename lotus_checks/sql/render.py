@@ -4,7 +4,8 @@
 unsafe attribute access and runaway templates (recursion, huge loops or output) come back as
 `TemplateProblem`s, which the columns family reports as LL004. `ref()`, `source()`, `this` and
 `var("files")` render to placeholder identifiers recorded in `relations`, so the SQL resolver
-knows what each relation is without a warehouse. `original_position()` maps an offset in the
+knows what each relation is without a warehouse. SQL handed to `run_query()` and
+`{% call statement(...) %}` comes back in `queries`, with its own source map. `original_position()` maps an offset in the
 rendered SQL back to the line and column of the original `.sql` file.
 
 Jinja is imported lazily (in `lotus_checks.sql._jinja`): importing this module stays cheap.
@@ -41,6 +42,18 @@ class TemplateProblem:
 
 
 @dataclass(frozen=True)
+class CompileQuery:
+    """SQL the model hands to `run_query()` or `{% call statement(...) %}`: dbt runs it while
+    compiling the model (e.g. reading `{{ this }}` to find where an incremental run resumes)."""
+
+    sql: str
+    source_map: SourceMap = field(repr=False)
+
+    def original_position(self, offset: int) -> tuple[int, int]:
+        return self.source_map.original_position(offset)
+
+
+@dataclass(frozen=True)
 class RenderedModel:
     sql: str | None  # None when the template cannot be rendered at all
     config: dict[str, Any]  # merged kwargs of every config(...) call
@@ -49,6 +62,7 @@ class RenderedModel:
     source_map: SourceMap | None = field(default=None, repr=False, compare=False)
     # The rendering ran out of wall-clock time: a machine-dependent result (never cached).
     timed_out: bool = False
+    queries: tuple[CompileQuery, ...] = ()  # in the order the template runs them
 
     def original_position(self, offset: int) -> tuple[int, int]:
         """Offset in `sql` -> (line, column), 1-based, in the template file."""

@@ -11,13 +11,16 @@ Scoping follows DuckDB:
 - an unqualified name is looked up in the innermost FROM clause first, then outwards (correlated
   subqueries); several relations offering it explicitly is ambiguous (DuckDB's problem, not ours);
 - select-list aliases are visible in WHERE/GROUP BY/HAVING/QUALIFY/ORDER BY and to later select
-  items; lambda parameters shadow everything inside the lambda body.
+  items; lambda parameters shadow everything inside the lambda body;
+- an aggregate whose columns all come from an outer query belongs to that query (and is an error
+  there in WHERE, JOIN ON and GROUP BY): each aggregate records where its columns bind.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from typing import Any
 from typing import Callable
 from typing import Iterable
@@ -44,7 +47,8 @@ class Step:
 
     name: str
     offset: int | None  # in the rendered SQL; None when unknown
-    kind: str = "name"  # "name" | "json" | "index"
+    # "name" (`a.b`), "key" (`a['b']`, `struct_extract(a, 'b')`), "json" (a JSON path key), "index"
+    kind: str = "name"
 
 
 @dataclass(frozen=True)
@@ -101,6 +105,27 @@ class ColumnRead:
     derived: bool = False
     scope: str = ""
     known: tuple[str, ...] = ()
+    # Unqualified names: the scope depth (0: the read's own FROM clause, 1: the query around it,
+    # ...) and FROM item label of each candidate, and a relation further out that has the name
+    # explicitly, (depth, label), where it binds when no candidate before it has the column.
+    depths: tuple[int, ...] = ()
+    labels: tuple[str, ...] = ()
+    outer: tuple[int, str] | None = None
+    aggregate: int | None = None  # the aggregate (`Aggregate.id`) the read is an argument of
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    """An aggregate call none of whose columns is certainly its own query's.
+
+    Its columns are the reads that name it (`ColumnRead.aggregate`), bound by the schemas, and
+    `fixed`: columns that certainly bind further out, (depth, label, offset). `clauses` names the
+    clause each enclosing query level holds the subquery in ("where", "join", "group", ...)."""
+
+    id: int
+    function: str
+    clauses: tuple[str, ...]
+    fixed: tuple[tuple[int, str, int | None], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -121,6 +146,7 @@ class Resolution:
     relations: dict[str, RelationRead]
     reads: list[ColumnRead]
     output: Source
+    aggregates: list[Aggregate] = field(default_factory=list)
 
 
 @dataclass
@@ -128,6 +154,7 @@ class _Scope:
     sources: dict[str, Source]
     parent: _Scope | None
     aliases: frozenset[str] = frozenset()
+    clause: str = ""  # where in its query the expressions of this scope are ("where", "join", ...)
 
     def chain(self) -> Iterable[_Scope]:
         scope: _Scope | None = self
@@ -140,7 +167,7 @@ def resolve(statement: Any, is_placeholder: Callable[[str], bool]) -> Resolution
     """Resolve every column of one parsed statement (a sqlglot expression)."""
     walker = _Walker(is_placeholder)
     output = walker.query(statement, None, {})
-    return Resolution(walker.relations, walker.reads, output)
+    return Resolution(walker.relations, walker.reads, output, walker.aggregates)
 
 
 class _Walker:
@@ -151,6 +178,11 @@ class _Walker:
         self.is_placeholder = is_placeholder
         self.relations: dict[str, RelationRead] = {}
         self.reads: list[ColumnRead] = []
+        self.aggregates: list[Aggregate] = []
+        self.aggregate_count = 0
+        # One entry per aggregate being visited (None: a subquery inside it, whose columns are
+        # not the aggregate's): [certainly local?, fixed outer columns, id].
+        self.collecting: list[list[Any] | None] = []
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -234,16 +266,16 @@ class _Walker:
         out = Source("query")
         seen: set[str] = set()
         for item in node.expressions:
-            origins = self.visit(item, _Scope(scope.sources, parent, frozenset(seen)), ctes,
-                                 frozenset())
+            origins = self.visit(item, _Scope(scope.sources, parent, frozenset(seen), "select"),
+                                 ctes, frozenset())
             self.add_output(out, item, origins, scope)
             if isinstance(item, exp.Alias):
                 seen.add(item.alias.lower())
-        everywhere = _Scope(scope.sources, parent, frozenset(seen))
         handled = {"with_", "expressions", "from_", "joins", "laterals"}
         for key, value in node.args.items():
             if key in handled or value is None:
                 continue
+            everywhere = _Scope(scope.sources, parent, frozenset(seen), key)
             for part in value if isinstance(value, list) else [value]:
                 if isinstance(part, exp.Expression):
                     self.visit(part, everywhere, ctes, frozenset())
@@ -294,7 +326,8 @@ class _Walker:
         alias = self.from_item(join.this, scope, ctes)
         on = join.args.get("on")
         if on is not None:
-            self.visit(on, scope, ctes, frozenset())
+            self.visit(on, _Scope(scope.sources, scope.parent, scope.aliases, "join"), ctes,
+                       frozenset())
         for ident in join.args.get("using") or ():
             # USING (id) needs the column on both sides.
             name = ident.name
@@ -412,10 +445,24 @@ class _Walker:
             for sub in self.chain_subexpressions(node):
                 self.visit(sub, scope, ctes, lambdas)
             if steps and steps[0].name.lower() in lambdas:
+                self.note_column(0, scope, None)
                 return None
             return self.column(steps, scope)
         if isinstance(node, (exp.Subquery, exp.SetOperation, exp.Select)):
-            self.query(node, scope, ctes)
+            self.collecting.append(None)
+            try:
+                self.query(node, scope, ctes)
+            finally:
+                self.collecting.pop()
+            return None
+        if isinstance(node, exp.Window) and _is_aggregate(node.this, exp):
+            # `max(x) over (...)` is a window function, not an aggregate of the query.
+            for child in node.iter_expressions():
+                for part in _aggregate_arguments(child, exp) if child is node.this else [child]:
+                    self.visit(part, scope, ctes, lambdas)
+            return None
+        if _is_aggregate(node, exp):
+            self.aggregate(node, scope, ctes, lambdas)
             return None
         if isinstance(node, exp.Lambda):
             params = frozenset(p.name.lower() for p in node.expressions)
@@ -456,9 +503,13 @@ class _Walker:
             elif isinstance(node, exp.Bracket) and len(node.expressions) == 1:
                 index = node.expressions[0]
                 if isinstance(index, exp.Literal) and index.is_string:
-                    tail.insert(0, Step(index.this, None, "json"))
+                    tail.insert(0, Step(index.this, None, "key"))
                 else:
                     tail.insert(0, Step(ARRAY_STEP, None, "index"))
+                node = node.this
+            elif (isinstance(node, exp.StructExtract) and isinstance(node.expression, exp.Literal)
+                  and node.expression.is_string):
+                tail.insert(0, Step(node.expression.this, None, "key"))
                 node = node.this
             elif isinstance(node, (exp.JSONExtract, exp.JSONExtractScalar)) and isinstance(
                 node.expression, exp.JSONPath
@@ -489,6 +540,9 @@ class _Walker:
     def column(self, steps: list[Step], scope: _Scope) -> tuple[Origin, ...] | None:
         if len(steps) >= 2 and steps[0].kind == "name":
             source = self.table_alias(steps[0].name, scope)
+            if source is not None:
+                self.note_column(self.alias_depth(steps[0].name, scope), scope, steps[0].offset,
+                                 steps[0].name)
             first, second = steps[0].name.lower(), steps[1].name.lower()
             if source is not None and second not in source.names and first in source.names:
                 # `u.p` with `unnest(l) as u`: the table has no `p`, its column `u` is a struct.
@@ -500,6 +554,10 @@ class _Walker:
         if steps[0].kind != "name":
             return None
         return self.lookup(steps[0].name, tuple(steps[1:]), steps[0].offset, scope)
+
+    def alias_depth(self, name: str, scope: _Scope) -> int:
+        key = name.lower()
+        return next((d for d, level in enumerate(scope.chain()) if key in level.sources), 0)
 
     def table_alias(self, name: str, scope: _Scope) -> Source | None:
         key = name.lower()
@@ -535,33 +593,120 @@ class _Walker:
         """An unqualified column: innermost FROM clause first, then outwards."""
         key = name.lower()
         candidates: list[Origin] = []
+        depths: list[int] = []
+        labels: list[str] = []
+        outer: tuple[int, str] | None = None
         for depth, level in enumerate(scope.chain()):
             explicit = [s for s in level.sources.values() if key in s.names]
             if len(explicit) == 1 and not candidates:
+                if depth and not bare and offset is not None:
+                    # Certainly bound by correlation: recorded with no candidates of its own.
+                    self.reads.append(ColumnRead(name, offset, (), scope=_label(scope),
+                                                 outer=(depth, explicit[0].label),
+                                                 aggregate=self.aggregate_id()))
+                self.note_column(depth, scope, offset, explicit[0].label)
                 return self.pass_through(explicit[0].names[key], path, offset)
+            if len(explicit) == 1 and not bare:
+                outer = (depth, explicit[0].label)  # unless a relation further in has it
+                break
             if explicit or any(s.opaque for s in level.sources.values()):
+                self.note_column(0, scope, None)
                 return None
             if depth == 0 and not bare and key in level.aliases:
+                self.note_column(0, scope, None)
                 return None
             for source in level.sources.values():
-                candidates.extend(
-                    Origin(s.rel, name, path) for s in source.stars if key not in s.exclude
-                )
+                for star in source.stars:
+                    if key not in star.exclude:
+                        candidates.append(Origin(star.rel, name, path))
+                        depths.append(depth)
+                        labels.append(source.label)
         sources = list(scope.sources.values())
-        self.record(name, offset, tuple(candidates), sources[0] if len(sources) == 1 else None)
+        if offset is None or outer is None and not any(depths):
+            # Only the read's own FROM clause can bind it: nothing for an aggregate to learn.
+            self.note_column(0, scope, offset)
+            depths = []
+        self.record(name, offset, tuple(candidates), sources[0] if len(sources) == 1 else None,
+                    tuple(depths), tuple(labels), outer)
         return tuple(candidates)
 
     def record(
-        self, name: str, offset: int | None, candidates: tuple[Origin, ...], source: Source | None
+        self, name: str, offset: int | None, candidates: tuple[Origin, ...], source: Source | None,
+        depths: tuple[int, ...] = (), labels: tuple[str, ...] = (),
+        outer: tuple[int, str] | None = None,
     ) -> None:
         if offset is None:
             return
         label = source.label if source is not None else ""
         known = tuple(source.display) if source is not None and not candidates else ()
-        self.reads.append(ColumnRead(name, offset, candidates, scope=label, known=known))
+        if not depths:
+            self.reads.append(ColumnRead(name, offset, candidates, scope=label, known=known))
+            return
+        self.reads.append(ColumnRead(name, offset, candidates, scope=label, known=known,
+                                     depths=depths, labels=labels, outer=outer,
+                                     aggregate=self.aggregate_id()))
+
+    # ---- aggregates ------------------------------------------------------------------------
+
+    def aggregate(self, node: Any, scope: _Scope, ctes: dict[str, Source],
+                  lambdas: frozenset[str]) -> None:
+        """Visit an aggregate call; record it when none of its columns is certainly local."""
+        self.aggregate_count += 1
+        collector: list[Any] = [False, [], self.aggregate_count]
+        first_read = len(self.reads)
+        self.collecting.append(collector)
+        try:
+            for child in _aggregate_arguments(node, self.exp):
+                self.visit(child, scope, ctes, lambdas)
+        finally:
+            self.collecting.pop()
+        local, fixed, ident = collector
+        named = [i for i in range(first_read, len(self.reads)) if self.reads[i].aggregate == ident]
+        if local or not (fixed or named):
+            # Its own query's aggregate (or one without columns, `count(*)`): unbind the reads.
+            for i in named:
+                self.reads[i] = replace(self.reads[i], aggregate=None)
+            return
+        function = node.this if isinstance(node, self.exp.Filter) else node
+        clauses = tuple(level.clause for level in scope.chain())
+        self.aggregates.append(Aggregate(ident, function.sql_name().lower(), clauses, tuple(fixed)))
+
+    def aggregate_id(self) -> int | None:
+        collector = self.collecting[-1] if self.collecting else None
+        return collector[2] if collector is not None else None
+
+    def note_column(self, depth: int, scope: _Scope | None, offset: int | None,
+                    label: str = "") -> None:
+        """A column of the aggregate being visited binds at `depth` (0: its own query)."""
+        collector = self.collecting[-1] if self.collecting else None
+        if collector is None:
+            return
+        if depth == 0:
+            collector[0] = True
+        else:
+            collector[1].append((depth, label, offset))
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
+
+def _label(scope: _Scope) -> str:
+    sources = list(scope.sources.values())
+    return sources[0].label if len(sources) == 1 else ""
+
+
+def _is_aggregate(node: Any, exp: Any) -> bool:
+    """An aggregate call, with or without `FILTER (WHERE ...)`."""
+    return isinstance(node, exp.AggFunc) or (
+        isinstance(node, exp.Filter) and isinstance(node.this, exp.AggFunc)
+    )
+
+
+def _aggregate_arguments(node: Any, exp: Any) -> list[Any]:
+    """The expressions an aggregate call reads: its arguments and its FILTER condition."""
+    if isinstance(node, exp.Filter):
+        return [*node.this.iter_expressions(), *(e for e in node.iter_expressions() if e is not node.this)]
+    return list(node.iter_expressions())
 
 
 def _offset(node: Any) -> int | None:

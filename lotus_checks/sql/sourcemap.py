@@ -35,6 +35,11 @@ def has_markers(text: str) -> bool:
     return any(char in text for char in MARKER_CHARS)
 
 
+def strip(marked: str) -> str:
+    """The text without its markers."""
+    return _MARKER.sub("", marked)
+
+
 def line_starts(text: str) -> list[int]:
     starts = [0]
     position = text.find("\n")
@@ -138,3 +143,36 @@ def decode(
         len(template),
     )
     return "".join(pieces), source_map
+
+
+_PLACEHOLDER = re.compile(r"__lotus_\w+")
+
+
+def locate(text: str, template: str, start: int) -> SourceMap:
+    """A map for text that carries no markers (a string literal handed to `run_query()`, maybe
+    concatenated with `this`): each piece between placeholders that occurs verbatim in the
+    template after `start` maps there, in order; everything else maps to `start`."""
+    starts: list[int] = []
+    offsets: list[int] = []
+    linear: list[bool] = []
+    cursor = start
+    position = 0
+    for piece in _PLACEHOLDER.split(text):
+        if piece:
+            found = template.find(piece, cursor)
+            starts.append(position)
+            offsets.append(found if found >= 0 else start)
+            linear.append(found >= 0)
+            if found >= 0:
+                cursor = found + len(piece)
+        position += len(piece)
+        match = _PLACEHOLDER.match(text, position)
+        if match is not None:
+            starts.append(position)
+            offsets.append(start)
+            linear.append(False)
+            position = match.end()
+    if not starts:
+        starts, offsets, linear = [0], [start], [False]
+    return SourceMap(tuple(starts), tuple(offsets), tuple(linear), tuple(line_starts(template)),
+                     len(template))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,10 @@ from lotus_checks.engine import run
 from lotus_checks.loaders import LineIndex
 from tests.builders import CORE
 from tests.builders import MARTS
+from tests.builders import SOURCES
 from tests.builders import STREAMS
 from tests.builders import copy_reference
+from tests.dbt.fixtures import AIRBYTE_META_TYPE
 from tests.dbt.fixtures import duckdb_type
 from tests.dbt.fixtures import quote_ident
 from tests.conftest import check_tree
@@ -104,9 +107,43 @@ MUTATIONS = [
     Mutation("json-path-into-undeclared-nested-property", f"{CORE}/klaviyo/int_klaviyo__profiles.sql",
              "'$.location.city'", "'$.location.cty'", "LL407", ("cty",)),
     Mutation("struct-path-into-undeclared-nested-property", f"{CORE}/gorgias/int_gorgias__tickets.sql",
-             "lower(customer.email)", "lower(customer.mail)", "LL407", ("mail",)),
+             "lower(customer.email)", "lower(customer.mail)", "LL408", ("mail",)),
     Mutation("struct-field-of-unnested-array-element", f"{CORE}/shopify/int_shopify__order_lines.sql",
-             "li.variant_title,", "li.variant_name,", "LL407", ("variant_name",)),
+             "li.variant_title,", "li.variant_name,", "LL408", ("variant_name",)),
+    Mutation("misspelled-struct-key", f"{CORE}/shopify/int_shopify__orders.sql",
+             "shipping_address.city as", "shipping_address.cty as", "LL408", ("cty",)),
+    Mutation("misspelled-struct-key-in-brackets", f"{CORE}/shopify/int_shopify__orders.sql",
+             "discount_codes[1].code", "discount_codes[1]['cod']", "LL408", ("cod'",)),
+    Mutation("misspelled-key-of-a-nested-struct", f"{CORE}/klaviyo/int_klaviyo__profiles.sql",
+             "subscriptions.email.marketing.can_receive_email_marketing as",
+             "subscriptions.email.marketing.can_receive_email_marketin as", "LL408",
+             ("can_receive_email_marketin",)),
+    Mutation("misspelled-key-of-airbyte-meta", f"{CORE}/shopify/int_shopify__orders.sql",
+             "    _airbyte_raw_id,\n", "    _airbyte_meta.sync_d as sync_id,\n    _airbyte_raw_id,\n",
+             "LL408", ("sync_d",)),
+    Mutation("misspelled-struct-key-in-struct-extract", f"{CORE}/shopify/int_shopify__orders.sql",
+             "customer.orders_count as", "struct_extract(customer, 'order_count') as", "LL408",
+             ("order_count",)),
+    # Compile-time SQL: the partition query an incremental model runs on `{{ this }}`.
+    Mutation("misspelled-column-in-run-query-block", f"{CORE}/shopify/int_shopify__orders_daily.sql",
+             "max(month) as max_month", "max(montth) as max_month", "LL405", ("montth",)),
+    Mutation("syntax-error-in-run-query-block", f"{CORE}/shopify/int_shopify__orders_daily.sql",
+             "max(month) as max_month", "max(month)) as max_month", "LL003", (") as max_month",)),
+    Mutation("run-query-block-reads-a-column-this-does-not-output",
+             f"{CORE}/shopify/int_shopify__orders_daily.sql",
+             "max(month) as max_month", "max(created_at) as max_month", "LL405", ("created_at",)),
+    # A name `{{ this }}` lacks falls through to the outer query: an aggregate in its WHERE.
+    Mutation("subquery-aggregate-over-an-outer-column", f"{CORE}/klaviyo/int_klaviyo__profiles.sql",
+             "where _airbyte_extracted_at > (select max(_airbyte_extracted_at) from {{ this }})",
+             "where updated > (select max(updated) from {{ this }})", "LL409", ("updated)",)),
+    Mutation("subquery-reads-an-outer-cte-column", f"{CORE}/gorgias/int_gorgias__satisfaction_surveys.sql",
+             "from per_ticket\n",
+             "from per_ticket\nwhere exists (select 1 from (select 1 as one) as t where one = survey_count)\n",
+             "LL410", ("survey_count)",)),
+    Mutation("subquery-filter-on-an-outer-column", f"{CORE}/klaviyo/int_klaviyo__profiles.sql",
+             "(select max(_airbyte_extracted_at) from {{ this }})",
+             "(select max(_airbyte_extracted_at) from {{ this }} where updated is not null)",
+             "LL410", ("updated is",)),
 ]
 
 
@@ -131,6 +168,63 @@ def _expected(root: Path, mutation: Mutation) -> list[tuple[str, str, int, int]]
         assert offset >= 0, f"{mutation.id}: {needle!r} not found"
         out.append((mutation.code, at, *index.position(offset)))
     return out
+
+
+def test_correlated_names_that_mean_the_outer_row_are_clean(lake: Path) -> None:
+    """Qualified outer columns, and aggregates of the subquery's own columns, are silent."""
+    model = f"{CORE}/klaviyo/int_klaviyo__profiles.sql"
+    source = "from {{ source('klaviyo', 'profiles') }}\n"
+    old = "where _airbyte_extracted_at > (select max(_airbyte_extracted_at) from {{ this }})"
+    for new in (
+        ("where p._airbyte_extracted_at > (select max(t._airbyte_extracted_at) from {{ this }} as t "
+         "where t.profile_id = p.id)"),
+        ("where p._airbyte_extracted_at > (select max(_airbyte_extracted_at) from {{ this }} "
+         "where updated_at <= p.updated)"),
+        ("where _airbyte_extracted_at > (select max(_airbyte_extracted_at) filter "
+         "(where updated_at is not null) from {{ this }})"),
+    ):
+        path = lake / model
+        original = path.read_text(encoding="utf-8")
+        assert source in original and old in original
+        path.write_text(original.replace(source, source.replace("\n", " as p\n")).replace(old, new),
+                        encoding="utf-8")
+        try:
+            assert _column_findings(lake) == [], new
+        finally:
+            path.write_text(original, encoding="utf-8")
+
+
+def test_compile_time_statements_that_are_not_queries_are_left_alone(lake: Path) -> None:
+    model = f"{CORE}/shopify/int_shopify__orders_daily.sql"
+    original = _apply(lake, Mutation(
+        "statements", model, "{% set results = run_query(partition_query) %}",
+        "{% do run_query('load httpfs') %}{% do run_query('create or replace secret (type s3)') %}"
+        "{% set results = run_query(partition_query) %}", "", ()))
+    try:
+        assert _column_findings(lake) == []
+    finally:
+        (lake / model).write_text(original, encoding="utf-8")
+
+
+def test_struct_access_is_an_error_only_into_a_declared_struct(tmp_path: Path) -> None:
+    """An object with declared properties lands as a STRUCT (LL408, an error); one without
+    properties lands as JSON text (never reported); properties without `"type": "object"` are
+    not certainly a STRUCT (LL407, a warning)."""
+    root = copy_reference(tmp_path)
+    model = f"{CORE}/klaviyo/int_klaviyo__events.sql"
+    text = (root / model).read_text(encoding="utf-8")
+    (root / model).write_text(text.replace(
+        "    attributes.uuid as event_uuid,\n",
+        "    attributes.uuid as event_uuid,\n    attributes.uuidd as event_uuid2,\n"
+        "    attributes.event_properties.OrderId as order_id_struct,\n",
+    ), encoding="utf-8")
+    line = text[:text.index("attributes.uuid as")].count("\n") + 2
+    assert _column_findings(root) == [("LL408", model, line, 16)]
+    schema_path = root / SOURCES / "klaviyo" / "events.json"
+    schema = json.loads(schema_path.read_text(encoding="utf-8"))
+    del schema["fields"]["attributes"]["type"]
+    schema_path.write_text(json.dumps(schema, indent=2), encoding="utf-8")
+    assert _column_findings(root) == [("LL407", model, line, 16)]
 
 
 def _column_findings(root: Path) -> list[tuple[str, str, int | None, int | None]]:
@@ -324,7 +418,8 @@ def test_duckdb_agrees_with_ll401_ll402_ll405_on_each_mutation(
     finally:
         (lake / mutation.path).write_text(original, encoding="utf-8")
     flagged = {f[1] for f in found if f[0] in COLUMN_FAMILY_CODES}
-    struct_flagged = {f[1] for f in found if f[0] == "LL407"}
+    struct_flagged = {f[1] for f in found if f[0] == "LL408"}
+    aggregate_flagged = {f[1] for f in found if f[0] == "LL409"}
     # A wrong ref/source/raw path is reported once, at its root; columns there are not judged.
     root_caused = {f[1] for f in found if f[0] in ("LL403", "LL404", "LL406")}
     by_path: dict[str, set[str]] = {}
@@ -334,16 +429,23 @@ def test_duckdb_agrees_with_ll401_ll402_ll405_on_each_mutation(
         if path in root_caused or "other" in seen:
             continue
         assert ("column" in seen) == (path in flagged), (path, seen, found)
-        if "struct" in seen:
-            assert path in struct_flagged, (path, seen, found)
+        # LL408 (an error) exactly where DuckDB fails on a struct key, LL409 on an outer aggregate.
+        assert ("struct" in seen) == (path in struct_flagged), (path, seen, found)
+        assert ("aggregate" in seen) == (path in aggregate_flagged), (path, seen, found)
     if mutation.code in COLUMN_FAMILY_CODES:
         assert any("column" in seen for seen in by_path.values())  # DuckDB confirms the mistake
+    confirms = {"LL408": "struct", "LL409": "aggregate"}.get(mutation.code)
+    if confirms is not None:
+        assert any(confirms in seen for seen in by_path.values())
+    if mutation.code == "LL410":  # a warning: DuckDB binds the outer column
+        assert all(seen == {"ok"} for seen in by_path.values()), by_path
 
 
 def _duckdb_verdicts(root: Path, work: Path) -> dict[tuple[str, bool], str]:
-    """Bind every model (both renderings) in DuckDB against empty Parquet files that have exactly
-    the allowed columns of each stream: "ok", "column" (column not found), "struct" (struct key
-    not found) or "other"."""
+    """Bind every model (both renderings, and the SQL each runs at compile time through
+    run_query) in DuckDB against empty Parquet files that have exactly the allowed columns of each
+    stream: "ok", "column" (column not found), "struct" (struct key not found), "aggregate" (an
+    aggregate where the clause allows none) or "other"."""
     import duckdb
 
     from lotus_checks.repo import Repo
@@ -382,6 +484,9 @@ def _duckdb_verdicts(root: Path, work: Path) -> dict[tuple[str, bool], str]:
                     verdict = "ok"
                     if not incremental:
                         con.execute(f'create or replace view "model__{model.name}" as {sql}')
+                    for query in rendered.queries:  # `{{ this }}`: the view made just above
+                        as_model = replace(rendered, sql=query.sql)
+                        con.execute(f"describe {_localise(as_model, model, tags, repo, raw, sources)}")
                 except duckdb.Error as exc:
                     verdict = _classify(str(exc))
                 verdicts[(model.path, incremental)] = verdict
@@ -395,6 +500,8 @@ def _duckdb_verdicts(root: Path, work: Path) -> dict[tuple[str, bool], str]:
 def _classify(message: str) -> str:
     if "Could not find key" in message:
         return "struct"
+    if "cannot contain aggregates" in message:
+        return "aggregate"
     if re.search(r"Referenced column .* not found|does not have a column named|"
                  r"Referenced table .* not found|column .* not found", message, re.I):
         return "column"
@@ -465,7 +572,7 @@ def _write_stream_parquet(repo: Any, stream: Any, folder: Path) -> None:
         columns += [("_dlt_load_id", "VARCHAR"), ("_dlt_id", "VARCHAR")]
     else:
         columns += [("_airbyte_raw_id", "VARCHAR"), ("_airbyte_extracted_at", "TIMESTAMP"),
-                    ("_airbyte_meta", "JSON"), ("_airbyte_generation_id", "BIGINT")]
+                    ("_airbyte_meta", AIRBYTE_META_TYPE), ("_airbyte_generation_id", "BIGINT")]
     target = folder / "year=2024" / "month=1" / "day=1"
     target.mkdir(parents=True, exist_ok=True)
     select = ", ".join(f"cast(null as {t}) as {quote_ident(n)}" for n, t in columns)

@@ -283,3 +283,67 @@ def test_parse_errors_point_at_the_offending_token(sql: str, position: tuple[int
     facts, problem = sql_facts(sql, {}, LineIndex(sql).position)
     assert facts is None
     assert (problem["code"], problem["line"], problem["column"]) == ("LL003", *position)
+
+
+# ---- names a subquery may take from an outer query -----------------------------------------
+
+
+def correlation(sql: str) -> list[tuple[str, tuple[int, ...], tuple[str, ...], Any, Any]]:
+    """(name, candidate depths, candidate labels, outer, aggregate) of each read that may bind
+    outside its own query."""
+    return [(r.name, r.depths, r.labels, r.outer, r.aggregate)
+            for r in resolved(sql).reads if r.depths or r.outer]
+
+
+def test_unqualified_names_in_a_subquery_list_candidates_by_depth() -> None:
+    sql = "select * from raw o where o.id > (select max(updated) from this_model)"
+    [read] = correlation(sql)
+    assert read[:3] == ("updated", (0, 1), ("this_model", "o"))
+    [aggregate] = resolved(sql).aggregates
+    assert read[4] == aggregate.id
+    assert aggregate.function == "max" and aggregate.clauses == ("select", "where")
+
+
+def test_aggregate_clauses_name_where_the_subquery_sits() -> None:
+    join = "select * from raw o join raw2 p on p.id = (select max(x) from this_model)"
+    group = "select count(*) from raw o group by (select max(x) from this_model)"
+    having = "select o.id from raw o group by o.id having count(*) > (select max(x) from this_model)"
+    assert [resolved(q).aggregates[0].clauses[1] for q in (join, group, having)] == [
+        "join", "group", "having",
+    ]
+
+
+def test_aggregates_with_a_certain_own_column_are_not_recorded() -> None:
+    for sql in (
+        "select * from raw o where o.id > (select max(t.x) from this_model t)",
+        "select * from raw o where o.id > (select count(*) from this_model)",
+        "select * from raw o where o.id > (select max(x) over () from this_model limit 1)",
+        "with c as (select id, x from raw2) select * from raw o where o.id > (select max(x) from c)",
+    ):
+        assert resolved(sql).aggregates == [], sql
+
+
+def test_qualified_outer_columns_are_fixed_in_the_aggregate() -> None:
+    sql = "select * from raw o where o.id > (select max(o.k) from this_model t)"
+    [aggregate] = resolved(sql).aggregates
+    assert [(depth, label) for depth, label, _ in aggregate.fixed] == [(1, "o")]
+    assert correlation(sql) == []  # qualified: never a correlation finding
+
+
+def test_filter_columns_count_as_the_aggregates_columns() -> None:
+    sql = "select * from raw o where o.id > (select sum(a) filter (where b > 0) from this_model)"
+    [aggregate] = resolved(sql).aggregates
+    assert [r[0] for r in correlation(sql) if r[4] == aggregate.id] == ["a", "b"]
+
+
+def test_an_explicit_outer_column_after_inner_stars_is_the_fallback() -> None:
+    sql = ("with c as (select id, flag from raw2)\n"
+           "select * from c where c.id in (select id from this_model where flag)")
+    reads = correlation(sql)
+    assert ("flag", (0,), ("this_model",), (1, "c"), None) in reads
+
+
+def test_a_name_only_an_outer_cte_has_is_recorded_as_certainly_outer() -> None:
+    sql = ("with c as (select id, flag from raw2), d as (select id from raw2)\n"
+           "select * from c where c.id in (select id from d where flag)")
+    assert correlation(sql) == [("flag", (), (), (1, "c"), None)]
