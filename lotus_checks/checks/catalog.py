@@ -388,7 +388,7 @@ class _Evaluation:
         if not result.ok:
             self._add_failure(result.error or "", result.output, sources)
             return
-        if not result.catalogs:
+        if not result.catalogs and not result.oversized:
             self._add_failure("the generator exited 0 but wrote no catalog", result.output,
                               sources)
             return
