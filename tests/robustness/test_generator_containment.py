@@ -155,15 +155,18 @@ def test_a_write_it_hides_from_us_is_still_caught(lake: Path, mode: str) -> None
 def test_generator_finding_the_tree_through_proc_cwd(
     lake: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The tree found as the working folder of another process (lotus-check's own)."""
+    """The tree found as the working folder of another process (lotus-check's own). The
+    generator writes only into a working folder that is this test's lake (compared with the
+    path built from its parts): never into another process's folder on this machine."""
     monkeypatch.chdir(lake)
+    parts = str(lake).split(os.sep)
     with_prelude(lake, (
         "import os\n"
+        f"lake = os.sep.join({parts!r})\n"
         "for pid in [p for p in os.listdir('/proc') if p.isdigit()]:\n"
         "    try:\n"
-        "        cwd = os.readlink(f'/proc/{pid}/cwd')\n"
-        f"        if 'lotus-check-generator-' not in cwd and os.path.isdir(os.path.join(cwd, {STREAMS!r})):\n"
-        f"            open(os.path.join(cwd, {PWNED!r}), 'w').write('{{}}')\n"
+        "        if os.readlink(f'/proc/{pid}/cwd') == lake:\n"
+        f"            open(os.path.join(lake, {PWNED!r}), 'w').write('{{}}')\n"
         "    except OSError:\n"
         "        pass\n"
     ))
