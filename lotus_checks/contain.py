@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     deadline = time.monotonic() + args.timeout
     tail = Tail(args.tail)
     # Opened now: once the folders are read-only for us too, its folder may be one of them.
-    report = open(args.status, "w", encoding="utf-8")
+    report = open(args.status, "w", encoding="utf-8")  # noqa: SIM115 - closed at the end
     signal.signal(signal.SIGTERM, _stop)
     libc = None
     if sys.platform.startswith("linux"):

@@ -245,7 +245,7 @@ class PendingRun:
     def _wait_contained(self, remaining: float) -> str | None:
         """contain.py ends the generator at the time limit itself; its status says how it
         ended. Only if it does not end in time too, it is killed here."""
-        assert self.process is not None and self.status is not None
+        assert self.process is not None and self.status is not None and self.log is not None
         try:
             self.process.wait(timeout=remaining + CLEANUP_SECONDS)
         except subprocess.TimeoutExpired:
@@ -374,8 +374,8 @@ def _refers_to_root(source: bytes, root: Path) -> bool:
     roots = {str(root), os.path.realpath(root)}
     for text in _string_literals(source):
         for name in roots:
-            if text == name or text.startswith(name.rstrip("/" + os.sep) + os.sep) \
-                    or text.startswith(name.rstrip("/") + "/"):
+            below = (name.rstrip("/" + os.sep) + os.sep, name.rstrip("/") + "/")
+            if text == name or text.startswith(below):
                 return True
     return False
 

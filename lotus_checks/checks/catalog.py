@@ -458,9 +458,9 @@ class _Evaluation:
             self._add_drift(source, group[0], others=group[1:])
         rest = sum(len(group) for group in list(groups.values())[MAX_DRIFT_FINDINGS:])
         if rest:
-            self._add_drift(source, Drift(None, ("streams",), (
-                f"and {rest:,} more difference(s) in this catalog (run the generator to see the "
-                "whole change)",)))
+            more = (f"and {rest:,} more difference(s) in this catalog (run the generator to see "
+                    "the whole change)")
+            self._add_drift(source, Drift(None, ("streams",), (more,)))
 
     def _add_drift(self, source: _Source, drift: object, others: list | None = None) -> None:
         from lotus_checks.catalog_diff import Drift

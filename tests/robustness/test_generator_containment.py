@@ -240,7 +240,7 @@ def test_setsid_children_are_killed_at_the_time_limit(
     marker = outside / "late.txt"
     with_prelude(lake, late_writer(marker, True, 1.0) + "import time\ntime.sleep(30)\n")
     config(lake, "generator-timeout = 0.5\n")
-    code, findings = cli(lake)
+    _code, findings = cli(lake)
     assert summary(findings) == [("LL204", GENERATOR)]
     assert "did not finish within 0.5 s" in findings[0]["message"]
     time.sleep(1.5)
@@ -265,7 +265,7 @@ def test_only_the_generators_inputs_are_copied_within_max_file_size(
     (lake / STREAMS / "notes.bin").write_bytes(b"\0" * 300_000)  # not a JSON input
     (lake / SOURCES / "README.md").write_text("how the schemas were discovered\n")
     (lake / "orchestration/airbyte/big_helper.py").write_text("#" * 300_000 + "\n")
-    code, findings = cli(lake)
+    _code, findings = cli(lake)
     assert [f for f in findings if f["code"].startswith("LL2")] == []
     assert GENERATOR in copied and f"{STREAMS}/orders.json" in copied
     assert f"{SOURCES}/orders.json" in copied
@@ -277,7 +277,7 @@ def test_only_the_generators_inputs_are_copied_within_max_file_size(
 def test_a_generator_over_max_file_size_is_not_read(lake: Path) -> None:
     config(lake, "max-file-size = 200000\n")
     (lake / GENERATOR).write_text(original(GENERATOR).decode() + "#" * 300_000 + "\n")
-    code, findings = cli(lake)
+    _code, findings = cli(lake)
     assert summary(findings) == [("LL204", GENERATOR)]
     assert "cannot read the generator" in findings[0]["message"]
     assert "max-file-size" in findings[0]["message"]
@@ -299,7 +299,7 @@ def test_the_generators_output_is_capped(lake: Path, monkeypatch: pytest.MonkeyP
         "print('the last line')\n"
         "raise SystemExit(3)\n"
     )
-    code, findings = cli(lake)
+    _code, findings = cli(lake)
     assert summary(findings) == [("LL204", GENERATOR)]
     assert findings[0]["message"].endswith("exited with status 3: the last line")
     assert sizes and sizes[0] <= generator_module.OUTPUT_CAP_BYTES  # not 40 MB
@@ -387,7 +387,7 @@ def test_a_fix_that_fails_halfway_names_the_file_and_what_was_rewritten(
             (other / path.name).write_bytes(path.read_bytes())
     drift(lake)
     drift(lake, f"{second}/_catalog.json")
-    import lotus_checks.fsutil as fsutil
+    from lotus_checks import fsutil
 
     real = fsutil.atomic_write
     calls: list[Path] = []
@@ -416,7 +416,7 @@ def test_a_source_folder_linked_inside_the_root_is_checked_like_any_other(
     (lake / folder).symlink_to(moved, target_is_directory=True)
     assert cli(lake) == (0, [])
     drift(lake)  # the catalog checks still run for it
-    code, findings = cli(lake)
+    _code, findings = cli(lake)
     assert summary(findings) == [("LL201", CATALOG)]
 
 
@@ -431,7 +431,7 @@ def test_a_generator_that_is_not_a_file_says_what_it_is(lake: Path, kind: str, s
     else:
         os.mkfifo(lake / GENERATOR)
     with no_hang(30):
-        code, findings = cli(lake)
+        _code, findings = cli(lake)
     assert summary(findings) == [("LL204", GENERATOR)]
     assert f"the catalog generator {GENERATOR} {said}" in findings[0]["message"]
 
@@ -453,11 +453,12 @@ def test_the_generator_gets_a_minimal_environment(
         "raise SystemExit(1)\n"
     )
     code, findings = cli(lake)
+    assert code == 1
     text = findings[0]["message"] + findings[0]["hint"]
     assert "DEPLOY_TOKEN" not in text and SECRET not in text
     assert "PATH" in text and "workspace: None" in text
     config(lake, 'generator-env = ["AIRBYTE_WORKSPACE"]\n')  # the neighbour: asked for by name
-    code, findings = cli(lake)
+    _code, findings = cli(lake)
     assert "workspace: ws-1" in findings[0]["message"] + findings[0]["hint"]
 
 
@@ -493,7 +494,7 @@ def test_a_failing_generator_shows_the_repos_paths(lake: Path) -> None:
         "print('reading', Path(__file__).resolve().parents[1] / 'assets')\n"
         "raise KeyError('sync_mode')\n"
     )
-    code, findings = cli(lake)
+    _code, findings = cli(lake)
     text = findings[0]["message"] + findings[0]["hint"]
     assert f'File "{GENERATOR}", line 3' in text
     assert "reading orchestration/assets" in text
@@ -507,7 +508,7 @@ def test_a_copy_that_cannot_be_written_names_no_temporary_path(
         raise OSError(28, "No space left on device", str(copy_root / GENERATOR))
 
     monkeypatch.setattr(generator_module, "_write_copy", full_disk)
-    code, findings = cli(lake)
+    _code, findings = cli(lake)
     assert summary(findings) == [("LL204", GENERATOR)]
     assert findings[0]["message"].endswith(
         "cannot copy the generator's inputs to a temporary folder: No space left on device")
