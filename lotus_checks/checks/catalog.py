@@ -115,10 +115,14 @@ of the stream configs and source schemas failed: it does not exist, exited non-z
 past `generator-timeout` seconds, or ran but wrote no catalog for a source that has Airbyte
 stream configs. Real generators break when folders move: a generator still looking in
 `assets/streams` after the streams moved to `dag/streams` prints "No stream definitions found".
-The message carries the last line of its output, the hint the tail.
+The message carries the last line of its output, the hint the tail (paths in the temporary copy
+shown relative to the root, values of environment variables shown as `$NAME`). On Linux the
+working tree is read-only for the generator: one that writes there instead of below its own
+location fails with "tried to write into the working tree".
 
 Fires on: a generator that raises `KeyError: 'sync_mode'` on a stream config without that key,
-or `generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed.
+or `generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed (or is
+a folder). A generator that needs an environment variable gets it through `generator-env`.
 
 Fix: run the generator yourself to see the whole error (`python <generator>`), fix the stream
 config or the generator's paths, or point `generator` in `lotus-check.toml` at the right script.

@@ -423,13 +423,16 @@ def test_a_source_folder_linked_inside_the_root_is_checked_like_any_other(
 @pytest.mark.parametrize(("kind", "said"), [
     ("folder", "is a folder, not a script"),
     ("fifo", "is not a regular file (a FIFO)"),
+    ("dangling link", "is a link to nothing (gone.py)"),
 ])
 def test_a_generator_that_is_not_a_file_says_what_it_is(lake: Path, kind: str, said: str) -> None:
     (lake / GENERATOR).unlink()
     if kind == "folder":
         (lake / GENERATOR).mkdir()
-    else:
+    elif kind == "fifo":
         os.mkfifo(lake / GENERATOR)
+    else:
+        (lake / GENERATOR).symlink_to("gone.py")
     with no_hang(30):
         _code, findings = cli(lake)
     assert summary(findings) == [("LL204", GENERATOR)]
