@@ -1,6 +1,6 @@
 """Run one command so that it cannot write below given folders and leaves no process behind.
 
-This file runs as a script of its own (`python -I contain.py ...`), between lotus-check and the
+This file runs as a script of its own (`python -I -S contain.py ...`), between lotus-check and the
 repo's catalog generator: it imports only the standard library, and it is a process of its own
 so that it can change its namespaces, reap orphans and read the command's output while the
 lotus-check process goes on with other work (it may fork its worker pool later).
@@ -31,12 +31,9 @@ when the folders were read-only for the command, and `"why"` when they were not.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
-import ctypes.util
 import json
 import os
-import re
 import select
 import signal
 import sys
@@ -82,8 +79,8 @@ def _stop(*_: object) -> None:
 
 
 def _libc() -> ctypes.CDLL:
-    name = ctypes.util.find_library("c")
-    return ctypes.CDLL(name, use_errno=True)
+    # The C library is already loaded into the interpreter; `find_library` would run `ldconfig`.
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _call(result: int, what: str) -> None:
@@ -113,6 +110,8 @@ def _write(path: str, text: str) -> None:
 
 def _unescape(field: str) -> str:
     r"""A mountinfo path: spaces and the like are written as octal escapes (`\040`)."""
+    import re  # only here: each import is start-up time of every generator run
+
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
@@ -409,18 +408,46 @@ def _run_as_subreaper(libc: ctypes.CDLL | None, command: list[str], deadline: fl
 # ---- entry -----------------------------------------------------------------------------------
 
 
+class Arguments:
+    """`--status FILE --timeout SECONDS [--tail BYTES] [--namespaces] [--readonly DIR]...
+    [--writable DIR]... -- COMMAND...` (parsed by hand: argparse would add a third to our
+    start-up time, paid on every generator run)."""
+
+    def __init__(self, argv: list[str]):
+        self.status = ""
+        self.timeout = 0.0
+        self.tail = 65536
+        self.namespaces = False
+        self.readonly: list[str] = []
+        self.writable: list[str] = []
+        items = iter(argv)
+        for item in items:
+            if item == "--":
+                break
+            if item == "--namespaces":
+                self.namespaces = True
+                continue
+            value = next(items, None)
+            if value is None:
+                raise SystemExit(f"contain.py: {item} needs a value")
+            if item == "--status":
+                self.status = value
+            elif item == "--timeout":
+                self.timeout = float(value)
+            elif item == "--tail":
+                self.tail = int(value)
+            elif item in ("--readonly", "--writable"):
+                getattr(self, item[2:]).append(value)
+            else:
+                raise SystemExit(f"contain.py: unknown option {item}")
+        self.command = list(items)
+        if not self.status or not self.command:
+            raise SystemExit("contain.py: --status and a command are required")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="contain.py")
-    parser.add_argument("--status", required=True)
-    parser.add_argument("--timeout", type=float, required=True)
-    parser.add_argument("--tail", type=int, default=65536)
-    parser.add_argument("--namespaces", action="store_true",
-                        help="use Linux namespaces where the kernel allows them")
-    parser.add_argument("--readonly", action="append", default=[])
-    parser.add_argument("--writable", action="append", default=[])
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    args = Arguments(sys.argv[1:] if argv is None else argv)
+    command = args.command
     deadline = time.monotonic() + args.timeout
     tail = Tail(args.tail)
     # Opened now: once the folders are read-only for us too, its folder may be one of them.

@@ -471,7 +471,10 @@ def _start_in(base: str | None, layout: Layout, contents: dict[str, bytes],
         generator = [sys.executable, str(copy_root / layout.generator)]
         pending.contained = hasattr(os, "fork")
         if pending.contained:
-            command = [sys.executable, "-I", str(CONTAIN_SCRIPT), "--status", str(pending.status),
+            # -I -S: the supervisor needs the standard library only, and starts faster without
+            # site-packages (the generator itself gets them).
+            command = [sys.executable, "-I", "-S", str(CONTAIN_SCRIPT),
+                       "--status", str(pending.status),
                        "--timeout", repr(timeout), "--tail", str(OUTPUT_CAP_BYTES),
                        "--readonly", os.path.realpath(layout.root), "--writable", str(scratch)]
             if USE_NAMESPACES:

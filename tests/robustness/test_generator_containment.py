@@ -68,7 +68,8 @@ def namespaces_work() -> bool:
     with tempfile.TemporaryDirectory() as folder:
         status = Path(folder) / "status.json"
         subprocess.run(
-            [sys.executable, "-I", str(generator_module.CONTAIN_SCRIPT), "--status", str(status),
+            [sys.executable, "-I", "-S", str(generator_module.CONTAIN_SCRIPT),
+             "--status", str(status),
              "--timeout", "20", "--namespaces", "--readonly", folder, "--",
              sys.executable, "-c", "pass"],
             capture_output=True, timeout=30, check=False,
