@@ -687,10 +687,13 @@ def _tail(log: Path) -> str:
         with open(log, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
-            f.seek(max(0, size - OUTPUT_TAIL_BYTES))
+            start = max(0, size - OUTPUT_TAIL_BYTES)
+            f.seek(start)
             data = f.read()
     except OSError:
         return ""
+    if start:  # the first line is cut: a secret cut in two would not be recognised
+        data = data.partition(b"\n")[2]
     lines = [line.rstrip() for line in data.decode("utf-8", "replace").splitlines()]
     lines = [line for line in lines if line.strip()]
     return "\n".join(lines[-OUTPUT_TAIL_LINES:])

@@ -482,6 +482,25 @@ def test_environment_values_in_its_output_are_redacted(
         assert "bad token $DEPLOY_TOKEN" in outcome.out
 
 
+def test_a_secret_cut_by_the_output_tail_is_not_shown_in_part(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the end of the output is kept: a value cut in two there is no longer recognisable,
+    so the cut line is dropped, not shown."""
+    monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
+    config(lake, 'generator-env = ["DEPLOY_TOKEN"]\n')
+    kept = generator_module.OUTPUT_TAIL_BYTES
+    (lake / GENERATOR).write_text(
+        "import os, sys\n"
+        "print('token', os.environ['DEPLOY_TOKEN'])\n"
+        f"print('y' * {kept - 10})\n"  # the tail starts 8 characters before the token's end
+        "raise SystemExit(1)\n"
+    )
+    outcome = run_cli("--root", str(lake), "--no-cache", "--output-format", "json")
+    assert outcome.code == 1 and "yyyy" in outcome.out
+    assert SECRET[-8:] not in outcome.out
+
+
 def test_generator_env_must_be_a_list_of_names(lake: Path) -> None:
     config(lake, 'generator-env = "AIRBYTE_WORKSPACE"\n')
     outcome = run_cli("--root", str(lake), "--no-cache")
