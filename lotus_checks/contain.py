@@ -1,6 +1,7 @@
 """Run one command so that it cannot write below given folders and leaves no process behind.
 
-This file runs as a script of its own (`python -I -S contain.py ...`), between lotus-check and the
+This file runs as a script of its own (`python -I -S contain.py`, its arguments as a JSON list on
+stdin, or on the command line), between lotus-check and the
 repo's catalog generator: it imports only the standard library, and it is a process of its own
 so that it can change its namespaces, reap orphans and read the command's output while the
 lotus-check process goes on with other work (it may fork its worker pool later).
@@ -180,6 +181,8 @@ def _drop_privileges(libc: ctypes.CDLL) -> None:
 def _exec(command: list[str], out_write: int) -> None:
     """In a forked child: the command, with its output into the pipe. Never returns."""
     try:
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
         os.dup2(out_write, 1)
         os.dup2(out_write, 2)
         os.execv(command[0], command)
@@ -446,7 +449,12 @@ class Arguments:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = Arguments(sys.argv[1:] if argv is None else argv)
+    if argv is None:
+        # The arguments come as a JSON list on stdin when there are none on the command line:
+        # a command line is readable by every process of the user (/proc/<pid>/cmdline), and
+        # ours would name the folders the command must not find.
+        argv = sys.argv[1:] or json.load(sys.stdin)
+    args = Arguments(argv)
     command = args.command
     deadline = time.monotonic() + args.timeout
     tail = Tail(args.tail)

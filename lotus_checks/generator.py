@@ -296,6 +296,20 @@ class PendingRun:
             self.scratch = None
 
 
+def _hand_over(process: subprocess.Popen[bytes], settings: bytes) -> None:
+    """Give the supervisor its arguments (a few hundred bytes: the pipe takes them at once)."""
+    assert process.stdin is not None
+    try:
+        process.stdin.write(settings)
+    except OSError:
+        pass  # it died at once: its status (none) says so
+    finally:
+        try:
+            process.stdin.close()
+        except OSError:
+            pass
+
+
 def _stop_supervisor(process: subprocess.Popen[bytes]) -> None:
     """Ask contain.py to end the generator and all it started (it knows them all), then kill
     its group if it does not end soon."""
@@ -470,16 +484,19 @@ def _start_in(base: str | None, layout: Layout, contents: dict[str, bytes],
         pending.deadline = time.monotonic() + timeout
         generator = [sys.executable, str(copy_root / layout.generator)]
         pending.contained = hasattr(os, "fork")
+        settings = b""
         if pending.contained:
             # -I -S: the supervisor needs the standard library only, and starts faster without
-            # site-packages (the generator itself gets them).
-            command = [sys.executable, "-I", "-S", str(CONTAIN_SCRIPT),
-                       "--status", str(pending.status),
-                       "--timeout", repr(timeout), "--tail", str(OUTPUT_CAP_BYTES),
-                       "--readonly", os.path.realpath(layout.root), "--writable", str(scratch)]
+            # site-packages (the generator itself gets them). Its arguments name the real root:
+            # they go through stdin, not the command line every process can read.
+            command = [sys.executable, "-I", "-S", str(CONTAIN_SCRIPT)]
+            arguments = ["--status", str(pending.status), "--timeout", repr(timeout),
+                         "--tail", str(OUTPUT_CAP_BYTES), "--readonly",
+                         os.path.realpath(layout.root), "--writable", str(scratch)]
             if USE_NAMESPACES:
-                command.append("--namespaces")
-            command += ["--", *generator]
+                arguments.append("--namespaces")
+            arguments += ["--", *generator]
+            settings = json.dumps(arguments).encode("utf-8", "surrogateescape")
         else:  # pragma: no cover - Windows: the generator itself, its group killed at the end
             command = generator
         with open(pending.log, "wb") as out:  # the child has its own descriptor
@@ -487,7 +504,7 @@ def _start_in(base: str | None, layout: Layout, contents: dict[str, bytes],
                 pending.process = subprocess.Popen(
                     command,
                     cwd=copy_root,
-                    stdin=subprocess.DEVNULL,
+                    stdin=subprocess.PIPE if settings else subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     env=_environment(copy_root, layout),
@@ -495,6 +512,9 @@ def _start_in(base: str | None, layout: Layout, contents: dict[str, bytes],
                 )
             except OSError as exc:
                 pending.start_error = f"could not start the generator: {exc.strerror or exc}"
+            else:
+                if pending.process.stdin is not None:
+                    _hand_over(pending.process, settings)
     except BaseException:
         pending.close()
         raise

@@ -180,6 +180,19 @@ def test_generator_finding_the_tree_through_proc_cwd(
         assert code == 1 and summary(findings) == [("LL210", GENERATOR)]
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_its_parents_command_line_does_not_name_the_tree(lake: Path, mode: str) -> None:
+    parts = str(lake).split(os.sep)
+    with_prelude(lake, (
+        "import os\n"
+        f"lake = os.sep.join({parts!r}).encode()\n"
+        "with open(f'/proc/{os.getppid()}/cmdline', 'rb') as f:\n"
+        "    if lake in f.read():\n"
+        "        raise SystemExit('found the tree in the command line of my parent')\n"
+    ))
+    assert cli(lake) == (0, [])
+
+
 def test_generator_finding_the_tree_through_the_interpreter_inside_it(
     lake: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
