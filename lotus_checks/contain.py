@@ -413,8 +413,8 @@ def _run_as_subreaper(libc: ctypes.CDLL | None, command: list[str], deadline: fl
 
 class Arguments:
     """`--status FILE --timeout SECONDS [--tail BYTES] [--namespaces] [--readonly DIR]...
-    [--writable DIR]... -- COMMAND...` (parsed by hand: argparse would add a third to our
-    start-up time, paid on every generator run)."""
+    [--writable DIR]... -- COMMAND...`, parsed by hand: argparse and what it imports would be
+    start-up time of every generator run."""
 
     def __init__(self, argv: list[str]):
         self.status = ""
