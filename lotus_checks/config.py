@@ -45,6 +45,8 @@ class Config:
     raw_path: str = "raw/{source}/{stream}/"
     cache_dir: str = ".lotus_check_cache"
     generator_timeout: float = 60.0
+    # Environment variables the generator gets besides the minimal set (generator.py).
+    generator_env: tuple[str, ...] = ()
     max_file_size: int = 5_000_000
     select: tuple[str, ...] = ("ALL",)
     ignore: tuple[str, ...] = ()
@@ -77,6 +79,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "raw-path": ("raw_path", "str"),
     "cache-dir": ("cache_dir", "path"),
     "generator-timeout": ("generator_timeout", "seconds"),
+    "generator-env": ("generator_env", "env-names"),
     "max-file-size": ("max_file_size", "int"),
     "select": ("select", "codes"),
     "ignore": ("ignore", "codes"),
@@ -182,6 +185,13 @@ def _convert(root: Path, where: str, kind: str, value: Any) -> Any:
             isinstance(v, str) and re.fullmatch(r"[a-z][a-z0-9]*", v) for v in value
         ):
             raise ConfigError(f"{where} must be a list of lowercase layer prefixes like 'int'")
+        return tuple(value)
+    if kind == "env-names":
+        if not isinstance(value, list) or not all(
+            isinstance(v, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v) for v in value
+        ):
+            raise ConfigError(f"{where} must be a list of environment variable names like "
+                              "'AIRBYTE_WORKSPACE'")
         return tuple(value)
     if kind == "str":
         return _string(where, value)

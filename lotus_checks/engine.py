@@ -206,10 +206,24 @@ def apply_fixes(config: Config, planned: dict[str, bytes]) -> list[str]:
         target = config.root / path
         if os.path.lexists(target) and target.read_bytes().startswith(UTF8_BOM):
             data = data if data.startswith(UTF8_BOM) else UTF8_BOM + data
-        target.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(target, data)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(target, data)
+        except OSError as exc:
+            raise FixFailed(path, exc.strerror or str(exc), written) from exc
         written.append(path)
     return written
+
+
+class FixFailed(Exception):
+    """A file could not be written: which one, why, and what was already rewritten."""
+
+    def __init__(self, path: str, reason: str, done: list[str]):
+        already = ("already rewritten: " + ", ".join(done)) if done else "no file was rewritten"
+        super().__init__(f"--fix could not write {path}: {reason}; {already} (each file is "
+                         "either rewritten whole or left as it was)")
+        self.path = path
+        self.done = done
 
 
 def _changes(config: Config, path: str, data: bytes) -> bool:

@@ -6,24 +6,32 @@ copy: the generator (with the Python files beside it, for its imports), the stre
 (without the committed catalogs, so that whatever we read back was written by this run) and the
 source schemas, each at the same relative path below a temporary root. The copy sits a few empty
 folders deep, so a generator that climbs above its root (`Path(__file__).parents[3] / ...`) still
-writes into our temporary folder. The child gets the copy as its working folder, no environment
-variable that names the real tree, and a time limit after which its whole process group is
-killed. Our own process never writes to the real tree here.
+writes into our temporary folder.
 
-Python cannot be fully sandboxed: a generator holding the real repo's absolute path as a literal
-could still reach it. Such a generator is refused before it runs (see `_refers_to_root`).
+The generator is the repo's own code, trusted as any pre-commit hook is; what we guard against is
+an accident in it (docs/reliability.md, "Threat model"). It runs under `contain.py`: on Linux,
+where the kernel allows it, with the real tree read-only and in a PID namespace of its own (no
+process outlives it); elsewhere in a process group whose every descendant is killed when it
+exits. It gets a minimal environment, the copy as its working folder, a time limit and a capped
+output. Everywhere, the tree's input files are compared before and after the run: a change is
+reported (`GeneratorRun.changed`). A generator holding the real tree's absolute path in a string
+is refused before it runs (see `_refers_to_root`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
 import time
+import tokenize
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
@@ -34,15 +42,31 @@ from lotus_checks.cache import Cache
 from lotus_checks.cache import content_key
 from lotus_checks.fsutil import write_all
 from lotus_checks.loaders import LoadError
+from lotus_checks.loaders import read_bytes_and_stat
 from lotus_checks.repo import CATALOG_NAME
-from lotus_checks.repo import SKIPPED_FOLDERS
 
 # Empty folders above the copy's root: a generator climbing this many levels above the repo root
 # still lands inside our temporary folder.
 PADDING = ("sandbox", "a", "b", "c")
 OUTPUT_TAIL_BYTES = 4000
 OUTPUT_TAIL_LINES = 8
-CACHE_NAMESPACE = "catalog-generator-v1"
+# What contain.py keeps of the generator's output (the rest is read and dropped).
+OUTPUT_CAP_BYTES = 65536
+CACHE_NAMESPACE = "catalog-generator-v2"
+CONTAIN_SCRIPT = Path(__file__).with_name("contain.py")
+# Run the generator in Linux namespaces where the kernel allows them (tests turn it off to
+# prove what holds without them).
+USE_NAMESPACES = True
+# Past the time limit contain.py needs a moment to kill and reap; past this too, we kill it.
+CLEANUP_SECONDS = 10.0
+# Environment variables the generator gets (besides `generator-env`): what Python and a script
+# need to start and to read and print text, nothing that carries a credential.
+BASE_ENVIRONMENT = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
+                    "SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT")
+BASE_PREFIXES = ("LC_", "PYTHON")
+# Environment values shorter than this are not redacted from the output (they would hit
+# ordinary words: USER=root, SHELL=sh).
+REDACT_MIN_LENGTH = 6
 
 
 @dataclass(frozen=True)
@@ -50,14 +74,19 @@ class GeneratorRun:
     """What one run of the generator produced.
 
     `catalogs` maps each source folder to the bytes the generator wrote to its `_catalog.json`;
+    `oversized` the sources whose catalog is over `max-file-size` (not read), with its size;
     `error` says why the run failed (None when it exited 0); `output` is the tail of what it
-    printed (stdout and stderr together); `inputs` are the paths (relative to the root) of
-    everything the copy got, which is all the generator could read."""
+    printed (stdout and stderr together, paths in the copy shown relative to the root,
+    environment values redacted); `inputs` are the paths (relative to the root) of everything
+    the copy got, which is all the generator could read; `changed` the files of the real tree
+    that changed while it ran (they must not)."""
 
     catalogs: dict[str, bytes] = field(default_factory=dict)
     error: str | None = None
     output: str = ""
     inputs: tuple[str, ...] = ()
+    oversized: dict[str, int] = field(default_factory=dict)
+    changed: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -66,12 +95,16 @@ class GeneratorRun:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the generator and its inputs are, relative to `root`."""
+    """Where the generator and its inputs are, relative to `root`; the size limit of what is
+    copied or read back; the names of extra environment variables the generator gets."""
 
     root: Path
     generator: str
     streams: str
     sources: str
+    max_file_size: int = 5_000_000
+    env: tuple[str, ...] = ()
+    cache_dir: str = ".lotus_check_cache"
 
 
 def run_generator(layout: Layout, timeout: float, cache: Cache | None = None) -> GeneratorRun:
@@ -87,16 +120,23 @@ def start_generator(layout: Layout, timeout: float, cache: Cache | None = None,
     """`run_generator`, started: the child runs while the caller does other work, until
     `result()` waits for it (or `close()` kills it). No thread: the caller may fork later.
     `read(relative path)` gives an input's bytes (the repo model's, so the copy holds exactly
-    what the run hashes and checks); where it fails, the file is read here."""
-    generator = layout.root / layout.generator
-    if not generator.is_file():
-        return PendingRun.finished(
-            GeneratorRun(error=f"the catalog generator {layout.generator} does not exist"))
+    what the run hashes and checks, within `max-file-size`); an input it refuses is not copied."""
+    problem = _generator_problem(layout)
+    if problem is not None:
+        return PendingRun.finished(GeneratorRun(error=problem))
     files = _input_files(layout)
-    try:
-        contents = {rel: _input_bytes(rel, path, read) for rel, path in files.items()}
-    except OSError as exc:
-        return PendingRun.finished(GeneratorRun(error=f"cannot read the generator's inputs: {exc}"))
+    contents: dict[str, bytes] = {}
+    for rel, path in files.items():
+        try:
+            contents[rel] = _input_bytes(rel, path, read, layout.max_file_size)
+        except (LoadError, OSError) as exc:
+            if rel == layout.generator:
+                why = exc.message if isinstance(exc, LoadError) else (exc.strerror or str(exc))
+                return PendingRun.finished(GeneratorRun(
+                    error=f"cannot read the generator {layout.generator}: {why}",
+                    inputs=(layout.generator,)))
+            # Not copied: a stream config or schema refused here has its own LL0xx finding
+            # (the comparison does not run then); another file is simply not the generator's.
     if _refers_to_root(contents[layout.generator], layout.root):
         return PendingRun.finished(GeneratorRun(
             error=f"the generator contains this repo's absolute path ({layout.root}); it would "
@@ -117,6 +157,35 @@ def start_generator(layout: Layout, timeout: float, cache: Cache | None = None,
     return pending
 
 
+def _generator_problem(layout: Layout) -> str | None:
+    """Why the configured generator cannot be run at all, in words for what it is."""
+    name = layout.generator
+    path = layout.root / name
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            return f"the catalog generator {name} is a link to nothing ({os.readlink(path)})"
+        return f"the catalog generator {name} does not exist"
+    except OSError as exc:
+        return f"the catalog generator {name} cannot be read: {exc.strerror or exc}"
+    if stat.S_ISDIR(info.st_mode):
+        return f"the catalog generator {name} is a folder, not a script"
+    if not stat.S_ISREG(info.st_mode):
+        return f"the catalog generator {name} is not a regular file ({_file_kind(info.st_mode)})"
+    return None
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"
+
+
 class PendingRun:
     """A generator run in a temporary copy: started, or already finished (a cache hit)."""
 
@@ -125,9 +194,13 @@ class PendingRun:
         self.inputs: tuple[str, ...] = ()
         self.store: tuple[Cache, str] | None = None
         self.process: subprocess.Popen[bytes] | None = None
+        self.contained = False  # run under contain.py (its status file says how it ended)
+        self.layout: Layout | None = None
         self.scratch: Path | None = None
         self.copy_root: Path | None = None
         self.log: Path | None = None
+        self.status: Path | None = None
+        self.before: dict[str, tuple[int, ...]] = {}
         self.deadline = 0.0
         self.timeout = 0.0
         self.streams = ""
@@ -144,42 +217,120 @@ class PendingRun:
                 result = self._collect()
             finally:
                 self.close()
-            if self.store is not None and result.ok:
+            if self.store is not None and result.ok and not result.changed \
+                    and not result.oversized:
                 cache, key = self.store
                 cache.put(CACHE_NAMESPACE, key, _to_cache(result))
             self._done = replace(result, inputs=self.inputs)
         return self._done
 
     def _collect(self) -> GeneratorRun:
-        assert self.log is not None and self.copy_root is not None
+        assert self.log is not None and self.copy_root is not None and self.layout is not None
         if self.process is None:
             return GeneratorRun(error=self.start_error)
-        error = _wait(self.process, max(0.0, self.deadline - time.monotonic()), self.timeout)
-        output = _tail(self.log)
+        remaining = max(0.0, self.deadline - time.monotonic())
+        if self.contained:
+            error = self._wait_contained(remaining)
+        else:
+            error = _wait(self.process, remaining, self.timeout)
+        output = _clean_output(_tail(self.log), self._copy_prefixes(), self._secrets())
+        changed = _changes(self.before, _tree_state(self.layout))
         if error is not None:
-            return GeneratorRun(error=error, output=output)
-        return GeneratorRun(catalogs=_read_catalogs(self.copy_root / self.streams), output=output)
+            return GeneratorRun(error=error, output=output, changed=changed)
+        catalogs, oversized = _read_catalogs(self.copy_root / self.streams,
+                                             self.layout.max_file_size)
+        return GeneratorRun(catalogs=catalogs, output=output, oversized=oversized,
+                            changed=changed)
+
+    def _wait_contained(self, remaining: float) -> str | None:
+        """contain.py ends the generator at the time limit itself; its status says how it
+        ended. Only if it does not end in time too, it is killed here."""
+        assert self.process is not None and self.status is not None and self.log is not None
+        try:
+            self.process.wait(timeout=remaining + CLEANUP_SECONDS)
+        except subprocess.TimeoutExpired:
+            _kill(self.process, True)
+            return f"the generator did not finish within {self.timeout:g} s (generator-timeout)"
+        except BaseException:  # Ctrl-C while waiting: leave nothing running behind us
+            self.close()
+            raise
+        try:
+            status = json.loads(self.status.read_text(encoding="utf-8"))
+            code = status["code"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return f"the generator's supervisor ended with status {self.process.returncode}"
+        if code is None:
+            return f"the generator did not finish within {self.timeout:g} s (generator-timeout)"
+        if code != 0 and status.get("readonly") and _tried_to_write_the_tree(self.log):
+            return ("the generator tried to write into the working tree, which is read-only while "
+                    "lotus-check runs it (it must write below its own location, in the copy)")
+        return _describe_exit(int(code))
+
+    def _copy_prefixes(self) -> list[tuple[str, str]]:
+        """Paths in the copy, longest first, with what they are shown as: relative to the root."""
+        assert self.copy_root is not None and self.scratch is not None
+        out = []
+        folder, shown = self.copy_root, ""
+        while True:
+            for form in {str(folder), os.path.realpath(folder)}:
+                out.append((form, shown))
+            if folder == self.scratch or folder == folder.parent:
+                break
+            folder, shown = folder.parent, shown + "../"
+        return out
+
+    def _secrets(self) -> dict[str, str]:
+        assert self.layout is not None
+        return _environment(self.copy_root or Path("."), self.layout) | dict(os.environ)
 
     def close(self) -> None:
-        """Kill the child if it still runs; remove the copy. Safe to call more than once."""
+        """End the child if it still runs (and everything it started); remove the copy. Safe to
+        call more than once."""
         if self.process is not None and self.process.poll() is None:
-            _kill(self.process, hasattr(os, "killpg"))
+            if self.contained:
+                _stop_supervisor(self.process)
+            else:
+                _kill(self.process, hasattr(os, "killpg"))
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
             self.scratch = None
 
 
-def _input_bytes(rel: str, path: Path, read: Callable[[str], bytes] | None) -> bytes:
-    if read is not None:
+def _hand_over(process: subprocess.Popen[bytes], settings: bytes) -> None:
+    """Give the supervisor its arguments (a few hundred bytes: the pipe takes them at once)."""
+    assert process.stdin is not None
+    try:
+        process.stdin.write(settings)
+    except OSError:
+        pass  # it died at once: its status (none) says so
+    finally:
         try:
-            return read(rel)
-        except (LoadError, OSError):  # the repo model refuses it (size, a link): read it here
+            process.stdin.close()
+        except OSError:
             pass
-    return path.read_bytes()
+
+
+def _stop_supervisor(process: subprocess.Popen[bytes]) -> None:
+    """Ask contain.py to end the generator and all it started (it knows them all), then kill
+    its group if it does not end soon."""
+    try:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=CLEANUP_SECONDS)
+    except (subprocess.TimeoutExpired, OSError):
+        _kill(process, True)
+
+
+def _input_bytes(rel: str, path: Path, read: Callable[[str], bytes] | None,
+                 max_size: int) -> bytes:
+    if read is not None:
+        return read(rel)
+    return read_bytes_and_stat(path, max_size)[0]
 
 
 def _input_files(layout: Layout) -> dict[str, Path]:
-    """Relative path -> real path of everything the copy gets."""
+    """Relative path -> real path of everything the copy gets: the generator and the Python
+    files beside it, and the JSON files of each source folder (stream configs and source
+    schemas; not the committed catalogs). Nothing else in those folders is copied."""
     root = layout.root
     files: dict[str, Path] = {layout.generator: root / layout.generator}
     generator_folder = (root / layout.generator).parent
@@ -187,46 +338,89 @@ def _input_files(layout: Layout) -> dict[str, Path]:
         if _safe_file(entry, root):
             files.setdefault(entry.relative_to(root).as_posix(), entry)
     for folder in (layout.streams, layout.sources):
-        for rel in _walk(root, folder):
-            is_catalog = folder == layout.streams and rel.count("/") == folder.count("/") + 2 \
-                and rel.endswith("/" + CATALOG_NAME)
-            if not is_catalog:
-                files.setdefault(rel, root / rel)
+        for source in _source_folders(root, folder):
+            try:
+                names = sorted(os.listdir(root / folder / source))
+            except OSError:
+                continue
+            for name in names:
+                if not name.endswith(".json") or name.startswith("."):
+                    continue
+                if folder == layout.streams and name == CATALOG_NAME:
+                    continue
+                path = root / folder / source / name
+                if _safe_file(path, root):
+                    files.setdefault(f"{folder}/{source}/{name}", path)
     return files
 
 
-def _walk(root: Path, folder: str) -> list[str]:
-    out = []
-    for current, dirs, names in os.walk(root / folder):
-        dirs[:] = sorted(
-            d for d in dirs
-            if not d.startswith(".") and d not in SKIPPED_FOLDERS
-            and not os.path.islink(os.path.join(current, d))
-        )
-        for name in sorted(names):
-            path = Path(current) / name
-            if _safe_file(path, root):
-                out.append(path.relative_to(root).as_posix())
-    return out
+def _source_folders(root: Path, folder: str) -> list[str]:
+    """Source folders under `folder`: folders, or links to folders inside the root."""
+    try:
+        names = sorted(os.listdir(root / folder))
+    except OSError:
+        return []
+    return [n for n in names if not n.startswith(".") and (root / folder / n).is_dir()
+            and _inside(root / folder / n, root)]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    real = Path(os.path.realpath(path))
+    real_root = Path(os.path.realpath(root))
+    return real == real_root or real_root in real.parents
 
 
 def _safe_file(path: Path, root: Path) -> bool:
     """A regular file (or a link to one) inside the root: nothing outside it is ever read."""
-    if not path.is_file():
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+    except OSError:
         return False
-    if path.is_symlink():
-        target = Path(os.path.realpath(path))
-        return target == root or root in target.parents
-    return True
+    return _inside(path, root)
 
 
 def _refers_to_root(source: bytes, root: Path) -> bool:
-    names = {str(root), os.path.realpath(root)}
-    return any(len(name) > 1 and name.encode("utf-8", "surrogateescape") in source for name in names)
+    """Whether a string in the generator's source names the root or a path below it.
+
+    Paths are compared, not substrings: with the root at `/usr`, the shebang `#!/usr/bin/env`
+    (a comment) and `"/usr2"` do not count; `"/usr"` and `"/usr/x"` do."""
+    roots = {str(root), os.path.realpath(root)}
+    for text in _string_literals(source):
+        for name in roots:
+            below = (name.rstrip("/" + os.sep) + os.sep, name.rstrip("/") + "/")
+            if text == name or text.startswith(below):
+                return True
+    return False
+
+
+def _string_literals(source: bytes) -> list[str]:
+    """The values of the string literals of a Python source (an f-string's literal text)."""
+    import ast
+
+    out = []
+    try:
+        tokens = list(tokenize.tokenize(io.BytesIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, UnicodeDecodeError):
+        return []  # it does not run either: the run says so
+    for token in tokens:
+        if token.type != tokenize.STRING:
+            continue
+        try:
+            value = ast.literal_eval(token.string)
+        except (ValueError, SyntaxError):
+            value = token.string.lstrip("rRbBuUfF").strip("'\"")  # an f-string
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "surrogateescape")
+        out.append(value)
+    return out
 
 
 def _cache_key(layout: Layout, contents: dict[str, bytes]) -> str:
     parts = [sys.version, layout.generator, layout.streams, layout.sources]
+    for name in layout.env:  # what the generator may depend on besides its files
+        parts += [name, hashlib.sha256(os.environ.get(name, "\0").encode(
+            "utf-8", "surrogateescape")).hexdigest()]
     for rel in sorted(contents):
         parts += [rel, hashlib.sha256(contents[rel]).hexdigest()]
     return content_key(*parts)
@@ -268,8 +462,10 @@ def _start_in_copy(layout: Layout, contents: dict[str, bytes], timeout: float) -
                 raise
         return _start_in(None, layout, contents, timeout)
     except OSError as exc:
+        # Not the OSError's file name: it is in the temporary copy, which means nothing to users.
         return PendingRun.finished(GeneratorRun(
-            error=f"cannot copy the generator's inputs to a temporary folder: {exc}"))
+            error="cannot copy the generator's inputs to a temporary folder: "
+            f"{exc.strerror or type(exc).__name__}"))
 
 
 def _start_in(base: str | None, layout: Layout, contents: dict[str, bytes],
@@ -280,23 +476,45 @@ def _start_in(base: str | None, layout: Layout, contents: dict[str, bytes],
         copy_root = scratch.joinpath(*PADDING, layout.root.name or "repo")
         _write_copy(copy_root, contents)
         (copy_root / layout.streams).mkdir(parents=True, exist_ok=True)
-        pending.copy_root, pending.streams = copy_root, layout.streams
+        pending.copy_root, pending.streams, pending.layout = copy_root, layout.streams, layout
         pending.log = scratch / "output.log"
+        pending.status = scratch / "status.json"
         pending.timeout = timeout
+        pending.before = _tree_state(layout)
         pending.deadline = time.monotonic() + timeout
+        generator = [sys.executable, str(copy_root / layout.generator)]
+        pending.contained = hasattr(os, "fork")
+        settings = b""
+        if pending.contained:
+            # -I -S: the supervisor needs the standard library only, and starts faster without
+            # site-packages (the generator itself gets them). Its arguments name the real root:
+            # they go through stdin, not the command line every process can read.
+            command = [sys.executable, "-I", "-S", str(CONTAIN_SCRIPT)]
+            arguments = ["--status", str(pending.status), "--timeout", repr(timeout),
+                         "--tail", str(OUTPUT_CAP_BYTES), "--readonly",
+                         os.path.realpath(layout.root), "--writable", str(scratch)]
+            if USE_NAMESPACES:
+                arguments.append("--namespaces")
+            arguments += ["--", *generator]
+            settings = json.dumps(arguments).encode("utf-8", "surrogateescape")
+        else:  # pragma: no cover - Windows: the generator itself, its group killed at the end
+            command = generator
         with open(pending.log, "wb") as out:  # the child has its own descriptor
             try:
                 pending.process = subprocess.Popen(
-                    [sys.executable, str(copy_root / layout.generator)],
+                    command,
                     cwd=copy_root,
-                    stdin=subprocess.DEVNULL,
+                    stdin=subprocess.PIPE if settings else subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
-                    env=_environment(copy_root, layout.root),
+                    env=_environment(copy_root, layout),
                     start_new_session=hasattr(os, "killpg"),
                 )
             except OSError as exc:
-                pending.start_error = f"could not start the generator: {exc}"
+                pending.start_error = f"could not start the generator: {exc.strerror or exc}"
+            else:
+                if pending.process.stdin is not None:
+                    _hand_over(pending.process, settings)
     except BaseException:
         pending.close()
         raise
@@ -357,11 +575,23 @@ def _wait(process: subprocess.Popen[bytes], remaining: float, timeout: float) ->
     except BaseException:  # Ctrl-C while waiting: leave nothing running behind us
         _kill(process, posix)
         raise
+    return _describe_exit(status)
+
+
+def _describe_exit(status: int) -> str | None:
     if status < 0:
         return f"the generator was killed by signal {-status}"
     if status != 0:
         return f"the generator exited with status {status}"
     return None
+
+
+def _tried_to_write_the_tree(log: Path) -> bool:
+    try:
+        with open(log, "rb") as f:
+            return b"Read-only file system" in f.read(OUTPUT_CAP_BYTES + 1)
+    except OSError:
+        return False
 
 
 def _kill(process: subprocess.Popen[bytes], posix: bool) -> None:
@@ -375,34 +605,101 @@ def _kill(process: subprocess.Popen[bytes], posix: bool) -> None:
     process.wait()
 
 
-def _environment(cwd: Path, real_root: Path) -> dict[str, str]:
-    """The caller's environment minus anything that points back at the real tree."""
-    names = {str(real_root), os.path.realpath(real_root)}
+def _environment(cwd: Path, layout: Layout) -> dict[str, str]:
+    """What the generator gets: the variables Python needs to start and to handle text
+    (`BASE_ENVIRONMENT`, `LC_*`, `PYTHON*`) and the ones `generator-env` names, minus any
+    whose value names a path in the real tree."""
+    real_root = layout.root
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("GIT_") and not any(name in value for name in names if len(name) > 1)
+        if (key in BASE_ENVIRONMENT or key.startswith(BASE_PREFIXES) or key in layout.env)
+        and not _names_the_tree(value, real_root)
     }
     env["PWD"] = str(cwd)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.pop("OLDPWD", None)
     return env
 
 
-def _read_catalogs(streams: Path) -> dict[str, bytes]:
-    out = {}
+def _names_the_tree(value: str, root: Path) -> bool:
+    """Whether a variable's value is, or lists (`a:b`), the root or a path below it."""
+    roots = {str(root), os.path.realpath(root)}
+    for part in value.split(os.pathsep):
+        if part and os.path.isabs(part):
+            normal = os.path.normpath(part)
+            if any(normal == r or normal.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+                return True
+    return False
+
+
+def _tree_state(layout: Layout) -> dict[str, tuple[int, ...]]:
+    """The status of every entry the generator has a reason to touch in the real tree: the
+    folder of the generator, and the streams and sources folders with everything below them
+    (links to folders inside the root followed once). Compared before and after the run."""
+    root = layout.root
+    real_root = os.path.realpath(root)
+    cache = os.path.join(real_root, layout.cache_dir)
+    out: dict[str, tuple[int, ...]] = {}
+    seen: set[str] = set()
+
+    def visit(rel: str, depth: int) -> None:
+        full = os.path.join(root, rel)
+        real = os.path.realpath(full)
+        if real in seen or real == cache or not (real == real_root
+                                                  or real.startswith(real_root + os.sep)):
+            return
+        seen.add(real)
+        try:
+            entries = list(os.scandir(full))
+        except OSError:
+            return
+        for entry in entries:
+            child = f"{rel}/{entry.name}"
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            out[child] = (info.st_mode, info.st_size, info.st_mtime_ns, info.st_ctime_ns,
+                          info.st_ino)
+            if depth and (entry.is_dir() or (entry.is_symlink() and os.path.isdir(entry.path))):
+                visit(child, depth - 1)
+
+    visit(os.path.dirname(layout.generator) or ".", 0)
+    for folder in (layout.streams, layout.sources):
+        visit(folder, 8)
+    return out
+
+
+def _changes(before: dict[str, tuple[int, ...]], after: dict[str, tuple[int, ...]]
+             ) -> tuple[str, ...]:
+    names = set(before) | set(after)
+    return tuple(sorted(n for n in names if before.get(n) != after.get(n)))
+
+
+def _read_catalogs(streams: Path, max_size: int) -> tuple[dict[str, bytes], dict[str, int]]:
+    """The catalogs the generator wrote, by source; those over `max_size` only by size."""
+    out: dict[str, bytes] = {}
+    oversized: dict[str, int] = {}
     try:
         folders = sorted(p for p in streams.iterdir() if p.is_dir() and not p.is_symlink())
     except OSError:
-        return {}
+        return {}, {}
     for folder in folders:
         catalog = folder / CATALOG_NAME
-        if catalog.is_file() and not catalog.is_symlink():
-            try:
-                out[folder.name] = catalog.read_bytes()
-            except OSError:
-                continue
-    return out
+        try:
+            info = os.lstat(catalog)
+        except OSError:
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            continue
+        if info.st_size > max_size:
+            oversized[folder.name] = info.st_size
+            continue
+        try:
+            out[folder.name] = catalog.read_bytes()
+        except OSError:
+            continue
+    return out, oversized
 
 
 def _tail(log: Path) -> str:
@@ -410,10 +707,26 @@ def _tail(log: Path) -> str:
         with open(log, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
-            f.seek(max(0, size - OUTPUT_TAIL_BYTES))
+            start = max(0, size - OUTPUT_TAIL_BYTES)
+            f.seek(start)
             data = f.read()
     except OSError:
         return ""
+    if start:  # the first line is cut: a secret cut in two would not be recognised
+        data = data.partition(b"\n")[2]
     lines = [line.rstrip() for line in data.decode("utf-8", "replace").splitlines()]
     lines = [line for line in lines if line.strip()]
     return "\n".join(lines[-OUTPUT_TAIL_LINES:])
+
+
+def _clean_output(text: str, prefixes: list[tuple[str, str]], env: dict[str, str]) -> str:
+    """The generator's output as users should see it: paths in the temporary copy shown
+    relative to the root (as if it had run in place), and no environment value (a token the
+    generator printed, or found some other way) shown: each is replaced by `$NAME`."""
+    for prefix, shown in sorted(prefixes, key=lambda p: -len(p[0])):
+        text = text.replace(prefix + "/", shown).replace(prefix, shown.rstrip("/") or ".")
+    values = sorted(((v, k) for k, v in env.items() if len(v.strip()) >= REDACT_MIN_LENGTH),
+                    key=lambda p: -len(p[0]))
+    for value, name in values:
+        text = text.replace(value, f"${name}")
+    return text

@@ -48,10 +48,11 @@ from lotus_checks.repo import TRANSIENT
 STORE_VERSION = 3
 NAMESPACE = "replay"
 # Codes whose findings may not come out the same next time from the same files: the generator
-# can time out or fail for reasons of its own. A family reporting one is run again next time.
+# can time out or fail (LL204) or change the tree (LL210) for reasons of its own. A family
+# reporting one is run again next time.
 # (LL008 is not here: over-size is a property of the file; a model over its CPU budget marks its
 # users transient itself, Repo.mark_transient.)
-TRANSIENT_CODES = frozenset({"LL204"})
+TRANSIENT_CODES = frozenset({"LL204", "LL210"})
 # Packages whose behaviour decides findings; an upgrade of any invalidates every entry.
 PARSER_PACKAGES = ("sqlglot", "jsonschema", "referencing", "hcl2", "lark", "yaml", "jinja2")
 # Folders never walked for the listing (as in the hygiene walk and the repo model).

@@ -139,11 +139,12 @@ class Repo:
 
     @cached_property
     def catalogs(self) -> dict[str, str]:
-        """source -> path of its committed `_catalog.json`."""
+        """source -> path of its committed `_catalog.json` (whatever is there: a folder or a
+        dangling link at that path is an LL001 of the input checks)."""
         out = {}
         for source in self.stream_sources:
             path = f"{self.config.streams}/{source}/{CATALOG_NAME}"
-            if (self.root / path).exists():
+            if os.path.lexists(self.root / path):
                 out[source] = path
         return out
 

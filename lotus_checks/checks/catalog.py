@@ -114,10 +114,14 @@ of the stream configs and source schemas failed: it does not exist, exited non-z
 past `generator-timeout` seconds, or ran but wrote no catalog for a source that has Airbyte
 stream configs. Real generators break when folders move: a generator still looking in
 `assets/streams` after the streams moved to `dag/streams` prints "No stream definitions found".
-The message carries the last line of its output, the hint the tail.
+The message carries the last line of its output, the hint the tail (paths in the temporary copy
+shown relative to the root, values of environment variables shown as `$NAME`). On Linux the
+working tree is read-only for the generator: one that writes there instead of below its own
+location fails with "tried to write into the working tree".
 
 Fires on: a generator that raises `KeyError: 'sync_mode'` on a stream config without that key,
-or `generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed.
+or `generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed (or is
+a folder). A generator that needs an environment variable gets it through `generator-env`.
 
 Fix: run the generator yourself to see the whole error (`python <generator>`), fix the stream
 config or the generator's paths, or point `generator` in `lotus-check.toml` at the right script.
@@ -142,12 +146,42 @@ Fix: `python orchestration/airbyte/generate-catalog.py` or `lotus-check --fix`; 
 formatters (prettier, IDE JSON formatting) away from `_catalog.json`.""",
 )
 
-RULES = (LL201, LL202, LL203, LL204, LL205)
+LL210 = Rule(
+    "LL210",
+    "catalog-generator-changed-tree",
+    "the catalog generator changed files of the working tree while lotus-check ran it",
+    explanation="""lotus-check runs the repo's generator on a temporary copy of its inputs and
+reads the catalogs back from the copy. This generator wrote into the working tree instead (or
+as well): it found the tree through its parent process's working folder, an absolute path built
+at run time, or the location of the Python interpreter when the virtualenv sits in the repo.
+Then every lint run changes files behind the user's back (a hand edit in a catalog is
+overwritten; a half-written file is committed), and the comparison means nothing: the files
+checked are no longer the files committed. The catalogs are not compared in such a run.
+
+On Linux, where the kernel allows unprivileged namespaces, the working tree is read-only for the
+generator, so such a write fails instead (LL204: "tried to write into the working tree").
+Everywhere, lotus-check compares the generator's folder and the streams and sources folders
+before and after the run; this finding names what changed.
+
+Fires on: a generator that writes to
+`Path(os.readlink(f"/proc/{os.getppid()}/cwd")) / "orchestration/assets/streams/..."`.
+
+Fix: make the generator find its files from its own location
+(`Path(__file__).resolve().parents[1] / "assets" / "streams"`), then look at `git diff` for what
+it changed and restore what it should not have.""",
+)
+
+RULES = (LL201, LL202, LL203, LL204, LL205, LL210)
 
 # Rules that need the generator's output (LL202 and LL203 only need the file inventory).
-_GENERATED_RULES = ("LL201", "LL204", "LL205")
+_GENERATED_RULES = ("LL201", "LL204", "LL205", "LL210")
 # The findings rewriting a catalog resolves (LL002: a catalog that is not JSON, as after a merge).
 _REPAIRED_RULES = ("LL201", "LL202", "LL205", "LL002")
+# Findings about one catalog's drift: past this many, one more finding gives the count of the
+# rest (a catalog of 100,000 hand-made entries is one mistake, not 100,000).
+MAX_DRIFT_FINDINGS = 20
+# Streams named in a finding that groups several with the same difference.
+SHOWN_STREAMS = 3
 # ctx.memo key of this run's generator run (a generator.PendingRun).
 _GENERATOR_RUN = "catalog.generator_run"
 
@@ -170,6 +204,7 @@ def fix(ctx: CheckContext) -> dict[str, bytes]:
         path: data for path, data in evaluation.repairs.items()
         if ctx.is_reported(_REPAIRED_RULES, path, *evaluation.repair_places[path])
     }
+
 
 
 @dataclass
@@ -257,7 +292,8 @@ class _Evaluation:
 
     def _inventory_findings(self, sources: list[_Source]) -> None:
         for source in sources:
-            exists = self.ctx.repo.is_file(source.catalog)
+            # Anything at the path (a folder, a FIFO, a dangling link) has its LL001 instead.
+            exists = source.name in self.ctx.repo.catalogs
             if source.kind == "airbyte" and not exists and self.ctx.enabled("LL202"):
                 self._add_missing(source)
             elif source.kind in ("empty", "dlt") and exists and self.ctx.enabled("LL203"):
@@ -308,8 +344,10 @@ class _Evaluation:
 
         pending: PendingRun | None = self.ctx.memo.get(_GENERATOR_RUN)
         if pending is None:
-            layout = Layout(self.config.root, self.config.generator, self.config.streams,
-                            self.config.sources)
+            config = self.config
+            layout = Layout(config.root, config.generator, config.streams, config.sources,
+                            max_file_size=config.max_file_size, env=config.generator_env,
+                            cache_dir=config.cache_dir)
             pending = start_generator(layout, self.config.generator_timeout, self.ctx.cache,
                                       read=self.ctx.repo.raw_bytes)
             self.ctx.memo[_GENERATOR_RUN] = pending
@@ -320,15 +358,21 @@ class _Evaluation:
         result = self._generator_run().result()
         for path in result.inputs:  # read by the generator, not the repo model: track them too
             self.ctx.repo.note_read(path)
+        if result.changed:
+            self._add_tree_changed(result.changed, sources)
+            return
         if not result.ok:
             self._add_failure(result.error or "", result.output, sources)
             return
-        if not result.catalogs:
+        if not result.catalogs and not result.oversized:
             self._add_failure("the generator exited 0 but wrote no catalog", result.output,
                               sources)
             return
         for source in sources:
             generated = result.catalogs.get(source.name)
+            if source.name in result.oversized:
+                self._add_oversized(source, result.oversized[source.name])
+                continue
             if generated is None:
                 self._add_failure(
                     f"the generator wrote no catalog for {source.name}, which has Airbyte "
@@ -346,10 +390,12 @@ class _Evaluation:
         except (ValueError, RecursionError):
             self._add_failure(f"the generator wrote invalid JSON for {source.name}", "", [source])
             return
-        if not self.ctx.repo.is_file(source.catalog):
+        if source.name not in self.ctx.repo.catalogs:
             if fixing and self.ctx.enabled("LL202"):
                 self.repairs[source.catalog] = generated
             return
+        if not self.ctx.repo.is_file(source.catalog):
+            return  # a folder, a FIFO, a dangling link: LL001 says so; --fix leaves it alone
         # Through the repo model first: it refuses links out of the repo and oversized files.
         doc = self.ctx.repo.json(source.catalog)
         if doc is None:  # unparseable (LL002 says so): regenerating is the fix, e.g. after a merge
@@ -371,15 +417,40 @@ class _Evaluation:
                 self.repairs[source.catalog] = generated
             return
         if drifts:
-            for drift in drifts:
-                self._add_drift(source, drift)
+            self._add_drifts(source, drifts)
         else:
             self._add_formatting(source, committed, generated)
 
-    def _add_drift(self, source: _Source, drift: object) -> None:
+    def _add_drifts(self, source: _Source, drifts: list) -> None:
+        """One finding per difference; streams with the very same difference share one finding
+        (their count and first names), and past MAX_DRIFT_FINDINGS one more gives the rest."""
+        from lotus_checks.catalog_diff import Drift
+
+        groups: dict[object, list[Drift]] = {}
+        for drift in drifts:
+            key = drift.changes if drift.stream is not None else (id(drift),)
+            groups.setdefault(key, []).append(drift)
+        shown = list(groups.values())[:MAX_DRIFT_FINDINGS]
+        for group in shown:
+            self._add_drift(source, group[0], others=group[1:])
+        rest = sum(len(group) for group in list(groups.values())[MAX_DRIFT_FINDINGS:])
+        if rest:
+            more = (f"and {rest:,} more difference(s) in this catalog (run the generator to see "
+                    "the whole change)")
+            self._add_drift(source, Drift(None, ("streams",), (more,)))
+
+    def _add_drift(self, source: _Source, drift: object, others: list | None = None) -> None:
         from lotus_checks.catalog_diff import Drift
 
         assert isinstance(drift, Drift)
+        if others:
+            names = [d.stream for d in [drift, *others]]
+            more = len(names) - SHOWN_STREAMS
+            listed = ", ".join(str(n) for n in names[:SHOWN_STREAMS]) + (
+                f" and {more:,} more" if more > 0 else "")
+            drift = Drift(None, drift.path, (f"{len(names):,} streams ({listed}): "
+                                             + Drift(None, drift.path, drift.changes).describe(),),
+                          drift.fields, drift.config_keys)
         stream = self.ctx.repo.stream(source.name, drift.stream) if drift.stream else None
         near = [stream.config_path] if stream else []
         if stream and stream.schema_path:
@@ -434,6 +505,42 @@ class _Evaluation:
             )
         )
 
+    def _add_tree_changed(self, changed: tuple[str, ...], sources: list[_Source]) -> None:
+        if not self.ctx.enabled("LL210"):
+            return
+        candidates = [p for s in sources for p in [s.catalog, *s.inputs]]
+        home = self._home(self.config.generator, candidates)
+        if home is None:
+            return
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5:,} more"
+                                          if len(changed) > 5 else "")
+        self.findings.append(LL210.finding(
+            home,
+            message=f"the catalog generator changed the working tree while lotus-check ran it "
+            f"on a copy: {shown}; the catalogs were not compared",
+            hint="make the generator find its files from its own location "
+            "(`Path(__file__).resolve().parents[1]`), not from its parent's working folder, "
+            "an absolute path or the interpreter's location; see `git status` / `git diff` for "
+            "what it changed",
+        ))
+
+    def _add_oversized(self, source: _Source, size: int) -> None:
+        from lotus_checks.checks.input import LL008
+
+        if not self.ctx.enabled("LL008"):
+            return
+        home = self._home(source.catalog, source.inputs + self._generator_files)
+        if home is None:
+            return
+        limit = self.config.max_file_size
+        self.findings.append(LL008.finding(
+            home,
+            message=f"the generator writes a {size:,}-byte catalog for {source.name}, over "
+            f"max-file-size ({limit:,} bytes); it was not compared",
+            hint="check the stream configs and source schemas for what makes it this large, or "
+            "raise `max-file-size` in lotus-check.toml if it is legitimate",
+        ))
+
     def _add_failure(self, error: str, output: str, sources: list[_Source]) -> None:
         if not self.ctx.enabled("LL204"):
             return
@@ -469,6 +576,8 @@ class _Evaluation:
 
     def _drift_hint(self, source: _Source) -> str:
         fix_it = f"run {self._command} (or `lotus-check --fix`)"
+        if (self.config.root / source.catalog).is_symlink():
+            fix_it = f"run {self._command} (`lotus-check --fix` does not write through links)"
         changed = self._changed
         if changed is None:
             return f"the catalog is generated: {fix_it} and commit the result"

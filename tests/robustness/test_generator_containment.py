@@ -1,0 +1,550 @@
+"""The repo's catalog generator is the user's own code; these are the guarantees lotus-check still
+keeps against accidents in it (docs/reliability.md, "Threat model"):
+
+- it cannot change the real tree: where Linux namespaces work, the tree is read-only for it (a
+  write fails, LL204 says so); everywhere, the tree's input files are compared before and after
+  the run and a change is LL210 naming the files (never "All checks passed");
+- no process it starts outlives the run, `setsid()` children included, at exit and at the time
+  limit;
+- `max-file-size` bounds what is copied for it and what is read back; its output is capped;
+- it gets a minimal environment, and no environment value shows in a finding;
+- findings show the repo's paths, never the temporary copy's;
+- `--fix` never replaces a link, FIFO or folder at a catalog's path, and a failure names the file
+  and what was already rewritten; a catalog of 100,000 entries is a few findings, quickly.
+
+Tests that can run both ways run with namespaces (skipped where the kernel refuses them) and
+without (`generator.USE_NAMESPACES = False`: the fallback every other system gets).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lotus_checks import generator as generator_module
+from tests.robustness.helpers import CATALOG
+from tests.robustness.helpers import GENERATOR
+from tests.robustness.helpers import SOURCES
+from tests.robustness.helpers import STREAMS
+from tests.robustness.helpers import assert_clean_end
+from tests.robustness.helpers import assert_unchanged
+from tests.robustness.helpers import build_lake
+from tests.robustness.helpers import no_hang
+from tests.robustness.helpers import original
+from tests.robustness.helpers import run_cli
+from tests.robustness.helpers import snapshot
+
+REFERENCE = "orchestration/airbyte/reference_generator.py"
+RUN_REFERENCE = (
+    "import pathlib, runpy\n"
+    "runpy.run_path(str(pathlib.Path(__file__).with_name('reference_generator.py')), "
+    "run_name='__main__')\n"
+)
+PWNED = f"{STREAMS}/pwned.json"
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    return build_lake(tmp_path / "lake")
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    folder = tmp_path / "outside"
+    folder.mkdir()
+    return folder
+
+
+def namespaces_work() -> bool:
+    """Whether contain.py gets the tree read-only on this machine."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        status = Path(folder) / "status.json"
+        subprocess.run(
+            [sys.executable, "-I", "-S", str(generator_module.CONTAIN_SCRIPT),
+             "--status", str(status),
+             "--timeout", "20", "--namespaces", "--readonly", folder, "--",
+             sys.executable, "-c", "pass"],
+            capture_output=True, timeout=30, check=False,
+        )
+        try:
+            return bool(json.loads(status.read_text())["readonly"])
+        except (OSError, ValueError, KeyError):
+            return False
+
+
+@pytest.fixture(params=["namespaces", "fallback"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "namespaces":
+        if not sys.platform.startswith("linux") or not namespaces_work():
+            pytest.skip("the kernel does not allow user and mount namespaces here")
+    else:
+        monkeypatch.setattr(generator_module, "USE_NAMESPACES", False)
+    return str(request.param)
+
+
+def with_prelude(lake: Path, prelude: str) -> None:
+    """The generator: `prelude`, then the reference generator (kept beside it) as it is."""
+    (lake / REFERENCE).write_bytes(original(GENERATOR))
+    (lake / GENERATOR).write_text(prelude + "\n" + RUN_REFERENCE)
+
+
+def config(lake: Path, text: str) -> None:
+    (lake / "lotus-check.toml").write_text(text)
+
+
+def cli(lake: Path, *args: str) -> tuple[int, list[dict]]:
+    outcome = run_cli("--root", str(lake), "--no-cache", "--output-format", "json", *args)
+    assert_clean_end(outcome)
+    return outcome.code, json.loads(outcome.out)["findings"]
+
+
+def summary(findings: list[dict]) -> list[tuple[str, str]]:
+    return [(f["code"], f["path"]) for f in findings]
+
+
+# ---- 1. the real tree cannot be changed ----------------------------------------------------------
+
+
+def escape_by_concatenation(lake: Path, catch: bool) -> str:
+    """A generator that builds the repo's absolute path at run time (no string in it names the
+    root, so the refusal cannot see it) and writes a file into the real streams folder."""
+    parts = str(lake).split(os.sep)
+    write = f"open(os.path.join(os.sep.join({parts!r}), {PWNED!r}), 'w').write('{{}}')"
+    if catch:
+        write = f"try:\n    {write}\nexcept OSError:\n    pass"
+    return "import os\n" + write
+
+
+def test_generator_writing_into_the_tree_is_read_only_or_reported(lake: Path, mode: str) -> None:
+    with_prelude(lake, escape_by_concatenation(lake, catch=False))
+    before = snapshot(lake)
+    code, findings = cli(lake)
+    assert code == 1
+    if mode == "namespaces":
+        assert summary(findings) == [("LL204", GENERATOR)]
+        assert "tried to write into the working tree" in findings[0]["message"]
+        assert_unchanged(before, snapshot(lake))
+    else:
+        assert summary(findings) == [("LL210", GENERATOR)]
+        assert PWNED in findings[0]["message"]
+        assert "the catalogs were not compared" in findings[0]["message"]
+
+
+def test_a_write_it_hides_from_us_is_still_caught(lake: Path, mode: str) -> None:
+    """It catches its own error and goes on: with namespaces nothing was written (and the run
+    is clean); without, the write happened and LL210 names it."""
+    with_prelude(lake, escape_by_concatenation(lake, catch=True))
+    before = snapshot(lake)
+    code, findings = cli(lake)
+    if mode == "namespaces":
+        assert (code, findings) == (0, [])
+        assert_unchanged(before, snapshot(lake))
+    else:
+        assert code == 1 and summary(findings) == [("LL210", GENERATOR)]
+        assert PWNED in findings[0]["message"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_generator_finding_the_tree_through_proc_cwd(
+    lake: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tree found as the working folder of another process (lotus-check's own). The
+    generator writes only into a working folder that is this test's lake (compared with the
+    path built from its parts): never into another process's folder on this machine."""
+    monkeypatch.chdir(lake)
+    parts = str(lake).split(os.sep)
+    with_prelude(lake, (
+        "import os\n"
+        f"lake = os.sep.join({parts!r})\n"
+        "for pid in [p for p in os.listdir('/proc') if p.isdigit()]:\n"
+        "    try:\n"
+        "        if os.readlink(f'/proc/{pid}/cwd') == lake:\n"
+        f"            open(os.path.join(lake, {PWNED!r}), 'w').write('{{}}')\n"
+        "    except OSError:\n"
+        "        pass\n"
+    ))
+    before = snapshot(lake)
+    code, findings = cli(lake)
+    if mode == "namespaces":  # it sees no process outside its own namespace
+        assert (code, findings) == (0, [])
+        assert_unchanged(before, snapshot(lake))
+    else:
+        assert code == 1 and summary(findings) == [("LL210", GENERATOR)]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_its_parents_command_line_does_not_name_the_tree(lake: Path, mode: str) -> None:
+    parts = str(lake).split(os.sep)
+    with_prelude(lake, (
+        "import os\n"
+        f"lake = os.sep.join({parts!r}).encode()\n"
+        "with open(f'/proc/{os.getppid()}/cmdline', 'rb') as f:\n"
+        "    if lake in f.read():\n"
+        "        raise SystemExit('found the tree in the command line of my parent')\n"
+    ))
+    assert cli(lake) == (0, [])
+
+
+def test_generator_finding_the_tree_through_the_interpreter_inside_it(
+    lake: Path, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's quick start puts the virtualenv in the repo: `sys.executable` leads there."""
+    python = lake / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.symlink_to(os.path.realpath(sys.executable))
+    monkeypatch.setattr(sys, "executable", str(python))
+    with_prelude(lake, (
+        "import os, sys\n"
+        "root = os.path.dirname(os.path.dirname(os.path.dirname(sys.executable)))\n"
+        f"open(os.path.join(root, {PWNED!r}), 'w').write('{{}}')\n"
+    ))
+    before = snapshot(lake)
+    code, findings = cli(lake)
+    assert code == 1
+    if mode == "namespaces":
+        assert summary(findings) == [("LL204", GENERATOR)]
+        assert_unchanged(before, snapshot(lake))
+    else:
+        assert summary(findings) == [("LL210", GENERATOR)]
+
+
+def test_the_absolute_path_refusal_compares_paths_not_substrings(lake: Path) -> None:
+    """Root `/x/lake`: a comment naming it, and the sibling `/x/lake2`, are not the tree."""
+    sibling = str(lake) + "2"
+    with_prelude(lake, f"# generated for {lake}\nSIBLING = {sibling!r}\n")
+    assert cli(lake) == (0, [])
+    with_prelude(lake, f"OUT = {str(lake / 'x')!r}\n")  # the neighbour: a path below the root
+    code, findings = cli(lake)
+    assert code == 1 and "contains this repo's absolute path" in findings[0]["message"]
+
+
+# ---- 2. nothing it starts outlives the run -------------------------------------------------------
+
+
+def late_writer(marker: Path, setsid: bool, delay: float) -> str:
+    child = f"import time; time.sleep({delay}); open({str(marker)!r}, 'w').write('late')"
+    return (
+        "import subprocess, sys\n"
+        f"subprocess.Popen([sys.executable, '-c', {child!r}], start_new_session={setsid})\n"
+    )
+
+
+@pytest.mark.parametrize("setsid", [False, True], ids=["child", "setsid-child"])
+def test_children_of_a_generator_that_exits_0_are_killed(
+    lake: Path, outside: Path, mode: str, setsid: bool
+) -> None:
+    marker = outside / "late.txt"
+    with_prelude(lake, late_writer(marker, setsid, 1.0))
+    assert cli(lake) == (0, [])
+    time.sleep(1.5)
+    assert not marker.exists()
+
+
+def test_setsid_children_are_killed_at_the_time_limit(
+    lake: Path, outside: Path, mode: str
+) -> None:
+    marker = outside / "late.txt"
+    with_prelude(lake, late_writer(marker, True, 1.0) + "import time\ntime.sleep(30)\n")
+    config(lake, "generator-timeout = 0.5\n")
+    _code, findings = cli(lake)
+    assert summary(findings) == [("LL204", GENERATOR)]
+    assert "did not finish within 0.5 s" in findings[0]["message"]
+    time.sleep(1.5)
+    assert not marker.exists()
+
+
+# ---- 8. bounded inputs and outputs ---------------------------------------------------------------
+
+
+def test_only_the_generators_inputs_are_copied_within_max_file_size(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copied: list[str] = []
+    real = generator_module._write_copy
+
+    def recording(copy_root: Path, contents: dict[str, bytes]) -> None:
+        copied.extend(contents)
+        real(copy_root, contents)
+
+    monkeypatch.setattr(generator_module, "_write_copy", recording)
+    config(lake, "max-file-size = 200000\n")
+    (lake / STREAMS / "notes.bin").write_bytes(b"\0" * 300_000)  # not a JSON input
+    (lake / SOURCES / "README.md").write_text("how the schemas were discovered\n")
+    (lake / "orchestration/airbyte/big_helper.py").write_text("#" * 300_000 + "\n")
+    _code, findings = cli(lake)
+    assert [f for f in findings if f["code"].startswith("LL2")] == []
+    assert GENERATOR in copied and f"{STREAMS}/orders.json" in copied
+    assert f"{SOURCES}/orders.json" in copied
+    for name in (f"{STREAMS}/notes.bin", f"{SOURCES}/README.md", CATALOG,
+                 "orchestration/airbyte/big_helper.py"):
+        assert name not in copied
+
+
+def test_a_generator_over_max_file_size_is_not_read(lake: Path) -> None:
+    config(lake, "max-file-size = 200000\n")
+    (lake / GENERATOR).write_text(original(GENERATOR).decode() + "#" * 300_000 + "\n")
+    _code, findings = cli(lake)
+    assert summary(findings) == [("LL204", GENERATOR)]
+    assert "cannot read the generator" in findings[0]["message"]
+    assert "max-file-size" in findings[0]["message"]
+
+
+def test_the_generators_output_is_capped(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes: list[int] = []
+    real = generator_module._tail
+
+    def measuring(log: Path) -> str:
+        sizes.append(log.stat().st_size)
+        return real(log)
+
+    monkeypatch.setattr(generator_module, "_tail", measuring)
+    (lake / GENERATOR).write_text(
+        "import sys\n"
+        "for _ in range(400):\n"
+        "    sys.stdout.write('x' * 100_000 + '\\n')\n"
+        "print('the last line')\n"
+        "raise SystemExit(3)\n"
+    )
+    _code, findings = cli(lake)
+    assert summary(findings) == [("LL204", GENERATOR)]
+    assert findings[0]["message"].endswith("exited with status 3: the last line")
+    assert sizes and sizes[0] <= generator_module.OUTPUT_CAP_BYTES  # not 40 MB
+
+
+def test_a_generated_catalog_over_max_file_size_is_ll008(lake: Path) -> None:
+    config(lake, "max-file-size = 200000\n")
+    (lake / GENERATOR).write_text(
+        "import json, pathlib\n"
+        "out = pathlib.Path(__file__).resolve().parents[1] / 'assets/streams/shopify/_catalog.json'\n"
+        "out.write_text(json.dumps({'streams': [], 'pad': 'x' * 300_000}))\n"
+    )
+    code, findings = cli(lake)
+    assert code == 1 and summary(findings) == [("LL008", CATALOG)]
+    assert "over max-file-size" in findings[0]["message"]
+
+
+# ---- 9. a huge catalog is a few findings ---------------------------------------------------------
+
+
+def test_a_catalog_of_100000_entries_is_a_few_findings_quickly(lake: Path) -> None:
+    catalog = json.loads((lake / CATALOG).read_text())
+    catalog["streams"] += [{"stream": {"name": f"s{i}"}} for i in range(100_000)]
+    (lake / CATALOG).write_text(json.dumps(catalog))
+    started = time.process_time()
+    code, findings = cli(lake, "--select", "LL2")
+    spent = time.process_time() - started
+    assert code == 1 and len(findings) == 1
+    assert findings[0]["message"].startswith("100,000 streams (s0, s1, s2 and 99,997 more): "
+                                             "in the catalog but the generator does not write it")
+    assert spent < 10, spent  # was 17-19 s and 100,006 findings
+
+
+# ---- 5, 12, 16, 17. --fix and odd things at the catalog's or generator's path --------------------
+
+
+def drift(lake: Path, rel: str = CATALOG) -> None:
+    catalog = json.loads((lake / rel).read_text())
+    catalog["streams"][0]["config"]["selected"] = not catalog["streams"][0]["config"]["selected"]
+    (lake / rel).write_text(json.dumps(catalog, indent=2) + "\n")
+
+
+def test_fix_does_not_replace_a_linked_catalog(lake: Path) -> None:
+    target = lake / "orchestration" / "shopify-catalog.json"
+    (lake / CATALOG).rename(target)
+    (lake / CATALOG).symlink_to(target)
+    drift(lake, "orchestration/shopify-catalog.json")
+    drifted = target.read_bytes()
+    outcome = run_cli("--root", str(lake), "--no-cache", "--fix", "--output-format", "json")
+    assert_clean_end(outcome)
+    assert (lake / CATALOG).is_symlink() and target.read_bytes() == drifted
+    findings = json.loads(outcome.out)["findings"]
+    assert summary(findings) == [("LL201", CATALOG)]
+    assert "does not write through links" in findings[0]["hint"]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "dangling link"])
+def test_fix_leaves_a_catalog_that_is_not_a_file_alone_and_reports_it(
+    lake: Path, kind: str
+) -> None:
+    (lake / CATALOG).unlink()
+    if kind == "fifo":
+        os.mkfifo(lake / CATALOG)
+    elif kind == "folder":
+        (lake / CATALOG).mkdir()
+    else:
+        (lake / CATALOG).symlink_to("nowhere.json")
+    before = snapshot(lake)
+    for args in ((), ("--fix",)):
+        with no_hang(30):
+            code, findings = cli(lake, *args)
+        catalog_family = [f for f in findings if f["code"][:3] in ("LL0", "LL2")]
+        assert code == 1 and summary(catalog_family) == [("LL001", CATALOG)], findings
+        assert_unchanged(before, snapshot(lake))
+
+
+def test_a_fix_that_fails_halfway_names_the_file_and_what_was_rewritten(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    second = STREAMS.replace("shopify", "shop2")
+    for folder in (STREAMS, SOURCES):
+        other = lake / folder.replace("shopify", "shop2")
+        other.mkdir()
+        for path in (lake / folder).glob("*.json"):
+            (other / path.name).write_bytes(path.read_bytes())
+    drift(lake)
+    drift(lake, f"{second}/_catalog.json")
+    from lotus_checks import fsutil
+
+    real = fsutil.atomic_write
+    calls: list[Path] = []
+
+    def full_after_one(path: Path, data: bytes, **kwargs: object) -> None:
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(fsutil, "atomic_write", full_after_one)
+    outcome = run_cli("--root", str(lake), "--no-cache", "--fix")
+    assert_clean_end(outcome, allow_usage_error=True)
+    assert outcome.code == 2
+    assert f"--fix could not write {STREAMS}/_catalog.json: No space left on device" in outcome.err
+    assert f"already rewritten: {second}/_catalog.json" in outcome.err
+
+
+@pytest.mark.parametrize("folder", [STREAMS, SOURCES])
+def test_a_source_folder_linked_inside_the_root_is_checked_like_any_other(
+    lake: Path, folder: str
+) -> None:
+    moved = lake / "orchestration" / "elsewhere" / Path(folder).parent.name
+    moved.parent.mkdir()
+    (lake / folder).rename(moved)
+    (lake / folder).symlink_to(moved, target_is_directory=True)
+    assert cli(lake) == (0, [])
+    drift(lake)  # the catalog checks still run for it
+    _code, findings = cli(lake)
+    assert summary(findings) == [("LL201", CATALOG)]
+
+
+@pytest.mark.parametrize(("kind", "said"), [
+    ("folder", "is a folder, not a script"),
+    ("fifo", "is not a regular file (a FIFO)"),
+    ("dangling link", "is a link to nothing (gone.py)"),
+])
+def test_a_generator_that_is_not_a_file_says_what_it_is(lake: Path, kind: str, said: str) -> None:
+    (lake / GENERATOR).unlink()
+    if kind == "folder":
+        (lake / GENERATOR).mkdir()
+    elif kind == "fifo":
+        os.mkfifo(lake / GENERATOR)
+    else:
+        (lake / GENERATOR).symlink_to("gone.py")
+    with no_hang(30):
+        _code, findings = cli(lake)
+    assert summary(findings) == [("LL204", GENERATOR)]
+    assert f"the catalog generator {GENERATOR} {said}" in findings[0]["message"]
+
+
+# ---- 18. environment -----------------------------------------------------------------------------
+
+SECRET = "tok-3f9a8b7c6d5e4f"
+
+
+def test_the_generator_gets_a_minimal_environment(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
+    monkeypatch.setenv("AIRBYTE_WORKSPACE", "ws-1")
+    (lake / GENERATOR).write_text(
+        "import os\n"
+        "print('seen:', ' '.join(sorted(os.environ)))\n"
+        "print('workspace:', os.environ.get('AIRBYTE_WORKSPACE'))\n"
+        "raise SystemExit(1)\n"
+    )
+    code, findings = cli(lake)
+    assert code == 1
+    text = findings[0]["message"] + findings[0]["hint"]
+    assert "DEPLOY_TOKEN" not in text and SECRET not in text
+    assert "PATH" in text and "workspace: None" in text
+    config(lake, 'generator-env = ["AIRBYTE_WORKSPACE"]\n')  # the neighbour: asked for by name
+    _code, findings = cli(lake)
+    assert "workspace: ws-1" in findings[0]["message"] + findings[0]["hint"]
+
+
+def test_environment_values_in_its_output_are_redacted(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
+    config(lake, 'generator-env = ["DEPLOY_TOKEN"]\n')
+    (lake / GENERATOR).write_text(
+        "import os\n"
+        "raise SystemExit('bad token ' + os.environ['DEPLOY_TOKEN'])\n"
+    )
+    for output_format in ("json", "github", "sarif", "text"):
+        outcome = run_cli("--root", str(lake), "--no-cache", "--output-format", output_format)
+        assert outcome.code == 1
+        assert SECRET not in outcome.out
+        assert "bad token $DEPLOY_TOKEN" in outcome.out
+
+
+def test_a_secret_cut_by_the_output_tail_is_not_shown_in_part(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the end of the output is kept: a value cut in two there is no longer recognisable,
+    so the cut line is dropped, not shown."""
+    monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
+    config(lake, 'generator-env = ["DEPLOY_TOKEN"]\n')
+    kept = generator_module.OUTPUT_TAIL_BYTES
+    (lake / GENERATOR).write_text(
+        "import os, sys\n"
+        "print('token', os.environ['DEPLOY_TOKEN'])\n"
+        f"print('y' * {kept - 10})\n"  # the tail starts 8 characters before the token's end
+        "raise SystemExit(1)\n"
+    )
+    outcome = run_cli("--root", str(lake), "--no-cache", "--output-format", "json")
+    assert outcome.code == 1 and "yyyy" in outcome.out
+    assert SECRET[-8:] not in outcome.out
+
+
+def test_generator_env_must_be_a_list_of_names(lake: Path) -> None:
+    config(lake, 'generator-env = "AIRBYTE_WORKSPACE"\n')
+    outcome = run_cli("--root", str(lake), "--no-cache")
+    assert_clean_end(outcome, allow_usage_error=True)
+    assert outcome.code == 2 and "generator-env must be a list" in outcome.err
+
+
+# ---- 15. the repo's paths, never the temporary copy's ---------------------------------------------
+
+
+def test_a_failing_generator_shows_the_repos_paths(lake: Path) -> None:
+    (lake / GENERATOR).write_text(
+        "from pathlib import Path\n"
+        "print('reading', Path(__file__).resolve().parents[1] / 'assets')\n"
+        "raise KeyError('sync_mode')\n"
+    )
+    _code, findings = cli(lake)
+    text = findings[0]["message"] + findings[0]["hint"]
+    assert f'File "{GENERATOR}", line 3' in text
+    assert "reading orchestration/assets" in text
+    assert "lotus-check-generator-" not in text and "sandbox" not in text
+
+
+def test_a_copy_that_cannot_be_written_names_no_temporary_path(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(copy_root: Path, contents: dict[str, bytes]) -> None:
+        raise OSError(28, "No space left on device", str(copy_root / GENERATOR))
+
+    monkeypatch.setattr(generator_module, "_write_copy", full_disk)
+    _code, findings = cli(lake)
+    assert summary(findings) == [("LL204", GENERATOR)]
+    assert findings[0]["message"].endswith(
+        "cannot copy the generator's inputs to a temporary folder: No space left on device")
