@@ -29,6 +29,7 @@ from lotus_checks.finding import Severity
 from lotus_checks.rules import Rule
 
 if TYPE_CHECKING:
+    from lotus_checks.catalog_schema import Problem
     from lotus_checks.generator import PendingRun
 
 LL201 = Rule(
@@ -142,10 +143,74 @@ Fix: `python orchestration/airbyte/generate-catalog.py` or `lotus-check --fix`; 
 formatters (prettier, IDE JSON formatting) away from `_catalog.json`.""",
 )
 
-RULES = (LL201, LL202, LL203, LL204, LL205)
+LL206 = Rule(
+    "LL206",
+    "catalog-invalid-json-schema",
+    "a stream's generated `json_schema` is not valid JSON Schema",
+    explanation="""The generator copies each selected field's definition (from the source schema
+when there is one, else from the stream config) into the catalog's `json_schema`, which Terraform
+hands to Airbyte. Airbyte rejects a catalog whose schema is not valid JSON Schema (Draft 7), so
+the Terraform apply fails. lotus-check validates what the repo's own generator writes (decoding
+the JSON-encoded strings) and reports each problem at the line of the field definition that
+produced it. Any JSON Schema keyword is fine (`anyOf` without `type`, `additionalProperties`,
+`enum`, type lists, `airbyte_type`, tuple `items`); only a keyword with a value of the wrong
+shape is reported, once per branch (nothing is reported below it).
+
+Fires on (`required` must be a list of names in Draft 7):
+```json
+"customer": {"type": "object", "required": true, "properties": {"id": {"type": "integer"}}}
+```
+Fix: `"required": ["id"]` (or drop it), then regenerate the catalog.""",
+)
+
+LL208 = Rule(
+    "LL208",
+    "catalog-shape",
+    "the generated catalog does not have the shape Airbyte reads",
+    explanation="""The generated `_catalog.json` is the `sync_catalog` Terraform hands to the
+Airbyte provider: `{"streams": [{"stream": {...}, "config": {...}}]}`, each `stream` with a
+`name`, a `json_schema` object and non-empty `supportedSyncModes`, each `config` with string
+modes, `cursor_field` a list of names, `primary_key` a list of field paths, `selected` a
+boolean, and `selected_fields` naming fields of the schema. Anything else fails the apply. A
+value copied unchanged from a stream config is reported there (LL501/LL502), not again here, so
+this rule speaks about what the generator itself writes.
+
+Fires on: a generator that writes `"selected_fields": ["id"]` instead of
+`[{"field_path": ["id"]}]`.
+
+Fix: fix the generator (or the stream config key it reads), then regenerate.""",
+)
+
+LL508 = Rule(
+    "LL508",
+    "field-type-rejected",
+    "a selected field's type is one the destination cannot write",
+    explanation="""Checked on the catalog the repo's own generator writes, which is what the
+destination receives: every type name in a selected field's schema must be a JSON type
+(`string`, `integer`, `number`, `boolean`, `object`, `array`, `null`). Discovery sometimes yields
+`unknown`; on a selected field the destination cannot map it (the S3 Parquet destination fails
+the sync), so no data lands. A field whose type is wrong is reported alone (nothing nested in
+it), at the line of its definition in the source schema (or the stream config when the stream
+has no source schema); the same mistake repeated in one file is one finding that gives the count.
+A stream with `"selected": false` gets a warning (it does not sync). Fields nobody selects do
+not reach the catalog and are not reported; a field without any `type` is what the generator
+makes of it (the reference generator writes `string`).
+
+Fires on:
+```json
+"metadata": {"type": "unknown"}
+```
+Fix: `"metadata": {"type": "object"}` (the type the data really has), or stop selecting the
+field; then regenerate the catalog.""",
+)
+
+RULES = (LL201, LL202, LL203, LL204, LL205, LL206, LL208, LL508)
 
 # Rules that need the generator's output (LL202 and LL203 only need the file inventory).
-_GENERATED_RULES = ("LL201", "LL204", "LL205")
+_GENERATED_RULES = ("LL201", "LL204", "LL205", "LL206", "LL208", "LL508")
+_VALIDATION_RULES = {"shape": LL208, "type": LL508, "schema": LL206}
+# How many positions a finding for a repeated mistake lists.
+SHOWN_REPEATS = 3
 # ctx.memo key of this run's generator run (a generator.PendingRun).
 _GENERATOR_RUN = "catalog.generator_run"
 
@@ -343,6 +408,8 @@ class _Evaluation:
         except (ValueError, RecursionError):
             self._add_failure(f"the generator wrote invalid JSON for {source.name}", "", [source])
             return
+        if not fixing:
+            self._validate(source, new)
         if not self.ctx.repo.is_file(source.catalog):
             if fixing and self.ctx.enabled("LL202"):
                 self.repairs[source.catalog] = generated
@@ -372,6 +439,98 @@ class _Evaluation:
                 self._add_drift(source, drift)
         else:
             self._add_formatting(source, committed, generated)
+
+    # ---- what the platform receives ------------------------------------------------------------
+
+    def _validate(self, source: _Source, catalog: object) -> None:
+        """LL206/LL208/LL508 on the generated catalog, at the inputs' lines; a mistake repeated
+        in one file is one finding."""
+        from lotus_checks.catalog_schema import catalog_problems
+
+        codes = {kind: rule for kind, rule in _VALIDATION_RULES.items()
+                 if self.ctx.enabled(rule.code)}
+        if not codes:
+            return
+        groups: dict[tuple[str, str, str], list[_Located]] = {}
+        for problem in catalog_problems(catalog):
+            if problem.kind not in codes:
+                continue
+            located = self._locate(source, problem, catalog)
+            if located is not None:
+                groups.setdefault((located.home, problem.kind, problem.same_as), []).append(located)
+        for (home, kind, _), found in groups.items():
+            found.sort(key=lambda f: (f.line or 0, f.column or 0))
+            first = found[0]
+            message = first.message
+            if len(found) > 1:
+                shown = ", ".join(f"`{f.label}` (line {f.line})" for f in found[1:1 + SHOWN_REPEATS])
+                more = len(found) - 1 - SHOWN_REPEATS
+                message += (f"; the same in {len(found) - 1} more place(s) in this file: {shown}"
+                            + (f" and {more} more" if more > 0 else ""))
+            severity = first.severity if all(f.severity == first.severity for f in found) \
+                else Severity.ERROR
+            self.findings.append(codes[kind].finding(
+                home, first.line, first.column, message, hint=first.hint, severity=severity))
+
+    def _locate(self, source: _Source, problem: Problem, catalog: object) -> _Located | None:
+        """Where a problem of the generated catalog comes from: the field definition (source
+        schema, else stream config), the stream config key, or the generator itself."""
+        from lotus_checks.catalog_diff import same
+
+        repo = self.ctx.repo
+        stream = repo.stream(source.name, problem.stream) if problem.stream else None
+        label = problem.stream or "?"
+        selected = _entry_selected(catalog, problem.catalog_path)
+        severity = Severity.ERROR if selected else Severity.WARNING
+        regenerate = f"then regenerate: {self._command}"
+        config_doc = repo.json(stream.config_path) if stream is not None else None
+        config = config_doc.data if config_doc is not None and isinstance(config_doc.data, dict) \
+            else None
+        preferred, json_path = self.config.generator, None
+        field = problem.field
+        if stream is not None and config_doc is not None and field is not None:
+            preferred, doc = stream.config_path, config_doc
+            schema_doc = repo.json(stream.schema_path) if stream.schema_path else None
+            offered = schema_doc.data.get("fields") if schema_doc is not None \
+                and isinstance(schema_doc.data, dict) else None
+            if schema_doc is not None and isinstance(offered, dict) and field in offered:
+                preferred, doc = stream.schema_path or preferred, schema_doc
+            json_path = _input_path(doc.data, ("fields", field), (problem.schema_path or ())[2:])
+        elif stream is not None and config is not None and problem.config_key is not None:
+            key = problem.config_key
+            if key in config and same(config[key], _at(catalog, problem.catalog_path[:3] + (key,))):
+                return None  # copied unchanged: LL501/LL502 report it on the stream config
+            preferred = stream.config_path
+            json_path = (key,) if key in config else ()
+        home = self._home(preferred, [source.catalog] + source.inputs + self._generator_files)
+        if home is None:
+            return None
+        line = column = None
+        if json_path is not None and home == preferred:
+            doc = repo.json(preferred)
+            line, column = doc.position(json_path) if doc is not None else (None, None)
+        shown = _field_label(problem.schema_path) if field is not None else None
+        where = f"stream `{source.name}/{label}`" + (f": field `{shown}`" if shown else "")
+        elsewhere = "" if home == preferred else f" (from {preferred})"
+        if problem.kind == "type":
+            message = (f"{where} has {problem.detail}, which the destination cannot write (the "
+                       f"S3 Parquet destination fails the sync){elsewhere}")
+            hint = (f"set the type its data has (`string`, `object`, ...) in {preferred}, or stop "
+                    f"selecting the field in {stream.config_path if stream else 'its stream config'}; "
+                    + regenerate)
+        elif problem.kind == "schema":
+            message = (f"{where}: the generated json_schema is not valid JSON Schema (Draft 7), "
+                       f"Airbyte rejects it: {problem.detail}{elsewhere}")
+            hint = (f"fix the definition in {preferred} (the generator copies it into the "
+                    f"catalog); {regenerate}" if field is not None
+                    else f"fix what the generator writes; {regenerate}")
+        else:
+            message = f"{where}: the generated catalog {problem.detail}{elsewhere}"
+            if preferred == self.config.generator:
+                hint = f"fix what the generator writes; {regenerate}"
+            else:
+                hint = f"fix `{problem.config_key}` in {preferred}; {regenerate}"
+        return _Located(home, line, column, shown or label, message, hint, severity)
 
     def _add_drift(self, source: _Source, drift: object) -> None:
         from lotus_checks.catalog_diff import Drift
@@ -482,6 +641,77 @@ class _Evaluation:
             return ("the catalog and its stream configs both changed but disagree (edited by "
                     f"hand, or regenerated before the last change); {fix_it}")
         return f"the catalog is generated: {fix_it} and commit the result"
+
+
+@dataclass(frozen=True)
+class _Located:
+    """A problem of the generated catalog at the input that produced it."""
+
+    home: str
+    line: int | None
+    column: int | None
+    label: str
+    message: str
+    hint: str
+    severity: Severity
+
+
+def _at(data: object, path: tuple[object, ...]) -> object:
+    for step in path:
+        if isinstance(data, dict) and step in data:
+            data = data[step]
+        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
+            data = data[step]
+        else:
+            return None
+    return data
+
+
+def _entry_selected(catalog: object, path: tuple[object, ...]) -> bool:
+    """Whether the stream entry a path is in is selected (a stream not selected does not sync)."""
+    return _at(catalog, tuple(path[:2]) + ("config", "selected")) is not False
+
+
+def _input_path(data: object, base: tuple[object, ...], rest: tuple[object, ...]) -> tuple[object, ...]:
+    """The path, in a stream config or source schema, of what the generator wrote at `rest`
+    below the field `base`: the same keys, except that an `items` field map became an object
+    schema (a `properties` step the input does not have). As deep as the input goes."""
+    from lotus_checks.catalog_schema import is_field_map
+
+    node = _at(data, base)
+    out = list(base)
+    in_map = False  # at a map of field names (the next step is a name, never a keyword)
+    steps = list(rest)
+    while steps:
+        step = steps[0]
+        if not in_map and step == "properties" and is_field_map(node):
+            steps.pop(0)  # the generator's object wrapper around an `items` field map
+            in_map = True
+            continue
+        found = (isinstance(node, dict) and step in node) or (
+            isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node))
+        if not found:
+            break
+        assert isinstance(node, (dict, list))
+        node = node[step]  # type: ignore[index]
+        out.append(step)
+        steps.pop(0)
+        in_map = not in_map and step == "properties"
+    return tuple(out)
+
+
+def _field_label(path: tuple[object, ...] | None) -> str:
+    """("properties", "lines", "items", "properties", "price") -> `lines[].price`."""
+    out = ""
+    steps = list(path or ())
+    while steps:
+        step = steps.pop(0)
+        if step == "properties" and steps:
+            name = str(steps.pop(0))
+            out += f".{name}" if out else name
+        elif step == "items":
+            out += "[]"
+    return out
 
 
 def _kind(ctx: CheckContext, streams: list) -> str:
