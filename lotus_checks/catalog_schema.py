@@ -165,7 +165,7 @@ def _entry_problems(index: int, entry: Any) -> list[Problem]:
     types = list(_type_problems(schema, ()))
     out.extend(Problem(TYPE, name, base + ("stream", "json_schema") + _encoded(path), detail,
                        schema_path=path, same_as=same_as) for path, detail, same_as in types)
-    covered = [path for path, _, _ in types]
+    covered = [path[:-1] for path, _, _ in types]  # the node whose type is wrong, and below
     for path, detail, same_as in _metaschema_problems(schema, covered):
         out.append(Problem(SCHEMA, name, base + ("stream", "json_schema") + _encoded(path),
                            detail, schema_path=path, same_as=same_as))
@@ -249,12 +249,13 @@ def _metaschema_problems(schema: dict[str, Any],
     (`_certainly_valid`): asking it costs more than every other catalog check together."""
     if _certainly_valid(schema):
         return
-    from jsonschema.exceptions import best_match
-
     errors = []
     for error in _draft7().iter_errors(schema):
-        shown = best_match(error.context) if error.context else error
-        errors.append((tuple(shown.absolute_path), shown))
+        # anyOf/oneOf (`items` is a schema or a list of them; `type` a name or a list): the
+        # deepest alternative's error is the one that says what is wrong, where.
+        while error.context:
+            error = max(error.context, key=lambda e: len(e.absolute_path))
+        errors.append((tuple(error.absolute_path), error))
     errors.sort(key=lambda e: len(e[0]))
     reported: list[JsonPath] = list(covered)
     for path, error in errors:
@@ -262,7 +263,8 @@ def _metaschema_problems(schema: dict[str, Any],
             continue
         reported.append(path)
         where = ".".join(str(p) for p in path) or "the schema"
-        yield path, f"{where}: {error.message}", f"schema:{error.validator}"
+        keyword = path[-1] if path else ""
+        yield path, f"{where}: {error.message}", f"schema:{keyword}:{error.validator}"
 
 
 @lru_cache(maxsize=1)

@@ -496,12 +496,11 @@ class _Evaluation:
             if schema_doc is not None and isinstance(offered, dict) and field in offered:
                 preferred, doc = stream.schema_path or preferred, schema_doc
             json_path = _input_path(doc.data, ("fields", field), (problem.schema_path or ())[2:])
-        elif stream is not None and config is not None and problem.config_key is not None:
+        elif config is not None and problem.config_key is not None:
             key = problem.config_key
             if key in config and same(config[key], _at(catalog, problem.catalog_path[:3] + (key,))):
                 return None  # copied unchanged: LL501/LL502 report it on the stream config
-            preferred = stream.config_path
-            json_path = (key,) if key in config else ()
+            # otherwise the generator wrote it: reported at the generator
         home = self._home(preferred, [source.catalog] + source.inputs + self._generator_files)
         if home is None:
             return None

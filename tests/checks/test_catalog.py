@@ -18,6 +18,7 @@ from lotus_checks.config import load_config
 from lotus_checks.config import with_overrides
 from lotus_checks.engine import RunResult
 from lotus_checks.engine import run
+from lotus_checks.finding import Severity
 from tests.builders import SOURCES
 from tests.builders import STREAMS
 from tests.builders import git
@@ -571,6 +572,162 @@ def test_fix_leaves_ignored_rules_alone(lake: Path) -> None:
     config = with_overrides(load_config(lake), select=["LL2"], ignore=["LL202"])
     result = run(config, None, fix=True, use_cache=False)
     assert result.fixed == [] and not (lake / SHOPIFY_CATALOG).exists()
+
+
+# ---- LL206 / LL208 / LL508: what the generated catalog hands to Airbyte and the destination ----
+
+
+def regenerate(root: Path) -> None:
+    """Run the tree's own generator in place (the tree is a test copy): LL201 stays silent."""
+    subprocess.run([sys.executable, str(root / GENERATOR)], check=True, capture_output=True)
+
+
+def validation(root: Path, targets: list[str] | None = None) -> RunResult:
+    config = with_overrides(load_config(root), select=["LL2", "LL508"])
+    return run(config, frozenset(targets) if targets is not None else None, use_cache=False)
+
+
+def edit_json(root: Path, rel: str, edit: Callable[[Any], None]) -> None:
+    data = read_json(root, rel)
+    edit(data)
+    write_json(root, rel, data)
+
+
+def test_selected_field_typed_unknown_is_an_error_at_its_definition(lake: Path) -> None:
+    def unknown(schema: Any) -> None:
+        schema["fields"]["email"]["type"] = "unknown"  # selected
+        schema["fields"]["note"]["type"] = "unknown"  # not selected: never reaches the catalog
+
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, unknown)
+    regenerate(lake)
+    finding = only(validation(lake))
+    line = line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"', after='"email"')
+    assert (finding.code, finding.path, finding.line, finding.column, finding.severity) == (
+        "LL508", SHOPIFY_CUSTOMERS_SCHEMA, line, 7, Severity.ERROR)
+    assert finding.message.startswith(
+        "stream `shopify/customers`: field `email` has type `unknown`, which the destination "
+        "cannot write")
+    assert SHOPIFY_CUSTOMERS_SCHEMA in finding.hint and f"python {GENERATOR}" in finding.hint
+
+
+def test_the_same_mistake_in_one_file_is_one_finding(lake: Path) -> None:
+    def unknown(schema: Any) -> None:
+        for name in ("email", "first_name", "last_name", "state", "tags"):
+            schema["fields"][name]["type"] = "unknown"
+
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, unknown)
+    regenerate(lake)
+    finding = only(validation(lake))
+    assert finding.line == line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"')
+    assert "the same in 4 more place(s) in this file: `first_name` (line" in finding.message
+    assert finding.message.endswith("and 1 more")
+
+
+def test_unknown_type_without_source_schema_is_at_the_stream_config(lake: Path) -> None:
+    (lake / SHOPIFY_CUSTOMERS_SCHEMA).unlink()
+    edit_json(lake, SHOPIFY_CUSTOMERS, lambda c: c["fields"]["tags"].update(type="unknown"))
+    regenerate(lake)
+    finding = only(validation(lake))
+    assert (finding.code, finding.path, finding.line) == (
+        "LL508", SHOPIFY_CUSTOMERS, line_of(lake, SHOPIFY_CUSTOMERS, '"unknown"'))
+
+
+def test_unknown_type_inside_an_items_map_and_a_paused_stream(lake: Path) -> None:
+    items_map = {"type": "array", "items": {"type": {"type": "string"}, "code": {"type": "unknown"}}}
+
+    def add(data: Any) -> None:
+        data["fields"]["tax_exemptions"] = items_map
+
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, add)
+    edit_json(lake, SHOPIFY_CUSTOMERS, add)
+    regenerate(lake)
+    finding = only(validation(lake))
+    assert (finding.code, finding.path, finding.line, finding.severity) == (
+        "LL508", SHOPIFY_CUSTOMERS_SCHEMA,
+        line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"'), Severity.ERROR)
+    assert "field `tax_exemptions[].code`" in finding.message
+    # a stream that is not selected does not sync: a warning
+    edit_json(lake, SHOPIFY_CUSTOMERS, lambda c: c.update(selected=False))
+    regenerate(lake)
+    assert only(validation(lake)).severity == Severity.WARNING
+
+
+def test_reported_on_the_listed_file_pre_commit_passes(lake: Path) -> None:
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, lambda s: s["fields"]["email"].update(type="unknown"))
+    regenerate(lake)
+    assert only(validation(lake, [SHOPIFY_CUSTOMERS_SCHEMA])).path == SHOPIFY_CUSTOMERS_SCHEMA
+    assert codes(validation(lake, [f"{STREAMS}/stripe/charges.json"])) == []
+
+
+def test_invalid_json_schema_once_per_root_cause(lake: Path) -> None:
+    def broken(schema: Any) -> None:
+        address = schema["fields"]["default_address"]
+        address["required"] = True  # Draft 7: a list of names
+        address["properties"]["zip"]["required"] = "yes"  # the same mistake again: counted
+        # below a wrong type: only the type is reported
+        schema["fields"]["email"] = {"type": "unknown", "properties": {"x": {"enum": 1}}}
+
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, broken)
+    regenerate(lake)
+    found = sorted(validation(lake).findings, key=lambda f: f.code)
+    assert [(f.code, f.path, f.line) for f in found] == [
+        ("LL206", SHOPIFY_CUSTOMERS_SCHEMA, line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"required"')),
+        ("LL508", SHOPIFY_CUSTOMERS_SCHEMA, line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"')),
+    ]
+    assert "Airbyte rejects it" in found[0].message and "is not of type 'array'" in found[0].message
+    assert "the same in 1 more place(s) in this file: `default_address` (line" in found[0].message
+
+
+def test_every_json_schema_keyword_and_discovery_shape_is_silent(lake: Path) -> None:
+    shapes = {
+        "line_items": {"type": "array", "items": {
+            "type": {"type": "string"}, "properties": {"type": "object"},
+            "items": {"type": "array", "items": {"sku": {"type": "string"}}},
+            "format": {"type": "string"}}},
+        "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "state": {"type": ["null", "string"], "enum": ["enabled", "disabled", None],
+                  "pattern": "^[a-z]+$", "airbyte_type": "string"},
+        "total_spent": {"type": "number", "multipleOf": 0.01},
+        "point": {"type": "array", "items": [{"type": "number"}, {"type": "number"}]},
+        "attributes": {"type": "object", "additionalProperties": False, "required": ["name"],
+                       "properties": {"name": {"type": "string"}}},
+    }
+
+    def add(data: Any) -> None:
+        data["fields"].update(shapes)
+
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, add)
+    edit_json(lake, SHOPIFY_CUSTOMERS, add)
+    regenerate(lake)
+    result = run(load_config(lake), None, use_cache=False)
+    assert [f for f in result.findings if f.code[2] in "25"] == []
+
+
+def test_generator_writing_a_shape_airbyte_rejects(lake: Path) -> None:
+    script = lake / GENERATOR
+    text = script.read_text(encoding="utf-8")
+    bad = text.replace("[{'field_path': [f]} for f in", "[f for f in")
+    assert bad != text
+    script.write_text(bad, encoding="utf-8")
+    found = [f for f in validation(lake).findings if f.code == "LL208"]
+    # one per catalog (the same mistake in every stream is counted), at the generator
+    assert {(f.path, f.severity) for f in found} == {(GENERATOR, Severity.ERROR)}
+    assert len(found) == 3
+    assert "config.selected_fields" in found[0].message and "more place(s)" in found[0].message
+
+
+def test_a_value_copied_from_the_stream_config_is_reported_there_only(lake: Path) -> None:
+    edit_json(lake, SHOPIFY_CUSTOMERS, lambda c: c.update(selected="yes"))
+    regenerate(lake)
+    result = run(load_config(lake), None, use_cache=False)
+    assert [(f.code, f.path) for f in result.findings] == [("LL501", SHOPIFY_CUSTOMERS)]
+
+
+def test_select_ll508_alone_runs_the_catalog_family(lake: Path) -> None:
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, lambda s: s["fields"]["email"].update(type="unknown"))
+    regenerate(lake)
+    config = with_overrides(load_config(lake), select=["LL508"])
+    assert [f.code for f in run(config, None, use_cache=False).findings] == ["LL508"]
 
 
 # ---- round trip with random trees -------------------------------------------------------------
