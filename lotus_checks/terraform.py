@@ -313,15 +313,17 @@ class KeyReader:
     """A resource whose existence or arguments depend on a key of the stream configs (such as
     `backfill`), read by Terraform through `jsondecode(file(...))`.
 
-    `resource` is `type.name`; `connections` the `airbyte_connection`s it refers to; `sources`
-    the source folders those connections' catalogs (or the stream config paths it reads) are
-    in, empty when they cannot be told; `every_apply` is true when its trigger changes on every
-    apply (`timestamp()`, `uuid()`), so it runs again each time rather than once."""
+    `resource` is `type.name`; `connections` maps each source folder to the `airbyte_connection`
+    the resource refers to (through its catalog's path; directly or through locals); `sources`
+    the source folders it concerns (whose stream configs it reads, or whose connection it
+    refers to), empty when they cannot be told;
+    `every_apply` is true when its trigger changes on every apply (`timestamp()`, `uuid()`), so
+    it runs again each time rather than once."""
 
     path: str
     line: int
     resource: str
-    connections: tuple[str, ...]
+    connections: tuple[tuple[str, str], ...]
     sources: tuple[str, ...]
     every_apply: bool
 
@@ -353,8 +355,17 @@ def key_readers(files: dict[str, str], key: str) -> list[KeyReader]:
                     if kind == "airbyte_connection" and found:
                         catalogs[name] = found.group(1)
 
-    def uses(expr: str, names: set[str]) -> set[str]:
+    def uses(expr: str, names: set[str] | dict[str, str]) -> set[str]:
         return {n for n in names if re.search(rf"\blocal\.{re.escape(n)}\b", expr)}
+
+    def closure(start: set[str]) -> set[str]:
+        """`start` and the locals they are built from."""
+        seen, todo = set(start), list(start)
+        while todo:
+            more = uses(local_exprs[todo.pop()], local_exprs) - seen
+            seen |= more
+            todo.extend(more)
+        return seen
 
     reading = {name for name, expr in local_exprs.items() if word.search(expr)}
     while True:  # locals built from locals that read the key
@@ -365,20 +376,19 @@ def key_readers(files: dict[str, str], key: str) -> list[KeyReader]:
     out = []
     for path, kind, name, body in resources:
         text = json.dumps(body)
-        used = uses(text, reading)
-        if not word.search(text) and not used:
+        if not word.search(text) and not uses(text, reading):
             continue
-        connections = tuple(dict.fromkeys(re.findall(r"\bairbyte_connection\.([\w-]+)", text)))
-        read_text = text + "".join(local_exprs[n] for n in sorted(used))
-        sources = [catalogs[c] for c in connections if c in catalogs]
-        sources += re.findall(r'streams/([\w-]+)[/\\"]', read_text)
+        behind = "".join(local_exprs[n] for n in sorted(closure(uses(text, local_exprs))))
+        connections = dict.fromkeys(re.findall(r"\bairbyte_connection\.([\w-]+)", text + behind))
         triggers = json.dumps([body.get("triggers"), body.get("triggers_replace")])
+        known = tuple((catalogs[c], c) for c in connections if c in catalogs)
+        read = re.findall(r'streams/([\w-]+)[/\\"]', text + behind)
         out.append(KeyReader(
             path=path,
             line=_resource_line(files[path], kind, name),
             resource=f"{kind}.{name}",
-            connections=connections,
-            sources=tuple(dict.fromkeys(sources)),
+            connections=known,
+            sources=tuple(dict.fromkeys(read + [source for source, _ in known])),
             every_apply=bool(re.search(r"\b(timestamp|uuid)\(\)", triggers)),
         ))
     return out

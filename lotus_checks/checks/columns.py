@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from typing import Iterator
 
+from lotus_checks.catalog_schema import is_field_map
 from lotus_checks.checks.input import LL003
 from lotus_checks.checks.input import LL004
 from lotus_checks.checks.input import LL008
@@ -406,7 +407,9 @@ class _Run:
                 node = node.get("items")
                 walked.append("[]")
                 continue
-            properties = node.get("properties")
+            # an array's `items` may be written as a map of field names (a discovery step's
+            # form, which the generator turns into an object): its keys are the fields
+            properties = node if is_field_map(node) else node.get("properties")
             if not isinstance(properties, dict) or not properties:
                 return
             lowered = {str(k).lower(): k for k in properties}

@@ -932,9 +932,10 @@ def _backfill(ctx: CheckContext, config: StreamFile) -> Iterator[Finding]:
         return
     reader = mine[0]
     where = f"`{reader.resource}` ({reader.path}:{reader.line})"
-    if reader.connections:
-        target = (f"the whole `{reader.connections[0]}` connection (every stream of it re-syncs "
-                  "its history, not only this one)")
+    connection = dict(reader.connections).get(source)
+    if connection is not None:
+        target = (f"the whole `{connection}` connection (every stream of it re-syncs its history, "
+                  "not only this one)")
     else:
         target = "what it runs"
     line, column = config.at(("backfill",))

@@ -97,6 +97,9 @@ MUTATIONS = [
              "lower(customer.email)", "lower(customer.mail)", "LL407", ("mail",)),
     Mutation("struct-field-of-unnested-array-element", f"{CORE}/shopify/int_shopify__order_lines.sql",
              "li.variant_title,", "li.variant_name,", "LL407", ("variant_name",)),
+    # `discount_codes.items` is a map of field names (as a discovery step writes it)
+    Mutation("struct-field-of-an-items-field-map", f"{CORE}/shopify/int_shopify__orders.sql",
+             "discount_codes[1].code", "discount_codes[1].coupon", "LL407", ("coupon",)),
 ]
 
 

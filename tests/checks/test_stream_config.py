@@ -518,3 +518,18 @@ def test_each_document_gets_the_quick_schema_test_once(
     result = check_tree(root, jobs=2)
     assert [f.code for f in result.findings if f.code.startswith("LL5")] == []
     assert len(tested) == 2 and len(set(tested)) == 2
+
+
+def test_ll510_on_the_reference_trees_reset_resource(reference_repo: Path) -> None:
+    """The reference Terraform resets each Airbyte connection through one `for_each` resource;
+    a dlt stream's backfill reaches no Terraform, so nothing is said about it."""
+    streams = reference_repo / STREAMS
+    for rel in ("shopify/orders.json", "gorgias/tickets.json"):
+        path = streams / rel
+        path.write_text(path.read_text().replace('"backfill": false', '"backfill": true'))
+    result = check_tree(reference_repo)
+    [finding] = [f for f in result.findings if f.code == "LL510"]
+    assert finding.path == f"{STREAMS}/shopify/orders.json"
+    assert "`null_resource.backfill_reset` (orchestration/airbyte/terraform/backfill.tf:" \
+        in finding.message
+    assert "whole `shopify` connection" in finding.message
