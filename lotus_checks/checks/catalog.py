@@ -94,11 +94,13 @@ LL203 = Rule(
     "LL203",
     "catalog-orphan",
     "`_catalog.json` for a source with no Airbyte stream configs",
+    severity=Severity.WARNING,
     explanation="""A `_catalog.json` sits in a source folder that has no stream configs (they
 were deleted or moved), or whose stream configs are all loaded by dlt (`"connector": "dlt"`).
 The generator no longer writes this file, so it never changes again, and any Terraform
 connection still reading it keeps syncing streams nobody configures (for a dlt source: the same
-data loaded twice).
+data loaded twice). A warning: the apply still succeeds and no data is lost; what remains is a
+leftover that costs syncs and misleads readers.
 
 Fires on: `streams/legacy_crm/_catalog.json` with no other `.json` file in `streams/legacy_crm/`.
 
@@ -116,6 +118,9 @@ past `generator-timeout` seconds, or ran but wrote no catalog for a source that 
 stream configs. Real generators break when folders move: a generator still looking in
 `assets/streams` after the streams moved to `dag/streams` prints "No stream definitions found".
 The message carries the last line of its output, the hint the tail.
+
+An error: until the generator runs, no change to a stream config can reach Airbyte (the
+catalogs cannot be regenerated), and nothing about the catalogs is checked.
 
 Fires on: a generator that raises `KeyError: 'sync_mode'` on a stream config without that key,
 or `generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed.
