@@ -920,3 +920,88 @@ def test_not_a_catalog_shape_still_says_where() -> None:
     (drift,) = diff_catalogs({"streams": {}}, {"streams": []})
     assert drift.describe() == "streams is {} in the catalog but the generator gives []"
     assert drift.path == ("streams",)
+
+
+# ---- the repo's own formats, generated and mapped back (property tests) --------------------------
+
+
+def reference_generator() -> Any:
+    """The bundled generator's module, loaded from its file (its functions, not its `main`)."""
+    import importlib.util
+
+    from tests.builders import REFERENCE_TREE
+
+    path = REFERENCE_TREE / "airbyte" / "generate-catalog.py"
+    spec = importlib.util.spec_from_file_location("reference_generate_catalog", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GENERATOR_MODULE = reference_generator()
+# Field names a discovery step writes that are JSON Schema keywords too.
+FIELD_NAMES = st.one_of(NAMES, st.sampled_from(["type", "properties", "items", "format", "enum"]))
+
+
+def discovery_fields(depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
+    """Field definitions in every form seen in real source schemas; a leaf may be `unknown`."""
+    leaf = st.fixed_dictionaries(
+        {"type": st.just("unknown") | st.sampled_from(SCALAR_TYPES).flatmap(
+            lambda t: st.sampled_from([t, ["null", t]]))},
+        optional={"description": TEXT, "airbyte_type": st.just("integer"),
+                  "enum": st.just(["a", "b"]), "multipleOf": st.just(0.5)},
+    )
+    if depth >= 2:
+        return leaf
+    children = st.dictionaries(FIELD_NAMES, discovery_fields(depth + 1), min_size=1, max_size=3)
+    return st.one_of(
+        leaf,
+        st.builds(lambda p: {"type": "object", "properties": p, "additionalProperties": True},
+                  children),
+        st.builds(lambda m: {"type": "array", "items": m}, children),  # an items field map
+        st.builds(lambda d: {"type": "array", "items": d}, discovery_fields(depth + 1)),
+        st.builds(lambda d: {"type": "array", "items": [d, {"type": "string"}]},
+                  discovery_fields(depth + 1)),  # tuple items
+        st.builds(lambda d: {"anyOf": [d, {"type": "null"}]}, discovery_fields(depth + 1)),
+    )
+
+
+def unknown_paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        out = [path + ("type",)] if node.get("type") == "unknown" else []
+        if out:
+            return out  # what is below a wrong type is not reported
+        return out + [p for k, v in node.items() for p in unknown_paths(v, path + (k,))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in unknown_paths(v, path + (i,))]
+    return []
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(fields=st.dictionaries(FIELD_NAMES, discovery_fields(), min_size=1, max_size=4))
+def test_every_shape_generates_valid_json_schema_and_maps_back(fields: dict[str, Any]) -> None:
+    """Whatever form the definitions take, the generated schema is valid Draft 7 apart from the
+    `unknown` types, and each of those is traced back to the `type` key that says `unknown`."""
+    from jsonschema import Draft7Validator
+
+    from lotus_checks.catalog_schema import catalog_problems
+    from lotus_checks.checks.catalog import _input_path
+
+    config = stream_config("orders", fields, primary_key=[], cursor_field=[])
+    catalog = {"streams": [GENERATOR_MODULE.build_entry(config, None)]}
+    problems = catalog_problems(json.loads(json.dumps(catalog)))
+    assert {p.kind for p in problems} <= {"type"}
+    # one per `unknown` in the input, not fewer (below one, nothing else is reported)
+    expected = {(("fields",) + p) for name, d in fields.items()
+                for p in unknown_paths(d, (name,))}
+    found = set()
+    for problem in problems:
+        assert problem.field is not None and problem.schema_path is not None
+        path = _input_path(config, ("fields", problem.field), problem.schema_path[2:])
+        found.add(path)
+    assert found == expected
+    if not problems:
+        schema = json.loads(catalog["streams"][0]["stream"]["json_schema"]["properties"])
+        Draft7Validator.check_schema({"type": "object", "properties": schema})
