@@ -24,6 +24,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Iterator
+from typing import TypeGuard
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -71,7 +72,7 @@ class Problem:
 # ---- the generator's input shapes ------------------------------------------------------------
 
 
-def is_definition(node: Any) -> bool:
+def is_definition(node: Any) -> TypeGuard[dict[str, Any]]:
     """A field definition (it says what the field is), as opposed to a map of field names to
     definitions. A discovery step writes an array's `items` either way; a map may hold fields
     named `type` or `properties`, whose values are then definitions, never type names."""
@@ -82,7 +83,7 @@ def is_definition(node: Any) -> bool:
     return any(isinstance(node.get(k), list) for k in COMBINATORS)
 
 
-def is_field_map(node: Any) -> bool:
+def is_field_map(node: Any) -> TypeGuard[dict[str, Any]]:
     """A non-empty map of field names to definitions (an `items` written the discovery way)."""
     return (isinstance(node, dict) and bool(node) and not is_definition(node)
             and all(isinstance(v, dict) for v in node.values()))
@@ -173,11 +174,11 @@ def _entry_problems(index: int, entry: Any) -> list[Problem]:
     properties = schema.get("properties")
     if isinstance(selected, list) and isinstance(properties, dict):
         for i, item in enumerate(selected):
-            path = item.get("field_path") if isinstance(item, dict) else None
-            if isinstance(path, list) and path and isinstance(path[0], str) \
-                    and path[0] not in properties:
+            field_path = item.get("field_path") if isinstance(item, dict) else None
+            if isinstance(field_path, list) and field_path and isinstance(field_path[0], str) \
+                    and field_path[0] not in properties:
                 out.append(Problem(SHAPE, name, base + ("config", "selected_fields", i),
-                                   f"selected field `{path[0]}` is not in the stream's "
+                                   f"selected field `{field_path[0]}` is not in the stream's "
                                    "json_schema properties", config_key="selected_fields",
                                    same_as="selected_fields"))
     return out

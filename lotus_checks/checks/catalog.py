@@ -511,8 +511,8 @@ class _Evaluation:
             return None
         line = column = None
         if json_path is not None and home == preferred:
-            doc = repo.json(preferred)
-            line, column = doc.position(json_path) if doc is not None else (None, None)
+            at = repo.json(preferred)
+            line, column = at.position(json_path) if at is not None else (None, None)
         shown = _field_label(problem.schema_path) if field is not None else None
         where = f"stream `{source.name}/{label}`" + (f": field `{shown}`" if shown else "")
         elsewhere = "" if home == preferred else f" (from {preferred})"
@@ -661,13 +661,13 @@ class _Located:
 
 
 def _at(data: object, path: tuple[object, ...]) -> object:
+    """The value at `path` in JSON data, or None where the path does not lead."""
     for step in path:
-        if isinstance(data, dict) and step in data:
-            data = data[step]
-        elif isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data):
-            data = data[step]
-        else:
+        found = (isinstance(data, dict) and step in data) or (
+            isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data))
+        if not found:
             return None
+        data = data[step]  # type: ignore[index]
     return data
 
 
@@ -696,8 +696,7 @@ def _input_path(data: object, base: tuple[object, ...], rest: tuple[object, ...]
             isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node))
         if not found:
             break
-        assert isinstance(node, (dict, list))
-        node = node[step]  # type: ignore[index]
+        node = node[step]  # type: ignore[index]  # a key of the dict, or an index of the list
         out.append(step)
         steps.pop(0)
         in_map = not in_map and step == "properties"

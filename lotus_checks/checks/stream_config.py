@@ -554,8 +554,8 @@ def _unexpected_keys(error: ValidationError) -> Iterator[SchemaError]:
             continue
         close = difflib.get_close_matches(str(key), allowed, n=1)
         hint = f"did you mean `{close[0]}`?" if close else f"remove it (read keys: {', '.join(allowed)})"
-        yield (base + (key,), f"{_json_path(base + (key,))}: unexpected key `{key}`, which "
-               "nothing reads", hint, Severity.WARNING.value)
+        message = f"{_json_path(base + (key,))}: unexpected key `{key}`, which nothing reads"
+        yield base + (key,), message, hint, Severity.WARNING.value
 
 
 def _described(error: ValidationError) -> tuple[JsonPath, str, str]:

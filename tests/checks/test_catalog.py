@@ -1005,3 +1005,26 @@ def test_every_shape_generates_valid_json_schema_and_maps_back(fields: dict[str,
     if not problems:
         schema = json.loads(catalog["streams"][0]["stream"]["json_schema"]["properties"])
         Draft7Validator.check_schema({"type": "object", "properties": schema})
+
+
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 2) | st.sampled_from(
+        ["", "string", "unknown", "object", "array", "[\"null\", \"object\"]", "{\"a\": 1}"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["streams", "stream", "config", "name", "json_schema", "type",
+                         "properties", "items", "anyOf", "required", "selected_fields",
+                         "field_path", "supportedSyncModes", "sync_mode", "x"]),
+        children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(catalog=ANY_JSON, schema=ANY_JSON)
+def test_any_generator_output_gives_problems_never_an_exception(catalog: Any, schema: Any) -> None:
+    from lotus_checks.catalog_schema import catalog_problems
+
+    for data in (catalog, {"streams": [{"stream": {"name": "s", "json_schema": schema},
+                                        "config": {"selected": True}}]}):
+        for problem in catalog_problems(data):
+            assert problem.kind in ("shape", "type", "schema") and problem.detail
