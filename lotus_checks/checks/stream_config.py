@@ -48,6 +48,8 @@ DESTINATION_MODES = {
 EQUIVALENT_MODE = {"merge": "append_dedup", "append_dedup": "merge", "replace": "overwrite",
                    "overwrite": "replace"}
 DEDUP_MODES = frozenset({"append_dedup", "merge"})
+# How many places a finding for a repeated mistake lists.
+SHOWN_REPEATS = 3
 # Keys an Airbyte stream config must have: the generator writes them into the catalog entry.
 AIRBYTE_KEYS = ("sync_mode", "destination_sync_mode")
 
@@ -402,9 +404,23 @@ def _document_findings(ctx: CheckContext, path: str, doc: JsonDoc, name: str) ->
             f"{_json_path(key_path)}: key `{key}` appears more than once; only the last counts",
             hint=f"keep one `{key}`",
         )
+    # The same mistake repeated in one map of field names (`"fields": {"id": "integer", ...}`)
+    # is one finding that gives the count and the first places.
+    groups: dict[tuple[Any, ...], list[tuple[JsonPath, str]]] = {}
     for key_path, message, hint, severity in problems["schema"]:
-        line, column = doc.position(key_path)
-        yield LL501.finding(path, line, column, message, hint=hint, severity=Severity(severity))
+        parent = tuple(key_path[:-1]) if severity == Severity.ERROR.value and key_path else None
+        group = (parent, hint, severity) if parent else (tuple(key_path), message, hint, severity)
+        groups.setdefault(group, []).append((tuple(key_path), message))
+    for group, found in groups.items():
+        placed = sorted(((doc.position(p), p, m) for p, m in found),
+                        key=lambda f: (f[0][0] or 0, f[0][1] or 0))
+        ((line, column), key_path, message), rest = placed[0], placed[1:]
+        if rest:
+            shown = ", ".join(f"{_json_path(p)} (line {at[0]})" for at, p, _ in rest[:SHOWN_REPEATS])
+            more = f" and {len(rest) - SHOWN_REPEATS} more" if len(rest) > SHOWN_REPEATS else ""
+            message += f"; the same in {len(rest)} more place(s): {shown}{more}"
+        yield LL501.finding(path, line, column, message, hint=group[-2],
+                            severity=Severity(group[-1]))
 
 
 def _document_problems(ctx: CheckContext, doc: JsonDoc, name: str) -> dict[str, list[Any]]:

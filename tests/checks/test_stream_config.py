@@ -533,3 +533,19 @@ def test_ll510_on_the_reference_trees_reset_resource(reference_repo: Path) -> No
     assert "`null_resource.backfill_reset` (orchestration/airbyte/terraform/backfill.tf:" \
         in finding.message
     assert "whole `shopify` connection" in finding.message
+
+
+def test_ll501_the_same_mistake_in_one_map_is_one_finding(make_repo: MakeRepo) -> None:
+    fields = {"id": "integer", "email": "string", "name": "string", "note": "string",
+              "updated_at": "string"}
+    config = stream_config("orders", fields)
+    schema = source_schema("orders")
+    schema["fields"]["note"] = field("string")
+    result = check_tree(make_repo({CONFIG: config, SCHEMA: schema}))
+    [finding] = [f for f in result.findings if f.code.startswith("LL5")]
+    assert (finding.code, finding.line, finding.severity) == ("LL501", line_of(config, '"id": "integer"')[0], E)
+    assert finding.message.endswith(
+        "the same in 4 more place(s): $.fields.email (line %d), $.fields.name (line %d), "
+        "$.fields.note (line %d) and 1 more" % tuple(
+            line_of(config, f'"{n}": "string"')[0] for n in ("email", "name", "note")))
+    assert finding.hint == "use a value of type object"
