@@ -68,7 +68,7 @@ TRIGGERS = {
                        "dbt_project", "terraform", "config", "own_config"},
     "lotus-columns": {"stream", "schema", "model", "mart", "sources_yml", "dbt_project",
                       "config", "own_config"},
-    "lotus-config": {"stream", "schema", "config", "own_config"},
+    "lotus-config": {"stream", "schema", "terraform", "config", "own_config"},
     "lotus-dbt": {"model", "mart", "sources_yml", "dbt_project", "config", "own_config"},
 }
 

@@ -168,26 +168,8 @@ Fires on (`required` must be a list of names in Draft 7):
 Fix: `"required": ["id"]` (or drop it), then regenerate the catalog.""",
 )
 
-LL208 = Rule(
-    "LL208",
-    "catalog-shape",
-    "the generated catalog does not have the shape Airbyte reads",
-    explanation="""The generated `_catalog.json` is the `sync_catalog` Terraform hands to the
-Airbyte provider: `{"streams": [{"stream": {...}, "config": {...}}]}`, each `stream` with a
-`name`, a `json_schema` object and non-empty `supportedSyncModes`, each `config` with string
-modes, `cursor_field` a list of names, `primary_key` a list of field paths, `selected` a
-boolean, and `selected_fields` naming fields of the schema. Anything else fails the apply. A
-value copied unchanged from a stream config is reported there (LL501/LL502), not again here, so
-this rule speaks about what the generator itself writes.
-
-Fires on: a generator that writes `"selected_fields": ["id"]` instead of
-`[{"field_path": ["id"]}]`.
-
-Fix: fix the generator (or the stream config key it reads), then regenerate.""",
-)
-
-LL508 = Rule(
-    "LL508",
+LL207 = Rule(
+    "LL207",
     "field-type-rejected",
     "a selected field's type is one the destination cannot write",
     explanation="""Checked on the catalog the repo's own generator writes, which is what the
@@ -209,11 +191,29 @@ Fix: `"metadata": {"type": "object"}` (the type the data really has), or stop se
 field; then regenerate the catalog.""",
 )
 
-RULES = (LL201, LL202, LL203, LL204, LL205, LL206, LL208, LL508)
+LL208 = Rule(
+    "LL208",
+    "catalog-shape",
+    "the generated catalog does not have the shape Airbyte reads",
+    explanation="""The generated `_catalog.json` is the `sync_catalog` Terraform hands to the
+Airbyte provider: `{"streams": [{"stream": {...}, "config": {...}}]}`, each `stream` with a
+`name`, a `json_schema` object and non-empty `supportedSyncModes`, each `config` with string
+modes, `cursor_field` a list of names, `primary_key` a list of field paths, `selected` a
+boolean, and `selected_fields` naming fields of the schema. Anything else fails the apply. A
+value copied unchanged from a stream config is reported there (LL501/LL502), not again here, so
+this rule speaks about what the generator itself writes.
+
+Fires on: a generator that writes `"selected_fields": ["id"]` instead of
+`[{"field_path": ["id"]}]`.
+
+Fix: fix the generator (or the stream config key it reads), then regenerate.""",
+)
+
+RULES = (LL201, LL202, LL203, LL204, LL205, LL206, LL207, LL208)
 
 # Rules that need the generator's output (LL202 and LL203 only need the file inventory).
-_GENERATED_RULES = ("LL201", "LL204", "LL205", "LL206", "LL208", "LL508")
-_VALIDATION_RULES = {"shape": LL208, "type": LL508, "schema": LL206}
+_GENERATED_RULES = ("LL201", "LL204", "LL205", "LL206", "LL207", "LL208")
+_VALIDATION_RULES = {"schema": LL206, "type": LL207, "shape": LL208}
 # How many positions a finding for a repeated mistake lists.
 SHOWN_REPEATS = 3
 # ctx.memo key of this run's generator run (a generator.PendingRun).
@@ -448,7 +448,7 @@ class _Evaluation:
     # ---- what the platform receives ------------------------------------------------------------
 
     def _validate(self, source: _Source, catalog: object) -> None:
-        """LL206/LL208/LL508 on the generated catalog, at the inputs' lines; a mistake repeated
+        """LL206-LL208 on the generated catalog, at the inputs' lines; a mistake repeated
         in one file is one finding."""
         from lotus_checks.catalog_schema import catalog_problems
 

@@ -3,7 +3,7 @@
 A stream config (`<streams>/<source>/<stream>.json`) says what is synced; the source schema
 (`<sources>/<source>/<stream>.json`) says what the source offers. Both are the repo's own format:
 its catalog generator decides what a field definition means, so field definitions are not judged
-here (the catalog family judges what the generator makes of them, LL206/LL508). Here: the keys
+here (the catalog family judges what the generator makes of them, LL206/LL207). Here: the keys
 the generator, Terraform and the dlt pipeline read (LL501), mode values per connector, keys among
 the selected fields, agreement with the source schema, and what the repo's Terraform does with
 `backfill`. Streams with `"connector": "dlt"` are loaded by a dlt pipeline: no catalog, no
@@ -75,7 +75,7 @@ Terraform ignore it, so the key it was meant to be keeps its default).
 Field definitions are the repo's own format, which the generator decides the meaning of: any
 JSON Schema keyword, an `items` written as a map of field names, fields named `type` or
 `properties` are all accepted here; what reaches the platform is judged on the generated catalog
-(LL206, LL508). dlt streams (`"connector": "dlt"`) need no sync modes.
+(LL206, LL207). dlt streams (`"connector": "dlt"`) need no sync modes.
 
 Fires on (`backfill` must be a boolean; `selcted` is a typo, a warning):
 ```json

@@ -574,7 +574,7 @@ def test_fix_leaves_ignored_rules_alone(lake: Path) -> None:
     assert result.fixed == [] and not (lake / SHOPIFY_CATALOG).exists()
 
 
-# ---- LL206 / LL208 / LL508: what the generated catalog hands to Airbyte and the destination ----
+# ---- LL206 / LL207 / LL208: what the generated catalog hands to Airbyte and the destination ----
 
 
 def regenerate(root: Path) -> None:
@@ -583,7 +583,7 @@ def regenerate(root: Path) -> None:
 
 
 def validation(root: Path, targets: list[str] | None = None) -> RunResult:
-    config = with_overrides(load_config(root), select=["LL2", "LL508"])
+    config = with_overrides(load_config(root), select=["LL2"])
     return run(config, frozenset(targets) if targets is not None else None, use_cache=False)
 
 
@@ -603,7 +603,7 @@ def test_selected_field_typed_unknown_is_an_error_at_its_definition(lake: Path) 
     finding = only(validation(lake))
     line = line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"', after='"email"')
     assert (finding.code, finding.path, finding.line, finding.column, finding.severity) == (
-        "LL508", SHOPIFY_CUSTOMERS_SCHEMA, line, 7, Severity.ERROR)
+        "LL207", SHOPIFY_CUSTOMERS_SCHEMA, line, 7, Severity.ERROR)
     assert finding.message.startswith(
         "stream `shopify/customers`: field `email` has type `unknown`, which the destination "
         "cannot write")
@@ -629,7 +629,7 @@ def test_unknown_type_without_source_schema_is_at_the_stream_config(lake: Path) 
     regenerate(lake)
     finding = only(validation(lake))
     assert (finding.code, finding.path, finding.line) == (
-        "LL508", SHOPIFY_CUSTOMERS, line_of(lake, SHOPIFY_CUSTOMERS, '"unknown"'))
+        "LL207", SHOPIFY_CUSTOMERS, line_of(lake, SHOPIFY_CUSTOMERS, '"unknown"'))
 
 
 def test_unknown_type_inside_an_items_map_and_a_paused_stream(lake: Path) -> None:
@@ -643,7 +643,7 @@ def test_unknown_type_inside_an_items_map_and_a_paused_stream(lake: Path) -> Non
     regenerate(lake)
     finding = only(validation(lake))
     assert (finding.code, finding.path, finding.line, finding.severity) == (
-        "LL508", SHOPIFY_CUSTOMERS_SCHEMA,
+        "LL207", SHOPIFY_CUSTOMERS_SCHEMA,
         line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"'), Severity.ERROR)
     assert "field `tax_exemptions[].code`" in finding.message
     # a stream that is not selected does not sync: a warning
@@ -672,7 +672,7 @@ def test_invalid_json_schema_once_per_root_cause(lake: Path) -> None:
     found = sorted(validation(lake).findings, key=lambda f: f.code)
     assert [(f.code, f.path, f.line) for f in found] == [
         ("LL206", SHOPIFY_CUSTOMERS_SCHEMA, line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"required"')),
-        ("LL508", SHOPIFY_CUSTOMERS_SCHEMA, line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"')),
+        ("LL207", SHOPIFY_CUSTOMERS_SCHEMA, line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"')),
     ]
     assert "Airbyte rejects it" in found[0].message and "is not of type 'array'" in found[0].message
     assert "the same in 1 more place(s) in this file: `default_address` (line" in found[0].message
@@ -723,11 +723,14 @@ def test_a_value_copied_from_the_stream_config_is_reported_there_only(lake: Path
     assert [(f.code, f.path) for f in result.findings] == [("LL501", SHOPIFY_CUSTOMERS)]
 
 
-def test_select_ll508_alone_runs_the_catalog_family(lake: Path) -> None:
+def test_select_ll207_alone_runs_the_catalog_family(lake: Path) -> None:
     edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, lambda s: s["fields"]["email"].update(type="unknown"))
     regenerate(lake)
-    config = with_overrides(load_config(lake), select=["LL508"])
-    assert [f.code for f in run(config, None, use_cache=False).findings] == ["LL508"]
+    config = with_overrides(load_config(lake), select=["LL207"])
+    assert [f.code for f in run(config, None, use_cache=False).findings] == ["LL207"]
+    # the stream config family alone does not report it
+    config = with_overrides(load_config(lake), select=["LL5"])
+    assert run(config, None, use_cache=False).findings == []
 
 
 # ---- round trip with random trees -------------------------------------------------------------
