@@ -261,6 +261,8 @@ class _Evaluation:
         self.config = ctx.config
         self.findings: list[Finding] = []
         self.repairs: dict[str, bytes] = {}
+        # LL206-LL208 problems of the generated catalogs by (file, code, kind of mistake)
+        self._problems: dict[tuple[str, str, str], list[_Located]] = {}
         if not self._touches_catalogs():
             return
         sources = self._sources()
@@ -403,6 +405,7 @@ class _Evaluation:
                     "stream configs", result.output, [source])
                 continue
             self._compare_source(source, generated, fixing)
+        self._add_problems()
 
     def _compare_source(self, source: _Source, generated: bytes, fixing: bool) -> None:
         path = self.config.root / source.catalog
@@ -448,33 +451,35 @@ class _Evaluation:
     # ---- what the platform receives ------------------------------------------------------------
 
     def _validate(self, source: _Source, catalog: object) -> None:
-        """LL206-LL208 on the generated catalog, at the inputs' lines; a mistake repeated
-        in one file is one finding."""
+        """LL206-LL208 on one generated catalog, at the inputs' lines (collected: a mistake
+        repeated in one file, the generator's included, becomes one finding)."""
         from lotus_checks.catalog_schema import catalog_problems
 
-        codes = {kind: rule for kind, rule in _VALIDATION_RULES.items()
-                 if self.ctx.enabled(rule.code)}
-        if not codes:
-            return
-        groups: dict[tuple[str, str, str], list[_Located]] = {}
         for problem in catalog_problems(catalog):
-            if problem.kind not in codes:
+            rule = _VALIDATION_RULES[problem.kind]
+            if not self.ctx.enabled(rule.code):
                 continue
             located = self._locate(source, problem, catalog)
             if located is not None:
-                groups.setdefault((located.home, problem.kind, problem.same_as), []).append(located)
-        for (home, kind, _), found in groups.items():
+                key = (located.home, rule.code, problem.same_as)
+                self._problems.setdefault(key, []).append(located)
+
+    def _add_problems(self) -> None:
+        codes = {rule.code: rule for rule in _VALIDATION_RULES.values()}
+        for (home, code, _), found in self._problems.items():
             found.sort(key=lambda f: (f.line or 0, f.column or 0))
             first = found[0]
             message = first.message
             if len(found) > 1:
-                shown = ", ".join(f"`{f.label}` (line {f.line})" for f in found[1:1 + SHOWN_REPEATS])
+                shown = ", ".join(f"`{f.label}`" + (f" (line {f.line})" if f.line else "")
+                                  for f in found[1:1 + SHOWN_REPEATS])
                 more = len(found) - 1 - SHOWN_REPEATS
-                message += (f"; the same in {len(found) - 1} more place(s) in this file: {shown}"
+                places = "stream(s)" if home == self.config.generator else "place(s) in this file"
+                message += (f"; the same in {len(found) - 1} more {places}: {shown}"
                             + (f" and {more} more" if more > 0 else ""))
             severity = first.severity if all(f.severity == first.severity for f in found) \
                 else Severity.ERROR
-            self.findings.append(codes[kind].finding(
+            self.findings.append(codes[code].finding(
                 home, first.line, first.column, message, hint=first.hint, severity=severity))
 
     def _locate(self, source: _Source, problem: Problem, catalog: object) -> _Located | None:
@@ -484,7 +489,7 @@ class _Evaluation:
 
         repo = self.ctx.repo
         stream = repo.stream(source.name, problem.stream) if problem.stream else None
-        label = problem.stream or "?"
+        label = problem.stream or source.name
         selected = _entry_selected(catalog, problem.catalog_path)
         severity = Severity.ERROR if selected else Severity.WARNING
         regenerate = f"then regenerate: {self._command}"
@@ -514,7 +519,8 @@ class _Evaluation:
             at = repo.json(preferred)
             line, column = at.position(json_path) if at is not None else (None, None)
         shown = _field_label(problem.schema_path) if field is not None else None
-        where = f"stream `{source.name}/{label}`" + (f": field `{shown}`" if shown else "")
+        where = f"stream `{source.name}/{label}`" if problem.stream else f"source `{source.name}`"
+        where += f": field `{shown}`" if shown else ""
         elsewhere = "" if home == preferred else f" (from {preferred})"
         if problem.kind == "type":
             message = (f"{where} has {problem.detail}, which the destination cannot write (the "
@@ -528,13 +534,12 @@ class _Evaluation:
             hint = (f"fix the definition in {preferred} (the generator copies it into the "
                     f"catalog); {regenerate}" if field is not None
                     else f"fix what the generator writes; {regenerate}")
-        else:
-            message = f"{where}: the generated catalog {problem.detail}{elsewhere}"
-            if preferred == self.config.generator:
-                hint = f"fix what the generator writes; {regenerate}"
-            else:
-                hint = f"fix `{problem.config_key}` in {preferred}; {regenerate}"
-        return _Located(home, line, column, shown or label, message, hint, severity)
+        else:  # the catalog's shape: what the generator itself writes
+            message = f"{where}: in the generated catalog, {problem.detail}, which Airbyte " \
+                f"rejects{elsewhere}"
+            hint = f"fix what the generator writes; {regenerate}"
+        label = shown or (label if home != self.config.generator else f"{source.name}/{label}")
+        return _Located(home, line, column, label, message, hint, severity)
 
     def _add_drift(self, source: _Source, drift: object) -> None:
         from lotus_checks.catalog_diff import Drift
