@@ -120,10 +120,12 @@ stream configs. Real generators break when folders move: a generator still looki
 The message carries the last line of its output, the hint the tail.
 
 An error: until the generator runs, no change to a stream config can reach Airbyte (the
-catalogs cannot be regenerated), and nothing about the catalogs is checked.
+catalogs cannot be regenerated), and nothing about the catalogs is checked. When it dies with a
+`KeyError` on a key an Airbyte stream config lacks (`sync_mode`), LL501 reports that stream
+config instead (one root cause, one finding).
 
-Fires on: a generator that raises `KeyError: 'sync_mode'` on a stream config without that key,
-or `generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed.
+Fires on: a generator that raises on a stream config it cannot read, or
+`generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed.
 
 Fix: run the generator yourself to see the whole error (`python <generator>`), fix the stream
 config or the generator's paths, or point `generator` in `lotus-check.toml` at the right script.
@@ -214,6 +216,8 @@ RULES = (LL201, LL202, LL203, LL204, LL205, LL206, LL207, LL208)
 # Rules that need the generator's output (LL202 and LL203 only need the file inventory).
 _GENERATED_RULES = ("LL201", "LL204", "LL205", "LL206", "LL207", "LL208")
 _VALIDATION_RULES = {"schema": LL206, "type": LL207, "shape": LL208}
+# Stream config keys LL501 reports as missing on an Airbyte stream.
+_READ_KEYS = frozenset({"stream", "fields", "sync_mode", "destination_sync_mode"})
 # How many positions a finding for a repeated mistake lists.
 SHOWN_REPEATS = 3
 # ctx.memo key of this run's generator run (a generator.PendingRun).
@@ -391,7 +395,8 @@ class _Evaluation:
         for path in result.inputs:  # read by the generator, not the repo model: track them too
             self.ctx.repo.note_read(path)
         if not result.ok:
-            self._add_failure(result.error or "", result.output, sources)
+            if not self._missing_key_reported(result.output):
+                self._add_failure(result.error or "", result.output, sources)
             return
         if not result.catalogs:
             self._add_failure("the generator exited 0 but wrote no catalog", result.output,
@@ -598,6 +603,26 @@ class _Evaluation:
                 "generated catalogs",
             )
         )
+
+    def _missing_key_reported(self, output: str) -> bool:
+        """Whether the generator died on a key an Airbyte stream config does not have
+        (`KeyError: 'sync_mode'`), which LL501 reports at that stream config: one root cause,
+        one finding."""
+        import re
+
+        if not self.ctx.enabled("LL501"):
+            return False
+        found = re.search(r"KeyError: '([^'\n]+)'\s*$", output)
+        if found is None:
+            return False
+        key = found.group(1)
+        for stream in self.ctx.repo.streams:
+            doc = self.ctx.repo.json(stream.config_path)
+            data = doc.data if doc is not None else None
+            if isinstance(data, dict) and data.get("connector") != "dlt" and key not in data \
+                    and key in _READ_KEYS:
+                return True
+        return False
 
     def _add_failure(self, error: str, output: str, sources: list[_Source]) -> None:
         if not self.ctx.enabled("LL204"):

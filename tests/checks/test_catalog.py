@@ -294,6 +294,19 @@ def test_generator_that_raises(make_repo: Callable[..., Path]) -> None:
     assert snapshot(root) == before
 
 
+def test_generator_dying_on_a_missing_key_is_reported_at_the_stream_config(lake: Path) -> None:
+    """The reference generator raises KeyError: 'sync_mode'; LL501 names the stream config that
+    lacks it, and LL204 does not say the same thing again."""
+    config = read_json(lake, SHOPIFY_CUSTOMERS)
+    del config["sync_mode"]
+    write_json(lake, SHOPIFY_CUSTOMERS, config)
+    found = run(load_config(lake), None, use_cache=False).findings
+    assert [(f.code, f.path) for f in found if f.severity == Severity.ERROR] == [
+        ("LL501", SHOPIFY_CUSTOMERS)]
+    # with LL501 not selected, the generator's failure is the one finding
+    assert [f.code for f in check_catalogs(lake).findings] == ["LL204"]
+
+
 def test_generator_that_finds_nothing_after_the_folders_moved(lake: Path) -> None:
     """The streams moved to dag/streams; the reference generator still looks in assets/."""
     (lake / "orchestration/dag").mkdir()
