@@ -69,8 +69,9 @@ An **error** when the platform breaks: a missing `stream` or `fields`, or, for a
 a missing `sync_mode` or `destination_sync_mode` (the generator cannot write the stream's catalog
 entry, or Airbyte rejects the catalog); a value of the wrong type (`"backfill": "no"` fails the
 Terraform apply that reads it, `"selected": "yes"` is rejected by Airbyte); a field definition
-that is not an object. A **warning** for a key nothing reads (usually a typo: the generator and
-Terraform ignore it, so the key it was meant to be keeps its default).
+that is not an object. A **warning** for a key nothing reads that looks like a typo of one that is
+read (the generator and Terraform ignore it, so the key it was meant to be keeps its default).
+Other keys are the repo's own additions (`owner`, `description`) and are not reported.
 
 Field definitions are the repo's own format, which the generator decides the meaning of: any
 JSON Schema keyword, an `items` written as a map of field names, fields named `type` or
@@ -461,7 +462,7 @@ def problems_of(text: str, data: Any, name: str,
     `certainly_valid`: the quick test already passed it, so it is not run twice."""
     doc = JsonDoc(text, data)
     schema = [] if certainly_valid else schema_errors(data, name)
-    return {"duplicates": duplicate_keys(doc), "schema": schema}
+    return {"duplicates": duplicate_keys(doc), "schema": schema + typo_keys(data, name)}
 
 
 def _validate_in_pool(ctx: CheckContext, documents: list[tuple[JsonDoc, str]]) -> None:
@@ -545,33 +546,49 @@ SchemaError = tuple[JsonPath, str, str, str]
 
 
 def schema_errors(data: Any, name: str) -> list[SchemaError]:
-    """(path of the offending key, `$.json.path: message`, hint, severity) for every violation:
-    an error where what the generator or Terraform reads is missing or malformed, a warning for
-    a key nothing reads."""
+    """(path of the offending key, `$.json.path: message`, hint, severity) for every violation
+    of the shipped schema: what the generator or Terraform reads is missing or malformed (an
+    error)."""
     if _certainly_valid(name)(data):
         return []  # jsonschema would find nothing; asking it costs milliseconds per document
     out: list[SchemaError] = []
     for error in _validator(name).iter_errors(data):
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict) \
-                and error.validator_value is False:
-            out.extend(_unexpected_keys(error))
-        else:
-            out.append(_described(error) + (Severity.ERROR.value,))
+        out.append(_described(error) + (Severity.ERROR.value,))
     return out
 
 
-def _unexpected_keys(error: ValidationError) -> Iterator[SchemaError]:
-    """One finding per unknown key, at that key, with a did-you-mean: nothing reads such a key,
-    so the platform runs as if it were absent (a warning)."""
-    allowed = list(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
-    base = tuple(error.absolute_path)
-    for key in error.instance:
-        if key in allowed:
+def typo_keys(data: Any, name: str) -> list[SchemaError]:
+    """A warning for each key that nothing reads but looks like a typo of a key that is read
+    (`selcted`), at that key, with the did-you-mean: the platform runs as if the meant key were
+    absent. Other keys are the repo's own additions (an `owner`, a `description`): nothing reads
+    them, and nothing is reported. (In code, not in the shipped schema: extra keys keep a
+    document "certainly valid" for the quick test.)"""
+    out: list[SchemaError] = []
+    stack: list[tuple[Any, Any, JsonPath]] = [(_schema(name), data, ())]
+    while stack:
+        schema, value, path = stack.pop()
+        known = schema.get("properties") if isinstance(schema, dict) else None
+        if not isinstance(known, dict) or not isinstance(value, dict):
             continue
-        close = difflib.get_close_matches(str(key), allowed, n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"remove it (read keys: {', '.join(allowed)})"
-        message = f"{_json_path(base + (key,))}: unexpected key `{key}`, which nothing reads"
-        yield base + (key,), message, hint, Severity.WARNING.value
+        for key, item in value.items():
+            if key in known:
+                stack.append((known[key], item, path + (key,)))
+                continue
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            if close:
+                out.append((
+                    path + (key,),
+                    f"{_json_path(path + (key,))}: unexpected key `{key}`, which nothing reads "
+                    f"(`{close[0]}` keeps its default)",
+                    f"did you mean `{close[0]}`?",
+                    Severity.WARNING.value,
+                ))
+    return sorted(out)
+
+
+@lru_cache(maxsize=None)
+def _schema(name: str) -> Any:
+    return json.loads(_schema_text(name))
 
 
 def _described(error: ValidationError) -> tuple[JsonPath, str, str]:

@@ -11,6 +11,7 @@ from typing import Callable
 import pytest
 
 from lotus_checks.checks.stream_config import schema_errors
+from lotus_checks.checks.stream_config import typo_keys
 from lotus_checks.finding import Severity
 from tests.builders import SOURCES
 from tests.builders import STREAMS
@@ -178,13 +179,23 @@ def test_ll501_reports_every_error_at_its_key(make_repo: MakeRepo) -> None:
 def test_ll501_messages_carry_json_paths_and_hints(make_repo: MakeRepo) -> None:
     config = stream_config("orders", selcted=True, connectr="dlt")
     errors = {message: (hint, severity)
-              for _, message, hint, severity in schema_errors(config, "stream_config")}
+              for _, message, hint, severity in typo_keys(config, "stream_config")}
     assert errors == {
-        "$.selcted: unexpected key `selcted`, which nothing reads":
+        "$.selcted: unexpected key `selcted`, which nothing reads (`selected` keeps its default)":
             ("did you mean `selected`?", "warning"),
-        "$.connectr: unexpected key `connectr`, which nothing reads":
-            ("did you mean `connector`?", "warning"),
+        "$.connectr: unexpected key `connectr`, which nothing reads (`connector` keeps its "
+        "default)": ("did you mean `connector`?", "warning"),
     }
+
+
+def test_ll501_the_repos_own_keys_are_not_reported(make_repo: MakeRepo) -> None:
+    config = stream_config("orders", owner="data-team", notes="synced for finance")
+    schema = source_schema("orders", discovered_at="2024-05-01")
+    assert findings(make_repo, config, schema) == []
+    assert typo_keys(config, "stream_config") == [] == typo_keys(schema, "source_schema")
+    # a typo inside `options` is found as well
+    schema["options"]["sync_mode"] = ["incremental"]
+    assert [p for p, *_ in typo_keys(schema, "source_schema")] == [("options", "sync_mode")]
 
 
 def test_ll501_any_of_uses_best_match() -> None:
