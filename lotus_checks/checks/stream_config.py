@@ -576,13 +576,10 @@ def typo_keys(data: Any, name: str) -> list[SchemaError]:
                 continue
             close = difflib.get_close_matches(str(key), list(known), n=1)
             if close:
-                out.append((
-                    path + (key,),
-                    f"{_json_path(path + (key,))}: unexpected key `{key}`, which nothing reads "
-                    f"(`{close[0]}` keeps its default)",
-                    f"did you mean `{close[0]}`?",
-                    Severity.WARNING.value,
-                ))
+                message = (f"{_json_path(path + (key,))}: unexpected key `{key}`, which nothing "
+                           f"reads (`{close[0]}` keeps its default)")
+                out.append((path + (key,), message, f"did you mean `{close[0]}`?",
+                            Severity.WARNING.value))
     return sorted(out)
 
 

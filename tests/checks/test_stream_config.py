@@ -555,8 +555,8 @@ def test_ll501_the_same_mistake_in_one_map_is_one_finding(make_repo: MakeRepo) -
     result = check_tree(make_repo({CONFIG: config, SCHEMA: schema}))
     [finding] = [f for f in result.findings if f.code.startswith("LL5")]
     assert (finding.code, finding.line, finding.severity) == ("LL501", line_of(config, '"id": "integer"')[0], E)
+    email, name, note = (line_of(config, f'"{n}": "string"')[0] for n in ("email", "name", "note"))
     assert finding.message.endswith(
-        "the same in 4 more place(s): $.fields.email (line %d), $.fields.name (line %d), "
-        "$.fields.note (line %d) and 1 more" % tuple(
-            line_of(config, f'"{n}": "string"')[0] for n in ("email", "name", "note")))
+        f"the same in 4 more place(s): $.fields.email (line {email}), $.fields.name (line {name}), "
+        f"$.fields.note (line {note}) and 1 more")
     assert finding.hint == "use a value of type object"
