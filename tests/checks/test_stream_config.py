@@ -560,3 +560,27 @@ def test_ll501_the_same_mistake_in_one_map_is_one_finding(make_repo: MakeRepo) -
         f"the same in 4 more place(s): $.fields.email (line {email}), $.fields.name (line {name}), "
         f"$.fields.note (line {note}) and 1 more")
     assert finding.hint == "use a value of type object"
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+HCL_PIECES = st.sampled_from([
+    CONNECTION, RESET, "locals {\n", "}\n", 'resource "null_resource" "x" {\n',
+    "count = local.shopify_backfill ? 1 : 0\n", "backfill", "triggers = { a = timestamp() }\n",
+    '"${', "#", "\n", "= [", "jsondecode(file(\"x\")).backfill",
+])
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(pieces=st.lists(HCL_PIECES, max_size=6))
+def test_key_readers_take_any_text(pieces: list[str]) -> None:
+    """Any Terraform text, valid or not: readers or nothing, never an exception; a resource is
+    a reader only if the key reaches it."""
+    from lotus_checks.terraform import key_readers
+
+    text = "".join(pieces)
+    for reader in key_readers({"main.tf": text}, "backfill"):
+        assert reader.path == "main.tf" and reader.line >= 1
+        assert "backfill" in text
