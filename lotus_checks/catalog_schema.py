@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 JsonPath = tuple[Any, ...]
 JSON_TYPES = ("string", "integer", "number", "boolean", "object", "array", "null")
+_JSON_TYPE_SET = frozenset(JSON_TYPES)
 COMBINATORS = ("anyOf", "oneOf", "allOf")
 # Keys of a catalog entry's `config` and their expected JSON shape (what Airbyte reads).
 SYNC_MODES = ("full_refresh", "incremental")
@@ -163,13 +164,17 @@ def _entry_problems(index: int, entry: Any) -> list[Problem]:
                            "`json_schema` is not an object", same_as="json_schema"))
         return out
     schema = decode_json_schema(json_schema)
-    types = list(_type_problems(schema, ()))
-    out.extend(Problem(TYPE, name, base + ("stream", "json_schema") + _encoded(path), detail,
-                       schema_path=path, same_as=same_as) for path, detail, same_as in types)
-    covered = [path[:-1] for path, _, _ in types]  # the node whose type is wrong, and below
-    for path, detail, same_as in _metaschema_problems(schema, covered):
-        out.append(Problem(SCHEMA, name, base + ("stream", "json_schema") + _encoded(path),
-                           detail, schema_path=path, same_as=same_as))
+    types: list[tuple[JsonPath, list[str]]] = []
+    certainly_valid = _scan(schema, None, types)
+    for path, bad in types:
+        out.append(Problem(TYPE, name, base + ("stream", "json_schema") + _encoded(path),
+                           "type " + ", ".join(f"`{n}`" for n in bad), schema_path=path,
+                           same_as="type:" + ",".join(bad)))
+    if not certainly_valid:
+        covered = [path[:-1] for path, _ in types]  # the node whose type is wrong, and below
+        for path, detail, same_as in _metaschema_problems(schema, covered):
+            out.append(Problem(SCHEMA, name, base + ("stream", "json_schema") + _encoded(path),
+                               detail, schema_path=path, same_as=same_as))
     selected = config.get("selected_fields")
     properties = schema.get("properties")
     if isinstance(selected, list) and isinstance(properties, dict):
@@ -212,44 +217,13 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:39] + "…"
 
 
-# ---- types the destination writes ------------------------------------------------------------
-
-
-def _type_problems(schema: Any, path: JsonPath) -> Iterator[tuple[JsonPath, str, str]]:
-    """(path of the `type`, detail, same_as) for each type name that is not a JSON type. A node
-    with a bad type is reported alone: what is nested in it does not reach the destination as
-    described either, and its fix (the right type) decides what the nested fields mean."""
-    if not isinstance(schema, dict):
-        return
-    names = schema.get("type")
-    names = [names] if isinstance(names, str) else names
-    if isinstance(names, list) and all(isinstance(n, str) for n in names):
-        bad = [n for n in names if n not in JSON_TYPES]
-        if bad:
-            shown = ", ".join(f"`{n}`" for n in bad)
-            yield path + ("type",), f"type {shown}", "type:" + ",".join(bad)
-            return
-    for key, value in schema.items():
-        if key == "properties" and isinstance(value, dict):
-            for name, sub in value.items():
-                yield from _type_problems(sub, path + (key, name))
-        elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
-            yield from _type_problems(value, path + (key,))
-        elif key in ("items",) + COMBINATORS and isinstance(value, list):
-            for i, sub in enumerate(value):
-                yield from _type_problems(sub, path + (key, i))
-
-
 # ---- Draft 7 -----------------------------------------------------------------------------------
 
 
 def _metaschema_problems(schema: dict[str, Any],
                          covered: list[JsonPath]) -> Iterator[tuple[JsonPath, str, str]]:
     """Draft 7 metaschema violations, the outermost one per branch, leaving out those below a
-    path already reported as a type problem. The plain cases are judged here without jsonschema
-    (`_certainly_valid`): asking it costs more than every other catalog check together."""
-    if _certainly_valid(schema):
-        return
+    node whose type is already reported (`covered`)."""
     errors = []
     for error in _draft7().iter_errors(schema):
         # anyOf/oneOf (`items` is a schema or a list of them; `type` a name or a list): the
@@ -287,38 +261,78 @@ _UNJUDGED = frozenset({"multipleOf", "maximum", "exclusiveMaximum", "minimum", "
                        "examples", "readOnly", "contentMediaType", "contentEncoding"})
 
 
-def _certainly_valid(node: Any) -> bool:
-    """True only when `node` is certainly valid Draft 7 (False means: ask jsonschema)."""
-    if isinstance(node, bool):
+def _scan(node: Any, where: Any, types: list[tuple[JsonPath, list[str]]]) -> bool:
+    """One walk of a schema: appends (path of the `type`, bad names) to `types` for each type
+    name that is not a JSON type, and returns whether the schema is certainly valid Draft 7
+    (False means: ask jsonschema). A node with a bad type is reported alone: what is nested in
+    it does not reach the destination as described either, and its fix (the right type) decides
+    what the nested fields mean. The plain cases are judged here because asking jsonschema costs
+    more than every other catalog check together. `where` is the path as nested pairs
+    (parent, step), flattened only for a problem."""
+    if node is True or node is False:
         return True
     if not isinstance(node, dict):
         return False
+    valid = True
+    if "type" in node:
+        value = node["type"]
+        names = [value] if type(value) is str else value
+        if type(names) is list and names:
+            bad = []
+            for n in names:  # a loop, not all(): this runs for every field of every stream
+                if type(n) is not str:
+                    valid = False
+                    break
+                if n not in _JSON_TYPE_SET:
+                    bad.append(n)
+            if valid and bad:
+                types.append((_flat((where, "type")), bad))
+                return False
+            if len(names) > 1 and len(set(names)) != len(names):
+                valid = False
+        else:
+            valid = False
     for key, value in node.items():
         if key == "type":
-            names = [value] if isinstance(value, str) else value
-            if not (isinstance(names, list) and names and all(n in JSON_TYPES for n in names)
-                    and len(set(names)) == len(names)):
-                return False
-        elif key in _SCHEMA_MAPS:
-            if not isinstance(value, dict) or not all(_certainly_valid(v) for v in value.values()):
-                return False
+            continue
+        if key in _SCHEMA_MAPS:
+            if not isinstance(value, dict):
+                valid = False
+                continue
+            here = (where, key)
+            for name, sub in value.items():
+                if not _scan(sub, (here, name), types):
+                    valid = False
         elif key in _SCHEMAS or key == "items" and not isinstance(value, list):
-            if not _certainly_valid(value):
-                return False
+            if not _scan(value, (where, key), types):
+                valid = False
         elif key in COMBINATORS or key == "items":
-            if not isinstance(value, list) or not value \
-                    or not all(_certainly_valid(v) for v in value):
-                return False
+            if not isinstance(value, list) or not value:
+                valid = False
+                continue
+            here = (where, key)
+            for i, sub in enumerate(value):
+                if not _scan(sub, (here, i), types):
+                    valid = False
         elif key in _TEXTS:
             if not isinstance(value, str):
-                return False
+                valid = False
         elif key == "required":
             if not (isinstance(value, list) and all(isinstance(v, str) for v in value)
                     and len(set(value)) == len(value)):
-                return False
+                valid = False
         elif key == "enum":
             if not isinstance(value, list):
-                return False
+                valid = False
         elif key in _UNJUDGED:
-            return False
-    return True
+            valid = False
+    return valid
+
+
+def _flat(where: Any) -> JsonPath:
+    """(((None, "properties"), "id"), "type") -> ("properties", "id", "type")."""
+    out = []
+    while where is not None:
+        where, step = where
+        out.append(step)
+    return tuple(reversed(out))
