@@ -250,15 +250,22 @@ def _draft7() -> Validator:
 
 
 # Draft 7 keywords with the shape their value must have; any other keyword is valid with any
-# value (unknown keywords such as `airbyte_type` are allowed), except those in _UNJUDGED.
+# value (unknown keywords such as `airbyte_type` are allowed), except those in _UNJUDGED, which
+# are left to jsonschema.
 _SCHEMA_MAPS = frozenset({"properties", "definitions", "patternProperties"})
 _SCHEMAS = frozenset({"additionalProperties", "additionalItems", "not", "contains",
                       "propertyNames", "if", "then", "else"})
-_TEXTS = frozenset({"$schema", "$id", "$ref", "$comment", "title", "description", "format"})
-_UNJUDGED = frozenset({"multipleOf", "maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum",
-                       "maxLength", "minLength", "pattern", "maxItems", "minItems", "uniqueItems",
-                       "maxProperties", "minProperties", "dependencies", "const", "default",
-                       "examples", "readOnly", "contentMediaType", "contentEncoding"})
+_TEXTS = frozenset({"$schema", "$id", "$ref", "$comment", "title", "description", "format",
+                    "pattern", "contentMediaType", "contentEncoding"})
+_NUMBERS = frozenset({"maximum", "exclusiveMaximum", "minimum", "exclusiveMinimum"})
+_COUNTS = frozenset({"maxLength", "minLength", "maxItems", "minItems", "maxProperties",
+                     "minProperties"})
+_FLAGS = frozenset({"uniqueItems", "readOnly"})
+_UNJUDGED = frozenset({"dependencies"})
+
+
+def _is_number(value: Any) -> bool:
+    return type(value) in (int, float)
 
 
 def _scan(node: Any, where: Any, types: list[tuple[JsonPath, list[str]]]) -> bool:
@@ -316,6 +323,21 @@ def _scan(node: Any, where: Any, types: list[tuple[JsonPath, list[str]]]) -> boo
                     valid = False
         elif key in _TEXTS:
             if not isinstance(value, str):
+                valid = False
+        elif key in _NUMBERS:
+            if not _is_number(value):
+                valid = False
+        elif key in _COUNTS:
+            if type(value) is not int or value < 0:
+                valid = False
+        elif key in _FLAGS:
+            if type(value) is not bool:
+                valid = False
+        elif key == "multipleOf":
+            if not _is_number(value) or value <= 0:
+                valid = False
+        elif key == "examples":
+            if not isinstance(value, list):
                 valid = False
         elif key == "required":
             if not (isinstance(value, list) and all(isinstance(v, str) for v in value)

@@ -1047,3 +1047,34 @@ def test_any_generator_output_gives_problems_never_an_exception(catalog: Any, sc
                                         "config": {"selected": True}}]}):
         for problem in catalog_problems(data):
             assert problem.kind in ("shape", "type", "schema") and problem.detail
+
+
+SCHEMA_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 3) | st.floats(-1, 2) | st.sampled_from(
+        ["", "string", "unknown", "object", "^a$", "x"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["type", "properties", "items", "anyOf", "oneOf", "required", "enum",
+                         "multipleOf", "minimum", "maxLength", "pattern", "uniqueItems",
+                         "examples", "format", "additionalProperties", "definitions", "not",
+                         "dependencies", "airbyte_type", "id"]),
+        children, max_size=4),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(schema=SCHEMA_VALUES)
+def test_certainly_valid_only_when_draft7_agrees(schema: Any) -> None:
+    """The quick walk never calls a schema valid that the Draft 7 metaschema rejects (the only
+    answer that must never be wrong), and the type names it reports are the ones that are not
+    JSON types."""
+    from jsonschema import Draft7Validator
+
+    from lotus_checks.catalog_schema import JSON_TYPES
+    from lotus_checks.catalog_schema import _scan
+
+    types: list[Any] = []
+    if _scan(schema, None, types):
+        assert Draft7Validator(Draft7Validator.META_SCHEMA).is_valid(schema)
+    for _, bad in types:
+        assert bad and all(name not in JSON_TYPES for name in bad)
