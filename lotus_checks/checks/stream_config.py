@@ -52,6 +52,8 @@ DEDUP_MODES = frozenset({"append_dedup", "merge"})
 SHOWN_REPEATS = 3
 # Keys an Airbyte stream config must have: the generator writes them into the catalog entry.
 AIRBYTE_KEYS = ("sync_mode", "destination_sync_mode")
+# What every source supports, suggested for a missing mode.
+_PLAIN_MODES = {"sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
 
 STREAM_CONFIG_SCHEMA = "stream_config"
 SOURCE_SCHEMA_SCHEMA = "source_schema"
@@ -689,9 +691,9 @@ def _missing_airbyte_keys(config: StreamFile) -> Iterator[Finding]:
         config.path, line, column,
         f"{config.label} has no {shown}: the generator writes them into the stream's catalog "
         "entry, and Airbyte needs them",
-        hint='add "sync_mode": "full_refresh" and "destination_sync_mode": "overwrite" (or the '
-        'modes the source offers); if a dlt pipeline loads this stream, add "connector": "dlt" '
-        "instead",
+        hint="add " + " and ".join(f'"{key}": "{_PLAIN_MODES[key]}"' for key in missing)
+        + ' (or the modes the source offers); if a dlt pipeline loads this stream, add '
+        '"connector": "dlt" instead',
     )
 
 

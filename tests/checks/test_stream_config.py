@@ -224,6 +224,8 @@ def test_ll501_dlt_streams_need_no_sync_modes(make_repo: MakeRepo) -> None:
     [finding] = [f for f in result.findings if f.code.startswith("LL5")]
     assert (finding.code, finding.severity) == ("LL501", E)
     assert "`sync_mode` and `destination_sync_mode`" in finding.message
+    assert finding.hint.startswith(
+        'add "sync_mode": "full_refresh" and "destination_sync_mode": "overwrite"')
 
 
 def test_ll501_source_schema(make_repo: MakeRepo) -> None:
