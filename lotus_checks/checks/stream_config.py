@@ -247,9 +247,11 @@ LL511 = Rule(
     "Duplicate key in a stream config or source schema",
     severity=Severity.WARNING,
     explanation="""JSON parsers (the generator's, Terraform's) keep only the last of two equal
-keys, so the first is silently ignored: a field listed twice keeps its last definition, two
-`sync_mode`s after a merge keep the second. The platform runs with the last value, so this is a
-warning; but the file no longer says one thing, and the first value was usually meant.
+keys, so the first is silently ignored. A top-level key given twice (two `destination_sync_mode`s
+after a merge) is an **error**: the platform runs with whichever came last, and
+`"overwrite"` winning over the `"append"` that was meant drops the stream's history. A key
+repeated deeper (a field listed twice in `fields`) is a **warning**: the field still lands, with
+its last definition, but the file no longer says one thing.
 
 Fires on:
 ```json
@@ -402,10 +404,13 @@ def _document_findings(ctx: CheckContext, path: str, doc: JsonDoc, name: str) ->
     problems = _document_problems(ctx, doc, name)
     for key_path, key in problems["duplicates"]:
         line, column = doc.position(key_path)
+        top = len(key_path) == 1
         yield LL511.finding(
             path, line, column,
-            f"{_json_path(key_path)}: key `{key}` appears more than once; only the last counts",
-            hint=f"keep one `{key}`",
+            f"{_json_path(key_path)}: key `{key}` appears more than once; only the last counts"
+            + (" (the generator and Terraform use it)" if top else ""),
+            hint=f"keep one `{key}`, the one meant",
+            severity=Severity.ERROR if top else Severity.WARNING,
         )
     # The same mistake repeated in one map of field names (`"fields": {"id": "integer", ...}`)
     # is one finding that gives the count and the first places.

@@ -499,6 +499,10 @@ def test_ll511_duplicate_key(make_repo: MakeRepo) -> None:
 }
 """
     assert findings(make_repo, text) == [("LL511", CONFIG, 11, 5, W)]
+    # a top-level key twice: the platform runs with the last one, which may not be the one meant
+    twice = text.replace('"sync_mode": "incremental",',
+                         '"sync_mode": "incremental",\n  "sync_mode": "full_refresh",')
+    assert ("LL511", CONFIG, 4, 3, E) in findings(make_repo, twice)
 
 
 @pytest.mark.parametrize("broken", ['{"stream": "orders",}', b"\xff\xfe{}"])
