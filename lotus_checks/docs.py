@@ -16,6 +16,17 @@ Codes are `LL` + three digits, grouped by family. Select or ignore them by prefi
 (`--select LL4`, `--ignore LL303`, `per-file-ignores`), suppress one line in SQL with
 `-- noqa: LL401` (or `-- noqa` for every code), and change a rule's severity with the `severity`
 table in the config (see [configuration.md](configuration.md)).
+
+## Severity
+
+An **error** means that pushing the change breaks the platform or silently loses data, and the
+rule's explanation says how: the Terraform/tofu apply fails, Airbyte rejects the catalog, the
+destination rejects a type, `dbt parse`/`dbt build` fails, a column never lands, a model is never
+built, Dagster never runs it. Errors exit 1. Style and smells (what works but misleads, or costs
+later) are **warnings**, which exit 0. Stream configs and source schemas are the repo's own
+format: what their definitions mean is judged on the catalog the repo's own generator writes, the
+one Airbyte and the destination receive. One root cause gives one finding: a wrong parent hides
+its children's findings, and the same mistake repeated in one file is one finding with the count.
 """
 
 FAMILY_TITLES = {

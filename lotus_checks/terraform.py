@@ -303,3 +303,110 @@ def _from_json(data: dict[str, Any]) -> HclFile:
         for block in data["blocks"]
     )
     return HclFile(blocks=blocks, calls=tuple(call(c) for c in data["calls"]))
+
+
+# ---- what reads a stream config key ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeyReader:
+    """A resource whose existence or arguments depend on a key of the stream configs (such as
+    `backfill`), read by Terraform through `jsondecode(file(...))`.
+
+    `resource` is `type.name`; `connections` maps each source folder to the `airbyte_connection`
+    the resource refers to (through its catalog's path; directly or through locals); `sources`
+    the source folders it concerns (whose stream configs it reads, or whose connection it
+    refers to), empty when they cannot be told;
+    `every_apply` is true when its trigger changes on every apply (`timestamp()`, `uuid()`), so
+    it runs again each time rather than once."""
+
+    path: str
+    line: int
+    resource: str
+    connections: tuple[tuple[str, str], ...]
+    sources: tuple[str, ...]
+    every_apply: bool
+
+
+def key_readers(files: dict[str, str], key: str) -> list[KeyReader]:
+    """The resources of `files` (path -> HCL text) that depend on `key`, directly or through
+    locals. Files that do not parse are skipped (the input checks report them)."""
+    import json
+    import re
+
+    word = re.compile(rf"\b{re.escape(key)}\b")
+    local_exprs: dict[str, str] = {}
+    resources: list[tuple[str, str, str, dict[str, Any]]] = []
+    catalogs: dict[str, str] = {}  # connection name -> source folder of its catalog
+    for path, text in files.items():
+        data = _loads(text)
+        for block in data.get("locals", []) if isinstance(data.get("locals"), list) else []:
+            for name, value in block.items() if isinstance(block, dict) else ():
+                if not name.startswith("__"):
+                    local_exprs[name] = json.dumps(value)
+        for block in data.get("resource", []) if isinstance(data.get("resource"), list) else []:
+            for rtype, named in block.items() if isinstance(block, dict) else ():
+                for rname, body in named.items() if isinstance(named, dict) else ():
+                    if not isinstance(body, dict):
+                        continue
+                    kind, name = rtype.strip('"'), rname.strip('"')
+                    resources.append((path, kind, name, body))
+                    found = re.search(r"([^/\"\\]+)/_catalog\.json", json.dumps(body))
+                    if kind == "airbyte_connection" and found:
+                        catalogs[name] = found.group(1)
+
+    def uses(expr: str, names: set[str] | dict[str, str]) -> set[str]:
+        return {n for n in names if re.search(rf"\blocal\.{re.escape(n)}\b", expr)}
+
+    def closure(start: set[str]) -> set[str]:
+        """`start` and the locals they are built from."""
+        seen, todo = set(start), list(start)
+        while todo:
+            more = uses(local_exprs[todo.pop()], local_exprs) - seen
+            seen |= more
+            todo.extend(more)
+        return seen
+
+    reading = {name for name, expr in local_exprs.items() if word.search(expr)}
+    while True:  # locals built from locals that read the key
+        more = {n for n, e in local_exprs.items() if n not in reading and uses(e, reading)}
+        if not more:
+            break
+        reading |= more
+    out = []
+    for path, kind, name, body in resources:
+        text = json.dumps(body)
+        if not word.search(text) and not uses(text, reading):
+            continue
+        behind = "".join(local_exprs[n] for n in sorted(closure(uses(text, local_exprs))))
+        connections = dict.fromkeys(re.findall(r"\bairbyte_connection\.([\w-]+)", text + behind))
+        triggers = json.dumps([body.get("triggers"), body.get("triggers_replace")])
+        known = tuple((catalogs[c], c) for c in connections if c in catalogs)
+        read = re.findall(r'streams/([\w-]+)[/\\"]', text + behind)
+        out.append(KeyReader(
+            path=path,
+            line=_resource_line(files[path], kind, name),
+            resource=f"{kind}.{name}",
+            connections=known,
+            sources=tuple(dict.fromkeys(read + [source for source, _ in known])),
+            every_apply=bool(re.search(r"\b(timestamp|uuid)\(\)", triggers)),
+        ))
+    return out
+
+
+def _loads(text: str) -> dict[str, Any]:
+    import hcl2
+    from hcl2.utils import SerializationOptions
+
+    try:
+        data = hcl2.loads(text, serialization_options=SerializationOptions(with_comments=False))
+    except Exception:  # noqa: BLE001 - any parser failure: the input checks report the file
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _resource_line(text: str, kind: str, name: str) -> int:
+    import re
+
+    found = re.search(rf'resource\s+"{re.escape(kind)}"\s+"{re.escape(name)}"', text)
+    return text.count("\n", 0, found.start()) + 1 if found else 1

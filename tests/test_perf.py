@@ -93,7 +93,7 @@ def test_valid_documents_never_reach_jsonschema(make_repo: MakeRepo) -> None:
     root = make_repo({CONFIG: stream_config("orders"), SCHEMA: source_schema("orders")})
     assert _ll5_count_and_jsonschema_imported(root) == ["0", "False"]
     # the invalid neighbour:
-    broken = make_repo({CONFIG: stream_config("orders", selcted=True),
+    broken = make_repo({CONFIG: stream_config("orders", backfill="no"),
                         SCHEMA: source_schema("orders")})
     assert _ll5_count_and_jsonschema_imported(broken) == ["1", "True"]
 
@@ -199,10 +199,11 @@ def test_schema_problems_validated_in_a_process_pool_give_the_same_findings(
 ) -> None:
     from lotus_checks.checks import stream_config as family
 
-    config = stream_config("orders", selcted=True)
-    text = json.dumps(config, indent=2).replace('"selcted": true', '"selcted": true, "selcted": 1')
+    config = stream_config("orders", backfill="no")
+    text = json.dumps(config, indent=2).replace('"backfill": "no"', '"backfill": "no", "backfill": 1')
     # Both invalid: documents the quick test finds certainly valid never go to the pool.
-    root = make_repo({CONFIG: text, SCHEMA: source_schema("orders", unknwn=1)})
+    schema = source_schema("orders", defaults={"cursor_field": "updated_at"})
+    root = make_repo({CONFIG: text, SCHEMA: schema})
     serial = check_tree(root)
     monkeypatch.setattr(family, "POOL_THRESHOLD", 0)
     memos: list[int] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,30 @@ def test_check_reports_a_missing_catalog(tree: Path) -> None:
     assert result.returncode == 1
     assert "(missing)" in result.stdout
     assert not (tree / CATALOG).exists()
+
+
+def _generated_property(root: Path, source: str, stream: str, field: str) -> object:
+    catalog = json.loads((root / f"orchestration/assets/streams/{source}/_catalog.json").read_text())
+    entry = next(e for e in catalog["streams"] if e["stream"]["name"] == stream)
+    return json.loads(entry["stream"]["json_schema"]["properties"])[field]
+
+
+def test_discovery_shapes_become_json_schema(tree: Path) -> None:
+    """An `items` field map becomes an object schema, keyword-named fields stay fields, `anyOf`
+    keeps its alternatives without a made-up type, and tuple `items` do not crash it."""
+    for folder in ("streams", "sources"):
+        path = tree / f"orchestration/assets/{folder}/shopify/orders.json"
+        data = json.loads(path.read_text())
+        data["fields"]["point"] = {"type": "array", "items": [{"type": "number"}, {"type": "number"}]}
+        path.write_text(json.dumps(data, indent=2) + "\n")
+    done = subprocess.run([sys.executable, GENERATOR], cwd=tree, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _generated_property(tree, "shopify", "orders", "discount_codes")["items"] == {
+        "type": ["null", "object"],
+        "properties": {"code": {"type": ["null", "string"]}, "amount": {"type": ["null", "number"]},
+                       "type": {"type": ["null", "string"]}},
+    }
+    assert _generated_property(tree, "shopify", "orders", "point")["items"] == [
+        {"type": ["null", "number"]}, {"type": ["null", "number"]}]
+    invoice = _generated_property(tree, "stripe", "charges", "invoice")
+    assert isinstance(invoice, dict) and "type" not in invoice and len(invoice["anyOf"]) == 3

@@ -29,6 +29,7 @@ from lotus_checks.finding import Severity
 from lotus_checks.rules import Rule
 
 if TYPE_CHECKING:
+    from lotus_checks.catalog_schema import Problem
     from lotus_checks.generator import PendingRun
 
 LL201 = Rule(
@@ -93,11 +94,13 @@ LL203 = Rule(
     "LL203",
     "catalog-orphan",
     "`_catalog.json` for a source with no Airbyte stream configs",
+    severity=Severity.WARNING,
     explanation="""A `_catalog.json` sits in a source folder that has no stream configs (they
 were deleted or moved), or whose stream configs are all loaded by dlt (`"connector": "dlt"`).
 The generator no longer writes this file, so it never changes again, and any Terraform
 connection still reading it keeps syncing streams nobody configures (for a dlt source: the same
-data loaded twice).
+data loaded twice). A warning: the apply still succeeds and no data is lost; what remains is a
+leftover that costs syncs and misleads readers.
 
 Fires on: `streams/legacy_crm/_catalog.json` with no other `.json` file in `streams/legacy_crm/`.
 
@@ -119,8 +122,13 @@ shown relative to the root, values of environment variables shown as `$NAME`). O
 working tree is read-only for the generator: one that writes there instead of below its own
 location fails with "tried to write into the working tree".
 
-Fires on: a generator that raises `KeyError: 'sync_mode'` on a stream config without that key,
-or `generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed (or is
+An error: until the generator runs, no change to a stream config can reach Airbyte (the
+catalogs cannot be regenerated), and nothing about the catalogs is checked. When it dies with a
+`KeyError` on a key an Airbyte stream config lacks (`sync_mode`), LL501 reports that stream
+config instead (one root cause, one finding).
+
+Fires on: a generator that raises on a stream config it cannot read, or
+`generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed (or is
 a folder). A generator that needs an environment variable gets it through `generator-env`.
 
 Fix: run the generator yourself to see the whole error (`python <generator>`), fix the stream
@@ -144,6 +152,67 @@ writes 2).
 
 Fix: `python orchestration/airbyte/generate-catalog.py` or `lotus-check --fix`; keep editors and
 formatters (prettier, IDE JSON formatting) away from `_catalog.json`.""",
+)
+
+LL206 = Rule(
+    "LL206",
+    "catalog-invalid-json-schema",
+    "a stream's generated `json_schema` is not valid JSON Schema",
+    explanation="""The generator copies each selected field's definition (from the source schema
+when there is one, else from the stream config) into the catalog's `json_schema`, which Terraform
+hands to Airbyte. Airbyte rejects a catalog whose schema is not valid JSON Schema (Draft 7), so
+the Terraform apply fails. lotus-check validates what the repo's own generator writes (decoding
+the JSON-encoded strings) and reports each problem at the line of the field definition that
+produced it. Any JSON Schema keyword is fine (`anyOf` without `type`, `additionalProperties`,
+`enum`, type lists, `airbyte_type`, tuple `items`); only a keyword with a value of the wrong
+shape is reported, once per branch (nothing is reported below it).
+
+Fires on (`required` must be a list of names in Draft 7):
+```json
+"customer": {"type": "object", "required": true, "properties": {"id": {"type": "integer"}}}
+```
+Fix: `"required": ["id"]` (or drop it), then regenerate the catalog.""",
+)
+
+LL207 = Rule(
+    "LL207",
+    "field-type-rejected",
+    "a selected field's type is one the destination cannot write",
+    explanation="""Checked on the catalog the repo's own generator writes, which is what the
+destination receives: every type name in a selected field's schema must be a JSON type
+(`string`, `integer`, `number`, `boolean`, `object`, `array`, `null`). Discovery sometimes yields
+`unknown`; on a selected field the destination cannot map it (the S3 Parquet destination fails
+the sync), so no data lands. A field whose type is wrong is reported alone (nothing nested in
+it), at the line of its definition in the source schema (or the stream config when the stream
+has no source schema); the same mistake repeated in one file is one finding that gives the count.
+A stream with `"selected": false` gets a warning (it does not sync). Fields nobody selects do
+not reach the catalog and are not reported; a field without any `type` is what the generator
+makes of it (the reference generator writes `string`).
+
+Fires on:
+```json
+"metadata": {"type": "unknown"}
+```
+Fix: `"metadata": {"type": "object"}` (the type the data really has), or stop selecting the
+field; then regenerate the catalog.""",
+)
+
+LL208 = Rule(
+    "LL208",
+    "catalog-shape",
+    "the generated catalog does not have the shape Airbyte reads",
+    explanation="""The generated `_catalog.json` is the `sync_catalog` Terraform hands to the
+Airbyte provider: `{"streams": [{"stream": {...}, "config": {...}}]}`, each `stream` with a
+`name`, a `json_schema` object and non-empty `supportedSyncModes`, each `config` with string
+modes, `cursor_field` a list of names, `primary_key` a list of field paths, `selected` a
+boolean, and `selected_fields` naming fields of the schema. Anything else fails the apply. A
+value copied unchanged from a stream config is reported there (LL501/LL502), not again here, so
+this rule speaks about what the generator itself writes.
+
+Fires on: a generator that writes `"selected_fields": ["id"]` instead of
+`[{"field_path": ["id"]}]`.
+
+Fix: fix the generator (or the stream config key it reads), then regenerate.""",
 )
 
 LL210 = Rule(
@@ -171,10 +240,10 @@ Fix: make the generator find its files from its own location
 it changed and restore what it should not have.""",
 )
 
-RULES = (LL201, LL202, LL203, LL204, LL205, LL210)
+RULES = (LL201, LL202, LL203, LL204, LL205, LL206, LL207, LL208, LL210)
 
 # Rules that need the generator's output (LL202 and LL203 only need the file inventory).
-_GENERATED_RULES = ("LL201", "LL204", "LL205", "LL210")
+_GENERATED_RULES = ("LL201", "LL204", "LL205", "LL206", "LL207", "LL208", "LL210")
 # The findings rewriting a catalog resolves (LL002: a catalog that is not JSON, as after a merge).
 _REPAIRED_RULES = ("LL201", "LL202", "LL205", "LL002")
 # Findings about one catalog's drift: past this many, one more finding gives the count of the
@@ -182,6 +251,11 @@ _REPAIRED_RULES = ("LL201", "LL202", "LL205", "LL002")
 MAX_DRIFT_FINDINGS = 20
 # Streams named in a finding that groups several with the same difference.
 SHOWN_STREAMS = 3
+_VALIDATION_RULES = {"schema": LL206, "type": LL207, "shape": LL208}
+# Stream config keys LL501 reports as missing on an Airbyte stream.
+_READ_KEYS = frozenset({"stream", "fields", "sync_mode", "destination_sync_mode"})
+# How many positions a finding for a repeated mistake lists.
+SHOWN_REPEATS = 3
 # ctx.memo key of this run's generator run (a generator.PendingRun).
 _GENERATOR_RUN = "catalog.generator_run"
 
@@ -228,6 +302,8 @@ class _Evaluation:
         self.repairs: dict[str, bytes] = {}
         # catalog -> the inputs its findings may be placed on instead (what a fix resolves)
         self.repair_places: dict[str, list[str]] = {}
+        # LL206-LL208 problems of the generated catalogs by (file, code, kind of mistake)
+        self._problems: dict[tuple[str, str, str], list[_Located]] = {}
         if not self._touches_catalogs():
             return
         sources = self._sources()
@@ -362,7 +438,8 @@ class _Evaluation:
             self._add_tree_changed(result.changed, sources)
             return
         if not result.ok:
-            self._add_failure(result.error or "", result.output, sources)
+            if not self._missing_key_reported(result.output):
+                self._add_failure(result.error or "", result.output, sources)
             return
         if not result.catalogs and not result.oversized:
             self._add_failure("the generator exited 0 but wrote no catalog", result.output,
@@ -379,6 +456,7 @@ class _Evaluation:
                     "stream configs", result.output, [source])
                 continue
             self._compare_source(source, generated, fixing)
+        self._add_problems()
 
     def _compare_source(self, source: _Source, generated: bytes, fixing: bool) -> None:
         path = self.config.root / source.catalog
@@ -390,6 +468,8 @@ class _Evaluation:
         except (ValueError, RecursionError):
             self._add_failure(f"the generator wrote invalid JSON for {source.name}", "", [source])
             return
+        if not fixing:
+            self._validate(source, new)
         if source.name not in self.ctx.repo.catalogs:
             if fixing and self.ctx.enabled("LL202"):
                 self.repairs[source.catalog] = generated
@@ -420,6 +500,99 @@ class _Evaluation:
             self._add_drifts(source, drifts)
         else:
             self._add_formatting(source, committed, generated)
+
+    # ---- what the platform receives ------------------------------------------------------------
+
+    def _validate(self, source: _Source, catalog: object) -> None:
+        """LL206-LL208 on one generated catalog, at the inputs' lines (collected: a mistake
+        repeated in one file, the generator's included, becomes one finding)."""
+        from lotus_checks.catalog_schema import catalog_problems
+
+        for problem in catalog_problems(catalog):
+            rule = _VALIDATION_RULES[problem.kind]
+            if not self.ctx.enabled(rule.code):
+                continue
+            located = self._locate(source, problem, catalog)
+            if located is not None:
+                key = (located.home, rule.code, problem.same_as)
+                self._problems.setdefault(key, []).append(located)
+
+    def _add_problems(self) -> None:
+        codes = {rule.code: rule for rule in _VALIDATION_RULES.values()}
+        for (home, code, _), found in self._problems.items():
+            found.sort(key=lambda f: (f.line or 0, f.column or 0))
+            first = found[0]
+            message = first.message
+            if len(found) > 1:
+                shown = ", ".join(f"`{f.label}`" + (f" (line {f.line})" if f.line else "")
+                                  for f in found[1:1 + SHOWN_REPEATS])
+                more = len(found) - 1 - SHOWN_REPEATS
+                places = "stream(s)" if home == self.config.generator else "place(s) in this file"
+                message += (f"; the same in {len(found) - 1} more {places}: {shown}"
+                            + (f" and {more} more" if more > 0 else ""))
+            severity = first.severity if all(f.severity == first.severity for f in found) \
+                else Severity.ERROR
+            self.findings.append(codes[code].finding(
+                home, first.line, first.column, message, hint=first.hint, severity=severity))
+
+    def _locate(self, source: _Source, problem: Problem, catalog: object) -> _Located | None:
+        """Where a problem of the generated catalog comes from: the field definition (source
+        schema, else stream config), the stream config key, or the generator itself."""
+        from lotus_checks.catalog_diff import same
+
+        repo = self.ctx.repo
+        stream = repo.stream(source.name, problem.stream) if problem.stream else None
+        label = problem.stream or source.name
+        selected = _entry_selected(catalog, problem.catalog_path)
+        severity = Severity.ERROR if selected else Severity.WARNING
+        regenerate = f"then regenerate: {self._command}"
+        config_doc = repo.json(stream.config_path) if stream is not None else None
+        config = config_doc.data if config_doc is not None and isinstance(config_doc.data, dict) \
+            else None
+        preferred, json_path = self.config.generator, None
+        field = problem.field
+        if stream is not None and config_doc is not None and field is not None:
+            preferred, doc = stream.config_path, config_doc
+            schema_doc = repo.json(stream.schema_path) if stream.schema_path else None
+            offered = schema_doc.data.get("fields") if schema_doc is not None \
+                and isinstance(schema_doc.data, dict) else None
+            if schema_doc is not None and isinstance(offered, dict) and field in offered:
+                preferred, doc = stream.schema_path or preferred, schema_doc
+            json_path = _input_path(doc.data, ("fields", field), (problem.schema_path or ())[2:])
+        elif config is not None and problem.config_key is not None:
+            key = problem.config_key
+            if key in config and same(config[key], _at(catalog, problem.catalog_path[:3] + (key,))):
+                return None  # copied unchanged: LL501/LL502 report it on the stream config
+            # otherwise the generator wrote it: reported at the generator
+        home = self._home(preferred, [source.catalog] + source.inputs + self._generator_files)
+        if home is None:
+            return None
+        line = column = None
+        if json_path is not None and home == preferred:
+            at = repo.json(preferred)
+            line, column = at.position(json_path) if at is not None else (None, None)
+        shown = _field_label(problem.schema_path) if field is not None else None
+        where = f"stream `{source.name}/{label}`" if problem.stream else f"source `{source.name}`"
+        where += f": field `{shown}`" if shown else ""
+        elsewhere = "" if home == preferred else f" (from {preferred})"
+        if problem.kind == "type":
+            message = (f"{where} has {problem.detail}, which the destination cannot write (the "
+                       f"S3 Parquet destination fails the sync){elsewhere}")
+            hint = (f"set the type its data has (`string`, `object`, ...) in {preferred}, or stop "
+                    f"selecting the field in {stream.config_path if stream else 'its stream config'}; "
+                    + regenerate)
+        elif problem.kind == "schema":
+            message = (f"{where}: the generated json_schema is not valid JSON Schema (Draft 7), "
+                       f"Airbyte rejects it: {problem.detail}{elsewhere}")
+            hint = (f"fix the definition in {preferred} (the generator copies it into the "
+                    f"catalog); {regenerate}" if field is not None
+                    else f"fix what the generator writes; {regenerate}")
+        else:  # the catalog's shape: what the generator itself writes
+            message = f"{where}: in the generated catalog, {problem.detail}, which Airbyte " \
+                f"rejects{elsewhere}"
+            hint = f"fix what the generator writes; {regenerate}"
+        label = shown or (label if home != self.config.generator else f"{source.name}/{label}")
+        return _Located(home, line, column, label, message, hint, severity)
 
     def _add_drifts(self, source: _Source, drifts: list) -> None:
         """One finding per difference; streams with the very same difference share one finding
@@ -541,6 +714,26 @@ class _Evaluation:
             "raise `max-file-size` in lotus-check.toml if it is legitimate",
         ))
 
+    def _missing_key_reported(self, output: str) -> bool:
+        """Whether the generator died on a key an Airbyte stream config does not have
+        (`KeyError: 'sync_mode'`), which LL501 reports at that stream config: one root cause,
+        one finding."""
+        import re
+
+        if not self.ctx.enabled("LL501"):
+            return False
+        found = re.search(r"KeyError: '([^'\n]+)'\s*$", output)
+        if found is None:
+            return False
+        key = found.group(1)
+        for stream in self.ctx.repo.streams:
+            doc = self.ctx.repo.json(stream.config_path)
+            data = doc.data if doc is not None else None
+            if isinstance(data, dict) and data.get("connector") != "dlt" and key not in data \
+                    and key in _READ_KEYS:
+                return True
+        return False
+
     def _add_failure(self, error: str, output: str, sources: list[_Source]) -> None:
         if not self.ctx.enabled("LL204"):
             return
@@ -594,6 +787,76 @@ class _Evaluation:
             return ("the catalog and its stream configs both changed but disagree (edited by "
                     f"hand, or regenerated before the last change); {fix_it}")
         return f"the catalog is generated: {fix_it} and commit the result"
+
+
+@dataclass(frozen=True)
+class _Located:
+    """A problem of the generated catalog at the input that produced it."""
+
+    home: str
+    line: int | None
+    column: int | None
+    label: str
+    message: str
+    hint: str
+    severity: Severity
+
+
+def _at(data: object, path: tuple[object, ...]) -> object:
+    """The value at `path` in JSON data, or None where the path does not lead."""
+    for step in path:
+        found = (isinstance(data, dict) and step in data) or (
+            isinstance(data, list) and isinstance(step, int) and 0 <= step < len(data))
+        if not found:
+            return None
+        data = data[step]  # type: ignore[index]
+    return data
+
+
+def _entry_selected(catalog: object, path: tuple[object, ...]) -> bool:
+    """Whether the stream entry a path is in is selected (a stream not selected does not sync)."""
+    return _at(catalog, tuple(path[:2]) + ("config", "selected")) is not False
+
+
+def _input_path(data: object, base: tuple[object, ...], rest: tuple[object, ...]) -> tuple[object, ...]:
+    """The path, in a stream config or source schema, of what the generator wrote at `rest`
+    below the field `base`: the same keys, except that an `items` field map became an object
+    schema (a `properties` step the input does not have). As deep as the input goes."""
+    from lotus_checks.catalog_schema import is_field_map
+
+    node = _at(data, base)
+    out = list(base)
+    in_map = False  # at a map of field names (the next step is a name, never a keyword)
+    steps = list(rest)
+    while steps:
+        step = steps[0]
+        if not in_map and step == "properties" and is_field_map(node):
+            steps.pop(0)  # the generator's object wrapper around an `items` field map
+            in_map = True
+            continue
+        found = (isinstance(node, dict) and step in node) or (
+            isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node))
+        if not found:
+            break
+        node = node[step]  # type: ignore[index]  # a key of the dict, or an index of the list
+        out.append(step)
+        steps.pop(0)
+        in_map = not in_map and step == "properties"
+    return tuple(out)
+
+
+def _field_label(path: tuple[object, ...] | None) -> str:
+    """("properties", "lines", "items", "properties", "price") -> `lines[].price`."""
+    out = ""
+    steps = list(path or ())
+    while steps:
+        step = steps.pop(0)
+        if step == "properties" and steps:
+            name = str(steps.pop(0))
+            out += f".{name}" if out else name
+        elif step == "items":
+            out += "[]"
+    return out
 
 
 def _kind(ctx: CheckContext, streams: list) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Generator
 from typing import Any
 from typing import Iterator
 
+from lotus_checks.catalog_schema import is_field_map
 from lotus_checks.checks.input import LL003
 from lotus_checks.checks.input import LL004
 from lotus_checks.checks.input import LL008
@@ -620,17 +621,22 @@ class _Run:
         node = view.fields.get(cand[1].lower())
         walked: list[str] = [cand[1]]
         struct = True  # every step so far is struct access into a STRUCT (not a JSON path)
+        items_map = False  # `node` is an array's `items` written as a map of field names
         for step_name, kind, line, column in steps:
             if not isinstance(node, dict):
                 return
             if kind == "index":
                 node = node.get("items")
+                # A discovery step may write `items` as a map of field names, which the
+                # generator turns into an object with those properties (a STRUCT).
+                items_map = is_field_map(node)
                 walked.append("[]")
                 continue
-            properties = node.get("properties")
+            properties = node if items_map else node.get("properties")
             if not isinstance(properties, dict) or not properties:
                 return
-            struct = struct and kind != "json" and _stored_as_struct(node)
+            struct = struct and kind != "json" and (items_map or _stored_as_struct(node))
+            items_map = False
             lowered = {str(k).lower(): k for k in properties}
             if step_name.lower() not in lowered:
                 stream = view.stream

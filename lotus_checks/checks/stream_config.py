@@ -1,11 +1,13 @@
-"""LL5xx: stream configs and source schemas.
+"""LL5xx: stream configs and source schemas, for what the generator and the platform read.
 
 A stream config (`<streams>/<source>/<stream>.json`) says what is synced; the source schema
-(`<sources>/<source>/<stream>.json`) says what the source offers. Both are validated against the
-JSON Schemas shipped in `lotus_checks/schemas/` (LL501); the other rules check what a schema
-cannot express: mode values per connector, keys among the selected fields, and agreement with
-the source schema. Streams with `"connector": "dlt"` are loaded by a dlt pipeline: no catalog,
-destination modes `append|merge|replace`.
+(`<sources>/<source>/<stream>.json`) says what the source offers. Both are the repo's own format:
+its catalog generator decides what a field definition means, so field definitions are not judged
+here (the catalog family judges what the generator makes of them, LL206/LL207). Here: the keys
+the generator, Terraform and the dlt pipeline read (LL501), mode values per connector, keys among
+the selected fields, agreement with the source schema, and what the repo's Terraform does with
+`backfill`. Streams with `"connector": "dlt"` are loaded by a dlt pipeline: no catalog, no
+Airbyte keys needed, and what only the pipeline's code can decide is a warning.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from typing import Any
 from typing import Callable
 from typing import Iterator
 
+from lotus_checks.catalog_schema import JSON_TYPES
+from lotus_checks.catalog_schema import is_definition
+from lotus_checks.catalog_schema import is_field_map
+from lotus_checks.catalog_schema import nested_fields
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
@@ -42,7 +48,12 @@ DESTINATION_MODES = {
 EQUIVALENT_MODE = {"merge": "append_dedup", "append_dedup": "merge", "replace": "overwrite",
                    "overwrite": "replace"}
 DEDUP_MODES = frozenset({"append_dedup", "merge"})
-JSON_TYPES = ("string", "integer", "number", "boolean", "object", "array", "null")
+# How many places a finding for a repeated mistake lists.
+SHOWN_REPEATS = 3
+# Keys an Airbyte stream config must have: the generator writes them into the catalog entry.
+AIRBYTE_KEYS = ("sync_mode", "destination_sync_mode")
+# What every source supports, suggested for a missing mode.
+_PLAIN_MODES = {"sync_mode": "full_refresh", "destination_sync_mode": "overwrite"}
 
 STREAM_CONFIG_SCHEMA = "stream_config"
 SOURCE_SCHEMA_SCHEMA = "source_schema"
@@ -50,14 +61,26 @@ SOURCE_SCHEMA_SCHEMA = "source_schema"
 LL501 = Rule(
     "LL501",
     "schema-violation",
-    "Stream config or source schema does not match its JSON Schema",
-    explanation="""Stream configs and source schemas are validated against the JSON Schemas that
-ship with lotus-checks (`lotus_checks/schemas/stream_config.schema.json` and
-`source_schema.schema.json`). Every violation is reported with its JSON path, at the line of the
-offending key: a missing required key, a value of the wrong type, an unknown key (usually a
-typo, which the generator and Terraform would silently ignore).
+    "Stream config or source schema key missing, of the wrong type, or unknown",
+    explanation="""Checks the keys the catalog generator, Terraform and the dlt pipeline read,
+against the JSON Schemas that ship with lotus-checks
+(`lotus_checks/schemas/stream_config.schema.json` and `source_schema.schema.json`), at the line
+of the offending key.
 
-Fires on (`selcted` is a typo, `backfill` must be a boolean):
+An **error** when the platform breaks: a missing `stream` or `fields`, or, for an Airbyte stream,
+a missing `sync_mode` or `destination_sync_mode` (the generator cannot write the stream's catalog
+entry, or Airbyte rejects the catalog); a value of the wrong type (`"backfill": "no"` fails the
+Terraform apply that reads it, `"selected": "yes"` is rejected by Airbyte); a field definition
+that is not an object. A **warning** for a key nothing reads that looks like a typo of one that is
+read (the generator and Terraform ignore it, so the key it was meant to be keeps its default).
+Other keys are the repo's own additions (`owner`, `description`) and are not reported.
+
+Field definitions are the repo's own format, which the generator decides the meaning of: any
+JSON Schema keyword, an `items` written as a map of field names, fields named `type` or
+`properties` are all accepted here; what reaches the platform is judged on the generated catalog
+(LL206, LL207). dlt streams (`"connector": "dlt"`) need no sync modes.
+
+Fires on (`backfill` must be a boolean; `selcted` is a typo, a warning):
 ```json
 {"stream": "orders", "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
  "backfill": "no", "selcted": true, "fields": {"id": {"type": "integer"}}}
@@ -67,16 +90,19 @@ Fix:
 {"stream": "orders", "sync_mode": "incremental", "destination_sync_mode": "append_dedup",
  "backfill": false, "selected": true, "fields": {"id": {"type": "integer"}}}
 ```
-Mode values and type names have their own rules (LL502, LL508), so they are not reported twice.""",
+Mode values have their own rule (LL502), so they are not reported twice.""",
 )
 LL502 = Rule(
     "LL502",
     "invalid-sync-mode",
     "Invalid `sync_mode` or `destination_sync_mode`",
     explanation="""`sync_mode` must be `full_refresh` or `incremental`. `destination_sync_mode`
-must be `overwrite`, `append` or `append_dedup` for Airbyte streams, and `append`, `merge` or
-`replace` for dlt streams (`"connector": "dlt"`). Anything else fails the Terraform apply (or
-the dlt run) after the push.
+must be `overwrite`, `append` or `append_dedup` for Airbyte streams: anything else is copied into
+the catalog and Airbyte rejects it, so the Terraform apply after the push fails.
+
+dlt streams (`"connector": "dlt"`) set their write disposition in the pipeline's code; their
+stream config may omit both keys. When it carries them, `append`, `merge` or `replace` are dlt's
+names; another value is a **warning** there (only the repo's dlt pipeline could read it).
 
 Fires on (an Airbyte stream using dlt's name for deduplication):
 ```json
@@ -90,9 +116,10 @@ LL503 = Rule(
     "key-not-selected",
     "`cursor_field` or `primary_key` is not among the selected fields",
     explanation="""Only the fields listed in `fields` are synced. A cursor or primary key that is
-not among them does not exist downstream: Airbyte rejects the connection, or deduplication
-and incremental loads silently break. Nested paths (`[["customer", "id"]]`) are checked
-against the nested `properties` when the stream config lists them.
+not among them is not in the catalog's selected fields: Airbyte rejects the connection (the
+apply fails), or deduplication and incremental loads break. Nested paths (`[["customer", "id"]]`)
+are checked against the nested fields when the stream config lists them (in `properties`, or in
+an `items` field map). For dlt streams this is a warning (the pipeline's code decides).
 
 Fires on:
 ```json
@@ -111,8 +138,9 @@ LL504 = Rule(
     "field-not-in-source",
     "Selected field does not exist in the source schema",
     explanation="""Every field a stream config selects must be offered by the source (its source
-schema, from discovery). A field the source does not have is never synced, so every model
-reading it fails or reads NULL. Nested `properties` are compared too.
+schema, from discovery). A field the source does not have never lands: its column is missing or
+always NULL, and every model reading it fails or reads nothing. Nested fields are compared too
+(in `properties`, or in an `items` field map).
 
 Fires on (source schema offers `email`):
 ```json
@@ -124,10 +152,11 @@ LL505 = Rule(
     "LL505",
     "field-type-mismatch",
     "Selected field has a different type than in the source schema",
+    severity=Severity.WARNING,
     explanation="""The catalog takes each selected field's definition from the source schema, so
-the type written in the stream config is not what lands in the lake; models and column checks
-that trust it are wrong. `"null"` in a type list is ignored (`["null", "string"]` equals
-`"string"`).
+the type written in the stream config never reaches Airbyte or the destination: nothing breaks,
+but a reader of the stream config (or a model written from it) expects the wrong type. A
+warning. `"null"` in a type list is ignored (`["null", "string"]` equals `"string"`).
 
 Fires on (the source schema says `"type": "number"`):
 ```json
@@ -140,8 +169,9 @@ LL506 = Rule(
     "sync-mode-not-offered",
     "Sync mode not offered by the source",
     explanation="""The source schema's `options` list the `sync_modes` and
-`destination_sync_modes` the source supports. Asking for another one fails when the connection
-is applied (for example `incremental` on a source without a cursor).
+`destination_sync_modes` the source supports; the generator writes them into the catalog as
+`supportedSyncModes`. Asking for another one makes Airbyte reject the connection, so the apply
+fails (for example `incremental` on a source without a cursor). For dlt streams a warning.
 
 Fires on (source options: `"sync_modes": ["full_refresh"]`):
 ```json
@@ -153,10 +183,10 @@ LL507 = Rule(
     "LL507",
     "missing-key-for-mode",
     "Deduplication needs a primary key; incremental needs a cursor",
-    explanation="""`append_dedup` (dlt: `merge`) deduplicates on the primary key, and
-`incremental` reads only records past the cursor. Without them the connection is rejected, or
-every sync appends duplicates. A key defined by the source (`defaults` in the source schema)
-counts.
+    explanation="""`append_dedup` deduplicates on the primary key, and `incremental` reads only
+records past the cursor. Without them Airbyte rejects the connection and the apply fails. A key
+defined by the source (`defaults` in the source schema) counts. For dlt streams (`merge`) a
+warning: the pipeline's code may set the key.
 
 Fires on:
 ```json
@@ -169,28 +199,14 @@ Fix:
  "primary_key": [["id"]], "cursor_field": ["updated_at"], ...}
 ```""",
 )
-LL508 = Rule(
-    "LL508",
-    "invalid-field-type",
-    "Field type is not a JSON-schema type",
-    explanation="""Field types must be JSON-schema type names: `string`, `integer`, `number`,
-`boolean`, `object`, `array`, `null` (or a list of them). Discovery sometimes yields `unknown`
-or no type at all; on a selected field that reaches the catalog and the destination writes the
-column with a guessed type (an error). On a field nobody selects it is only a warning.
-
-Fires on:
-```json
-"metadata": {"type": "unknown"}
-```
-Fix: `"metadata": {"type": "object"}` (the type the data really has).""",
-)
 LL509 = Rule(
     "LL509",
     "selected-missing",
     "Stream config has no `selected` key",
     severity=Severity.WARNING,
     explanation="""Without `selected` the generator treats the stream as selected, which hides
-the intent. Say it explicitly: `true` to sync the stream, `false` to pause it.
+the intent. Nothing breaks (a warning); say it explicitly: `true` to sync the stream, `false` to
+pause it.
 
 Fires on:
 ```json
@@ -201,22 +217,41 @@ Fix: `{"stream": "orders", "selected": true, "sync_mode": "incremental", ...}`."
 LL510 = Rule(
     "LL510",
     "backfill-enabled",
-    "`backfill` is true",
+    "`backfill` is true, and the repo's Terraform resets a connection on it",
     severity=Severity.WARNING,
-    explanation="""`"backfill": true` resets the stream and re-syncs all history. It triggers a
-reset on every apply while it stays true, so set it back to `false` once the backfill sync has
-completed.
+    explanation="""`backfill` means what the repo's own Terraform makes of it, so lotus-check
+reads the Terraform files that consume it and says what happens there. In a typical Lotus Lake
+repo a `null_resource` (or `terraform_data`) exists while any stream of a source has
+`"backfill": true`; creating it resets the whole Airbyte connection once (every stream of the
+source re-syncs its history, not only this one). Its trigger is stable, so later applies do
+nothing more; the reset runs again only after every stream is set back to `false` (the resource
+is destroyed) and one is set to `true` again. A trigger such as `timestamp()` resets on every
+apply instead, and the message says so. A warning: the reset is what was asked for, but it costs
+a full re-sync of the connection. Nothing is reported when no Terraform reads `backfill`.
 
-Fires on: `"backfill": true`.
+Fires on: `"backfill": true` in `streams/shopify/orders.json`, with Terraform such as
+```hcl
+resource "null_resource" "shopify_backfill" {
+  count    = local.shopify_backfill ? 1 : 0
+  triggers = { connection_id = airbyte_connection.shopify.connection_id }
+  ...
+}
+```
 
-Fix: after the sync completed, `"backfill": false` and push again.""",
+Fix: once the re-sync has completed, `"backfill": false` and push again, so that the next
+backfill triggers a reset.""",
 )
 LL511 = Rule(
     "LL511",
     "duplicate-key",
     "Duplicate key in a stream config or source schema",
-    explanation="""JSON parsers keep only the last of two equal keys, so the first definition is
-silently dropped (a field selected twice with different types, two `sync_mode`s after a merge).
+    severity=Severity.WARNING,
+    explanation="""JSON parsers (the generator's, Terraform's) keep only the last of two equal
+keys, so the first is silently ignored. A top-level key given twice (two `destination_sync_mode`s
+after a merge) is an **error**: the platform runs with whichever came last, and
+`"overwrite"` winning over the `"append"` that was meant drops the stream's history. A key
+repeated deeper (a field listed twice in `fields`) is a **warning**: the field still lands, with
+its last definition, but the file no longer says one thing.
 
 Fires on:
 ```json
@@ -233,8 +268,9 @@ LL512 = Rule(
     explanation="""An Airbyte stream config without its source schema
 (`<sources>/<source>/<stream>.json`, the discovery output) cannot be checked against what the
 source offers (LL504-LL506), and the generator then writes the catalog's field definitions from
-the hand-written stream config. Usually the discovery output was not committed. dlt streams
-(`"connector": "dlt"`) need no source schema and are not reported.
+the hand-written stream config. Nothing breaks by itself (a warning). Usually the discovery
+output was not committed. dlt streams (`"connector": "dlt"`) need no source schema and are not
+reported.
 
 Fires on: `streams/shopify/orders.json` with no `sources/shopify/orders.json`.
 
@@ -242,7 +278,7 @@ Fix: commit the source schema of the stream (from Airbyte discovery) at
 `sources/shopify/orders.json`.""",
 )
 
-RULES = (LL501, LL502, LL503, LL504, LL505, LL506, LL507, LL508, LL509, LL510, LL511, LL512)
+RULES = (LL501, LL502, LL503, LL504, LL505, LL506, LL507, LL509, LL510, LL511, LL512)
 
 
 # ---- entry point -------------------------------------------------------------------------------
@@ -286,8 +322,9 @@ def _check_stream(ctx: CheckContext, stream: Stream) -> Iterator[Finding]:
     elif stream.schema_path is None and config.connector == AIRBYTE:
         yield _missing_source_schema(ctx, config)
     yield from _keys_for_modes(config, source)
-    yield from _config_types(config)
     yield from _flags(config)
+    if config.data.get("backfill") is True:
+        yield from _backfill(ctx, config)
 
 
 def _missing_source_schema(ctx: CheckContext, config: StreamFile) -> Finding:
@@ -334,6 +371,12 @@ class StreamFile:
         return value if value in (AIRBYTE, DLT) else None
 
     @property
+    def severity(self) -> Severity:
+        """Of the rules about Airbyte's modes and keys: for a dlt stream only the pipeline's code
+        could read them, so a problem there is a warning."""
+        return Severity.WARNING if self.connector == DLT else Severity.ERROR
+
+    @property
     def fields(self) -> dict[str, Any]:
         fields = self.data.get("fields")
         return fields if isinstance(fields, dict) else {}
@@ -361,14 +404,31 @@ def _document_findings(ctx: CheckContext, path: str, doc: JsonDoc, name: str) ->
     problems = _document_problems(ctx, doc, name)
     for key_path, key in problems["duplicates"]:
         line, column = doc.position(key_path)
+        top = len(key_path) == 1
         yield LL511.finding(
             path, line, column,
-            f"{_json_path(key_path)}: key `{key}` appears more than once; only the last counts",
-            hint=f"keep one `{key}`",
+            f"{_json_path(key_path)}: key `{key}` appears more than once; only the last counts"
+            + (" (the generator and Terraform use it)" if top else ""),
+            hint=f"keep one `{key}`, the one meant",
+            severity=Severity.ERROR if top else Severity.WARNING,
         )
-    for key_path, message, hint in problems["schema"]:
-        line, column = doc.position(key_path)
-        yield LL501.finding(path, line, column, message, hint=hint)
+    # The same mistake repeated in one map of field names (`"fields": {"id": "integer", ...}`)
+    # is one finding that gives the count and the first places.
+    groups: dict[tuple[Any, ...], list[tuple[JsonPath, str]]] = {}
+    for key_path, message, hint, severity in problems["schema"]:
+        parent = tuple(key_path[:-1]) if severity == Severity.ERROR.value and key_path else None
+        group = (parent, hint, severity) if parent else (tuple(key_path), message, hint, severity)
+        groups.setdefault(group, []).append((tuple(key_path), message))
+    for group, found in groups.items():
+        placed = sorted(((doc.position(p), p, m) for p, m in found),
+                        key=lambda f: (f[0][0] or 0, f[0][1] or 0))
+        ((line, column), key_path, message), rest = placed[0], placed[1:]
+        if rest:
+            shown = ", ".join(f"{_json_path(p)} (line {at[0]})" for at, p, _ in rest[:SHOWN_REPEATS])
+            more = f" and {len(rest) - SHOWN_REPEATS} more" if len(rest) > SHOWN_REPEATS else ""
+            message += f"; the same in {len(rest)} more place(s): {shown}{more}"
+        yield LL501.finding(path, line, column, message, hint=group[-2],
+                            severity=Severity(group[-1]))
 
 
 def _document_problems(ctx: CheckContext, doc: JsonDoc, name: str) -> dict[str, list[Any]]:
@@ -380,7 +440,7 @@ def _document_problems(ctx: CheckContext, doc: JsonDoc, name: str) -> dict[str, 
     if _well_formed(cached):
         return {
             "duplicates": [(tuple(p), k) for p, k in cached["duplicates"]],
-            "schema": [(tuple(p), m, h) for p, m, h in cached["schema"]],
+            "schema": [(tuple(p), m, h, s) for p, m, h, s in cached["schema"]],
         }
     valid = id(doc) in ctx.memo.get(_CERTAINLY_VALID, ())
     problems = problems_of(doc.text, doc.data, name, certainly_valid=valid)
@@ -409,7 +469,7 @@ def problems_of(text: str, data: Any, name: str,
     `certainly_valid`: the quick test already passed it, so it is not run twice."""
     doc = JsonDoc(text, data)
     schema = [] if certainly_valid else schema_errors(data, name)
-    return {"duplicates": duplicate_keys(doc), "schema": schema}
+    return {"duplicates": duplicate_keys(doc), "schema": schema + typo_keys(data, name)}
 
 
 def _validate_in_pool(ctx: CheckContext, documents: list[tuple[JsonDoc, str]]) -> None:
@@ -455,7 +515,8 @@ def _well_formed(cached: Any) -> bool:
     return (
         isinstance(duplicates, list) and isinstance(schema, list)
         and all(isinstance(d, list) and len(d) == 2 and isinstance(d[0], list) for d in duplicates)
-        and all(isinstance(e, list) and len(e) == 3 and isinstance(e[0], list) for e in schema)
+        and all(isinstance(e, list) and len(e) == 4 and isinstance(e[0], list)
+                and e[3] in (Severity.ERROR.value, Severity.WARNING.value) for e in schema)
     )
 
 
@@ -488,29 +549,50 @@ def _certainly_valid(name: str) -> Callable[[Any], bool]:
         return lambda _data: False
 
 
-def schema_errors(data: Any, name: str) -> list[tuple[JsonPath, str, str]]:
-    """(path of the offending key, `$.json.path: message`, hint) for every violation."""
+SchemaError = tuple[JsonPath, str, str, str]
+
+
+def schema_errors(data: Any, name: str) -> list[SchemaError]:
+    """(path of the offending key, `$.json.path: message`, hint, severity) for every violation
+    of the shipped schema: what the generator or Terraform reads is missing or malformed (an
+    error)."""
     if _certainly_valid(name)(data):
         return []  # jsonschema would find nothing; asking it costs milliseconds per document
-    out: list[tuple[JsonPath, str, str]] = []
+    out: list[SchemaError] = []
     for error in _validator(name).iter_errors(data):
-        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            out.extend(_unexpected_keys(error))
-        else:
-            out.append(_described(error))
+        out.append(_described(error) + (Severity.ERROR.value,))
     return out
 
 
-def _unexpected_keys(error: ValidationError) -> Iterator[tuple[JsonPath, str, str]]:
-    """One finding per unknown key, at that key, with a did-you-mean."""
-    allowed = list(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
-    base = tuple(error.absolute_path)
-    for key in error.instance:
-        if key in allowed:
+def typo_keys(data: Any, name: str) -> list[SchemaError]:
+    """A warning for each key that nothing reads but looks like a typo of a key that is read
+    (`selcted`), at that key, with the did-you-mean: the platform runs as if the meant key were
+    absent. Other keys are the repo's own additions (an `owner`, a `description`): nothing reads
+    them, and nothing is reported. (In code, not in the shipped schema: extra keys keep a
+    document "certainly valid" for the quick test.)"""
+    out: list[SchemaError] = []
+    stack: list[tuple[Any, Any, JsonPath]] = [(_schema(name), data, ())]
+    while stack:
+        schema, value, path = stack.pop()
+        known = schema.get("properties") if isinstance(schema, dict) else None
+        if not isinstance(known, dict) or not isinstance(value, dict):
             continue
-        close = difflib.get_close_matches(str(key), allowed, n=1)
-        hint = f"did you mean `{close[0]}`?" if close else f"allowed keys: {', '.join(allowed)}"
-        yield base + (key,), f"{_json_path(base + (key,))}: unexpected key `{key}`", hint
+        for key, item in value.items():
+            if key in known:
+                stack.append((known[key], item, path + (key,)))
+                continue
+            close = difflib.get_close_matches(str(key), list(known), n=1)
+            if close:
+                message = (f"{_json_path(path + (key,))}: unexpected key `{key}`, which nothing "
+                           f"reads (`{close[0]}` keeps its default)")
+                out.append((path + (key,), message, f"did you mean `{close[0]}`?",
+                            Severity.WARNING.value))
+    return sorted(out)
+
+
+@lru_cache(maxsize=None)
+def _schema(name: str) -> Any:
+    return json.loads(_schema_text(name))
 
 
 def _described(error: ValidationError) -> tuple[JsonPath, str, str]:
@@ -583,6 +665,8 @@ def _object_paths(data: Any) -> dict[int, JsonPath]:
 
 
 def _modes(config: StreamFile) -> Iterator[Finding]:
+    if config.connector == AIRBYTE:
+        yield from _missing_airbyte_keys(config)
     sync_mode = config.data.get("sync_mode")
     if isinstance(sync_mode, str) and sync_mode not in SYNC_MODES:
         yield _bad_mode(config, "sync_mode", sync_mode, SYNC_MODES, "")
@@ -602,6 +686,22 @@ def _modes(config: StreamFile) -> Iterator[Finding]:
     yield _bad_mode(config, "destination_sync_mode", destination, allowed, note)
 
 
+def _missing_airbyte_keys(config: StreamFile) -> Iterator[Finding]:
+    missing = [key for key in AIRBYTE_KEYS if key not in config.data]
+    if not missing:
+        return
+    shown = " and ".join(f"`{key}`" for key in missing)
+    line, column = config.at(())
+    yield LL501.finding(
+        config.path, line, column,
+        f"{config.label} has no {shown}: the generator writes them into the stream's catalog "
+        "entry, and Airbyte needs them",
+        hint="add " + " and ".join(f'"{key}": "{_PLAIN_MODES[key]}"' for key in missing)
+        + ' (or the modes the source offers); if a dlt pipeline loads this stream, add '
+        '"connector": "dlt" instead',
+    )
+
+
 def _bad_mode(
     config: StreamFile, key: str, value: str, allowed: tuple[str, ...], note: str
 ) -> Finding:
@@ -614,6 +714,7 @@ def _bad_mode(
         config.path, line, column,
         f"{config.label}: `{key}` is `{value}`, not one of {', '.join(allowed)}{kind}",
         hint=hint,
+        severity=config.severity,
     )
 
 
@@ -651,15 +752,16 @@ def _key_paths(data: dict[str, Any]) -> Iterator[tuple[JsonPath, list[str], str]
 
 
 def _first_missing(fields: dict[str, Any], path: list[str]) -> int | None:
-    """Index of the first part of `path` not found; nested parts only where properties are listed."""
+    """Index of the first part of `path` not found; nested parts only where nested fields are
+    listed (`properties`, or an `items` field map)."""
     level: Any = fields
     for i, part in enumerate(path):
         if not isinstance(level, dict):
             return None
         if part not in level:
             return i
-        definition = level[part]
-        level = definition.get("properties") if isinstance(definition, dict) else None
+        nested = nested_fields(level[part])
+        level = nested[1] if nested is not None else None
     return None
 
 
@@ -677,6 +779,7 @@ def _keys_selected(config: StreamFile) -> Iterator[Finding]:
             config.path, line, column,
             f"{config.label}: {what} `{dotted}` is not among the selected fields{detail}",
             hint=f"add `{dotted}` to `fields` in {config.path}{config.regenerate()}",
+            severity=config.severity,
         )
 
 
@@ -755,9 +858,14 @@ def _compare_definition(
             config, properties, source_properties, here + ("properties",), dotted, schema_path
         )
     items, source_items = definition.get("items"), source_definition.get("items")
-    if isinstance(items, dict) and isinstance(source_items, dict):
-        last = dotted[-1] + "[]" if dotted else "[]"
+    last = dotted[-1] + "[]" if dotted else "[]"
+    if is_definition(items) and is_definition(source_items):
         yield from _compare_definition(
+            config, items, source_items, here + ("items",), dotted[:-1] + (last,), schema_path
+        )
+    elif is_field_map(items) and is_field_map(source_items):
+        # `items` written as a map of field names (a discovery step's form): compare the fields
+        yield from _compare_fields(
             config, items, source_items, here + ("items",), dotted[:-1] + (last,), schema_path
         )
 
@@ -782,6 +890,7 @@ def _modes_offered(config: StreamFile, source: dict[str, Any], schema_path: str)
             f"(its {option}: {', '.join(choices) or 'none'})",
             hint=f"use one of {', '.join(choices)} (see `options` in {schema_path})"
             if choices else f"see `options` in {schema_path}",
+            severity=config.severity,
         )
 
 
@@ -803,6 +912,7 @@ def _keys_for_modes(config: StreamFile, source: dict[str, Any] | None) -> Iterat
             config.path, line, column,
             f"{config.label}: `{destination}` deduplicates on the primary key, but there is none",
             hint='set "primary_key" (e.g. [["id"]]) or use "append"',
+            severity=config.severity,
         )
     if sync_mode == "incremental" and not _field_path(config.data.get("cursor_field")) \
             and not _field_path(defaults.get("cursor_field")):
@@ -812,70 +922,7 @@ def _keys_for_modes(config: StreamFile, source: dict[str, Any] | None) -> Iterat
             f"{config.label}: `incremental` needs a cursor, but `cursor_field` is empty and the "
             "source defines none",
             hint='set "cursor_field" (e.g. ["updated_at"]) or use "full_refresh"',
-        )
-
-
-# ---- LL508: type names --------------------------------------------------------------------------
-
-
-def _definitions(fields: Any, json_path: JsonPath) -> Iterator[tuple[JsonPath, str, dict[str, Any]]]:
-    """(json path, top-level field name, definition) of every field, nested ones included."""
-    if not isinstance(fields, dict):
-        return
-    stack: list[tuple[JsonPath, str, Any]] = [
-        (json_path + (name,), str(name), d) for name, d in fields.items()
-    ]
-    while stack:
-        here, top, definition = stack.pop()
-        if not isinstance(definition, dict):
-            continue
-        yield here, top, definition
-        properties = definition.get("properties")
-        if isinstance(properties, dict):
-            stack.extend((here + ("properties", n), top, d) for n, d in properties.items())
-        if "items" in definition:
-            stack.append((here + ("items",), top, definition["items"]))
-
-
-def _field_name(path: JsonPath) -> str:
-    """("fields", "lines", "items", "properties", "price") -> `lines[].price`."""
-    steps = list(path[1:])  # after "fields": a name, then ("properties", name) or ("items",)
-    out = str(steps.pop(0)) if steps else ""
-    while steps:
-        step = steps.pop(0)
-        if step == "items":
-            out += "[]"
-        elif step == "properties" and steps:
-            out += "." + str(steps.pop(0))
-    return out
-
-
-def _bad_type_names(value: Any) -> list[str] | None:
-    """Names in a well-formed `type` that are not JSON types; None when it is malformed."""
-    names = [value] if isinstance(value, str) else value
-    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-        return None
-    return [n for n in names if n not in JSON_TYPES]
-
-
-def _type_message(bad: list[str]) -> tuple[str, str]:
-    shown = ", ".join(f"`{n}`" for n in bad)
-    close = difflib.get_close_matches(bad[0], JSON_TYPES, n=1) if bad else []
-    hint = f"did you mean `{close[0]}`?" if close else "use one of: " + ", ".join(JSON_TYPES)
-    return shown, hint
-
-
-def _config_types(config: StreamFile) -> Iterator[Finding]:
-    for here, _, definition in sorted(_definitions(config.data.get("fields"), ("fields",))):
-        bad = _bad_type_names(definition.get("type"))
-        if not bad:
-            continue  # fine, missing or malformed (LL501)
-        shown, hint = _type_message(bad)
-        line, column = config.at(here + ("type",))
-        yield LL508.finding(
-            config.path, line, column,
-            f"{config.label}: field `{_field_name(here)}` has type {shown}, not a JSON-schema type",
-            hint=hint,
+            severity=config.severity,
         )
 
 
@@ -884,37 +931,6 @@ def _check_source_schema(ctx: CheckContext, source: str, name: str, path: str) -
     if doc is None:
         return
     yield from _document_findings(ctx, path, doc, SOURCE_SCHEMA_SCHEMA)
-    if isinstance(doc.data, dict):
-        yield from _source_types(doc, path, _selected_names(ctx, source, name))
-
-
-def _selected_names(ctx: CheckContext, source: str, name: str) -> frozenset[str]:
-    stream = ctx.repo.stream(source, name)
-    doc = ctx.repo.json(stream.config_path) if stream is not None else None
-    fields = doc.data.get("fields") if doc is not None and isinstance(doc.data, dict) else None
-    return frozenset(fields) if isinstance(fields, dict) else frozenset()
-
-
-def _source_types(doc: JsonDoc, path: str, selected: frozenset[str]) -> Iterator[Finding]:
-    for here, top, definition in sorted(_definitions(doc.data.get("fields"), ("fields",))):
-        if "type" in definition:
-            bad = _bad_type_names(definition["type"])
-            if not bad:
-                continue
-            shown, hint = _type_message(bad)
-            problem, at = f"has type {shown}, not a JSON-schema type", here + ("type",)
-        else:
-            problem, at = "has no type", here
-            hint = "add its JSON-schema type (the generator would guess `string`)"
-        is_selected = top in selected
-        line, column = doc.position(at)
-        yield LL508.finding(
-            path, line, column,
-            f"field `{_field_name(here)}` {problem}"
-            + (" and is selected by the stream config" if is_selected else ""),
-            hint=hint,
-            severity=Severity.ERROR if is_selected else Severity.WARNING,
-        )
 
 
 # ---- LL509 / LL510: flags -----------------------------------------------------------------------
@@ -928,10 +944,46 @@ def _flags(config: StreamFile) -> Iterator[Finding]:
             f"{config.label} has no `selected` key (the generator treats it as selected)",
             hint='add "selected": true (or false to pause the stream)',
         )
-    if config.data.get("backfill") is True:
-        line, column = config.at(("backfill",))
-        yield LL510.finding(
-            config.path, line, column,
-            f"{config.label} has `backfill: true`: every apply resets the stream while it stays true",
-            hint='set "backfill": false once the backfill sync has completed, and push again',
-        )
+
+
+_BACKFILL_READERS = "stream_config.backfill_readers"
+
+
+def _backfill(ctx: CheckContext, config: StreamFile) -> Iterator[Finding]:
+    """LL510: what the repo's Terraform does with `backfill: true`; nothing when no Terraform
+    reads it for this stream's source."""
+    from lotus_checks.terraform import KeyReader
+    from lotus_checks.terraform import key_readers
+
+    def readers() -> list[KeyReader]:
+        files = {path: ctx.repo.text(path) for path in ctx.repo.terraform_files}
+        texts = {path: text for path, text in files.items() if text is not None}
+        if not any("backfill" in text for text in texts.values()):
+            return []  # no Terraform mentions it: no need to parse any
+        return key_readers(texts, "backfill")
+
+    source = config.stream.source
+    found = ctx.repo.shared(ctx.memo, _BACKFILL_READERS, readers)
+    mine = [r for r in found if source in r.sources] or [r for r in found if not r.sources]
+    if not mine:
+        return
+    reader = mine[0]
+    where = f"`{reader.resource}` ({reader.path}:{reader.line})"
+    connection = dict(reader.connections).get(source)
+    if connection is not None:
+        target = (f"the whole `{connection}` connection (every stream of it re-syncs its history, "
+                  "not only this one)")
+    else:
+        target = "what it runs"
+    line, column = config.at(("backfill",))
+    if reader.every_apply:
+        message = (f"{config.label} has `backfill: true`: Terraform's {where} resets {target} on "
+                   "every apply while it stays true (its trigger changes each time)")
+        hint = 'set "backfill": false as soon as the re-sync has started, and push again'
+    else:
+        message = (f"{config.label} has `backfill: true`: Terraform's {where} exists while a "
+                   f"stream of {source} has it, and resets {target} once, on the apply that "
+                   "creates it")
+        hint = ('once the re-sync has completed, set "backfill": false and push, so that a later '
+                "backfill resets again")
+    yield LL510.finding(config.path, line, column, message, hint=hint)

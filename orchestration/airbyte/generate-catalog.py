@@ -35,20 +35,53 @@ def load_json(path: Path) -> Any:
         return json.load(f)
 
 
+COMBINATORS = ('anyOf', 'oneOf', 'allOf')
+# JSON-schema keywords the discovery output carries, copied as they are.
+COPIED = ('description', 'format', 'title', 'enum', 'pattern', 'multipleOf', 'minimum',
+          'maximum', 'required', 'airbyte_type')
+
+
+def is_definition(node: Any) -> bool:
+    """A field definition, as opposed to a map of field name -> definition (the form the
+    discovery step writes an array's `items` in; its fields may be named `type` or `items`)."""
+    if not isinstance(node, dict):
+        return False
+    if isinstance(node.get('type'), (str, list)) or isinstance(node.get('$ref'), str):
+        return True
+    return any(isinstance(node.get(key), list) for key in COMBINATORS)
+
+
+def convert_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    return {name: convert_field(sub) for name, sub in fields.items() if isinstance(sub, dict)}
+
+
 def convert_field(field: dict[str, Any]) -> dict[str, Any]:
     """One field definition in Airbyte's JSON-schema form: nullable type, nested recursively."""
-    type_ = field.get('type', 'string')
-    types = list(type_) if isinstance(type_, list) else [type_]
-    out: dict[str, Any] = {'type': ['null'] + [t for t in types if t != 'null']}
-    for key in ('description', 'format'):
+    out: dict[str, Any] = {}
+    if 'type' in field or not any(key in field for key in COMBINATORS):
+        type_ = field.get('type', 'string')
+        types = list(type_) if isinstance(type_, list) else [type_]
+        out['type'] = ['null'] + [t for t in types if t != 'null']
+    for key in COPIED:
         if key in field:
             out[key] = field[key]
-    if 'properties' in field:
-        out['properties'] = {
-            name: convert_field(sub) for name, sub in field['properties'].items()
-        }
-    if 'items' in field:
-        out['items'] = convert_field(field['items'])
+    for key in COMBINATORS:  # the alternatives carry the types
+        if isinstance(field.get(key), list):
+            out[key] = [convert_field(option) for option in field[key] if isinstance(option, dict)]
+    if isinstance(field.get('properties'), dict):
+        out['properties'] = convert_fields(field['properties'])
+    extra = field.get('additionalProperties')
+    if isinstance(extra, bool):
+        out['additionalProperties'] = extra
+    elif isinstance(extra, dict):
+        out['additionalProperties'] = convert_field(extra)
+    items = field.get('items')
+    if isinstance(items, list):  # tuple form: one schema per position
+        out['items'] = [convert_field(item) for item in items if isinstance(item, dict)]
+    elif is_definition(items):
+        out['items'] = convert_field(items)
+    elif isinstance(items, dict):  # a map of field name -> definition: an array of objects
+        out['items'] = {'type': ['null', 'object'], 'properties': convert_fields(items)}
     return out
 
 

@@ -18,6 +18,7 @@ from lotus_checks.config import load_config
 from lotus_checks.config import with_overrides
 from lotus_checks.engine import RunResult
 from lotus_checks.engine import run
+from lotus_checks.finding import Severity
 from tests.builders import SOURCES
 from tests.builders import STREAMS
 from tests.builders import git
@@ -291,6 +292,19 @@ def test_generator_that_raises(make_repo: Callable[..., Path]) -> None:
     )
     assert "Traceback" in finding.hint
     assert snapshot(root) == before
+
+
+def test_generator_dying_on_a_missing_key_is_reported_at_the_stream_config(lake: Path) -> None:
+    """The reference generator raises KeyError: 'sync_mode'; LL501 names the stream config that
+    lacks it, and LL204 does not say the same thing again."""
+    config = read_json(lake, SHOPIFY_CUSTOMERS)
+    del config["sync_mode"]
+    write_json(lake, SHOPIFY_CUSTOMERS, config)
+    found = run(load_config(lake), None, use_cache=False).findings
+    assert [(f.code, f.path) for f in found if f.severity == Severity.ERROR] == [
+        ("LL501", SHOPIFY_CUSTOMERS)]
+    # with LL501 not selected, the generator's failure is the one finding
+    assert [f.code for f in check_catalogs(lake).findings] == ["LL204"]
 
 
 def test_generator_that_finds_nothing_after_the_folders_moved(lake: Path) -> None:
@@ -575,6 +589,168 @@ def test_fix_leaves_ignored_rules_alone(lake: Path) -> None:
     assert result.fixed == [] and not (lake / SHOPIFY_CATALOG).exists()
 
 
+# ---- LL206 / LL207 / LL208: what the generated catalog hands to Airbyte and the destination ----
+
+
+def regenerate(root: Path) -> None:
+    """Run the tree's own generator in place (the tree is a test copy): LL201 stays silent."""
+    subprocess.run([sys.executable, str(root / GENERATOR)], check=True, capture_output=True)
+
+
+def validation(root: Path, targets: list[str] | None = None) -> RunResult:
+    config = with_overrides(load_config(root), select=["LL2"])
+    return run(config, frozenset(targets) if targets is not None else None, use_cache=False)
+
+
+def edit_json(root: Path, rel: str, edit: Callable[[Any], None]) -> None:
+    data = read_json(root, rel)
+    edit(data)
+    write_json(root, rel, data)
+
+
+def test_selected_field_typed_unknown_is_an_error_at_its_definition(lake: Path) -> None:
+    def unknown(schema: Any) -> None:
+        schema["fields"]["email"]["type"] = "unknown"  # selected
+        schema["fields"]["note"]["type"] = "unknown"  # not selected: never reaches the catalog
+
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, unknown)
+    regenerate(lake)
+    finding = only(validation(lake))
+    line = line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"', after='"email"')
+    assert (finding.code, finding.path, finding.line, finding.column, finding.severity) == (
+        "LL207", SHOPIFY_CUSTOMERS_SCHEMA, line, 7, Severity.ERROR)
+    assert finding.message.startswith(
+        "stream `shopify/customers`: field `email` has type `unknown`, which the destination "
+        "cannot write")
+    assert SHOPIFY_CUSTOMERS_SCHEMA in finding.hint and f"python {GENERATOR}" in finding.hint
+
+
+def test_the_same_mistake_in_one_file_is_one_finding(lake: Path) -> None:
+    def unknown(schema: Any) -> None:
+        for name in ("email", "first_name", "last_name", "state", "tags"):
+            schema["fields"][name]["type"] = "unknown"
+
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, unknown)
+    regenerate(lake)
+    finding = only(validation(lake))
+    assert finding.line == line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"')
+    assert "the same in 4 more place(s) in this file: `first_name` (line" in finding.message
+    assert finding.message.endswith("and 1 more")
+
+
+def test_unknown_type_without_source_schema_is_at_the_stream_config(lake: Path) -> None:
+    (lake / SHOPIFY_CUSTOMERS_SCHEMA).unlink()
+    edit_json(lake, SHOPIFY_CUSTOMERS, lambda c: c["fields"]["tags"].update(type="unknown"))
+    regenerate(lake)
+    finding = only(validation(lake))
+    assert (finding.code, finding.path, finding.line) == (
+        "LL207", SHOPIFY_CUSTOMERS, line_of(lake, SHOPIFY_CUSTOMERS, '"unknown"'))
+
+
+def test_unknown_type_inside_an_items_map_and_a_paused_stream(lake: Path) -> None:
+    items_map = {"type": "array", "items": {"type": {"type": "string"}, "code": {"type": "unknown"}}}
+
+    def add(data: Any) -> None:
+        data["fields"]["tax_exemptions"] = items_map
+
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, add)
+    edit_json(lake, SHOPIFY_CUSTOMERS, add)
+    regenerate(lake)
+    finding = only(validation(lake))
+    assert (finding.code, finding.path, finding.line, finding.severity) == (
+        "LL207", SHOPIFY_CUSTOMERS_SCHEMA,
+        line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"'), Severity.ERROR)
+    assert "field `tax_exemptions[].code`" in finding.message
+    # a stream that is not selected does not sync: a warning
+    edit_json(lake, SHOPIFY_CUSTOMERS, lambda c: c.update(selected=False))
+    regenerate(lake)
+    assert only(validation(lake)).severity == Severity.WARNING
+
+
+def test_reported_on_the_listed_file_pre_commit_passes(lake: Path) -> None:
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, lambda s: s["fields"]["email"].update(type="unknown"))
+    regenerate(lake)
+    assert only(validation(lake, [SHOPIFY_CUSTOMERS_SCHEMA])).path == SHOPIFY_CUSTOMERS_SCHEMA
+    assert codes(validation(lake, [f"{STREAMS}/stripe/charges.json"])) == []
+
+
+def test_invalid_json_schema_once_per_root_cause(lake: Path) -> None:
+    def broken(schema: Any) -> None:
+        address = schema["fields"]["default_address"]
+        address["required"] = True  # Draft 7: a list of names
+        address["properties"]["zip"]["required"] = "yes"  # the same mistake again: counted
+        # below a wrong type: only the type is reported
+        schema["fields"]["email"] = {"type": "unknown", "properties": {"x": {"enum": 1}}}
+
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, broken)
+    regenerate(lake)
+    found = sorted(validation(lake).findings, key=lambda f: f.code)
+    assert [(f.code, f.path, f.line) for f in found] == [
+        ("LL206", SHOPIFY_CUSTOMERS_SCHEMA, line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"required"')),
+        ("LL207", SHOPIFY_CUSTOMERS_SCHEMA, line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"')),
+    ]
+    assert "Airbyte rejects it" in found[0].message and "is not of type 'array'" in found[0].message
+    assert "the same in 1 more place(s) in this file: `default_address` (line" in found[0].message
+
+
+def test_every_json_schema_keyword_and_discovery_shape_is_silent(lake: Path) -> None:
+    shapes = {
+        "line_items": {"type": "array", "items": {
+            "type": {"type": "string"}, "properties": {"type": "object"},
+            "items": {"type": "array", "items": {"sku": {"type": "string"}}},
+            "format": {"type": "string"}}},
+        "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "state": {"type": ["null", "string"], "enum": ["enabled", "disabled", None],
+                  "pattern": "^[a-z]+$", "airbyte_type": "string"},
+        "total_spent": {"type": "number", "multipleOf": 0.01},
+        "point": {"type": "array", "items": [{"type": "number"}, {"type": "number"}]},
+        "attributes": {"type": "object", "additionalProperties": False, "required": ["name"],
+                       "properties": {"name": {"type": "string"}}},
+    }
+
+    def add(data: Any) -> None:
+        data["fields"].update(shapes)
+
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, add)
+    edit_json(lake, SHOPIFY_CUSTOMERS, add)
+    regenerate(lake)
+    result = run(load_config(lake), None, use_cache=False)
+    assert [f for f in result.findings if f.code[2] in "25"] == []
+
+
+def test_generator_writing_a_shape_airbyte_rejects(lake: Path) -> None:
+    script = lake / GENERATOR
+    text = script.read_text(encoding="utf-8")
+    bad = text.replace("[{'field_path': [f]} for f in", "[f for f in")
+    assert bad != text
+    script.write_text(bad, encoding="utf-8")
+    found = [f for f in validation(lake).findings if f.code == "LL208"]
+    # one root cause, one finding at the generator: the same mistake in every stream is counted
+    [finding] = found
+    assert (finding.path, finding.line, finding.severity) == (GENERATOR, None, Severity.ERROR)
+    assert finding.message.startswith("stream `klaviyo/campaigns`: in the generated catalog, "
+                                      "`config.selected_fields` is [")
+    assert "the same in 14 more stream(s): `klaviyo/events`," in finding.message
+    assert finding.hint.startswith("fix what the generator writes")
+
+
+def test_a_value_copied_from_the_stream_config_is_reported_there_only(lake: Path) -> None:
+    edit_json(lake, SHOPIFY_CUSTOMERS, lambda c: c.update(selected="yes"))
+    regenerate(lake)
+    result = run(load_config(lake), None, use_cache=False)
+    assert [(f.code, f.path) for f in result.findings] == [("LL501", SHOPIFY_CUSTOMERS)]
+
+
+def test_select_ll207_alone_runs_the_catalog_family(lake: Path) -> None:
+    edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, lambda s: s["fields"]["email"].update(type="unknown"))
+    regenerate(lake)
+    config = with_overrides(load_config(lake), select=["LL207"])
+    assert [f.code for f in run(config, None, use_cache=False).findings] == ["LL207"]
+    # the stream config family alone does not report it
+    config = with_overrides(load_config(lake), select=["LL5"])
+    assert run(config, None, use_cache=False).findings == []
+
+
 # ---- round trip with random trees -------------------------------------------------------------
 
 from hypothesis import HealthCheck  # noqa: E402
@@ -765,3 +941,142 @@ def test_not_a_catalog_shape_still_says_where() -> None:
     (drift,) = diff_catalogs({"streams": {}}, {"streams": []})
     assert drift.describe() == "streams is {} in the catalog but the generator gives []"
     assert drift.path == ("streams",)
+
+
+# ---- the repo's own formats, generated and mapped back (property tests) --------------------------
+
+
+def reference_generator() -> Any:
+    """The bundled generator's module, loaded from its file (its functions, not its `main`)."""
+    import importlib.util
+
+    from tests.builders import REFERENCE_TREE
+
+    path = REFERENCE_TREE / "airbyte" / "generate-catalog.py"
+    spec = importlib.util.spec_from_file_location("reference_generate_catalog", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GENERATOR_MODULE = reference_generator()
+# Field names a discovery step writes that are JSON Schema keywords too.
+FIELD_NAMES = st.one_of(NAMES, st.sampled_from(["type", "properties", "items", "format", "enum"]))
+
+
+def discovery_fields(depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
+    """Field definitions in every form seen in real source schemas; a leaf may be `unknown`."""
+    leaf = st.fixed_dictionaries(
+        {"type": st.just("unknown") | st.sampled_from(SCALAR_TYPES).flatmap(
+            lambda t: st.sampled_from([t, ["null", t]]))},
+        optional={"description": TEXT, "airbyte_type": st.just("integer"),
+                  "enum": st.just(["a", "b"]), "multipleOf": st.just(0.5)},
+    )
+    if depth >= 2:
+        return leaf
+    children = st.dictionaries(FIELD_NAMES, discovery_fields(depth + 1), min_size=1, max_size=3)
+    return st.one_of(
+        leaf,
+        st.builds(lambda p: {"type": "object", "properties": p, "additionalProperties": True},
+                  children),
+        st.builds(lambda m: {"type": "array", "items": m}, children),  # an items field map
+        st.builds(lambda d: {"type": "array", "items": d}, discovery_fields(depth + 1)),
+        st.builds(lambda d: {"type": "array", "items": [d, {"type": "string"}]},
+                  discovery_fields(depth + 1)),  # tuple items
+        st.builds(lambda d: {"anyOf": [d, {"type": "null"}]}, discovery_fields(depth + 1)),
+    )
+
+
+def unknown_paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(node, dict):
+        out = [path + ("type",)] if node.get("type") == "unknown" else []
+        if out:
+            return out  # what is below a wrong type is not reported
+        return out + [p for k, v in node.items() for p in unknown_paths(v, path + (k,))]
+    if isinstance(node, list):
+        return [p for i, v in enumerate(node) for p in unknown_paths(v, path + (i,))]
+    return []
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(fields=st.dictionaries(FIELD_NAMES, discovery_fields(), min_size=1, max_size=4))
+def test_every_shape_generates_valid_json_schema_and_maps_back(fields: dict[str, Any]) -> None:
+    """Whatever form the definitions take, the generated schema is valid Draft 7 apart from the
+    `unknown` types, and each of those is traced back to the `type` key that says `unknown`."""
+    from jsonschema import Draft7Validator
+
+    from lotus_checks.catalog_schema import catalog_problems
+    from lotus_checks.checks.catalog import _input_path
+
+    config = stream_config("orders", fields, primary_key=[], cursor_field=[])
+    catalog = {"streams": [GENERATOR_MODULE.build_entry(config, None)]}
+    problems = catalog_problems(json.loads(json.dumps(catalog)))
+    assert {p.kind for p in problems} <= {"type"}
+    # one per `unknown` in the input, not fewer (below one, nothing else is reported)
+    expected = {(("fields",) + p) for name, d in fields.items()
+                for p in unknown_paths(d, (name,))}
+    found = set()
+    for problem in problems:
+        assert problem.field is not None and problem.schema_path is not None
+        path = _input_path(config, ("fields", problem.field), problem.schema_path[2:])
+        found.add(path)
+    assert found == expected
+    if not problems:
+        schema = json.loads(catalog["streams"][0]["stream"]["json_schema"]["properties"])
+        Draft7Validator.check_schema({"type": "object", "properties": schema})
+
+
+ANY_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 2) | st.sampled_from(
+        ["", "string", "unknown", "object", "array", "[\"null\", \"object\"]", "{\"a\": 1}"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["streams", "stream", "config", "name", "json_schema", "type",
+                         "properties", "items", "anyOf", "required", "selected_fields",
+                         "field_path", "supportedSyncModes", "sync_mode", "x"]),
+        children, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(catalog=ANY_JSON, schema=ANY_JSON)
+def test_any_generator_output_gives_problems_never_an_exception(catalog: Any, schema: Any) -> None:
+    from lotus_checks.catalog_schema import catalog_problems
+
+    for data in (catalog, {"streams": [{"stream": {"name": "s", "json_schema": schema},
+                                        "config": {"selected": True}}]}):
+        for problem in catalog_problems(data):
+            assert problem.kind in ("shape", "type", "schema") and problem.detail
+
+
+SCHEMA_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 3) | st.floats(-1, 2) | st.sampled_from(
+        ["", "string", "unknown", "object", "^a$", "x"]),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(
+        st.sampled_from(["type", "properties", "items", "anyOf", "oneOf", "required", "enum",
+                         "multipleOf", "minimum", "maxLength", "pattern", "uniqueItems",
+                         "examples", "format", "additionalProperties", "definitions", "not",
+                         "dependencies", "airbyte_type", "id"]),
+        children, max_size=4),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(schema=SCHEMA_VALUES)
+def test_certainly_valid_only_when_draft7_agrees(schema: Any) -> None:
+    """The quick walk never calls a schema valid that the Draft 7 metaschema rejects (the only
+    answer that must never be wrong), and the type names it reports are the ones that are not
+    JSON types."""
+    from jsonschema import Draft7Validator
+
+    from lotus_checks.catalog_schema import JSON_TYPES
+    from lotus_checks.catalog_schema import _scan
+
+    types: list[Any] = []
+    if _scan(schema, None, types):
+        assert Draft7Validator(Draft7Validator.META_SCHEMA).is_valid(schema)
+    for _, bad in types:
+        assert bad and all(name not in JSON_TYPES for name in bad)

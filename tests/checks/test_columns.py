@@ -144,6 +144,10 @@ MUTATIONS = [
              "(select max(_airbyte_extracted_at) from {{ this }})",
              "(select max(_airbyte_extracted_at) from {{ this }} where updated is not null)",
              "LL410", ("updated is",)),
+    # `discount_codes.items` is a map of field names (as a discovery step writes it), which the
+    # generator turns into an object schema: a STRUCT in Parquet.
+    Mutation("struct-field-of-an-items-field-map", f"{CORE}/shopify/int_shopify__orders.sql",
+             "discount_codes[1].code", "discount_codes[1].coupon", "LL408", ("coupon",)),
 ]
 
 

@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from lotus_checks.catalog_schema import is_field_map
 from lotus_checks.config import Config
 from lotus_checks.repo import Repo
 from lotus_checks.repo import Stream
@@ -135,8 +136,7 @@ def duckdb_type(definition: Any) -> str:
             return f"STRUCT({members})"
         return "JSON"
     if kind == "array":
-        items = definition.get("items")
-        return f"{duckdb_type(items if isinstance(items, dict) else {})}[]"
+        return f"{duckdb_type(_items(definition))}[]"
     if kind == "integer":
         return "BIGINT"
     if kind == "number":
@@ -165,8 +165,7 @@ def literal(
             return "{" + members + "}"
         return quote_str(json.dumps({f"{name}_key": f"{name}-{row}"}))
     if kind == "array":
-        items = definition.get("items")
-        item = items if isinstance(items, dict) else {}
+        item = _items(definition)
         return "[" + ", ".join(literal(item, f"{path}[]", row, known) for _ in range(2)) + "]"
     if known and path in known:
         return quote_str(known[path])
@@ -240,6 +239,15 @@ def _known(stream: Stream) -> dict[str, str]:
         for (source, name, path), value in STRING_VALUES.items()
         if (source, name) == (stream.source, stream.name)
     }
+
+
+def _items(definition: dict[str, Any]) -> dict[str, Any]:
+    """An array's item definition as the generator writes it: an `items` map of field names
+    (a discovery step's form) is an object with those fields."""
+    items = definition.get("items")
+    if is_field_map(items):
+        return {"type": "object", "properties": items}
+    return items if isinstance(items, dict) else {}
 
 
 def _json_type(definition: Any) -> str:

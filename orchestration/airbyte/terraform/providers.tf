@@ -6,6 +6,10 @@ terraform {
       source  = "airbytehq/airbyte"
       version = "~> 0.6"
     }
+    null = {
+      source  = "hashicorp/null"
+      version = "~> 3.2"
+    }
   }
 }
 
