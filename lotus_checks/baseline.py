@@ -91,6 +91,9 @@ def load_baseline(path: Path) -> Baseline:
         raise BaselineError(f"baseline {path} does not exist (create it with "
                             f"--write-baseline {path})") from None
     except (OSError, ValueError) as exc:
+        if type(exc) is ValueError:
+            # Python refuses to convert integers of over 4,300 digits (not a JSONDecodeError)
+            exc = ValueError("an integer with over 4,300 digits")
         raise BaselineError(f"cannot read baseline {path}: {exc}") from None
     if not isinstance(data, dict) or data.get(FORMAT_KEY) != FORMAT_VERSION:
         raise BaselineError(f"{path} is not a lotus-check baseline (version {FORMAT_VERSION})")
