@@ -177,8 +177,10 @@ def _positive_int(text: str) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
+    from lotus_checks.finding import printable
+
     text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    return printable(" ".join(text.split()))  # a path or value in it may hold escape sequences
 
 
 def _check(args: argparse.Namespace) -> int:
