@@ -205,11 +205,15 @@ def _check(args: argparse.Namespace) -> int:
         ignore=[c for group in args.ignore or [] for c in split_codes(group)],
     )
     targets = _targets(root, args.paths) if args.paths else None
-    if args.diff:
+    if args.diff is not None:  # `--diff ''` is a mistake to report, not "no --diff"
         from lotus_checks.diffscope import diff_targets
         from lotus_checks.gitutil import changed_files
 
-        targets = diff_targets(config, changed_files(root, args.diff))
+        changed = changed_files(root, args.diff)
+        if not changed:
+            print(f"lotus-check: --diff {args.diff}: no file changed, nothing to check",
+                  file=sys.stderr)
+        targets = diff_targets(config, changed)
     baseline = None
     if args.baseline:
         from lotus_checks.baseline import load_baseline
@@ -243,9 +247,9 @@ class UsageError(Exception):
 
 
 def _check_combinations(args: argparse.Namespace) -> None:
-    if args.diff and args.paths:
+    if args.diff is not None and args.paths:
         raise UsageError("--diff chooses the files itself; drop the PATH arguments")
-    if args.write_baseline and (args.paths or args.diff):
+    if args.write_baseline and (args.paths or args.diff is not None):
         raise UsageError("--write-baseline records the whole repo; drop the PATH arguments and "
                          "--diff")
     if args.write_baseline and args.fix:
