@@ -284,7 +284,7 @@ def _targets(root: Path, paths: list[str]) -> frozenset[str]:
             rel = path.relative_to(root)
         except ValueError:
             continue
-        if path.is_dir():
+        if os.path.isdir(path):
             for folder, _dirs, names in os.walk(path):
                 base = Path(folder).relative_to(root)
                 out.update((base / n).as_posix() for n in names)
