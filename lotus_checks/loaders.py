@@ -178,7 +178,7 @@ def _long_integer_position(text: str) -> tuple[int | None, int | None]:
     import sys
 
     limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)() or 4300
-    match = re.search(r"[0-9]{%d,}" % (limit + 1), text)
+    match = re.search(f"[0-9]{{{limit + 1},}}", text)
     if match is None:
         return None, None
     return LineIndex(text).position(match.start())

@@ -59,10 +59,10 @@ def run_measured(root: Path) -> tuple[list[dict], dict]:
         "{{ (1).to_bytes(10**9, 'big')|length }}",
         "{{ 'x'.encode().ljust(10**9)|length }}",
         # many allocations each inside the size limits, kept alive in a list or a dict
-        "{% set l = [] %}{% for i in range(50000) %}{% do l.append(['x'.rjust(1999999)]) %}"
-        "{% endfor %}{{ l|length }}",
-        "{% set d = {} %}{% for i in range(50000) %}{% do d.update({i: 'x'.rjust(1999999)}) %}"
-        "{% endfor %}{{ d|length }}",
+        ("{% set l = [] %}{% for i in range(50000) %}{% do l.append(['x'.rjust(1999999)]) %}"
+         "{% endfor %}{{ l|length }}"),
+        ("{% set d = {} %}{% for i in range(50000) %}{% do d.update({i: 'x'.rjust(1999999)}) %}"
+         "{% endfor %}{{ d|length }}"),
         "{% set l = [] %}{% for i in range(50000) %}{% do l.extend(range(100000)) %}{% endfor %}",
     ],
 )
