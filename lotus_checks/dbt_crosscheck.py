@@ -24,6 +24,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from typing import Iterator
@@ -113,6 +114,14 @@ def require_dbt() -> None:
 def check(ctx: CheckContext) -> Iterator[Finding]:
     if not ctx.use_dbt or not ctx.enabled(LL308.code):
         return
+    # dbt resolved env_var() with the real environment: no value of it is ever shown.
+    secrets = secret_values(os.environ)
+    for finding in _findings(ctx):
+        yield replace(finding, message=redact(finding.message, secrets),
+                      hint=redact(finding.hint, secrets))
+
+
+def _findings(ctx: CheckContext) -> Iterator[Finding]:
     project_file = ctx.config.root / ctx.config.dbt_project
     if not project_file.is_file():
         return  # no dbt project: nothing to cross-check (coverage reports a missing project)
@@ -170,9 +179,9 @@ def dbt_view(ctx: CheckContext, project: dict[str, Any]) -> DbtView:
         view = _summary_of(manifest, project, _repo_rel(ctx, project_dir))
     if view is None:  # no usable manifest of the project's own
         view = _parse(ctx, project, project_dir)
-    # dbt resolved env_var() with the real environment: no value of it is shown or cached.
-    view = _redacted(view, secret_values(os.environ))
-    if view.error is None:
+    # Compared as dbt gave it (a redacted name would differ from ours), but never cached
+    # holding a value of the environment: such a project is parsed again next run.
+    if view.error is None and _redacted(view, secret_values(os.environ)) == view:
         ctx.cache.put(CACHE_NAMESPACE, key, _view_to_json(view))
     return view
 
@@ -465,7 +474,7 @@ def redact(text: str, secrets: list[tuple[str, str]]) -> str:
 
 def _redacted(view: DbtView, secrets: list[tuple[str, str]]) -> DbtView:
     """`view` with every environment value in its names, paths, tags and error replaced by the
-    variable's name (`${DB_TOKEN}`)."""
+    variable's name (`${DB_TOKEN}`); equal to `view` when it holds none."""
     if not secrets:
         return view
 
