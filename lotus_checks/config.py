@@ -139,12 +139,21 @@ def _read_table(root: Path, config_file: Path | None) -> tuple[dict[str, Any], s
     return {}, "defaults"
 
 
+# A config file is a few hundred bytes; `--config /dev/zero` must not read forever.
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def _load_toml(path: Path) -> dict[str, Any]:
+    from lotus_checks.loaders import LoadError
+    from lotus_checks.loaders import read_bytes
+
+    if not os.path.exists(path):
+        raise ConfigError(f"config file {path} does not exist")
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        # The loaders' reader: a FIFO or a device in its place neither blocks nor reads forever.
+        return tomllib.loads(read_bytes(path, MAX_CONFIG_BYTES).decode("utf-8"))
+    except LoadError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.message}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:

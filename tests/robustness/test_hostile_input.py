@@ -8,6 +8,7 @@ still pass.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from tests.robustness.helpers import SOURCES_YML
 from tests.robustness.helpers import assert_clean_end
 from tests.robustness.helpers import build_lake
 from tests.robustness.helpers import run_cli
+from tests.robustness.helpers import run_process
 
 HUGE = "1" * 5000  # over sys.get_int_max_str_digits() (4,300)
 
@@ -139,3 +141,17 @@ def test_config_values_of_the_usual_shapes_are_accepted(lake: Path, line: str) -
     (lake / "lotus-check.toml").write_text(line + "\n")
     outcome = run_cli("--root", str(lake), "--select", "LL0")
     assert_clean_end(outcome)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_config_file_that_is_a_fifo_or_a_device_is_one_line(lake: Path, tmp_path: Path, kind: str) -> None:
+    """`--config` read through the loaders' reader: it neither blocks nor reads without end."""
+    config = tmp_path / "lotus-check.toml"
+    if kind == "fifo":
+        os.mkfifo(config)
+    else:
+        config.symlink_to("/dev/zero")
+    outcome = run_process("--root", str(lake), "--config", str(config), timeout=30)
+    assert_clean_end(outcome, allow_usage_error=True)
+    assert outcome.code == 2
+    assert f"cannot read config file {config}: is not a regular file" in outcome.err
