@@ -168,7 +168,7 @@ def dbt_view(ctx: CheckContext, project: dict[str, Any]) -> DbtView:
     cached = ctx.cache.get(CACHE_NAMESPACE, key)
     if isinstance(cached, dict) and "models" in cached:
         return _view_from_json(cached)
-    blocker = _unsafe_for_dbt(ctx, project_dir)
+    blocker = _unsafe_for_dbt(ctx, project, project_dir)
     if blocker is not None:
         return DbtView(error=blocker, refused=True)
     own_manifest = _own_manifest(ctx, project_dir, project.get("target-path"))
@@ -403,28 +403,59 @@ def _project_files(ctx: CheckContext, project_dir: Path) -> Iterator[Path]:
                 yield here / name
 
 
+def _below(path: Path, folder: Path) -> bool:
+    return str(path).startswith(str(folder).rstrip(os.sep) + os.sep)
+
+
 def _inside_root(ctx: CheckContext, path: Path) -> bool:
     root = os.path.realpath(ctx.config.root)
-    return os.path.realpath(path).startswith(root.rstrip(os.sep) + os.sep)
+    real = os.path.realpath(path)
+    return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _unsafe_for_dbt(ctx: CheckContext, project_dir: Path) -> str | None:
+# The folders dbt searches for files (dbt_project.yml keys, with dbt's defaults).
+_SEARCH_PATH_KEYS = {
+    "model-paths": ["models"], "seed-paths": ["seeds"], "test-paths": ["tests"],
+    "analysis-paths": ["analyses"], "macro-paths": ["macros"], "snapshot-paths": ["snapshots"],
+    "docs-paths": [],
+}
+
+
+def _search_folders(project: dict[str, Any], project_dir: Path) -> list[Path]:
+    out = []
+    for key, default in _SEARCH_PATH_KEYS.items():
+        value = project.get(key, default)
+        for folder in value if isinstance(value, list) else [value]:
+            if isinstance(folder, str) and folder.strip():
+                out.append(project_dir / folder)
+    return out
+
+
+def _unsafe_for_dbt(ctx: CheckContext, project: dict[str, Any], project_dir: Path) -> str | None:
     """Why dbt must not parse this project, if it must not: dbt opens every file it reads
     plainly (a named pipe blocks it until the time limit, a link to /dev/zero never ends) and
-    follows links to folders (one leading out of the repository, or to a folder above it, has
-    it read outside or walk in circles)."""
+    follows links to folders in the folders it searches (one leading out of the repository, or
+    to a folder above it, has it read outside or walk in circles)."""
     import stat
 
-    for folder, dirs, _names in os.walk(project_dir):
-        for name in dirs:
-            path = Path(folder) / name
-            if not os.path.islink(path) or name.startswith(".") or name in SKIPPED_FOLDERS:
-                continue
-            real = os.path.realpath(path)
-            if not _inside_root(ctx, path) or str(path).startswith(real.rstrip(os.sep) + os.sep):
-                return (f"{ctx.config.rel(path)} links to a folder outside the repository or "
-                        "above itself, and dbt follows such links")
+    searched = _search_folders(project, project_dir)
+    for base in searched:
+        if os.path.lexists(base) and not _inside_root(ctx, base):
+            return (f"{ctx.config.rel(base)} (in dbt_project.yml) lies outside the repository, "
+                    "and dbt would read it")
+        for folder, dirs, _names in os.walk(base):
+            for name in dirs:
+                path = Path(folder) / name
+                if not os.path.islink(path):
+                    continue
+                real = os.path.realpath(path)
+                if not _inside_root(ctx, path) or str(path).startswith(real.rstrip(os.sep) + os.sep):
+                    return (f"{ctx.config.rel(path)} links to a folder outside the repository "
+                            "or above itself, and dbt follows such links")
     for path in _project_files(ctx, project_dir):
+        top_level = path.parent == project_dir  # dbt_project.yml, packages.yml, selectors.yml
+        if not top_level and not any(_below(path, base) for base in searched):
+            continue  # dbt never reads it
         rel = ctx.config.rel(path)
         if not _inside_root(ctx, path):
             return f"{rel} links outside the repository, and dbt would read it"

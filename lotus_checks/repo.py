@@ -200,7 +200,9 @@ class Repo:
         files += [m.path for m in self.models]
         files += self.model_yaml_files
         files += self.terraform_files
-        if os.path.isfile(self.root / self.config.dbt_project):
+        # Anything but a folder: a FIFO or a dangling link in its place is LL001 when loaded.
+        project = self.root / self.config.dbt_project
+        if os.path.lexists(project) and not os.path.isdir(project):
             files.append(self.config.dbt_project)
         return files
 

@@ -243,3 +243,27 @@ def test_env_var_value_dbt_resolved_into_a_tag_is_redacted_end_to_end(
     for entry in cache.rglob("*"):
         if entry.is_file():
             assert SECRET.encode() not in entry.read_bytes(), entry
+
+
+def test_links_and_pipes_where_dbt_does_not_look_are_not_its_business(
+    lake: Path, tmp_path: Path, no_dbt: list[str]
+) -> None:
+    """The neighbour: a folder link out in the streams folder (not one of dbt's search paths)
+    and a FIFO under target/ do not keep dbt from running."""
+    (lake / "orchestration/assets/streams/linked").symlink_to(tmp_path)
+    (lake / "orchestration/target").mkdir()
+    os.mkfifo(lake / "orchestration/target/run.sql")
+    ll308(lake)
+    assert no_dbt != []
+
+
+def test_fifo_at_the_top_of_the_project_and_search_path_outside_are_findings(
+    lake: Path, tmp_path: Path, no_dbt: list[str]
+) -> None:
+    os.mkfifo(lake / "orchestration" / "packages.yml")
+    assert "packages.yml is not a regular file" in ll308(lake)[0][1]
+    (lake / "orchestration" / "packages.yml").unlink()
+    project = lake / PROJECT
+    project.write_text(project.read_text() + f"macro-paths: [{json.dumps(str(tmp_path))}]\n")
+    assert "lies outside the repository" in ll308(lake)[0][1]
+    assert no_dbt == []

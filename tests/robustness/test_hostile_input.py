@@ -155,3 +155,14 @@ def test_config_file_that_is_a_fifo_or_a_device_is_one_line(lake: Path, tmp_path
     assert_clean_end(outcome, allow_usage_error=True)
     assert outcome.code == 2
     assert f"cannot read config file {config}: is not a regular file" in outcome.err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dangling-link"])
+def test_dbt_project_that_is_a_fifo_or_a_dangling_link_is_ll001(lake: Path, kind: str) -> None:
+    """It used to be taken for a missing project: no finding at all."""
+    (lake / PROJECT).unlink()
+    if kind == "fifo":
+        os.mkfifo(lake / PROJECT)
+    else:
+        (lake / PROJECT).symlink_to(lake / "nowhere.yml")
+    assert ("LL001", PROJECT) in [(f["code"], f["path"]) for f in findings(lake)]
