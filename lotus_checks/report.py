@@ -97,18 +97,18 @@ def shown(findings: list[Finding]) -> tuple[list[Finding], dict[str, int]]:
     """The findings to print, at most MAX_PER_FILE per file (its errors first, then in order),
     and how many were left out per file."""
     per_file = Counter(f.path for f in findings)
-    crowded = {path for path, count in per_file.items() if count > MAX_PER_FILE}
-    if not crowded:
+    if all(count <= MAX_PER_FILE for count in per_file.values()):
         return findings, {}
+    indices: dict[str, list[int]] = {}
+    for i, finding in enumerate(findings):
+        if per_file[finding.path] > MAX_PER_FILE:
+            indices.setdefault(finding.path, []).append(i)
     kept: set[int] = set()
-    for path in crowded:
-        ranked = sorted(
-            (i for i, f in enumerate(findings) if f.path == path),
-            key=lambda i: (findings[i].severity is not Severity.ERROR, i),
-        )
+    for positions in indices.values():
+        ranked = sorted(positions, key=lambda i: (findings[i].severity is not Severity.ERROR, i))
         kept.update(ranked[:MAX_PER_FILE])
-    out = [f for i, f in enumerate(findings) if f.path not in crowded or i in kept]
-    return out, {path: per_file[path] - MAX_PER_FILE for path in crowded}
+    out = [f for i, f in enumerate(findings) if per_file[f.path] <= MAX_PER_FILE or i in kept]
+    return out, {path: per_file[path] - MAX_PER_FILE for path in indices}
 
 
 def _display_width(prefix: str) -> int:
