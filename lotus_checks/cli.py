@@ -203,8 +203,10 @@ def _positive_int(text: str) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
+    from lotus_checks.finding import printable
+
     text = str(exc) or type(exc).__name__
-    return " ".join(text.split())
+    return printable(" ".join(text.split()))  # a path or value in it may hold escape sequences
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -229,11 +231,15 @@ def _check(args: argparse.Namespace) -> int:
     config = with_overrides(config, select=select, ignore=ignore)
     _check_codes_match_rules(config, select, ignore, all_rules())
     targets = _targets(root, args.paths) if args.paths else None
-    if args.diff:
+    if args.diff is not None:  # `--diff ''` is a mistake to report, not "no --diff"
         from lotus_checks.diffscope import diff_targets
         from lotus_checks.gitutil import changed_files
 
-        targets = diff_targets(config, changed_files(root, args.diff))
+        changed = changed_files(root, args.diff)
+        if not changed:
+            print(f"lotus-check: --diff {args.diff}: no file changed, nothing to check",
+                  file=sys.stderr)
+        targets = diff_targets(config, changed)
     baseline = None
     if args.baseline:
         from lotus_checks.baseline import load_baseline
@@ -277,9 +283,9 @@ class UsageError(Exception):
 
 
 def _check_combinations(args: argparse.Namespace) -> None:
-    if args.diff and args.paths:
+    if args.diff is not None and args.paths:
         raise UsageError("--diff chooses the files itself; drop the PATH arguments")
-    if args.write_baseline and (args.paths or args.diff):
+    if args.write_baseline and (args.paths or args.diff is not None):
         raise UsageError("--write-baseline records the whole repo; drop the PATH arguments and "
                          "--diff")
     if args.unsafe_fixes and not args.fix:
@@ -406,7 +412,7 @@ def _targets(root: Path, paths: list[str]) -> frozenset[str]:
         except ValueError:
             raise UsageError(f"{raw!r} is outside the root {root} (set --root, or drop the "
                              "PATH)") from None
-        if path.is_dir():
+        if os.path.isdir(path):
             for folder, _dirs, names in os.walk(path):
                 base = Path(folder).relative_to(root)
                 out.update((base / n).as_posix() for n in names)

@@ -104,6 +104,7 @@ def load_config(root: Path, config_file: Path | None = None) -> Config:
     table, origin = _read_table(root, config_file)
     config = _apply(Config(root=root, source=origin), table, origin)
     _defaults_inside_root(config, table)
+    _check_values(config, table, origin)
     return config
 
 
@@ -141,16 +142,27 @@ def _read_table(root: Path, config_file: Path | None) -> tuple[dict[str, Any], s
     return {}, "defaults"
 
 
+# A config file is a few hundred bytes; `--config /dev/zero` must not read forever.
+MAX_CONFIG_BYTES = 1_000_000
+
+
 def _load_toml(path: Path) -> dict[str, Any]:
+    from lotus_checks.loaders import LoadError
+    from lotus_checks.loaders import read_bytes
+
+    if not os.path.exists(path):
+        raise ConfigError(f"config file {path} does not exist")
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
+        # The loaders' reader: a FIFO or a device in its place neither blocks nor reads forever.
+        return tomllib.loads(read_bytes(path, MAX_CONFIG_BYTES).decode("utf-8"))
+    except LoadError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.message}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"invalid TOML in {path}: {exc}") from None
+    except ValueError:  # an integer of over 4,300 digits: Python refuses to convert it
+        raise ConfigError(f"invalid TOML in {path}: an integer with over 4,300 digits") from None
 
 
 def _tool_table(data: dict[str, Any], path: Path) -> dict[str, Any]:
@@ -265,3 +277,61 @@ def _defaults_inside_root(config: Config, table: dict[str, Any]) -> None:
         for relative in (value,) if isinstance(value, str) else value:
             _inside_root(config.root, f"{key} (default)", relative)
 
+
+# Name patterns: the placeholders each may hold. They are filled in with both str.replace and
+# str.format, so any other brace (`{0}`, `{source:>999999999}`, `{{`) would mean different
+# things in different checks, fail, or take minutes.
+_PATTERN_FIELDS = {
+    "stream-tag": ("source", "stream"),
+    "sources-file": ("source",),
+    "raw-path": ("source", "stream"),
+}
+# Folders every subfolder of which is read as a source: a cache folder there would be one.
+_SCANNED_LAYOUT_KEYS = ("streams", "sources", "models", "terraform")
+
+
+def _check_values(config: Config, table: dict[str, Any], origin: str) -> None:
+    """Values that have the right type but cannot work: name patterns with other braces, and a
+    cache folder that is not a folder of its own (it gets a `.gitignore` of `*`)."""
+    import string
+
+    for key, fields in _PATTERN_FIELDS.items():
+        if key not in table:
+            continue
+        value = getattr(config, _KEYS[key][0])
+        allowed = " and ".join("{" + f + "}" for f in fields)
+        try:
+            parts = list(string.Formatter().parse(value))
+        except ValueError:
+            parts = [("{", None, None, None)]
+        for literal, name, spec, conversion in parts:
+            if "{" in literal or "}" in literal or (
+                name is not None and (name not in fields or spec or conversion)
+            ):
+                raise ConfigError(
+                    f"{origin}: {key} = {value!r}: only {allowed} may stand in braces"
+                )
+    if "cache-dir" in table:
+        _check_cache_dir(config, origin)
+
+
+def _check_cache_dir(config: Config, origin: str) -> None:
+    cache = os.path.realpath(config.root / config.cache_dir)
+    where = f"{origin}: cache-dir = {config.cache_dir!r}"
+    if cache == os.path.realpath(config.root):
+        raise ConfigError(f"{where} is the root; the cache needs a folder of its own "
+                          "(lotus-check puts a .gitignore of `*` in it)")
+    layout = [
+        (key, value)
+        for key, (attr, kind) in _KEYS.items()
+        if kind in ("path", "paths") and key != "cache-dir"
+        for value in ((getattr(config, attr),) if kind == "path" else getattr(config, attr))
+    ]
+    for key, value in layout:
+        path = os.path.realpath(config.root / value)
+        if path == cache or path.startswith(cache + os.sep):
+            raise ConfigError(f"{where} holds the {key} path {value!r}; the cache needs a "
+                              "folder of its own (lotus-check puts a .gitignore of `*` in it)")
+        if key in _SCANNED_LAYOUT_KEYS and cache.startswith(path + os.sep):
+            raise ConfigError(f"{where} lies inside the {key} folder {value!r}, where every "
+                              "folder is read as part of the layout; put it elsewhere")

@@ -46,7 +46,14 @@ class RunResult:
 def require_layout(config: Config) -> None:
     """A folder with no Lotus Lake layout is a usage error, not a clean result."""
     streams = config.root / config.streams
-    if not streams.is_dir():
+    try:
+        os.stat(streams)
+    except PermissionError:
+        raise ConfigError(f"cannot read the stream configs folder {config.streams!r}: "
+                          "permission denied (on it or a folder above it)") from None
+    except OSError:
+        pass
+    if not os.path.isdir(streams):
         raise ConfigError(
             f"no Lotus Lake layout in {config.root}: expected the stream configs folder "
             f"{config.streams!r} (set `streams` in lotus-check.toml or [tool.lotus-check])"
@@ -165,6 +172,9 @@ def _check(
             raw.extend(found if found is not None else _run_tracked(module, ctx, store))
     finally:
         ctx.end()
+    # The inventory before the load findings: listing it reports folders that cannot be read,
+    # also when every family was replayed.
+    inventory = ctx.repo.inventory()
     raw.extend(ctx.repo.load_findings())
     comments = _noqa_comments(ctx, store)
     if store is not None and targets is None:
@@ -172,10 +182,7 @@ def _check(
     cache.flush()
 
     findings = _filter(raw, ctx, selection, comments)
-    if targets is None:
-        checked = len(ctx.repo.inventory())
-    else:
-        checked = len(targets & set(ctx.repo.inventory()))
+    checked = len(inventory) if targets is None else len(targets & set(inventory))
     return RunResult(findings=findings, files_checked=checked)
 
 
@@ -360,7 +367,7 @@ def _filter(raw: list[Finding], ctx: CheckContext, selection: Selection,
 
 def _noqa(finding: Finding, ctx: CheckContext, lines_by_path: dict[str, list[str]]) -> bool:
     if finding.path not in lines_by_path:
-        is_file = (ctx.config.root / finding.path).is_file()
+        is_file = os.path.isfile(ctx.config.root / finding.path)
         text = ctx.repo.text(finding.path) if is_file else None
         lines_by_path[finding.path] = text.splitlines() if text is not None else []
     lines = lines_by_path[finding.path]

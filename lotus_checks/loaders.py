@@ -163,7 +163,25 @@ def parse_json(text: str) -> JsonDoc:
         raise LoadError("LL002", f"invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
     except RecursionError:
         raise LoadError("LL002", "invalid JSON: nested too deeply to read") from None
+    except ValueError:  # Python refuses to convert integers of over 4,300 digits
+        line, column = _long_integer_position(text)
+        raise LoadError("LL002", _LONG_INTEGER, line, column) from None
     return JsonDoc(text, data)
+
+
+_LONG_INTEGER = "invalid JSON: an integer with over 4,300 digits (too long to read)"
+
+
+def _long_integer_position(text: str) -> tuple[int | None, int | None]:
+    """Where the first run of digits too long for Python's int() starts, if there is one."""
+    import re
+    import sys
+
+    limit = getattr(sys, "get_int_max_str_digits", lambda: 4300)() or 4300
+    match = re.search(f"[0-9]{{{limit + 1},}}", text)
+    if match is None:
+        return None, None
+    return LineIndex(text).position(match.start())
 
 
 def _json_positions(text: str) -> dict[JsonPath, tuple[int, int]]:
@@ -287,6 +305,9 @@ def parse_yaml(text: str) -> YamlDoc:
         raise LoadError("LL005", f"invalid YAML: {exc}") from None
     except RecursionError:
         raise LoadError("LL005", "invalid YAML: nested too deeply to read") from None
+    except ValueError:  # an integer of over 4,300 digits (Python refuses to convert it)
+        line, column = _long_integer_position(text)
+        raise LoadError("LL005", _LONG_INTEGER.replace("JSON", "YAML"), line, column) from None
     finally:
         loader.dispose()
     return YamlDoc(text, data, node)

@@ -96,11 +96,11 @@ class Repo:
     @cached_property
     def stream_sources(self) -> list[str]:
         """Source folders under the streams folder."""
-        return _subfolders(self.root / self.config.streams)
+        return _subfolders(self.root / self.config.streams, self._unreadable)
 
     @cached_property
     def schema_sources(self) -> list[str]:
-        return _subfolders(self.root / self.config.sources)
+        return _subfolders(self.root / self.config.sources, self._unreadable)
 
     @cached_property
     def sources(self) -> list[str]:
@@ -112,7 +112,7 @@ class Repo:
         out = []
         for source in self.stream_sources:
             folder = f"{self.config.streams}/{source}"
-            for name in _files(self.root / folder, ".json"):
+            for name in _files(self.root / folder, ".json", self._unreadable):
                 if name.startswith("_"):
                     continue
                 stem = name[: -len(".json")]
@@ -122,7 +122,7 @@ class Repo:
                         source=source,
                         name=stem,
                         config_path=f"{folder}/{name}",
-                        schema_path=schema if (self.root / schema).is_file() else None,
+                        schema_path=schema if os.path.isfile(self.root / schema) else None,
                     )
                 )
         return out
@@ -132,7 +132,7 @@ class Repo:
         out = []
         for source in self.schema_sources:
             folder = f"{self.config.sources}/{source}"
-            for name in _files(self.root / folder, ".json"):
+            for name in _files(self.root / folder, ".json", self._unreadable):
                 if not name.startswith("_"):
                     out.append(SourceSchema(source, name[: -len(".json")], f"{folder}/{name}"))
         return out
@@ -164,7 +164,7 @@ class Repo:
         out = []
         for folder in self.config.models:
             base = self.root / folder
-            for rel in _walk(base, (".sql",)):
+            for rel in _walk(base, (".sql",), self._unreadable):
                 parts = rel.split("/")
                 first = parts[0] if len(parts) > 1 else ""
                 out.append(
@@ -183,14 +183,15 @@ class Repo:
         """YAML files in the model folders (sources files, schema files)."""
         out = []
         for folder in self.config.models:
-            out.extend(f"{folder}/{rel}" for rel in _walk(self.root / folder, (".yml", ".yaml")))
+            out.extend(f"{folder}/{rel}"
+                       for rel in _walk(self.root / folder, (".yml", ".yaml"), self._unreadable))
         return out
 
     @cached_property
     def terraform_files(self) -> list[str]:
         """`.tf` files in the Terraform folder and below."""
         folder = self.config.terraform
-        return [f"{folder}/{rel}" for rel in _walk(self.root / folder, (".tf",))]
+        return [f"{folder}/{rel}" for rel in _walk(self.root / folder, (".tf",), self._unreadable)]
 
     @cached_property
     def project_python_files(self) -> list[str]:
@@ -213,9 +214,20 @@ class Repo:
         files += [m.path for m in self.models]
         files += self.model_yaml_files
         files += self.terraform_files
-        if (self.root / self.config.dbt_project).is_file():
+        # Anything but a folder: a FIFO or a dangling link in its place is LL001 when loaded.
+        project = self.root / self.config.dbt_project
+        if os.path.lexists(project) and not os.path.isdir(project):
             files.append(self.config.dbt_project)
         return files
+
+    def _unreadable(self, folder: str, error: OSError) -> None:
+        """A folder of the layout that cannot be listed (no permission): LL001 on the folder,
+        since none of its files can be checked. A folder that does not exist is no error."""
+        if isinstance(error, (FileNotFoundError, NotADirectoryError)):
+            return
+        rel = self.config.rel(Path(folder))
+        message = f"cannot read folder: {error.strerror or error}; nothing in it was checked"
+        self._errors.setdefault(rel, _load_finding(rel, LoadError("LL001", message)))
 
     # ---- what a family looked at (replay.py) ------------------------------------------------
     #
@@ -321,7 +333,9 @@ class Repo:
         if self._touched is not None:
             self._touched.add(key)
         full = self.root / key[3:]
-        return "yes" if (full.is_file() if key.startswith("?f:") else full.is_dir()) else "no"
+        # os.path's probes: pathlib's raise PermissionError below an unreadable folder.
+        found = os.path.isfile(full) if key.startswith("?f:") else os.path.isdir(full)
+        return "yes" if found else "no"
 
     def digest(self, key: str) -> str:
         """What a dependency key stands for now: a file's content (or the error reading it
@@ -452,20 +466,26 @@ def _load_finding(path: str, exc: LoadError) -> Finding:
     return RULES_BY_CODE[exc.code].finding(path, exc.line, exc.column, exc.message)
 
 
-def _subfolders(folder: Path) -> list[str]:
+# Told about a folder of the layout that cannot be listed (see Repo._unreadable).
+FolderError = Callable[[str, OSError], None]
+
+
+def _subfolders(folder: Path, unreadable: FolderError) -> list[str]:
     try:
         entries = list(os.scandir(folder))
-    except OSError:
+    except OSError as exc:
+        unreadable(str(folder), exc)
         return []
     return sorted(
         e.name for e in entries if not e.name.startswith(".") and _is_dir(e)
     )
 
 
-def _files(folder: Path, suffix: str) -> list[str]:
+def _files(folder: Path, suffix: str, unreadable: FolderError) -> list[str]:
     try:
         entries = list(os.scandir(folder))
-    except OSError:
+    except OSError as exc:
+        unreadable(str(folder), exc)
         return []
     return sorted(e.name for e in entries if e.name.endswith(suffix) and not _is_dir(e))
 
@@ -477,12 +497,16 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _walk(base: Path, suffixes: tuple[str, ...]) -> list[str]:
+def _walk(base: Path, suffixes: tuple[str, ...], unreadable: FolderError) -> list[str]:
     """Files under `base` with one of `suffixes`, as POSIX paths relative to it, sorted.
 
     Symlinked folders are not followed (loops, and trees outside the repo)."""
     out = []
-    for folder, dirs, names in os.walk(base):
+
+    def failed(error: OSError) -> None:
+        unreadable(str(error.filename), error)
+
+    for folder, dirs, names in os.walk(base, onerror=failed):
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in SKIPPED_FOLDERS)
         rel = Path(folder).relative_to(base).as_posix()
         prefix = "" if rel == "." else rel + "/"

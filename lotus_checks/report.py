@@ -7,17 +7,25 @@ import json
 from collections import Counter
 from functools import partial
 from pathlib import Path
+from typing import Any
 from typing import Callable
 from typing import TextIO
+from urllib.parse import quote
 
 from lotus_checks import __version__
 from lotus_checks.engine import RunResult
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
+from lotus_checks.finding import printable
+from lotus_checks.finding import utf8_safe
 from lotus_checks.rules import Rule
 
 INFORMATION_URI = "https://github.com/lotus-lake/lotus-checks"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+
+# Findings shown per file: one broken file (a catalog of 100,000 entries) must not flood the
+# report. The exit code, the summary's counts, --statistics and a baseline count them all.
+MAX_PER_FILE = 200
 
 _COLOURS = {"bold": "1", "red": "31", "yellow": "33", "cyan": "36", "blue": "34", "dim": "2"}
 
@@ -46,14 +54,17 @@ def report_text(
     paint = _Paint(colour)
     lines: dict[str, list[str] | None] = {}
     spaced = False  # the last finding ended with a blank line
-    for index, finding in enumerate(result.findings):
+    findings, not_shown = shown(result.findings)
+    for index, finding in enumerate(findings):
         if index == frames:
-            stream.write(_frames_note(len(result.findings) - index))
-        where = f"{finding.path}:{finding.line or 1}:{finding.column or 1}:"
+            stream.write(_frames_note(len(findings) - index))
+        path = printable(finding.path)
+        where = f"{path}:{finding.line or 1}:{finding.column or 1}:"
         if finding.line is None:
-            where = f"{finding.path}:"
+            where = f"{path}:"
         level = "red" if finding.severity is Severity.ERROR else "yellow"
-        stream.write(f"{paint(where, 'bold')} {paint(finding.code, level)} {finding.message}\n")
+        stream.write(f"{paint(where, 'bold')} {paint(finding.code, level)} "
+                     f"{printable(finding.message)}\n")
         framed = frames is None or index < frames
         source = _source_line(root, finding, lines) if framed else None
         if source is not None:
@@ -64,11 +75,15 @@ def report_text(
             caret_at = _display_width(source[: max((finding.column or 1) - 1, 0)])
             stream.write(f"{paint(gutter + ' |', 'blue')} {' ' * caret_at}{paint('^', level)}\n")
         if finding.hint and framed:
-            stream.write(f"  {paint('= hint:', 'cyan')} {finding.hint}\n")
+            stream.write(f"  {paint('= hint:', 'cyan')} {printable(finding.hint)}\n")
         spaced = source is not None or bool(finding.hint and framed)
         stream.write("\n" if spaced else "")
+    for path, count in sorted(not_shown.items()):
+        stream.write(f"{printable(path)}: {count} more finding{'s' if count != 1 else ''} not "
+                     f"shown (at most {MAX_PER_FILE} per file)\n\n")
+        spaced = True
     for path in result.fixed:
-        stream.write(f"Fixed {path}\n")
+        stream.write(f"Fixed {printable(path)}\n")
     if len(result.findings) > 1:
         table = rule_table(result, rules) + _fixable_note(result, rules)
         stream.write(table if spaced and not result.fixed else "\n" + table)
@@ -86,13 +101,17 @@ def report_concise(
     """One line per finding (`path:line:col: CODE message`), then the summary line: for
     editors, grep and people who know the rules."""
     paint = _Paint(colour)
-    for finding in result.findings:
-        where = f"{finding.path}:{finding.line or 1}:{finding.column or 1}:"
-        if finding.line is None:
-            where = f"{finding.path}:"
+    findings, not_shown = shown(result.findings)
+    for finding in findings:
+        path = printable(finding.path)
+        where = f"{path}:{finding.line or 1}:{finding.column or 1}:" if finding.line else f"{path}:"
         level = "red" if finding.severity is Severity.ERROR else "yellow"
-        stream.write(f"{paint(where, 'bold')} {paint(finding.code, level)} {finding.message}\n")
-    stream.writelines(f"Fixed {path}\n" for path in result.fixed)
+        stream.write(f"{paint(where, 'bold')} {paint(finding.code, level)} "
+                     f"{printable(finding.message)}\n")
+    for path, count in sorted(not_shown.items()):
+        stream.write(f"{printable(path)}: {count} more finding{'s' if count != 1 else ''} not "
+                     f"shown (at most {MAX_PER_FILE} per file)\n")
+    stream.writelines(f"Fixed {printable(path)}\n" for path in result.fixed)
     stream.write(_summary(result) + "\n")
 
 
@@ -100,7 +119,7 @@ def report_statistics(
     result: RunResult, stream: TextIO, root: Path, rules: dict[str, Rule], colour: bool = False
 ) -> None:
     """`--statistics` in a human format: the findings by rule instead of one by one."""
-    stream.writelines(f"Fixed {path}\n" for path in result.fixed)
+    stream.writelines(f"Fixed {printable(path)}\n" for path in result.fixed)
     stream.write(rule_table(result, rules) + _fixable_note(result, rules))
     stream.write(_summary(result) + "\n")
 
@@ -147,7 +166,8 @@ def fix_diff(root: Path, path: str, new: bytes) -> str:
     old = (old_bytes or b"").decode("utf-8", "replace").splitlines(keepends=True)
     lines = difflib.unified_diff(
         old, new.decode("utf-8", "replace").splitlines(keepends=True),
-        fromfile=f"a/{path}" if old_bytes is not None else "/dev/null", tofile=f"b/{path}",
+        fromfile=f"a/{printable(path)}" if old_bytes is not None else "/dev/null",
+        tofile=f"b/{printable(path)}",
     )
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
                    for line in lines)
@@ -157,15 +177,40 @@ def _source_line(root: Path, finding: Finding, cache: dict[str, list[str] | None
     if finding.line is None:
         return None
     if finding.path not in cache:
+        from lotus_checks.loaders import LoadError
+        from lotus_checks.loaders import read_text
+
         try:
-            cache[finding.path] = (root / finding.path).read_text("utf-8").splitlines()
-        except (OSError, UnicodeDecodeError, ValueError):
+            # Through the loaders' reader: never blocks on a FIFO, never reads past the limit.
+            cache[finding.path] = read_text(root / finding.path, SOURCE_FILE_LIMIT).splitlines()
+        except (LoadError, OSError, ValueError):
             cache[finding.path] = None
     text = cache[finding.path]
     if text is None or not 1 <= finding.line <= len(text):
         return None
-    line = text[finding.line - 1].replace("\t", " ")
+    line = printable(text[finding.line - 1].replace("\t", " "))
     return line if len(line) <= 300 else None
+
+
+SOURCE_FILE_LIMIT = 50_000_000  # bytes of a file read to show one of its lines
+
+
+def shown(findings: list[Finding]) -> tuple[list[Finding], dict[str, int]]:
+    """The findings to print, at most MAX_PER_FILE per file (its errors first, then in order),
+    and how many were left out per file."""
+    per_file = Counter(f.path for f in findings)
+    if all(count <= MAX_PER_FILE for count in per_file.values()):
+        return findings, {}
+    indices: dict[str, list[int]] = {}
+    for i, finding in enumerate(findings):
+        if per_file[finding.path] > MAX_PER_FILE:
+            indices.setdefault(finding.path, []).append(i)
+    kept: set[int] = set()
+    for positions in indices.values():
+        ranked = sorted(positions, key=lambda i: (findings[i].severity is not Severity.ERROR, i))
+        kept.update(ranked[:MAX_PER_FILE])
+    out = [f for i, f in enumerate(findings) if per_file[f.path] <= MAX_PER_FILE or i in kept]
+    return out, {path: per_file[path] - MAX_PER_FILE for path in indices}
 
 
 def _display_width(prefix: str) -> int:
@@ -186,20 +231,30 @@ def _summary(result: RunResult) -> str:
         parts.append(f"{errors} error{'s' if errors != 1 else ''}")
     if warnings:
         parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+    not_shown = sum(shown(result.findings)[1].values())
+    if not_shown:
+        checked += f"; {not_shown} not shown, at most {MAX_PER_FILE} per file"
     return f"Found {' and '.join(parts)} in {files} file{'s' if files != 1 else ''} ({checked})."
 
 
 def report_json(
     result: RunResult, stream: TextIO, root: Path, rules: dict[str, Rule], colour: bool = False
 ) -> None:
-    payload = {
-        "findings": [f.to_dict() for f in result.findings],
+    findings, not_shown = shown(result.findings)
+    payload: dict[str, Any] = {
+        "findings": [_utf8_dict(f.to_dict()) for f in findings],
         "files_checked": result.files_checked,
     }
+    if not_shown:
+        payload["not_shown"] = sum(not_shown.values())
     if result.fixed:
-        payload["fixed"] = result.fixed
+        payload["fixed"] = [utf8_safe(path) for path in result.fixed]
     json.dump(payload, stream, indent=2)
     stream.write("\n")
+
+
+def _utf8_dict(entry: dict[str, Any]) -> dict[str, Any]:
+    return {k: utf8_safe(v) if isinstance(v, str) else v for k, v in entry.items()}
 
 
 def _escape_data(text: str) -> str:
@@ -214,15 +269,15 @@ def report_github(
     result: RunResult, stream: TextIO, root: Path, rules: dict[str, Rule], colour: bool = False
 ) -> None:
     """GitHub Actions workflow commands: one annotation per finding on the pull request."""
-    for f in result.findings:
+    for f in shown(result.findings)[0]:
         command = "error" if f.severity is Severity.ERROR else "warning"
-        props = [f"file={_escape_property(f.path)}"]
+        props = [f"file={_escape_property(printable(f.path))}"]
         if f.line is not None:
             props.append(f"line={f.line}")
             if f.column is not None:
                 props.append(f"col={f.column}")
         props.append(f"title={_escape_property(f.code)}")
-        message = f.message + (f"\n{f.hint}" if f.hint else "")
+        message = printable(f.message + (f"\n{f.hint}" if f.hint else ""), newlines=True)
         stream.write(f"::{command} {','.join(props)}::{_escape_data(message)}\n")
     stream.write(_summary(result) + "\n")
 
@@ -252,14 +307,14 @@ def report_sarif(
             }
         )
     results = []
-    for f in result.findings:
-        location: dict = {"artifactLocation": {"uri": f.path, "uriBaseId": "%SRCROOT%"}}
+    for f in shown(result.findings)[0]:
+        location: dict = {"artifactLocation": {"uri": _uri(f.path), "uriBaseId": "%SRCROOT%"}}
         if f.line is not None:
             region = {"startLine": f.line}
             if f.column is not None:
                 region["startColumn"] = f.column
             location["region"] = region
-        text = f.message + (f" (hint: {f.hint})" if f.hint else "")
+        text = utf8_safe(f.message + (f" (hint: {f.hint})" if f.hint else ""))
         results.append(
             {
                 "ruleId": f.code,
@@ -289,6 +344,12 @@ def report_sarif(
     }
     json.dump(sarif, stream, indent=2)
     stream.write("\n")
+
+
+def _uri(path: str) -> str:
+    """A relative URI reference for `path` (RFC 3986): its bytes as on disk, percent-encoded
+    where a URI needs it (a space, `%`, `#`, a byte that is not UTF-8)."""
+    return quote(path.encode("utf-8", "surrogateescape"), safe="/")
 
 
 Reporter = Callable[[RunResult, TextIO, Path, dict[str, Rule], bool], None]

@@ -9,6 +9,7 @@ pre-commit run that only passes the renamed model still reports the stream it le
 from __future__ import annotations
 
 import difflib
+import os
 import posixpath
 import re
 from dataclasses import dataclass
@@ -497,7 +498,7 @@ class _Lake:
             if model.source == source:
                 return f"{model.models_folder}/{source}"
         for folder in self.config.models:
-            if (self.config.root / folder / source).is_dir():
+            if os.path.isdir(self.config.root / folder / source):  # False if unreadable
                 return f"{folder}/{source}"
         return f"{self.config.models[0]}/{source}"
 

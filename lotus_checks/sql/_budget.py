@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import re
 import signal
+import sys
 import threading
 from typing import Any
 from typing import Callable
@@ -24,6 +26,15 @@ MAX_SIZE = 2_000_000  # characters in the output, items in a list, characters in
 MAX_INT_BITS = 100_000
 MAX_FILTER_INPUT = 200_000  # characters a filter may work on (some, like striptags, are slow)
 MAX_SECONDS = 2.0
+# Memory a rendering may add to the process (resident set, sampled every MEMORY_SAMPLE_TICKS
+# calls and loop iterations). Every single operation is bounded by the size checks below (a few
+# MB at most), so between two samples the growth stays far below a gigabyte.
+MAX_MEMORY = 512 * 2**20
+MEMORY_SAMPLE_TICKS = 16
+# Pool workers also get an address-space limit this far above what they use at start, for an
+# allocation no check here foresaw (a MemoryError there is a problem of that one model). Only
+# in workers: the main process runs other threads (the pool's) that must never see one.
+WORKER_MEMORY_HEADROOM = 4 * 2**30
 # CPU seconds for everything about one model (rendering both ways, parsing, resolving). Real
 # models take milliseconds; sqlglot on a pathological file (a 1 MB chain of `or`s, 20k nested
 # parentheses) can take minutes, which would stall a commit.
@@ -37,6 +48,11 @@ class BudgetExceeded(Exception):
 class RenderTimedOut(BudgetExceeded):
     """A rendering ran past its wall-clock limit: unlike the other limits this depends on the
     machine, so what comes of it is never cached or replayed."""
+
+
+class RenderOverMemory(BudgetExceeded):
+    """A rendering grew the process by more than MAX_MEMORY: like the wall-clock limit it
+    depends on the machine (the allocator, the garbage collector), so it is never cached."""
 
 
 class TimeLimitExceeded(BaseException):
@@ -78,6 +94,52 @@ def cpu_time_limit(seconds: float) -> Iterator[None]:
 
 
 _RETRY_SECONDS = 0.05
+
+
+def memory_in_use() -> int:
+    """The process's resident memory in bytes (Linux: /proc/self/statm; elsewhere the peak so
+    far, which only ever grows, so growth past it is still seen); 0 when unknown."""
+    try:
+        fd = os.open("/proc/self/statm", os.O_RDONLY)
+    except OSError:
+        return _peak_memory()
+    try:
+        fields = os.read(fd, 200).split()
+    finally:
+        os.close(fd)
+    try:
+        return int(fields[1]) * _PAGE_SIZE
+    except (IndexError, ValueError):
+        return _peak_memory()
+
+
+def _peak_memory() -> int:
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return 0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def cap_worker_memory() -> None:
+    """Limit this process's address space to what it uses now plus WORKER_MEMORY_HEADROOM: the
+    initializer of the facts pool's workers (single-threaded, forked for this work only).
+    Linux only (the virtual size is read from /proc), and never raised above an existing limit."""
+    try:
+        import resource
+
+        with open("/proc/self/statm", "rb") as f:
+            virtual = int(f.read().split()[0]) * _PAGE_SIZE
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        wanted = virtual + WORKER_MEMORY_HEADROOM
+        if soft == resource.RLIM_INFINITY or soft > wanted:
+            resource.setrlimit(resource.RLIMIT_AS, (wanted, hard))
+    except (ImportError, OSError, ValueError, IndexError):
+        pass  # no limit where it cannot be set: the render budgets still hold
 
 
 def str_size(value: Any, cap: int = MAX_SIZE) -> int:
@@ -153,25 +215,47 @@ def check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Size checks for str/list methods that can blow up: 'x'.ljust(10**9), l.extend(l)."""
     owner = getattr(obj, "__self__", None)
     name = getattr(obj, "__name__", "")
-    if isinstance(owner, str):
+    if isinstance(owner, (str, bytes)):
         if name in _WIDTH_METHODS:
             _check_width(args, kwargs, len(owner))
         elif name == "replace" and len(args) >= 2:
-            old, new = str(args[0]), str(args[1])
+            old, new = args[0], args[1]
+            if not isinstance(old, type(owner)) or not isinstance(new, type(owner)):
+                return  # str.replace raises TypeError on its own
             count = owner.count(old) if old else len(owner) + 1
             if len(owner) + count * len(new) > MAX_SIZE:
                 raise BudgetExceeded("str.replace() result is too large")
+        elif name == "translate" and args:
+            _check_translate(owner, args[0])
         elif name == "join" and args:
             check_size(owner, args[0])
             if isinstance(args[0], (list, tuple)) and len(owner) * len(args[0]) > MAX_SIZE:
                 raise BudgetExceeded("str.join() result is too large")
     elif isinstance(owner, list) and name in ("extend", "append", "insert", "__iadd__"):
-        growth = sum(len(a) if isinstance(a, (list, tuple, str)) else 1 for a in args)
+        growth = sum(len(a) if hasattr(a, "__len__") else 1 for a in args)  # range() too
         if len(owner) + growth > MAX_SIZE:
             raise BudgetExceeded("a list grows too large")
+    elif isinstance(owner, int) and name == "to_bytes":
+        length = args[0] if args else kwargs.get("length", 1)
+        if isinstance(length, int) and length > MAX_SIZE:
+            raise BudgetExceeded("int.to_bytes() result is too large")
     wrapped = getattr(obj, "__wrapped__", None)
     if name in ("format", "format_map") and isinstance(getattr(wrapped, "__self__", None), str):
         _check_format(wrapped.__self__, list(args) + list(kwargs.values()))
+
+
+def _check_translate(owner: str | bytes, table: Any) -> None:
+    """str.translate maps each character to a string of any length: 'x' * 10**6 with
+    {120: 'y' * 1000} is a gigabyte."""
+    if isinstance(table, dict):
+        values: Any = table.values()
+    elif isinstance(table, (list, tuple)):
+        values = table
+    else:
+        return  # a str table (bytes.translate) maps to one character each
+    longest = max((len(v) for v in values if isinstance(v, (str, bytes))), default=1)
+    if len(owner) * max(longest, 1) > MAX_SIZE:
+        raise BudgetExceeded("str.translate() result is too large")
 
 
 def _check_width(args: tuple[Any, ...], kwargs: dict[str, Any], base: int) -> None:
@@ -242,6 +326,47 @@ def _check_value_filter(*args: Any, **kwargs: Any) -> None:
     check_size(*_args_without_context(args))
 
 
+def _check_count_filter(name: str, keyword: str) -> Callable[..., None]:
+    """batch(n, fill) pads its last group to n items, slice(n) makes n groups: both allocate
+    what `n` says, whatever the input."""
+
+    def check(*args: Any, **kwargs: Any) -> None:
+        values = _args_without_context(args)
+        count = values[1] if len(values) > 1 else kwargs.get(keyword)
+        if isinstance(count, int) and not isinstance(count, bool) and count > MAX_ITERATIONS:
+            raise BudgetExceeded(f"{name}() of more than {MAX_ITERATIONS} items")
+
+    return check
+
+
+def _check_tojson_filter(*args: Any, **kwargs: Any) -> None:
+    """tojson(indent=n) writes n spaces per nesting level on every line."""
+    values = _args_without_context(args)
+    check_size(*values)
+    indent = values[1] if len(values) > 1 else kwargs.get("indent")
+    if indent is None or not values:
+        return
+    width = len(indent) if isinstance(indent, str) else indent if isinstance(indent, int) else 0
+    if width > MAX_SIZE or str_size(values[0]) * (1 + width * _depth(values[0])) > MAX_SIZE:
+        raise BudgetExceeded("tojson() output with this indent is too large")
+
+
+def _depth(value: Any, cap: int = 1000) -> int:
+    """How deeply `value` nests (lists, tuples, dicts), counted up to `cap`."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack and deepest < cap:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend((v, depth + 1) for v in item)
+        else:
+            continue
+        deepest = max(deepest, depth)
+    return deepest
+
+
 FILTER_GUARDS: dict[str, Callable[..., None]] = {
     "join": _check_join_filter,
     "center": _check_width_filter,
@@ -251,7 +376,9 @@ FILTER_GUARDS: dict[str, Callable[..., None]] = {
     "replace": _check_replace_filter,
     "format": _check_format_filter,
     "string": _check_value_filter,
-    "tojson": _check_value_filter,
+    "tojson": _check_tojson_filter,
+    "batch": _check_count_filter("batch", "linecount"),
+    "slice": _check_count_filter("slice", "slices"),
     "pprint": _check_value_filter,
     "sum": _check_value_filter,
 }

@@ -28,12 +28,16 @@ from jinja2.utils import missing
 from lotus_checks.sql import sourcemap
 from lotus_checks.sql._budget import MAX_CALLS
 from lotus_checks.sql._budget import MAX_ITERATIONS
+from lotus_checks.sql._budget import MAX_MEMORY
+from lotus_checks.sql._budget import MEMORY_SAMPLE_TICKS
 from lotus_checks.sql._budget import MAX_SECONDS
 from lotus_checks.sql._budget import MAX_SIZE
 from lotus_checks.sql._budget import BudgetExceeded
+from lotus_checks.sql._budget import RenderOverMemory
 from lotus_checks.sql._budget import RenderTimedOut
 from lotus_checks.sql._budget import bounded_str
 from lotus_checks.sql._budget import check_size
+from lotus_checks.sql._budget import memory_in_use
 from lotus_checks.sql.render import RelationCall
 from lotus_checks.sql.render import TemplateProblem
 
@@ -69,7 +73,10 @@ class RenderState:
     template: str = ""  # the template text (where a runtime var() sits: in quotes or not)
     calls: int = 0
     iterations: int = 0
-    timed_out: bool = False  # the wall-clock limit ran out (RenderTimedOut)
+    timed_out: bool = False  # a machine-dependent limit ran out (time or memory): not cached
+    # The process's resident memory at the first sample (taken after MEMORY_SAMPLE_TICKS
+    # calls, so the usual model with a handful of calls never pays for reading it).
+    memory_start: int | None = None
     # SQL run at compile time: (text, with markers when it has them; template offset of the call)
     queries: list[tuple[str, int | None]] = field(default_factory=list)
 
@@ -82,8 +89,15 @@ class RenderState:
             self.iterations += 1
             if self.iterations > MAX_ITERATIONS:
                 raise BudgetExceeded(f"more than {MAX_ITERATIONS} loop iterations")
-        if (self.calls + self.iterations) % 256 == 0 and time.monotonic() > self.deadline:
+        ticks = self.calls + self.iterations
+        if ticks % 256 == 0 and time.monotonic() > self.deadline:
             raise RenderTimedOut(f"rendering took longer than {MAX_SECONDS:g} s")
+        if ticks % MEMORY_SAMPLE_TICKS == 0:
+            in_use = memory_in_use()
+            if self.memory_start is None:
+                self.memory_start = in_use
+            elif in_use - self.memory_start > MAX_MEMORY:
+                raise RenderOverMemory(f"rendering needed over {MAX_MEMORY // 2**20} MB of memory")
 
     def problem(self, message: str, offset: int | None = None, name: str | None = None) -> None:
         if message in self.problems:

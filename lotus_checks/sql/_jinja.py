@@ -44,6 +44,7 @@ from lotus_checks.sql._budget import FILTER_GUARDS
 from lotus_checks.sql._budget import MAX_SECONDS
 from lotus_checks.sql._budget import MAX_SIZE
 from lotus_checks.sql._budget import BudgetExceeded
+from lotus_checks.sql._budget import RenderOverMemory
 from lotus_checks.sql._budget import RenderTimedOut
 from lotus_checks.sql._budget import check_binop
 from lotus_checks.sql._budget import check_call
@@ -353,7 +354,7 @@ def render(
             marked = _run(compiled.template, state)
     except Exception as error:  # noqa: BLE001 - every failure of the template is a problem
         state.problem(_describe(error), _error_offset(error, compiled, identity))
-        state.timed_out = isinstance(error, RenderTimedOut)
+        state.timed_out = isinstance(error, (RenderTimedOut, RenderOverMemory))
         marked = None
     finally:
         CURRENT.reset(token)

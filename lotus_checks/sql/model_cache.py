@@ -146,7 +146,9 @@ def _start_pool(ctx: CheckContext, todo: list[tuple[Model, str]], workers: int) 
     # with sqlglot and Jinja loaded (a fifth of a second of CPU each otherwise).
     import_parsers()
     try:
-        pool = ProcessPoolExecutor(max_workers=workers)
+        from lotus_checks.sql._budget import cap_worker_memory
+
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=cap_worker_memory)
     except Exception:  # noqa: BLE001 - no pool here (sandbox, no /dev/shm): done in-process
         return
     ctx.at_end(lambda: pool.shutdown(wait=True, cancel_futures=True))
