@@ -655,7 +655,8 @@ def measure(connector: Connector, form: str, work: Path, limit: int | None) -> T
     return TreeResult(
         connector.name, connector.version, form, len(plans), dict(connector.skipped),
         generator_error, exit_code, (data or {}).get("findings", []),
-        (data or {}).get("files_checked", 0), stderr if data is None or exit_code == 2 else "",
+        (data or {}).get("files_checked", 0),
+        stderr if data is None or exit_code == 2 else "",
         seconds,
     )
 
@@ -868,6 +869,13 @@ def main(argv: list[str] | None = None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     (args.work / "latest.json").write_text(
         json.dumps([r.__dict__ for r in results], indent=1) + "\n", encoding="utf-8")
+    # A run whose JSON could not be read measured nothing: never written up as "0 errors".
+    broken = [r for r in results if r.exit_code == 2 or (r.exit_code == 1 and not r.findings)]
+    for r in broken:
+        print(f"precision: lotus-check failed on {r.connector} {r.form} (exit {r.exit_code}): "
+              f"{r.stderr or 'no JSON on stdout'}", file=sys.stderr)
+    if broken:
+        return 1
     if not args.no_doc:
         max_listed = None if args.all_errors else MAX_LISTED_ERRORS
         args.doc.write_text(render_doc(results, revision(), max_listed), encoding="utf-8")
