@@ -369,8 +369,9 @@ def _models_folders_of(tree: _Tree, listed: str, project_dir: str, sources: set[
         return [listed]
     grouping = [_join(listed, c) for c in children
                 if any(g in sources for g in tree.subfolders(_join(listed, c)))]
-    if grouping:
-        return [_join(listed, c) for c in children if _holds(tree, _join(listed, c), layer_re)]
+    if grouping:  # the folders of sources first: a new source's models go in the first one
+        holding = [_join(listed, c) for c in children if _holds(tree, _join(listed, c), layer_re)]
+        return grouping + [f for f in holding if f not in grouping]
     return [listed]
 
 
