@@ -280,7 +280,8 @@ def _generators(root: Path, tree: _Tree, anchor: str | None) -> list[str]:
                if n.endswith(".py")]
     inside = [p for p in scripts if _inside(p, anchor)]
     for group in (inside, [p for p in scripts if p not in inside]):
-        named, other = [], []
+        named: list[str] = []
+        other: list[str] = []
         for path in sorted(group, key=lambda p: ("catalog" not in posixpath.basename(p), p)):
             text = tree.read(root, path, "generator")
             if text is None or CATALOG_FILE not in text or not _WRITES_RE.search(text):
@@ -292,7 +293,7 @@ def _generators(root: Path, tree: _Tree, anchor: str | None) -> list[str]:
 
 
 def _terraform_folders(root: Path, tree: _Tree, anchor: str | None) -> list[str]:
-    folders = []
+    folders: list[str] = []
     for folder, (_d, files) in sorted(tree.folders.items()):
         if any(_inside(folder, f) or folder == f for f in folders):
             continue  # below a folder already found: the Terraform folder is read recursively
@@ -322,7 +323,7 @@ def _model_folders(root: Path, tree: _Tree, project: str, sources: set[str],
         except LoadError:
             return []  # the run reports the broken file (LL005); the default folders stay
     paths = model_paths(project, data)
-    if paths is None:
+    if paths is None or not isinstance(data, dict):
         return []
     project_dir = posixpath.dirname(project) or "."
     layer_re = re.compile(rf"^({'|'.join(map(re.escape, layers))})_.*\.sql$")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 import yaml
@@ -289,7 +289,8 @@ def test_version_and_help_do_not_import_detection() -> None:
         "print([m for m in ('lotus_checks.layout', 'lotus_checks.settings', 'lotus_checks.config')"
         " if m in sys.modules])\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
@@ -361,13 +362,15 @@ def test_init_writes_lotus_check_toml_that_reproduces_detection(
     code, out, err = cli("init", "--root", str(root))
     assert code == 0, err
     written = (root / "lotus-check.toml").read_text()
+    assert out == f"lotus-check: wrote the detected layout to {root / 'lotus-check.toml'}:\n" \
+        + written
     assert 'streams = "orchestration/dag/streams"\n' in written
     assert 'models = ["orchestration/dag/processed", "orchestration/dag/enriched"]\n' in written
     config = load_config(root)
     assert _layout(config) == DAG_DETECTED
     assert _origins(config)["models"] == "lotus-check.toml:3"
     # Never over an existing config.
-    code, out, err = cli("init", "--root", str(root))
+    code, _out, err = cli("init", "--root", str(root))
     assert code == 2 and "already exists" in err and len(err.strip().splitlines()) == 1
     assert (root / "lotus-check.toml").read_text() == written
 
@@ -388,7 +391,7 @@ def test_init_appends_to_pyproject_and_leaves_the_rest(tmp_path: Path, cli: CliR
 
 
 def test_init_with_no_layout_writes_nothing(tmp_path: Path, cli: CliRunner) -> None:
-    code, out, err = cli("init", "--root", str(tmp_path))
+    code, _out, err = cli("init", "--root", str(tmp_path))
     assert code == 2 and "no Lotus Lake layout" in err
     assert list(tmp_path.iterdir()) == []
 
@@ -397,7 +400,7 @@ def test_init_refuses_an_ambiguous_layout(tmp_path: Path, cli: CliRunner) -> Non
     root = copy_reference(tmp_path)
     (root / "orchestration/dag/streams/shopify").mkdir(parents=True)
     (root / "orchestration/dag/streams/shopify/_catalog.json").write_text("{}")
-    code, out, err = cli("init", "--root", str(root))
+    code, _out, err = cli("init", "--root", str(root))
     assert code == 2 and "orchestration/dag/streams" in err
     assert not (root / "lotus-check.toml").exists()
 
