@@ -246,7 +246,7 @@ def _folder_kind(root: Path, tree: _Tree, children: list[str]) -> str | None:
             return "stream"
         for name in [f for f in files if f.endswith(".json") and not f.startswith("_")][:2]:
             text = tree.read(root, _join(child, name), "json")
-            kind = _json_kind(text, name[: -len(".json")]) if text is not None else None
+            kind = _json_kind(text) if text is not None else None
             if kind is not None:
                 votes[kind] += 1
         if sum(votes.values()) >= 3:
@@ -256,15 +256,17 @@ def _folder_kind(root: Path, tree: _Tree, children: list[str]) -> str | None:
     return "stream" if votes["stream"] > votes["schema"] else "schema"
 
 
-def _json_kind(text: str, stem: str) -> str | None:
+def _json_kind(text: str) -> str | None:
     try:
         data = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(data, dict) or data.get("stream") not in (stem, None):
+    # Both name their stream (a name that differs from the file's is a finding, not a reason to
+    # miss the folder).
+    if not isinstance(data, dict) or not isinstance(data.get("stream"), str):
         return None
     if "options" in data or "defaults" in data:
-        return "schema" if "fields" in data or "stream" in data else None
+        return "schema"
     if any(k in data for k in ("sync_mode", "destination_sync_mode", "selected", "connector")):
         return "stream"
     return None
@@ -274,22 +276,46 @@ def _json_kind(text: str, stem: str) -> str | None:
 
 
 def _generators(root: Path, tree: _Tree, anchor: str | None) -> list[str]:
-    """Python files that write `_catalog.json`; those named for catalogs first. Files inside the
-    dbt project's folder are read first (where every Lotus Lake layout keeps it)."""
+    """Python scripts that write `_catalog.json`, those named for catalogs first. A module that
+    writes it but is not a script stands for the scripts beside it that import it (the
+    generator is what the checks run). Files inside the dbt project's folder are read first
+    (where every Lotus Lake layout keeps it); the rest only when none is found there."""
     scripts = [_join(f, n) for f, (_d, files) in tree.folders.items() for n in files
                if n.endswith(".py")]
     inside = [p for p in scripts if _inside(p, anchor)]
     for group in (inside, [p for p in scripts if p not in inside]):
-        named: list[str] = []
-        other: list[str] = []
+        found: list[str] = []
         for path in sorted(group, key=lambda p: ("catalog" not in posixpath.basename(p), p)):
             text = tree.read(root, path, "generator")
             if text is None or CATALOG_FILE not in text or not _WRITES_RE.search(text):
                 continue
-            (named if "catalog" in posixpath.basename(path) else other).append(path)
-        if named or other:
-            return named or other
+            for script in [path] if _is_script(path, text) else _importers(root, tree, path):
+                if script not in found:
+                    found.append(script)
+        named = [p for p in found if "catalog" in posixpath.basename(p)]
+        if found:
+            return named or found
     return []
+
+
+def _is_script(path: str, text: str) -> bool:
+    """Run as a program: a `__main__` block, or a name no `import` can spell."""
+    return "__main__" in text or not posixpath.basename(path)[:-3].isidentifier()
+
+
+def _importers(root: Path, tree: _Tree, module: str) -> list[str]:
+    """The scripts beside `module` that import it; `module` itself when there are none."""
+    folder = posixpath.dirname(module) or "."
+    stem = posixpath.basename(module)[:-3]
+    imports = re.compile(rf"^\s*(?:import|from)\s+{re.escape(stem)}\b", re.MULTILINE)
+    out = []
+    for name in tree.files(folder):
+        path = _join(folder, name)
+        if name.endswith(".py") and path != module:
+            text = tree.read(root, path, "generator")
+            if text is not None and imports.search(text) and _is_script(path, text):
+                out.append(path)
+    return out or [module]
 
 
 def _terraform_folders(root: Path, tree: _Tree, anchor: str | None) -> list[str]:
