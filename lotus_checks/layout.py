@@ -25,6 +25,7 @@ import json
 import os
 import posixpath
 import re
+import stat
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -91,10 +92,20 @@ class _Tree:
             return None
         self.reads[purpose] = self.reads.get(purpose, 0) + 1
         try:
-            with open(root / path, "rb") as f:
+            # Non-blocking, and regular files only: a FIFO named `x.json` must not hang the run.
+            fd = os.open(root / path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+                         | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            with os.fdopen(fd, "rb", closefd=False) as f:
                 data = f.read(MAX_READ_BYTES + 1)
         except OSError:
             return None
+        finally:
+            os.close(fd)
         if len(data) > MAX_READ_BYTES:
             return None
         return data.decode("utf-8", errors="replace")
@@ -116,7 +127,7 @@ def detect(root: Path, keys: set[str], fixed: dict[str, Any], layers: tuple[str,
     project = known("dbt-project")
     anchor = posixpath.dirname(project) if isinstance(project, str) else None
 
-    streams, sources = _json_folders(root, tree)
+    streams, sources = _json_folders(root, tree) if keys & {"streams", "sources"} else ([], [])
     for key, candidates, what in (("streams", streams, "stream configs folder"),
                                   ("sources", sources, "source schemas folder")):
         if key in keys:

@@ -205,6 +205,25 @@ def test_skipped_and_too_deep_folders_are_not_searched(tmp_path: Path) -> None:
     assert load_config(root).streams == STREAMS
 
 
+@pytest.mark.skipif(not hasattr(__import__("os"), "mkfifo"), reason="needs FIFOs")
+def test_special_and_linked_files_are_not_opened(tmp_path: Path) -> None:
+    """A FIFO named like a stream config would block a plain open() forever; a link may lead
+    out of the root. Detection reads neither (in a child process, so a hang fails the test)."""
+    import os
+
+    root = copy_reference(tmp_path)
+    os.mkfifo(root / STREAMS / "shopify" / "aaa.json")
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.json"
+    outside.write_text('{"stream": "x", "sync_mode": "incremental"}')
+    (root / "orchestration/other/streams/x").mkdir(parents=True)
+    (root / "orchestration/other/streams/x/x.json").symlink_to(outside)
+    script = ("import sys; from pathlib import Path; from lotus_checks.config import load_config; "
+              "print(load_config(Path(sys.argv[1])).streams)")
+    out = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert (out.returncode, out.stdout.strip()) == (0, STREAMS), out.stderr
+
+
 def test_walk_stops_at_its_entry_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = copy_reference(tmp_path)
     monkeypatch.setattr(layout, "MAX_ENTRIES", 5)
