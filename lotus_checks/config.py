@@ -156,7 +156,9 @@ def _complete_layout(config: Config, table: dict[str, Any], file: Path | None) -
     missing = {key for key in LAYOUT_KEYS if key not in table}
     fixed = {key: getattr(config, _KEYS[key][0]) for key in LAYOUT_KEYS if key in table}
     try:
-        found = detect(config.root, missing, fixed, config.layers) if missing else Detected()
+        defaults = {key: getattr(config, _KEYS[key][0]) for key in missing}
+        found = detect(config.root, missing, fixed, config.layers, defaults) if missing \
+            else Detected()
     except AmbiguousLayout as exc:
         raise ConfigError(str(exc)) from None
     lines = _key_lines(file, table) if file is not None else {}

@@ -111,9 +111,11 @@ class _Tree:
         return data.decode("utf-8", errors="replace")
 
 
-def detect(root: Path, keys: set[str], fixed: dict[str, Any], layers: tuple[str, ...]) -> Detected:
+def detect(root: Path, keys: set[str], fixed: dict[str, Any], layers: tuple[str, ...],
+           defaults: dict[str, Any]) -> Detected:
     """Values for the layout `keys` the config does not set; `fixed` holds the ones it does
-    (config key -> value), used as anchors (a configured `dbt-project` gives the models)."""
+    (config key -> value), used as anchors (a configured `dbt-project` gives the models);
+    `defaults` what a key not found will be."""
     tree = _walk(root)
     found = Detected()
 
@@ -128,11 +130,16 @@ def detect(root: Path, keys: set[str], fixed: dict[str, Any], layers: tuple[str,
     anchor = posixpath.dirname(project) if isinstance(project, str) else None
 
     streams, sources = _json_folders(root, tree) if keys & {"streams", "sources"} else ([], [])
-    for key, candidates, what in (("streams", streams, "stream configs folder"),
-                                  ("sources", sources, "source schemas folder")):
-        if key in keys:
-            _choose(found, tree, key, candidates, what, anchor,
-                    f"the folder of {'stream configs' if key == 'streams' else 'source schemas'}")
+    # One folder cannot be both: with a stray file of the other shape in it, it is the one it
+    # already is (configured, detected or the default) for the other key.
+    if "streams" in keys:
+        other = fixed.get("sources")
+        _choose(found, tree, "streams", [c for c in streams if c != other],
+                "stream configs folder", anchor, "the folder of stream configs")
+    if "sources" in keys:
+        other = known("streams") or defaults.get("streams")
+        _choose(found, tree, "sources", [c for c in sources if c != other],
+                "source schemas folder", anchor, "the folder of source schemas")
     if "generator" in keys:
         _choose(found, tree, "generator", _generators(root, tree, anchor), "catalog generator",
                 anchor, "the script that writes _catalog.json")
@@ -213,6 +220,11 @@ def _choose(found: Detected, tree: _Tree, key: str, candidates: list[str], what:
     if len(candidates) > 1 and anchor not in (None, ".", ""):
         inside = [c for c in candidates if _inside(c, anchor)]
         candidates = inside or candidates
+    if len(candidates) > 1:
+        # The folder named as Lotus Lake names it (`streams`, `sources`), when only one is:
+        # beside it, the other may just hold a stray file of that shape.
+        named = [c for c in candidates if posixpath.basename(c) == key]
+        candidates = named if len(named) == 1 else candidates
     if len(candidates) == 1:
         found.values[key] = candidates[0]
         found.how[key] = f"detected: {looked_for}"
@@ -270,7 +282,7 @@ def _folder_kind(root: Path, tree: _Tree, children: list[str]) -> str | None:
 def _json_kind(text: str) -> str | None:
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     # Both name their stream (a name that differs from the file's is a finding, not a reason to
     # miss the folder).

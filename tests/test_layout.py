@@ -270,6 +270,27 @@ def test_source_schemas_are_told_from_stream_configs(make_repo: Callable[..., Pa
     assert (config.streams, config.sources) == ("lake/configs", "lake/offered")
 
 
+@pytest.mark.parametrize("stray", ["config", "schema"])
+def test_a_file_of_the_other_shape_does_not_make_two_candidates(
+    make_repo: Callable[..., Path], stray: str
+) -> None:
+    """One stream per source: a stream config written like a source schema (or the reverse) is
+    a finding about that file, not a second folder of the other kind."""
+    config, schema = stream_config("orders"), source_schema("orders")
+    files = {f"{STREAMS}/shopify/orders.json": schema if stray == "config" else config,
+             f"{SOURCES}/shopify/orders.json": config if stray == "schema" else schema}
+    loaded = load_config(make_repo(files))
+    assert (loaded.streams, loaded.sources) == (STREAMS, SOURCES)
+
+
+def test_json_nested_too_deeply_to_decode_is_no_vote(make_repo: Callable[..., Path]) -> None:
+    root = make_repo({
+        f"{STREAMS}/shopify/aaa.json": "[" * 100_000 + "]" * 100_000,
+        f"{STREAMS}/shopify/orders.json": stream_config("orders"),
+    })
+    assert load_config(root).streams == STREAMS
+
+
 def test_empty_tree_keeps_the_defaults(tmp_path: Path) -> None:
     config = load_config(tmp_path)
     assert _layout(config) == _layout(Config(root=tmp_path))
