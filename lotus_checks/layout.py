@@ -16,7 +16,9 @@ what the files are, not from where they sit:
 
 Two candidates for one key is an `AmbiguousLayout` (exit 2) that names them and the key to set;
 none leaves the key at its default. Several candidates are first narrowed to those inside the dbt
-project's folder (a copy of a tree under `tests/fixtures/` is not the platform).
+project's folder (a copy of a tree under `tests/fixtures/` is not the platform), then to the one
+named `streams` (`sources`); the folder the other key has is never a candidate (a stray file of
+the other shape is a finding about that file).
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ MAX_READ_BYTES = 1_000_000
 SUFFIXES = (".json", ".sql", ".py", ".tf")
 PROJECT_FILE = "dbt_project.yml"
 CATALOG_FILE = "_catalog.json"
-# Folders of a dbt project that hold SQL that is not models (dbt's defaults; the project's own
-# `*-paths` keys are added).
+# Folders of a dbt project that hold SQL that is not models: the project's own `*-paths` keys,
+# else dbt's defaults.
 OTHER_DBT_PATHS = {
     "macro-paths": ["macros"], "test-paths": ["tests"], "analysis-paths": ["analyses"],
     "snapshot-paths": ["snapshots"], "seed-paths": ["seeds"],
@@ -144,7 +146,7 @@ def detect(root: Path, keys: set[str], fixed: dict[str, Any], layers: tuple[str,
         _choose(found, tree, "generator", _generators(root, tree, anchor), "catalog generator",
                 anchor, "the script that writes _catalog.json")
     if "terraform" in keys:
-        _choose(found, tree, "terraform", _terraform_folders(root, tree, anchor),
+        _choose(found, tree, "terraform", _terraform_folders(root, tree),
                 "Terraform folder", anchor, "the .tf files with airbyte_connection resources")
     if "models" in keys and isinstance(project, str) and (root / project).is_file():
         names = set()
@@ -341,7 +343,8 @@ def _importers(root: Path, tree: _Tree, module: str) -> list[str]:
     return out or [module]
 
 
-def _terraform_folders(root: Path, tree: _Tree, anchor: str | None) -> list[str]:
+def _terraform_folders(root: Path, tree: _Tree) -> list[str]:
+    """Topmost folders holding a `.tf` file with an `airbyte_connection` resource."""
     folders: list[str] = []
     for folder, (_d, files) in sorted(tree.folders.items()):
         if any(_inside(folder, f) or folder == f for f in folders):
