@@ -28,7 +28,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopp
 # text: code frames for the first findings, one line each after that (report.py); full: frames
 # for every finding; concise: one line per finding.
 OUTPUT_FORMATS = ("text", "full", "concise", "json", "github", "sarif")
-SUBCOMMANDS = ("rules", "explain")
+SUBCOMMANDS = ("rules", "explain", "init")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lotus-check",
         description="Static checks for a Lotus Lake repo: stream configs, catalogs, dbt models "
         "and the columns they read. Subcommands: `lotus-check rules` lists every rule, "
-        "`lotus-check explain CODE` documents one.",
+        "`lotus-check explain CODE` documents one, `lotus-check init` writes the detected "
+        "layout to a config file.",
     )
     parser.add_argument(
         "paths",
@@ -86,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show progress on stderr even when it is not a terminal")
     parser.add_argument("--dbt", action="store_true",
                         help="also cross-check against dbt's own parse (needs lotus-checks[dbt])")
+    parser.add_argument("--show-settings", action="store_true",
+                        help="print every resolved setting and where it came from (detected, "
+                        "config file and line, default), then exit")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--version", action="version", version=f"lotus-check {__version__}")
     return parser
@@ -169,6 +173,10 @@ def _tolerant_output() -> None:
 
 
 def _main(args_list: list[str]) -> int:
+    if args_list and args_list[0] == "init":
+        from lotus_checks.settings import init_main
+
+        return init_main(args_list[1:])
     if args_list and args_list[0] in SUBCOMMANDS:
         from lotus_checks.explain import main as explain_main
 
@@ -230,6 +238,12 @@ def _check(args: argparse.Namespace) -> int:
     ignore = [c for group in args.ignore or [] for c in split_codes(group)]
     config = with_overrides(config, select=select, ignore=ignore)
     _check_codes_match_rules(config, select, ignore, all_rules())
+    if args.show_settings:
+        from lotus_checks.settings import show_settings
+
+        show_settings(config, sys.stdout, frozenset(
+            key for key in ("select", "ignore") if getattr(args, key)))
+        return EXIT_OK
     targets = _targets(root, args.paths) if args.paths else None
     if args.diff is not None:  # `--diff ''` is a mistake to report, not "no --diff"
         from lotus_checks.diffscope import diff_targets

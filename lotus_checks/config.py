@@ -53,6 +53,8 @@ class Config:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
     severity: tuple[tuple[str, str], ...] = ()
     source: str = field(default="defaults", compare=False)
+    # Config key -> where its value came from: "lotus-check.toml:3", "detected: ...", "default".
+    origins: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False)
 
     def path(self, relative: str) -> Path:
         return self.root / relative
@@ -103,9 +105,116 @@ def load_config(root: Path, config_file: Path | None = None) -> Config:
         raise ConfigError(f"root {root} is not a folder")
     table, origin = _read_table(root, config_file)
     config = _apply(Config(root=root, source=origin), table, origin)
+    config = _complete_layout(config, table, _origin_file(root, config_file, origin))
     _defaults_inside_root(config, table)
     _check_values(config, table, origin)
     return config
+
+
+LAYOUT_KEYS = ("streams", "sources", "models", "dbt-project", "generator", "terraform")
+# What each layout path must be, and what it holds (for the message when it is missing).
+_LAYOUT_KINDS = {
+    "streams": ("folder", "the folder holding <source>/<stream>.json stream configs"),
+    "sources": ("folder", "the folder holding <source>/<stream>.json source schemas"),
+    "models": ("folder", "the folders holding the dbt models"),
+    "dbt-project": ("file", "the path of dbt_project.yml"),
+    "generator": ("file", "the path of the script that writes _catalog.json"),
+    "terraform": ("folder", "the folder of the .tf files"),
+}
+
+
+def resolved_settings(config: Config) -> list[tuple[str, Any, str]]:
+    """(config key, value, where it came from) for every key, in the order of the docs."""
+    origins = dict(config.origins)
+    return [(key, getattr(config, attr), origins.get(key, "default"))
+            for key, (attr, _kind) in _KEYS.items()]
+
+
+def require_configured_paths(config: Config) -> None:
+    """A layout path the config sets must exist: a `dbt-project` pointing nowhere would quietly
+    turn off every check that reads it."""
+    origins = dict(config.origins)
+    for key in LAYOUT_KEYS:
+        where = origins.get(key, "default")
+        if where == "default" or where.startswith("detected"):
+            continue
+        kind, what = _LAYOUT_KINDS[key]
+        value = getattr(config, _KEYS[key][0])
+        for relative in (value,) if isinstance(value, str) else value:
+            path = config.root / relative
+            if not (path.is_dir() if kind == "folder" else path.is_file()):
+                problem = "does not exist" if not path.exists() else f"is not a {kind}"
+                raise ConfigError(
+                    f"{where}: {key} = {relative!r} {problem} under {config.root}; set it to "
+                    f"{what}, or remove the key to detect it"
+                )
+
+
+def _complete_layout(config: Config, table: dict[str, Any], file: Path | None) -> Config:
+    """Detect the layout keys the table leaves out (see layout.py), and note every key's
+    origin."""
+    from lotus_checks.layout import AmbiguousLayout
+    from lotus_checks.layout import Detected
+    from lotus_checks.layout import detect
+
+    missing = {key for key in LAYOUT_KEYS if key not in table}
+    fixed = {key: getattr(config, _KEYS[key][0]) for key in LAYOUT_KEYS if key in table}
+    try:
+        defaults = {key: getattr(config, _KEYS[key][0]) for key in missing}
+        found = detect(config.root, missing, fixed, config.layers, defaults) if missing \
+            else Detected()
+    except AmbiguousLayout as exc:
+        raise ConfigError(str(exc)) from None
+    lines = _key_lines(file, table) if file is not None else {}
+    shown = config.source.removesuffix(" [tool.lotus-check]")
+    origins = []
+    for key in _KEYS:
+        if key in table:
+            line = lines.get(key)
+            origins.append((key, f"{shown}:{line}" if line else shown))
+        else:
+            origins.append((key, found.how.get(key, "default")))
+    changes = {_KEYS[key][0]: value for key, value in found.values.items()}
+    return replace(config, **changes, origins=tuple(origins))
+
+
+def _origin_file(root: Path, config_file: Path | None, origin: str) -> Path | None:
+    """The file `_read_table` took the table from (None: the defaults)."""
+    if config_file is not None:
+        return config_file if config_file.is_absolute() else Path.cwd() / config_file
+    if origin == "lotus-check.toml":
+        return root / "lotus-check.toml"
+    if origin.startswith("pyproject.toml"):
+        return root / "pyproject.toml"
+    return None
+
+
+_HEADER_RE = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]")
+_KEY_RE = re.compile(r"^\s*[\"']?([A-Za-z0-9_-]+)[\"']?\s*=")
+
+
+def _key_lines(file: Path, table: dict[str, Any]) -> dict[str, int]:
+    """Line of each key of our table in `file` (top-level keys, or [tool.lotus-check] in a
+    pyproject.toml), for messages and --show-settings; best effort, as TOML has many forms."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return {}
+    prefix = "tool.lotus-check" if file.name == "pyproject.toml" else ""
+    lines: dict[str, int] = {}
+    current = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _HEADER_RE.match(line)
+        if header:
+            current = header.group(1).replace('"', "").replace("'", "").replace(" ", "")
+            below = current[len(prefix) + 1:] if prefix else current
+            if (not prefix or current.startswith(prefix + ".")) and below in table:
+                lines.setdefault(below, number)  # a sub-table such as [per-file-ignores]
+            continue
+        key = _KEY_RE.match(line)
+        if key and current == prefix and key.group(1) in table:
+            lines.setdefault(key.group(1), number)
+    return lines
 
 
 def with_overrides(

@@ -20,6 +20,7 @@ from lotus_checks.checks.hygiene import unused_noqa
 from lotus_checks.checks.hygiene import well_formed_comments
 from lotus_checks.config import Config
 from lotus_checks.config import ConfigError
+from lotus_checks.config import require_configured_paths
 from lotus_checks.context import CheckContext
 from lotus_checks.context import no_progress
 from lotus_checks.finding import Finding
@@ -45,6 +46,7 @@ class RunResult:
 
 def require_layout(config: Config) -> None:
     """A folder with no Lotus Lake layout is a usage error, not a clean result."""
+    require_configured_paths(config)
     streams = config.root / config.streams
     try:
         os.stat(streams)
@@ -55,8 +57,9 @@ def require_layout(config: Config) -> None:
         pass
     if not os.path.isdir(streams):
         raise ConfigError(
-            f"no Lotus Lake layout in {config.root}: expected the stream configs folder "
-            f"{config.streams!r} (set `streams` in lotus-check.toml or [tool.lotus-check])"
+            f"no Lotus Lake layout in {config.root}: no folder of <source>/<stream>.json stream "
+            f"configs found, and the default {config.streams!r} does not exist (set `streams` "
+            "in lotus-check.toml or [tool.lotus-check])"
         )
 
 

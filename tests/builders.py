@@ -63,6 +63,51 @@ def copy_reference(dest: Path) -> Path:
     return dest
 
 
+# The later Lotus Lake layout: folder in the reference tree -> folder in the `dag` layout.
+DAG_FOLDERS = {
+    "assets/streams": "dag/streams",
+    "assets/sources": "dag/sources",
+    "assets/core": "dag/processed",
+    "assets/marts": "dag/enriched",
+}
+
+
+def copy_reference_dag(dest: Path, *, unlisted_source: str | None = None) -> Path:
+    """A copy of the reference tree at `dest/orchestration` in the `dag` layout
+    (`orchestration/dag/{streams,sources,processed,enriched}`; `dbt_project.yml` and the
+    generator where they were), with every path that names a folder rewritten: the project's
+    `model-paths`, the generator's and the Dagster factory's folders, Terraform's `file()` paths.
+    With no config it is as clean as the reference tree. `unlisted_source` leaves that source's
+    model folder out of `model-paths` (the mistake LL304 reports). Returns `dest`."""
+    copy_reference(dest)
+    base = dest / "orchestration"
+    (base / "dag").mkdir()
+    for old, new in DAG_FOLDERS.items():
+        (base / old).rename(base / new)
+    (base / "assets").rmdir()
+
+    def rewrite(rel: str, *pairs: tuple[str, str]) -> None:
+        path = base / rel
+        text = path.read_text(encoding="utf-8")
+        for old, new in pairs:
+            assert old in text, (rel, old)
+            text = text.replace(old, new)
+        path.write_text(text, encoding="utf-8")
+
+    listed = "".join(f"  - dag/processed/{s}\n" for s in ("shopify", "klaviyo", "stripe", "gorgias")
+                     if s != unlisted_source)
+    project = (base / "dbt_project.yml").read_text(encoding="utf-8")
+    start = project.index("model-paths:\n")
+    end = project.index("\n\n", start)
+    project = project[:start] + "model-paths:\n" + listed + "  - dag/enriched" + project[end:]
+    (base / "dbt_project.yml").write_text(project, encoding="utf-8")
+    rewrite("airbyte/generate-catalog.py", ("'assets' / 'streams'", "'dag' / 'streams'"),
+            ("'assets' / 'sources'", "'dag' / 'sources'"))
+    rewrite("dag/processed/assets.py", ("'assets' / 'streams'", "'dag' / 'streams'"))
+    rewrite("airbyte/terraform/connections.tf", ("/../../assets/streams/", "/../../dag/streams/"))
+    return dest
+
+
 def field(type_: str, **extra: Any) -> dict[str, Any]:
     return {"type": type_, **extra}
 

@@ -346,10 +346,13 @@ def test_generator_past_the_time_limit(make_repo: Callable[..., Path]) -> None:
 
 
 def test_missing_generator(make_repo: Callable[..., Path]) -> None:
-    root = minimal_tree(make_repo, "", generator="scripts/gen.py")
+    """None configured, none found: the default is missing. (A configured generator that does
+    not exist is a configuration error, exit 2: tests/test_layout.py.)"""
+    root = minimal_tree(make_repo, "")
+    (root / GENERATOR).unlink()
     finding = only(check_catalogs(root))
-    assert (finding.code, finding.path) == ("LL204", "scripts/gen.py")
-    assert "scripts/gen.py does not exist" in finding.message
+    assert (finding.code, finding.path) == ("LL204", GENERATOR)
+    assert f"{GENERATOR} does not exist" in finding.message
 
 
 ESCAPING_GENERATOR = """\

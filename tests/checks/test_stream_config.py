@@ -313,6 +313,7 @@ def test_ll503_hint_names_generator(make_repo: MakeRepo) -> None:
     result = check_tree(make_repo({
         CONFIG: config, SCHEMA: source_schema("orders"),
         "lotus-check.toml": 'generator = "tools/gen.py"\n',
+        "tools/gen.py": "",  # a configured generator must exist
     }))
     [finding] = [f for f in result.findings if f.code == "LL503"]
     assert "python tools/gen.py" in finding.hint
