@@ -20,7 +20,7 @@ import pytest
 from tests.builders import CORE
 from tests.builders import REPO_ROOT
 from tests.builders import STREAMS
-from tests.builders import copy_reference
+from tests.builders import copy_reference_dag
 from tests.builders import git
 from tests.builders import git_init
 
@@ -203,57 +203,25 @@ def test_unrelated_staged_file_runs_every_hook_and_passes(reference_repo: Path, 
         assert _status(out, name) == "Passed", out
 
 
-# ---- another layout, the documented config, no overrides ---------------------------------------
-
-DAG_FOLDERS = {
-    "orchestration/assets/streams": "orchestration/dag/streams",
-    "orchestration/assets/sources": "orchestration/dag/sources",
-    "orchestration/assets/core": "orchestration/dag/processed",
-    "orchestration/assets/marts": "orchestration/dag/enriched",
-}
-DAG_CONFIG = """\
-streams = "orchestration/dag/streams"
-sources = "orchestration/dag/sources"
-models = ["orchestration/dag/processed", "orchestration/dag/enriched"]
-"""
-
-
-def dag_layout(root: Path) -> Path:
-    """The reference tree moved to the later Lotus Lake layout (`orchestration/dag/{streams,
-    sources,processed,enriched}`, dbt project and generator where they were), with the paths in
-    dbt_project.yml, the generator and Terraform following, and a lotus-check.toml naming it."""
-    for old, new in DAG_FOLDERS.items():
-        (root / new).parent.mkdir(parents=True, exist_ok=True)
-        (root / old).rename(root / new)
-    edits = {
-        "orchestration/dbt_project.yml": [("assets/core/", "dag/processed/"),
-                                          ("assets/marts", "dag/enriched")],
-        "orchestration/airbyte/generate-catalog.py": [("'assets'", "'dag'")],
-        "orchestration/airbyte/terraform/connections.tf": [("/assets/streams/", "/dag/streams/")],
-    }
-    for rel, replacements in edits.items():
-        path = root / rel
-        text = path.read_text("utf-8")
-        for old, new in replacements:
-            assert old in text, (old, rel)
-            text = text.replace(old, new)
-        path.write_text(text, "utf-8")
-    (root / "lotus-check.toml").write_text(DAG_CONFIG, "utf-8")
-    return root
+# ---- another layout, no config at all, no overrides ----------------------------------------
 
 
 @pytest.fixture
 def dag_repo(tmp_path: Path) -> Path:
+    """The reference tree in the `dag` layout with no lotus-check config: the layout is detected."""
     root = tmp_path / "dag-lake"
-    copy_reference(root)
-    return git_init(dag_layout(root))
+    root.mkdir()
+    copy_reference_dag(root)
+    assert not (root / "lotus-check.toml").exists() and not (root / "pyproject.toml").exists()
+    return git_init(root)
 
 
 def test_documented_hook_blocks_a_misspelled_column_in_the_dag_layout(
     dag_repo: Path, run_hooks, pre_commit_home: Path, tmp_path: Path  # type: ignore[no-untyped-def]
 ) -> None:
     """The README's config (`- id: lotus-check`, nothing overridden) on a repo laid out as
-    orchestration/dag/...: the commit with a misspelled column is blocked."""
+    orchestration/dag/... with no lotus-check config: the commit with a misspelled column is
+    blocked."""
     model = "orchestration/dag/processed/shopify/int_shopify__customers.sql"
     code, out = run_hooks(dag_repo, "lotus-check", all_files=True)
     assert code == 0, out  # the moved tree is clean
