@@ -103,6 +103,8 @@ def load_baseline(path: Path) -> Baseline:
         raise BaselineError(f"baseline {path} does not exist (create it with "
                             f"--write-baseline {path})") from None
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8, not JSON, a huge integer
+        if type(exc) is ValueError:  # Python refuses integers of over 4,300 digits
+            exc = ValueError("an integer with over 4,300 digits")
         raise BaselineError(f"cannot read baseline {path}: {_one_line(exc)}") from None
     except RecursionError:
         raise BaselineError(f"cannot read baseline {path}: nested too deeply") from None

@@ -202,7 +202,8 @@ class Repo:
         prefix = f"{folder}/" if folder else ""
         return [
             prefix + rel
-            for rel in _walk(self.root / folder, (".py",))
+            # not an input: a folder that cannot be listed is not worth a finding here
+            for rel in _walk(self.root / folder, (".py",), lambda _folder, _error: None)
             if not {"venv", "site-packages"} & set(rel.split("/")[:-1])
         ]
 
