@@ -150,6 +150,13 @@ def require_configured_paths(config: Config) -> None:
                 )
 
 
+def _exists(root: Path, value: Any) -> bool:
+    """Whether a layout value (a path, or a list of them) names what is there."""
+    paths = list(value) if isinstance(value, (list, tuple)) else [value]
+    # os.path: pathlib's exists() raises below a folder that cannot be searched
+    return bool(paths) and all(isinstance(p, str) and os.path.exists(root / p) for p in paths)
+
+
 def _complete_layout(config: Config, table: dict[str, Any], file: Path | None) -> Config:
     """Detect the layout keys the table leaves out (see layout.py), and note every key's
     origin."""
@@ -157,8 +164,14 @@ def _complete_layout(config: Config, table: dict[str, Any], file: Path | None) -
     from lotus_checks.layout import Detected
     from lotus_checks.layout import detect
 
-    missing = {key for key in LAYOUT_KEYS if key not in table}
-    fixed = {key: getattr(config, _KEYS[key][0]) for key in LAYOUT_KEYS if key in table}
+    # A key is detected only when the config leaves it out and its default is not there: the
+    # default layout stays what the docs say it is, whatever else the tree holds. The model
+    # folders are always worked out from dbt_project.yml: the folders beside the listed ones
+    # that hold models are how LL304 finds a source folder missing from model-paths.
+    missing = {key for key in LAYOUT_KEYS
+               if key not in table
+               and (key == "models" or not _exists(config.root, getattr(config, _KEYS[key][0])))}
+    fixed = {key: getattr(config, _KEYS[key][0]) for key in LAYOUT_KEYS if key not in missing}
     try:
         defaults = {key: getattr(config, _KEYS[key][0]) for key in missing}
         found = detect(config.root, missing, fixed, config.layers, defaults) if missing \

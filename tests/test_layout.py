@@ -49,12 +49,26 @@ def _origins(config: Config) -> dict[str, str]:
 
 
 def test_assets_layout_is_detected(tmp_path: Path) -> None:
-    config = load_config(copy_reference(tmp_path))
+    """The `assets` layout where the defaults do not look (the whole tree under `platform/`)."""
+    copy_reference(tmp_path)
+    (tmp_path / "orchestration").rename(tmp_path / "platform")
+    config = load_config(tmp_path)
     defaults = Config(root=tmp_path)
-    assert _layout(config) == _layout(defaults)
+    assert _layout(config) == {
+        key: value.replace("orchestration/", "platform/") if isinstance(value, str)
+        else tuple(v.replace("orchestration/", "platform/") for v in value)
+        for key, value in _layout(defaults).items()
+    }
     assert all(_origins(config)[key].startswith("detected") for key in (
         "streams", "sources", "models", "dbt-project", "generator", "terraform"))
     assert _origins(config)["layers"] == "default"
+
+
+def test_the_defaults_are_used_where_they_are_there(tmp_path: Path) -> None:
+    config = load_config(copy_reference(tmp_path))
+    assert _layout(config) == _layout(Config(root=tmp_path))
+    assert all(_origins(config)[key] == "default" for key in (
+        "streams", "sources", "dbt-project", "generator", "terraform"))
 
 
 def test_dag_layout_is_detected(tmp_path: Path) -> None:
@@ -90,10 +104,12 @@ def test_source_folder_missing_from_model_paths_is_still_read_and_reported(
     assert code == 0 and err == ""
     shown = dict(line.split(" = ", 1) for line in out.splitlines() if not line.startswith("#"))
     assert shown["streams"].startswith('"orchestration/dag/streams"  # detected')
+    # where the default is there, it is used as it is
+    assert shown["dbt-project"] == '"orchestration/dbt_project.yml"  # default'
     assert shown["models"].startswith(
         '["orchestration/dag/processed", "orchestration/dag/enriched"]  # detected: model-paths'
     )
-    assert shown["dbt-project"].startswith('"orchestration/dbt_project.yml"  # detected')
+    assert shown["dbt-project"] == '"orchestration/dbt_project.yml"  # default'
 
 
 def _custom_tree(make_repo: Callable[..., Path], project: str) -> Path:
@@ -167,18 +183,18 @@ def test_configured_dbt_project_anchors_model_detection(tmp_path: Path) -> None:
 
 
 def test_two_stream_configs_folders_exit_2_listing_both(tmp_path: Path, cli: CliRunner) -> None:
-    root = copy_reference(tmp_path)
-    old = root / STREAMS / "shopify"
-    new = root / "orchestration/dag/streams/shopify"
+    root = copy_reference_dag(tmp_path)
+    old = root / "orchestration/dag/streams/shopify"
+    new = root / "orchestration/old/streams/shopify"
     new.mkdir(parents=True)
     (new / "orders.json").write_bytes((old / "orders.json").read_bytes())
     code, out, err = cli("--root", str(root))
     assert code == 2 and out == ""
     assert len(err.strip().splitlines()) == 1
-    assert "orchestration/assets/streams, orchestration/dag/streams" in err
+    assert "orchestration/dag/streams, orchestration/old/streams" in err
     assert "set `streams = " in err
     # The key set in config settles it.
-    (root / "lotus-check.toml").write_text(f'streams = "{STREAMS}"\n')
+    (root / "lotus-check.toml").write_text('streams = "orchestration/dag/streams"\n')
     code, out, err = cli("--root", str(root), "--no-cache")
     assert code == 0, err
 
@@ -225,7 +241,7 @@ def test_special_and_linked_files_are_not_opened(tmp_path: Path) -> None:
 
 
 def test_walk_stops_at_its_entry_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = copy_reference(tmp_path)
+    root = copy_reference_dag(tmp_path)
     monkeypatch.setattr(layout, "MAX_ENTRIES", 5)
     tree = layout._walk(root)
     assert tree.truncated and len(tree.folders) < 5
@@ -387,7 +403,7 @@ def test_show_settings_names_every_origin(tmp_path: Path, cli: CliRunner) -> Non
     assert lines["per-file-ignores"] == 'per-file-ignores = {"a/*" = ["LL303"]}  # lotus-check.toml:2'
     assert lines["select"] == 'select = ["LL4"]  # command line'
     assert lines["layers"] == 'layers = ["stg", "int", "fct", "dim"]  # default'
-    assert lines["streams"].startswith(f'streams = "{STREAMS}"  # detected')
+    assert lines["streams"] == f'streams = "{STREAMS}"  # default'  # the default is there
     # Every key is shown, and the output is TOML (the comments aside) a config file accepts.
     import tomllib
 
@@ -439,17 +455,26 @@ def test_init_with_no_layout_writes_nothing(tmp_path: Path, cli: CliRunner) -> N
 
 
 def test_init_refuses_an_ambiguous_layout(tmp_path: Path, cli: CliRunner) -> None:
-    root = copy_reference(tmp_path)
-    (root / "orchestration/dag/streams/shopify").mkdir(parents=True)
-    (root / "orchestration/dag/streams/shopify/_catalog.json").write_text("{}")
+    root = copy_reference_dag(tmp_path)
+    (root / "orchestration/old/streams/shopify").mkdir(parents=True)
+    (root / "orchestration/old/streams/shopify/_catalog.json").write_text("{}")
     code, _out, err = cli("init", "--root", str(root))
-    assert code == 2 and "orchestration/dag/streams" in err
+    assert code == 2 and "orchestration/old/streams" in err
     assert not (root / "lotus-check.toml").exists()
 
 
-def test_ambiguity_names_the_key_even_without_config_error(tmp_path: Path) -> None:
+def test_the_default_layout_is_used_where_it_is_there(tmp_path: Path) -> None:
+    """A second folder of stream configs (a fixture, an old copy) beside the default one does
+    not make the default layout ambiguous."""
     root = copy_reference(tmp_path)
-    (root / "orchestration/dag/streams/x").mkdir(parents=True)
-    (root / "orchestration/dag/streams/x/_catalog.json").write_text("{}")
+    (root / "orchestration/old/streams/x").mkdir(parents=True)
+    (root / "orchestration/old/streams/x/_catalog.json").write_text("{}")
+    assert load_config(root).streams == STREAMS
+
+
+def test_ambiguity_names_the_key_even_without_config_error(tmp_path: Path) -> None:
+    root = copy_reference_dag(tmp_path)
+    (root / "orchestration/old/streams/x").mkdir(parents=True)
+    (root / "orchestration/old/streams/x/_catalog.json").write_text("{}")
     with pytest.raises(ConfigError, match="candidates for the stream configs folder"):
         load_config(root)
