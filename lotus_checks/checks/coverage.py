@@ -21,6 +21,10 @@ from typing import NamedTuple
 
 from lotus_checks import dbt_crosscheck
 from lotus_checks.context import CheckContext
+from lotus_checks.dagster_code import DYNAMIC
+from lotus_checks.dagster_code import DagsterCode
+from lotus_checks.dagster_code import read_dagster_code
+from lotus_checks.dagster_code import selectors
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
 from lotus_checks.repo import CATALOG_NAME
@@ -363,43 +367,66 @@ class _Lake:
         return named is not None and self.is_stream(*named)
 
     @cached_property
-    def stream_tags_in_use(self) -> bool:
-        """Whether the repo has adopted per-stream tags (LL303): some model carries a tag naming
-        a stream, or the Dagster code selects dbt models by a tag built from source and stream.
-        Models of streams are looked at first: in a repo that tags, they settle it at once."""
-        by_name = self.models_by_name
-        first = [m for s in self.repo.streams
-                 for m in by_name.get(self.stream_model_name(s.source, s.name), [])]
-        seen = {m.path for m in first}
-        for model in [*first, *(m for m in self.repo.models if m.path not in seen)]:
-            if any(self.names_real_stream(t) for t in self.facts(model).tags or ()):
-                return True
-        return self._dagster_selects_by_stream_tag()
+    def dagster_code(self) -> DagsterCode:
+        """What the Python files of the dbt project that import Dagster say about how it runs dbt."""
+        texts = (self.repo.text(path) for path in self.repo.project_python_files)
+        return read_dagster_code(t for t in texts if t)
 
-    def _dagster_selects_by_stream_tag(self) -> bool:
-        """A Python file of the dbt project that mentions Dagster and builds a `tag:` selection
-        from the stream-tag pattern with both parts filled in at run time: an f-string or
-        `.format()` (`{source}__{stream}`, `{}__{}`) or `%s__%s`, right after `tag:` or in a
-        variable used there (`tag = f"{source}__{stream}"` ... `f"tag:{tag}"`). Conservative:
-        a fixed tag such as `tag:core` is not it, nor an asset named `f"dbt_{source}__{stream}"`."""
+    @cached_property
+    def dagster_selects_by_stream_tag(self) -> bool | None:
+        """Whether the Dagster code selects dbt models by per-stream tags: True when some
+        selection is a `tag:` of the stream-tag shape (built from source and stream at run time,
+        `select=f"tag:{source}__{stream}"`, or a fixed tag naming a stream); False when the
+        Dagster code is found and every selection is something else it can read (a fixed tag
+        such as `tag:core`, model names); None when there is no Dagster code or a selection is
+        passed in from elsewhere (then the models' own tags decide)."""
+        code = self.dagster_code
+        if not code.found:
+            return None
+        texts = [*code.selections, *code.strings]
+        if any(self._selects_stream_tag(s) for t in texts for s in selectors(t)):
+            return True
+        if not code.selections:
+            return None
+        for selection in code.selections:
+            for selector in selectors(selection):
+                if selector == DYNAMIC or (selector.startswith("tag:") and DYNAMIC in selector):
+                    return None  # a selection handed in from elsewhere: cannot tell
+        return False
+
+    def _selects_stream_tag(self, selector: str) -> bool:
+        if not selector.startswith("tag:"):
+            return False
+        value = selector[len("tag:"):]
+        if DYNAMIC not in value:
+            return self.names_real_stream(value)
         pattern = self.config.stream_tag
         if "{source}" not in pattern or "{stream}" not in pattern:
             return False
-        slot = r"(?:\{[^{}\n]*\}|%s)"
-        tag = re.escape(pattern).replace(r"\{source\}", slot).replace(r"\{stream\}", slot)
-        direct = re.compile("tag:" + tag)
-        assigned = re.compile(r"\b(\w+)\s*=\s*f?['\"]" + tag + r"['\"]")
-        for path in self.repo.project_python_files:
-            text = self.repo.text(path)
-            if not text or "dagster" not in text or "tag:" not in text:
-                continue
-            if direct.search(text):
-                return True
-            for match in assigned.finditer(text):
-                name = re.escape(match.group(1))
-                if re.search(r"tag:\{" + name + r"\}|tag:['\"]\s*\+\s*" + name + r"\b", text):
-                    return True
-        return False
+        regex = re.escape(pattern).replace(r"\{source\}", "(?P<source>.*?)")
+        regex = regex.replace(r"\{stream\}", "(?P<stream>.*)")
+        match = re.fullmatch(regex, value, re.S)
+        return match is not None and DYNAMIC in match.group("stream")
+
+    @cached_property
+    def sources_with_stream_tags(self) -> frozenset[str]:
+        """Sources some model carries a stream tag of."""
+        found = set()
+        for model in self.repo.models:
+            for tag in self.facts(model).tags or ():
+                named = self.tag_stream(tag)
+                if named is not None and self.is_stream(*named):
+                    found.add(named[0])
+        return frozenset(found)
+
+    def stream_tags_in_use(self, source: str) -> bool:
+        """Whether per-stream tags are how Dagster runs the models of `source` (LL303, LL306):
+        the Dagster code decides where it can be read (it selects by stream tag, or only by other
+        means); else the models do: some model carries a tag of one of the source's streams."""
+        decided = self.dagster_selects_by_stream_tag
+        if decided is not None:
+            return decided
+        return source in self.sources_with_stream_tags
 
     # -- models
 
@@ -675,11 +702,10 @@ def _streams_without_model(lake: _Lake) -> list[tuple[Stream, str]]:
 
 
 def _untagged_models(lake: _Lake) -> list[tuple[Stream, Model]]:
-    if not lake.stream_tags_in_use:
-        return []
     return [
         (stream, model)
         for stream, _name, models in _stream_model_gaps(lake)
+        if lake.stream_tags_in_use(stream.source)
         for model in models
         if _lacks_tag(lake, stream, model)
     ]
@@ -693,7 +719,7 @@ def _stream_models(lake: _Lake) -> Iterator[Finding]:
             if lake.ctx.enabled("LL302") and named:
                 yield _missing_model(lake, stream, name)
             continue
-        if lake.ctx.enabled("LL303") and lake.stream_tags_in_use:
+        if lake.ctx.enabled("LL303") and lake.stream_tags_in_use(stream.source):
             for model in models:
                 yield from _missing_tag(lake, stream, model)
 
@@ -769,7 +795,7 @@ def _orphan_models(lake: _Lake) -> Iterator[Finding]:
         if tags is None:
             continue
         reported_own_tag = None
-        if named is not None and lake.stream_tags_in_use and _orphan(lake, named, tags):
+        if named is not None and lake.stream_tags_in_use(named[0]) and _orphan(lake, named, tags):
             source, entity = named
             yield LL306.finding(
                 model.path,
