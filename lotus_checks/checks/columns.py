@@ -9,6 +9,7 @@ other models' outputs, which is cheap and runs every time.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Iterator
 from lotus_checks.checks.input import LL003
 from lotus_checks.checks.input import LL004
 from lotus_checks.checks.input import LL008
+from lotus_checks.checks.coverage import models_run_per_stream
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
@@ -217,6 +219,12 @@ class _Run:
             for s in ctx.repo.streams
         }
 
+    @functools.cached_property
+    def runs_per_stream(self) -> bool:
+        """Whether Dagster runs each stream's models on its own (coverage.py): only then is a
+        runtime read in a model whose stream cannot be told given no stream's files."""
+        return models_run_per_stream(self.ctx)
+
     # ---- facts -----------------------------------------------------------------------------
 
     def facts(self, model: Model) -> dict[str, Any] | None:
@@ -306,7 +314,7 @@ class _Run:
         if entry["kind"] != "file":
             return
         where = (model.path, entry["line"], entry["column"])
-        if entry["files"] and own is None:
+        if entry["files"] and own is None and self.runs_per_stream:
             yield LL406.finding(
                 *where,
                 "read_parquet of a path passed at run time (a var() without default) in a model "

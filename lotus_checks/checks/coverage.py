@@ -266,6 +266,17 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         yield from dbt_crosscheck.check(ctx)
 
 
+def models_run_per_stream(ctx: CheckContext) -> bool:
+    """Whether Dagster runs each stream's models on its own (so a model whose stream cannot be
+    told is given no stream's files): its code selects by stream tag, or, where the code does not
+    say, the repo's models follow the stream tag or the `<layer>_<source>__<stream>` naming."""
+    lake = _Lake(ctx)
+    decided = lake.dagster_selects_by_stream_tag
+    if decided is not None:
+        return decided
+    return bool(lake.sources_with_stream_tags) or _names_stream_models(_stream_model_gaps(lake))
+
+
 # ---- what the checks share ----------------------------------------------------------------
 
 

@@ -474,3 +474,58 @@ def _write_stream_parquet(repo: Any, stream: Any, folder: Path) -> None:
         duckdb.connect().execute(
             f"copy (select {select} where false) to '{path.as_posix()}' (format parquet)"
         )
+
+
+# ---- runtime vars in small trees: which vars the orchestrator passes, who runs the model -------
+
+DAGSTER_PER_STREAM = """\
+import json
+
+from dagster_dbt import dbt_assets
+
+
+def build_dbt_assets(source, stream):
+    select = {selection}
+
+    @dbt_assets(manifest=MANIFEST, select=select)
+    def _assets(context, dbt):
+        dbt_vars = {{'file': landed(context), 'files': [landed(context)]}}
+        yield from dbt.cli(['build', '--select', select, '--vars', json.dumps(dbt_vars)],
+                           context=context).stream()
+    return _assets
+"""
+BY_STREAM_TAG = "f'tag:{source}__{stream}'"
+BY_MODEL_NAME = "f'{source}_{stream}'"
+
+
+def _runtime_tree(models: dict[str, str], selection: str | None = BY_STREAM_TAG,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """stripe.customers read at run time by `models` (core/stripe/<name>.sql -> SQL), with
+    Dagster code selecting by `selection` (None: no Dagster code)."""
+    from tests.builders import stream_config
+
+    files: dict[str, Any] = {
+        f"{STREAMS}/stripe/customers.json": stream_config("customers"),
+        **{f"{CORE}/stripe/{name}.sql": sql for name, sql in models.items()},
+        **(extra or {}),
+    }
+    if selection is not None:
+        files["orchestration/assets/core/assets.py"] = DAGSTER_PER_STREAM.format(selection=selection)
+    return files
+
+
+RUNTIME_READ = "{{ config(tags=['core']) }}\nselect id, email from read_parquet('{{ var(\"file\") }}')\n"
+
+
+def _lint(make_repo: Any, files: dict[str, Any]) -> list[tuple[str, str, int | None, int | None]]:
+    return [c for c in codes(check_tree(make_repo(files))) if c[0].startswith(COLUMN_CODES)]
+
+
+def test_runtime_read_in_a_repo_running_models_by_name_is_silent(make_repo: Any) -> None:
+    """Models named `<source>_<stream>`, tagged only 'core', selected by name by the Dagster
+    code: Dagster passes each its files; no stream need be told from the model."""
+    files = _runtime_tree({"stripe_customers": RUNTIME_READ}, BY_MODEL_NAME)
+    assert _lint(make_repo, files) == []
+    # The neighbour: the same model where Dagster runs models by stream tag gets no files.
+    files = _runtime_tree({"stripe_customers": RUNTIME_READ}, BY_STREAM_TAG)
+    assert _lint(make_repo, files) == [("LL406", f"{CORE}/stripe/stripe_customers.sql", 2, 40)]
