@@ -128,15 +128,22 @@ class _Module:
     def passed_vars(self) -> set[str] | None:
         """Names of the vars passed with `--vars`; None when a value cannot be read."""
         names: set[str] = set()
+        flags = 0
         for node in ast.walk(self.tree):
             if not isinstance(node, (ast.List, ast.Tuple)):
                 continue
             for _flag, value in _flag_values(node, {VARS_FLAG}):
+                flags += 1
                 keys = self.dict_keys(value)
                 if keys is None:
                     return None
                 names |= keys
-        return names
+        mentioned = sum(
+            1 for node in ast.walk(self.tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and VARS_FLAG in node.value and id(node) not in self.docstrings
+        )
+        return names if mentioned <= flags else None  # `--vars` passed some other way
 
     def dict_keys(self, node: ast.expr, depth: int = 0) -> set[str] | None:
         """The keys of the mapping `node` passes: a dict literal, `json.dumps(...)` of one,

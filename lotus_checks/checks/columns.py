@@ -19,6 +19,7 @@ from lotus_checks.checks.input import LL003
 from lotus_checks.checks.input import LL004
 from lotus_checks.checks.input import LL008
 from lotus_checks.checks.coverage import models_run_per_stream
+from lotus_checks.checks.coverage import passed_vars
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
@@ -225,6 +226,10 @@ class _Run:
         runtime read in a model whose stream cannot be told given no stream's files."""
         return models_run_per_stream(self.ctx)
 
+    @functools.cached_property
+    def passed_vars(self) -> frozenset[str] | None:
+        return passed_vars(self.ctx)
+
     # ---- facts -----------------------------------------------------------------------------
 
     def facts(self, model: Model) -> dict[str, Any] | None:
@@ -275,6 +280,8 @@ class _Run:
     def check_call(self, model: Model, call: dict[str, Any]) -> Iterator[Finding]:
         args = call["args"]
         where = (model.path, call["line"], call["column"])
+        if call["kind"] == "files" and args:
+            yield from self.check_runtime_var(where, args[0])
         if call["kind"] == "ref" and args:
             name = args[-1]
             if name not in self.models:
@@ -303,6 +310,25 @@ class _Run:
                 )
                 message = f"source('{source}', '{table}'): no sources file declares source `{source}`"
             yield LL404.finding(*where, message, hint=hint)
+
+    def check_runtime_var(self, where: tuple[str, int | None, int | None], name: str) -> Iterator[Finding]:
+        """A var() without default nor project value must be one the orchestrator passes."""
+        passed = self.passed_vars
+        if passed is None or name in passed:
+            return
+        listed = ", ".join(f"`{n}`" for n in sorted(passed)) or "none"
+        hint = _did_you_mean(name, sorted(passed), "var")
+        hint = (hint + " Otherwise " if hint else "") + (
+            f"give it a default (`var('{name}', ...)`), set it under `vars:` in "
+            f"{self.ctx.config.dbt_project}, or pass it with `--vars` (then list it in "
+            "`runtime-vars` if the checker cannot read that)"
+        )
+        yield LL004.finding(
+            *where,
+            f"var('{name}') has no default and the orchestrator does not pass it (it passes "
+            f"{listed}): `dbt build` fails with \"Required var '{name}' not found\"",
+            hint=hint,
+        )
 
     def check_raw_path(
         self, model: Model, own: Stream | None, entry: dict[str, Any], broken: bool = False

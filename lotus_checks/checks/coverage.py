@@ -277,6 +277,16 @@ def models_run_per_stream(ctx: CheckContext) -> bool:
     return bool(lake.sources_with_stream_tags) or _names_stream_models(_stream_model_gaps(lake))
 
 
+def passed_vars(ctx: CheckContext) -> frozenset[str] | None:
+    """The var() names the orchestrator passes at run time (`dbt build --vars`): config key
+    `runtime-vars`, else what the Dagster code passes; None when that cannot be told (no Dagster
+    code in the repo, or its `--vars` is built in a way that cannot be read)."""
+    if ctx.config.runtime_vars is not None:
+        return frozenset(ctx.config.runtime_vars)
+    code = _Lake(ctx).dagster_code
+    return code.passed_vars if code.found else None
+
+
 # ---- what the checks share ----------------------------------------------------------------
 
 

@@ -402,7 +402,7 @@ class _Functions:
     def var(self, name: Any = None, *args: Any, _lotus_at: int | None = None, **kw: Any) -> Any:
         if name == "files":
             # Dagster passes the landed files of the model's own stream at run time.
-            return self.runtime_var(_lotus_at)
+            return self.runtime_var(_lotus_at, name)
         if name in self._state.project_vars:
             return self._state.project_vars[name]
         if args:
@@ -412,15 +412,16 @@ class _Functions:
         if not isinstance(name, str):
             self._state.problem(f"var() expects a variable name, got {name!s}", _lotus_at)
             return LotusUndefined(name=str(name), silent=True)
-        return self.runtime_var(_lotus_at)
+        return self.runtime_var(_lotus_at, name)
 
-    def runtime_var(self, offset: int | None) -> _RuntimeValue:
+    def runtime_var(self, offset: int | None, name: str | None = None) -> _RuntimeValue:
         """A var() with no default and no project value: passed at run time (`dbt run --vars`);
         `dbt parse` renders it as None and passes. Inside an SQL string (`'{{ var("file") }}'`)
         it renders a placeholder path, a raw read of the model's own stream; elsewhere a list of
         one placeholder path (`read_parquet({{ var("paths") }})`), which is also a neutral
-        value where SQL expects one."""
-        placeholder = self._state.relation("files", (), offset)
+        value where SQL expects one. The var's name is recorded (the checks compare it with
+        what the orchestrator passes); an env_var() has none."""
+        placeholder = self._state.relation("files", (name,) if name is not None else (), offset)
         if offset is not None and _in_sql_string(self._state.template, offset):
             return _RuntimeValue(placeholder)
         return _RuntimeValue(f"['{placeholder}']")

@@ -29,7 +29,7 @@ from typing import Callable
 
 from lotus_checks.loaders import LineIndex
 
-FACTS_VERSION = "2"  # 2: "coverage"
+FACTS_VERSION = "3"  # 2: "coverage"; 3: runtime var() names in "files" calls
 PLACEHOLDER_KINDS = ("source", "ref", "this")
 Position = tuple[int | None, int | None]
 

@@ -529,3 +529,27 @@ def test_runtime_read_in_a_repo_running_models_by_name_is_silent(make_repo: Any)
     # The neighbour: the same model where Dagster runs models by stream tag gets no files.
     files = _runtime_tree({"stripe_customers": RUNTIME_READ}, BY_STREAM_TAG)
     assert _lint(make_repo, files) == [("LL406", f"{CORE}/stripe/stripe_customers.sql", 2, 40)]
+
+
+def test_var_the_orchestrator_does_not_pass_is_ll004(make_repo: Any) -> None:
+    """`var("fiel")` (a typo of the `file` Dagster passes): dbt build fails on the missing var."""
+    model = f"{CORE}/stripe/int_stripe__customers.sql"
+    typo = RUNTIME_READ.replace('var("file")', 'var("fiel")')
+    result = check_tree(make_repo(_runtime_tree({"int_stripe__customers": typo})))
+    [finding] = [f for f in result.findings if f.code.startswith(COLUMN_CODES)]
+    assert (finding.code, finding.path, finding.line, finding.column) == ("LL004", model, 2, 40)
+    assert "Required var 'fiel' not found" in finding.message
+    assert finding.hint.startswith("did you mean `file`")
+    # The neighbours: the var Dagster passes; the same typo declared in `runtime-vars`; no
+    # Dagster code to tell what is passed.
+    assert _lint(make_repo, _runtime_tree({"int_stripe__customers": RUNTIME_READ})) == []
+    declared = {"lotus-check.toml": 'runtime-vars = ["fiel"]\n'}
+    assert _lint(make_repo, _runtime_tree({"int_stripe__customers": typo}, extra=declared)) == []
+    assert _lint(make_repo, _runtime_tree({"int_stripe__customers": typo}, selection=None)) == []
+
+
+def test_var_in_dagster_code_passing_no_vars_is_ll004(make_repo: Any) -> None:
+    files = _runtime_tree({"int_stripe__customers": RUNTIME_READ})
+    code = files["orchestration/assets/core/assets.py"]
+    files["orchestration/assets/core/assets.py"] = code.replace(", '--vars', json.dumps(dbt_vars)", "")
+    assert [c[0] for c in _lint(make_repo, files)] == ["LL004"]
