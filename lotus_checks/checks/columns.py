@@ -148,7 +148,9 @@ Fix: `attributes::JSON->>'$.location.city'`.""",
 )
 
 RULES = (LL401, LL402, LL403, LL404, LL405, LL406, LL407)
-RULES_BY_CODE = {rule.code: rule for rule in (*RULES, LL003, LL004, LL008)}
+# Input rules this family reports on models (found rendering and parsing them).
+ALSO_REPORTS = (LL003, LL004, LL008)
+RULES_BY_CODE = {rule.code: rule for rule in (*RULES, *ALSO_REPORTS)}
 
 AIRBYTE_COLUMNS = ("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id")
 DLT_COLUMNS = ("_dlt_load_id", "_dlt_id")

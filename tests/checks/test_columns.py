@@ -553,3 +553,13 @@ def test_var_in_dagster_code_passing_no_vars_is_ll004(make_repo: Any) -> None:
     code = files["orchestration/assets/core/assets.py"]
     files["orchestration/assets/core/assets.py"] = code.replace(", '--vars', json.dumps(dbt_vars)", "")
     assert [c[0] for c in _lint(make_repo, files)] == ["LL004"]
+
+
+def test_select_ll004_reports_template_errors_in_models(make_repo: Any) -> None:
+    """`--select LL004` runs the family that renders models (it finds their template errors)."""
+    broken = RUNTIME_READ.replace('var("file")', "landing_path()")
+    root = make_repo(_runtime_tree({"int_stripe__customers": broken}))
+    found = codes(run(with_overrides(load_config(root), select=["LL004"]), use_cache=False))
+    assert found == [("LL004", f"{CORE}/stripe/int_stripe__customers.sql", 2, 40)]
+    root = make_repo(_runtime_tree({"int_stripe__customers": RUNTIME_READ}))
+    assert codes(run(with_overrides(load_config(root), select=["LL004"]), use_cache=False)) == []
