@@ -65,6 +65,7 @@ class RenderState:
     relations: dict[str, RelationCall] = field(default_factory=dict)
     problems: dict[str, TemplateProblem] = field(default_factory=dict)
     template: str = ""  # the template text (where a runtime var() sits: in quotes or not)
+    expr_offsets: list[int] = field(default_factory=list)  # where each `{{ }}` is, by index
     calls: int = 0
     iterations: int = 0
     timed_out: bool = False  # the wall-clock limit ran out (RenderTimedOut)
@@ -423,8 +424,8 @@ class _Functions:
         what the orchestrator passes); an env_var() has none."""
         placeholder = self._state.relation("files", (name,) if name is not None else (), offset)
         if offset is not None and _in_sql_string(self._state.template, offset):
-            return _RuntimeValue(placeholder)
-        return _RuntimeValue(f"['{placeholder}']")
+            return _RuntimeValue(placeholder, placeholder)
+        return _RuntimeValue(f"['{placeholder}']", placeholder)
 
     def this_relation(self, offset: int | None) -> _Relation:
         placeholder = self._state.relation("this", (), offset)
@@ -464,7 +465,15 @@ class _Functions:
         """`_lotus_out(index, value)`: a `{{ ... }}` at top level, marked for the source map."""
         if isinstance(value, _This):
             value = self.this_relation(None)
+        elif isinstance(value, _RuntimeValue) and self._printed_in_sql_string(index):
+            # `{% set d = var('start_date') %} ... '{{ d }}'`: quoting is decided where the
+            # value is printed, not where var() was called.
+            value = value.placeholder
         return sourcemap.expr_marker(index, bounded_str(value))
+
+    def _printed_in_sql_string(self, index: int) -> bool:
+        offsets = self._state.expr_offsets
+        return index < len(offsets) and _in_sql_string(self._state.template, offsets[index])
 
     def iterate(self, iterable: Any) -> Iterator[Any]:
         state = self._state
@@ -477,7 +486,15 @@ class _Functions:
 
 
 class _RuntimeValue(str):
-    """A runtime var()'s rendering; false in a test, as the None `dbt parse` renders is."""
+    """A runtime var()'s rendering; false in a test, as the None `dbt parse` renders is.
+    `placeholder` is its bare form, printed inside an SQL string."""
+
+    placeholder: str
+
+    def __new__(cls, text: str, placeholder: str) -> _RuntimeValue:
+        value = super().__new__(cls, text)
+        value.placeholder = placeholder
+        return value
 
     def __bool__(self) -> bool:
         return False

@@ -204,7 +204,7 @@ def test_var_files_is_a_list_of_one_placeholder_path() -> None:
     result = render(template)
 
     [(placeholder, call)] = result.relations.items()
-    assert call.kind == "files" and call.args == ()
+    assert call.kind == "files" and call.args == ("files",)
     assert (call.line, call.column) == (2, 22)
     assert result.sql == f"select *\nfrom read_parquet(['{placeholder}'], filename=true)"
     assert position_of(result, "filename") == (2, 39)
@@ -638,3 +638,16 @@ def test_arbitrary_text_never_raises(text: str, incremental: bool) -> None:
     if result.sql is not None and result.sql:
         line, column = result.original_position(len(result.sql) - 1)
         assert line >= 1 and column >= 1
+
+
+def test_runtime_var_through_set_is_quoted_where_it_is_printed() -> None:
+    """`{% set d = var('start_date') %}` then `'{{ d }}'`: a string, not a list in quotes."""
+    template = "{% set d = var('start_date') %}\nselect * from t where order_date >= '{{ d }}'"
+    result = render(template)
+
+    [(placeholder, _call)] = result.relations.items()
+    assert result.sql == f"\nselect * from t where order_date >= '{placeholder}'"
+    # The neighbour: printed outside quotes it is the list `read_parquet({{ f }})` takes.
+    result = render("{% set f = var('files') %}\nselect * from read_parquet({{ f }})")
+    [(placeholder, _call)] = result.relations.items()
+    assert result.sql == f"\nselect * from read_parquet(['{placeholder}'])"
