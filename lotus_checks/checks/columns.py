@@ -26,6 +26,12 @@ from lotus_checks.finding import Severity
 from lotus_checks.repo import Model
 from lotus_checks.repo import Stream
 from lotus_checks.rules import Rule
+from lotus_checks.sql.raw_paths import brace_alternatives
+from lotus_checks.sql.raw_paths import has_runtime_value
+from lotus_checks.sql.raw_paths import is_runtime_value
+from lotus_checks.sql.raw_paths import narrowed_glob
+from lotus_checks.sql.raw_paths import path_read
+from lotus_checks.sql.raw_paths import runtime_placeholders
 
 LL401 = Rule(
     "LL401",
@@ -274,8 +280,9 @@ class _Run:
                 rel_id: self.relation(model, own, entry)
                 for rel_id, entry in rendering["relations"].items()
             }
+            broken = frozenset(p["line"] for p in facts["problems"] if p["code"] == "LL004")
             for entry in rendering["relations"].values():
-                yield from self.check_raw_path(model, own, entry, bool(facts["problems"]))
+                yield from self.check_raw_path(model, own, entry, broken)
             for read in rendering["reads"]:
                 yield from self.check_read(model, read, relations)
 
@@ -333,12 +340,11 @@ class _Run:
         )
 
     def check_raw_path(
-        self, model: Model, own: Stream | None, entry: dict[str, Any], broken: bool = False
+        self, model: Model, own: Stream | None, entry: dict[str, Any],
+        broken_lines: frozenset[int | None] = frozenset(),
     ) -> Iterator[Finding]:
-        """`broken`: the template had problems (LL004); what they rendered as (NULL) is not
-        a path anyone wrote, so such paths are not judged."""
-        from lotus_checks.sql.raw_paths import path_read
-
+        """`broken_lines`: lines with template errors (LL004); what they rendered as is not a
+        path anyone wrote, so paths on them are not judged."""
         if entry["kind"] != "file":
             return
         where = (model.path, entry["line"], entry["column"])
@@ -351,18 +357,29 @@ class _Run:
                 "`<layer>_<source>__<stream>` or give it the tag "
                 f"`{self.ctx.config.stream_tag}`",
             )
+        if entry["line"] in broken_lines:
+            return
         for path in entry["paths"]:
-            if broken and "NULL" in path:
+            shown = _as_written(path, entry.get("runtime", {}))
+            braces = brace_alternatives(path)
+            if braces is not None:
+                yield LL406.finding(
+                    *where, f"read_parquet path '{shown}' uses `{braces}`, which DuckDB globs do "
+                    "not expand: it reads a folder of that literal name, which does not exist",
+                    hint="read a list of paths: read_parquet(["
+                    + ", ".join(f"'{_as_written(path.replace(braces, a, 1), entry.get('runtime', {}))}'"
+                                for a in braces[1:-1].split(",")) + "])",
+                )
                 continue
             read = path_read(path, self.ctx.config.raw_path, self._stream_keys)
             if read.kind == "glob":
-                yield from self.check_glob(where, path, own, read.streams)
+                yield from self.check_glob(where, path, shown, own, read.streams)
                 continue
             if read.kind != "stream" or read.named is None:
-                if read.kind == "runtime" or "__lotus" in path:
-                    continue  # known only at run time, or not resolved: nothing certain to say
+                if read.kind == "runtime" or has_runtime_value(path):
+                    continue  # known only at run time: nothing certain to say
                 yield LL406.finding(
-                    *where, f"read_parquet path '{path}' names no stream",
+                    *where, f"read_parquet path '{shown}' names no stream",
                     hint=f"raw files live under `{self.ctx.config.raw_path}` (raw-path)",
                 )
                 continue
@@ -371,45 +388,43 @@ class _Run:
             if stream is None:
                 known = [s.name for s in self.repo.streams_of(source)]
                 yield LL406.finding(
-                    *where, f"read_parquet path '{path}' names stream {source}.{name}, "
+                    *where, f"read_parquet path '{shown}' names stream {source}.{name}, "
                     "which has no stream config",
                     hint=_did_you_mean(name, known, "stream") or f"no {self.ctx.config.streams}/{source}/{name}.json",
                 )
             elif own is not None and stream != own:
                 yield LL406.finding(
-                    *where, f"read_parquet path '{path}' reads stream {source}.{name}, "
+                    *where, f"read_parquet path '{shown}' reads stream {source}.{name}, "
                     f"but this model's stream is {own.source}.{own.name}",
                     hint=f"read `{self.ctx.config.raw_path.format(source=own.source, stream=own.name)}`, "
                     "or move the model/fix its tag if it belongs to the other stream",
                 )
 
     def check_glob(
-        self, where: tuple[str, int | None, int | None], path: str, own: Stream | None,
-        matched: tuple[tuple[str, str], ...],
+        self, where: tuple[str, int | None, int | None], path: str, shown: str,
+        own: Stream | None, matched: tuple[tuple[str, str], ...],
     ) -> Iterator[Finding]:
         """A glob reads every stream whose files it can match: it must be exactly one, the
-        model's own."""
-        from lotus_checks.sql.raw_paths import narrowed_glob
-
+        model's own. `shown`: the path as written (runtime values as their var())."""
         names = ", ".join(f"{s}.{n}" for s, n in matched)
         if own is not None and (own.source, own.name) not in matched:
             what = f"the files of {names}" if matched else "no stream's files"
             yield LL406.finding(
-                *where, f"read_parquet glob '{path}' matches {what}, but this model's stream "
+                *where, f"read_parquet glob '{shown}' matches {what}, but this model's stream "
                 f"is {own.source}.{own.name}",
                 hint=f"read its own stream's files, e.g. "
                 f"`{narrowed_glob(path, self.ctx.config.raw_path, own.source, own.name)}`",
             )
         elif not matched:
             yield LL406.finding(
-                *where, f"read_parquet glob '{path}' matches no stream's files",
+                *where, f"read_parquet glob '{shown}' matches no stream's files",
                 hint=f"raw files live under `{self.ctx.config.raw_path}` (raw-path)",
             )
         elif len(matched) > 1:
             target = own or self.repo.stream(*matched[0])
             assert target is not None
             yield LL406.finding(
-                *where, f"read_parquet glob '{path}' matches the files of {len(matched)} streams "
+                *where, f"read_parquet glob '{shown}' matches the files of {len(matched)} streams "
                 f"({names}): the model reads them all mixed together",
                 hint=f"narrow the glob to {target.source}.{target.name}'s files, e.g. "
                 f"`{narrowed_glob(path, self.ctx.config.raw_path, target.source, target.name)}`",
@@ -636,18 +651,16 @@ class _Run:
     def path_target(self, path: str, own: Stream | None) -> Stream | None:
         """The one stream a raw path reads (a runtime path: the model's own); None when it
         reads none, several, or what cannot be told."""
-        from lotus_checks.sql.raw_paths import path_read
-
         read = path_read(path, self.ctx.config.raw_path, self._stream_keys)
         if read.kind == "stream" and read.named is not None:
             return self.repo.stream(*read.named)
         if read.kind == "glob" and len(read.streams) == 1:
             return self.repo.stream(*read.streams[0])
-        if read.kind == "runtime" and path.startswith("__lotus_files_") and path.endswith("__"):
+        if read.kind == "runtime" and is_runtime_value(path):
             return own
         return None
 
-    @property
+    @functools.cached_property
     def _stream_keys(self) -> list[tuple[str, str]]:
         return [(s.source, s.name) for s in self.repo.streams]
 
@@ -690,6 +703,15 @@ def _external_location(node: dict[str, Any]) -> str:
     if isinstance(external, dict):
         candidates.append(external.get("location"))
     return next((c for c in candidates if isinstance(c, str)), "")
+
+
+def _as_written(path: str, runtime: dict[str, str]) -> str:
+    """`path` with each runtime placeholder shown as the var() (or env_var()) it stands for."""
+    for placeholder in runtime_placeholders(path):
+        name = runtime.get(placeholder, "")
+        written = f'{{{{ var("{name}") }}}}' if name else "{{ env_var(...) }}"
+        path = path.replace(placeholder, written)
+    return path
 
 
 def _did_you_mean(name: str, options: list[str], what: str) -> str:

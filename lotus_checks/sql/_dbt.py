@@ -371,7 +371,18 @@ class _Functions:
         self._state = state
         self.this = _This()
 
-    def _text_args(self, what: str, args: tuple[Any, ...], offset: int | None) -> tuple[str, ...]:
+    def _text_args(self, what: str, args: tuple[Any, ...], offset: int | None) -> tuple[str, ...] | None:
+        """The names a ref()/source() call gives; None when one is a runtime var(): dbt resolves
+        ref() and source() when it parses the project, before `--vars` are passed."""
+        runtime = [arg for arg in args if isinstance(arg, _RuntimeValue)]
+        if runtime:
+            for arg in runtime:  # one finding for the call, not another for its var()
+                call = self._state.relations.pop(arg.placeholder, None)
+                name = call.args[0] if call is not None and call.args else "..."
+                self._state.problem(
+                    f"{what}() of var('{name}'), a value passed at run time: dbt resolves "
+                    f"{what}() when it parses the project, where the var is not set", offset)
+            return None
         texts = []
         for arg in args:
             if not isinstance(arg, str):
@@ -380,8 +391,9 @@ class _Functions:
         return tuple(texts)
 
     def source(self, *args: Any, _lotus_at: int | None = None, **kwargs: Any) -> _Relation:
-        names = self._text_args("source", args, _lotus_at)
-        if len(names) != 2:
+        given = self._text_args("source", args, _lotus_at)
+        names = given or ()
+        if given is not None and len(names) != 2:
             self._state.problem(
                 f"source() takes a source and a table name, got {len(names)} argument(s)",
                 _lotus_at,
@@ -390,8 +402,9 @@ class _Functions:
         return _Relation(placeholder, names[-1] if names else "")
 
     def ref(self, *args: Any, _lotus_at: int | None = None, **kwargs: Any) -> _Relation:
-        names = self._text_args("ref", args, _lotus_at)
-        if len(names) not in (1, 2):
+        given = self._text_args("ref", args, _lotus_at)
+        names = given or ()
+        if given is not None and len(names) not in (1, 2):
             self._state.problem(
                 f"ref() takes a model name (and optionally a package), got {len(names)} "
                 "argument(s)",

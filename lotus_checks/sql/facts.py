@@ -12,7 +12,7 @@ Shape (positions are 1-based line/column in the *original* .sql file):
  "coverage": {"tags": [...] | None, "sources": [[source, table], ...]},  # plain rendering
  "renderings": [  # is_incremental() False, then True (each None if it did not parse)
    {"relations": {id: {"kind": "source"|"ref"|"this"|"file"|"table", "args", "paths", "files",
-                       "hive", "filename", "line", "column"}},
+                       "runtime", "hive", "filename", "line", "column"}},
     "reads": [{"name", "line", "column", "cands": [[rel, column, [[step, kind, line, col], ...]]],
                "derived", "scope", "known"}],
     "outputs": {"names": [...], "stars": [[rel, [excluded...]]], "opaque": bool}}]}
@@ -267,6 +267,10 @@ def _relations(
             paths = [p for p in rel.paths if p not in files]
             entry["files"] = len(paths) < len(rel.paths)
             entry["paths"] = paths
+            # The var() each runtime placeholder in a path stands for ("" for an env_var()),
+            # to show the path as written.
+            entry["runtime"] = {name: (list(calls[name].args) or [""])[0]
+                                for name in files if any(name in p for p in paths)}
             offset = sql.find(repr_sql(paths[0])) if paths else -1
             if entry["files"]:
                 call = next(calls[p] for p in rel.paths if p in files)

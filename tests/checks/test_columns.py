@@ -563,3 +563,42 @@ def test_select_ll004_reports_template_errors_in_models(make_repo: Any) -> None:
     assert found == [("LL004", f"{CORE}/stripe/int_stripe__customers.sql", 2, 40)]
     root = make_repo(_runtime_tree({"int_stripe__customers": RUNTIME_READ}))
     assert codes(run(with_overrides(load_config(root), select=["LL004"]), use_cache=False)) == []
+
+
+def _findings(make_repo: Any, files: dict[str, Any]) -> list[Any]:
+    return [f for f in check_tree(make_repo(files)).findings if f.code.startswith(COLUMN_CODES)]
+
+
+def test_runtime_value_as_ref_or_source_argument_is_one_ll004(make_repo: Any) -> None:
+    """dbt resolves ref()/source() when it parses, without --vars: one LL004, no placeholder."""
+    for call in ("ref(var('upstream'))", "source(var('src'), 'customers')"):
+        sql = "{{ config(tags=['core']) }}\nselect id from {{ " + call + " }}\n"
+        [finding] = _findings(make_repo, _runtime_tree({"int_stripe__customers": sql}))
+        assert finding.code == "LL004" and finding.line == 2
+        assert "__lotus" not in finding.message + finding.hint
+    # The neighbour: a ref() of a model that exists.
+    files = _runtime_tree({
+        "int_stripe__customers": "{{ config(tags=['core']) }}\nselect id from {{ ref('int_stripe__base') }}\n",
+        "int_stripe__base": "select 1 as id\n",
+    })
+    assert _findings(make_repo, files) == []
+
+
+def test_messages_show_a_runtime_path_as_written(make_repo: Any) -> None:
+    sql = ("{{ config(tags=['core']) }}\n"
+           "select id from read_parquet('{{ var(\"file\") }}/raw/stripe/charges/*.parquet')\n")
+    files = _runtime_tree({"int_stripe__customers": sql})
+    [finding] = _findings(make_repo, files)
+    assert finding.code == "LL406"
+    assert """'{{ var("file") }}/raw/stripe/charges/*.parquet'""" in finding.message
+    own = sql.replace("charges", "customers")
+    assert _findings(make_repo, _runtime_tree({"int_stripe__customers": own})) == []
+
+
+def test_brace_alternatives_are_not_duckdb_globs(make_repo: Any) -> None:
+    sql = ("{{ config(tags=['core']) }}\n"
+           "select id from read_parquet('s3://landing/raw/stripe/{customers,charges}/*.parquet')\n")
+    [finding] = _findings(make_repo, _runtime_tree({"int_stripe__customers": sql}))
+    assert finding.code == "LL406" and "do not expand" in finding.message
+    assert ("['s3://landing/raw/stripe/customers/*.parquet', "
+            "'s3://landing/raw/stripe/charges/*.parquet']") in finding.hint
