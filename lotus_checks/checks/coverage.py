@@ -560,6 +560,30 @@ class _Lake:
         return out
 
     @cached_property
+    def dbt_source_names(self) -> dict[str, str]:
+        """Lotus source -> the dbt source its models read its streams through: the one dbt
+        source the models in its folder call `source()` with (`stripe_raw` in a repo declaring
+        its sources so), else the one declared in a YAML file in its folder; else its own name."""
+        out = {}
+        lotus = set(self.repo.sources)
+        for source in self.repo.stream_sources:
+            folder = self.source_folder(source) + "/"
+            called = {name for m in self.repo.models if m.path.startswith(folder)
+                      for name, _ in self.facts(m).sources if name == source or name not in lotus}
+            declared_here = {name for name, found in self.dbt_sources.items()
+                             if name not in lotus and any(d.path.startswith(folder) for d in found)}
+            if source in called or source in self.dbt_sources:
+                out[source] = source
+            elif len(called) == 1 or (not called and len(declared_here) == 1):
+                out[source] = next(iter(called or declared_here))
+            else:
+                out[source] = source
+        return out
+
+    def dbt_source_name(self, source: str) -> str:
+        return self.dbt_source_names.get(source, source)
+
+    @cached_property
     def source_calls(self) -> set[str]:
         """Sources some model reads through `source()`."""
         return {src for model in self.repo.models for src, _ in self.facts(model).sources}
@@ -618,10 +642,12 @@ def _dbt_sources(lake: _Lake) -> Iterator[Finding]:
         for source in lake.repo.stream_sources:
             yield from _missing_tables(lake, source)
     if lake.ctx.enabled("LL305"):
+        lotus_sources = {dbt: lotus for lotus, dbt in lake.dbt_source_names.items()}
         for name, declared in sorted(lake.dbt_sources.items()):
-            if name in lake.repo.sources:
+            source = name if name in lake.repo.sources else lotus_sources.get(name)
+            if source is not None:
                 for dbt_source in declared:
-                    yield from _orphan_tables(lake, dbt_source)
+                    yield from _orphan_tables(lake, dbt_source, source)
 
 
 def _sources_file(lake: _Lake, source: str) -> str:
@@ -629,17 +655,19 @@ def _sources_file(lake: _Lake, source: str) -> str:
 
 
 def _read_through_source(lake: _Lake, source: str) -> bool:
+    name = lake.dbt_source_name(source)
     return (
-        source in lake.dbt_sources
+        name in lake.dbt_sources
         or lake.repo.is_file(_sources_file(lake, source))
-        or source in lake.source_calls
+        or name in lake.source_calls
     )
 
 
 def _undeclared_streams(lake: _Lake, source: str) -> tuple[str, list[Stream]]:
     """(the sources file that should declare them, the source's synced streams no dbt sources
-    file declares as a table); no streams when the source is not read through `source()`."""
-    declared = lake.dbt_sources.get(source, [])
+    file declares as a table of its dbt source); no streams when the source is not read through
+    `source()`."""
+    declared = lake.dbt_sources.get(lake.dbt_source_name(source), [])
     sources_file = declared[0].path if declared else _sources_file(lake, source)
     if not _read_through_source(lake, source):
         return sources_file, []
@@ -653,7 +681,8 @@ def _undeclared_streams(lake: _Lake, source: str) -> tuple[str, list[Stream]]:
 
 def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
     sources_file, streams = _undeclared_streams(lake, source)
-    declared = lake.dbt_sources.get(source, [])
+    dbt_name = lake.dbt_source_name(source)
+    declared = lake.dbt_sources.get(dbt_name, [])
     for stream in streams:
         places: list[Place] = []
         if declared:
@@ -662,7 +691,7 @@ def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
         exists = lake.repo.is_file(sources_file)
         if declared:
             where = f"`{sources_file}`"
-            hint = f"add `- name: {stream.name}` under `tables:` of source `{source}` in {sources_file}"
+            hint = f"add `- name: {stream.name}` under `tables:` of source `{dbt_name}` in {sources_file}"
         else:
             where = f"`{sources_file}` ({'it declares no source `' + source + '`' if exists else 'no such file'})"
             hint = (
@@ -678,8 +707,7 @@ def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
         )
 
 
-def _orphan_tables(lake: _Lake, dbt_source: _DbtSource) -> Iterator[Finding]:
-    source = dbt_source.name
+def _orphan_tables(lake: _Lake, dbt_source: _DbtSource, source: str) -> Iterator[Finding]:
     streams = lake.stream_names.get(source, [])
     for table in dbt_source.tables:
         if table.name in streams or (table.identifier and table.identifier in streams):
@@ -689,7 +717,7 @@ def _orphan_tables(lake: _Lake, dbt_source: _DbtSource) -> Iterator[Finding]:
             table.path,
             table.line,
             table.column,
-            f"table `{table.name}` of source `{source}` has no stream config ({stream_file})"
+            f"table `{table.name}` of source `{dbt_source.name}` has no stream config ({stream_file})"
             + _did_you_mean(table.name, streams),
             hint="rename the table to its stream, or remove it if the stream is gone",
         )
@@ -1170,7 +1198,8 @@ def _sources_file_edits(
         doc = lake.repo.yaml(path)
         entries = doc.data.get("sources") if doc is not None and isinstance(doc.data, dict) else None
         index = next(
-            (i for i, e in enumerate(entries or []) if isinstance(e, dict) and e.get("name") == source),
+            (i for i, e in enumerate(entries or [])
+             if isinstance(e, dict) and e.get("name") == lake.dbt_source_name(source)),
             None,
         )
         edited: str | None = text

@@ -143,6 +143,27 @@ def test_reference_tree_is_clean(reference_repo: Path) -> None:
 # ---- LL301 ----------------------------------------------------------------------------------
 
 
+def _raw_named(files: dict[str, Any]) -> dict[str, Any]:
+    """The lake whose dbt source for shopify is named `shopify_raw` (models read it so)."""
+    out = dict(files)
+    out[SHOPIFY_SOURCES] = SOURCES_YML.replace("name: shopify", "name: shopify_raw")
+    for path, text in files.items():
+        if path.endswith(".sql") and isinstance(text, str):
+            out[path] = text.replace("source('shopify',", "source('shopify_raw',")
+    return out
+
+
+def test_ll301_judges_the_dbt_source_the_models_read(lake: Callable[..., Path]) -> None:
+    """Every model reads `source('shopify_raw', ...)`: that is where shopify's streams are
+    declared, and they all are (LL106 leaves the name to the repo)."""
+    files = _raw_named(lake_files())
+    assert coverage(check_tree(lake(files))) == []
+    files[SHOPIFY_SOURCES] = files[SHOPIFY_SOURCES].replace("      - name: customers\n", "")
+    result = check_tree(lake(files))
+    assert coverage(result) == [("LL301", SHOPIFY_SOURCES, 6, 5)]
+    assert "tables:` of source `shopify_raw`" in first(result).hint
+
+
 def test_ll301_stream_without_table_fires_on_the_tables_key(lake: Callable[..., Path]) -> None:
     root = lake({SHOPIFY_SOURCES: SOURCES_YML.replace("      - name: customers\n", "")})
     result = check_tree(root)
