@@ -122,13 +122,17 @@ LL406 = Rule(
 that names a different stream, or no stream at all, reads the wrong data. A fan-out model such
 as `int_shopify__order_lines` tagged `shopify__orders` may read `raw/shopify/orders/`.
 
-A glob names every stream whose files it can match, in the stream's folder or beside it
-(Airbyte's S3 destination writes `orders0.parquet` when its path format ends in the stream
-name): `'s3://landing/raw/shopify/orders*.parquet'` reads `orders`, and would also read a
-stream `orders_refunds` (`orders_refunds0.parquet`), mixing both; it fires when that is not
-exactly the model's own stream. A path passed at run time (`read_parquet('{{ var("file") }}')`,
+A glob names every stream whose files it can match, in the stream's folder (any part files
+and partition folders below it) or beside it (Airbyte's S3 destination writes `orders0.parquet`
+when its path format ends in the stream name): `'s3://landing/raw/shopify/orders*.parquet'`
+reads `orders`, and would also read a stream `orders_refunds` (`orders_refunds0.parquet`),
+mixing both; it fires when that is not exactly the model's own stream. Globs follow DuckDB:
+`**` crosses folders only as a whole path segment, `[!x]` negates (`[^x]` does not), and there
+are no `{a,b}` alternatives (such a path reads a folder of that literal name: read a list of
+paths instead). A path passed at run time (`read_parquet('{{ var("file") }}')`,
 `read_parquet({{ var("files") }})`) reads the model's own stream; it fires only when the model
-has no stream (neither its tag nor its name names one).
+has no stream (neither its tag nor its name names one) where Dagster runs models per stream
+(see LL303): there the model is given no stream's files.
 
 Fires on (in `int_klaviyo__lists.sql`):
 ```sql

@@ -48,7 +48,9 @@ LL301 = Rule(
 
 The rule applies to a source once it is read through `source()`: some model calls
 `source('<source>', ...)`, a sources file `_<source>__sources.yml` (key `sources-file`) exists in
-its model folder, or a YAML file in a model folder declares the dbt source. Sources whose models
+its model folder, or a YAML file in a model folder declares the dbt source. The dbt source
+judged is the one the models in the source's folder read through `source()` (a repo may declare
+`stripe_raw` for the `stripe` streams), else the one declared in that folder. Sources whose models
 only use `read_parquet(...)` are left alone. Streams with `"selected": false` are not synced and
 are skipped. Turn the rule off with `ignore = ["LL301"]` if your sources are declared elsewhere.
 
@@ -114,12 +116,16 @@ is never run when its stream lands.
 Tags are read from the model's `{{ config(tags=[...]) }}` (and from `dbt_project.yml` and YAML
 properties files).
 
-The rule applies only where the repo uses per-stream tags: some model carries a tag naming a
-stream, or a Python file (Dagster code) in the dbt project's folder builds a dbt selection
-`tag:` from source and stream (e.g. `select=f"tag:{source}__{stream}"`). Before that, a repo's
-models tag only `['core']` and its Dagster assets select them by that broad tag: nothing is
-lost, and the rule says nothing. Once the convention is in use, a stream model without its tag
-is never run, which is what this error reports.
+The rule applies only where Dagster runs models by per-stream tags. The Dagster code (Python
+files importing Dagster in the dbt project's folder, read with Python's parser: comments and
+docstrings do not count) decides: a dbt selection built from source and stream
+(`select=f"tag:{source}__{stream}"`, `--select` followed by such a value) turns the rule on;
+Dagster code whose selections are all fixed (`select="tag:core"`) or name models turns it off,
+whatever tags some models already carry. Where there is no Dagster code to read, the rule
+applies to a source once one of its models carries one of its stream tags. Before the
+convention, a repo's models tag only `['core']` and its Dagster assets select them by that
+broad tag: nothing is lost, and the rule says nothing. Once it is in use, a stream model
+without its tag is never run, which is what this error reports.
 
 Fires on `core/shopify/int_shopify__orders.sql`:
 ```sql
