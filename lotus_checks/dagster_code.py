@@ -112,18 +112,18 @@ class _Module:
         return out
 
     def strings(self) -> list[str]:
-        out = []
-        for node in ast.walk(self.tree):
-            if isinstance(node, ast.JoinedStr) or (
-                isinstance(node, ast.Constant) and isinstance(node.value, str)
-                and id(node) not in self.docstrings
-            ):
-                out.append(self.text(node))
-            elif isinstance(node, ast.Call) and _is_format(node):
-                out.append(self.text(node))
-            elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
-                out.append(self.text(node))
-        return out
+        return [self.text(node) for node in ast.walk(self.tree)
+                if isinstance(node, ast.expr) and self._builds_string(node)]
+
+    def _builds_string(self, node: ast.AST) -> bool:
+        """A string expression that is not a docstring (nor another bare string statement)."""
+        if isinstance(node, ast.Constant):
+            return isinstance(node.value, str) and id(node) not in self.docstrings
+        if isinstance(node, ast.Call):
+            return _is_format(node)
+        if isinstance(node, ast.BinOp):
+            return isinstance(node.op, (ast.Add, ast.Mod))
+        return isinstance(node, ast.JoinedStr)
 
     def passed_vars(self) -> set[str] | None:
         """Names of the vars passed with `--vars`; None when a value cannot be read."""
@@ -163,8 +163,8 @@ class _Module:
             if name in ("dumps", "safe_dump", "dump") and node.args:
                 return self.dict_keys(node.args[0], depth + 1)
             if name == "dict" and not node.args:
-                keys = {k.arg for k in node.keywords}
-                return None if None in keys else {k for k in keys if k is not None}
+                names = [k.arg for k in node.keywords]
+                return {k for k in names if k is not None} if None not in names else None
             return None
         if isinstance(node, ast.Name):
             values = self.assigned.get(node.id, [])

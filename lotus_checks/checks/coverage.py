@@ -650,10 +650,10 @@ def _dbt_sources(lake: _Lake) -> Iterator[Finding]:
     if lake.ctx.enabled("LL305"):
         lotus_sources = {dbt: lotus for lotus, dbt in lake.dbt_source_names.items()}
         for name, declared in sorted(lake.dbt_sources.items()):
-            source = name if name in lake.repo.sources else lotus_sources.get(name)
-            if source is not None:
+            owner = name if name in lake.repo.sources else lotus_sources.get(name)
+            if owner is not None:
                 for dbt_source in declared:
-                    yield from _orphan_tables(lake, dbt_source, source)
+                    yield from _orphan_tables(lake, dbt_source, owner)
 
 
 def _sources_file(lake: _Lake, source: str) -> str:

@@ -32,6 +32,7 @@ from lotus_checks.sql._budget import BudgetExceeded
 from lotus_checks.sql._budget import RenderTimedOut
 from lotus_checks.sql._budget import bounded_str
 from lotus_checks.sql._budget import check_size
+from lotus_checks.sql.raw_paths import RUNTIME_MARK
 from lotus_checks.sql.render import RelationCall
 from lotus_checks.sql.render import TemplateProblem
 
@@ -94,7 +95,7 @@ class RenderState:
     def relation(self, kind: str, args: tuple[str, ...], offset: int | None) -> str:
         number = len(self.relations)
         if kind == "files":
-            placeholder = f"__lotus_files_{number}__"
+            placeholder = f"{RUNTIME_MARK}{number}__"  # raw_paths.py recognises it
         else:
             placeholder = f"__lotus_rel_{number}"
         line, column = self.offset_to_line_col(offset) if offset is not None else (1, 1)
@@ -504,10 +505,12 @@ class _RuntimeValue(str):
 
     placeholder: str
 
-    def __new__(cls, text: str, placeholder: str) -> _RuntimeValue:
-        value = super().__new__(cls, text)
-        value.placeholder = placeholder
-        return value
+    def __init__(self, text: str, placeholder: str) -> None:
+        super().__init__()
+        self.placeholder = placeholder
+
+    def __new__(cls, text: str, placeholder: str) -> _RuntimeValue:  # noqa: PYI034 - str subclass
+        return super().__new__(cls, text)
 
     def __bool__(self) -> bool:
         return False
