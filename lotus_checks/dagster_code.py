@@ -22,6 +22,7 @@ DYNAMIC = "\0"  # a part of a string filled in at run time
 SELECT_FLAGS = frozenset({"--select", "-s", "--models", "-m"})
 SELECT_KEYWORDS = frozenset({"select", "dbt_select"})
 VARS_FLAG = "--vars"
+DEFAULT_SELECTION = "fqn:*"  # what `@dbt_assets` selects without `select=`: every model
 
 
 @dataclass(frozen=True)
@@ -107,6 +108,9 @@ class _Module:
         for node in ast.walk(self.tree):
             if isinstance(node, ast.Call):
                 out += [self.text(k.value) for k in node.keywords if k.arg in SELECT_KEYWORDS]
+                if _called_name(node) == "dbt_assets" and not any(
+                        k.arg in SELECT_KEYWORDS for k in node.keywords):
+                    out.append(DEFAULT_SELECTION)
             elif isinstance(node, (ast.List, ast.Tuple)):
                 out += [self.text(value) for flag, value in _flag_values(node, SELECT_FLAGS)]
         return out
@@ -158,8 +162,7 @@ class _Module:
                 keys.add(key.value)
             return keys
         if isinstance(node, ast.Call):
-            name = node.func.attr if isinstance(node.func, ast.Attribute) else \
-                node.func.id if isinstance(node.func, ast.Name) else ""
+            name = _called_name(node)
             if name in ("dumps", "safe_dump", "dump") and node.args:
                 return self.dict_keys(node.args[0], depth + 1)
             if name == "dict" and not node.args:
@@ -208,6 +211,11 @@ class _Module:
             if len(values) == 1:
                 return self.text(values[0], depth + 1)
         return DYNAMIC
+
+
+def _called_name(node: ast.Call) -> str:
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
 def _is_format(node: ast.Call) -> bool:

@@ -55,3 +55,8 @@ def test_vars_flag_passed_another_way_cannot_be_read() -> None:
 
 def test_selectors_drop_graph_operators() -> None:
     assert selectors("+tag:a tag:b+,2+tag:c @tag:d") == ["tag:a", "tag:b", "tag:c", "tag:d"]
+
+
+def test_dbt_assets_without_select_runs_every_model() -> None:
+    code = read_dagster_code([HEADER + "@dbt_assets(manifest=M)\ndef every(context, dbt):\n    pass\n"])
+    assert code.selections == ("fqn:*",)
