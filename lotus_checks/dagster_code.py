@@ -36,6 +36,9 @@ class DagsterCode:
     strings: tuple[str, ...] = ()
     # The var names some `--vars` passes; None when some `--vars` value cannot be read.
     passed_vars: frozenset[str] | None = frozenset()
+    # Each dbt command written as a list: (its selection, DYNAMIC when it has no `--select`;
+    # the vars it passes, None when they cannot be read).
+    runs: tuple[tuple[str, frozenset[str] | None], ...] = ()
 
 
 def read_dagster_code(sources: Iterable[str]) -> DagsterCode:
@@ -45,6 +48,7 @@ def read_dagster_code(sources: Iterable[str]) -> DagsterCode:
     selections: list[str] = []
     strings: list[str] = []
     passed: set[str] | None = set()
+    runs: list[tuple[str, frozenset[str] | None]] = []
     for text in sources:
         if "dagster" not in text:
             continue
@@ -58,10 +62,11 @@ def read_dagster_code(sources: Iterable[str]) -> DagsterCode:
         module = _Module(tree)
         selections += module.selections()
         strings += module.strings()
+        runs += module.runs()
         vars_here = module.passed_vars()
         passed = None if passed is None or vars_here is None else passed | vars_here
     return DagsterCode(found, tuple(selections), tuple(strings),
-                       None if passed is None else frozenset(passed))
+                       None if passed is None else frozenset(passed), tuple(runs))
 
 
 def selectors(selection: str) -> list[str]:
@@ -128,6 +133,22 @@ class _Module:
         if isinstance(node, ast.BinOp):
             return isinstance(node.op, (ast.Add, ast.Mod))
         return isinstance(node, ast.JoinedStr)
+
+    def runs(self) -> list[tuple[str, frozenset[str] | None]]:
+        """(selection, vars) of each dbt command list that selects or passes vars."""
+        out = []
+        for node in ast.walk(self.tree):
+            if not isinstance(node, (ast.List, ast.Tuple)):
+                continue
+            selected = [self.text(v) for _f, v in _flag_values(node, SELECT_FLAGS)]
+            passing = [self.dict_keys(v) for _f, v in _flag_values(node, {VARS_FLAG})]
+            if not selected and not passing:
+                continue
+            names: frozenset[str] | None = frozenset()
+            for keys in passing:
+                names = None if names is None or keys is None else names | keys
+            out.append((" ".join(selected) if selected else DYNAMIC, names))
+        return out
 
     def passed_vars(self) -> set[str] | None:
         """Names of the vars passed with `--vars`; None when a value cannot be read."""

@@ -18,8 +18,7 @@ from typing import Iterator
 from lotus_checks.checks.input import LL003
 from lotus_checks.checks.input import LL004
 from lotus_checks.checks.input import LL008
-from lotus_checks.checks.coverage import models_run_per_stream
-from lotus_checks.checks.coverage import passed_vars
+from lotus_checks.checks.coverage import Conventions
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
@@ -233,14 +232,11 @@ class _Run:
         }
 
     @functools.cached_property
-    def runs_per_stream(self) -> bool:
-        """Whether Dagster runs each stream's models on its own (coverage.py): only then is a
-        runtime read in a model whose stream cannot be told given no stream's files."""
-        return models_run_per_stream(self.ctx)
-
-    @functools.cached_property
-    def passed_vars(self) -> frozenset[str] | None:
-        return passed_vars(self.ctx)
+    def conventions(self) -> Conventions:
+        """How the repo runs its models (coverage.py): whether per stream (only then is a
+        runtime read in a model whose stream cannot be told given no stream's files), and
+        with which vars."""
+        return Conventions(self.ctx)
 
     # ---- facts -----------------------------------------------------------------------------
 
@@ -294,7 +290,7 @@ class _Run:
         args = call["args"]
         where = (model.path, call["line"], call["column"])
         if call["kind"] == "files" and args:
-            yield from self.check_runtime_var(where, args[0])
+            yield from self.check_runtime_var(model, where, args[0])
         if call["kind"] == "ref" and args:
             name = args[-1]
             if name not in self.models:
@@ -324,9 +320,12 @@ class _Run:
                 message = f"source('{source}', '{table}'): no sources file declares source `{source}`"
             yield LL404.finding(*where, message, hint=hint)
 
-    def check_runtime_var(self, where: tuple[str, int | None, int | None], name: str) -> Iterator[Finding]:
-        """A var() without default nor project value must be one the orchestrator passes."""
-        passed = self.passed_vars
+    def check_runtime_var(
+        self, model: Model, where: tuple[str, int | None, int | None], name: str
+    ) -> Iterator[Finding]:
+        """A var() without default nor project value must be one the orchestrator passes when
+        it runs the model."""
+        passed = self.conventions.passed_vars(model)
         if passed is None or name in passed:
             return
         listed = ", ".join(f"`{n}`" for n in sorted(passed)) or "none"
@@ -338,8 +337,8 @@ class _Run:
         )
         yield LL004.finding(
             *where,
-            f"var('{name}') has no default and the orchestrator does not pass it (it passes "
-            f"{listed}): `dbt build` fails with \"Required var '{name}' not found\"",
+            f"var('{name}') has no default and the orchestrator does not pass it to this model "
+            f"(it passes {listed}): `dbt build` fails with \"Required var '{name}' not found\"",
             hint=hint,
         )
 
@@ -352,7 +351,10 @@ class _Run:
         if entry["kind"] != "file":
             return
         where = (model.path, entry["line"], entry["column"])
-        if entry["files"] and own is None and self.runs_per_stream:
+        passed = self.conventions.passed_vars(model) if entry.get("runtime") else None
+        unpassed = passed is not None and any(
+            name and name not in passed for name in entry["runtime"].values())  # LL004 says so
+        if entry["files"] and own is None and not unpassed and self.conventions.models_run_per_stream:
             yield LL406.finding(
                 *where,
                 "read_parquet of a path passed at run time (a var() without default) in a model "
@@ -369,7 +371,7 @@ class _Run:
             if braces is not None:
                 yield LL406.finding(
                     *where, f"read_parquet path '{shown}' uses `{braces}`, which DuckDB globs do "
-                    "not expand: it reads a folder of that literal name, which does not exist",
+                    "not expand: it looks for a folder of that literal name",
                     hint="read a list of paths: read_parquet(["
                     + ", ".join(f"'{_as_written(path.replace(braces, a, 1), entry.get('runtime', {}))}'"
                                 for a in braces[1:-1].split(",")) + "])",

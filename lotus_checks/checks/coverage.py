@@ -272,25 +272,45 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         yield from dbt_crosscheck.check(ctx)
 
 
-def models_run_per_stream(ctx: CheckContext) -> bool:
-    """Whether Dagster runs each stream's models on its own (so a model whose stream cannot be
-    told is given no stream's files): its code selects by stream tag, or, where the code does not
-    say, the repo's models follow the stream tag or the `<layer>_<source>__<stream>` naming."""
-    lake = _Lake(ctx)
-    decided = lake.dagster_selects_by_stream_tag
-    if decided is not None:
-        return decided
-    return bool(lake.sources_with_stream_tags) or _names_stream_models(_stream_model_gaps(lake))
+class Conventions:
+    """How the repo runs its models, as the coverage checks see it, for another family (make
+    one per run of that family: what it reads is then tracked for that family)."""
 
+    def __init__(self, ctx: CheckContext):
+        self._lake = _Lake(ctx)
+        self._config = ctx.config
 
-def passed_vars(ctx: CheckContext) -> frozenset[str] | None:
-    """The var() names the orchestrator passes at run time (`dbt build --vars`): config key
-    `runtime-vars`, else what the Dagster code passes; None when that cannot be told (no Dagster
-    code in the repo, or its `--vars` is built in a way that cannot be read)."""
-    if ctx.config.runtime_vars is not None:
-        return frozenset(ctx.config.runtime_vars)
-    code = _Lake(ctx).dagster_code
-    return code.passed_vars if code.found else None
+    @cached_property
+    def models_run_per_stream(self) -> bool:
+        """Whether Dagster runs each stream's models on its own (so a model whose stream cannot
+        be told is given no stream's files): its code selects by stream tag, or, where the code
+        does not say, the repo's models follow the stream tag or the `<layer>_<source>__<stream>`
+        naming."""
+        lake = self._lake
+        decided = lake.dagster_selects_by_stream_tag
+        if decided is not None:
+            return decided
+        return bool(lake.sources_with_stream_tags) or _names_stream_models(_stream_model_gaps(lake))
+
+    def passed_vars(self, model: Model) -> frozenset[str] | None:
+        """The var() names the orchestrator passes at run time (`dbt build --vars`) when it runs
+        `model`: config key `runtime-vars`, else what the Dagster code passes in the dbt
+        commands that select the model (all it passes when no command can be told to select
+        it); None when that cannot be told (no Dagster code, or vars it cannot read)."""
+        if self._config.runtime_vars is not None:
+            return frozenset(self._config.runtime_vars)
+        code = self._lake.dagster_code
+        if not code.found or code.passed_vars is None:
+            return None
+        tags = self._lake.facts(model).tags
+        if tags is None:
+            return code.passed_vars
+        runs = [names for selection, names in code.runs if self._lake.selects(selection, tags)]
+        if not runs:
+            return code.passed_vars
+        if any(names is None for names in runs):
+            return None
+        return frozenset().union(*(names for names in runs if names is not None))
 
 
 # ---- what the checks share ----------------------------------------------------------------
@@ -419,6 +439,20 @@ class _Lake:
             for selector in selectors(selection):
                 if selector == DYNAMIC or (selector.startswith("tag:") and DYNAMIC in selector):
                     return None  # a selection handed in from elsewhere: cannot tell
+        return False
+
+    def selects(self, selection: str, tags: tuple[str, ...]) -> bool:
+        """Whether a dbt selection may select a model with `tags`: a fixed `tag:` by the tag, a
+        stream-tag selection by a tag naming a stream; anything else (names, paths, what is
+        known only at run time) is taken to select it."""
+        for selector in selectors(selection):
+            if not selector.startswith("tag:") or (
+                    DYNAMIC in selector and not self._selects_stream_tag(selector)):
+                return True
+            if DYNAMIC not in selector and selector[len("tag:"):] in tags:
+                return True
+            if DYNAMIC in selector and any(self.names_real_stream(t) for t in tags):
+                return True
         return False
 
     def _selects_stream_tag(self, selector: str) -> bool:

@@ -270,7 +270,7 @@ def _relations(
             # The var() each runtime placeholder in a path stands for ("" for an env_var()),
             # to show the path as written.
             entry["runtime"] = {name: (list(calls[name].args) or [""])[0]
-                                for name in files if any(name in p for p in paths)}
+                                for name in files if any(name in p for p in rel.paths)}
             offset = sql.find(repr_sql(paths[0])) if paths else -1
             if entry["files"]:
                 call = next(calls[p] for p in rel.paths if p in files)

@@ -602,3 +602,17 @@ def test_brace_alternatives_are_not_duckdb_globs(make_repo: Any) -> None:
     assert finding.code == "LL406" and "do not expand" in finding.message
     assert ("['s3://landing/raw/stripe/customers/*.parquet', "
             "'s3://landing/raw/stripe/charges/*.parquet']") in finding.hint
+
+
+def test_var_in_a_model_run_by_a_command_passing_no_vars_is_ll004(make_repo: Any) -> None:
+    """The marts are built by `dbt build --select tag:marts` with no --vars: `var("file")`
+    fails there, while the stream's model, built with --vars, gets it."""
+    marts = ("\n\n@dbt_assets(manifest=MANIFEST, select='tag:marts')\ndef marts(context, dbt):\n"
+             "    yield from dbt.cli(['build', '--select', 'tag:marts'], context=context).stream()\n")
+    mart = RUNTIME_READ.replace("tags=['core']", "tags=['marts']")
+    stream_model = RUNTIME_READ.replace("tags=['core']", "tags=['core', 'stripe__customers']")
+    files = _runtime_tree({"int_stripe__customers": stream_model})
+    files["orchestration/assets/core/assets.py"] += marts
+    assert _lint(make_repo, files) == []
+    files["orchestration/assets/marts/sales/fct_sales.sql"] = mart
+    assert _lint(make_repo, files) == [("LL004", "orchestration/assets/marts/sales/fct_sales.sql", 2, 40)]
