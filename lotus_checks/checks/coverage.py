@@ -300,8 +300,8 @@ class Conventions:
         if self._config.runtime_vars is not None:
             return frozenset(self._config.runtime_vars)
         code = self._lake.dagster_code
-        if not code.found or code.passed_vars is None:
-            return None
+        if not code.found or code.passed_vars is None or not (code.selections or code.runs):
+            return None  # no Dagster code that runs dbt: it runs elsewhere
         tags = self._lake.facts(model).tags
         if tags is None:
             return code.passed_vars

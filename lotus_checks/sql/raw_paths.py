@@ -1,7 +1,7 @@
 """Which streams a raw read's path reads: a plain path, a glob, or a path known only at run time.
 
 The `raw-path` pattern (default `raw/{source}/{stream}/`) says where a stream's files land: in
-the stream's folder (flat, hive-partitioned `year=2024/...` or in date folders `2024/01/...`), or,
+the stream's folder (flat, hive-partitioned `year=2024/...`, in date or other folders), or,
 when the Airbyte S3 destination's path format ends in the stream name, beside it as
 `raw/<source>/<stream>0.parquet` (the stream name, then a part number or other suffix that does
 not start with a letter). A path names the streams whose files it can match under that layout,
@@ -98,8 +98,10 @@ def glob_streams(
     if start is None:
         return None
     glob = path[start:].split("/")
+    streams = list(streams)
+    names = frozenset(stream for _, stream in streams)
     return [(source, stream) for source, stream in streams
-            if _reads_stream(glob, raw_path, source, stream)]
+            if _reads_stream(glob, raw_path, source, stream, names)]
 
 
 def narrowed_glob(path: str, raw_path: str, source: str, stream: str) -> str:
@@ -137,7 +139,7 @@ def glob_regex(glob: str) -> re.Pattern[str]:
 # A glob is matched segment by segment (a `**` segment takes any number of them), and within a
 # segment token by token, so "can some file of this stream match" is decided exactly, without
 # listing files: the stream's folder must match, and what follows it (left open) must be able to
-# be a file, through folders that partition data (`year=2024`, `2024`).
+# be a file, through folders of its own (`year=2024`, `data`; not another stream's `flows`).
 
 _Token = tuple[str, str]  # ("lit", char) | ("any", "") | ("star", "") | ("class" | "nclass", body)
 
@@ -230,10 +232,10 @@ def _segment_extends(segment: str, stem: str) -> bool:
                for i in states)
 
 
-def _partition_folder(segment: str) -> bool:
-    """Whether a glob segment can name a folder of partitions (`year=*`, `2024`, `*`) rather
-    than another stream's folder (`flows`)."""
-    return has_glob(segment) or "=" in segment or segment[:1].isdigit()
+def _inner_folder(segment: str, stream_names: frozenset[str]) -> bool:
+    """Whether a glob segment can name a folder inside a stream's folder (`year=*`, `2024`,
+    `data`, `*`) rather than another stream's folder (`flows`, read through a `**`)."""
+    return has_glob(segment) or segment not in stream_names
 
 
 def _segment_closure(glob: list[str], states: set[int]) -> set[int]:
@@ -259,12 +261,14 @@ def _walk(glob: list[str], names: list[str]) -> set[int]:
     return states
 
 
-def _reads_stream(glob: list[str], raw_path: str, source: str, stream: str) -> bool:
+def _reads_stream(
+    glob: list[str], raw_path: str, source: str, stream: str, stream_names: frozenset[str]
+) -> bool:
     folder = [s for s in raw_path.replace("{source}", source).replace("{stream}", stream).split("/") if s]
-    # In the stream's folder: what follows the folder is partition folders, then a file.
+    # In the stream's folder: what follows the folder is folders of its own, then a file.
     for i in _walk(glob, folder):
         rest = glob[i:]
-        if rest and all(s == GLOBSTAR or _partition_folder(s) for s in rest[:-1]):
+        if rest and all(s == GLOBSTAR or _inner_folder(s, stream_names) for s in rest[:-1]):
             return True
     # Beside it: `raw/<source>/<stream><suffix>`, when the stream is the pattern's last part.
     before, _, after = raw_path.partition("{stream}")

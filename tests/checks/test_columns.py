@@ -616,3 +616,12 @@ def test_var_in_a_model_run_by_a_command_passing_no_vars_is_ll004(make_repo: Any
     assert _lint(make_repo, files) == []
     files["orchestration/assets/marts/sales/fct_sales.sql"] = mart
     assert _lint(make_repo, files) == [("LL004", "orchestration/assets/marts/sales/fct_sales.sql", 2, 40)]
+
+
+def test_dagster_code_that_runs_no_dbt_does_not_decide_the_vars(make_repo: Any) -> None:
+    """A sensor file importing Dagster beside the models, dbt run elsewhere: vars are not judged."""
+    typo = RUNTIME_READ.replace('var("file")', 'var("fiel")')
+    sensor = "from dagster import sensor\n\n\n@sensor(job=JOB)\ndef landed(context):\n    return None\n"
+    files = _runtime_tree({"int_stripe__customers": typo}, selection=None,
+                          extra={"orchestration/assets/core/sensors.py": sensor})
+    assert _lint(make_repo, files) == []

@@ -95,6 +95,7 @@ KLAVIYO = [("klaviyo", s) for s in ("flows", "lists", "campaigns")]
         ("raw/klaviyo/flows*/part-*.parquet", ["flows"]),
         ("raw/klaviyo/flows*/dt=*/*.parquet", ["flows"]),
         ("raw/klaviyo/flows*/2024/*/*.parquet", ["flows"]),
+        ("raw/klaviyo/flows*/data/*.parquet", ["flows"]),
         # A `**` can stand for the raw tree's root and folders.
         ("s3://landing/**/flows/*.parquet", ["flows"]),
         ("s3://landing/raw/**/lists/**/*.parquet", ["lists"]),
