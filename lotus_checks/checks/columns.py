@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 from typing import Iterator
 
+from lotus_checks.checks.coverage import Conventions
 from lotus_checks.checks.input import LL003
 from lotus_checks.checks.input import LL004
 from lotus_checks.checks.input import LL008
-from lotus_checks.checks.coverage import Conventions
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
