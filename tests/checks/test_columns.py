@@ -625,3 +625,15 @@ def test_dagster_code_that_runs_no_dbt_does_not_decide_the_vars(make_repo: Any) 
     files = _runtime_tree({"int_stripe__customers": typo}, selection=None,
                           extra={"orchestration/assets/core/sensors.py": sensor})
     assert _lint(make_repo, files) == []
+
+
+def test_runtime_var_through_set_printed_in_quotes_parses(make_repo: Any) -> None:
+    """`{% set d = var('start_date') %} ... >= '{{ d }}'` is a string: no false LL003."""
+    sql = ("{% set d = var('start_date') %}{{ config(tags=['core']) }}\n"
+           "select id, email from read_parquet('{{ var(\"file\") }}') where updated_at >= '{{ d }}'\n")
+    declared = {"lotus-check.toml": 'runtime-vars = ["file", "start_date"]\n'}
+    assert _lint(make_repo, _runtime_tree({"int_stripe__customers": sql}, extra=declared)) == []
+    # The neighbour: a real parse error next to it is still LL003.
+    broken = sql.replace("where updated_at", "where where updated_at")
+    found = _lint(make_repo, _runtime_tree({"int_stripe__customers": broken}, extra=declared))
+    assert [c[0] for c in found] == ["LL003"]
