@@ -97,7 +97,19 @@ class _Module:
         self.tree = tree
         self.assigned: dict[str, list[ast.expr]] = {}
         self.docstrings: set[int] = set()
+        self.mutated: set[str] = set()  # names changed after assignment (`v["k"] = ...`)
         for node in ast.walk(tree):
+            if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+                targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+                for target in targets:
+                    if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name):
+                        self.mutated.add(target.value.id)
+                    elif isinstance(node, ast.AugAssign) and isinstance(target, ast.Name):
+                        self.mutated.add(target.id)
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and isinstance(node.func.value, ast.Name) \
+                    and node.func.attr in ("update", "setdefault", "pop", "__setitem__"):
+                self.mutated.add(node.func.value.id)
             if isinstance(node, ast.Assign):
                 for target in node.targets:
                     if isinstance(target, ast.Name):
@@ -192,7 +204,7 @@ class _Module:
             return None
         if isinstance(node, ast.Name):
             values = self.assigned.get(node.id, [])
-            if len(values) != 1:
+            if len(values) != 1 or node.id in self.mutated:
                 return None
             return self.dict_keys(values[0], depth + 1)
         if isinstance(node, ast.Constant) and isinstance(node.value, str):

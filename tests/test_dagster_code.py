@@ -48,6 +48,14 @@ def test_passed_vars(passing: str, expected: set[str] | None) -> None:
     assert code.passed_vars == (frozenset(expected) if expected is not None else None)
 
 
+@pytest.mark.parametrize("change", ["dbt_vars['file'] = f", "dbt_vars.update(file=f)", "dbt_vars |= extra"])
+def test_vars_changed_after_assignment_cannot_be_read(change: str) -> None:
+    code = read_dagster_code([HEADER + (
+        f"dbt_vars = {{'run_date': d}}\n{change}\nargs = ['build', '--vars', json.dumps(dbt_vars)]\n"
+    )])
+    assert code.passed_vars is None
+
+
 def test_vars_flag_passed_another_way_cannot_be_read() -> None:
     code = read_dagster_code([HEADER + "args = 'build --vars ' + payload\n"])
     assert code.passed_vars is None
