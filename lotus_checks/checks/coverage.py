@@ -466,7 +466,7 @@ class _Lake:
             return False
         regex = re.escape(pattern).replace(r"\{source\}", "(?P<source>.*?)")
         regex = regex.replace(r"\{stream\}", "(?P<stream>.*)")
-        match = re.fullmatch(regex, value, re.S)
+        match = re.fullmatch(regex, value, re.DOTALL)
         return match is not None and DYNAMIC in match.group("stream")
 
     @cached_property
