@@ -54,7 +54,7 @@ def read_dagster_code(sources: Iterable[str]) -> DagsterCode:
             continue
         try:
             tree = ast.parse(text)
-        except (SyntaxError, ValueError, RecursionError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         if not _imports_dagster(tree):
             continue

@@ -176,7 +176,12 @@ def _token_regex(token: _Token) -> str:
         return "[^/]"
     if kind in ("class", "nclass"):
         body = "".join("\\" + c if c in "\\^[]" else c for c in value)
-        return "[" + ("^/" if kind == "nclass" else "") + body + "]"
+        regex = "[" + ("^/" if kind == "nclass" else "") + body + "]"
+        try:
+            re.compile(regex)
+        except re.error:
+            return "(?!)"  # a class no character matches (`[z-a]`)
+        return regex
     return re.escape(value)
 
 

@@ -157,3 +157,10 @@ def test_glob_matching_agrees_with_duckdb(duckdb_lake: tuple[object, str], glob:
                     if f.startswith(f"raw/klaviyo/{s}/") or re.match(rf"raw/klaviyo/{s}[^a-z/]", f)}
     found = path_read(glob, RAW, KLAVIYO)
     assert read_streams <= {s for _, s in found.streams} | {found.named[1] if found.named else ""}
+
+
+@pytest.mark.parametrize("path", ["raw/klaviyo/[z-a]*/x.parquet", "raw/klaviyo/[\\w-]/*", "raw/[/*", "**", "[]]"])
+def test_odd_globs_never_raise(path: str) -> None:
+    read = path_read(path, RAW, KLAVIYO)
+    assert read.kind in ("glob", "none", "stream")
+    glob_regex(path)
