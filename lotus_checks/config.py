@@ -43,6 +43,9 @@ class Config:
     sources_file: str = "_{source}__sources.yml"
     # Where raw files of a stream live; `read_parquet('...')` paths are matched against it.
     raw_path: str = "raw/{source}/{stream}/"
+    # The var() names the orchestrator passes at run time (`dbt build --vars`); None: read them
+    # from the Dagster code.
+    runtime_vars: tuple[str, ...] | None = None
     cache_dir: str = ".lotus_check_cache"
     generator_timeout: float = 60.0
     # Environment variables the generator gets besides the minimal set (generator.py).
@@ -79,6 +82,7 @@ _KEYS: dict[str, tuple[str, str]] = {
     "stream-tag": ("stream_tag", "str"),
     "sources-file": ("sources_file", "str"),
     "raw-path": ("raw_path", "str"),
+    "runtime-vars": ("runtime_vars", "strings"),
     "cache-dir": ("cache_dir", "path"),
     "generator-timeout": ("generator_timeout", "seconds"),
     "generator-env": ("generator_env", "env-names"),
@@ -329,6 +333,10 @@ def _convert(root: Path, where: str, kind: str, value: Any) -> Any:
         return tuple(value)
     if kind == "str":
         return _string(where, value)
+    if kind == "strings":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of names")
+        return tuple(value)
     if kind == "int":
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
             raise ConfigError(f"{where} must be a positive whole number")

@@ -27,6 +27,7 @@ from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
 from lotus_checks.replay import ReplayStore
 from lotus_checks.repo import Repo
+from lotus_checks.rules import Rule
 from lotus_checks.selection import Selection
 from lotus_checks.selection import suppressed_by_noqa
 
@@ -79,7 +80,7 @@ def run(
     require_layout(config)
     selection = Selection(config)
     cache = Cache(config.root / config.cache_dir if use_cache else None)
-    families = [m for m in family_modules() if any(selection.enabled(r.code) for r in m.RULES)]
+    families = [m for m in family_modules() if any(selection.enabled(r.code) for r in _reported(m))]
 
     def check() -> RunResult:
         return _check(config, targets, cache, selection, families, use_dbt, progress, jobs,
@@ -273,6 +274,12 @@ def _context(
         unsafe_fixes=unsafe_fixes,
         reported=reported,
     )
+
+
+def _reported(module: ModuleType) -> tuple[Rule, ...]:
+    """The rules a family can report: its own, and others' it finds on the way (`ALSO_REPORTS`:
+    the columns family reports the template errors it meets rendering models)."""
+    return (*module.RULES, *getattr(module, "ALSO_REPORTS", ()))
 
 
 def _replayed(module: ModuleType, ctx: CheckContext, store: ReplayStore | None

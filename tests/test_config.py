@@ -98,3 +98,12 @@ def test_find_root_is_the_git_top_level(tmp_path: Path) -> None:
     deep = tmp_path / "a" / "b"
     deep.mkdir(parents=True)
     assert find_root(deep) == tmp_path.resolve()
+
+
+def test_runtime_vars_key(tmp_path: Path) -> None:
+    (tmp_path / "lotus-check.toml").write_text('runtime-vars = ["file", "files"]\n', encoding="utf-8")
+    assert load_config(tmp_path).runtime_vars == ("file", "files")
+    assert Config(root=tmp_path).runtime_vars is None  # default: read from the Dagster code
+    (tmp_path / "lotus-check.toml").write_text('runtime-vars = "file"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="runtime-vars"):
+        load_config(tmp_path)

@@ -9,6 +9,7 @@ other models' outputs, which is cheap and runs every time.
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from dataclasses import dataclass
 from collections.abc import Generator
@@ -16,6 +17,7 @@ from typing import Any
 from typing import Iterator
 
 from lotus_checks.catalog_schema import is_field_map
+from lotus_checks.checks.coverage import Conventions
 from lotus_checks.checks.input import LL003
 from lotus_checks.checks.input import LL004
 from lotus_checks.checks.input import LL008
@@ -25,6 +27,12 @@ from lotus_checks.finding import Severity
 from lotus_checks.repo import Model
 from lotus_checks.repo import Stream
 from lotus_checks.rules import Rule
+from lotus_checks.sql.raw_paths import brace_alternatives
+from lotus_checks.sql.raw_paths import has_runtime_value
+from lotus_checks.sql.raw_paths import is_runtime_value
+from lotus_checks.sql.raw_paths import narrowed_glob
+from lotus_checks.sql.raw_paths import path_read
+from lotus_checks.sql.raw_paths import runtime_placeholders
 
 LL401 = Rule(
     "LL401",
@@ -115,13 +123,17 @@ LL406 = Rule(
 that names a different stream, or no stream at all, reads the wrong data. A fan-out model such
 as `int_shopify__order_lines` tagged `shopify__orders` may read `raw/shopify/orders/`.
 
-A glob names every stream whose files it can match, in the stream's folder or beside it
-(Airbyte's S3 destination writes `orders0.parquet` when its path format ends in the stream
-name): `'s3://landing/raw/shopify/orders*.parquet'` reads `orders`, and would also read a
-stream `orders_refunds` (`orders_refunds0.parquet`), mixing both; it fires when that is not
-exactly the model's own stream. A path passed at run time (`read_parquet('{{ var("file") }}')`,
+A glob names every stream whose files it can match, in the stream's folder (any part files
+and partition folders below it) or beside it (Airbyte's S3 destination writes `orders0.parquet`
+when its path format ends in the stream name): `'s3://landing/raw/shopify/orders*.parquet'`
+reads `orders`, and would also read a stream `orders_refunds` (`orders_refunds0.parquet`),
+mixing both; it fires when that is not exactly the model's own stream. Globs follow DuckDB:
+`**` crosses folders only as a whole path segment, `[!x]` negates (`[^x]` does not), and there
+are no `{a,b}` alternatives (such a path reads a folder of that literal name: read a list of
+paths instead). A path passed at run time (`read_parquet('{{ var("file") }}')`,
 `read_parquet({{ var("files") }})`) reads the model's own stream; it fires only when the model
-has no stream (neither its tag nor its name names one).
+has no stream (neither its tag nor its name names one) where Dagster runs models per stream
+(see LL303): there the model is given no stream's files.
 
 Fires on (in `int_klaviyo__lists.sql`):
 ```sql
@@ -214,7 +226,9 @@ Fix: `updated_at`, a column of `{{ this }}`, or `s.updated` when the outer row i
 )
 
 RULES = (LL401, LL402, LL403, LL404, LL405, LL406, LL407, LL408, LL409, LL410)
-RULES_BY_CODE = {rule.code: rule for rule in (*RULES, LL003, LL004, LL008)}
+# Input rules this family reports on models (found rendering and parsing them).
+ALSO_REPORTS = (LL003, LL004, LL008)
+RULES_BY_CODE = {rule.code: rule for rule in (*RULES, *ALSO_REPORTS)}
 
 AIRBYTE_COLUMNS = ("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id")
 # What Airbyte writes as `_airbyte_meta`: a STRUCT of the sync id and the per-record changes.
@@ -289,6 +303,13 @@ class _Run:
             for s in ctx.repo.streams
         }
 
+    @functools.cached_property
+    def conventions(self) -> Conventions:
+        """How the repo runs its models (coverage.py): whether per stream (only then is a
+        runtime read in a model whose stream cannot be told given no stream's files), and
+        with which vars."""
+        return Conventions(self.ctx)
+
     # ---- facts -----------------------------------------------------------------------------
 
     def facts(self, model: Model) -> dict[str, Any] | None:
@@ -328,12 +349,12 @@ class _Run:
             if rendering is None:
                 continue
             # The model's SQL, then the SQL its run_query()/statement calls run at compile time.
-            broken = bool(facts["problems"])
+            broken = frozenset(p["line"] for p in facts["problems"] if p["code"] == "LL004")
             for sql in (rendering, *(q for q in rendering.get("queries", ()) if q is not None)):
                 yield from self.check_rendering(model, own, sql, broken)
 
     def check_rendering(
-        self, model: Model, own: Stream | None, rendering: dict[str, Any], broken: bool
+        self, model: Model, own: Stream | None, rendering: dict[str, Any], broken: frozenset[int]
     ) -> Iterator[Finding]:
         relations = {
             rel_id: self.relation(model, own, entry)
@@ -349,6 +370,8 @@ class _Run:
     def check_call(self, model: Model, call: dict[str, Any]) -> Iterator[Finding]:
         args = call["args"]
         where = (model.path, call["line"], call["column"])
+        if call["kind"] == "files" and args:
+            yield from self.check_runtime_var(model, where, args[0])
         if call["kind"] == "ref" and args:
             name = args[-1]
             if name not in self.models:
@@ -378,17 +401,41 @@ class _Run:
                 message = f"source('{source}', '{table}'): no sources file declares source `{source}`"
             yield LL404.finding(*where, message, hint=hint)
 
-    def check_raw_path(
-        self, model: Model, own: Stream | None, entry: dict[str, Any], broken: bool = False
+    def check_runtime_var(
+        self, model: Model, where: tuple[str, int | None, int | None], name: str
     ) -> Iterator[Finding]:
-        """`broken`: the template had problems (LL004); what they rendered as (NULL) is not
-        a path anyone wrote, so such paths are not judged."""
-        from lotus_checks.sql.raw_paths import path_read
+        """A var() without default nor project value must be one the orchestrator passes when
+        it runs the model."""
+        passed = self.conventions.passed_vars(model)
+        if passed is None or name in passed:
+            return
+        listed = ", ".join(f"`{n}`" for n in sorted(passed)) or "none"
+        hint = _did_you_mean(name, sorted(passed), "var")
+        hint = (hint + " Otherwise " if hint else "") + (
+            f"give it a default (`var('{name}', ...)`), set it under `vars:` in "
+            f"{self.ctx.config.dbt_project}, or pass it with `--vars` (then list it in "
+            "`runtime-vars` if the checker cannot read that)"
+        )
+        yield LL004.finding(
+            *where,
+            f"var('{name}') has no default and the orchestrator does not pass it to this model "
+            f"(it passes {listed}): `dbt build` fails with \"Required var '{name}' not found\"",
+            hint=hint,
+        )
 
+    def check_raw_path(
+        self, model: Model, own: Stream | None, entry: dict[str, Any],
+        broken_lines: frozenset[int | None] = frozenset(),
+    ) -> Iterator[Finding]:
+        """`broken_lines`: lines with template errors (LL004); what they rendered as is not a
+        path anyone wrote, so paths on them are not judged."""
         if entry["kind"] != "file":
             return
         where = (model.path, entry["line"], entry["column"])
-        if entry["files"] and own is None:
+        passed = self.conventions.passed_vars(model) if entry.get("runtime") else None
+        unpassed = passed is not None and any(
+            name and name not in passed for name in entry["runtime"].values())  # LL004 says so
+        if entry["files"] and own is None and not unpassed and self.conventions.models_run_per_stream:
             yield LL406.finding(
                 *where,
                 "read_parquet of a path passed at run time (a var() without default) in a model "
@@ -397,18 +444,29 @@ class _Run:
                 "`<layer>_<source>__<stream>` or give it the tag "
                 f"`{self.ctx.config.stream_tag}`",
             )
+        if entry["line"] in broken_lines:
+            return
         for path in entry["paths"]:
-            if broken and "NULL" in path:
+            shown = _as_written(path, entry.get("runtime", {}))
+            braces = brace_alternatives(path)
+            if braces is not None:
+                yield LL406.finding(
+                    *where, f"read_parquet path '{shown}' uses `{braces}`, which DuckDB globs do "
+                    "not expand: it looks for a folder of that literal name",
+                    hint="read a list of paths: read_parquet(["
+                    + ", ".join(f"'{_as_written(path.replace(braces, a, 1), entry.get('runtime', {}))}'"
+                                for a in braces[1:-1].split(",")) + "])",
+                )
                 continue
             read = path_read(path, self.ctx.config.raw_path, self._stream_keys)
             if read.kind == "glob":
-                yield from self.check_glob(where, path, own, read.streams)
+                yield from self.check_glob(where, path, shown, own, read.streams)
                 continue
             if read.kind != "stream" or read.named is None:
-                if read.kind == "runtime" or "__lotus" in path:
-                    continue  # known only at run time, or not resolved: nothing certain to say
+                if read.kind == "runtime" or has_runtime_value(path):
+                    continue  # known only at run time: nothing certain to say
                 yield LL406.finding(
-                    *where, f"read_parquet path '{path}' names no stream",
+                    *where, f"read_parquet path '{shown}' names no stream",
                     hint=f"raw files live under `{self.ctx.config.raw_path}` (raw-path)",
                 )
                 continue
@@ -417,45 +475,43 @@ class _Run:
             if stream is None:
                 known = [s.name for s in self.repo.streams_of(source)]
                 yield LL406.finding(
-                    *where, f"read_parquet path '{path}' names stream {source}.{name}, "
+                    *where, f"read_parquet path '{shown}' names stream {source}.{name}, "
                     "which has no stream config",
                     hint=_did_you_mean(name, known, "stream") or f"no {self.ctx.config.streams}/{source}/{name}.json",
                 )
             elif own is not None and stream != own:
                 yield LL406.finding(
-                    *where, f"read_parquet path '{path}' reads stream {source}.{name}, "
+                    *where, f"read_parquet path '{shown}' reads stream {source}.{name}, "
                     f"but this model's stream is {own.source}.{own.name}",
                     hint=f"read `{self.ctx.config.raw_path.format(source=own.source, stream=own.name)}`, "
                     "or move the model/fix its tag if it belongs to the other stream",
                 )
 
     def check_glob(
-        self, where: tuple[str, int | None, int | None], path: str, own: Stream | None,
-        matched: tuple[tuple[str, str], ...],
+        self, where: tuple[str, int | None, int | None], path: str, shown: str,
+        own: Stream | None, matched: tuple[tuple[str, str], ...],
     ) -> Iterator[Finding]:
         """A glob reads every stream whose files it can match: it must be exactly one, the
-        model's own."""
-        from lotus_checks.sql.raw_paths import narrowed_glob
-
+        model's own. `shown`: the path as written (runtime values as their var())."""
         names = ", ".join(f"{s}.{n}" for s, n in matched)
         if own is not None and (own.source, own.name) not in matched:
             what = f"the files of {names}" if matched else "no stream's files"
             yield LL406.finding(
-                *where, f"read_parquet glob '{path}' matches {what}, but this model's stream "
+                *where, f"read_parquet glob '{shown}' matches {what}, but this model's stream "
                 f"is {own.source}.{own.name}",
                 hint=f"read its own stream's files, e.g. "
                 f"`{narrowed_glob(path, self.ctx.config.raw_path, own.source, own.name)}`",
             )
         elif not matched:
             yield LL406.finding(
-                *where, f"read_parquet glob '{path}' matches no stream's files",
+                *where, f"read_parquet glob '{shown}' matches no stream's files",
                 hint=f"raw files live under `{self.ctx.config.raw_path}` (raw-path)",
             )
         elif len(matched) > 1:
             target = own or self.repo.stream(*matched[0])
             assert target is not None
             yield LL406.finding(
-                *where, f"read_parquet glob '{path}' matches the files of {len(matched)} streams "
+                *where, f"read_parquet glob '{shown}' matches the files of {len(matched)} streams "
                 f"({names}): the model reads them all mixed together",
                 hint=f"narrow the glob to {target.source}.{target.name}'s files, e.g. "
                 f"`{narrowed_glob(path, self.ctx.config.raw_path, target.source, target.name)}`",
@@ -788,18 +844,16 @@ class _Run:
     def path_target(self, path: str, own: Stream | None) -> Stream | None:
         """The one stream a raw path reads (a runtime path: the model's own); None when it
         reads none, several, or what cannot be told."""
-        from lotus_checks.sql.raw_paths import path_read
-
         read = path_read(path, self.ctx.config.raw_path, self._stream_keys)
         if read.kind == "stream" and read.named is not None:
             return self.repo.stream(*read.named)
         if read.kind == "glob" and len(read.streams) == 1:
             return self.repo.stream(*read.streams[0])
-        if read.kind == "runtime" and path.startswith("__lotus_files_") and path.endswith("__"):
+        if read.kind == "runtime" and is_runtime_value(path):
             return own
         return None
 
-    @property
+    @functools.cached_property
     def _stream_keys(self) -> list[tuple[str, str]]:
         return [(s.source, s.name) for s in self.repo.streams]
 
@@ -885,6 +939,15 @@ def _external_location(node: dict[str, Any]) -> str:
     if isinstance(external, dict):
         candidates.append(external.get("location"))
     return next((c for c in candidates if isinstance(c, str)), "")
+
+
+def _as_written(path: str, runtime: dict[str, str]) -> str:
+    """`path` with each runtime placeholder shown as the var() (or env_var()) it stands for."""
+    for placeholder in runtime_placeholders(path):
+        name = runtime.get(placeholder, "")
+        written = f'{{{{ var("{name}") }}}}' if name else "{{ env_var(...) }}"
+        path = path.replace(placeholder, written)
+    return path
 
 
 def _did_you_mean(name: str, options: list[str], what: str) -> str:

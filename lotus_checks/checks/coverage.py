@@ -22,6 +22,10 @@ from typing import NamedTuple
 
 from lotus_checks import dbt_crosscheck
 from lotus_checks.context import CheckContext
+from lotus_checks.dagster_code import DYNAMIC
+from lotus_checks.dagster_code import DagsterCode
+from lotus_checks.dagster_code import read_dagster_code
+from lotus_checks.dagster_code import selectors
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
 from lotus_checks.repo import CATALOG_NAME
@@ -45,7 +49,9 @@ LL301 = Rule(
 
 The rule applies to a source once it is read through `source()`: some model calls
 `source('<source>', ...)`, a sources file `_<source>__sources.yml` (key `sources-file`) exists in
-its model folder, or a YAML file in a model folder declares the dbt source. Sources whose models
+its model folder, or a YAML file in a model folder declares the dbt source. The dbt source
+judged is the one the models in the source's folder read through `source()` (a repo may declare
+`stripe_raw` for the `stripe` streams), else the one declared in that folder. Sources whose models
 only use `read_parquet(...)` are left alone. Streams with `"selected": false` are not synced and
 are skipped. Turn the rule off with `ignore = ["LL301"]` if your sources are declared elsewhere.
 
@@ -111,12 +117,16 @@ is never run when its stream lands.
 Tags are read from the model's `{{ config(tags=[...]) }}` (and from `dbt_project.yml` and YAML
 properties files).
 
-The rule applies only where the repo uses per-stream tags: some model carries a tag naming a
-stream, or a Python file (Dagster code) in the dbt project's folder builds a dbt selection
-`tag:` from source and stream (e.g. `select=f"tag:{source}__{stream}"`). Before that, a repo's
-models tag only `['core']` and its Dagster assets select them by that broad tag: nothing is
-lost, and the rule says nothing. Once the convention is in use, a stream model without its tag
-is never run, which is what this error reports.
+The rule applies only where Dagster runs models by per-stream tags. The Dagster code (Python
+files importing Dagster in the dbt project's folder, read with Python's parser: comments and
+docstrings do not count) decides: a dbt selection built from source and stream
+(`select=f"tag:{source}__{stream}"`, `--select` followed by such a value) turns the rule on;
+Dagster code whose selections are all fixed (`select="tag:core"`) or name models turns it off,
+whatever tags some models already carry. Where there is no Dagster code to read, the rule
+applies to a source once one of its models carries one of its stream tags. Before the
+convention, a repo's models tag only `['core']` and its Dagster assets select them by that
+broad tag: nothing is lost, and the rule says nothing. Once it is in use, a stream model
+without its tag is never run, which is what this error reports.
 
 Fires on `core/shopify/int_shopify__orders.sql`:
 ```sql
@@ -263,6 +273,47 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         yield from dbt_crosscheck.check(ctx)
 
 
+class Conventions:
+    """How the repo runs its models, as the coverage checks see it, for another family (make
+    one per run of that family: what it reads is then tracked for that family)."""
+
+    def __init__(self, ctx: CheckContext):
+        self._lake = _Lake(ctx)
+        self._config = ctx.config
+
+    @cached_property
+    def models_run_per_stream(self) -> bool:
+        """Whether Dagster runs each stream's models on its own (so a model whose stream cannot
+        be told is given no stream's files): its code selects by stream tag, or, where the code
+        does not say, the repo's models follow the stream tag or the `<layer>_<source>__<stream>`
+        naming."""
+        lake = self._lake
+        decided = lake.dagster_selects_by_stream_tag
+        if decided is not None:
+            return decided
+        return bool(lake.sources_with_stream_tags) or _names_stream_models(_stream_model_gaps(lake))
+
+    def passed_vars(self, model: Model) -> frozenset[str] | None:
+        """The var() names the orchestrator passes at run time (`dbt build --vars`) when it runs
+        `model`: config key `runtime-vars`, else what the Dagster code passes in the dbt
+        commands that select the model (all it passes when no command can be told to select
+        it); None when that cannot be told (no Dagster code, or vars it cannot read)."""
+        if self._config.runtime_vars is not None:
+            return frozenset(self._config.runtime_vars)
+        code = self._lake.dagster_code
+        if not code.found or code.passed_vars is None or not (code.selections or code.runs):
+            return None  # no Dagster code that runs dbt: it runs elsewhere
+        tags = self._lake.facts(model).tags
+        if tags is None:
+            return code.passed_vars
+        runs = [names for selection, names in code.runs if self._lake.selects(selection, tags)]
+        if not runs:
+            return code.passed_vars
+        if any(names is None for names in runs):
+            return None
+        return frozenset().union(*(names for names in runs if names is not None))
+
+
 # ---- what the checks share ----------------------------------------------------------------
 
 
@@ -364,43 +415,80 @@ class _Lake:
         return named is not None and self.is_stream(*named)
 
     @cached_property
-    def stream_tags_in_use(self) -> bool:
-        """Whether the repo has adopted per-stream tags (LL303): some model carries a tag naming
-        a stream, or the Dagster code selects dbt models by a tag built from source and stream.
-        Models of streams are looked at first: in a repo that tags, they settle it at once."""
-        by_name = self.models_by_name
-        first = [m for s in self.repo.streams
-                 for m in by_name.get(self.stream_model_name(s.source, s.name), [])]
-        seen = {m.path for m in first}
-        for model in [*first, *(m for m in self.repo.models if m.path not in seen)]:
-            if any(self.names_real_stream(t) for t in self.facts(model).tags or ()):
-                return True
-        return self._dagster_selects_by_stream_tag()
+    def dagster_code(self) -> DagsterCode:
+        """What the Python files of the dbt project that import Dagster say about how it runs dbt."""
+        texts = (self.repo.text(path) for path in self.repo.project_python_files)
+        return read_dagster_code(t for t in texts if t)
 
-    def _dagster_selects_by_stream_tag(self) -> bool:
-        """A Python file of the dbt project that mentions Dagster and builds a `tag:` selection
-        from the stream-tag pattern with both parts filled in at run time: an f-string or
-        `.format()` (`{source}__{stream}`, `{}__{}`) or `%s__%s`, right after `tag:` or in a
-        variable used there (`tag = f"{source}__{stream}"` ... `f"tag:{tag}"`). Conservative:
-        a fixed tag such as `tag:core` is not it, nor an asset named `f"dbt_{source}__{stream}"`."""
+    @cached_property
+    def dagster_selects_by_stream_tag(self) -> bool | None:
+        """Whether the Dagster code selects dbt models by per-stream tags: True when some
+        selection is a `tag:` of the stream-tag shape (built from source and stream at run time,
+        `select=f"tag:{source}__{stream}"`, or a fixed tag naming a stream); False when the
+        Dagster code is found and every selection is something else it can read (a fixed tag
+        such as `tag:core`, model names); None when there is no Dagster code or a selection is
+        passed in from elsewhere (then the models' own tags decide)."""
+        code = self.dagster_code
+        if not code.found:
+            return None
+        texts = [*code.selections, *code.strings]
+        if any(self._selects_stream_tag(s) for t in texts for s in selectors(t)):
+            return True
+        if not code.selections:
+            return None
+        for selection in code.selections:
+            for selector in selectors(selection):
+                if selector == DYNAMIC or (selector.startswith("tag:") and DYNAMIC in selector):
+                    return None  # a selection handed in from elsewhere: cannot tell
+        return False
+
+    def selects(self, selection: str, tags: tuple[str, ...]) -> bool:
+        """Whether a dbt selection may select a model with `tags`: a fixed `tag:` by the tag, a
+        stream-tag selection by a tag naming a stream; anything else (names, paths, what is
+        known only at run time) is taken to select it."""
+        for selector in selectors(selection):
+            if not selector.startswith("tag:") or (
+                    DYNAMIC in selector and not self._selects_stream_tag(selector)):
+                return True
+            if DYNAMIC not in selector and selector[len("tag:"):] in tags:
+                return True
+            if DYNAMIC in selector and any(self.names_real_stream(t) for t in tags):
+                return True
+        return False
+
+    def _selects_stream_tag(self, selector: str) -> bool:
+        if not selector.startswith("tag:"):
+            return False
+        value = selector[len("tag:"):]
+        if DYNAMIC not in value:
+            return self.names_real_stream(value)
         pattern = self.config.stream_tag
         if "{source}" not in pattern or "{stream}" not in pattern:
             return False
-        slot = r"(?:\{[^{}\n]*\}|%s)"
-        tag = re.escape(pattern).replace(r"\{source\}", slot).replace(r"\{stream\}", slot)
-        direct = re.compile("tag:" + tag)
-        assigned = re.compile(r"\b(\w+)\s*=\s*f?['\"]" + tag + r"['\"]")
-        for path in self.repo.project_python_files:
-            text = self.repo.text(path)
-            if not text or "dagster" not in text or "tag:" not in text:
-                continue
-            if direct.search(text):
-                return True
-            for match in assigned.finditer(text):
-                name = re.escape(match.group(1))
-                if re.search(r"tag:\{" + name + r"\}|tag:['\"]\s*\+\s*" + name + r"\b", text):
-                    return True
-        return False
+        regex = re.escape(pattern).replace(r"\{source\}", "(?P<source>.*?)")
+        regex = regex.replace(r"\{stream\}", "(?P<stream>.*)")
+        match = re.fullmatch(regex, value, re.DOTALL)
+        return match is not None and DYNAMIC in match.group("stream")
+
+    @cached_property
+    def sources_with_stream_tags(self) -> frozenset[str]:
+        """Sources some model carries a stream tag of."""
+        found = set()
+        for model in self.repo.models:
+            for tag in self.facts(model).tags or ():
+                named = self.tag_stream(tag)
+                if named is not None and self.is_stream(*named):
+                    found.add(named[0])
+        return frozenset(found)
+
+    def stream_tags_in_use(self, source: str) -> bool:
+        """Whether per-stream tags are how Dagster runs the models of `source` (LL303, LL306):
+        the Dagster code decides where it can be read (it selects by stream tag, or only by other
+        means); else the models do: some model carries a tag of one of the source's streams."""
+        decided = self.dagster_selects_by_stream_tag
+        if decided is not None:
+            return decided
+        return source in self.sources_with_stream_tags
 
     # -- models
 
@@ -513,6 +601,30 @@ class _Lake:
         return out
 
     @cached_property
+    def dbt_source_names(self) -> dict[str, str]:
+        """Lotus source -> the dbt source its models read its streams through: the one dbt
+        source the models in its folder call `source()` with (`stripe_raw` in a repo declaring
+        its sources so), else the one declared in a YAML file in its folder; else its own name."""
+        out = {}
+        lotus = set(self.repo.sources)
+        for source in self.repo.stream_sources:
+            folder = self.source_folder(source) + "/"
+            called = {name for m in self.repo.models if m.path.startswith(folder)
+                      for name, _ in self.facts(m).sources if name == source or name not in lotus}
+            declared_here = {name for name, found in self.dbt_sources.items()
+                             if name not in lotus and any(d.path.startswith(folder) for d in found)}
+            if source in called or source in self.dbt_sources:
+                out[source] = source
+            elif len(called) == 1 or (not called and len(declared_here) == 1):
+                out[source] = next(iter(called or declared_here))
+            else:
+                out[source] = source
+        return out
+
+    def dbt_source_name(self, source: str) -> str:
+        return self.dbt_source_names.get(source, source)
+
+    @cached_property
     def source_calls(self) -> set[str]:
         """Sources some model reads through `source()`."""
         return {src for model in self.repo.models for src, _ in self.facts(model).sources}
@@ -571,10 +683,12 @@ def _dbt_sources(lake: _Lake) -> Iterator[Finding]:
         for source in lake.repo.stream_sources:
             yield from _missing_tables(lake, source)
     if lake.ctx.enabled("LL305"):
+        lotus_sources = {dbt: lotus for lotus, dbt in lake.dbt_source_names.items()}
         for name, declared in sorted(lake.dbt_sources.items()):
-            if name in lake.repo.sources:
+            owner = name if name in lake.repo.sources else lotus_sources.get(name)
+            if owner is not None:
                 for dbt_source in declared:
-                    yield from _orphan_tables(lake, dbt_source)
+                    yield from _orphan_tables(lake, dbt_source, owner)
 
 
 def _sources_file(lake: _Lake, source: str) -> str:
@@ -582,17 +696,19 @@ def _sources_file(lake: _Lake, source: str) -> str:
 
 
 def _read_through_source(lake: _Lake, source: str) -> bool:
+    name = lake.dbt_source_name(source)
     return (
-        source in lake.dbt_sources
+        name in lake.dbt_sources
         or lake.repo.is_file(_sources_file(lake, source))
-        or source in lake.source_calls
+        or name in lake.source_calls
     )
 
 
 def _undeclared_streams(lake: _Lake, source: str) -> tuple[str, list[Stream]]:
     """(the sources file that should declare them, the source's synced streams no dbt sources
-    file declares as a table); no streams when the source is not read through `source()`."""
-    declared = lake.dbt_sources.get(source, [])
+    file declares as a table of its dbt source); no streams when the source is not read through
+    `source()`."""
+    declared = lake.dbt_sources.get(lake.dbt_source_name(source), [])
     sources_file = declared[0].path if declared else _sources_file(lake, source)
     if not _read_through_source(lake, source):
         return sources_file, []
@@ -606,7 +722,8 @@ def _undeclared_streams(lake: _Lake, source: str) -> tuple[str, list[Stream]]:
 
 def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
     sources_file, streams = _undeclared_streams(lake, source)
-    declared = lake.dbt_sources.get(source, [])
+    dbt_name = lake.dbt_source_name(source)
+    declared = lake.dbt_sources.get(dbt_name, [])
     for stream in streams:
         places: list[Place] = []
         if declared:
@@ -615,7 +732,7 @@ def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
         exists = lake.repo.is_file(sources_file)
         if declared:
             where = f"`{sources_file}`"
-            hint = f"add `- name: {stream.name}` under `tables:` of source `{source}` in {sources_file}"
+            hint = f"add `- name: {stream.name}` under `tables:` of source `{dbt_name}` in {sources_file}"
         else:
             where = f"`{sources_file}` ({'it declares no source `' + source + '`' if exists else 'no such file'})"
             hint = (
@@ -631,8 +748,7 @@ def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:
         )
 
 
-def _orphan_tables(lake: _Lake, dbt_source: _DbtSource) -> Iterator[Finding]:
-    source = dbt_source.name
+def _orphan_tables(lake: _Lake, dbt_source: _DbtSource, source: str) -> Iterator[Finding]:
     streams = lake.stream_names.get(source, [])
     for table in dbt_source.tables:
         if table.name in streams or (table.identifier and table.identifier in streams):
@@ -642,7 +758,7 @@ def _orphan_tables(lake: _Lake, dbt_source: _DbtSource) -> Iterator[Finding]:
             table.path,
             table.line,
             table.column,
-            f"table `{table.name}` of source `{source}` has no stream config ({stream_file})"
+            f"table `{table.name}` of source `{dbt_source.name}` has no stream config ({stream_file})"
             + _did_you_mean(table.name, streams),
             hint="rename the table to its stream, or remove it if the stream is gone",
         )
@@ -676,11 +792,10 @@ def _streams_without_model(lake: _Lake) -> list[tuple[Stream, str]]:
 
 
 def _untagged_models(lake: _Lake) -> list[tuple[Stream, Model]]:
-    if not lake.stream_tags_in_use:
-        return []
     return [
         (stream, model)
         for stream, _name, models in _stream_model_gaps(lake)
+        if lake.stream_tags_in_use(stream.source)
         for model in models
         if _lacks_tag(lake, stream, model)
     ]
@@ -694,7 +809,7 @@ def _stream_models(lake: _Lake) -> Iterator[Finding]:
             if lake.ctx.enabled("LL302") and named:
                 yield _missing_model(lake, stream, name)
             continue
-        if lake.ctx.enabled("LL303") and lake.stream_tags_in_use:
+        if lake.ctx.enabled("LL303") and lake.stream_tags_in_use(stream.source):
             for model in models:
                 yield from _missing_tag(lake, stream, model)
 
@@ -770,7 +885,7 @@ def _orphan_models(lake: _Lake) -> Iterator[Finding]:
         if tags is None:
             continue
         reported_own_tag = None
-        if named is not None and lake.stream_tags_in_use and _orphan(lake, named, tags):
+        if named is not None and lake.stream_tags_in_use(named[0]) and _orphan(lake, named, tags):
             source, entity = named
             yield LL306.finding(
                 model.path,
@@ -1124,7 +1239,8 @@ def _sources_file_edits(
         doc = lake.repo.yaml(path)
         entries = doc.data.get("sources") if doc is not None and isinstance(doc.data, dict) else None
         index = next(
-            (i for i, e in enumerate(entries or []) if isinstance(e, dict) and e.get("name") == source),
+            (i for i, e in enumerate(entries or [])
+             if isinstance(e, dict) and e.get("name") == lake.dbt_source_name(source)),
             None,
         )
         edited: str | None = text

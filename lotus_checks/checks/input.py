@@ -62,9 +62,13 @@ Fires on:
 Fix: close the parenthesis. For project macros the checker does not know, columns are still
 checked where the rest of the model allows.
 
-A `var()` without a default that the project does not set is not a template error: `dbt parse`
-renders it as None and passes, and the value comes at run time (`dbt run --vars`). Inside a
-raw read (`read_parquet('{{ var("file") }}')`) it is the model's own stream's files.""",
+A `var()` without a default that the project does not set is not a template error when the
+orchestrator passes it at run time (`dbt build --vars`): `dbt parse` renders it as None and
+passes. The names passed are read from the `--vars` of the Dagster code's dbt commands that
+select the model, or set with the config key `runtime-vars`; any other such var fails `dbt build` ("Required var 'x' not found") and is
+reported here. Inside a raw read (`read_parquet('{{ var("file") }}')`) it is the model's own
+stream's files. A var as the argument of `ref()` or `source()` is reported too: dbt resolves
+them when it parses the project, where no var is passed.""",
 )
 LL005 = Rule(
     "LL005",

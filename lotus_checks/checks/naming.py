@@ -60,7 +60,10 @@ LL102 = Rule(
 default (config key `layers`). A model without one is invisible to layer-based selection and
 breaks the naming the other checks rely on; dbt still builds it.
 
-Applies once the repo uses layer prefixes: some model's name starts with a configured layer.
+Applies once the repo uses layer prefixes for that kind of folder: some model in a source
+folder starts with a configured layer (for the models in source folders), or some model in
+another folder does (for marts and the rest). A repo whose marts are `fct_`/`dim_` while its
+per-source models are named `shopify_orders` gets nothing on the latter.
 
 Fires on `core/shopify/intx_shopify__orders.sql` and `core/shopify/orders.sql`.
 
@@ -130,6 +133,9 @@ LL107 = Rule(
     explanation="""Source folders and model names are snake_case (lowercase letters, digits,
 underscores): they become SQL identifiers, dbt tags, S3 prefixes and Dagster asset keys, where
 case and hyphens need quoting or silently differ. dbt and Dagster accept them quoted: a warning.
+
+Model names are checked once the repo names models in that kind of folder (source folders,
+other folders) in snake_case: a repo whose models are all `CamelCase` gets nothing.
 
 Stream names and field names are not checked: they are whatever the source calls them (Airbyte
 syncs a stream by the name the source gives it, so renaming `Account.json` would break the
@@ -262,35 +268,47 @@ def _models(ctx: CheckContext) -> Iterator[Finding]:
     for model in ctx.repo.models:
         if not ctx.in_scope(model.path):
             continue
+        kind = _folder_kind(model)
         if not is_snake_case(model.name):
-            yield LL107.finding(
-                model.path,
-                message=f"model name `{model.name}` is not snake_case",
-                hint=f"rename it to `{to_snake_case(model.name)}.sql`",
-            )
+            if (kind, "snake_case") in adopted:
+                yield LL107.finding(
+                    model.path,
+                    message=f"model name `{model.name}` is not snake_case",
+                    hint=f"rename it to `{to_snake_case(model.name)}.sql`",
+                )
             continue  # the other rules would only repeat this in other words
         parts = split_model_name(model.name)
         if parts is None or parts.layer not in layers:
-            if "layers" in adopted:
+            if (kind, "layers") in adopted:
                 yield _unknown_layer(model, parts, layers)
             continue
         for finding in _model_in_folder(model, parts, layers):
-            if finding.code != "LL101" or "source-part" in adopted:
+            if finding.code != "LL101" or ("source", "source-part") in adopted:
                 yield finding
 
 
-def _model_conventions(models: list[Model], layers: tuple[str, ...]) -> set[str]:
-    """The model-name conventions some model already follows: "layers" (a known layer prefix),
-    "source-part" (`<layer>_<folder>__<entity>` in a source folder)."""
+def _folder_kind(model: Model) -> str:
+    """"source" for a model in a source's folder, "area" for the others (marts' subject areas):
+    a repo may name marts by layer (`fct_sales`) and its per-source models its own way."""
+    return "source" if model.source is not None else "area"
+
+
+def _model_conventions(models: list[Model], layers: tuple[str, ...]) -> set[tuple[str, str]]:
+    """The model-name conventions some model of a kind of folder (`_folder_kind`) already
+    follows there: "snake_case", "layers" (a known layer prefix), "source-part"
+    (`<layer>_<folder>__<entity>` in a source folder)."""
     adopted = set()
     for model in models:
+        kind = _folder_kind(model)
+        if not is_snake_case(model.name):
+            continue
+        adopted.add((kind, "snake_case"))
         parts = split_model_name(model.name)
         if parts is None or parts.layer not in layers:
             continue
-        adopted.add("layers")
+        adopted.add((kind, "layers"))
         if model.source is not None and parts.source == model.source and parts.entity:
-            adopted.add("source-part")
-            break
+            adopted.add(("source", "source-part"))
     return adopted
 
 
@@ -302,7 +320,10 @@ def _unknown_layer(model: Model, parts: ModelName | None, layers: tuple[str, ...
     else:
         per_source = [layer for layer in layers if layer not in MART_LAYERS]
         default = "int" if "int" in per_source else next(iter(per_source), None)
-        suggestion = f"{default}_{model.source}__{model.name}" if model.source and default else ""
+        entity = model.name
+        if model.source and entity.startswith(model.source + "_"):
+            entity = entity[len(model.source):].lstrip("_") or entity  # `shopify_orders`
+        suggestion = f"{default}_{model.source}__{entity}" if model.source and default else ""
     hint = f"rename it to `{suggestion}.sql`; " if suggestion else ""
     hint += "layers: " + ", ".join(f"{layer}_" for layer in layers) + " (config key `layers`)"
     what = f"prefix `{prefix}_`" if prefix else "no layer prefix"

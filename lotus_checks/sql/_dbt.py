@@ -38,6 +38,7 @@ from lotus_checks.sql._budget import RenderTimedOut
 from lotus_checks.sql._budget import bounded_str
 from lotus_checks.sql._budget import check_size
 from lotus_checks.sql._budget import memory_in_use
+from lotus_checks.sql.raw_paths import RUNTIME_MARK
 from lotus_checks.sql.render import RelationCall
 from lotus_checks.sql.render import TemplateProblem
 
@@ -71,6 +72,7 @@ class RenderState:
     relations: dict[str, RelationCall] = field(default_factory=dict)
     problems: dict[str, TemplateProblem] = field(default_factory=dict)
     template: str = ""  # the template text (where a runtime var() sits: in quotes or not)
+    expr_offsets: list[int] = field(default_factory=list)  # where each `{{ }}` is, by index
     calls: int = 0
     iterations: int = 0
     timed_out: bool = False  # a machine-dependent limit ran out (time or memory): not cached
@@ -111,7 +113,7 @@ class RenderState:
     def relation(self, kind: str, args: tuple[str, ...], offset: int | None) -> str:
         number = len(self.relations)
         if kind == "files":
-            placeholder = f"__lotus_files_{number}__"
+            placeholder = f"{RUNTIME_MARK}{number}__"  # raw_paths.py recognises it
         else:
             placeholder = f"__lotus_rel_{number}"
         line, column = self.offset_to_line_col(offset) if offset is not None else (1, 1)
@@ -415,7 +417,18 @@ class _Functions:
         self._state = state
         self.this = _This()
 
-    def _text_args(self, what: str, args: tuple[Any, ...], offset: int | None) -> tuple[str, ...]:
+    def _text_args(self, what: str, args: tuple[Any, ...], offset: int | None) -> tuple[str, ...] | None:
+        """The names a ref()/source() call gives; None when one is a runtime var(): dbt resolves
+        ref() and source() when it parses the project, before `--vars` are passed."""
+        runtime = [arg for arg in args if isinstance(arg, _RuntimeValue)]
+        if runtime:
+            for arg in runtime:  # one finding for the call, not another for its var()
+                call = self._state.relations.pop(arg.placeholder, None)
+                name = call.args[0] if call is not None and call.args else "..."
+                self._state.problem(
+                    f"{what}() of var('{name}'), a value passed at run time: dbt resolves "
+                    f"{what}() when it parses the project, where the var is not set", offset)
+            return None
         texts = []
         for arg in args:
             if not isinstance(arg, str):
@@ -424,8 +437,9 @@ class _Functions:
         return tuple(texts)
 
     def source(self, *args: Any, _lotus_at: int | None = None, **kwargs: Any) -> _Relation:
-        names = self._text_args("source", args, _lotus_at)
-        if len(names) != 2:
+        given = self._text_args("source", args, _lotus_at)
+        names = given or ()
+        if given is not None and len(names) != 2:
             self._state.problem(
                 f"source() takes a source and a table name, got {len(names)} argument(s)",
                 _lotus_at,
@@ -434,8 +448,9 @@ class _Functions:
         return _Relation(placeholder, names[-1] if names else "")
 
     def ref(self, *args: Any, _lotus_at: int | None = None, **kwargs: Any) -> _Relation:
-        names = self._text_args("ref", args, _lotus_at)
-        if len(names) not in (1, 2):
+        given = self._text_args("ref", args, _lotus_at)
+        names = given or ()
+        if given is not None and len(names) not in (1, 2):
             self._state.problem(
                 f"ref() takes a model name (and optionally a package), got {len(names)} "
                 "argument(s)",
@@ -447,7 +462,7 @@ class _Functions:
     def var(self, name: Any = None, *args: Any, _lotus_at: int | None = None, **kw: Any) -> Any:
         if name == "files":
             # Dagster passes the landed files of the model's own stream at run time.
-            return self.runtime_var(_lotus_at)
+            return self.runtime_var(_lotus_at, name)
         if name in self._state.project_vars:
             return self._state.project_vars[name]
         if args:
@@ -457,18 +472,19 @@ class _Functions:
         if not isinstance(name, str):
             self._state.problem(f"var() expects a variable name, got {name!s}", _lotus_at)
             return LotusUndefined(name=str(name), silent=True)
-        return self.runtime_var(_lotus_at)
+        return self.runtime_var(_lotus_at, name)
 
-    def runtime_var(self, offset: int | None) -> _RuntimeValue:
+    def runtime_var(self, offset: int | None, name: str | None = None) -> _RuntimeValue:
         """A var() with no default and no project value: passed at run time (`dbt run --vars`);
         `dbt parse` renders it as None and passes. Inside an SQL string (`'{{ var("file") }}'`)
         it renders a placeholder path, a raw read of the model's own stream; elsewhere a list of
         one placeholder path (`read_parquet({{ var("paths") }})`), which is also a neutral
-        value where SQL expects one."""
-        placeholder = self._state.relation("files", (), offset)
+        value where SQL expects one. The var's name is recorded (the checks compare it with
+        what the orchestrator passes); an env_var() has none."""
+        placeholder = self._state.relation("files", (name,) if name is not None else (), offset)
         if offset is not None and _in_sql_string(self._state.template, offset):
-            return _RuntimeValue(placeholder)
-        return _RuntimeValue(f"['{placeholder}']")
+            return _RuntimeValue(placeholder, placeholder)
+        return _RuntimeValue(f"['{placeholder}']", placeholder)
 
     def this_relation(self, offset: int | None) -> _Relation:
         placeholder = self._state.relation("this", (), offset)
@@ -524,7 +540,15 @@ class _Functions:
         """`_lotus_out(index, value)`: a `{{ ... }}` at top level, marked for the source map."""
         if isinstance(value, _This):
             value = self.this_relation(None)
+        elif isinstance(value, _RuntimeValue) and self._printed_in_sql_string(index):
+            # `{% set d = var('start_date') %} ... '{{ d }}'`: quoting is decided where the
+            # value is printed, not where var() was called.
+            value = value.placeholder
         return sourcemap.expr_marker(index, marked_text(value))
+
+    def _printed_in_sql_string(self, index: int) -> bool:
+        offsets = self._state.expr_offsets
+        return index < len(offsets) and _in_sql_string(self._state.template, offsets[index])
 
     def iterate(self, iterable: Any) -> Iterator[Any]:
         state = self._state
@@ -539,7 +563,17 @@ class _Functions:
 
 
 class _RuntimeValue(str):
-    """A runtime var()'s rendering; false in a test, as the None `dbt parse` renders is."""
+    """A runtime var()'s rendering; false in a test, as the None `dbt parse` renders is.
+    `placeholder` is its bare form, printed inside an SQL string."""
+
+    placeholder: str
+
+    def __init__(self, text: str, placeholder: str) -> None:
+        super().__init__()
+        self.placeholder = placeholder
+
+    def __new__(cls, text: str, placeholder: str) -> _RuntimeValue:  # noqa: PYI034 - str subclass
+        return super().__new__(cls, text)
 
     def __bool__(self) -> bool:
         return False

@@ -345,6 +345,7 @@ def render(
         offset_to_line_col=identity.line_col,
         deadline=time.monotonic() + MAX_SECONDS,
         template=text,
+        expr_offsets=compiled.expr_offsets,
     )
     token = CURRENT.set(state)
     try:

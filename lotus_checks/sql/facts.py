@@ -14,7 +14,7 @@ Shape (positions are 1-based line/column in the *original* .sql file):
    {"queries": [...],  # only when it runs SQL at compile time (run_query, statement): one
                        # entry like this one per query (None if it did not parse)
     "relations": {id: {"kind": "source"|"ref"|"this"|"file"|"table", "args", "paths", "files",
-                       "hive", "filename", "line", "column"}},
+                       "runtime", "hive", "filename", "line", "column"}},
     "reads": [{"name", "line", "column", "cands": [[rel, column, [[step, kind, line, col], ...]]],
                "derived", "scope", "known",
                # only for names a subquery may take from an outer query (resolve.ColumnRead):
@@ -34,7 +34,8 @@ from typing import Callable
 
 from lotus_checks.loaders import LineIndex
 
-FACTS_VERSION = "3"  # 2: "coverage"; 3: correlation, aggregates, "key" steps, "queries"
+FACTS_VERSION = "4"  # 2: "coverage"; 3: correlation, aggregates, "key" steps, "queries";
+# 4: runtime var() names in "files" calls
 PLACEHOLDER_KINDS = ("source", "ref", "this")
 Position = tuple[int | None, int | None]
 
@@ -305,6 +306,10 @@ def _relations(
             paths = [p for p in rel.paths if p not in files]
             entry["files"] = len(paths) < len(rel.paths)
             entry["paths"] = paths
+            # The var() each runtime placeholder in a path stands for ("" for an env_var()),
+            # to show the path as written.
+            entry["runtime"] = {name: (list(calls[name].args) or [""])[0]
+                                for name in files if any(name in p for p in rel.paths)}
             offset = sql.find(repr_sql(paths[0])) if paths else -1
             if entry["files"]:
                 call = next(calls[p] for p in rel.paths if p in files)

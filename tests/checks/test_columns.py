@@ -585,3 +585,166 @@ def _write_stream_parquet(repo: Any, stream: Any, folder: Path) -> None:
         duckdb.connect().execute(
             f"copy (select {select} where false) to '{path.as_posix()}' (format parquet)"
         )
+
+
+# ---- runtime vars in small trees: which vars the orchestrator passes, who runs the model -------
+
+DAGSTER_PER_STREAM = """\
+import json
+
+from dagster_dbt import dbt_assets
+
+
+def build_dbt_assets(source, stream):
+    select = {selection}
+
+    @dbt_assets(manifest=MANIFEST, select=select)
+    def _assets(context, dbt):
+        dbt_vars = {{'file': landed(context), 'files': [landed(context)]}}
+        yield from dbt.cli(['build', '--select', select, '--vars', json.dumps(dbt_vars)],
+                           context=context).stream()
+    return _assets
+"""
+BY_STREAM_TAG = "f'tag:{source}__{stream}'"
+BY_MODEL_NAME = "f'{source}_{stream}'"
+
+
+def _runtime_tree(models: dict[str, str], selection: str | None = BY_STREAM_TAG,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """stripe.customers read at run time by `models` (core/stripe/<name>.sql -> SQL), with
+    Dagster code selecting by `selection` (None: no Dagster code)."""
+    from tests.builders import stream_config
+
+    files: dict[str, Any] = {
+        f"{STREAMS}/stripe/customers.json": stream_config("customers"),
+        **{f"{CORE}/stripe/{name}.sql": sql for name, sql in models.items()},
+        **(extra or {}),
+    }
+    if selection is not None:
+        files["orchestration/assets/core/assets.py"] = DAGSTER_PER_STREAM.format(selection=selection)
+    return files
+
+
+RUNTIME_READ = "{{ config(tags=['core']) }}\nselect id, email from read_parquet('{{ var(\"file\") }}')\n"
+
+
+def _lint(make_repo: Any, files: dict[str, Any]) -> list[tuple[str, str, int | None, int | None]]:
+    return [c for c in codes(check_tree(make_repo(files))) if c[0].startswith(COLUMN_CODES)]
+
+
+def test_runtime_read_in_a_repo_running_models_by_name_is_silent(make_repo: Any) -> None:
+    """Models named `<source>_<stream>`, tagged only 'core', selected by name by the Dagster
+    code: Dagster passes each its files; no stream need be told from the model."""
+    files = _runtime_tree({"stripe_customers": RUNTIME_READ}, BY_MODEL_NAME)
+    assert _lint(make_repo, files) == []
+    # The neighbour: the same model where Dagster runs models by stream tag gets no files.
+    files = _runtime_tree({"stripe_customers": RUNTIME_READ}, BY_STREAM_TAG)
+    assert _lint(make_repo, files) == [("LL406", f"{CORE}/stripe/stripe_customers.sql", 2, 40)]
+
+
+def test_var_the_orchestrator_does_not_pass_is_ll004(make_repo: Any) -> None:
+    """`var("fiel")` (a typo of the `file` Dagster passes): dbt build fails on the missing var."""
+    model = f"{CORE}/stripe/int_stripe__customers.sql"
+    typo = RUNTIME_READ.replace('var("file")', 'var("fiel")')
+    result = check_tree(make_repo(_runtime_tree({"int_stripe__customers": typo})))
+    [finding] = [f for f in result.findings if f.code.startswith(COLUMN_CODES)]
+    assert (finding.code, finding.path, finding.line, finding.column) == ("LL004", model, 2, 40)
+    assert "Required var 'fiel' not found" in finding.message
+    assert finding.hint.startswith("did you mean `file`")
+    # The neighbours: the var Dagster passes; the same typo declared in `runtime-vars`; no
+    # Dagster code to tell what is passed.
+    assert _lint(make_repo, _runtime_tree({"int_stripe__customers": RUNTIME_READ})) == []
+    declared = {"lotus-check.toml": 'runtime-vars = ["fiel"]\n'}
+    assert _lint(make_repo, _runtime_tree({"int_stripe__customers": typo}, extra=declared)) == []
+    assert _lint(make_repo, _runtime_tree({"int_stripe__customers": typo}, selection=None)) == []
+
+
+def test_var_in_dagster_code_passing_no_vars_is_ll004(make_repo: Any) -> None:
+    files = _runtime_tree({"int_stripe__customers": RUNTIME_READ})
+    code = files["orchestration/assets/core/assets.py"]
+    files["orchestration/assets/core/assets.py"] = code.replace(", '--vars', json.dumps(dbt_vars)", "")
+    assert [c[0] for c in _lint(make_repo, files)] == ["LL004"]
+
+
+def test_select_ll004_reports_template_errors_in_models(make_repo: Any) -> None:
+    """`--select LL004` runs the family that renders models (it finds their template errors)."""
+    broken = RUNTIME_READ.replace('var("file")', "landing_path()")
+    root = make_repo(_runtime_tree({"int_stripe__customers": broken}))
+    found = codes(run(with_overrides(load_config(root), select=["LL004"]), use_cache=False))
+    assert found == [("LL004", f"{CORE}/stripe/int_stripe__customers.sql", 2, 40)]
+    root = make_repo(_runtime_tree({"int_stripe__customers": RUNTIME_READ}))
+    assert codes(run(with_overrides(load_config(root), select=["LL004"]), use_cache=False)) == []
+
+
+def _findings(make_repo: Any, files: dict[str, Any]) -> list[Any]:
+    return [f for f in check_tree(make_repo(files)).findings if f.code.startswith(COLUMN_CODES)]
+
+
+def test_runtime_value_as_ref_or_source_argument_is_one_ll004(make_repo: Any) -> None:
+    """dbt resolves ref()/source() when it parses, without --vars: one LL004, no placeholder."""
+    for call in ("ref(var('upstream'))", "source(var('src'), 'customers')"):
+        sql = "{{ config(tags=['core']) }}\nselect id from {{ " + call + " }}\n"
+        [finding] = _findings(make_repo, _runtime_tree({"int_stripe__customers": sql}))
+        assert finding.code == "LL004" and finding.line == 2
+        assert "__lotus" not in finding.message + finding.hint
+    # The neighbour: a ref() of a model that exists.
+    files = _runtime_tree({
+        "int_stripe__customers": "{{ config(tags=['core']) }}\nselect id from {{ ref('int_stripe__base') }}\n",
+        "int_stripe__base": "select 1 as id\n",
+    })
+    assert _findings(make_repo, files) == []
+
+
+def test_messages_show_a_runtime_path_as_written(make_repo: Any) -> None:
+    sql = ("{{ config(tags=['core']) }}\n"
+           "select id from read_parquet('{{ var(\"file\") }}/raw/stripe/charges/*.parquet')\n")
+    files = _runtime_tree({"int_stripe__customers": sql})
+    [finding] = _findings(make_repo, files)
+    assert finding.code == "LL406"
+    assert """'{{ var("file") }}/raw/stripe/charges/*.parquet'""" in finding.message
+    own = sql.replace("charges", "customers")
+    assert _findings(make_repo, _runtime_tree({"int_stripe__customers": own})) == []
+
+
+def test_brace_alternatives_are_not_duckdb_globs(make_repo: Any) -> None:
+    sql = ("{{ config(tags=['core']) }}\n"
+           "select id from read_parquet('s3://landing/raw/stripe/{customers,charges}/*.parquet')\n")
+    [finding] = _findings(make_repo, _runtime_tree({"int_stripe__customers": sql}))
+    assert finding.code == "LL406" and "do not expand" in finding.message
+    assert ("['s3://landing/raw/stripe/customers/*.parquet', "
+            "'s3://landing/raw/stripe/charges/*.parquet']") in finding.hint
+
+
+def test_var_in_a_model_run_by_a_command_passing_no_vars_is_ll004(make_repo: Any) -> None:
+    """The marts are built by `dbt build --select tag:marts` with no --vars: `var("file")`
+    fails there, while the stream's model, built with --vars, gets it."""
+    marts = ("\n\n@dbt_assets(manifest=MANIFEST, select='tag:marts')\ndef marts(context, dbt):\n"
+             "    yield from dbt.cli(['build', '--select', 'tag:marts'], context=context).stream()\n")
+    mart = RUNTIME_READ.replace("tags=['core']", "tags=['marts']")
+    stream_model = RUNTIME_READ.replace("tags=['core']", "tags=['core', 'stripe__customers']")
+    files = _runtime_tree({"int_stripe__customers": stream_model})
+    files["orchestration/assets/core/assets.py"] += marts
+    assert _lint(make_repo, files) == []
+    files["orchestration/assets/marts/sales/fct_sales.sql"] = mart
+    assert _lint(make_repo, files) == [("LL004", "orchestration/assets/marts/sales/fct_sales.sql", 2, 40)]
+
+
+def test_dagster_code_that_runs_no_dbt_does_not_decide_the_vars(make_repo: Any) -> None:
+    """A sensor file importing Dagster beside the models, dbt run elsewhere: vars are not judged."""
+    typo = RUNTIME_READ.replace('var("file")', 'var("fiel")')
+    sensor = "from dagster import sensor\n\n\n@sensor(job=JOB)\ndef landed(context):\n    return None\n"
+    files = _runtime_tree({"int_stripe__customers": typo}, selection=None,
+                          extra={"orchestration/assets/core/sensors.py": sensor})
+    assert _lint(make_repo, files) == []
+
+
+def test_runtime_var_through_set_printed_in_quotes_parses(make_repo: Any) -> None:
+    """`{% set d = var('start_date') %} ... >= '{{ d }}'` is a string: no false LL003."""
+    sql = ("{% set d = var('start_date') %}{{ config(tags=['core']) }}\n"
+           "select id, email from read_parquet('{{ var(\"file\") }}') where updated_at >= '{{ d }}'\n")
+    declared = {"lotus-check.toml": 'runtime-vars = ["file", "start_date"]\n'}
+    assert _lint(make_repo, _runtime_tree({"int_stripe__customers": sql}, extra=declared)) == []
+    # The neighbour: a real parse error next to it is still LL003.
+    broken = sql.replace("where updated_at", "where where updated_at")
+    found = _lint(make_repo, _runtime_tree({"int_stripe__customers": broken}, extra=declared))
+    assert [c[0] for c in found] == ["LL003"]

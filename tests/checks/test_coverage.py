@@ -143,6 +143,27 @@ def test_reference_tree_is_clean(reference_repo: Path) -> None:
 # ---- LL301 ----------------------------------------------------------------------------------
 
 
+def _raw_named(files: dict[str, Any]) -> dict[str, Any]:
+    """The lake whose dbt source for shopify is named `shopify_raw` (models read it so)."""
+    out = dict(files)
+    out[SHOPIFY_SOURCES] = SOURCES_YML.replace("name: shopify", "name: shopify_raw")
+    for path, text in files.items():
+        if path.endswith(".sql") and isinstance(text, str):
+            out[path] = text.replace("source('shopify',", "source('shopify_raw',")
+    return out
+
+
+def test_ll301_judges_the_dbt_source_the_models_read(lake: Callable[..., Path]) -> None:
+    """Every model reads `source('shopify_raw', ...)`: that is where shopify's streams are
+    declared, and they all are (LL106 leaves the name to the repo)."""
+    files = _raw_named(lake_files())
+    assert coverage(check_tree(lake(files))) == []
+    files[SHOPIFY_SOURCES] = files[SHOPIFY_SOURCES].replace("      - name: customers\n", "")
+    result = check_tree(lake(files))
+    assert coverage(result) == [("LL301", SHOPIFY_SOURCES, 6, 5)]
+    assert "tables:` of source `shopify_raw`" in first(result).hint
+
+
 def test_ll301_stream_without_table_fires_on_the_tables_key(lake: Callable[..., Path]) -> None:
     root = lake({SHOPIFY_SOURCES: SOURCES_YML.replace("      - name: customers\n", "")})
     result = check_tree(root)
@@ -382,15 +403,69 @@ def test_ll303_dagster_selection_built_by_format_percent_or_variable(
     assert [c for c, *_ in coverage(check_tree(lake(files)))].count("LL303") == 3
 
 
-def test_ll303_fires_once_some_model_carries_a_stream_tag(lake: Callable[..., Path]) -> None:
+def test_ll303_without_dagster_code_some_stream_tag_decides_per_source(
+    lake: Callable[..., Path],
+) -> None:
+    """No Dagster code to read: a model carrying a stream tag of its source shows the source's
+    models are run by stream tag; the other source's untagged models are left alone."""
     files = _core_only(lake_files())
     tagged = f"{CORE}/shopify/int_shopify__orders.sql"
     files[tagged] = model(["core", "shopify__orders"], "select id from {{ source('shopify', 'orders') }}")
+    found = [(c, p) for c, p, *_ in coverage(check_tree(lake(files))) if c == "LL303"]
+    assert found == [("LL303", f"{CORE}/shopify/int_shopify__customers.sql")]
+
+
+def test_ll303_silent_when_dagster_selects_a_fixed_tag_whatever_the_models_carry(
+    lake: Callable[..., Path],
+) -> None:
+    """The Dagster code runs every stream's asset on `tag:core`: a model that already carries
+    its stream tag does not make the others unrun."""
+    files = _core_only(lake_files())
+    files["orchestration/assets/core/assets.py"] = DAGSTER_BY_CORE_TAG
+    tagged = f"{CORE}/shopify/int_shopify__orders.sql"
+    files[tagged] = model(["core", "shopify__orders"], "select id from {{ source('shopify', 'orders') }}")
+    assert coverage(check_tree(lake(files))) == []
+    # The neighbour: the same repo once its Dagster code selects by stream tag.
+    files["orchestration/assets/core/assets.py"] = DAGSTER_BY_STREAM_TAG
     found = [(c, p) for c, p, *_ in coverage(check_tree(lake(files))) if c == "LL303"]
     assert found == [
         ("LL303", f"{CORE}/gorgias/int_gorgias__tickets.sql"),
         ("LL303", f"{CORE}/shopify/int_shopify__customers.sql"),
     ]
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        # A comment or a docstring naming the stream-tag selection is no selection.
+        DAGSTER_BY_CORE_TAG.replace('select="tag:core",', 'select="tag:core",  # TODO: f"tag:{source}__{stream}"'),
+        DAGSTER_BY_CORE_TAG.replace("def build_dbt_assets(source: str, stream: str):\n",
+                                    'def build_dbt_assets(source: str, stream: str):\n'
+                                    '    """Later: select f"tag:{source}__{stream}"."""\n'),
+    ],
+    ids=["comment", "docstring"],
+)
+def test_ll303_comment_or_docstring_in_dagster_code_does_not_count(
+    lake: Callable[..., Path], code: str
+) -> None:
+    files = _core_only(lake_files())
+    files["orchestration/assets/core/assets.py"] = code
+    assert "tag:{source}__{stream}" in code
+    assert coverage(check_tree(lake(files))) == []
+
+
+def test_ll303_selection_passed_from_elsewhere_leaves_it_to_the_models(
+    lake: Callable[..., Path],
+) -> None:
+    """`select=selection` handed in by a caller the checker cannot follow: the models decide."""
+    files = _core_only(lake_files())
+    files["orchestration/assets/core/assets.py"] = DAGSTER_BY_CORE_TAG.replace(
+        'select="tag:core"', "select=selection").replace("stream: str)", "stream: str, selection)")
+    assert coverage(check_tree(lake(files))) == []
+    files[f"{CORE}/shopify/int_shopify__orders.sql"] = model(
+        ["core", "shopify__orders"], "select id from {{ source('shopify', 'orders') }}")
+    found = [(c, p) for c, p, *_ in coverage(check_tree(lake(files))) if c == "LL303"]
+    assert found == [("LL303", f"{CORE}/shopify/int_shopify__customers.sql")]
 
 
 def test_ll303_can_be_ignored_for_repos_that_tag_only_core(lake: Callable[..., Path]) -> None:

@@ -63,6 +63,29 @@ def test_ll301_fix_adds_the_table_and_keeps_the_rest(reference_repo: Path) -> No
     assert _changed_lines(_diff(reference_repo)) == ["+      - name: fulfillments"]
 
 
+def test_ll301_fix_adds_the_table_to_the_dbt_source_the_models_read(reference_repo: Path) -> None:
+    """shopify's dbt source is named `shopify_raw` and its models read it so: the table goes
+    there."""
+    sources = reference_repo / SHOPIFY_SOURCES
+    sources.write_text(sources.read_text(encoding="utf-8").replace("- name: shopify\n", "- name: shopify_raw\n", 1),
+                       encoding="utf-8")
+    for model in (reference_repo / CORE / "shopify").glob("*.sql"):
+        text = model.read_text(encoding="utf-8")
+        model.write_text(text.replace("source('shopify',", "source('shopify_raw',"), encoding="utf-8")
+    # The other sources keep their folder's name: LL106 warns about this one; not the point.
+    (reference_repo / "lotus-check.toml").write_text('ignore = ["LL106"]\n', encoding="utf-8")
+    assert check_tree(reference_repo).findings == []
+    _edit(reference_repo, SHOPIFY_SOURCES,
+          "      - name: fulfillments\n        description: Fulfillments and their tracking information.\n",
+          "")
+    git(reference_repo, "add", "-A")
+    git(reference_repo, "commit", "-qm", "shopify_raw, a table dropped")
+    assert "LL301" in codes(check_tree(reference_repo))
+
+    assert _fix_until_clean(reference_repo) == [SHOPIFY_SOURCES]
+    assert _changed_lines(_diff(reference_repo)) == ["+      - name: fulfillments"]
+
+
 def test_ll301_fix_creates_the_sources_file_of_a_source_without_one(reference_repo: Path) -> None:
     stripe = reference_repo / CORE / "stripe" / "_stripe__sources.yml"
     stripe.unlink()

@@ -113,6 +113,38 @@ def test_ll101_and_ll102_silent_where_the_repo_names_models_its_own_way(
     ]
 
 
+def test_ll102_adoption_is_per_kind_of_folder(make_repo: MakeRepo) -> None:
+    """Marts named `fct_`/`dim_`, per-source models named `<source>_<entity>`: the per-source
+    models follow the repo's own naming (nothing to report); a mart without a layer does not."""
+    tree = lake(**{
+        f"{CORE}/shopify/int_shopify__orders.sql": None,
+        f"{CORE}/shopify/shopify_orders.sql": "select 1\n",
+        f"{CORE}/shopify/shopify_customers.sql": "select 1\n",
+    })
+    assert naming(make_repo(tree)) == []
+    tree[f"{MARTS}/sales/sales_summary.sql"] = "select 1\n"
+    assert naming(make_repo(tree)) == [("LL102", f"{MARTS}/sales/sales_summary.sql", None, None)]
+
+
+def test_ll102_hint_does_not_repeat_the_source(make_repo: MakeRepo) -> None:
+    result = check_tree(make_repo(lake(**{f"{CORE}/shopify/shopify_orders.sql": "select 1\n"})))
+    [finding] = [f for f in result.findings if f.code == "LL102"]
+    assert finding.hint.startswith("rename it to `int_shopify__orders.sql`")
+
+
+def test_ll107_model_names_only_where_the_repo_uses_snake_case(make_repo: MakeRepo) -> None:
+    """Every model named in CamelCase: the repo's own convention, nothing to report."""
+    tree = lake(**{
+        f"{CORE}/shopify/int_shopify__orders.sql": None,
+        f"{CORE}/shopify/ShopifyOrders.sql": "select 1\n",
+        f"{MARTS}/sales/fct_sales.sql": None,
+        f"{MARTS}/sales/SalesSummary.sql": "select 1\n",
+    })
+    assert naming(make_repo(tree)) == []
+    tree[f"{MARTS}/sales/fct_sales.sql"] = "select 1\n"
+    assert naming(make_repo(tree)) == [("LL107", f"{MARTS}/sales/SalesSummary.sql", None, None)]
+
+
 def test_ll101_source_with_two_words(make_repo: MakeRepo) -> None:
     tree = lake(**{
         f"{STREAMS}/google_ads/campaigns.json": stream_config("campaigns"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from lotus_checks.sql.raw_paths import glob_regex
@@ -81,3 +83,84 @@ def test_narrowed_glob_matches_only_the_stream() -> None:
     folder = narrowed_glob(LANDING + "*/**/*.parquet", RAW, "shopify", "orders")
     assert folder == LANDING + "orders/**/*.parquet"
     assert path_read(folder, RAW, known).named == ("shopify", "orders")
+
+
+KLAVIYO = [("klaviyo", s) for s in ("flows", "lists", "campaigns")]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        # What follows the stream's folder is left open: part files, hive partitions.
+        ("raw/klaviyo/flows*/part-*.parquet", ["flows"]),
+        ("raw/klaviyo/flows*/dt=*/*.parquet", ["flows"]),
+        ("raw/klaviyo/flows*/2024/*/*.parquet", ["flows"]),
+        ("raw/klaviyo/flows*/data/*.parquet", ["flows"]),
+        # A `**` can stand for the raw tree's root and folders.
+        ("s3://landing/**/flows/*.parquet", ["flows"]),
+        ("s3://landing/raw/**/lists/**/*.parquet", ["lists"]),
+        ("raw/klaviyo/**/*.parquet", ["flows", "lists", "campaigns"]),
+        # DuckDB: `[^x]` is a class of `^` and `x`, `[!x]` its negation; `flows**` is `flows*`.
+        ("raw/klaviyo/[^f]*/*.parquet", ["flows"]),
+        ("raw/klaviyo/[!f]*/*.parquet", ["lists", "campaigns"]),
+        ("raw/klaviyo/flows**/*.parquet", ["flows"]),
+        ("raw/klaviyo/l*", ["lists"]),
+    ],
+)
+def test_glob_names_the_streams_whose_files_it_can_match(path: str, expected: list[str]) -> None:
+    assert streams(path, KLAVIYO) == expected
+
+
+def test_exact_flat_file_beside_the_folders_names_its_stream() -> None:
+    # Airbyte's `<stream><part>.parquet`; `lists` is not a file of stream `l`.
+    assert path_read("s3://landing/raw/klaviyo/flows0.parquet", RAW, KLAVIYO).named == ("klaviyo", "flows")
+    assert path_read("s3://landing/raw/klaviyo/flows_0.parquet", RAW, KLAVIYO).named == ("klaviyo", "flows")
+    assert path_read("raw/klaviyo/lists0.parquet", RAW, [("klaviyo", "l")]).kind == "none"
+
+
+# Files of a small lake (stream folders, hive partitions, flat part files) and globs over them:
+# which files DuckDB reads is the ground truth for glob_regex and for which streams a glob reads.
+LAKE_FILES = [
+    "raw/klaviyo/flows/a.parquet", "raw/klaviyo/flows/dt=1/b.parquet",
+    "raw/klaviyo/lists/c.parquet", "raw/klaviyo/flows0.parquet",
+    "raw/klaviyo/campaigns/year=2024/month=1/d.parquet", "raw/klaviyo/lists_1.parquet",
+]
+DUCKDB_GLOBS = [
+    "raw/klaviyo/[^x]*/*.parquet", "raw/klaviyo/[!l]*/*.parquet", "raw/klaviyo/flows**",
+    "raw/klaviyo/flows**/*.parquet", "raw/klaviyo/{flows,lists}/*.parquet", "**/flows/*.parquet",
+    "raw/**/lists/*.parquet", "raw/klaviyo/flows*/*.parquet", "raw/klaviyo/flows*/**/*.parquet",
+    "raw/klaviyo/flows/**", "raw/klaviyo/*", "raw/klaviyo/l*", "raw/**",
+    "raw/klaviyo/*/year=*/*/*.parquet", "raw/klaviyo/?lows/*.parquet", "raw/klaviyo/[fl]*/*",
+]
+
+
+@pytest.fixture(scope="module")
+def duckdb_lake(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, str]:
+    import duckdb
+
+    root = tmp_path_factory.mktemp("globs")
+    connection = duckdb.connect()
+    for rel in LAKE_FILES:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        connection.execute(f"copy (select 1 as id) to '{(root / rel).as_posix()}' (format parquet)")
+    return connection, root.as_posix()
+
+
+@pytest.mark.parametrize("glob", DUCKDB_GLOBS)
+def test_glob_matching_agrees_with_duckdb(duckdb_lake: tuple[object, str], glob: str) -> None:
+    connection, root = duckdb_lake
+    rows = connection.execute(f"select file from glob('{root}/{glob}')").fetchall()  # type: ignore[attr-defined]
+    read = sorted(r[0][len(root) + 1:] for r in rows)
+    assert sorted(f for f in LAKE_FILES if glob_regex(glob).fullmatch(f)) == read
+    # Every stream DuckDB reads a file of (in its folder or beside it) is one the glob can match.
+    read_streams = {s for _, s in KLAVIYO for f in read
+                    if f.startswith(f"raw/klaviyo/{s}/") or re.match(rf"raw/klaviyo/{s}[^a-z/]", f)}
+    found = path_read(glob, RAW, KLAVIYO)
+    assert read_streams <= {s for _, s in found.streams} | {found.named[1] if found.named else ""}
+
+
+@pytest.mark.parametrize("path", ["raw/klaviyo/[z-a]*/x.parquet", "raw/klaviyo/[\\w-]/*", "raw/[/*", "**", "[]]"])
+def test_odd_globs_never_raise(path: str) -> None:
+    read = path_read(path, RAW, KLAVIYO)
+    assert read.kind in ("glob", "none", "stream")
+    glob_regex(path)

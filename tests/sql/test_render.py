@@ -214,7 +214,7 @@ def test_var_files_is_a_list_of_one_placeholder_path() -> None:
     result = render(template)
 
     [(placeholder, call)] = result.relations.items()
-    assert call.kind == "files" and call.args == ()
+    assert call.kind == "files" and call.args == ("files",)
     assert (call.line, call.column) == (2, 22)
     assert result.sql == f"select *\nfrom read_parquet(['{placeholder}'], filename=true)"
     assert position_of(result, "filename") == (2, 39)
@@ -713,3 +713,16 @@ def test_a_set_block_concatenated_before_run_query_keeps_its_positions() -> None
     template = "{% set q %}select max(a){% endset %}\n{% do run_query(q ~ ' from ' ~ this) %}select 1"
     [query] = query_positions(template)
     assert query[:3] == [("select", 1, 12), ("max", 1, 19), ("a", 1, 23)]
+
+
+def test_runtime_var_through_set_is_quoted_where_it_is_printed() -> None:
+    """`{% set d = var('start_date') %}` then `'{{ d }}'`: a string, not a list in quotes."""
+    template = "{% set d = var('start_date') %}\nselect * from t where order_date >= '{{ d }}'"
+    result = render(template)
+
+    [(placeholder, _call)] = result.relations.items()
+    assert result.sql == f"\nselect * from t where order_date >= '{placeholder}'"
+    # The neighbour: printed outside quotes it is the list `read_parquet({{ f }})` takes.
+    result = render("{% set f = var('files') %}\nselect * from read_parquet({{ f }})")
+    [(placeholder, _call)] = result.relations.items()
+    assert result.sql == f"\nselect * from read_parquet(['{placeholder}'])"
