@@ -1,4 +1,4 @@
-"""The few git questions `--diff` asks, through the `git` command (no library: git is what the
+"""The few git questions `--changed-since` asks, through the `git` command (no library: git is what the
 user's CI and pre-commit already run)."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def toplevel(root: Path) -> Path:
     try:
         out = _git(root, "rev-parse", "--show-toplevel")
     except GitError:
-        raise GitError(f"--diff needs a git repository, and {root} is not in one") from None
+        raise GitError(f"--changed-since needs a git repository, and {root} is not in one") from None
     return Path(out.strip()).resolve()
 
 
@@ -44,12 +44,12 @@ def merge_base(root: Path, rev: str) -> str:
     try:
         _git(root, "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}")
     except GitError:
-        raise GitError(f"--diff: unknown revision {rev!r} (in CI, fetch it first: "
+        raise GitError(f"--changed-since: unknown revision {rev!r} (in CI, fetch it first: "
                        f"checkout with fetch-depth: 0)") from None
     try:
         return _git(root, "merge-base", rev, "HEAD").strip()
     except GitError:
-        raise GitError(f"--diff: {rev!r} and HEAD have no common ancestor") from None
+        raise GitError(f"--changed-since: {rev!r} and HEAD have no common ancestor") from None
 
 
 def changed_files(root: Path, rev: str) -> frozenset[str]:
@@ -79,3 +79,11 @@ def _relative(path: Path, root: Path) -> str | None:
         return Path(os.path.normpath(path)).relative_to(root).as_posix()
     except ValueError:
         return None
+
+
+def untracked_files(root: Path, paths: list[str]) -> list[str]:
+    """Files below `paths` (relative to `root`) that git neither tracks nor ignores, relative to
+    `root`: on disk, and so checked, but not part of the commit being made."""
+    specs = [f":(literal){path}" for path in paths]
+    listed = _git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", *specs)
+    return sorted(name for name in listed.split("\0") if name)
