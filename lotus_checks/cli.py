@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress", action="store_true",
                         help="show progress on stderr even when it is not a terminal")
     parser.add_argument("--dbt", action="store_true",
-                        help="also cross-check against dbt's own parse (needs lotus-checks[dbt])")
+                        help="also cross-check against dbt's own parse (needs the dbt extra: dbt-core, dbt-duckdb)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--version", action="version", version=f"lotus-check {__version__}")
     return parser

@@ -275,9 +275,20 @@ def test_documented_workflow_restores_the_cache_and_uses_the_action() -> None:
     text = (REPO_ROOT / "docs" / "integration.md").read_text("utf-8")
     workflows = [yaml.safe_load(block) for _, block in _blocks("yaml") if "jobs:" in block]
     steps = [step for flow in workflows for job in flow["jobs"].values() for step in job["steps"]]
-    cache = [s for s in steps if s.get("uses", "").startswith("actions/cache@")]
-    assert cache and cache[0]["with"]["path"] == ".lotus_check_cache"
-    assert any(s.get("uses", "").startswith("<owner>/lotus-checks@") for s in steps)
+    uses = [s.get("uses", "").split("@")[0] for s in steps]
+    # Restored before the run, saved after it even when it failed (actions/cache alone saves
+    # only after a successful job: a pull request with findings would never warm its next run).
+    restore = steps[uses.index("actions/cache/restore")]
+    save = steps[uses.index("actions/cache/save")]
+    assert uses.index("actions/cache/restore") < uses.index("<owner>/lotus-checks") \
+        < uses.index("actions/cache/save")
+    assert restore["with"]["path"] == save["with"]["path"] == ".lotus_check_cache"
+    assert restore["with"]["key"] == save["with"]["key"]
+    assert restore["with"]["restore-keys"] and save["if"] == "always()"
+    assert "actions/cache" not in uses
+    # A cache saved by pull requests only is scoped to each; main's runs save the shared one.
+    flow = next(f for f in workflows if "<owner>/lotus-checks@" in yaml.safe_dump(f))
+    assert flow[True]["push"] == {"branches": ["main"]} and "pull_request" in flow[True]
     action = yaml.safe_load((REPO_ROOT / "action.yml").read_text("utf-8"))
     for name in action["inputs"]:
         assert f"| `{name}` |" in text, name
@@ -290,16 +301,18 @@ def _action_step(name: str) -> dict[str, Any]:
 
 def _run_action_step(root: Path, args: str) -> subprocess.CompletedProcess[str]:
     """The action's lotus-check step, its script run by bash as the runner does, with the
-    inputs in the environment and this venv's lotus-check on PATH (as its install step leaves
-    it)."""
+    inputs in the environment and this venv standing for the one its install step makes."""
     step = _action_step("lotus-check")
     assert step["shell"] == "bash"
+    assert step["env"] == {"LOTUS_CHECK_VENV": VENV, "LOTUS_CHECK_ARGS": "${{ inputs.args }}"}
     env = {k: v for k, v in os.environ.items() if k not in ("PRE_COMMIT", "CI")}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    env["LOTUS_CHECK_VENV"] = sys.prefix
     env["LOTUS_CHECK_ARGS"] = args
-    assert step["env"] == {"LOTUS_CHECK_ARGS": "${{ inputs.args }}"}
     return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
+
+
+VENV = "${{ runner.temp }}/lotus-check-venv"
 
 
 def test_action_runs_lotus_check_with_github_annotations(tmp_path: Path) -> None:
@@ -316,9 +329,88 @@ def test_action_runs_lotus_check_with_github_annotations(tmp_path: Path) -> None
         f"::error file={CORE}/shopify/int_shopify__customers.sql,line=29,col=5,title=LL401::")
 
 
+def test_action_args_are_split_like_shell_words_without_globbing(tmp_path: Path) -> None:
+    """Quotes group a PATH with a space; a `*` reaches lotus-check as written (a glob expanded
+    by the runner's shell would check other files, or none)."""
+    root = git_init(copy_reference(tmp_path / "lake"))
+    spaced = root / CORE / "shopify" / "a model.sql"
+    spaced.write_text("select 1\n", "utf-8")
+    done = _run_action_step(root, f"--no-cache --select LL4 '{CORE}/shopify/a model.sql'")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "(1 file checked)" in done.stdout or "1 file" in done.stdout, done.stdout
+    done = _run_action_step(root, f"--no-cache --select LL4 {CORE}/*")
+    assert done.returncode == 2
+    assert f"no file or folder '{CORE}/*'" in done.stderr
+    done = _run_action_step(root, "--no-cache 'unbalanced")
+    assert done.returncode == 1 and "lotus-check action: args: No closing quotation" in done.stderr
+
+
+@pytest.mark.parametrize("args", ["--output-format sarif", "--output-format=json",
+                                  "--output-f concise"])
+def test_action_refuses_another_output_format(tmp_path: Path, args: str) -> None:
+    done = _run_action_step(tmp_path, args)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "lotus-check action: the output format is github" in done.stderr
+
+
+STUB_PYTHON = """#!/bin/sh
+# `python -m venv DIR` makes DIR/bin/python, which logs its arguments instead of running pip.
+if [ "$1 $2" = "-m venv" ]; then
+  mkdir -p "$3/bin"
+  printf '#!/bin/sh\nprintf "%%s\\n" "$@" > "%s"\n' "$LOG" > "$3/bin/python"
+  chmod +x "$3/bin/python"
+fi
+"""
+
+
+def _run_install_step(tmp_path: Path, version: str = "", index_url: str = ""
+                      ) -> tuple[subprocess.CompletedProcess[str], list[str] | None]:
+    """The action's install step, with a stand-in Python: what pip would be asked to install."""
+    step = _action_step("Install lotus-checks")
+    assert step["env"]["LOTUS_CHECK_PYTHON"] == "${{ steps.python.outputs.python-path }}"
+    stub = tmp_path / "python"
+    stub.write_text(STUB_PYTHON, "utf-8")
+    stub.chmod(0o755)
+    log = tmp_path / "pip-args"
+    env = dict(os.environ, LOG=str(log), LOTUS_CHECK_PYTHON=str(stub),
+               LOTUS_CHECK_VENV=str(tmp_path / "venv"), LOTUS_CHECKS_VERSION=version,
+               LOTUS_CHECKS_INDEX_URL=index_url, LOTUS_CHECKS_SOURCE="/actions/lotus-checks")
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True,
+                          text=True, timeout=60)
+    return done, log.read_text("utf-8").splitlines() if log.exists() else None
+
+
+def test_action_installs_its_own_checkout_into_a_venv(tmp_path: Path) -> None:
+    done, pip = _run_install_step(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert pip == ["-m", "pip", "install", "--disable-pip-version-check", "/actions/lotus-checks"]
+
+
+def test_action_installs_a_version_only_from_the_given_index(tmp_path: Path) -> None:
+    done, pip = _run_install_step(tmp_path, "0.2.0", "https://pypi.example.com/simple")
+    assert done.returncode == 0, done.stderr
+    assert pip == ["-m", "pip", "install", "--disable-pip-version-check", "--index-url",
+                   "https://pypi.example.com/simple", "lotus-checks==0.2.0"]
+
+
+def test_action_refuses_a_version_without_an_index(tmp_path: Path) -> None:
+    """Nothing is published on a public index: a name there is anyone's (dependency confusion)."""
+    done, pip = _run_install_step(tmp_path, "0.2.0")
+    assert done.returncode == 2 and pip is None
+    assert "version needs index-url" in done.stdout
+
+
+def test_action_leaves_the_jobs_python_alone() -> None:
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text("utf-8"))
+    setup = next(s for s in action["runs"]["steps"]
+                 if s.get("uses", "").startswith("actions/setup-python@"))
+    assert setup["with"]["update-environment"] is False
+    assert setup["id"] == "python"
+
+
 def test_action_inputs_reach_scripts_only_through_the_environment() -> None:
     """`${{ inputs.x }}` pasted into a script would run a quote in an input as shell code."""
     action = yaml.safe_load((REPO_ROOT / "action.yml").read_text("utf-8"))
-    assert set(action["inputs"]) == {"args", "version", "python-version"}
+    assert set(action["inputs"]) == {"args", "version", "index-url", "python-version"}
     for step in action["runs"]["steps"]:
         assert "${{" not in step.get("run", ""), step.get("name")
