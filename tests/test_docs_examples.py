@@ -111,6 +111,60 @@ def test_every_lotus_check_command_runs_as_written(
     assert len(ran) >= 15
 
 
+def _doc_quote(pattern: str) -> str:
+    """The one `...` span of docs/integration.md that `pattern` matches."""
+    text = " ".join((REPO_ROOT / "docs" / "integration.md").read_text("utf-8").split())
+    found = re.findall(rf"`({pattern})`", text)
+    assert len(found) == 1, (pattern, found)
+    return found[0]
+
+
+def _as_pattern(quote: str) -> str:
+    """A quoted output line as a regex: numbers stand for any number, `...` for any text."""
+    parts = re.split(r"(\d+|\.\.\.)", quote)
+    return "".join(r"\d+" if p.isdigit() else ".+" if p == "..." else re.escape(p)
+                   for p in parts)
+
+
+def test_the_adoption_steps_print_what_the_docs_say(
+    docs_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/integration.md's "Adopting on an existing repo", on a tree with a misspelled column
+    and a hand-edited catalog: the commands of each step, and the lines the text quotes."""
+    catalog = docs_tree / "orchestration/assets/streams/shopify/_catalog.json"
+    model = docs_tree / CORE / "shopify/int_shopify__customers.sql"
+    catalog.write_text(catalog.read_text("utf-8").replace(
+        '"sync_mode": "incremental"', '"sync_mode": "full_refresh"', 1), "utf-8")
+    model.write_text(model.read_text("utf-8").replace("    orders_count,\n",
+                                                      "    order_count,\n", 1), "utf-8")
+    # 1. The findings by rule (count, code, name, severity, fixable), exit 0 despite errors.
+    assert main(shlex.split(_doc_quote("lotus-check --statistics --exit-zero"))[1:]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^\s+1\s+LL201\s+catalog-drift\s+error\s+1 fixable$", out, re.M), out
+    assert re.search(r"^\s+1\s+LL401\s+unknown-column\s+error$", out, re.M), out
+    # 2. The unified diff of what --fix would write, nothing written, exit 1.
+    before = catalog.read_bytes()
+    assert main(shlex.split(_doc_quote("lotus-check --fix --dry-run"))[1:]) == 1
+    out, err = capsys.readouterr()
+    rel = catalog.relative_to(docs_tree).as_posix()
+    assert out.startswith(f"--- a/{rel}\n+++ b/{rel}\n@@ ")
+    assert '-        "sync_mode": "full_refresh",\n+        "sync_mode": "incremental",\n' in out
+    assert catalog.read_bytes() == before
+    # 4.-6. Recorded, hidden ("... N in the baseline"), then gone once fixed.
+    assert main(["--write-baseline", ".lotus-check-baseline.json"]) == 0
+    capsys.readouterr()
+    assert main(["--baseline", ".lotus-check-baseline.json"]) == 0
+    out = capsys.readouterr().out
+    hidden = _doc_quote(r"\.\.\. \d+ in the baseline")
+    assert re.search(_as_pattern(hidden), out), out
+    model.write_text(model.read_text("utf-8").replace("    order_count,\n",
+                                                      "    orders_count,\n", 1), "utf-8")
+    assert main(["--baseline", ".lotus-check-baseline.json"]) == 0
+    err = capsys.readouterr().err
+    gone = _doc_quote(r"lotus-check: \d+ baselined findings are gone; rewrite with [^`]*")
+    assert re.fullmatch(_as_pattern(gone) + "\n", err), err
+
+
 def test_readme_sample_output_is_what_the_command_prints(
     docs_tree: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -150,15 +204,33 @@ def test_pip_extras_in_the_docs_exist() -> None:
             assert set(named.split(",")) <= extras, where
 
 
-def test_every_inline_lotus_check_command_parses() -> None:
-    """`lotus-check ...` in running text too: a renamed or removed option fails here."""
+# Inline commands the docs show as mistakes (what a typo gets): they must exit 2.
+DOCUMENTED_MISTAKES = {"lotus-check rule"}
+
+
+def test_every_inline_lotus_check_command_parses(
+    docs_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`lotus-check ...` in running text too: a renamed or removed option fails here, a PATH
+    must exist in the tree (or be a placeholder in capitals, `PATHS`), subcommands run, and
+    the documented typos are still errors."""
     seen = 0
     for doc in DOCS:
         for span in re.findall(r"`(lotus-check(?: [^`]*)?)`", doc.read_text("utf-8")):
             argv = _lotus_argv(span.replace("...", ""))
-            if argv is not None:
-                _parses(argv)
-                seen += 1
+            if argv is None:
+                continue
+            seen += 1
+            if span in DOCUMENTED_MISTAKES or (argv and argv[0] in SUBCOMMANDS):
+                code = main(argv)
+                capsys.readouterr()
+                assert code == (2 if span in DOCUMENTED_MISTAKES else 0), f"{doc.name}: {span}"
+                continue
+            _parses(argv)
+            if "--version" in argv or "--help" in argv:
+                continue
+            for path in build_parser().parse_args(argv).paths:
+                assert path.isupper() or (docs_tree / path).exists(), f"{doc.name}: {span}"
     assert seen >= 10
 
 
@@ -166,24 +238,22 @@ def test_every_inline_lotus_check_command_parses() -> None:
 
 
 @pytest.mark.parametrize(("where", "text"), _blocks("toml"))
-def test_toml_examples_are_valid_configuration(where: str, text: str, tmp_path: Path) -> None:
+def test_toml_examples_configure_a_real_tree_of_that_layout(where: str, text: str,
+                                                            tmp_path: Path) -> None:
+    """Each example, as the whole configuration of the reference tree moved to the layout it
+    describes (orchestration/dag/...): every folder and file it names exists there (a missing
+    one is exit 2), and the run is clean."""
     import tomllib
 
+    from tests.test_precommit import dag_layout
+
     data = tomllib.loads(text)
-    table = data["tool"]["lotus-check"] if "tool" in data else data
-    for key, value in table.items():  # the folders and files the example names exist
-        if key in ("streams", "sources", "models", "dbt-project", "generator", "terraform"):
-            for rel in [value] if isinstance(value, str) else value:
-                target = tmp_path / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if key in ("dbt-project", "generator"):
-                    target.touch()
-                else:
-                    target.mkdir(exist_ok=True)
+    root = git_init(dag_layout(copy_reference(tmp_path / "lake")))
+    (root / "lotus-check.toml").unlink()  # the example is the configuration
     name = "pyproject.toml" if "tool" in data else "lotus-check.toml"
-    (tmp_path / name).write_text(text, "utf-8")
-    config = load_config(tmp_path)  # an unknown key or a bad value is a ConfigError
-    assert config.source != "defaults", where
+    (root / name).write_text(text, "utf-8")
+    assert load_config(root).source != "defaults", where
+    assert main(["--root", str(root), "--no-cache", "--output-format", "concise"]) == 0, where
 
 
 # ---- YAML -------------------------------------------------------------------------------------
