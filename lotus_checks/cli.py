@@ -85,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress", action="store_true",
                         help="show progress on stderr even when it is not a terminal")
     parser.add_argument("--dbt", action="store_true",
-                        help="also cross-check against dbt's own parse (needs the dbt extra: dbt-core, dbt-duckdb)")
+                        help="also cross-check against dbt's own parse (needs the dbt extra: "
+                        "dbt-core, dbt-duckdb)")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     parser.add_argument("--version", action="version", version=f"lotus-check {__version__}")
     return parser
@@ -313,11 +314,11 @@ def _baseline_path(root: Path, path: Path) -> Path:
 
 def _check_paths_exist(paths: list[str]) -> None:
     """A PATH that does not exist is a typo (or a misspelled subcommand), never a clean pass."""
+    import difflib
+
     for raw in paths:
         if os.path.lexists(raw):
             continue
-        import difflib
-
         close = difflib.get_close_matches(raw, SUBCOMMANDS, n=1, cutoff=0.6)
         if close and raw == paths[0]:
             raise UsageError(f"no file or folder {raw!r}; did you mean `lotus-check {close[0]}`?")

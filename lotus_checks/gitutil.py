@@ -1,5 +1,5 @@
-"""The few git questions `--changed-since` asks, through the `git` command (no library: git is what the
-user's CI and pre-commit already run)."""
+"""The few git questions `--changed-since` (and pre-commit's untracked-file warning) asks, through
+the `git` command (no library: git is what the user's CI and pre-commit already run)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ def toplevel(root: Path) -> Path:
     try:
         out = _git(root, "rev-parse", "--show-toplevel")
     except GitError:
-        raise GitError(f"--changed-since needs a git repository, and {root} is not in one") from None
+        raise GitError(f"--changed-since needs a git repository, and {root} is not in "
+                       "one") from None
     return Path(out.strip()).resolve()
 
 

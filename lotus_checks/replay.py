@@ -138,7 +138,7 @@ def environment_key(config: Config, use_dbt: bool) -> str:
         except (ImportError, ValueError):
             spec = None
         origin = spec.origin if spec is not None else None
-        if not origin or not os.path.isfile(origin):
+        if spec is None or not origin or not os.path.isfile(origin):
             parts.append(f"{name}\0absent")
             continue
         parts.append(f"{name}\0{_content_digest(Path(origin))}")
@@ -159,7 +159,8 @@ def package_digest(package: Path) -> str:
             if name.endswith((".py", ".json")):
                 path = Path(folder) / name
                 rel = path.relative_to(package).as_posix()
-                digest.update(f"{rel}\0{_content_digest(path)}\n".encode("utf-8", "surrogateescape"))
+                line = f"{rel}\0{_content_digest(path)}\n"
+                digest.update(line.encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
 
 

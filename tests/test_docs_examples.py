@@ -140,8 +140,8 @@ def test_the_adoption_steps_print_what_the_docs_say(
     # 1. The findings by rule (count, code, name, severity, fixable), exit 0 despite errors.
     assert main(shlex.split(_doc_quote("lotus-check --statistics --exit-zero"))[1:]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"^\s+1\s+LL201\s+catalog-drift\s+error\s+1 fixable$", out, re.M), out
-    assert re.search(r"^\s+1\s+LL401\s+unknown-column\s+error$", out, re.M), out
+    assert re.search(r"^\s+1\s+LL201\s+catalog-drift\s+error\s+1 fixable$", out, re.MULTILINE), out
+    assert re.search(r"^\s+1\s+LL401\s+unknown-column\s+error$", out, re.MULTILINE), out
     # 2. The unified diff of what --fix would write, nothing written, exit 1.
     before = catalog.read_bytes()
     assert main(shlex.split(_doc_quote("lotus-check --fix --dry-run"))[1:]) == 1
@@ -378,7 +378,7 @@ def _run_action_step(root: Path, args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("PRE_COMMIT", "CI")}
     env["LOTUS_CHECK_VENV"] = sys.prefix
     env["LOTUS_CHECK_ARGS"] = args
-    return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=root, env=env,
+    return subprocess.run(["bash", "-e", "-c", step["run"]], check=False, cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -445,8 +445,8 @@ def _run_install_step(tmp_path: Path, version: str = "", index_url: str = ""
     env = dict(os.environ, LOG=str(log), LOTUS_CHECK_PYTHON=str(stub),
                LOTUS_CHECK_VENV=str(tmp_path / "venv"), LOTUS_CHECKS_VERSION=version,
                LOTUS_CHECKS_INDEX_URL=index_url, LOTUS_CHECKS_SOURCE="/actions/lotus-checks")
-    done = subprocess.run(["bash", "-e", "-c", step["run"]], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], check=False, env=env,
+                          capture_output=True, text=True, timeout=60)
     return done, log.read_text("utf-8").splitlines() if log.exists() else None
 
 
