@@ -168,6 +168,20 @@ def test_a_retired_code_on_the_command_line_warns(reference_repo: Path, cli: Cli
     assert code == 0 and "--ignore LL508: LL508 is retired, its check is LL207 now" in err
 
 
+def test_explain_names_the_successor_of_a_retired_code(cli: CliRunner) -> None:
+    assert cli("explain", "LL508") == (2, "", "lotus-check: error: LL508 is retired; its check is "
+                                       "LL207 now (`lotus-check explain LL207`)\n")
+
+
+def test_retired_codes_name_live_successors_and_no_live_rule() -> None:
+    from lotus_checks.checks import all_rules
+    from lotus_checks.rules import RETIRED
+
+    rules = all_rules()
+    for old, new in RETIRED.items():
+        assert old not in rules and new in rules, (old, new)
+
+
 def test_selecting_only_retired_codes_exits_2(reference_repo: Path, cli: CliRunner) -> None:
     code, out, err = cli("--root", str(reference_repo), "--no-cache", "--select", "LL508")
     assert (code, out) == (2, "")
