@@ -153,14 +153,20 @@ def environment_key(config: Config, use_dbt: bool) -> str:
 def package_digest(package: Path) -> str:
     """A digest of the names and contents of a package's .py and .json files."""
     digest = hashlib.blake2b(digest_size=16)
+    start = len(str(package)) + 1
     for folder, dirs, names in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(names):
             if name.endswith((".py", ".json")):
-                path = Path(folder) / name
-                rel = path.relative_to(package).as_posix()
-                line = f"{rel}\0{_content_digest(path)}\n"
-                digest.update(line.encode("utf-8", "surrogateescape"))
+                path = os.path.join(folder, name)
+                try:
+                    with open(path, "rb") as handle:
+                        data = handle.read()
+                except OSError:
+                    data = None
+                size = "missing" if data is None else str(len(data))
+                head = f"{path[start:]}\0{size}\0"  # the length keeps file boundaries unambiguous
+                digest.update(head.encode("utf-8", "surrogateescape") + (data or b""))
     return digest.hexdigest()
 
 
