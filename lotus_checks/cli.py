@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "instead of one by one (on stderr after json, github, sarif)")
     # `--diff` is the option's first name, kept as an alias: a ruff user reads `--diff` as
     # "show the fix as a diff" (that is `--fix --dry-run` here).
-    parser.add_argument("--changed-since", "--diff", dest="diff", metavar="REV",
+    parser.add_argument("--changed-since", "--diff", dest="changed_since", metavar="REV",
                         help="report on what changed since the merge base of REV and HEAD "
                         "(commits, uncommitted and untracked files) and the files those changes "
                         "affect; context is still the whole repo (alias: --diff)")
@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--progress", action="store_true",
                         help="show progress on stderr even when it is not a terminal")
     parser.add_argument("--dbt", action="store_true",
-                        help="also cross-check against dbt's own parse (needs lotus-checks[dbt])")
+                        help="also cross-check against dbt's own parse (needs the dbt extra: "
+                        "dbt-core, dbt-duckdb)")
     parser.add_argument("--show-settings", action="store_true",
                         help="print every resolved setting and where it came from (detected, "
                         "config file and line, default), then exit")
@@ -236,6 +237,11 @@ def _check(args: argparse.Namespace) -> int:
     config = load_config(root, args.config)
     select = [c for group in args.select or [] for c in split_codes(group)]
     ignore = [c for group in args.ignore or [] for c in split_codes(group)]
+    for option, given, codes in (("--select", args.select, select),
+                                 ("--ignore", args.ignore, ignore)):
+        if given is not None and not codes:
+            # `--select "$CODES"` with CODES empty would run every rule (or ignore none).
+            raise UsageError(f"{option} needs at least one code (like LL401 or LL4)")
     config = with_overrides(config, select=select, ignore=ignore)
     _check_codes_match_rules(config, select, ignore, all_rules())
     if args.show_settings:
@@ -245,19 +251,20 @@ def _check(args: argparse.Namespace) -> int:
             key for key in ("select", "ignore") if getattr(args, key)))
         return EXIT_OK
     targets = _targets(root, args.paths) if args.paths else None
-    if args.diff is not None:  # `--diff ''` is a mistake to report, not "no --diff"
+    if args.changed_since is not None:
         from lotus_checks.diffscope import diff_targets
         from lotus_checks.gitutil import changed_files
 
-        changed = changed_files(root, args.diff)
+        changed = changed_files(root, args.changed_since)
         if not changed:
-            print(f"lotus-check: --diff {args.diff}: no file changed, nothing to check",
-                  file=sys.stderr)
+            print(f"lotus-check: --changed-since {args.changed_since}: no file changed, nothing "
+                  "to check", file=sys.stderr)
         targets = diff_targets(config, changed)
     baseline = None
     if args.baseline:
         from lotus_checks.baseline import load_baseline
 
+        args.baseline = _baseline_path(root, args.baseline)
         baseline = load_baseline(args.baseline)
     if args.dry_run:
         return _preview_fixes(args, config, targets)
@@ -282,6 +289,8 @@ def _check(args: argparse.Namespace) -> int:
     reporter(result, sys.stdout, root, all_rules(), colour)
     if args.statistics and not human:
         print(statistics_table(result, all_rules()), end="", file=sys.stderr)
+    if os.environ.get("PRE_COMMIT"):
+        _warn_untracked(config)
     if gone:
         print(f"lotus-check: {gone} baselined finding{'s are' if gone != 1 else ' is'} gone; "
               f"rewrite with --write-baseline {args.baseline}", file=sys.stderr)
@@ -297,11 +306,13 @@ class UsageError(Exception):
 
 
 def _check_combinations(args: argparse.Namespace) -> None:
-    if args.diff is not None and args.paths:
-        raise UsageError("--diff chooses the files itself; drop the PATH arguments")
-    if args.write_baseline and (args.paths or args.diff is not None):
+    if args.changed_since is not None and not args.changed_since.strip():
+        raise UsageError("--changed-since needs a revision (for example origin/main)")
+    if args.changed_since is not None and args.paths:
+        raise UsageError("--changed-since chooses the files itself; drop the PATH arguments")
+    if args.write_baseline and (args.paths or args.changed_since is not None):
         raise UsageError("--write-baseline records the whole repo; drop the PATH arguments and "
-                         "--diff")
+                         "--changed-since")
     if args.unsafe_fixes and not args.fix:
         raise UsageError("--unsafe-fixes goes with --fix")
     if args.write_baseline and args.fix:
@@ -313,13 +324,21 @@ def _check_combinations(args: argparse.Namespace) -> None:
                          f"{args.output_format}")
 
 
+def _baseline_path(root: Path, path: Path) -> Path:
+    """--baseline FILE, relative to the current folder, else to the root: the hooks and CI name
+    the repo's baseline from the root, and a person runs the same command in a subfolder."""
+    if path.is_absolute() or os.path.lexists(path) or not os.path.lexists(root / path):
+        return path
+    return Path(os.path.relpath(root / path))
+
+
 def _check_paths_exist(paths: list[str]) -> None:
     """A PATH that does not exist is a typo (or a misspelled subcommand), never a clean pass."""
+    import difflib
+
     for raw in paths:
         if os.path.lexists(raw):
             continue
-        import difflib
-
         close = difflib.get_close_matches(raw, SUBCOMMANDS, n=1, cutoff=0.6)
         if close and raw == paths[0]:
             raise UsageError(f"no file or folder {raw!r}; did you mean `lotus-check {close[0]}`?")
@@ -330,15 +349,30 @@ def _check_paths_exist(paths: list[str]) -> None:
 def _check_codes_match_rules(
     config: Config, select: list[str], ignore: list[str], rules: Iterable[str]
 ) -> None:
-    """A code or prefix that matches no rule selects or ignores nothing: a typo (`LL9`, a
-    retired code) would otherwise pass silently."""
+    """A code or prefix that matches no rule selects or ignores nothing: a typo (`LL9`) would
+    otherwise pass silently. A retired code (rules.RETIRED) is a warning naming its successor,
+    unless it was all a selection named (then nothing would run)."""
+    from lotus_checks.rules import RETIRED
+
     where = [("--select", c) for c in select] + [("--ignore", c) for c in ignore]
     where += [(f"{config.source}: select", c) for c in config.select if c not in select]
     where += [(f"{config.source}: ignore", c) for c in config.ignore if c not in ignore]
+    where += [(f"{config.source}: per-file-ignores {glob!r}", c)
+              for glob, codes in config.per_file_ignores for c in codes]
     codes = list(rules)
     for option, code in where:
-        if code != "ALL" and not any(rule.startswith(code) for rule in codes):
-            raise UsageError(f"{option} {code} matches no rule (`lotus-check rules` lists them)")
+        if code == "ALL" or any(rule.startswith(code) for rule in codes):
+            continue
+        if code in RETIRED:
+            print(f"lotus-check: warning: {option} {code}: {code} is retired, its check is "
+                  f"{RETIRED[code]} now; replace or remove it", file=sys.stderr)
+            continue
+        raise UsageError(f"{option} {code} matches no rule (`lotus-check rules` lists them)")
+    if not config.select:
+        raise UsageError(f"{config.source}: select is empty, so no rule would run")
+    if all(c in RETIRED for c in config.select):
+        raise UsageError(f"select {', '.join(config.select)} names only retired codes, so no "
+                         "rule would run; select their successors")
 
 
 def _gone(
@@ -357,6 +391,27 @@ def _gone(
         if (targets is None or path in targets) and selection.enabled(code, path)
         and (use_dbt or code not in rules or not rules[code].requires_dbt)
     )
+
+
+def _warn_untracked(config: Config) -> None:
+    """pre-commit stashes unstaged edits but leaves untracked files in place, and the checks read
+    the tree: a model that was never `git add`ed (or was `git rm --cached`) is checked, yet a
+    clone of the commit lacks it. Say so in one line (it shows when the hook fails, or with
+    `verbose: true`)."""
+    from lotus_checks.gitutil import GitError
+    from lotus_checks.gitutil import untracked_files
+
+    folders = [config.streams, config.sources, *config.models, config.terraform,
+               config.dbt_project, config.generator]
+    try:
+        names = untracked_files(config.root, folders)
+    except GitError:
+        return  # not a git work tree (or no git): nothing to compare with
+    if names:
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        print(f"lotus-check: warning: checked the working tree, where {len(names)} untracked "
+              f"file{'s are' if len(names) != 1 else ' is'} not part of this commit: {shown} "
+              "(git add, or move away, for a result that holds in a clone)", file=sys.stderr)
 
 
 def _cpu_count() -> int:
@@ -417,13 +472,19 @@ def _targets(root: Path, paths: list[str]) -> frozenset[str]:
     """Command-line paths (relative to the current folder) as POSIX paths relative to the root.
 
     A folder stands for every file below it. A path outside the root is a usage error: nothing
-    there can be checked, and dropping it would report a clean pass."""
+    there can be checked, and dropping it would report a clean pass. Under pre-commit
+    (`pass_filenames: true` with `--root SUBDIR` in a monorepo) it is skipped with a note: the
+    staged files of other folders are not this root's business."""
     out: set[str] = set()
+    outside: list[str] = []
     for raw in paths:
         path = Path(os.path.abspath(raw))
         try:
             rel = path.relative_to(root)
         except ValueError:
+            if os.environ.get("PRE_COMMIT"):
+                outside.append(raw)
+                continue
             raise UsageError(f"{raw!r} is outside the root {root} (set --root, or drop the "
                              "PATH)") from None
         if os.path.isdir(path):
@@ -432,6 +493,11 @@ def _targets(root: Path, paths: list[str]) -> frozenset[str]:
                 out.update((base / n).as_posix() for n in names)
         else:
             out.add(rel.as_posix())
+    if outside:
+        count = len(outside)
+        print(f"lotus-check: note: {count} file{'s' if count != 1 else ''} outside the root "
+              f"{root} not checked ({outside[0]!r}{', ...' if count > 1 else ''})",
+              file=sys.stderr)
     return frozenset(out)
 
 

@@ -35,7 +35,8 @@ from lotus_checks.finding import Finding
 from lotus_checks.repo import SKIPPED_FOLDERS
 from lotus_checks.rules import Rule
 
-INSTALL_HINT = "--dbt needs dbt-core and dbt-duckdb: pip install 'lotus-checks[dbt]'"
+INSTALL_HINT = ("--dbt needs dbt-core and dbt-duckdb in lotus-check's environment: "
+                "pip install 'dbt-core~=1.11.0' 'dbt-duckdb~=1.11.0' (the dbt extra)")
 PARSE_TIMEOUT = 300.0  # seconds; past it dbt's whole process group is killed
 # A manifest.json is read whole; real ones are tens of MB for thousands of models.
 MANIFEST_MAX_BYTES = 512 * 2**20
@@ -49,7 +50,7 @@ LL308 = Rule(
     "dbt-disagrees",
     "dbt's own parse disagrees with lotus-check's static view of the project",
     requires_dbt=True,
-    explanation="""Only with `--dbt` (needs `pip install 'lotus-checks[dbt]'`): lotus-check
+    explanation="""Only with `--dbt` (needs dbt-core and dbt-duckdb, the `dbt` extra): lotus-check
 runs `dbt parse` (in a temporary folder, with an in-memory DuckDB profile; or reuses a
 `target/manifest.json` newer than every project file) and compares dbt's manifest with what the
 static checks assume: the same model files, the same tags per model (Dagster selects by them),

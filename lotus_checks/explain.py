@@ -7,6 +7,7 @@ import sys
 from typing import Sequence
 
 from lotus_checks.checks import all_rules
+from lotus_checks.rules import RETIRED
 from lotus_checks.rules import Rule
 
 
@@ -24,6 +25,10 @@ def main(argv: Sequence[str]) -> int:
             print(f"{rule.code}  {rule.severity.value:<7}  {rule.name:<32} {rule.summary}{fix}")
         return 0
     code = args.code.upper()
+    if code in RETIRED and code not in rules:
+        print(f"lotus-check: error: {code} is retired; its check is {RETIRED[code]} now "
+              f"(`lotus-check explain {RETIRED[code]}`)", file=sys.stderr)
+        return 2
     if code not in rules:
         print(f"lotus-check: error: no rule {args.code!r} (see `lotus-check rules`)", file=sys.stderr)
         return 2

@@ -1,5 +1,5 @@
-"""The few git questions `--diff` asks, through the `git` command (no library: git is what the
-user's CI and pre-commit already run)."""
+"""The few git questions `--changed-since` (and pre-commit's untracked-file warning) asks, through
+the `git` command (no library: git is what the user's CI and pre-commit already run)."""
 
 from __future__ import annotations
 
@@ -39,9 +39,10 @@ def _git(root: Path, *args: str) -> str:
             timeout=GIT_TIMEOUT,
         )
     except FileNotFoundError:
-        raise GitError("--diff needs git, and there is no `git` command on PATH") from None
+        raise GitError("--changed-since needs git, and there is no `git` command on PATH") from None
     except subprocess.TimeoutExpired:
-        raise GitError(f"--diff: `git {args[0]}` did not finish within {GIT_TIMEOUT:.0f} s") from None
+        raise GitError(f"--changed-since: `git {args[0]}` did not finish within "
+                       f"{GIT_TIMEOUT:.0f} s") from None
     except OSError as exc:
         raise GitError(f"cannot run git: {exc.strerror or exc}") from exc
     if done.returncode != 0:
@@ -54,7 +55,7 @@ def toplevel(root: Path) -> Path:
     try:
         out = _git(root, "rev-parse", "--show-toplevel")
     except _GitFailed:
-        raise GitError(f"--diff needs a git repository, and {root} is not in one") from None
+        raise GitError(f"--changed-since needs a git repository, and {root} is not in one") from None
     return Path(out.strip()).resolve()
 
 
@@ -62,7 +63,7 @@ def _verify(root: Path, rev: str) -> None:
     try:
         _git(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}")
     except _GitFailed:
-        raise GitError(f"--diff: unknown revision {rev!r} (in CI, fetch it first: "
+        raise GitError(f"--changed-since: unknown revision {rev!r} (in CI, fetch it first: "
                        f"checkout with fetch-depth: 0)") from None
 
 
@@ -72,15 +73,15 @@ def merge_base(root: Path, rev: str, other: str = "HEAD") -> str:
     try:
         return _git(root, "merge-base", "--end-of-options", rev, other).strip()
     except _GitFailed:
-        raise GitError(f"--diff: {rev!r} and {other} have no common ancestor") from None
+        raise GitError(f"--changed-since: {rev!r} and {other} have no common ancestor") from None
 
 
 def _checked_revision(rev: str) -> str:
     if not rev.strip():
-        raise GitError("--diff needs a revision to compare with (for example origin/main), "
+        raise GitError("--changed-since needs a revision to compare with (for example origin/main), "
                        "got an empty one")
     if rev.startswith("-"):
-        raise GitError(f"--diff: {rev!r} is not a revision")
+        raise GitError(f"--changed-since: {rev!r} is not a revision")
     return rev
 
 
@@ -132,3 +133,11 @@ def _relative(path: Path, root: Path) -> str | None:
         return Path(os.path.normpath(path)).relative_to(root).as_posix()
     except ValueError:
         return None
+
+
+def untracked_files(root: Path, paths: list[str]) -> list[str]:
+    """Files below `paths` (relative to `root`) that git neither tracks nor ignores, relative to
+    `root`: on disk, and so checked, but not part of the commit being made."""
+    specs = [f":(literal){path}" for path in paths]
+    listed = _git(root, "ls-files", "--others", "--exclude-standard", "-z", "--", *specs)
+    return sorted(name for name in listed.split("\0") if name)

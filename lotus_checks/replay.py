@@ -20,7 +20,8 @@ What invalidates an entry, and how:
 - any file or folder added, removed or renamed anywhere in the walked tree, or a link retargeted:
   the tree listing digest (folder walks are not tracked one by one; this covers them all);
 - the config (every field, the root included) and `--dbt`: part of the store's file name;
-- lotus-check's own code and the parsers it uses (size and mtime of each file): likewise.
+- lotus-check's own code (the content of each file) and the parsers it uses (their versions and
+  the content of their top module): likewise.
 
 Findings that depend on the machine rather than the files (a time budget ran out, the generator
 timed out; `Repo.mark_transient`) are never recorded. The store is one JSON file per configuration, written atomically
@@ -119,34 +120,72 @@ def _pruned(name: str) -> bool:
 
 
 def environment_key(config: Config, use_dbt: bool) -> str:
-    """The config, `--dbt`, and the installed code: what every entry of one store shares."""
+    """The config, `--dbt`, and the installed code: what every entry of one store shares.
+
+    The code counts by content, never by modification time: CI installs lotus-check afresh in
+    every job (new times, same bytes), and a key that changed with them would never let a
+    restored store replay anything."""
     import importlib.util
 
     from lotus_checks import __version__
 
-    package = Path(__file__).resolve().parent
-    parts = [str(STORE_VERSION), __version__, sys.version, repr(config), repr(use_dbt)]
-    for folder, dirs, names in os.walk(package):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(names):
-            if name.endswith((".py", ".json")):
-                parts.append(_stat_line(Path(folder) / name))
+    parts = [str(STORE_VERSION), __version__, sys.version, repr(config), repr(use_dbt),
+             package_digest(Path(__file__).resolve().parent)]
+    sites: set[Path] = set()
     for name in PARSER_PACKAGES:
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
             spec = None
         origin = spec.origin if spec is not None else None
-        parts.append(f"{name}\0{_stat_line(Path(origin)) if origin else 'absent'}")
+        if spec is None or not origin or not os.path.isfile(origin):
+            parts.append(f"{name}\0absent")
+            continue
+        parts.append(f"{name}\0{_content_digest(Path(origin))}")
+        # A package's folder, or a module's, sits in the folder its distribution's metadata does.
+        module = Path(origin)
+        sites.add(module.parent.parent if spec.submodule_search_locations else module.parent)
+    for site in sorted(sites):
+        parts.append(f"{site.name}\0{installed_distributions(site)}")
     return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
-def _stat_line(path: Path) -> str:
+def package_digest(package: Path) -> str:
+    """A digest of the names and contents of a package's .py and .json files."""
+    digest = hashlib.blake2b(digest_size=16)
+    start = len(str(package)) + 1
+    for folder, dirs, names in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(names):
+            if name.endswith((".py", ".json")):
+                path = os.path.join(folder, name)
+                try:
+                    with open(path, "rb") as handle:
+                        data = handle.read()
+                except OSError:
+                    data = None
+                size = "missing" if data is None else str(len(data))
+                head = f"{path[start:]}\0{size}\0"  # the length keeps file boundaries unambiguous
+                digest.update(head.encode("utf-8", "surrogateescape") + (data or b""))
+    return digest.hexdigest()
+
+
+def installed_distributions(site: Path) -> str:
+    """The distributions installed in a site-packages folder, by name and version (the names of
+    their metadata folders): an upgrade of a parser changes it, a reinstall of the same does not."""
     try:
-        info = path.stat()
+        names = sorted(entry.name for entry in os.scandir(site)
+                       if entry.name.endswith((".dist-info", ".egg-info")))
     except OSError:
-        return f"{path}\0missing"
-    return f"{path}\0{info.st_size}\0{info.st_mtime_ns}"
+        return "unlisted"
+    return ",".join(names)
+
+
+def _content_digest(path: Path) -> str:
+    try:
+        return file_digest(path.read_bytes())
+    except OSError:
+        return "missing"
 
 
 class Inputs(Protocol):

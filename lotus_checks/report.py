@@ -6,6 +6,7 @@ import difflib
 import json
 from collections import Counter
 from functools import partial
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from typing import Callable
@@ -33,6 +34,9 @@ _COLOURS = {"bold": "1", "red": "31", "yellow": "33", "cyan": "36", "blue": "34"
 # each: a first run on an existing repo has hundreds of findings, and hundreds of frames bury
 # the summary. `--output-format full` shows every frame.
 FRAMES_SHOWN = 20
+# Of those, the first this many of each rule come first: a first run's findings sorted by path
+# would otherwise spend every frame on one file or one rule.
+FRAMES_PER_RULE = 3
 
 
 class _Paint:
@@ -55,9 +59,8 @@ def report_text(
     lines: dict[str, list[str] | None] = {}
     spaced = False  # the last finding ended with a blank line
     findings, not_shown = shown(result.findings)
+    chosen = _framed(findings, frames)
     for index, finding in enumerate(findings):
-        if index == frames:
-            stream.write(_frames_note(len(findings) - index))
         path = printable(finding.path)
         where = f"{path}:{finding.line or 1}:{finding.column or 1}:"
         if finding.line is None:
@@ -65,7 +68,7 @@ def report_text(
         level = "red" if finding.severity is Severity.ERROR else "yellow"
         stream.write(f"{paint(where, 'bold')} {paint(finding.code, level)} "
                      f"{printable(finding.message)}\n")
-        framed = frames is None or index < frames
+        framed = chosen is None or index in chosen
         source = _source_line(root, finding, lines) if framed else None
         if source is not None:
             number = str(finding.line)
@@ -82,6 +85,9 @@ def report_text(
         stream.write(f"{printable(path)}: {count} more finding{'s' if count != 1 else ''} not "
                      f"shown (at most {MAX_PER_FILE} per file)\n\n")
         spaced = True
+    if chosen is not None:
+        stream.write(_frames_note(len(findings) - len(chosen)))
+        spaced = False
     for path in result.fixed:
         stream.write(f"Fixed {printable(path)}\n")
     if len(result.findings) > 1:
@@ -90,8 +96,25 @@ def report_text(
     stream.write(_summary(result) + "\n")
 
 
+def _framed(findings: list[Finding], frames: int | None) -> set[int] | None:
+    """The indices of the findings shown with a code frame (None: all of them): the first
+    FRAMES_PER_RULE of each rule in report order, then the next ones in order, `frames` in all."""
+    if frames is None or len(findings) <= frames:
+        return None
+    per_rule: Counter[str] = Counter()
+    chosen: list[int] = []
+    for index, finding in enumerate(findings):
+        if per_rule[finding.code] < FRAMES_PER_RULE:
+            per_rule[finding.code] += 1
+            chosen.append(index)
+    picked = set(chosen[:frames])
+    rest = (index for index in range(len(findings)) if index not in picked)
+    picked.update(islice(rest, frames - len(picked)))
+    return picked
+
+
 def _frames_note(rest: int) -> str:
-    return (f"({rest} more finding{'s' if rest != 1 else ''} without code frames or hints: "
+    return (f"({rest} finding{'s' if rest != 1 else ''} above without code frames or hints: "
             "`--output-format full` shows every one)\n")
 
 

@@ -36,6 +36,9 @@ def show_settings(config: Config, out: TextIO, from_command_line: frozenset[str]
     for key, value, origin in resolved_settings(config):
         if key in from_command_line:
             origin = "command line"
+        if value is None:  # unset on purpose (runtime-vars: read from the Dagster code)
+            print(f"# {key} is not set  # {origin}", file=out)
+            continue
         note = _missing(config, key, value) if key in LAYOUT_KEYS else ""
         shown = toml_value(value, table=key in ("per-file-ignores", "severity"))
         print(f"{key} = {shown}  # {origin}{note}", file=out)

@@ -149,7 +149,7 @@ def test_diff_outside_git_exits_2(make_repo: Callable[..., Path], cli: CliRunner
     root = make_repo({f"{STREAMS}/shopify/orders.json": {"stream": "orders"}})
     code, out, err = cli("--root", str(root), "--diff", "main")
     assert (code, out) == (2, "")
-    assert err == f"lotus-check: error: --diff needs a git repository, and {root.resolve()} is " \
+    assert err == f"lotus-check: error: --changed-since needs a git repository, and {root.resolve()} is " \
                   "not in one\n"
 
 
@@ -191,7 +191,7 @@ def test_statistics_counts_per_code(two_broken_configs: Path, cli: CliRunner) ->
     assert code == 1
     # The findings by rule instead of one by one (ruff's --statistics), then the summary.
     assert out == ("     2  LL002  invalid-json  error\n"
-                   "Found 2 errors in 2 files (70 files checked).\n")
+                   "Found 2 errors in 2 files (72 files checked).\n")
 
 
 def test_statistics_keep_machine_output_parseable(two_broken_configs: Path, cli: CliRunner) -> None:

@@ -97,6 +97,25 @@ def test_a_path_outside_the_root_exits_2(reference_repo: Path, tmp_path: Path,
                      "is outside the root")
 
 
+def test_under_pre_commit_paths_outside_the_root_are_skipped_with_a_note(
+    reference_repo: Path, tmp_path: Path, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A monorepo hook with `--root data` and `pass_filenames: true`: pre-commit passes the staged
+    files of every folder, and a commit that only touches README.md must not fail."""
+    outside = tmp_path / "README.md"
+    outside.write_text("# elsewhere\n", "utf-8")
+    monkeypatch.setenv("PRE_COMMIT", "1")
+    code, out, err = cli("--root", str(reference_repo), *FAST, str(outside))
+    assert code == 0, out
+    assert err == f"lotus-check: note: 1 file outside the root {reference_repo.resolve()} not " \
+                  f"checked ({str(outside)!r})\n"
+    # The files inside the root are still checked.
+    _edit(reference_repo, CUSTOMERS, "    orders_count,\n", "    order_count,\n")
+    code, out, _ = cli("--root", str(reference_repo), *FAST, "--output-format", "concise",
+                       str(outside), str(reference_repo / CUSTOMERS))
+    assert code == 1 and f"{CUSTOMERS}:29:5: LL401 " in out
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -119,9 +138,117 @@ def test_configured_codes_that_match_no_rule_exit_2_naming_the_file(
                      "lotus-check.toml: ignore LL90 matches no rule")
 
 
+def test_configured_per_file_ignores_codes_that_match_no_rule_exit_2(
+    reference_repo: Path, cli: CliRunner
+) -> None:
+    (reference_repo / "lotus-check.toml").write_text(
+        '[per-file-ignores]\n"orchestration/**" = ["LL401", "LL999"]\n', "utf-8")
+    _one_line_exit_2(cli("--root", str(reference_repo), "--no-cache"),
+                     "lotus-check.toml: per-file-ignores 'orchestration/**' LL999 matches no rule")
+
+
+@pytest.mark.parametrize(
+    "config",
+    ['ignore = ["LL508"]\n', '[per-file-ignores]\n"orchestration/**" = ["LL508"]\n',
+     'select = ["LL4", "LL508"]\n'],
+)
+def test_a_retired_code_in_the_config_warns_and_names_its_successor(
+    reference_repo: Path, cli: CliRunner, config: str
+) -> None:
+    """A version bump that retires a code must not block every commit (exit 2 on every hook)."""
+    (reference_repo / "lotus-check.toml").write_text(config, "utf-8")
+    code, _, err = cli("--root", str(reference_repo), "--no-cache")
+    assert code == 0, err
+    assert err.count("\n") == 1 and err.startswith("lotus-check: warning: "), err
+    assert "LL508 is retired, its check is LL207 now" in err
+
+
+def test_a_retired_code_on_the_command_line_warns(reference_repo: Path, cli: CliRunner) -> None:
+    code, _, err = cli("--root", str(reference_repo), "--no-cache", *FAST, "--ignore", "LL508")
+    assert code == 0 and "--ignore LL508: LL508 is retired, its check is LL207 now" in err
+
+
+def test_explain_names_the_successor_of_a_retired_code(cli: CliRunner) -> None:
+    assert cli("explain", "LL508") == (2, "", "lotus-check: error: LL508 is retired; its check is "
+                                       "LL207 now (`lotus-check explain LL207`)\n")
+
+
+def test_retired_codes_name_live_successors_and_no_live_rule() -> None:
+    from lotus_checks.checks import all_rules
+    from lotus_checks.rules import RETIRED
+
+    rules = all_rules()
+    for old, new in RETIRED.items():
+        assert old not in rules and new in rules, (old, new)
+
+
+def test_selecting_only_retired_codes_exits_2(reference_repo: Path, cli: CliRunner) -> None:
+    code, out, err = cli("--root", str(reference_repo), "--no-cache", "--select", "LL508")
+    assert (code, out) == (2, "")
+    assert err.splitlines()[-1].startswith("lotus-check: error: select LL508 names only retired")
+
+
+@pytest.mark.parametrize("option", ["--select", "--ignore"])
+@pytest.mark.parametrize("value", ["", ",", " , "])
+def test_an_empty_code_list_exits_2(reference_repo: Path, cli: CliRunner, option: str,
+                                    value: str) -> None:
+    """`--select "$CODES"` with CODES empty must not run every rule."""
+    _one_line_exit_2(cli("--root", str(reference_repo), "--no-cache", option, value),
+                     f"{option} needs at least one code")
+
+
+def test_an_empty_configured_select_exits_2(reference_repo: Path, cli: CliRunner) -> None:
+    (reference_repo / "lotus-check.toml").write_text("select = []\n", "utf-8")
+    _one_line_exit_2(cli("--root", str(reference_repo), "--no-cache"),
+                     "lotus-check.toml: select is empty")
+
+
 def test_codes_and_prefixes_that_match_rules_pass(reference_repo: Path, cli: CliRunner) -> None:
     code, _, err = cli("--root", str(reference_repo), "--no-cache", "--select", "LL4,LL003",
                        "--ignore", "LL407")
+    assert (code, err) == (0, "")
+
+
+# ---- under pre-commit: the working tree is not the commit -----------------------------------
+
+
+def test_under_pre_commit_untracked_files_in_checked_folders_get_a_warning(
+    reference_repo: Path, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pre-commit stashes unstaged edits, not untracked files: a model removed from the index
+    with `git rm --cached` (or never added) is still on disk and checked, but a clone lacks it."""
+    git(reference_repo, "rm", "-q", "--cached", CUSTOMERS)
+    (reference_repo / "notes.txt").write_text("not in a checked folder\n", "utf-8")
+    monkeypatch.setenv("PRE_COMMIT", "1")
+    code, out, err = cli("--root", str(reference_repo), *FAST)
+    assert code == 0, out
+    assert err == ("lotus-check: warning: checked the working tree, where 1 untracked file is "
+                   f"not part of this commit: {CUSTOMERS} (git add, or move away, for a result "
+                   "that holds in a clone)\n")
+    # Ignored files are not part of any commit: no warning for them.
+    (reference_repo / ".gitignore").write_text(f"{CUSTOMERS}\n", "utf-8")
+    assert cli("--root", str(reference_repo), *FAST) == (0, out, "")
+
+
+def test_untracked_files_are_not_mentioned_outside_pre_commit(
+    reference_repo: Path, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PRE_COMMIT", raising=False)
+    git(reference_repo, "rm", "-q", "--cached", CUSTOMERS)
+    code, _, err = cli("--root", str(reference_repo), *FAST)
+    assert (code, err) == (0, "")
+
+
+def test_under_pre_commit_outside_git_there_is_no_warning(
+    tmp_path: Path, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.builders import copy_reference
+
+    root = tmp_path / "lake"
+    root.mkdir()
+    copy_reference(root)
+    monkeypatch.setenv("PRE_COMMIT", "1")
+    code, _, err = cli("--root", str(root), *FAST)
     assert (code, err) == (0, "")
 
 
@@ -178,6 +305,27 @@ def test_changed_since_is_the_changed_files_option_and_diff_its_alias(
         outputs.append(json.loads(out))
     assert outputs[0] == outputs[1]
     assert {f["path"] for f in outputs[0]["findings"]} >= {CUSTOMERS}
+
+
+def test_changed_since_messages_name_the_option_the_user_typed(
+    reference_repo: Path, cli: CliRunner
+) -> None:
+    root = str(reference_repo)
+    for result in (
+        cli("--root", root, "--changed-since", "nope"),
+        cli("--root", root, "--changed-since", "HEAD", CUSTOMERS),
+        cli("--root", root, "--changed-since", "HEAD", "--write-baseline", "b.json"),
+    ):
+        err = _one_line_exit_2(result, "--changed-since")
+        assert "--diff" not in err
+
+
+@pytest.mark.parametrize("rev", ["", " "])
+def test_an_empty_changed_since_revision_exits_2(reference_repo: Path, cli: CliRunner,
+                                                 rev: str) -> None:
+    """`--changed-since "$BASE"` with BASE unset would otherwise check nothing or everything."""
+    _one_line_exit_2(cli("--root", str(reference_repo), "--changed-since", rev),
+                     "--changed-since needs a revision")
 
 
 # ---- --jobs -----------------------------------------------------------------------------------
@@ -309,6 +457,34 @@ def test_baseline_paths_are_relative_to_the_root_wherever_it_runs(
     code, out, err = cli(*FAST, "--baseline", "b.json")
     assert (code, err) == (0, "")
     assert "All checks passed" in out and "in the baseline" in out
+
+
+def test_a_root_relative_baseline_is_found_from_a_subfolder(
+    baselined: tuple[Path, Path], cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command the hooks and CI run (`--baseline .lotus-check-baseline.json`), typed in a
+    subfolder: the repo's baseline, not "does not exist" with a hint that makes a second one."""
+    root, baseline = baselined
+    monkeypatch.chdir(root / "orchestration")
+    code, out, err = cli(*FAST, "--baseline", baseline.name)
+    assert (code, err) == (0, ""), out
+    assert "in the baseline" in out
+    # The gone hint names the file that was read, from where the command runs.
+    _edit(root, CUSTOMERS, "    order_count,\n", "    orders_count,\n")
+    code, out, err = cli(*FAST, "--baseline", baseline.name)
+    assert err == ("lotus-check: 2 baselined findings are gone; rewrite with --write-baseline "
+                   f"../{baseline.name}\n")
+    assert not (root / "orchestration" / baseline.name).exists()
+
+
+def test_a_baseline_in_the_current_folder_wins(baselined: tuple[Path, Path], cli: CliRunner,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    root, baseline = baselined
+    here = root / "orchestration"
+    (here / baseline.name).write_text("{}", "utf-8")  # not a baseline: proves which one is read
+    monkeypatch.chdir(here)
+    _one_line_exit_2(cli(*FAST, "--baseline", baseline.name),
+                     f"{baseline.name} is not a lotus-check baseline")
 
 
 def _non_regular(tmp_path: Path) -> list[tuple[str, Path]]:

@@ -111,6 +111,60 @@ def test_every_lotus_check_command_runs_as_written(
     assert len(ran) >= 15
 
 
+def _doc_quote(pattern: str) -> str:
+    """The one `...` span of docs/integration.md that `pattern` matches."""
+    text = " ".join((REPO_ROOT / "docs" / "integration.md").read_text("utf-8").split())
+    found = re.findall(rf"`({pattern})`", text)
+    assert len(found) == 1, (pattern, found)
+    return found[0]
+
+
+def _as_pattern(quote: str) -> str:
+    """A quoted output line as a regex: numbers stand for any number, `...` for any text."""
+    parts = re.split(r"(\d+|\.\.\.)", quote)
+    return "".join(r"\d+" if p.isdigit() else ".+" if p == "..." else re.escape(p)
+                   for p in parts)
+
+
+def test_the_adoption_steps_print_what_the_docs_say(
+    docs_tree: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/integration.md's "Adopting on an existing repo", on a tree with a misspelled column
+    and a hand-edited catalog: the commands of each step, and the lines the text quotes."""
+    catalog = docs_tree / "orchestration/assets/streams/shopify/_catalog.json"
+    model = docs_tree / CORE / "shopify/int_shopify__customers.sql"
+    catalog.write_text(catalog.read_text("utf-8").replace(
+        '"sync_mode": "incremental"', '"sync_mode": "full_refresh"', 1), "utf-8")
+    model.write_text(model.read_text("utf-8").replace("    orders_count,\n",
+                                                      "    order_count,\n", 1), "utf-8")
+    # 1. The findings by rule (count, code, name, severity, fixable), exit 0 despite errors.
+    assert main(shlex.split(_doc_quote("lotus-check --statistics --exit-zero"))[1:]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^\s+1\s+LL201\s+catalog-drift\s+error\s+1 fixable$", out, re.MULTILINE), out
+    assert re.search(r"^\s+1\s+LL401\s+unknown-column\s+error$", out, re.MULTILINE), out
+    # 2. The unified diff of what --fix would write, nothing written, exit 1.
+    before = catalog.read_bytes()
+    assert main(shlex.split(_doc_quote("lotus-check --fix --dry-run"))[1:]) == 1
+    out, err = capsys.readouterr()
+    rel = catalog.relative_to(docs_tree).as_posix()
+    assert out.startswith(f"--- a/{rel}\n+++ b/{rel}\n@@ ")
+    assert '-        "sync_mode": "full_refresh",\n+        "sync_mode": "incremental",\n' in out
+    assert catalog.read_bytes() == before
+    # 4.-6. Recorded, hidden ("... N in the baseline"), then gone once fixed.
+    assert main(["--write-baseline", ".lotus-check-baseline.json"]) == 0
+    capsys.readouterr()
+    assert main(["--baseline", ".lotus-check-baseline.json"]) == 0
+    out = capsys.readouterr().out
+    hidden = _doc_quote(r"\.\.\. \d+ in the baseline")
+    assert re.search(_as_pattern(hidden), out), out
+    model.write_text(model.read_text("utf-8").replace("    order_count,\n",
+                                                      "    orders_count,\n", 1), "utf-8")
+    assert main(["--baseline", ".lotus-check-baseline.json"]) == 0
+    err = capsys.readouterr().err
+    gone = _doc_quote(r"lotus-check: \d+ baselined findings are gone; rewrite with [^`]*")
+    assert re.fullmatch(_as_pattern(gone) + "\n", err), err
+
+
 def test_readme_sample_output_is_what_the_command_prints(
     docs_tree: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -150,15 +204,36 @@ def test_pip_extras_in_the_docs_exist() -> None:
             assert set(named.split(",")) <= extras, where
 
 
-def test_every_inline_lotus_check_command_parses() -> None:
-    """`lotus-check ...` in running text too: a renamed or removed option fails here."""
+# Inline commands the docs show as mistakes (what a typo gets): they must exit 2.
+DOCUMENTED_MISTAKES = {"lotus-check rule"}
+
+
+def test_every_inline_lotus_check_command_parses(
+    docs_tree: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`lotus-check ...` in running text too: a renamed or removed option fails here, a PATH
+    must exist in the tree (or be a placeholder in capitals, `PATHS`), subcommands run (in the
+    tree: `init` writes its config there), and the documented typos are still errors."""
+    monkeypatch.chdir(docs_tree)
     seen = 0
     for doc in DOCS:
         for span in re.findall(r"`(lotus-check(?: [^`]*)?)`", doc.read_text("utf-8")):
             argv = _lotus_argv(span.replace("...", ""))
-            if argv is not None:
-                _parses(argv)
-                seen += 1
+            if argv is None:
+                continue
+            seen += 1
+            if span in DOCUMENTED_MISTAKES or (argv and argv[0] in SUBCOMMANDS):
+                code = main(argv)
+                err = capsys.readouterr().err
+                assert code == (2 if span in DOCUMENTED_MISTAKES else 0), f"{doc.name}: {span}: {err}"
+                if argv[0] == "init":  # each mention of `init` starts from a tree without config
+                    (docs_tree / "lotus-check.toml").unlink()
+                continue
+            _parses(argv)
+            if "--version" in argv or "--help" in argv:
+                continue
+            for path in build_parser().parse_args(argv).paths:
+                assert path.isupper() or (docs_tree / path).exists(), f"{doc.name}: {span}"
     assert seen >= 10
 
 
@@ -166,24 +241,22 @@ def test_every_inline_lotus_check_command_parses() -> None:
 
 
 @pytest.mark.parametrize(("where", "text"), _blocks("toml"))
-def test_toml_examples_are_valid_configuration(where: str, text: str, tmp_path: Path) -> None:
+def test_toml_examples_configure_a_real_tree_of_that_layout(where: str, text: str,
+                                                            tmp_path: Path) -> None:
+    """Each example, as the whole configuration of the reference tree moved to the layout it
+    describes (orchestration/dag/...): every folder and file it names exists there (a missing
+    one is exit 2), and the run is clean."""
     import tomllib
 
+    from tests.builders import copy_reference_dag
+
     data = tomllib.loads(text)
-    table = data["tool"]["lotus-check"] if "tool" in data else data
-    for key, value in table.items():  # the folders and files the example names exist
-        if key in ("streams", "sources", "models", "dbt-project", "generator", "terraform"):
-            for rel in [value] if isinstance(value, str) else value:
-                target = tmp_path / rel
-                target.parent.mkdir(parents=True, exist_ok=True)
-                if key in ("dbt-project", "generator"):
-                    target.touch()
-                else:
-                    target.mkdir(exist_ok=True)
+    (tmp_path / "lake").mkdir()
+    root = git_init(copy_reference_dag(tmp_path / "lake"))
     name = "pyproject.toml" if "tool" in data else "lotus-check.toml"
-    (tmp_path / name).write_text(text, "utf-8")
-    config = load_config(tmp_path)  # an unknown key or a bad value is a ConfigError
-    assert config.source != "defaults", where
+    (root / name).write_text(text, "utf-8")
+    assert load_config(root).source != "defaults", where
+    assert main(["--root", str(root), "--no-cache", "--output-format", "concise"]) == 0, where
 
 
 # ---- YAML -------------------------------------------------------------------------------------
@@ -275,9 +348,20 @@ def test_documented_workflow_restores_the_cache_and_uses_the_action() -> None:
     text = (REPO_ROOT / "docs" / "integration.md").read_text("utf-8")
     workflows = [yaml.safe_load(block) for _, block in _blocks("yaml") if "jobs:" in block]
     steps = [step for flow in workflows for job in flow["jobs"].values() for step in job["steps"]]
-    cache = [s for s in steps if s.get("uses", "").startswith("actions/cache@")]
-    assert cache and cache[0]["with"]["path"] == ".lotus_check_cache"
-    assert any(s.get("uses", "").startswith("<owner>/lotus-checks@") for s in steps)
+    uses = [s.get("uses", "").split("@")[0] for s in steps]
+    # Restored before the run, saved after it even when it failed (actions/cache alone saves
+    # only after a successful job: a pull request with findings would never warm its next run).
+    restore = steps[uses.index("actions/cache/restore")]
+    save = steps[uses.index("actions/cache/save")]
+    assert uses.index("actions/cache/restore") < uses.index("<owner>/lotus-checks") \
+        < uses.index("actions/cache/save")
+    assert restore["with"]["path"] == save["with"]["path"] == ".lotus_check_cache"
+    assert restore["with"]["key"] == save["with"]["key"]
+    assert restore["with"]["restore-keys"] and save["if"] == "always()"
+    assert "actions/cache" not in uses
+    # A cache saved by pull requests only is scoped to each; main's runs save the shared one.
+    flow = next(f for f in workflows if "<owner>/lotus-checks@" in yaml.safe_dump(f))
+    assert flow[True]["push"] == {"branches": ["main"]} and "pull_request" in flow[True]
     action = yaml.safe_load((REPO_ROOT / "action.yml").read_text("utf-8"))
     for name in action["inputs"]:
         assert f"| `{name}` |" in text, name
@@ -290,16 +374,18 @@ def _action_step(name: str) -> dict[str, Any]:
 
 def _run_action_step(root: Path, args: str) -> subprocess.CompletedProcess[str]:
     """The action's lotus-check step, its script run by bash as the runner does, with the
-    inputs in the environment and this venv's lotus-check on PATH (as its install step leaves
-    it)."""
+    inputs in the environment and this venv standing for the one its install step makes."""
     step = _action_step("lotus-check")
     assert step["shell"] == "bash"
+    assert step["env"] == {"LOTUS_CHECK_VENV": VENV, "LOTUS_CHECK_ARGS": "${{ inputs.args }}"}
     env = {k: v for k, v in os.environ.items() if k not in ("PRE_COMMIT", "CI")}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env["PATH"]
+    env["LOTUS_CHECK_VENV"] = sys.prefix
     env["LOTUS_CHECK_ARGS"] = args
-    assert step["env"] == {"LOTUS_CHECK_ARGS": "${{ inputs.args }}"}
-    return subprocess.run(["bash", "-e", "-c", step["run"]], cwd=root, env=env,
+    return subprocess.run(["bash", "-e", "-c", step["run"]], check=False, cwd=root, env=env,
                           capture_output=True, text=True, timeout=300)
+
+
+VENV = "${{ runner.temp }}/lotus-check-venv"
 
 
 def test_action_runs_lotus_check_with_github_annotations(tmp_path: Path) -> None:
@@ -316,9 +402,88 @@ def test_action_runs_lotus_check_with_github_annotations(tmp_path: Path) -> None
         f"::error file={CORE}/shopify/int_shopify__customers.sql,line=29,col=5,title=LL401::")
 
 
+def test_action_args_are_split_like_shell_words_without_globbing(tmp_path: Path) -> None:
+    """Quotes group a PATH with a space; a `*` reaches lotus-check as written (a glob expanded
+    by the runner's shell would check other files, or none)."""
+    root = git_init(copy_reference(tmp_path / "lake"))
+    spaced = root / CORE / "shopify" / "a model.sql"
+    spaced.write_text("select 1\n", "utf-8")
+    done = _run_action_step(root, f"--no-cache --select LL4 '{CORE}/shopify/a model.sql'")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "(1 file checked)" in done.stdout or "1 file" in done.stdout, done.stdout
+    done = _run_action_step(root, f"--no-cache --select LL4 {CORE}/*")
+    assert done.returncode == 2
+    assert f"no file or folder '{CORE}/*'" in done.stderr
+    done = _run_action_step(root, "--no-cache 'unbalanced")
+    assert done.returncode == 1 and "lotus-check action: args: No closing quotation" in done.stderr
+
+
+@pytest.mark.parametrize("args", ["--output-format sarif", "--output-format=json",
+                                  "--output-f concise"])
+def test_action_refuses_another_output_format(tmp_path: Path, args: str) -> None:
+    done = _run_action_step(tmp_path, args)
+    assert done.returncode == 1 and done.stdout == ""
+    assert "lotus-check action: the output format is github" in done.stderr
+
+
+STUB_PYTHON = """#!/bin/sh
+# `python -m venv DIR` makes DIR/bin/python, which logs its arguments instead of running pip.
+if [ "$1 $2" = "-m venv" ]; then
+  mkdir -p "$3/bin"
+  printf '#!/bin/sh\nprintf "%%s\\n" "$@" > "%s"\n' "$LOG" > "$3/bin/python"
+  chmod +x "$3/bin/python"
+fi
+"""
+
+
+def _run_install_step(tmp_path: Path, version: str = "", index_url: str = ""
+                      ) -> tuple[subprocess.CompletedProcess[str], list[str] | None]:
+    """The action's install step, with a stand-in Python: what pip would be asked to install."""
+    step = _action_step("Install lotus-checks")
+    assert step["env"]["LOTUS_CHECK_PYTHON"] == "${{ steps.python.outputs.python-path }}"
+    stub = tmp_path / "python"
+    stub.write_text(STUB_PYTHON, "utf-8")
+    stub.chmod(0o755)
+    log = tmp_path / "pip-args"
+    env = dict(os.environ, LOG=str(log), LOTUS_CHECK_PYTHON=str(stub),
+               LOTUS_CHECK_VENV=str(tmp_path / "venv"), LOTUS_CHECKS_VERSION=version,
+               LOTUS_CHECKS_INDEX_URL=index_url, LOTUS_CHECKS_SOURCE="/actions/lotus-checks")
+    done = subprocess.run(["bash", "-e", "-c", step["run"]], check=False, env=env,
+                          capture_output=True, text=True, timeout=60)
+    return done, log.read_text("utf-8").splitlines() if log.exists() else None
+
+
+def test_action_installs_its_own_checkout_into_a_venv(tmp_path: Path) -> None:
+    done, pip = _run_install_step(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert pip == ["-m", "pip", "install", "--disable-pip-version-check", "/actions/lotus-checks"]
+
+
+def test_action_installs_a_version_only_from_the_given_index(tmp_path: Path) -> None:
+    done, pip = _run_install_step(tmp_path, "0.2.0", "https://pypi.example.com/simple")
+    assert done.returncode == 0, done.stderr
+    assert pip == ["-m", "pip", "install", "--disable-pip-version-check", "--index-url",
+                   "https://pypi.example.com/simple", "lotus-checks==0.2.0"]
+
+
+def test_action_refuses_a_version_without_an_index(tmp_path: Path) -> None:
+    """Nothing is published on a public index: a name there is anyone's (dependency confusion)."""
+    done, pip = _run_install_step(tmp_path, "0.2.0")
+    assert done.returncode == 2 and pip is None
+    assert "version needs index-url" in done.stdout
+
+
+def test_action_leaves_the_jobs_python_alone() -> None:
+    action = yaml.safe_load((REPO_ROOT / "action.yml").read_text("utf-8"))
+    setup = next(s for s in action["runs"]["steps"]
+                 if s.get("uses", "").startswith("actions/setup-python@"))
+    assert setup["with"]["update-environment"] is False
+    assert setup["id"] == "python"
+
+
 def test_action_inputs_reach_scripts_only_through_the_environment() -> None:
     """`${{ inputs.x }}` pasted into a script would run a quote in an input as shell code."""
     action = yaml.safe_load((REPO_ROOT / "action.yml").read_text("utf-8"))
-    assert set(action["inputs"]) == {"args", "version", "python-version"}
+    assert set(action["inputs"]) == {"args", "version", "index-url", "python-version"}
     for step in action["runs"]["steps"]:
         assert "${{" not in step.get("run", ""), step.get("name")

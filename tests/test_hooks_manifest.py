@@ -97,6 +97,20 @@ def test_hook_runs_once_over_the_whole_repo_on_every_commit(hook_id: str) -> Non
     assert hook["name"] and hook["description"]
 
 
+# The git hooks pre-commit runs around a commit or a push. With always_run and no `stages:`, a
+# hook runs in every git hook the user installs: commit-msg (twice per commit), post-checkout
+# (every `git checkout`), post-merge...
+COMMIT_STAGES = ["pre-commit", "pre-merge-commit", "pre-push", "manual"]
+
+
+@pytest.mark.parametrize("hook_id", HOOK_IDS)
+def test_hook_runs_only_at_commit_and_push_stages(hook_id: str) -> None:
+    hook = _hooks()[hook_id]
+    expected = ["manual"] if hook_id == "lotus-dbt" else COMMIT_STAGES
+    assert hook.get("stages") == expected, hook_id
+    assert hook["minimum_pre_commit_version"] == "3.2.0"  # where these stage names begin
+
+
 def test_readme_lists_every_hook() -> None:
     readme = (REPO_ROOT / "README.md").read_text("utf-8")
     for hook_id in HOOK_IDS:

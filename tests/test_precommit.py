@@ -253,3 +253,32 @@ def test_this_repos_own_config_passes(hook_repo: Path, pre_commit_home: Path) ->
     assert code == 0, out
     assert _status(out, "lotus-check (reference tree)") == "Passed", out
     assert _status(out, "validate .pre-commit-hooks.yaml") == "Passed", out
+
+
+# ---- stages and the working tree ----------------------------------------------------------------
+
+
+def test_hooks_do_not_run_in_other_git_hooks(
+    reference_repo: Path, run_hooks, pre_commit_home: Path, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """always_run without `stages:` ran every hook in every git hook installed (commit-msg twice
+    per commit, post-checkout on every checkout), failing those too when there are findings."""
+    _stage(reference_repo, CUSTOMERS_MODEL, "    orders_count,\n", "    order_count,\n")
+    code, out = run_hooks(reference_repo, "lotus-check")
+    assert code == 1 and _status(out, "lotus-check (all rules)") == "Failed", out
+    config = tmp_path / "pre-commit-config.yaml"  # written by run_hooks above
+    code, out = _pre_commit(reference_repo, pre_commit_home, "run", "--config", str(config),
+                            "--hook-stage", "post-commit")
+    assert code == 0 and "lotus-check" not in out, out
+
+
+def test_untracked_model_is_named_when_the_hook_fails(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
+    """`git rm --cached` leaves the model on disk: pre-commit does not stash untracked files, so
+    the checks see it although the commit lacks it. The hook's output names it."""
+    git(reference_repo, "rm", "-q", "--cached", CUSTOMERS_MODEL)
+    _stage(reference_repo, SHOPIFY_CATALOG, '"sync_mode": "incremental"',
+           '"sync_mode": "full_refresh"')
+    code, out = run_hooks(reference_repo, "lotus-check")
+    assert code == 1, out
+    assert ("lotus-check: warning: checked the working tree, where 1 untracked file is not part "
+            f"of this commit: {CUSTOMERS_MODEL}") in out

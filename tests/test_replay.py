@@ -548,3 +548,60 @@ def test_replayed_runs_equal_full_runs_whatever_is_edited(
     finally:
         write_state(property_lake, set(), originals)
     assert codes(cached_run(property_lake)) == []
+
+
+# ---- the store's key: the installed code by content -------------------------------------------
+
+
+@pytest.fixture
+def installed_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the lotus_checks package that environment_key takes for the installed code."""
+    import shutil
+
+    from lotus_checks import replay
+
+    package = Path(replay.__file__).resolve().parent
+    copy = tmp_path / "site" / "lotus_checks"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(replay, "__file__", str(copy / "replay.py"))
+    return copy
+
+
+def test_the_store_key_ignores_modification_times_of_the_installed_code(
+    installed_copy: Path, tmp_path: Path
+) -> None:
+    """CI installs lotus-check afresh in every job: same bytes, new times. A key with the times
+    in it would never match a restored store."""
+    import os
+
+    from lotus_checks.replay import environment_key
+
+    config = Config(root=tmp_path)
+    before = environment_key(config, False)
+    for path in installed_copy.rglob("*"):
+        os.utime(path, (1_000_000_000, 1_000_000_000))
+    assert environment_key(config, False) == before
+    rules = installed_copy / "rules.py"
+    rules.write_text(rules.read_text("utf-8") + "\n# changed\n", "utf-8")
+    assert environment_key(config, False) != before
+
+
+def test_the_store_key_sees_a_new_file_in_the_installed_code(installed_copy: Path,
+                                                             tmp_path: Path) -> None:
+    from lotus_checks.replay import environment_key
+
+    config = Config(root=tmp_path)
+    before = environment_key(config, False)
+    (installed_copy / "checks" / "extra.py").write_text("", "utf-8")
+    assert environment_key(config, False) != before
+
+
+def test_installed_distributions_name_their_versions(tmp_path: Path) -> None:
+    from lotus_checks.replay import installed_distributions
+
+    (tmp_path / "sqlglot-25.0.0.dist-info").mkdir()
+    (tmp_path / "sqlglot").mkdir()
+    before = installed_distributions(tmp_path)
+    assert before == "sqlglot-25.0.0.dist-info"
+    (tmp_path / "sqlglot-25.0.0.dist-info").rename(tmp_path / "sqlglot-26.1.0.dist-info")
+    assert installed_distributions(tmp_path) != before

@@ -122,14 +122,33 @@ def _many(tmp_path: Path, count: int) -> RunResult:
     return RunResult(findings=findings, files_checked=2)
 
 
-def test_text_frames_only_the_first_findings_and_says_how_to_see_all(tmp_path: Path) -> None:
+def test_text_frames_only_some_findings_and_says_how_to_see_all(tmp_path: Path) -> None:
     out = _render("text", _many(tmp_path, FRAMES_SHOWN + 5), tmp_path)
-    assert out.count("= hint:") == FRAMES_SHOWN
-    assert f"hint {FRAMES_SHOWN - 1}\n" in out and f"hint {FRAMES_SHOWN}\n" not in out
-    assert "(6 more findings without code frames or hints: `--output-format full`" in out
+    # The LL201 after the 25 LL401 findings gets one of the frames.
+    assert out.count("= hint:") == FRAMES_SHOWN - 1
+    assert f"hint {FRAMES_SHOWN - 2}\n" in out and f"hint {FRAMES_SHOWN - 1}\n" not in out
+    assert "\n(6 findings above without code frames or hints: `--output-format full`" in out
     # Every finding still has its line.
     assert out.count(": LL401 column") == FRAMES_SHOWN + 5
-    assert out.count("^\n") == FRAMES_SHOWN  # one caret per code frame
+    assert out.count("^\n") == FRAMES_SHOWN - 1  # one caret per code frame (LL201: no file)
+
+
+def test_text_frames_the_first_findings_of_every_rule(tmp_path: Path) -> None:
+    """A first run sorted by path: 40 findings of one rule in the first file must not take all
+    the frames from the rules reported after them."""
+    model = tmp_path / "a.sql"
+    model.write_text("".join(f"select c{i}\n" for i in range(40)), "utf-8")
+    later = tmp_path / "z.sql"
+    later.write_text("select x\nselect y\n", "utf-8")
+    findings = [Finding("a.sql", i + 1, 8, "LL401", f"column c{i}", hint=f"a{i}")
+                for i in range(40)]
+    findings += [Finding("z.sql", 1, 8, "LL403", "ref x", hint="z0"),
+                 Finding("z.sql", 2, 8, "LL408", "type y", hint="z1")]
+    out = _render("text", RunResult(findings=findings, files_checked=2), tmp_path)
+    assert "= hint: z0\n" in out and "= hint: z1\n" in out
+    assert out.count("= hint:") == FRAMES_SHOWN
+    assert "= hint: a17\n" in out and "= hint: a18\n" not in out  # 18 of the one rule
+    assert "(22 findings above without code frames or hints" in out
 
 
 def test_text_frames_everything_up_to_the_limit(tmp_path: Path) -> None:

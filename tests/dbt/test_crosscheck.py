@@ -179,4 +179,4 @@ def test_dbt_missing_exits_2_with_one_line(
     monkeypatch.setattr(dbt_crosscheck, "dbt_available", lambda: False)
     code, out, err = cli("--root", str(reference_repo), "--dbt")
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and "lotus-checks[dbt]" in err
+    assert err.count("\n") == 1 and "pip install 'dbt-core~=1.11.0' 'dbt-duckdb~=1.11.0'" in err

@@ -127,7 +127,7 @@ def test_empty_range_changed_nothing_so_nothing_is_checked(repo: Path, rev: str)
     assert_clean_end(outcome)
     assert outcome.code == 0
     assert json.loads(outcome.out) == {"findings": [], "files_checked": 0}
-    assert outcome.err.strip() == f"lotus-check: --diff {rev}: no file changed, nothing to check"
+    assert outcome.err.strip() == f"lotus-check: --changed-since {rev}: no file changed, nothing to check"
 
 
 def test_range_reports_what_changed_between_its_ends(repo: Path) -> None:
