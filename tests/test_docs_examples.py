@@ -222,6 +222,8 @@ def test_every_inline_lotus_check_command_parses(
             if argv is None:
                 continue
             seen += 1
+            if argv and argv[0] in SUBCOMMANDS and any(a.isupper() for a in argv[1:]):
+                continue  # a subcommand shown with a placeholder (`init --root DIR`)
             if span in DOCUMENTED_MISTAKES or (argv and argv[0] in SUBCOMMANDS):
                 code = main(argv)
                 err = capsys.readouterr().err
