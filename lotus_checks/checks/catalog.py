@@ -29,6 +29,7 @@ from lotus_checks.finding import Severity
 from lotus_checks.rules import Rule
 
 if TYPE_CHECKING:
+    from lotus_checks.catalog_diff import Drift
     from lotus_checks.catalog_schema import Problem
     from lotus_checks.generator import PendingRun
 
@@ -280,6 +281,18 @@ def fix(ctx: CheckContext) -> dict[str, bytes]:
     }
 
 
+def _unpassed_variable(last_line: str, passed: tuple[str, ...]) -> str | None:
+    """The environment variable a generator died on (`KeyError: 'AIRBYTE_WORKSPACE_ID'`) when
+    lotus-check has it but does not pass it: the generator works in the user's shell."""
+    import os
+    import re
+
+    found = re.fullmatch(r"KeyError: '([A-Za-z_][A-Za-z0-9_]*)'", last_line)
+    if found is None:
+        return None
+    name = found.group(1)
+    return name if name in os.environ and name not in passed else None
+
 
 @dataclass
 class _Source:
@@ -329,7 +342,8 @@ class _Evaluation:
         config = self.config
         if path.startswith((config.streams + "/", config.sources + "/")):
             return True
-        return path in self._generator_files
+        folder = dirname(config.generator)  # every file there is copied for it (generator.py)
+        return path in self._generator_files or bool(folder) and path.startswith(folder + "/")
 
     @cached_property
     def _generator_files(self) -> list[str]:
@@ -594,7 +608,7 @@ class _Evaluation:
         label = shown or (label if home != self.config.generator else f"{source.name}/{label}")
         return _Located(home, line, column, label, message, hint, severity)
 
-    def _add_drifts(self, source: _Source, drifts: list) -> None:
+    def _add_drifts(self, source: _Source, drifts: list[Drift]) -> None:
         """One finding per difference; streams with the very same difference share one finding
         (their count and first names), and past MAX_DRIFT_FINDINGS one more gives the rest."""
         from lotus_checks.catalog_diff import Drift
@@ -612,7 +626,7 @@ class _Evaluation:
                     "the whole change)")
             self._add_drift(source, Drift(None, ("streams",), (more,)))
 
-    def _add_drift(self, source: _Source, drift: object, others: list | None = None) -> None:
+    def _add_drift(self, source: _Source, drift: Drift, others: list[Drift] | None = None) -> None:
         from lotus_checks.catalog_diff import Drift
 
         assert isinstance(drift, Drift)
@@ -689,12 +703,12 @@ class _Evaluation:
                                           if len(changed) > 5 else "")
         self.findings.append(LL210.finding(
             home,
-            message=f"the catalog generator changed the working tree while lotus-check ran it "
-            f"on a copy: {shown}; the catalogs were not compared",
-            hint="make the generator find its files from its own location "
-            "(`Path(__file__).resolve().parents[1]`), not from its parent's working folder, "
-            "an absolute path or the interpreter's location; see `git status` / `git diff` for "
-            "what it changed",
+            message=f"files the catalog generator could write changed while lotus-check ran it "
+            f"on a copy (by it or another program): {shown}; the catalogs were not compared",
+            hint="if nothing else was editing these files, make the generator find its files "
+            "from its own location (`Path(__file__).resolve().parents[1]`), not from its "
+            "parent's working folder, an absolute path or the interpreter's location; see "
+            "`git status` / `git diff` for what changed, then run lotus-check again",
         ))
 
     def _add_oversized(self, source: _Source, size: int) -> None:
@@ -749,6 +763,11 @@ class _Evaluation:
         hint = f"run {self._command} to see the whole output"
         if tail:
             hint = f"its output ended with: {tail}; " + hint
+        variable = _unpassed_variable(last, self.config.generator_env)
+        if variable is not None:
+            hint = (f"{variable} is set here but the generator does not get it: add it to "
+                    f"`generator-env` in lotus-check.toml (generator-env = [\"{variable}\"]); "
+                    + hint)
         hint += "; if the generator moved, set `generator` in lotus-check.toml"
         self.findings.append(LL204.finding(home, message=message, hint=hint))
 

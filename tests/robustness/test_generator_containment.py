@@ -49,9 +49,16 @@ RUN_REFERENCE = (
 PWNED = f"{STREAMS}/pwned.json"
 
 
+# Named: with the reference generator kept beside it (`with_prelude`), layout detection would
+# pick that one instead.
+NAMED_GENERATOR = f'generator = "{GENERATOR}"\n'
+
+
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
-    return build_lake(tmp_path / "lake")
+    root = build_lake(tmp_path / "lake")
+    config(root, "")
+    return root
 
 
 @pytest.fixture
@@ -97,7 +104,7 @@ def with_prelude(lake: Path, prelude: str) -> None:
 
 
 def config(lake: Path, text: str) -> None:
-    (lake / "lotus-check.toml").write_text(text)
+    (lake / "lotus-check.toml").write_text(NAMED_GENERATOR + text)
 
 
 def cli(lake: Path, *args: str) -> tuple[int, list[dict]]:
@@ -264,9 +271,8 @@ def test_setsid_children_are_killed_at_the_time_limit(
 # ---- 8. bounded inputs and outputs ---------------------------------------------------------------
 
 
-def test_only_the_generators_inputs_are_copied_within_max_file_size(
-    lake: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def recorded_copy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The relative paths the generator's copy gets, filled in by the next run."""
     copied: list[str] = []
     real = generator_module._write_copy
 
@@ -275,17 +281,78 @@ def test_only_the_generators_inputs_are_copied_within_max_file_size(
         real(copy_root, contents)
 
     monkeypatch.setattr(generator_module, "_write_copy", recording)
+    return copied
+
+
+def test_what_is_copied_is_bounded_by_max_file_size(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copied = recorded_copy(monkeypatch)
     config(lake, "max-file-size = 200000\n")
-    (lake / STREAMS / "notes.bin").write_bytes(b"\0" * 300_000)  # not a JSON input
+    (lake / STREAMS / "notes.bin").write_bytes(b"\0" * 300_000)
     (lake / SOURCES / "README.md").write_text("how the schemas were discovered\n")
     (lake / "orchestration/airbyte/big_helper.py").write_text("#" * 300_000 + "\n")
+    (lake / STREAMS / ".secret.env").write_text("TOKEN=x\n")
     _code, findings = cli(lake)
     assert [f for f in findings if f["code"].startswith("LL2")] == []
     assert GENERATOR in copied and f"{STREAMS}/orders.json" in copied
-    assert f"{SOURCES}/orders.json" in copied
-    for name in (f"{STREAMS}/notes.bin", f"{SOURCES}/README.md", CATALOG,
-                 "orchestration/airbyte/big_helper.py"):
+    assert f"{SOURCES}/orders.json" in copied and f"{SOURCES}/README.md" in copied
+    for name in (f"{STREAMS}/notes.bin", CATALOG, "orchestration/airbyte/big_helper.py",
+                 f"{STREAMS}/.secret.env"):
         assert name not in copied
+
+
+def test_the_copy_stops_at_its_total_bound(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copied = recorded_copy(monkeypatch)
+    monkeypatch.setattr(generator_module, "INPUT_TOTAL_LIMIT", 3)
+    config(lake, "max-file-size = 200000\n")
+    for n in range(5):  # 5 x 150 kB: only 4 fit in 3 x 200 kB
+        (lake / SOURCES / f"extra{n}.txt").write_text("x" * 150_000)
+    cli(lake)
+    extras = [name for name in copied if "/extra" in name]
+    assert 0 < len(extras) < 5
+
+
+# The reference generator, reading one more input file first: what real generators do.
+READS = (
+    "import pathlib\n"
+    "here = pathlib.Path(__file__).resolve().parent\n"
+    "print(pathlib.Path(here, {rel!r}).read_text())\n"
+)
+
+
+@pytest.mark.parametrize("rel", [
+    "naming.yaml",  # a YAML config beside the generator
+    "templates/stream.txt",  # a template in a folder beside it
+    "../assets/streams/_common.json",  # shared settings at the top of the streams folder
+    "../assets/streams/shopify/_defaults.yaml",  # defaults of one source
+    "../assets/sources/shopify/nested/notes.md",  # deeper below a source
+])
+def test_files_the_generator_reads_beside_it_or_under_streams_are_copied(
+    lake: Path, rel: str
+) -> None:
+    target = (lake / "orchestration/airbyte" / rel).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("settings: 1\n")
+    with_prelude(lake, READS.format(rel=rel))
+    assert cli(lake) == (0, [])
+    target.unlink()  # the neighbour: the file is really read (its absence fails the run)
+    code, findings = cli(lake)
+    assert code == 1 and summary(findings) == [("LL204", GENERATOR)]
+    assert "FileNotFoundError" in findings[0]["message"]
+
+
+def test_a_generator_at_the_root_gets_only_the_roots_own_files(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copied = recorded_copy(monkeypatch)
+    (lake / "gen.py").write_text(RUN_REFERENCE.replace(
+        "with_name('reference_generator.py')", "parent / 'orchestration/airbyte/reference_generator.py'"))
+    (lake / REFERENCE).write_bytes(original(GENERATOR))
+    (lake / "lotus-check.toml").write_text('generator = "gen.py"\n')
+    cli(lake)
+    assert "gen.py" in copied and "lotus-check.toml" in copied
+    assert not any(name.startswith("orchestration/airbyte/") for name in copied)
 
 
 def test_a_generator_over_max_file_size_is_not_read(lake: Path) -> None:
@@ -436,10 +503,12 @@ def test_a_source_folder_linked_inside_the_root_is_checked_like_any_other(
 
 @pytest.mark.parametrize(("kind", "said"), [
     ("folder", "is a folder, not a script"),
-    ("fifo", "is not a regular file (a FIFO)"),
+    ("fifo", "is not a regular file (a named pipe)"),
     ("dangling link", "is a link to nothing (gone.py)"),
 ])
 def test_a_generator_that_is_not_a_file_says_what_it_is(lake: Path, kind: str, said: str) -> None:
+    # Detected, not named: a `generator` key naming a non-file is a configuration error (exit 2).
+    (lake / "lotus-check.toml").unlink()
     (lake / GENERATOR).unlink()
     if kind == "folder":
         (lake / GENERATOR).mkdir()
@@ -492,7 +561,7 @@ def test_environment_values_in_its_output_are_redacted(
         outcome = run_cli("--root", str(lake), "--no-cache", "--output-format", output_format)
         assert outcome.code == 1
         assert SECRET not in outcome.out
-        assert "bad token $DEPLOY_TOKEN" in outcome.out
+        assert "bad token [redacted $DEPLOY_TOKEN]" in outcome.out
 
 
 def test_a_secret_cut_by_the_output_tail_is_not_shown_in_part(
