@@ -202,7 +202,7 @@ class Repo:
         prefix = f"{folder}/" if folder else ""
         return [
             prefix + rel
-            for rel in _walk(self.root / folder, (".py",))
+            for rel in _walk(self.root / folder, (".py",), self._unreadable)
             if not {"venv", "site-packages"} & set(rel.split("/")[:-1])
         ]
 

@@ -49,9 +49,10 @@ RUN_REFERENCE = (
 PWNED = f"{STREAMS}/pwned.json"
 
 
-# Named: with the reference generator kept beside it (`with_prelude`), layout detection would
-# pick that one instead.
-NAMED_GENERATOR = f'generator = "{GENERATOR}"\n'
+# Named, not detected: with the reference generator kept beside it (`with_prelude`), or a source
+# folder moved elsewhere, layout detection would pick another generator or streams folder.
+NAMED_GENERATOR = (f'generator = "{GENERATOR}"\n'
+                   f'streams = "{os.path.dirname(STREAMS)}"\nsources = "{os.path.dirname(SOURCES)}"\n')
 
 
 @pytest.fixture
