@@ -464,7 +464,13 @@ def _string_literals(source: bytes) -> list[str]:
         tokens = list(tokenize.tokenize(io.BytesIO(source).readline))
     except (tokenize.TokenError, SyntaxError, UnicodeDecodeError):
         return []  # it does not run either: the run says so
+    # Python 3.12 splits an f-string into FSTRING_START / FSTRING_MIDDLE / FSTRING_END tokens
+    # (PEP 701): its literal text is in the FSTRING_MIDDLE ones.
+    fstring_middle = getattr(tokenize, "FSTRING_MIDDLE", None)
     for token in tokens:
+        if fstring_middle is not None and token.type == fstring_middle:
+            out.append(token.string)
+            continue
         if token.type != tokenize.STRING:
             continue
         try:
