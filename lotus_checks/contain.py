@@ -7,7 +7,8 @@ so that it can change its namespaces, reap orphans and read the command's output
 lotus-check process goes on with other work (it may fork its worker pool later).
 
 On Linux, where the kernel allows an unprivileged user namespace (or we are root), the command
-runs in new user, mount and PID namespaces:
+runs in new user, mount and PID namespaces, entered by a forked helper (a refused step leaves
+this process as it was, and it falls back to the way below):
 
 - each `--readonly` folder is bind-mounted onto itself read-only, with every mount below it (a
   write there fails with "Read-only file system"); a `--writable` folder below one stays writable;
@@ -25,9 +26,14 @@ left (found through /proc, where orphans are reparented to us) are killed.
 The command's stdout and stderr go through a pipe; only the last `--tail` bytes are kept and
 written to our stdout at the end, so a command printing gigabytes costs no memory or disk.
 
+If lotus-check (`--parent`) dies, the kernel sends us SIGTERM, which ends the command and all it
+started as at the time limit.
+
 At the end, a JSON status goes to the `--status` file: `{"code": N}` (`waitstatus_to_exitcode`:
 negative for a signal) or `{"code": null}` when the `--timeout` passed, plus `"readonly": true`
-when the folders were read-only for the command, and `"why"` when they were not.
+when the folders were read-only for the command, and `"why"` when they were not; then also
+`"after"`, the `tree_state` of the `--watch` folders once the command and all it started are
+gone.
 """
 
 from __future__ import annotations

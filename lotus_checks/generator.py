@@ -13,8 +13,8 @@ an accident in it (docs/reliability.md, "Threat model"). It runs under `contain.
 where the kernel allows it, with the real tree read-only and in a PID namespace of its own (no
 process outlives it); elsewhere in a process group whose every descendant is killed when it
 exits. It gets a minimal environment, the copy as its working folder, a time limit and a capped
-output. Everywhere, the tree's input files are compared before and after the run: a change is
-reported (`GeneratorRun.changed`). A generator holding the real tree's absolute path in a string
+output. Where the tree was not read-only for it, the content of the files it could write is
+compared before the run and when it is gone: a change is reported (`GeneratorRun.changed`). A generator holding the real tree's absolute path in a string
 is refused before it runs (see `_refers_to_root`).
 """
 

@@ -119,9 +119,10 @@ past `generator-timeout` seconds, or ran but wrote no catalog for a source that 
 stream configs. Real generators break when folders move: a generator still looking in
 `assets/streams` after the streams moved to `dag/streams` prints "No stream definitions found".
 The message carries the last line of its output, the hint the tail (paths in the temporary copy
-shown relative to the root, values of environment variables shown as `$NAME`). On Linux the
-working tree is read-only for the generator: one that writes there instead of below its own
-location fails with "tried to write into the working tree".
+shown relative to the root, secret values shown as `[redacted $NAME]`). On Linux, where the
+kernel allows namespaces, the working tree is read-only for the generator: one that writes there
+instead of below its own location fails with "may have tried to write into the working tree"
+and the path it tried.
 
 An error: until the generator runs, no change to a stream config can reach Airbyte (the
 catalogs cannot be regenerated), and nothing about the catalogs is checked. When it dies with a
@@ -130,7 +131,8 @@ config instead (one root cause, one finding).
 
 Fires on: a generator that raises on a stream config it cannot read, or
 `generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed (or is
-a folder). A generator that needs an environment variable gets it through `generator-env`.
+a folder). A generator that needs an environment variable gets it through `generator-env` (when
+it dies on `KeyError: 'NAME'` for a variable set in lotus-check's environment, the hint says so).
 
 Fix: run the generator yourself to see the whole error (`python <generator>`), fix the stream
 config or the generator's paths, or point `generator` in `lotus-check.toml` at the right script.
@@ -219,7 +221,7 @@ Fix: fix the generator (or the stream config key it reads), then regenerate.""",
 LL210 = Rule(
     "LL210",
     "catalog-generator-changed-tree",
-    "the catalog generator changed files of the working tree while lotus-check ran it",
+    "files the catalog generator could write changed while lotus-check ran it",
     explanation="""lotus-check runs the repo's generator on a temporary copy of its inputs and
 reads the catalogs back from the copy. This generator wrote into the working tree instead (or
 as well): it found the tree through its parent process's working folder, an absolute path built
@@ -229,9 +231,12 @@ overwritten; a half-written file is committed), and the comparison means nothing
 checked are no longer the files committed. The catalogs are not compared in such a run.
 
 On Linux, where the kernel allows unprivileged namespaces, the working tree is read-only for the
-generator, so such a write fails instead (LL204: "tried to write into the working tree").
-Everywhere, lotus-check compares the generator's folder and the streams and sources folders
-before and after the run; this finding names what changed.
+generator, so such a write fails instead (LL204: "may have tried to write into the working
+tree"). Where it is not read-only, lotus-check compares the content of every file in the
+generator's folder and below the streams and sources folders before the run and as soon as the
+generator and all it started are gone; this finding names what changed. It cannot tell the
+generator's write from another program's in that window (an editor saving a stream config at
+that moment): the message says "by it or another program".
 
 Fires on: a generator that writes to
 `Path(os.readlink(f"/proc/{os.getppid()}/cwd")) / "orchestration/assets/streams/..."`.
