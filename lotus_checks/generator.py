@@ -2,7 +2,7 @@
 
 Generators compute the repo root from their own location and write `_catalog.json` files in
 place, so the only safe way to learn what they produce is to run them where "in place" is a
-copy: the generator (with the Python files beside it, for its imports), the stream configs
+copy: the generator (with the files beside it, for its imports and settings), the stream configs
 (without the committed catalogs, so that whatever we read back was written by this run) and the
 source schemas, each at the same relative path below a temporary root. The copy sits a few empty
 folders deep, so a generator that climbs above its root (`Path(__file__).parents[3] / ...`) still
