@@ -662,7 +662,7 @@ def main(argv: list[str] | None = None) -> int:
             why = f"no namespaces here ({exc})"
     if status is None:
         status = _run_as_subreaper(libc, command, deadline, tail, why)
-    if args.watch is not None and not status.get("readonly"):
+    if args.watch is not None and not status.get("readonly") and not status.get("stopped"):
         # Taken as soon as the command and everything it started are gone, so the window in
         # which another program's write could be blamed on it is the command's run only.
         watch = args.watch

@@ -65,13 +65,6 @@ def lake(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    folder = tmp_path / "outside"
-    folder.mkdir()
-    return folder
-
-
 def namespaces_work() -> bool:
     """Whether contain.py gets the tree read-only on this machine."""
     import tempfile
