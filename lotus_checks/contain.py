@@ -586,8 +586,8 @@ def tree_state(root: str, folders: list[list[object]], skip: list[str],
 
 class Arguments:
     """`--status FILE --timeout SECONDS [--tail BYTES] [--parent PID] [--watch JSON]
-    [--namespaces] [--readonly DIR]... [--writable DIR]... -- COMMAND...`, parsed by hand: argparse and what it imports would be
-    start-up time of every generator run."""
+    [--namespaces] [--readonly DIR]... [--writable DIR]... -- COMMAND...`, parsed by hand:
+    argparse and what it imports would be start-up time of every generator run."""
 
     def __init__(self, argv: list[str]):
         self.status = ""
@@ -597,7 +597,8 @@ class Arguments:
         self.readonly: list[str] = []
         self.writable: list[str] = []
         self.parent = 0
-        self.watch: dict[str, object] | None = None
+        # Bare `dict` (of Any): typing is not imported here, to keep start-up short.
+        self.watch: dict | None = None
         items = iter(argv)
         for item in items:
             if item == "--":
@@ -666,8 +667,8 @@ def main(argv: list[str] | None = None) -> int:
         # Taken as soon as the command and everything it started are gone, so the window in
         # which another program's write could be blamed on it is the command's run only.
         watch = args.watch
-        status["after"] = tree_state(str(watch["root"]), list(watch["folders"]),  # type: ignore[call-overload]
-                                     list(watch["skip"]), int(watch["max_size"]))  # type: ignore[call-overload]
+        status["after"] = tree_state(str(watch["root"]), list(watch["folders"]),
+                                     list(watch["skip"]), int(watch["max_size"]))
     sys.stdout.buffer.write(tail.value())
     sys.stdout.flush()
     with report:

@@ -14,8 +14,9 @@ where the kernel allows it, with the real tree read-only and in a PID namespace 
 process outlives it); elsewhere in a process group whose every descendant is killed when it
 exits. It gets a minimal environment, the copy as its working folder, a time limit and a capped
 output. Where the tree was not read-only for it, the content of the files it could write is
-compared before the run and when it is gone: a change is reported (`GeneratorRun.changed`). A generator holding the real tree's absolute path in a string
-is refused before it runs (see `_refers_to_root`).
+compared before the run and when it is gone: a change is reported (`GeneratorRun.changed`). A
+generator holding the real tree's absolute path in a string is refused before it runs (see
+`_refers_to_root`).
 """
 
 from __future__ import annotations
@@ -766,8 +767,8 @@ def _tail(log: Path) -> str:
 def _clean_output(text: str, prefixes: list[tuple[str, str]], env: dict[str, str]) -> str:
     """The generator's output as users should see it: paths in the temporary copy shown
     relative to the root (as if it had run in place), and no secret shown: each value of `env`
-    (8 characters or more, not a number or a path) is replaced by `[redacted $NAME]` where it stands as a
-    whole token, not inside a longer word or number."""
+    (8 characters or more, not a number or a path) is replaced by `[redacted $NAME]` where it
+    stands as a whole token, not inside a longer word or number."""
     import re
 
     for prefix, shown in sorted(prefixes, key=lambda p: -len(p[0])):

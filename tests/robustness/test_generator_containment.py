@@ -55,7 +55,8 @@ PWNED = f"{STREAMS}/pwned.json"
 # Named, not detected: with the reference generator kept beside it (`with_prelude`), or a source
 # folder moved elsewhere, layout detection would pick another generator or streams folder.
 NAMED_GENERATOR = (f'generator = "{GENERATOR}"\n'
-                   f'streams = "{os.path.dirname(STREAMS)}"\nsources = "{os.path.dirname(SOURCES)}"\n')
+                   f'streams = "{os.path.dirname(STREAMS)}"\n'
+                   f'sources = "{os.path.dirname(SOURCES)}"\n')
 
 
 @pytest.fixture
@@ -469,7 +470,8 @@ def test_a_generator_at_the_root_gets_only_the_roots_own_files(
 ) -> None:
     copied = recorded_copy(monkeypatch)
     (lake / "gen.py").write_text(RUN_REFERENCE.replace(
-        "with_name('reference_generator.py')", "parent / 'orchestration/airbyte/reference_generator.py'"))
+        "with_name('reference_generator.py')",
+        "parent / 'orchestration/airbyte/reference_generator.py'"))
     (lake / REFERENCE).write_bytes(original(GENERATOR))
     (lake / "lotus-check.toml").write_text('generator = "gen.py"\n')
     cli(lake)
