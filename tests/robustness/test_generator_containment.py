@@ -158,31 +158,44 @@ def test_a_write_it_hides_from_us_is_still_caught(lake: Path, mode: str) -> None
         assert PWNED in findings[0]["message"]
 
 
-def during_the_run(action: object, delay: float = 0.5) -> threading.Timer:
-    """`action()` from another thread `delay` seconds from now: another program at work while
-    the generator (slowed down by a sleep) runs."""
-    timer = threading.Timer(delay, action)  # type: ignore[arg-type]
-    timer.start()
-    return timer
+def during_the_run(action: object, started: Path) -> threading.Thread:
+    """`action()` from another thread once the generator has written `started` (outside the
+    tree): another program at work while the generator (slowed down by a sleep) runs."""
+    def wait_then_act() -> None:
+        end = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        action()  # type: ignore[operator]
+
+    thread = threading.Thread(target=wait_then_act)
+    thread.start()
+    return thread
 
 
-def test_a_touch_during_the_run_is_not_a_change(lake: Path, mode: str) -> None:
+def slow_generator(started: Path) -> str:
+    return f"open({str(started)!r}, 'w').close()\nimport time\ntime.sleep(1.5)\n"
+
+
+def test_a_touch_during_the_run_is_not_a_change(lake: Path, outside: Path, mode: str) -> None:
     """Content is compared, not status: an editor or `touch` changing no byte is no finding."""
-    with_prelude(lake, "import time\ntime.sleep(1.5)\n")
+    started = outside / "started"
+    with_prelude(lake, slow_generator(started))
     config_path = lake / STREAMS / "orders.json"
-    timer = during_the_run(lambda: os.utime(config_path, (1, 1)))
+    thread = during_the_run(lambda: os.utime(config_path, (1, 1)), started)
     assert cli(lake) == (0, [])
-    timer.join()
+    thread.join()
+    assert os.stat(config_path).st_mtime == 1  # it did happen
 
 
-def test_another_programs_edit_during_the_run(lake: Path, mode: str) -> None:
+def test_another_programs_edit_during_the_run(lake: Path, outside: Path, mode: str) -> None:
     """With namespaces the generator could not have written it: no finding. Without, the edit
     cannot be told from the generator's own: LL210, worded so."""
-    with_prelude(lake, "import time\ntime.sleep(1.5)\n")
+    started = outside / "started"
+    with_prelude(lake, slow_generator(started))
     notes = lake / STREAMS / "notes.txt"
-    timer = during_the_run(lambda: notes.write_text("edited while lotus-check ran\n"))
+    thread = during_the_run(lambda: notes.write_text("edited while lotus-check ran\n"), started)
     code, findings = cli(lake)
-    timer.join()
+    thread.join()
     if mode == "namespaces":
         assert (code, findings) == (0, [])
     else:
