@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -98,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     _tolerant_output()
+    previous = _interrupt_on_sigterm()
     try:
         return _main(list(sys.argv[1:] if argv is None else argv))
     except KeyboardInterrupt:
@@ -111,6 +113,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_FINDINGS
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+
+
+def _interrupt_on_sigterm() -> object:
+    """SIGTERM (`timeout`, a cancelled CI job) ends the run as Ctrl-C does: the generator and
+    what it started are stopped, temporary files removed. Only in this process: a forked worker
+    still dies of it at once. Returns the handler to put back (None: not the main thread)."""
+    me = os.getpid()
+
+    def interrupt(signum: int, frame: object) -> None:
+        if os.getpid() != me:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        return None
 
 
 def console_main() -> None:
@@ -189,6 +213,7 @@ def _main(args_list: list[str]) -> int:
             print(f"lotus-check: error: {_one_line(exc)}", file=sys.stderr)
             return EXIT_ERROR
     args = build_parser().parse_args(args_list)
+    _debug_messages(args.debug)
     try:
         _check_paths_exist(args.paths)
         return _check(args)
@@ -199,6 +224,23 @@ def _main(args_list: list[str]) -> int:
             raise
         print(f"lotus-check: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _debug_messages(on: bool) -> None:
+    """--debug: lotus-check's own debug messages (why the generator's tree was not read-only)
+    on stderr; off again for a later run in the same process (tests)."""
+    if not on and "logging" not in sys.modules:
+        return
+    import logging
+
+    class Stderr(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            print(f"lotus-check: debug: {record.getMessage()}", file=sys.stderr)
+
+    logger = logging.getLogger("lotus_checks")
+    if on and not any(type(h).__name__ == "Stderr" for h in logger.handlers):
+        logger.addHandler(Stderr())
+    logger.setLevel(logging.DEBUG if on else logging.WARNING)
 
 
 def _positive_int(text: str) -> int:

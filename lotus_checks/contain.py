@@ -7,7 +7,8 @@ so that it can change its namespaces, reap orphans and read the command's output
 lotus-check process goes on with other work (it may fork its worker pool later).
 
 On Linux, where the kernel allows an unprivileged user namespace (or we are root), the command
-runs in new user, mount and PID namespaces:
+runs in new user, mount and PID namespaces, entered by a forked helper (a refused step leaves
+this process as it was, and it falls back to the way below):
 
 - each `--readonly` folder is bind-mounted onto itself read-only, with every mount below it (a
   write there fails with "Read-only file system"); a `--writable` folder below one stays writable;
@@ -25,9 +26,14 @@ left (found through /proc, where orphans are reparented to us) are killed.
 The command's stdout and stderr go through a pipe; only the last `--tail` bytes are kept and
 written to our stdout at the end, so a command printing gigabytes costs no memory or disk.
 
+If lotus-check (`--parent`) dies, the kernel sends us SIGTERM, which ends the command and all it
+started as at the time limit.
+
 At the end, a JSON status goes to the `--status` file: `{"code": N}` (`waitstatus_to_exitcode`:
 negative for a signal) or `{"code": null}` when the `--timeout` passed, plus `"readonly": true`
-when the folders were read-only for the command, and `"why"` when they were not.
+when the folders were read-only for the command, and `"why"` when they were not; then also
+`"after"`, the `tree_state` of the `--watch` folders once the command and all it started are
+gone.
 """
 
 from __future__ import annotations
@@ -111,7 +117,7 @@ def _write(path: str, text: str) -> None:
 
 def _unescape(field: str) -> str:
     r"""A mountinfo path: spaces and the like are written as octal escapes (`\040`)."""
-    import re  # only here: each import is start-up time of every generator run
+    import re
 
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
@@ -189,6 +195,8 @@ def _exec(command: list[str], out_write: int) -> None:
     except OSError as exc:
         os.write(2, f"could not start {command[0]}: {exc.strerror}\n".encode())
     finally:
+        # After a fork: leave without returning into the supervisor's code or running its
+        # exit handlers (sys.exit would do both).
         os._exit(127)
 
 
@@ -257,31 +265,116 @@ def _run_init(libc: ctypes.CDLL, command: list[str], out_write: int, report: int
                 break
         os.write(report, f"{code}\n".encode())
     finally:
+        # After a fork: leave without returning into the supervisor's code or running its
+        # exit handlers (sys.exit would do both).
         os._exit(0)
+
+
+def _run_helper(libc: ctypes.CDLL, command: list[str], readonly: list[str],
+                writable: list[str], setup: int, out_write: int, report: int) -> None:
+    """In a forked child: enter the namespaces, make the folders read-only, start the init (PID 1
+    of the new PID namespace) and wait for it. Writes a JSON status to `setup` once the init runs,
+    or `{"refused": why}` when the kernel refuses the namespaces (the supervisor, untouched,
+    then runs the command itself). SIGTERM kills the init, and with it the namespace. Never
+    returns."""
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _prctl(libc, PR_SET_PDEATHSIG, signal.SIGKILL)
+        try:
+            _enter_namespaces(libc)
+        except (Refused, OSError) as exc:
+            os.write(setup, json.dumps({"refused": str(exc)}).encode())
+            return
+        status: dict[str, object] = {"readonly": False}
+        try:
+            _make_readonly(libc, readonly, writable)
+            status["readonly"] = True
+        except (Refused, OSError) as exc:
+            status["why"] = str(exc)
+        init = os.fork()
+        if init == 0:
+            os.close(setup)
+            _run_init(libc, command, out_write, report)
+        os.close(out_write)
+        os.close(report)
+        os.write(setup, json.dumps(status).encode())
+        os.close(setup)
+        signal.signal(signal.SIGTERM, lambda *_: os.kill(init, signal.SIGKILL))
+        os.waitpid(init, 0)  # returns once the kernel has killed the whole namespace
+    finally:
+        # A forked child must not return into (or run the exit handlers of) the supervisor's
+        # code: os._exit, not sys.exit.
+        os._exit(0)
+
+
+def _read_to_end(fd: int, deadline: float) -> bytes:
+    data = bytearray()
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            continue
+        chunk = os.read(fd, CHUNK)
+        if not chunk:
+            break
+        data += chunk
+    return bytes(data)
+
+
+def _end_helper(helper: int, seconds: float = 5.0) -> None:
+    """Ask the helper to kill the namespace and wait for it; kill it if it does not end soon
+    (its init then dies with it: PDEATHSIG)."""
+    try:
+        os.kill(helper, signal.SIGTERM)
+    except OSError:
+        pass
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            if os.waitpid(helper, os.WNOHANG)[0] == helper:
+                return
+        except ChildProcessError:
+            return
+        time.sleep(0.01)
+    try:
+        os.kill(helper, signal.SIGKILL)
+        os.waitpid(helper, 0)
+    except OSError:
+        pass
 
 
 def _run_in_namespaces(libc: ctypes.CDLL, command: list[str], readonly: list[str],
                        writable: list[str], deadline: float, tail: Tail) -> dict[str, object]:
-    _enter_namespaces(libc)
-    status: dict[str, object] = {"readonly": False}
-    try:
-        _make_readonly(libc, readonly, writable)
-        status["readonly"] = True
-    except (Refused, OSError) as exc:
-        status["why"] = str(exc)
+    """Raises Refused, with nothing started and this process as it was, when the kernel refuses
+    the namespaces."""
+    setup_read, setup_write = os.pipe()
     out_read, out_write = os.pipe()
     report_read, report_write = os.pipe()
-    init = os.fork()
-    if init == 0:
+    helper = os.fork()
+    if helper == 0:
+        os.close(setup_read)
         os.close(out_read)
         os.close(report_read)
-        _run_init(libc, command, out_write, report_write)
+        _run_helper(libc, command, readonly, writable, setup_write, out_write, report_write)
+    os.close(setup_write)
     os.close(out_write)
     os.close(report_write)
     code: int | None = None
-    reported = bytearray()
-    open_fds = {out_read, report_read}
+    status: dict[str, object] = {"readonly": False}
+    refused = ""
     try:
+        setup = _read_to_end(setup_read, deadline)
+        os.close(setup_read)
+        try:
+            told = json.loads(setup)
+        except ValueError:
+            told = {"refused": "the namespaces could not be set up"}
+        if not isinstance(told, dict) or "refused" in told:
+            why = told.get("refused") if isinstance(told, dict) else None
+            refused = str(why) if why else "the namespaces could not be set up"
+        else:
+            status.update(told)
+        reported = bytearray()
+        open_fds = {out_read, report_read} if not refused else set()
         while open_fds and time.monotonic() < deadline:
             wait = max(0.0, deadline - time.monotonic())
             ready, _, _ = select.select(list(open_fds), [], [], wait)
@@ -300,14 +393,29 @@ def _run_in_namespaces(libc: ctypes.CDLL, command: list[str], readonly: list[str
     except Stopped:
         status["stopped"] = True
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the cleanup below must run to its end
-    # The namespace ends with its init: at the time limit, kill it. Either way, waiting for it
-    # waits until the kernel has killed every process of the namespace.
+    # The namespace ends with its init, and the helper waits for it: at the time limit, the
+    # helper kills it. Either way, waiting for the helper waits until the kernel has killed
+    # every process of the namespace.
     if code is None:
-        os.kill(init, signal.SIGKILL)
-    os.waitpid(init, 0)
+        _end_helper(helper)
+    else:
+        _wait_helper(helper)
+    if refused:
+        signal.signal(signal.SIGTERM, _stop)
+        os.close(out_read)
+        os.close(report_read)
+        raise Refused(refused)
     _drain(out_read, tail, 1.0)
+    os.close(report_read)
     status["code"] = code
     return status
+
+
+def _wait_helper(helper: int) -> None:
+    try:
+        os.waitpid(helper, 0)
+    except ChildProcessError:
+        pass
 
 
 # ---- without namespaces ----------------------------------------------------------------------
@@ -374,6 +482,7 @@ def _run_as_subreaper(libc: ctypes.CDLL | None, command: list[str], deadline: fl
     out_read, out_write = os.pipe()
     child = os.fork()
     if child == 0:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.close(out_read)
         os.setpgid(0, 0)
         if libc is not None:
@@ -382,14 +491,14 @@ def _run_as_subreaper(libc: ctypes.CDLL | None, command: list[str], deadline: fl
             except Refused:
                 pass
         _exec(command, out_write)
-    os.close(out_write)
-    try:
-        os.setpgid(child, child)
-    except OSError:
-        pass  # it already did (or already ran exec)
     code: int | None = None
     reading = True
     try:
+        os.close(out_write)
+        try:
+            os.setpgid(child, child)
+        except OSError:
+            pass  # it already did (or already ran exec)
         while time.monotonic() < deadline:
             pid, wait_status = os.waitpid(child, os.WNOHANG)
             if pid == child:
@@ -408,13 +517,77 @@ def _run_as_subreaper(libc: ctypes.CDLL | None, command: list[str], deadline: fl
     return status
 
 
+# ---- the tree, before and after -------------------------------------------------------------
+
+# Folders never compared (version control, build output, caches) and names editors and tools
+# write beside a file while a user works (`.orders.json.swp`, `orders.json~`).
+SKIPPED_NAMES = frozenset({".git", "target", "dbt_packages", "logs", "node_modules", "__pycache__"})
+
+
+def tree_state(root: str, folders: list[list[object]], skip: list[str],
+               max_size: int) -> dict[str, str]:
+    """What each entry below `folders` (`[relative folder, recursive]`) of `root` holds: a
+    file's content hash (size and modification time for one over `max_size`), a link's target,
+    "folder". Links to folders inside the root are followed once; `skip` (real paths) are not
+    entered; hidden and backup names are left out. lotus-check takes it before the command runs,
+    this script after (both call this function), and compares the two."""
+    import hashlib
+
+    real_root = os.path.realpath(root)
+    skipped = set(skip)
+    out: dict[str, str] = {}
+    seen: set[str] = set()
+
+    def digest(path: str, info: os.stat_result) -> str:
+        if info.st_size > max_size:
+            return f"size {info.st_size} mtime {info.st_mtime_ns}"
+        with open(path, "rb") as f:
+            return hashlib.sha256(f.read(max_size + 1)).hexdigest()
+
+    def visit(rel: str, recursive: bool) -> None:
+        full = os.path.join(root, rel) if rel else root
+        real = os.path.realpath(full)
+        if real in seen or real in skipped or not (real == real_root
+                                                    or real.startswith(real_root + os.sep)):
+            return
+        seen.add(real)
+        try:
+            entries = sorted(os.scandir(full), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            name = entry.name
+            if name in SKIPPED_NAMES or name.startswith(".") or name.endswith("~"):
+                continue
+            child = f"{rel}/{name}" if rel else name
+            try:
+                if entry.is_symlink():
+                    out[child] = "link " + os.readlink(entry.path)
+                    if recursive and os.path.isdir(entry.path):
+                        visit(child, True)
+                elif entry.is_dir():
+                    out[child] = "folder"
+                    if recursive:
+                        visit(child, True)
+                elif entry.is_file():
+                    out[child] = digest(entry.path, entry.stat())
+                else:
+                    out[child] = "special"
+            except OSError:
+                out[child] = "unreadable"
+
+    for folder, recursive in folders:
+        visit(str(folder).strip("/") if folder not in ("", ".") else "", bool(recursive))
+    return out
+
+
 # ---- entry -----------------------------------------------------------------------------------
 
 
 class Arguments:
-    """`--status FILE --timeout SECONDS [--tail BYTES] [--namespaces] [--readonly DIR]...
-    [--writable DIR]... -- COMMAND...`, parsed by hand: argparse and what it imports would be
-    start-up time of every generator run."""
+    """`--status FILE --timeout SECONDS [--tail BYTES] [--parent PID] [--watch JSON]
+    [--namespaces] [--readonly DIR]... [--writable DIR]... -- COMMAND...`, parsed by hand:
+    argparse and what it imports would be start-up time of every generator run."""
 
     def __init__(self, argv: list[str]):
         self.status = ""
@@ -423,6 +596,9 @@ class Arguments:
         self.namespaces = False
         self.readonly: list[str] = []
         self.writable: list[str] = []
+        self.parent = 0
+        # Bare `dict` (of Any): typing is not imported here, to keep start-up short.
+        self.watch: dict | None = None
         items = iter(argv)
         for item in items:
             if item == "--":
@@ -439,6 +615,10 @@ class Arguments:
                 self.timeout = float(value)
             elif item == "--tail":
                 self.tail = int(value)
+            elif item == "--parent":
+                self.parent = int(value)
+            elif item == "--watch":
+                self.watch = json.loads(value)
             elif item in ("--readonly", "--writable"):
                 getattr(self, item[2:]).append(value)
             else:
@@ -465,9 +645,13 @@ def main(argv: list[str] | None = None) -> int:
     if sys.platform.startswith("linux"):
         try:
             libc = _libc()
-            _prctl(libc, PR_SET_PDEATHSIG, signal.SIGKILL)
+            # lotus-check killed (kill -9, a CI cancel): SIGTERM, which ends the command and all
+            # it started as at the time limit (Stopped). Our own children get SIGKILL instead.
+            _prctl(libc, PR_SET_PDEATHSIG, signal.SIGTERM)
         except (OSError, Refused):
             libc = None
+    if args.parent and os.getppid() != args.parent:
+        return 0  # lotus-check died before the prctl took effect: it wants nothing any more
     status: dict[str, object] | None = None
     why = "not Linux" if libc is None else "namespaces not asked for"
     if libc is not None and args.namespaces:
@@ -479,6 +663,12 @@ def main(argv: list[str] | None = None) -> int:
             why = f"no namespaces here ({exc})"
     if status is None:
         status = _run_as_subreaper(libc, command, deadline, tail, why)
+    if args.watch is not None and not status.get("readonly") and not status.get("stopped"):
+        # Taken as soon as the command and everything it started are gone, so the window in
+        # which another program's write could be blamed on it is the command's run only.
+        watch = args.watch
+        status["after"] = tree_state(str(watch["root"]), list(watch["folders"]),
+                                     list(watch["skip"]), int(watch["max_size"]))
     sys.stdout.buffer.write(tail.value())
     sys.stdout.flush()
     with report:

@@ -2,7 +2,7 @@
 
 Generators compute the repo root from their own location and write `_catalog.json` files in
 place, so the only safe way to learn what they produce is to run them where "in place" is a
-copy: the generator (with the Python files beside it, for its imports), the stream configs
+copy: the generator (with the files beside it, for its imports and settings), the stream configs
 (without the committed catalogs, so that whatever we read back was written by this run) and the
 source schemas, each at the same relative path below a temporary root. The copy sits a few empty
 folders deep, so a generator that climbs above its root (`Path(__file__).parents[3] / ...`) still
@@ -13,9 +13,10 @@ an accident in it (docs/reliability.md, "Threat model"). It runs under `contain.
 where the kernel allows it, with the real tree read-only and in a PID namespace of its own (no
 process outlives it); elsewhere in a process group whose every descendant is killed when it
 exits. It gets a minimal environment, the copy as its working folder, a time limit and a capped
-output. Everywhere, the tree's input files are compared before and after the run: a change is
-reported (`GeneratorRun.changed`). A generator holding the real tree's absolute path in a string
-is refused before it runs (see `_refers_to_root`).
+output. Where the tree was not read-only for it, the content of the files it could write is
+compared before the run and when it is gone: a change is reported (`GeneratorRun.changed`). A
+generator holding the real tree's absolute path in a string is refused before it runs (see
+`_refers_to_root`).
 """
 
 from __future__ import annotations
@@ -40,8 +41,11 @@ from typing import Callable
 
 from lotus_checks.cache import Cache
 from lotus_checks.cache import content_key
+from lotus_checks.contain import SKIPPED_NAMES
+from lotus_checks.contain import tree_state
 from lotus_checks.fsutil import write_all
 from lotus_checks.loaders import LoadError
+from lotus_checks.loaders import file_kind
 from lotus_checks.loaders import read_bytes_and_stat
 from lotus_checks.repo import CATALOG_NAME
 
@@ -64,9 +68,14 @@ CLEANUP_SECONDS = 10.0
 BASE_ENVIRONMENT = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "TEMP", "TMP",
                     "SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT")
 BASE_PREFIXES = ("LC_", "PYTHON")
-# Environment values shorter than this are not redacted from the output (they would hit
-# ordinary words: USER=root, SHELL=sh).
-REDACT_MIN_LENGTH = 6
+# Values shorter than this are not redacted from the output (they would hit ordinary words).
+REDACT_MIN_LENGTH = 8
+# Names of variables whose values are redacted from the output even when the generator does not
+# get them (it may have found one another way), besides those `generator-env` names.
+SECRET_NAME = r"TOKEN|SECRET|KEY|PASS|AUTH|CREDENTIAL|CERT|PRIVATE|SESSION|COOKIE|SIGNATURE"
+# What all the generator's inputs together may weigh, in units of max-file-size: the copy is
+# bounded even when the streams folders hold many large files.
+INPUT_TOTAL_LIMIT = 20
 
 
 @dataclass(frozen=True)
@@ -172,18 +181,8 @@ def _generator_problem(layout: Layout) -> str | None:
     if stat.S_ISDIR(info.st_mode):
         return f"the catalog generator {name} is a folder, not a script"
     if not stat.S_ISREG(info.st_mode):
-        return f"the catalog generator {name} is not a regular file ({_file_kind(info.st_mode)})"
+        return f"the catalog generator {name} is not a regular file ({file_kind(info.st_mode)})"
     return None
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "not a file"
 
 
 class PendingRun:
@@ -200,7 +199,9 @@ class PendingRun:
         self.copy_root: Path | None = None
         self.log: Path | None = None
         self.status: Path | None = None
-        self.before: dict[str, tuple[int, ...]] = {}
+        self.before: dict[str, str] = {}
+        self.after: dict[str, str] | None = None  # from contain.py; None: not compared
+        self.why = ""  # why the tree was not read-only for the generator
         self.deadline = 0.0
         self.timeout = 0.0
         self.streams = ""
@@ -234,7 +235,16 @@ class PendingRun:
         else:
             error = _wait(self.process, remaining, self.timeout)
         output = _clean_output(_tail(self.log), self._copy_prefixes(), self._secrets())
-        changed = _changes(self.before, _tree_state(self.layout))
+        if not self.contained:  # pragma: no cover - Windows: no supervisor to take it
+            self.after = _tree_state(self.layout)
+        if self.why:
+            import logging
+
+            logging.getLogger(__name__).debug(
+                "the working tree was not read-only for the generator: %s", self.why)
+        # No "after": the tree was read-only for the generator (nothing to compare), or the
+        # supervisor could not say (it was killed).
+        changed = _changes(self.before, self.after) if self.after is not None else ()
         if error is not None:
             return GeneratorRun(error=error, output=output, changed=changed)
         catalogs, oversized = _read_catalogs(self.copy_root / self.streams,
@@ -259,12 +269,28 @@ class PendingRun:
             code = status["code"]
         except (OSError, ValueError, KeyError, TypeError):
             return f"the generator's supervisor ended with status {self.process.returncode}"
+        after = status.get("after")
+        if isinstance(after, dict):
+            self.after = {str(k): str(v) for k, v in after.items()}
+        if not status.get("readonly"):
+            self.why = str(status.get("why") or "")
         if code is None:
             return f"the generator did not finish within {self.timeout:g} s (generator-timeout)"
-        if code != 0 and status.get("readonly") and _tried_to_write_the_tree(self.log):
-            return ("the generator tried to write into the working tree, which is read-only while "
-                    "lotus-check runs it (it must write below its own location, in the copy)")
+        written = _read_only_write(self.log) if code != 0 and status.get("readonly") else None
+        if written is not None:
+            where = f" ({self._shown(written)})" if written else ""
+            return ("the generator may have tried to write into the working tree"
+                    f"{where}, which is read-only while lotus-check runs it (it must write below "
+                    "its own location, in the copy)")
         return _describe_exit(int(code))
+
+    def _shown(self, path: str) -> str:
+        """A path from the generator's output as users know it: relative to the root."""
+        assert self.layout is not None
+        for root in {str(self.layout.root), os.path.realpath(self.layout.root)}:
+            if path.startswith(root.rstrip("/") + "/"):
+                return path[len(root.rstrip("/")) + 1:]
+        return path
 
     def _copy_prefixes(self) -> list[tuple[str, str]]:
         """Paths in the copy, longest first, with what they are shown as: relative to the root."""
@@ -280,8 +306,14 @@ class PendingRun:
         return out
 
     def _secrets(self) -> dict[str, str]:
+        """The values never shown: those of the `generator-env` names and of every variable
+        whose name looks like a credential's."""
         assert self.layout is not None
-        return _environment(self.copy_root or Path("."), self.layout) | dict(os.environ)
+        import re
+
+        secret = re.compile(SECRET_NAME, re.IGNORECASE)
+        return {name: value for name, value in os.environ.items()
+                if name in self.layout.env or secret.search(name)}
 
     def close(self) -> None:
         """End the child if it still runs (and everything it started); remove the copy. Safe to
@@ -327,57 +359,87 @@ def _input_bytes(rel: str, path: Path, read: Callable[[str], bytes] | None,
     return read_bytes_and_stat(path, max_size)[0]
 
 
+def _watched_folders(layout: Layout) -> list[tuple[str, bool]]:
+    """The folders the generator reads from and could write to, each `(folder, recursive)`: its
+    own folder (only the files directly in it when that is the root) and the streams and
+    sources trees."""
+    folder = os.path.dirname(layout.generator)
+    return [(folder, bool(folder)), (layout.streams, True), (layout.sources, True)]
+
+
 def _input_files(layout: Layout) -> dict[str, Path]:
-    """Relative path -> real path of everything the copy gets: the generator and the Python
-    files beside it, and the JSON files of each source folder (stream configs and source
-    schemas; not the committed catalogs). Nothing else in those folders is copied."""
+    """Relative path -> real path of everything the copy gets: every regular file in the
+    generator's folder and below the streams and sources folders (stream configs, schemas, and
+    whatever YAML, text or shared JSON the generator reads there), except the committed
+    catalogs, hidden files, files over `max-file-size`, links out of the root, and what is past
+    `INPUT_TOTAL_LIMIT` times `max-file-size` in all."""
     root = layout.root
     files: dict[str, Path] = {layout.generator: root / layout.generator}
-    generator_folder = (root / layout.generator).parent
-    for entry in sorted(generator_folder.glob("*.py")):
-        if _safe_file(entry, root):
-            files.setdefault(entry.relative_to(root).as_posix(), entry)
-    for folder in (layout.streams, layout.sources):
-        for source in _source_folders(root, folder):
+    budget = INPUT_TOTAL_LIMIT * layout.max_file_size
+    cache = os.path.realpath(root / layout.cache_dir)
+    seen: set[str] = set()
+
+    def visit(rel: str, recursive: bool) -> None:
+        nonlocal budget
+        full = root / rel if rel else root
+        real = os.path.realpath(full)
+        if real in seen or real == cache or not _inside(full, root):
+            return
+        seen.add(real)
+        try:
+            names = sorted(os.listdir(full))
+        except OSError:
+            return
+        for name in names:
+            if name in SKIPPED_NAMES or name.startswith(".") or name.endswith("~"):
+                continue
+            child = f"{rel}/{name}" if rel else name
+            path = root / child
+            if path.is_dir():
+                if recursive:
+                    visit(child, True)
+                continue
+            if child in files or _is_committed_catalog(child, layout.streams):
+                continue
             try:
-                names = sorted(os.listdir(root / folder / source))
+                info = os.stat(path)
             except OSError:
                 continue
-            for name in names:
-                if not name.endswith(".json") or name.startswith("."):
-                    continue
-                if folder == layout.streams and name == CATALOG_NAME:
-                    continue
-                path = root / folder / source / name
-                if _safe_file(path, root):
-                    files.setdefault(f"{folder}/{source}/{name}", path)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > layout.max_file_size \
+                    or info.st_size > budget or not _inside(path, root):
+                continue
+            budget -= info.st_size
+            files[child] = path
+
+    for folder, recursive in _watched_folders(layout):
+        visit(folder, recursive)
     return files
 
 
-def _source_folders(root: Path, folder: str) -> list[str]:
-    """Source folders under `folder`: folders, or links to folders inside the root."""
-    try:
-        names = sorted(os.listdir(root / folder))
-    except OSError:
-        return []
-    return [n for n in names if not n.startswith(".") and (root / folder / n).is_dir()
-            and _inside(root / folder / n, root)]
+def _is_committed_catalog(rel: str, streams: str) -> bool:
+    """`<streams>/<source>/_catalog.json`: what the generator writes, never one of its inputs."""
+    folder, name = os.path.split(rel)
+    return name == CATALOG_NAME and os.path.dirname(folder) == streams
+
+
+def _watch(layout: Layout) -> dict[str, object]:
+    """What `tree_state` compares: the folders the generator could write to."""
+    return {"root": str(layout.root),
+            "folders": [list(f) for f in _watched_folders(layout)],
+            "skip": [os.path.realpath(layout.root / layout.cache_dir)],
+            "max_size": layout.max_file_size}
+
+
+def _tree_state(layout: Layout) -> dict[str, str]:
+    watch = _watch(layout)
+    return tree_state(str(layout.root), watch["folders"], watch["skip"],  # type: ignore[arg-type]
+                      layout.max_file_size)
 
 
 def _inside(path: Path, root: Path) -> bool:
     real = Path(os.path.realpath(path))
     real_root = Path(os.path.realpath(root))
     return real == real_root or real_root in real.parents
-
-
-def _safe_file(path: Path, root: Path) -> bool:
-    """A regular file (or a link to one) inside the root: nothing outside it is ever read."""
-    try:
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            return False
-    except OSError:
-        return False
-    return _inside(path, root)
 
 
 def _refers_to_root(source: bytes, root: Path) -> bool:
@@ -403,7 +465,13 @@ def _string_literals(source: bytes) -> list[str]:
         tokens = list(tokenize.tokenize(io.BytesIO(source).readline))
     except (tokenize.TokenError, SyntaxError, UnicodeDecodeError):
         return []  # it does not run either: the run says so
+    # Python 3.12 splits an f-string into FSTRING_START / FSTRING_MIDDLE / FSTRING_END tokens
+    # (PEP 701): its literal text is in the FSTRING_MIDDLE ones.
+    fstring_middle = getattr(tokenize, "FSTRING_MIDDLE", None)
     for token in tokens:
+        if fstring_middle is not None and token.type == fstring_middle:
+            out.append(token.string)
+            continue
         if token.type != tokenize.STRING:
             continue
         try:
@@ -491,7 +559,8 @@ def _start_in(base: str | None, layout: Layout, contents: dict[str, bytes],
             # they go through stdin, not the command line every process can read.
             command = [sys.executable, "-I", "-S", str(CONTAIN_SCRIPT)]
             arguments = ["--status", str(pending.status), "--timeout", repr(timeout),
-                         "--tail", str(OUTPUT_CAP_BYTES), "--readonly",
+                         "--tail", str(OUTPUT_CAP_BYTES), "--parent", str(os.getpid()),
+                         "--watch", json.dumps(_watch(layout)), "--readonly",
                          os.path.realpath(layout.root), "--writable", str(scratch)]
             if USE_NAMESPACES:
                 arguments.append("--namespaces")
@@ -586,12 +655,24 @@ def _describe_exit(status: int) -> str | None:
     return None
 
 
-def _tried_to_write_the_tree(log: Path) -> bool:
+def _read_only_write(log: Path) -> str | None:
+    """Whether the output says a write failed on a read-only file system: the path it names
+    (`OSError: [Errno 30] Read-only file system: '/x'`), "" when it names none, None when no
+    write failed that way. Only "may have": the message can come from another read-only mount
+    (a container's root, a cache) or be printed text."""
+    import re
+
     try:
         with open(log, "rb") as f:
-            return b"Read-only file system" in f.read(OUTPUT_CAP_BYTES + 1)
+            data = f.read(OUTPUT_CAP_BYTES + 1).decode("utf-8", "replace")
     except OSError:
-        return False
+        return None
+    found = None
+    for found in re.finditer(r"Read-only file system(?:: '([^'\n]+)')?", data):
+        pass
+    if found is None:
+        return None
+    return found.group(1) or ""
 
 
 def _kill(process: subprocess.Popen[bytes], posix: bool) -> None:
@@ -608,13 +689,16 @@ def _kill(process: subprocess.Popen[bytes], posix: bool) -> None:
 def _environment(cwd: Path, layout: Layout) -> dict[str, str]:
     """What the generator gets: the variables Python needs to start and to handle text
     (`BASE_ENVIRONMENT`, `LC_*`, `PYTHON*`) and the ones `generator-env` names, minus any
-    whose value names a path in the real tree."""
+    whose value names a path in the real tree. PATH is kept whole, even when it lists a
+    virtualenv inside the repo (the README's quick start): without it, a generator that runs
+    `python`, `dbt` or `terraform` fails. The read-only tree and the comparison after the run
+    are the guard against a write there, as for `sys.executable`, which is in the same place."""
     real_root = layout.root
     env = {
         key: value
         for key, value in os.environ.items()
         if (key in BASE_ENVIRONMENT or key.startswith(BASE_PREFIXES) or key in layout.env)
-        and not _names_the_tree(value, real_root)
+        and (key == "PATH" or not _names_the_tree(value, real_root))
     }
     env["PWD"] = str(cwd)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -632,46 +716,7 @@ def _names_the_tree(value: str, root: Path) -> bool:
     return False
 
 
-def _tree_state(layout: Layout) -> dict[str, tuple[int, ...]]:
-    """The status of every entry the generator has a reason to touch in the real tree: the
-    folder of the generator, and the streams and sources folders with everything below them
-    (links to folders inside the root followed once). Compared before and after the run."""
-    root = layout.root
-    real_root = os.path.realpath(root)
-    cache = os.path.join(real_root, layout.cache_dir)
-    out: dict[str, tuple[int, ...]] = {}
-    seen: set[str] = set()
-
-    def visit(rel: str, depth: int) -> None:
-        full = os.path.join(root, rel)
-        real = os.path.realpath(full)
-        if real in seen or real == cache or not (real == real_root
-                                                  or real.startswith(real_root + os.sep)):
-            return
-        seen.add(real)
-        try:
-            entries = list(os.scandir(full))
-        except OSError:
-            return
-        for entry in entries:
-            child = f"{rel}/{entry.name}"
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            out[child] = (info.st_mode, info.st_size, info.st_mtime_ns, info.st_ctime_ns,
-                          info.st_ino)
-            if depth and (entry.is_dir() or (entry.is_symlink() and os.path.isdir(entry.path))):
-                visit(child, depth - 1)
-
-    visit(os.path.dirname(layout.generator) or ".", 0)
-    for folder in (layout.streams, layout.sources):
-        visit(folder, 8)
-    return out
-
-
-def _changes(before: dict[str, tuple[int, ...]], after: dict[str, tuple[int, ...]]
-             ) -> tuple[str, ...]:
+def _changes(before: dict[str, str], after: dict[str, str]) -> tuple[str, ...]:
     names = set(before) | set(after)
     return tuple(sorted(n for n in names if before.get(n) != after.get(n)))
 
@@ -721,12 +766,18 @@ def _tail(log: Path) -> str:
 
 def _clean_output(text: str, prefixes: list[tuple[str, str]], env: dict[str, str]) -> str:
     """The generator's output as users should see it: paths in the temporary copy shown
-    relative to the root (as if it had run in place), and no environment value (a token the
-    generator printed, or found some other way) shown: each is replaced by `$NAME`."""
+    relative to the root (as if it had run in place), and no secret shown: each value of `env`
+    (8 characters or more, not a number or a path) is replaced by `[redacted $NAME]` where it
+    stands as a whole token, not inside a longer word or number."""
+    import re
+
     for prefix, shown in sorted(prefixes, key=lambda p: -len(p[0])):
         text = text.replace(prefix + "/", shown).replace(prefix, shown.rstrip("/") or ".")
-    values = sorted(((v, k) for k, v in env.items() if len(v.strip()) >= REDACT_MIN_LENGTH),
+    values = sorted(((v, k) for k, v in env.items()
+                     if len(v.strip()) >= REDACT_MIN_LENGTH and not v.strip().isdigit()
+                     and not os.path.isabs(v)),
                     key=lambda p: -len(p[0]))
     for value, name in values:
-        text = text.replace(value, f"${name}")
+        pattern = rf"(?<![A-Za-z0-9_]){re.escape(value)}(?![A-Za-z0-9_])"
+        text = re.sub(pattern, f"[redacted ${name}]".replace("\\", "\\\\"), text)
     return text

@@ -102,7 +102,7 @@ def _read_regular_file(path: Path | str, max_size: int) -> tuple[bytes, os.stat_
         if stat.S_ISDIR(info.st_mode):
             raise LoadError("LL001", "is a folder where a file was expected")
         if not stat.S_ISREG(info.st_mode):
-            raise LoadError("LL001", f"is not a regular file ({_file_kind(info.st_mode)})")
+            raise LoadError("LL001", f"is not a regular file ({file_kind(info.st_mode)})")
         if info.st_size > max_size:
             raise LoadError("LL008", _too_large(info.st_size, max_size))
         # os.read on the descriptor: a file object around it costs more than the read itself
@@ -128,7 +128,7 @@ def _too_large(size: int, max_size: int) -> str:
     return f"file is {size:,} bytes, over the {max_size:,}-byte limit (max-file-size)"
 
 
-def _file_kind(mode: int) -> str:
+def file_kind(mode: int) -> str:
     if stat.S_ISFIFO(mode):
         return "a named pipe"
     if stat.S_ISSOCK(mode):

@@ -394,6 +394,15 @@ class Repo:
     def text(self, path: str) -> str | None:
         return self._load(path, "text", lambda text: text)
 
+    def text_if_readable(self, path: str) -> str | None:
+        """The text of a file that is not an input (the Dagster code): when it cannot be read,
+        None, and no finding (the file it is may be another check's, such as the generator)."""
+        reported = path in self._errors
+        text = self.text(path)
+        if text is None and not reported:
+            self._errors.pop(path, None)
+        return text
+
     def json(self, path: str) -> JsonDoc | None:
         return self._load(path, "json", parse_json)
 

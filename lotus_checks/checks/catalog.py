@@ -29,6 +29,7 @@ from lotus_checks.finding import Severity
 from lotus_checks.rules import Rule
 
 if TYPE_CHECKING:
+    from lotus_checks.catalog_diff import Drift
     from lotus_checks.catalog_schema import Problem
     from lotus_checks.generator import PendingRun
 
@@ -118,9 +119,10 @@ past `generator-timeout` seconds, or ran but wrote no catalog for a source that 
 stream configs. Real generators break when folders move: a generator still looking in
 `assets/streams` after the streams moved to `dag/streams` prints "No stream definitions found".
 The message carries the last line of its output, the hint the tail (paths in the temporary copy
-shown relative to the root, values of environment variables shown as `$NAME`). On Linux the
-working tree is read-only for the generator: one that writes there instead of below its own
-location fails with "tried to write into the working tree".
+shown relative to the root, secret values shown as `[redacted $NAME]`). On Linux, where the
+kernel allows namespaces, the working tree is read-only for the generator: one that writes there
+instead of below its own location fails with "may have tried to write into the working tree"
+and the path it tried.
 
 An error: until the generator runs, no change to a stream config can reach Airbyte (the
 catalogs cannot be regenerated), and nothing about the catalogs is checked. When it dies with a
@@ -129,7 +131,8 @@ config instead (one root cause, one finding).
 
 Fires on: a generator that raises on a stream config it cannot read, or
 `generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed (or is
-a folder). A generator that needs an environment variable gets it through `generator-env`.
+a folder). A generator that needs an environment variable gets it through `generator-env` (when
+it dies on `KeyError: 'NAME'` for a variable set in lotus-check's environment, the hint says so).
 
 Fix: run the generator yourself to see the whole error (`python <generator>`), fix the stream
 config or the generator's paths, or point `generator` in `lotus-check.toml` at the right script.
@@ -218,7 +221,7 @@ Fix: fix the generator (or the stream config key it reads), then regenerate.""",
 LL210 = Rule(
     "LL210",
     "catalog-generator-changed-tree",
-    "the catalog generator changed files of the working tree while lotus-check ran it",
+    "files the catalog generator could write changed while lotus-check ran it",
     explanation="""lotus-check runs the repo's generator on a temporary copy of its inputs and
 reads the catalogs back from the copy. This generator wrote into the working tree instead (or
 as well): it found the tree through its parent process's working folder, an absolute path built
@@ -228,9 +231,12 @@ overwritten; a half-written file is committed), and the comparison means nothing
 checked are no longer the files committed. The catalogs are not compared in such a run.
 
 On Linux, where the kernel allows unprivileged namespaces, the working tree is read-only for the
-generator, so such a write fails instead (LL204: "tried to write into the working tree").
-Everywhere, lotus-check compares the generator's folder and the streams and sources folders
-before and after the run; this finding names what changed.
+generator, so such a write fails instead (LL204: "may have tried to write into the working
+tree"). Where it is not read-only, lotus-check compares the content of every file in the
+generator's folder and below the streams and sources folders before the run and as soon as the
+generator and all it started are gone; this finding names what changed. It cannot tell the
+generator's write from another program's in that window (an editor saving a stream config at
+that moment): the message says "by it or another program".
 
 Fires on: a generator that writes to
 `Path(os.readlink(f"/proc/{os.getppid()}/cwd")) / "orchestration/assets/streams/..."`.
@@ -279,6 +285,18 @@ def fix(ctx: CheckContext) -> dict[str, bytes]:
         if ctx.is_reported(_REPAIRED_RULES, path, *evaluation.repair_places[path])
     }
 
+
+def _unpassed_variable(last_line: str, passed: tuple[str, ...]) -> str | None:
+    """The environment variable a generator died on (`KeyError: 'AIRBYTE_WORKSPACE_ID'`) when
+    lotus-check has it but does not pass it: the generator works in the user's shell."""
+    import os
+    import re
+
+    found = re.fullmatch(r"KeyError: '([A-Za-z_][A-Za-z0-9_]*)'", last_line)
+    if found is None:
+        return None
+    name = found.group(1)
+    return name if name in os.environ and name not in passed else None
 
 
 @dataclass
@@ -329,7 +347,8 @@ class _Evaluation:
         config = self.config
         if path.startswith((config.streams + "/", config.sources + "/")):
             return True
-        return path in self._generator_files
+        folder = dirname(config.generator)  # every file there is copied for it (generator.py)
+        return path in self._generator_files or bool(folder) and path.startswith(folder + "/")
 
     @cached_property
     def _generator_files(self) -> list[str]:
@@ -594,7 +613,7 @@ class _Evaluation:
         label = shown or (label if home != self.config.generator else f"{source.name}/{label}")
         return _Located(home, line, column, label, message, hint, severity)
 
-    def _add_drifts(self, source: _Source, drifts: list) -> None:
+    def _add_drifts(self, source: _Source, drifts: list[Drift]) -> None:
         """One finding per difference; streams with the very same difference share one finding
         (their count and first names), and past MAX_DRIFT_FINDINGS one more gives the rest."""
         from lotus_checks.catalog_diff import Drift
@@ -612,7 +631,7 @@ class _Evaluation:
                     "the whole change)")
             self._add_drift(source, Drift(None, ("streams",), (more,)))
 
-    def _add_drift(self, source: _Source, drift: object, others: list | None = None) -> None:
+    def _add_drift(self, source: _Source, drift: Drift, others: list[Drift] | None = None) -> None:
         from lotus_checks.catalog_diff import Drift
 
         assert isinstance(drift, Drift)
@@ -689,12 +708,12 @@ class _Evaluation:
                                           if len(changed) > 5 else "")
         self.findings.append(LL210.finding(
             home,
-            message=f"the catalog generator changed the working tree while lotus-check ran it "
-            f"on a copy: {shown}; the catalogs were not compared",
-            hint="make the generator find its files from its own location "
-            "(`Path(__file__).resolve().parents[1]`), not from its parent's working folder, "
-            "an absolute path or the interpreter's location; see `git status` / `git diff` for "
-            "what it changed",
+            message=f"files the catalog generator could write changed while lotus-check ran it "
+            f"on a copy (by it or another program): {shown}; the catalogs were not compared",
+            hint="if nothing else was editing these files, make the generator find its files "
+            "from its own location (`Path(__file__).resolve().parents[1]`), not from its "
+            "parent's working folder, an absolute path or the interpreter's location; see "
+            "`git status` / `git diff` for what changed, then run lotus-check again",
         ))
 
     def _add_oversized(self, source: _Source, size: int) -> None:
@@ -749,6 +768,11 @@ class _Evaluation:
         hint = f"run {self._command} to see the whole output"
         if tail:
             hint = f"its output ended with: {tail}; " + hint
+        variable = _unpassed_variable(last, self.config.generator_env)
+        if variable is not None:
+            hint = (f"{variable} is set here but the generator does not get it: add it to "
+                    f"`generator-env` in lotus-check.toml (generator-env = [\"{variable}\"]); "
+                    + hint)
         hint += "; if the generator moved, set `generator` in lotus-check.toml"
         self.findings.append(LL204.finding(home, message=message, hint=hint))
 

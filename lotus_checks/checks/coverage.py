@@ -417,7 +417,7 @@ class _Lake:
     @cached_property
     def dagster_code(self) -> DagsterCode:
         """What the Python files of the dbt project that import Dagster say about how it runs dbt."""
-        texts = (self.repo.text(path) for path in self.repo.project_python_files)
+        texts = (self.repo.text_if_readable(path) for path in self.repo.project_python_files)
         return read_dagster_code(t for t in texts if t)
 
     @cached_property

@@ -37,14 +37,6 @@ def lake(tmp_path: Path) -> Path:
     return build_lake(tmp_path / "lake")
 
 
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    """A folder next to the root, holding files the checker must never read or write."""
-    folder = tmp_path / "outside"
-    folder.mkdir()
-    return folder
-
-
 def json_findings(lake: Path, *args: str) -> list[dict]:
     outcome = run_cli("--root", str(lake), "--no-cache", "--output-format", "json", *args)
     assert_clean_end(outcome)

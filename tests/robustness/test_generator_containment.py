@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from lotus_checks import generator as generator_module
+from lotus_checks.contain import tree_state
 from tests.robustness.helpers import CATALOG
 from tests.robustness.helpers import GENERATOR
 from tests.robustness.helpers import SOURCES
@@ -49,16 +52,18 @@ RUN_REFERENCE = (
 PWNED = f"{STREAMS}/pwned.json"
 
 
+# Named, not detected: with the reference generator kept beside it (`with_prelude`), or a source
+# folder moved elsewhere, layout detection would pick another generator or streams folder.
+NAMED_GENERATOR = (f'generator = "{GENERATOR}"\n'
+                   f'streams = "{os.path.dirname(STREAMS)}"\n'
+                   f'sources = "{os.path.dirname(SOURCES)}"\n')
+
+
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
-    return build_lake(tmp_path / "lake")
-
-
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    folder = tmp_path / "outside"
-    folder.mkdir()
-    return folder
+    root = build_lake(tmp_path / "lake")
+    config(root, "")
+    return root
 
 
 def namespaces_work() -> bool:
@@ -97,7 +102,7 @@ def with_prelude(lake: Path, prelude: str) -> None:
 
 
 def config(lake: Path, text: str) -> None:
-    (lake / "lotus-check.toml").write_text(text)
+    (lake / "lotus-check.toml").write_text(NAMED_GENERATOR + text)
 
 
 def cli(lake: Path, *args: str) -> tuple[int, list[dict]]:
@@ -130,7 +135,8 @@ def test_generator_writing_into_the_tree_is_read_only_or_reported(lake: Path, mo
     assert code == 1
     if mode == "namespaces":
         assert summary(findings) == [("LL204", GENERATOR)]
-        assert "tried to write into the working tree" in findings[0]["message"]
+        assert f"may have tried to write into the working tree ({PWNED})" \
+            in findings[0]["message"]
         assert_unchanged(before, snapshot(lake))
     else:
         assert summary(findings) == [("LL210", GENERATOR)]
@@ -150,6 +156,90 @@ def test_a_write_it_hides_from_us_is_still_caught(lake: Path, mode: str) -> None
     else:
         assert code == 1 and summary(findings) == [("LL210", GENERATOR)]
         assert PWNED in findings[0]["message"]
+
+
+def during_the_run(action: object, started: Path) -> threading.Thread:
+    """`action()` from another thread once the generator has written `started` (outside the
+    tree): another program at work while the generator (slowed down by a sleep) runs."""
+    def wait_then_act() -> None:
+        end = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < end:
+            time.sleep(0.02)
+        action()  # type: ignore[operator]
+
+    thread = threading.Thread(target=wait_then_act)
+    thread.start()
+    return thread
+
+
+def slow_generator(started: Path) -> str:
+    return f"open({str(started)!r}, 'w').close()\nimport time\ntime.sleep(1.5)\n"
+
+
+def test_a_touch_during_the_run_is_not_a_change(lake: Path, outside: Path, mode: str) -> None:
+    """Content is compared, not status: an editor or `touch` changing no byte is no finding."""
+    started = outside / "started"
+    with_prelude(lake, slow_generator(started))
+    config_path = lake / STREAMS / "orders.json"
+    thread = during_the_run(lambda: os.utime(config_path, (1, 1)), started)
+    assert cli(lake) == (0, [])
+    thread.join()
+    assert os.stat(config_path).st_mtime == 1  # it did happen
+
+
+def test_another_programs_edit_during_the_run(lake: Path, outside: Path, mode: str) -> None:
+    """With namespaces the generator could not have written it: no finding. Without, the edit
+    cannot be told from the generator's own: LL210, worded so."""
+    started = outside / "started"
+    with_prelude(lake, slow_generator(started))
+    notes = lake / STREAMS / "notes.txt"
+    thread = during_the_run(lambda: notes.write_text("edited while lotus-check ran\n"), started)
+    code, findings = cli(lake)
+    thread.join()
+    if mode == "namespaces":
+        assert (code, findings) == (0, [])
+    else:
+        assert summary(findings) == [("LL210", GENERATOR)]
+        assert f"{STREAMS}/notes.txt" in findings[0]["message"]
+        assert "(by it or another program)" in findings[0]["message"]
+
+
+def test_a_change_after_the_generator_exited_is_not_its(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The supervisor takes the second look when the generator is done, not when lotus-check
+    asks for the result (other checks ran meanwhile)."""
+    monkeypatch.setattr(generator_module, "USE_NAMESPACES", False)
+    layout = generator_module.Layout(lake, GENERATOR, os.path.dirname(STREAMS),
+                                     os.path.dirname(SOURCES))
+    pending = generator_module.start_generator(layout, 30)
+    assert pending.process is not None
+    pending.process.wait(timeout=30)
+    (lake / STREAMS / "notes.txt").write_text("written after the generator exited\n")
+    result = pending.result()
+    assert result.ok and result.changed == ()
+    # The neighbour: the same write while it runs is seen.
+    (lake / STREAMS / "notes.txt").unlink()
+    with_prelude(lake, escape_by_concatenation(lake, catch=True))
+    result = generator_module.start_generator(layout, 30).result()
+    assert result.changed == (PWNED,)
+
+
+def test_the_comparison_skips_version_control_and_build_folders(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "index").write_text("a")
+    (tmp_path / "target").mkdir()
+    (tmp_path / "gen.py").write_text("pass\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deep.json").write_text("{}")
+    top = tree_state(str(tmp_path), [[".", False]], [], 1000)
+    assert sorted(top) == ["gen.py", "sub"]  # no "./" prefix, nothing below sub, no .git
+    before = tree_state(str(tmp_path), [["sub", True]], [], 1000)
+    os.utime(tmp_path / "sub" / "deep.json", (1, 1))
+    (tmp_path / ".git" / "index").write_text("b")
+    assert tree_state(str(tmp_path), [["sub", True]], [], 1000) == before
+    (tmp_path / "sub" / "deep.json").write_text("{ }")  # the neighbour: a byte changed
+    assert tree_state(str(tmp_path), [["sub", True]], [], 1000) != before
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
@@ -226,6 +316,13 @@ def test_the_absolute_path_refusal_compares_paths_not_substrings(lake: Path) -> 
     assert code == 1 and "contains this repo's absolute path" in findings[0]["message"]
 
 
+def test_the_absolute_path_refusal_sees_f_strings() -> None:
+    """Python 3.12 tokenizes f-strings apart (FSTRING_MIDDLE); before, one token (STRING)."""
+    root = Path("/home/alice/lake")
+    assert generator_module._refers_to_root(b'p = f"/home/alice/lake/{x}"\n', root)
+    assert not generator_module._refers_to_root(b'p = f"/home/alice/lake2/{x}"\n', root)
+
+
 # ---- 2. nothing it starts outlives the run -------------------------------------------------------
 
 
@@ -261,12 +358,57 @@ def test_setsid_children_are_killed_at_the_time_limit(
     assert not marker.exists()
 
 
+LOTUS_CHECK = (
+    "import sys\n"
+    "from lotus_checks import generator\n"
+    "generator.USE_NAMESPACES = sys.argv[1] == 'namespaces'\n"
+    "from lotus_checks.cli import main\n"
+    "raise SystemExit(main(sys.argv[2:]))\n"
+)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "sigterm"])
+def test_killing_lotus_check_mid_run_leaves_nothing_running(
+    lake: Path, outside: Path, mode: str, how: signal.Signals
+) -> None:
+    """`kill -9` (the supervisor gets SIGTERM from the kernel) or SIGTERM (a CI cancel,
+    `timeout`: handled as Ctrl-C) while the generator runs: its children, `setsid()` ones too,
+    are killed with it."""
+    started = outside / "started"
+    with_prelude(lake, (
+        late_writer(outside / "child.txt", False, 2.0)
+        + late_writer(outside / "setsid.txt", True, 2.0)
+        + f"open({str(started)!r}, 'w').close()\nimport time\ntime.sleep(30)\n"
+    ))
+    process = subprocess.Popen(
+        [sys.executable, "-c", LOTUS_CHECK, mode, "--root", str(lake), "--no-cache"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        end = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < end:
+            time.sleep(0.05)
+        assert started.exists(), "the generator did not start"
+        time.sleep(0.3)  # its children are running too
+        process.send_signal(how)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if how == signal.SIGTERM:
+        assert process.returncode == 130
+        assert err.strip() == "lotus-check: interrupted; nothing was half-written"
+    time.sleep(2.5)
+    assert not (outside / "child.txt").exists()
+    assert not (outside / "setsid.txt").exists()
+
+
 # ---- 8. bounded inputs and outputs ---------------------------------------------------------------
 
 
-def test_only_the_generators_inputs_are_copied_within_max_file_size(
-    lake: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def recorded_copy(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The relative paths the generator's copy gets, filled in by the next run."""
     copied: list[str] = []
     real = generator_module._write_copy
 
@@ -275,17 +417,79 @@ def test_only_the_generators_inputs_are_copied_within_max_file_size(
         real(copy_root, contents)
 
     monkeypatch.setattr(generator_module, "_write_copy", recording)
+    return copied
+
+
+def test_what_is_copied_is_bounded_by_max_file_size(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copied = recorded_copy(monkeypatch)
     config(lake, "max-file-size = 200000\n")
-    (lake / STREAMS / "notes.bin").write_bytes(b"\0" * 300_000)  # not a JSON input
+    (lake / STREAMS / "notes.bin").write_bytes(b"\0" * 300_000)
     (lake / SOURCES / "README.md").write_text("how the schemas were discovered\n")
     (lake / "orchestration/airbyte/big_helper.py").write_text("#" * 300_000 + "\n")
+    (lake / STREAMS / ".secret.env").write_text("TOKEN=x\n")
     _code, findings = cli(lake)
     assert [f for f in findings if f["code"].startswith("LL2")] == []
     assert GENERATOR in copied and f"{STREAMS}/orders.json" in copied
-    assert f"{SOURCES}/orders.json" in copied
-    for name in (f"{STREAMS}/notes.bin", f"{SOURCES}/README.md", CATALOG,
-                 "orchestration/airbyte/big_helper.py"):
+    assert f"{SOURCES}/orders.json" in copied and f"{SOURCES}/README.md" in copied
+    for name in (f"{STREAMS}/notes.bin", CATALOG, "orchestration/airbyte/big_helper.py",
+                 f"{STREAMS}/.secret.env"):
         assert name not in copied
+
+
+def test_the_copy_stops_at_its_total_bound(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copied = recorded_copy(monkeypatch)
+    monkeypatch.setattr(generator_module, "INPUT_TOTAL_LIMIT", 3)
+    config(lake, "max-file-size = 200000\n")
+    for n in range(5):  # 5 x 150 kB: only 4 fit in 3 x 200 kB
+        (lake / SOURCES / f"extra{n}.txt").write_text("x" * 150_000)
+    cli(lake)
+    extras = [name for name in copied if "/extra" in name]
+    assert 0 < len(extras) < 5
+
+
+# The reference generator, reading one more input file first: what real generators do.
+READS = (
+    "import pathlib\n"
+    "here = pathlib.Path(__file__).resolve().parent\n"
+    "print(pathlib.Path(here, {rel!r}).read_text())\n"
+)
+
+
+@pytest.mark.parametrize("rel", [
+    "naming.yaml",  # a YAML config beside the generator
+    "templates/stream.txt",  # a template in a folder beside it
+    "../assets/streams/_common.json",  # shared settings at the top of the streams folder
+    "../assets/streams/shopify/_defaults.yaml",  # defaults of one source
+    "../assets/sources/shopify/nested/notes.md",  # deeper below a source
+])
+def test_files_the_generator_reads_beside_it_or_under_streams_are_copied(
+    lake: Path, rel: str
+) -> None:
+    target = (lake / "orchestration/airbyte" / rel).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text("settings: 1\n")
+    with_prelude(lake, READS.format(rel=rel))
+    assert cli(lake) == (0, [])
+    target.unlink()  # the neighbour: the file is really read (its absence fails the run)
+    code, findings = cli(lake)
+    assert code == 1 and summary(findings) == [("LL204", GENERATOR)]
+    assert "FileNotFoundError" in findings[0]["message"]
+
+
+def test_a_generator_at_the_root_gets_only_the_roots_own_files(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copied = recorded_copy(monkeypatch)
+    (lake / "gen.py").write_text(RUN_REFERENCE.replace(
+        "with_name('reference_generator.py')",
+        "parent / 'orchestration/airbyte/reference_generator.py'"))
+    (lake / REFERENCE).write_bytes(original(GENERATOR))
+    (lake / "lotus-check.toml").write_text('generator = "gen.py"\n')
+    cli(lake)
+    assert "gen.py" in copied and "lotus-check.toml" in copied
+    assert not any(name.startswith("orchestration/airbyte/") for name in copied)
 
 
 def test_a_generator_over_max_file_size_is_not_read(lake: Path) -> None:
@@ -436,10 +640,12 @@ def test_a_source_folder_linked_inside_the_root_is_checked_like_any_other(
 
 @pytest.mark.parametrize(("kind", "said"), [
     ("folder", "is a folder, not a script"),
-    ("fifo", "is not a regular file (a FIFO)"),
+    ("fifo", "is not a regular file (a named pipe)"),
     ("dangling link", "is a link to nothing (gone.py)"),
 ])
 def test_a_generator_that_is_not_a_file_says_what_it_is(lake: Path, kind: str, said: str) -> None:
+    # Detected, not named: a `generator` key naming a non-file is a configuration error (exit 2).
+    (lake / "lotus-check.toml").unlink()
     (lake / GENERATOR).unlink()
     if kind == "folder":
         (lake / GENERATOR).mkdir()
@@ -479,6 +685,60 @@ def test_the_generator_gets_a_minimal_environment(
     assert "workspace: ws-1" in findings[0]["message"] + findings[0]["hint"]
 
 
+def test_path_is_kept_when_it_lists_a_virtualenv_in_the_repo(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's quick start: `.venv` inside the repo, first in PATH. A generator running
+    `python` (or dbt, terraform) finds it."""
+    venv_bin = lake / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").symlink_to(os.path.realpath(sys.executable))
+    monkeypatch.setenv("PATH", f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}")
+    with_prelude(lake, (
+        "import subprocess\n"
+        "subprocess.run(['python', '-c', 'pass'], check=True)\n"
+    ))
+    assert cli(lake) == (0, [])
+
+
+def test_a_variable_it_is_not_given_is_named_in_the_hint(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIRBYTE_WORKSPACE_ID", "ws-1")
+    with_prelude(lake, "import os\nos.environ['AIRBYTE_WORKSPACE_ID']\n")
+    _code, findings = cli(lake)
+    assert summary(findings) == [("LL204", GENERATOR)]
+    assert "add it to `generator-env`" in findings[0]["hint"]
+    assert "AIRBYTE_WORKSPACE_ID is set here" in findings[0]["hint"]
+    # The neighbours: a variable set nowhere, and one already passed, get no such hint.
+    monkeypatch.delenv("AIRBYTE_WORKSPACE_ID")
+    _code, findings = cli(lake)
+    assert "generator-env" not in findings[0]["hint"]
+    monkeypatch.setenv("AIRBYTE_WORKSPACE_ID", "ws-1")
+    config(lake, 'generator-env = ["AIRBYTE_WORKSPACE_ID"]\n')
+    assert cli(lake) == (0, [])
+
+
+def test_redaction_leaves_ordinary_output_alone(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only secrets are redacted, and only as whole tokens: a row count, a shop name and the word
+    "runners" are the program's output, not environment values."""
+    monkeypatch.setenv("HISTSIZE", "100000")
+    monkeypatch.setenv("SHOP", "shopify-prod")
+    monkeypatch.setenv("USER", "runner")
+    monkeypatch.setenv("DEPLOY_TOKEN", SECRET)
+    (lake / GENERATOR).write_text(
+        "import sys\n"
+        "sys.exit('expected 100000 rows from shopify-prod on runners; "
+        f"{SECRET}x is not {SECRET}')\n"
+    )
+    _code, findings = cli(lake)
+    text = findings[0]["message"]
+    assert "expected 100000 rows from shopify-prod on runners" in text
+    assert f"{SECRET}x is not [redacted $DEPLOY_TOKEN]" in text
+
+
 def test_environment_values_in_its_output_are_redacted(
     lake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -492,7 +752,7 @@ def test_environment_values_in_its_output_are_redacted(
         outcome = run_cli("--root", str(lake), "--no-cache", "--output-format", output_format)
         assert outcome.code == 1
         assert SECRET not in outcome.out
-        assert "bad token $DEPLOY_TOKEN" in outcome.out
+        assert "bad token [redacted $DEPLOY_TOKEN]" in outcome.out
 
 
 def test_a_secret_cut_by_the_output_tail_is_not_shown_in_part(
@@ -548,3 +808,69 @@ def test_a_copy_that_cannot_be_written_names_no_temporary_path(
     assert summary(findings) == [("LL204", GENERATOR)]
     assert findings[0]["message"].endswith(
         "cannot copy the generator's inputs to a temporary folder: No space left on device")
+
+
+# ---- namespaces refused ----------------------------------------------------------------------
+
+REFUSING = (
+    "import json, sys\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "import contain\n"
+    "what = sys.argv[2]\n"
+    "if what == 'unshare':\n"
+    "    def refuse(libc):\n"
+    "        raise contain.Refused('unshare: Operation not permitted')\n"
+    "    contain._enter_namespaces = refuse\n"
+    "elif what == 'uid_map':\n"
+    "    real = contain._write\n"
+    "    def write(path, text):\n"
+    "        if path.endswith('uid_map'):\n"
+    "            raise PermissionError(1, 'Operation not permitted')\n"
+    "        real(path, text)\n"
+    "    contain._write = write\n"
+    "else:\n"
+    "    def mount(libc, source, target, kind, flags):\n"
+    "        raise contain.Refused(f'mount {target}: Operation not permitted')\n"
+    "    contain._mount = mount\n"
+    "raise SystemExit(contain.main(json.loads(sys.argv[3])))\n"
+)
+PID_AND_UID = "import os; print(os.getpid(), os.getuid())"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux namespaces")
+@pytest.mark.parametrize("refused", ["unshare", "uid_map", "mount"])
+def test_a_refused_namespace_step_falls_back_cleanly(tmp_path: Path, refused: str) -> None:
+    """The unshare or the uid map refused (AppArmor on Ubuntu 24.04): the command runs without
+    namespaces, as our own user, not as PID 1's child in a half-made namespace. A refused mount:
+    it runs in the namespaces, the tree writable, and the status says why."""
+    if refused == "mount" and not namespaces_work():
+        pytest.skip("the kernel does not allow user and mount namespaces here")
+    status = tmp_path / "status.json"
+    arguments = ["--status", str(status), "--timeout", "20", "--namespaces",
+                 "--readonly", str(tmp_path), "--", sys.executable, "-c", PID_AND_UID]
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", REFUSING, str(generator_module.CONTAIN_SCRIPT.parent),
+         refused, json.dumps(arguments)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    told = json.loads(status.read_text())
+    assert told["code"] == 0 and told["readonly"] is False
+    assert "Operation not permitted" in told["why"]
+    pid, uid = (int(n) for n in done.stdout.split())
+    assert uid == os.getuid()
+    if refused == "mount":
+        assert pid == 2  # in its own PID namespace, under the init
+    else:
+        assert pid > 2 and told["why"].startswith("no namespaces here (")
+
+
+def test_debug_says_why_the_tree_was_not_read_only(
+    lake: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(generator_module, "USE_NAMESPACES", False)
+    said = "the working tree was not read-only for the generator: namespaces not asked for"
+    outcome = run_cli("--root", str(lake), "--no-cache", "--debug")
+    assert outcome.code == 0 and said in outcome.err
+    outcome = run_cli("--root", str(lake), "--no-cache")  # the neighbour: without --debug
+    assert outcome.code == 0 and outcome.err == ""
