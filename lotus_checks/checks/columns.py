@@ -167,18 +167,26 @@ Fires on (`total_price_set.shop_money` declares `amount`, not `amountt`):
 ```sql
 select total_price_set.shop_money.amountt from {{ source('shopify', 'orders') }}
 ```
-Fix: `total_price_set.shop_money.amount`. The hint names the nearest declared keys.""",
+Fix: `total_price_set.shop_money.amount`. The hint names the nearest declared keys. A struct
+passed on under a new name by `* rename (customer as buyer)` keeps its keys (`buyer.idd` is
+reported); one rebuilt by an expression (`* replace (struct_insert(customer, ...) as customer)`)
+is not checked. Not checked either: a struct aliased in a select list (`customer as cust`, then
+`cust.idd`) and keys read inside lambdas (`list_transform(line_items, lambda e: e.skuu)`).""",
 )
 LL409 = Rule(
     "LL409",
     "outer-aggregate-in-subquery",
-    "Aggregate in a subquery over outer columns only, inside WHERE, JOIN ON or GROUP BY",
+    "Aggregate in a subquery over outer columns only, where the outer query cannot take it",
     explanation="""An aggregate in a subquery whose columns all come from an outer query belongs to
-that outer query (SQL's rule, which DuckDB follows). When the subquery sits in the outer query's
-WHERE clause, JOIN condition or GROUP BY, DuckDB fails to bind the model ("WHERE clause cannot
-contain aggregates") and `dbt build` fails. Usually a name the subquery's own relation lacks
-falls through to the outer query. In an incremental model this breaks every incremental run,
-while the first, full build passes.
+that outer query (SQL's rule, which DuckDB follows). DuckDB then fails to bind the model, and
+`dbt build` fails, when the subquery sits in the outer query's WHERE clause, JOIN condition or
+GROUP BY ("WHERE clause cannot contain aggregates"), in a LATERAL subquery (explicit, or a
+subquery in FROM that reads an earlier FROM item: "LATERAL join cannot contain aggregates"),
+or in the select list, HAVING, QUALIFY or ORDER BY of an outer query that has no GROUP BY and
+reads other columns outside aggregates (the aggregate makes it an aggregate query: "column ...
+must appear in the GROUP BY clause"). Usually a name the subquery's own relation lacks falls
+through to the outer query. In an incremental model this breaks every incremental run, while
+the first, full build passes.
 
 Fires on (the stream's field is `updated`; `{{ this }}`, the model's own output, calls it
 `updated_at`, so `updated` resolves to the outer query):
@@ -189,7 +197,10 @@ where to_timestamp(updated) > (select max(updated) from {{ this }})
 {% endif %}
 ```
 Fix: `(select max(updated_at) from {{ this }})`. The finding is at the first outer column of the
-aggregate; elsewhere (the select list, HAVING, QUALIFY, ORDER BY) such a name is LL410.""",
+aggregate. Where the outer query can take the aggregate (it is grouped, or has no other
+columns) such a name is LL410. A qualifier the subquery's own relation has as a column
+(`customer.id` where it has a STRUCT `customer`) is that column, not an outer alias
+`customer`, as in DuckDB.""",
 )
 LL410 = Rule(
     "LL410",
@@ -200,9 +211,10 @@ LL410 = Rule(
 binds it to a relation of an outer query (a correlated subquery). That is legal, but when
 unintended the subquery silently compares or returns the outer row's value: usually a misspelled
 or renamed column of the subquery's own relation (often `{{ this }}`, the model's own output
-columns). Qualified outer references (`o.id`) are never reported. Where DuckDB rejects the
-result (an aggregate over outer columns only, inside WHERE, JOIN ON or GROUP BY) the finding is
-LL409, an error.
+columns). Qualified outer references (`o.id`) are never reported, nor are names in a subquery
+without a FROM clause (`join lateral (select o_total * 2)`: the outer row is all it can mean).
+Where DuckDB rejects the result (an aggregate over outer columns only, see LL409) the finding
+is LL409, an error.
 
 Fires on (`{{ this }}` outputs `updated_at`, not the stream's `updated`; the outer `s` has it):
 ```sql
