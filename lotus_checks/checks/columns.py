@@ -170,8 +170,8 @@ select total_price_set.shop_money.amountt from {{ source('shopify', 'orders') }}
 Fix: `total_price_set.shop_money.amount`. The hint names the nearest declared keys. A struct
 passed on under a new name by `* rename (customer as buyer)` keeps its keys (`buyer.idd` is
 reported); one rebuilt by an expression (`* replace (struct_insert(customer, ...) as customer)`)
-is not checked. Not checked either: a struct aliased in a select list (`customer as cust`, then
-`cust.idd`) and keys read inside lambdas (`list_transform(line_items, lambda e: e.skuu)`).""",
+is not checked, nor are keys read inside lambdas (`list_transform(line_items, lambda e: e.skuu)`).
+A struct aliased in a select list (`customer as cust`) keeps its keys.""",
 )
 LL409 = Rule(
     "LL409",

@@ -303,8 +303,10 @@ class _Walker:
             if isinstance(item, exp.Star) or (isinstance(item, exp.Column)
                                               and isinstance(item.this, exp.Star)):
                 query.loose = True
-            origins = self.visit(item, _Scope(scope.sources, parent, frozenset(seen), "select",
-                                              query), ctes, frozenset())
+            # `customer as cust`: the alias passes the column (and its struct keys) on.
+            target = item.this if isinstance(item, exp.Alias) else item
+            origins = self.visit(target, _Scope(scope.sources, parent, frozenset(seen), "select",
+                                                query), ctes, frozenset())
             self.add_output(out, item, origins, scope)
             if isinstance(item, exp.Alias):
                 seen.add(item.alias.lower())

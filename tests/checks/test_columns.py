@@ -172,6 +172,9 @@ MUTATIONS = [
              "customer.id as customer_id,", "buyer.idd as customer_id,", "LL408", ("idd",),
              also=(("deduped as (\n    select *", "deduped as (\n    select * rename (customer as buyer)"),
                    ("customer.orders_count", "buyer.orders_count"))),
+    Mutation("misspelled-key-of-a-struct-aliased-in-a-cte", f"{CORE}/shopify/int_shopify__orders.sql",
+             "customer.id as customer_id,", "cust.idd as customer_id,", "LL408", ("idd",),
+             also=(("deduped as (\n    select *", "deduped as (\n    select *, customer as cust"),)),
     Mutation("misspelled-key-of-an-inner-struct-named-like-an-outer-alias",
              f"{CORE}/shopify/int_shopify__orders.sql",
              "    {% if is_incremental() %}\n    where _airbyte_extracted_at > (select max(_airbyte_extracted_at) "
@@ -258,6 +261,10 @@ NEIGHBOURS = {
         ("shipping_address.country_code", "customer.country_code"),
         ("shipping_address.province_code", "customer.province_code"),
         ("shipping_address.city", "customer.city"),
+    )),
+    "struct-aliased-in-a-cte-keeps-its-keys": (ORDERS, (
+        (ORDERS_DEDUPED[0], ORDERS_DEDUPED[1].format(", customer as cust")),
+        ("customer.id as customer_id,", "cust.id as customer_id,"),
     )),
     "inner-struct-column-named-like-an-outer-alias": (ORDERS, (
         ORDERS_AS_CUSTOMER,
