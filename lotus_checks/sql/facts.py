@@ -216,7 +216,8 @@ def sql_facts(
         )
         out["reads"].extend(_reads(resolution.reads, sql, original_position, number))
         out["aggregates"].extend(
-            {"id": f"{number}:{a.id}", "function": a.function,
+            {"id": f"{number}:{a.id}",
+             "function": sql[a.written[0]:a.written[1]].lower() if a.written else a.function,
              "clauses": list(a.clauses), "ungrouped": list(a.ungrouped),
              "fixed": [[depth, label, *(original_position(offset) if offset is not None
                                         else (None, None)),

@@ -134,6 +134,8 @@ class Aggregate:
     clauses: tuple[str, ...]
     fixed: tuple[tuple[int, str, int | None, tuple[Origin, ...]], ...] = ()
     ungrouped: tuple[bool, ...] = ()
+    # Where the rendered SQL spells the function, when sqlglot renamed it (`list` is ARRAY_AGG).
+    written: tuple[int, int] | None = None
 
 
 @dataclass
@@ -753,8 +755,11 @@ class _Walker:
         function = node.this if isinstance(node, self.exp.Filter) else node
         clauses = tuple(level.clause for level in scope.chain())
         self.levels[ident] = [level.query for level in scope.chain()]
+        meta = getattr(function, "_meta", None) or {}
+        written = (meta["start"], meta["end"] + 1) if isinstance(meta.get("start"), int) and \
+            isinstance(meta.get("end"), int) else None
         self.aggregates.append(Aggregate(ident, _function_name(function), clauses,
-                                         tuple(collector.fixed)))
+                                         tuple(collector.fixed), written=written))
 
     def aggregate_id(self) -> int | None:
         collector = self.collecting[-1] if self.collecting else None

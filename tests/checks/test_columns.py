@@ -312,6 +312,31 @@ def test_correct_neighbours_are_clean_and_duckdb_binds_them(
     assert all(v == "ok" for v in verdicts.values()), {k: v for k, v in verdicts.items() if v != "ok"}
 
 
+def test_outer_aggregate_messages_name_what_the_model_wrote(lake: Path, parquet_dir: Path) -> None:
+    """The function as written (`list`, which sqlglot calls ARRAY_AGG), and no talk of a FROM
+    clause a subquery does not have; DuckDB rejects both models."""
+    model = f"{CORE}/klaviyo/int_klaviyo__profiles.sql"
+    old = "where _airbyte_extracted_at > (select max(_airbyte_extracted_at) from {{ this }})"
+    cases = (
+        ("where updated > (select list(updated)[1] from {{ this }})", "`list(...)` aggregates"),
+        ("where updated > (select max(updated))", "(the subquery has no FROM clause)"),
+    )
+    path = lake / model
+    original = path.read_text(encoding="utf-8")
+    for new, phrase in cases:
+        path.write_text(original.replace(old, new), encoding="utf-8")
+        try:
+            config = with_overrides(load_config(lake), select=["LL409"])
+            [finding] = run(config, use_cache=True).findings
+            verdicts = _duckdb_verdicts(lake, parquet_dir)
+        finally:
+            path.write_text(original, encoding="utf-8")
+        assert phrase in finding.message, finding.message
+        assert "FROM clause;" not in finding.message
+        assert verdicts[(model, True)] == "aggregate"
+    assert _column_findings(lake) == []
+
+
 def test_compile_time_statements_that_are_not_queries_are_left_alone(lake: Path) -> None:
     model = f"{CORE}/shopify/int_shopify__orders_daily.sql"
     original = _apply(lake, Mutation(

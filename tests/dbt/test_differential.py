@@ -259,6 +259,30 @@ def ungrouped_final(text: str) -> bool:
     return bool(froms) and not re.search(r"(?m)^(group by|union)\b", text[froms[-1].end():])
 
 
+def shadowing_fields(lake: Lake, model: Model) -> list[str]:
+    """STRUCT fields (not lists) of the model's stream, when a CTE passes that stream's source
+    through with `select *` (the source may take such a name as its alias there)."""
+    star = SOURCE_STAR.search(model.text)
+    if star is None or not model.text.startswith(_own_source(model), model.text.find("{{", star.end())):
+        return []
+    return [f for f, keys in lake.structs.get(model.stream or "", {}).items()
+            if keys and not _is_list(model, f)]
+
+
+def _own_source(model: Model) -> str:
+    source, _, stream = (model.stream or "").partition("__")
+    return f"{{{{ source('{source}', '{stream}') }}}}"
+
+
+def _is_list(model: Model, name: str) -> bool:
+    import json
+
+    source, stream = (model.stream or "__").split("__", 1)
+    path = REFERENCE_TREE / "assets" / "sources" / source / f"{stream}.json"
+    definition = json.loads(path.read_text(encoding="utf-8"))["fields"].get(name, {})
+    return isinstance(definition, dict) and isinstance(definition.get("items"), dict)
+
+
 def query_tokens(lake: Lake, text: str) -> list[re.Match[str]]:
     """Column names in the SQL of `{% set %}` blocks (what the model hands to run_query)."""
     blocks = [m.span(1) for m in SET_BLOCK.finditer(text)]
@@ -402,6 +426,22 @@ def draw_mutation(draw: Any, lake: Lake) -> Mutation:
         new = draw(st.sampled_from(draw(st.sampled_from(pools))))
         new = draw(st.sampled_from((new, new, _typo(new, 1))))
         final = list(FINAL_FROM.finditer(text))[-1]
+        shadows = shadowing_fields(lake, model)
+        if shadows and draw(st.integers(0, 2)) == 0:
+            # The outer relation is aliased like a STRUCT field the subquery's own relation has:
+            # `field.key` in the subquery is that struct's key, not the outer alias' column.
+            field_name = draw(st.sampled_from(shadows))
+            key = draw(st.sampled_from(lake.structs[model.stream or ""][field_name]))
+            key = draw(st.sampled_from((key, key, _typo(key, 2))))
+            source = _own_source(model)
+            star = SOURCE_STAR.search(text)
+            assert star is not None
+            subquery = (f"(select max({field_name}.{key}) from {source} as lotus_inner)"
+                        " as lotus_mutant")
+            call = text.index(source, star.end())
+            mutated = (text[:star.end()] + f", {subquery}" + text[star.end():call + len(source)]
+                       + f" as {field_name}" + text[call + len(source):])
+            return Mutation(kind, model.name, mutated, f"{subquery}; {source} as {field_name}")
         if draw(st.booleans()):
             subquery = f"(select max({new}) from {{{{ this }}}}) as lotus_mutant"
             mutated = text[:final.start() - 1] + f",\n    {subquery}" + text[final.start() - 1:]
