@@ -709,6 +709,9 @@ class _Run:
             return _Relation("model" if columns is not None else "unknown", f"model `{args[-1]}`", columns)
         if kind == "this":
             columns = self.outputs(model)
+            if columns is not None and "rowid" not in columns:
+                # `{{ this }}` is a table: DuckDB gives every table a `rowid` pseudo-column.
+                columns = {**columns, "rowid": "rowid"}
             return _Relation("model" if columns is not None else "unknown", f"model `{model.name}` ({{{{ this }}}})", columns)
         return _Relation("unknown", entry["args"][0] if entry["args"] else "?")
 

@@ -695,7 +695,9 @@ class _Walker:
             if explicit or any(s.opaque for s in level.sources.values()):
                 self.note_column(0, scope, None)
                 return None
-            if depth == 0 and not bare and key in level.aliases:
+            # A select-list alias of this query or of an outer one (DuckDB binds an outer alias
+            # inside a WHERE subquery too).
+            if not bare and key in level.aliases:
                 self.note_column(0, scope, None)
                 return None
             for source in level.sources.values():

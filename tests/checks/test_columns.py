@@ -266,6 +266,10 @@ NEIGHBOURS = {
         (ORDERS_DEDUPED[0], ORDERS_DEDUPED[1].format(", customer as cust")),
         ("customer.id as customer_id,", "cust.id as customer_id,"),
     )),
+    "outer-select-alias-inside-a-where-subquery": (ORDERS, (
+        ("where not test", "where not test and exists (select 1 from {{ source('shopify', 'transactions') }}"
+                           " as t where t.order_id = id and order_name is not null)"),
+    )),
     "inner-struct-column-named-like-an-outer-alias": (ORDERS, (
         ORDERS_AS_CUSTOMER,
         (ORDERS_INCREMENTAL,
@@ -335,6 +339,30 @@ def test_outer_aggregate_messages_name_what_the_model_wrote(lake: Path, parquet_
         assert "FROM clause;" not in finding.message
         assert verdicts[(model, True)] == "aggregate"
     assert _column_findings(lake) == []
+
+
+def test_rowid_of_this_is_a_column_of_the_table(lake: Path) -> None:
+    """`{{ this }}` is a table, and DuckDB gives every table `rowid`; a misspelling is LL405."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("create table this_model (x int)")
+    con.execute("select max(rowid) from this_model")
+    with pytest.raises(duckdb.BinderException):
+        con.execute("select max(rowidd) from this_model")
+    model = f"{CORE}/klaviyo/int_klaviyo__profiles.sql"
+    old = "(select max(_airbyte_extracted_at) from {{ this }})"
+    path = lake / model
+    original = path.read_text(encoding="utf-8")
+    try:
+        path.write_text(original.replace(old, "(select max(_airbyte_extracted_at) from {{ this }} "
+                                              "where rowid >= 0)"), encoding="utf-8")
+        assert _column_findings(lake) == []
+        path.write_text(original.replace(old, "(select max(_airbyte_extracted_at) from {{ this }} "
+                                              "where rowidd >= 0)"), encoding="utf-8")
+        assert [f[0] for f in _column_findings(lake)] == ["LL405"]
+    finally:
+        path.write_text(original, encoding="utf-8")
 
 
 def test_compile_time_statements_that_are_not_queries_are_left_alone(lake: Path) -> None:
