@@ -151,9 +151,9 @@ _PLACEHOLDER = re.compile(r"__lotus_\w+")
 # Where SQL handed to run_query() without markers can come from: the string constants inside
 # Jinja tags, and the bodies of `{% set %}` / `{% call %}` blocks (a filter such as `| trim` on
 # the block drops the markers).
-_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
-_STRING = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", re.S)
-_BLOCK = re.compile(r"\{%-?\s*(?:set|call)\b[^%]*?%\}(.*?)\{%-?\s*end(?:set|call)\s*-?%\}", re.S)
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+_STRING = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", re.DOTALL)
+_BLOCK = re.compile(r"\{%-?\s*(?:set|call)\b[^%]*?%\}(.*?)\{%-?\s*end(?:set|call)\s*-?%\}", re.DOTALL)
 
 
 def _sql_spans(template: str) -> list[tuple[int, int]]:
