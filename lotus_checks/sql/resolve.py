@@ -335,9 +335,11 @@ class _Walker:
             else:
                 self.expand(out, source, item.this)
             return
-        if isinstance(item, exp.Columns) or (
+        if isinstance(item, (exp.Columns, exp.Explode)) or (
             isinstance(item, exp.Alias) and isinstance(item.this, exp.Columns)
         ):
+            # COLUMNS(...), and `unnest(s)` without an alias, which spreads a STRUCT into its
+            # fields: column names known only from the schema.
             out.opaque = True
             return
         if isinstance(item, exp.Alias):

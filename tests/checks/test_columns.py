@@ -270,6 +270,11 @@ NEIGHBOURS = {
         ("where not test", "where not test and exists (select 1 from {{ source('shopify', 'transactions') }}"
                            " as t where t.order_id = id and order_name is not null)"),
     )),
+    "struct-spread-by-unnest-in-a-cte": (ORDERS, (
+        ("deduped as (", "buyers as (\n    select unnest(customer) from {{ source('shopify', 'orders') }}\n),\n\n"
+                         "deduped as ("),
+        ("where not test", "where not test and exists (select 1 from buyers where first_name = 'x')"),
+    )),
     "inner-struct-column-named-like-an-outer-alias": (ORDERS, (
         ORDERS_AS_CUSTOMER,
         (ORDERS_INCREMENTAL,
