@@ -661,20 +661,14 @@ class _Run:
                 hint = _did_you_mean(step_name, list(properties), "key") or _columns_hint(list(properties), "declared keys")
                 where = (model.path, line if line is not None else read["line"],
                          column if column is not None else read["column"])
+                stream_name = f"{stream.source}.{stream.name}"
                 if struct:
-                    yield LL408.finding(
-                        *where,
-                        f"`{where_path}` in stream {stream.source}.{stream.name} is a STRUCT "
-                        f"without a field `{step_name}`: DuckDB fails to bind it",
-                        hint=hint,
-                    )
+                    rule, message = LL408, (f"`{where_path}` in stream {stream_name} is a STRUCT "
+                                            f"without a field `{step_name}`: DuckDB fails to bind it")
                 else:
-                    yield LL407.finding(
-                        *where,
-                        f"`{where_path}` in stream {stream.source}.{stream.name} declares no nested "
-                        f"field `{step_name}`",
-                        hint=hint,
-                    )
+                    rule, message = LL407, (f"`{where_path}` in stream {stream_name} declares no "
+                                            f"nested field `{step_name}`")
+                yield rule.finding(*where, message, hint=hint)
                 return
             node = properties[lowered[step_name.lower()]]
             walked.append(step_name)
