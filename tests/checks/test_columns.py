@@ -267,12 +267,12 @@ NEIGHBOURS = {
         ("customer.id as customer_id,", "cust.id as customer_id,"),
     )),
     "outer-select-alias-inside-a-where-subquery": (ORDERS, (
-        ("where not test", "where not test and exists (select 1 from {{ source('shopify', 'transactions') }}"
-                           " as t where t.order_id = id and order_name is not null)"),
+        ("where not test", ("where not test and exists (select 1 from {{ source('shopify', 'transactions') }}"
+                            " as t where t.order_id = id and order_name is not null)")),
     )),
     "struct-spread-by-unnest-in-a-cte": (ORDERS, (
-        ("deduped as (", "buyers as (\n    select unnest(customer) from {{ source('shopify', 'orders') }}\n),\n\n"
-                         "deduped as ("),
+        ("deduped as (", ("buyers as (\n    select unnest(customer) from {{ source('shopify', 'orders') }}"
+                          "\n),\n\ndeduped as (")),
         ("where not test", "where not test and exists (select 1 from buyers where first_name = 'x')"),
     )),
     "inner-struct-column-named-like-an-outer-alias": (ORDERS, (
@@ -282,17 +282,17 @@ NEIGHBOURS = {
     )),
     "outer-alias-qualifier-when-the-inner-relation-has-no-such-column": (ORDERS, (
         ORDERS_AS_CUSTOMER,
-        (ORDERS_INCREMENTAL, "    where exists (select 1 from {{ source('shopify', 'transactions') }} as t "
-                             "where t.order_id = customer.id)"),
+        (ORDERS_INCREMENTAL, ("    where exists (select 1 from {{ source('shopify', 'transactions') }} as t "
+                              "where t.order_id = customer.id)")),
     )),
     "own-column-aggregated-in-the-select-list": (SUBSCRIPTIONS, (
         ("    _airbyte_extracted_at\nfrom subscriptions",
-         "    _airbyte_extracted_at,\n    {% if is_incremental() %}(select max(updated_at) from {{ this }})"
-         "{% else %}null{% endif %} as watermark\nfrom subscriptions"),
+         ("    _airbyte_extracted_at,\n    {% if is_incremental() %}(select max(updated_at) from {{ this }})"
+          "{% else %}null{% endif %} as watermark\nfrom subscriptions")),
     )),
     "lateral-subquery-aggregating-its-own-relation": (SUBSCRIPTIONS, (
-        ("from subscriptions\n", "from subscriptions\njoin lateral (select max(s.quantity) as most from "
-                                  "{{ source('stripe', 'subscriptions') }} as s) as l on true\n"),
+        ("from subscriptions\n", ("from subscriptions\njoin lateral (select max(s.quantity) as most from "
+                                   "{{ source('stripe', 'subscriptions') }} as s) as l on true\n")),
     )),
     "lateral-subquery-without-from-reads-the-outer-row": (SUBSCRIPTIONS, (
         ("from subscriptions\n", "from subscriptions\njoin lateral (select quantity * 2 as twice) as l on true\n"),
