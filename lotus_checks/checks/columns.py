@@ -200,7 +200,8 @@ Fix: `(select max(updated_at) from {{ this }})`. The finding is at the first out
 aggregate. Where the outer query can take the aggregate (it is grouped, or has no other
 columns) such a name is LL410. A qualifier the subquery's own relation has as a column
 (`customer.id` where it has a STRUCT `customer`) is that column, not an outer alias
-`customer`, as in DuckDB.""",
+`customer`, as in DuckDB. Not judged: a subquery over a relation whose columns are unknown
+(a table function such as `range(2)`, a table outside the project), which may have the name.""",
 )
 LL410 = Rule(
     "LL410",
