@@ -12,7 +12,6 @@ import difflib
 import functools
 import re
 from dataclasses import dataclass
-from collections.abc import Generator
 from typing import Any
 from typing import Iterator
 
@@ -180,18 +179,26 @@ Fires on (`total_price_set.shop_money` declares `amount`, not `amountt`):
 ```sql
 select total_price_set.shop_money.amountt from {{ source('shopify', 'orders') }}
 ```
-Fix: `total_price_set.shop_money.amount`. The hint names the nearest declared keys.""",
+Fix: `total_price_set.shop_money.amount`. The hint names the nearest declared keys. A struct
+passed on under a new name by `* rename (customer as buyer)` keeps its keys (`buyer.idd` is
+reported); one rebuilt by an expression (`* replace (struct_insert(customer, ...) as customer)`)
+is not checked, nor are keys read inside lambdas (`list_transform(line_items, lambda e: e.skuu)`).
+A struct aliased in a select list (`customer as cust`) keeps its keys.""",
 )
 LL409 = Rule(
     "LL409",
     "outer-aggregate-in-subquery",
-    "Aggregate in a subquery over outer columns only, inside WHERE, JOIN ON or GROUP BY",
+    "Aggregate in a subquery over outer columns only, where the outer query cannot take it",
     explanation="""An aggregate in a subquery whose columns all come from an outer query belongs to
-that outer query (SQL's rule, which DuckDB follows). When the subquery sits in the outer query's
-WHERE clause, JOIN condition or GROUP BY, DuckDB fails to bind the model ("WHERE clause cannot
-contain aggregates") and `dbt build` fails. Usually a name the subquery's own relation lacks
-falls through to the outer query. In an incremental model this breaks every incremental run,
-while the first, full build passes.
+that outer query (SQL's rule, which DuckDB follows). DuckDB then fails to bind the model, and
+`dbt build` fails, when the subquery sits in the outer query's WHERE clause, JOIN condition or
+GROUP BY ("WHERE clause cannot contain aggregates"), in a LATERAL subquery (explicit, or a
+subquery in FROM that reads an earlier FROM item: "LATERAL join cannot contain aggregates"),
+or in the select list, HAVING, QUALIFY or ORDER BY of an outer query that has no GROUP BY and
+reads other columns outside aggregates (the aggregate makes it an aggregate query: "column ...
+must appear in the GROUP BY clause"). Usually a name the subquery's own relation lacks falls
+through to the outer query. In an incremental model this breaks every incremental run, while
+the first, full build passes.
 
 Fires on (the stream's field is `updated`; `{{ this }}`, the model's own output, calls it
 `updated_at`, so `updated` resolves to the outer query):
@@ -202,7 +209,11 @@ where to_timestamp(updated) > (select max(updated) from {{ this }})
 {% endif %}
 ```
 Fix: `(select max(updated_at) from {{ this }})`. The finding is at the first outer column of the
-aggregate; elsewhere (the select list, HAVING, QUALIFY, ORDER BY) such a name is LL410.""",
+aggregate. Where the outer query can take the aggregate (it is grouped, or has no other
+columns) such a name is LL410. A qualifier the subquery's own relation has as a column
+(`customer.id` where it has a STRUCT `customer`) is that column, not an outer alias
+`customer`, as in DuckDB. Not judged: a subquery over a relation whose columns are unknown
+(a table function such as `range(2)`, a table outside the project), which may have the name.""",
 )
 LL410 = Rule(
     "LL410",
@@ -213,9 +224,10 @@ LL410 = Rule(
 binds it to a relation of an outer query (a correlated subquery). That is legal, but when
 unintended the subquery silently compares or returns the outer row's value: usually a misspelled
 or renamed column of the subquery's own relation (often `{{ this }}`, the model's own output
-columns). Qualified outer references (`o.id`) are never reported. Where DuckDB rejects the
-result (an aggregate over outer columns only, inside WHERE, JOIN ON or GROUP BY) the finding is
-LL409, an error.
+columns). Qualified outer references (`o.id`) are never reported, nor are names in a subquery
+without a FROM clause (`join lateral (select o_total * 2)`: the outer row is all it can mean).
+Where DuckDB rejects the result (an aggregate over outer columns only, see LL409) the finding
+is LL409, an error.
 
 Fires on (`{{ this }}` outputs `updated_at`, not the stream's `updated`; the outer `s` has it):
 ```sql
@@ -362,7 +374,8 @@ class _Run:
         }
         for entry in rendering["relations"].values():
             yield from self.check_raw_path(model, own, entry, broken)
-        failing = yield from self.check_aggregates(model, rendering, relations)
+        findings, failing = self.check_aggregates(model, rendering, relations)
+        yield from findings
         for read in rendering["reads"]:
             if read.get("aggregate") not in failing:
                 yield from self.check_read(model, read, relations)
@@ -521,9 +534,17 @@ class _Run:
         name = read["name"]
         key = name.lower()
         where = (model.path, read["line"], read["column"])
+        hidden = _hidden_by(read.get("shadow") or [], relations)
+        if hidden is not None:
+            # The qualifier is an inner relation's column (a struct), not the outer alias.
+            cand, view = hidden
+            if cand[2] and view.columns is not None:
+                yield from self.check_path(model, read, cand, view)
+            return
         if not read["cands"]:
             if read.get("outer") is not None:
-                yield self.correlated(model, read, relations, (read["outer"][0], read["outer"][1]))
+                yield from self.correlated(model, read, relations,
+                                           (read["outer"][0], read["outer"][1]))
                 return
             if read["derived"]:
                 return
@@ -542,7 +563,7 @@ class _Run:
                 yield from self.check_path(model, read, cand, view)
         bound = _binding(read, relations) if "depths" in read else None
         if bound is not None and bound[0] > 0:
-            yield self.correlated(model, read, relations, bound)
+            yield from self.correlated(model, read, relations, bound)
             return
         if having or read["derived"] or any(v.columns is None for _, v in views):
             return
@@ -553,18 +574,23 @@ class _Run:
     # ---- names a subquery takes from an outer query ----------------------------------------
 
     def check_aggregates(self, model: Model, rendering: dict[str, Any],
-                         relations: dict[str, _Relation]) -> Generator[Finding, None, set[str]]:
-        """LL409 for each aggregate in a subquery whose columns all bind in an outer query that
-        holds it in WHERE, JOIN ON or GROUP BY; returns their ids (their reads say no more)."""
+                         relations: dict[str, _Relation]) -> tuple[list[Finding], set[str]]:
+        """LL409 for each aggregate in a subquery whose columns all bind in an outer query where
+        DuckDB allows no such aggregate; returns the findings and the aggregates' ids (their
+        reads say no more)."""
         reads: dict[str, list[dict[str, Any]]] = {}
         for read in rendering["reads"]:
             if read.get("aggregate") is not None:
                 reads.setdefault(read["aggregate"], []).append(read)
+        findings: list[Finding] = []
         failing: set[str] = set()
         for aggregate in rendering.get("aggregates", ()):
             # (depth, outer label, line, column, read or None for a qualified column)
+            fixed = aggregate["fixed"]
+            if any(_hidden_by(f[4] if len(f) > 4 else [], relations) for f in fixed):
+                continue  # a qualifier is (or may be) a struct column of the subquery's own
             columns: list[tuple[int, str, int | None, int | None, dict[str, Any] | None]] = [
-                (depth, label, line, column, None) for depth, label, line, column in aggregate["fixed"]
+                (depth, label, line, column, None) for depth, label, line, column, *_ in fixed
             ]
             for read in reads.get(aggregate["id"], ()):
                 bound = _binding(read, relations)
@@ -575,59 +601,50 @@ class _Run:
                 if not columns:
                     continue
                 depth = min(c[0] for c in columns)
-                clauses = aggregate["clauses"]
-                clause = _FAILING_CLAUSES.get(clauses[depth] if depth < len(clauses) else "")
-                if clause is None:
+                function = aggregate["function"]
+                consequence = _aggregate_consequence(aggregate, depth, function)
+                if consequence is None:
                     continue
                 first = min(columns, key=lambda c: (c[2] or 0, c[3] or 0))
                 outer = _outer_label(first[1], relations)
-                function = aggregate["function"]
-                consequence = (f"so `{function}(...)` aggregates the outer query inside its {clause}, "
-                               "where DuckDB allows no aggregate: the model fails to bind")
-                if first[4] is not None:
+                if first[4] is not None and first[4].get("fromless"):
                     read = first[4]
-                    inner = self.inner_label(read, relations)
+                    message = (f"`{read['name']}` resolves to the outer {outer} (the subquery has no "
+                               f"FROM clause), {consequence}")
+                    hint = "aggregate in a subquery with a FROM clause of its own"
+                elif first[4] is not None:
+                    read = first[4]
+                    inner = _inner_label(read, relations)
                     message = (f"`{read['name']}` is not a column of {inner}; it resolves to the "
                                f"outer {outer}, {consequence}")
-                    hint = (_did_you_mean(read["name"], self.inner_columns(read, relations), "column")
+                    hint = (_did_you_mean(read["name"], _inner_columns(read, relations), "column")
                             or f"aggregate a column of {inner}")
                 else:
                     message = f"`{function}(...)` reads only columns of the outer {outer}, {consequence}"
                     hint = "aggregate a column of the subquery's own relation"
                 failing.add(aggregate["id"])
-                yield LL409.finding(model.path, first[2], first[3], message, hint=hint)
-        return failing
+                findings.append(LL409.finding(model.path, first[2], first[3], message, hint=hint))
+        return findings, failing
 
     def correlated(self, model: Model, read: dict[str, Any], relations: dict[str, _Relation],
-                   bound: tuple[int, str]) -> Finding:
+                   bound: tuple[int, str]) -> Iterator[Finding]:
+        """LL410, unless the subquery has no FROM clause (an outer column is all it can mean)."""
+        if read.get("fromless"):
+            return
         name = read["name"]
-        inner = self.inner_label(read, relations)
+        inner = _inner_label(read, relations)
         outer = _outer_label(bound[1], relations)
-        hint = _did_you_mean(name, self.inner_columns(read, relations), "column")
-        return LL410.finding(
+        if bound[1] in relations:  # an outer relation without an alias
+            qualify = f"give the outer {outer} an alias and qualify `{name}` with it"
+        else:
+            qualify = f"qualify it: `{bound[1]}.{name}`"
+        hint = _did_you_mean(name, _inner_columns(read, relations), "column")
+        yield LL410.finding(
             model.path, read["line"], read["column"],
             f"`{name}` is not a column of {inner}; it resolves to the outer {outer}",
-            hint=hint or f"if the outer column is meant, qualify it ({outer}.{name})",
+            hint=hint or f"if the outer column is meant, {qualify}",
         )
 
-    def inner_label(self, read: dict[str, Any], relations: dict[str, _Relation]) -> str:
-        """The relations of the subquery's own FROM clause, as the message names them."""
-        depths = read.get("depths") or []
-        labels = [
-            (relations.get(cand[0]) or _Relation("unknown", "?")).label
-            for cand, depth in zip(read["cands"], depths) if depth == 0
-        ]
-        if labels:
-            return " or ".join(dict.fromkeys(labels))
-        return f"`{read['scope']}`" if read["scope"] else "the subquery's FROM clause"
-
-    def inner_columns(self, read: dict[str, Any], relations: dict[str, _Relation]) -> list[str]:
-        names: list[str] = list(read["known"])
-        for cand, depth in zip(read["cands"], read.get("depths") or []):
-            view = relations.get(cand[0])
-            if depth == 0 and view is not None and view.columns is not None:
-                names.extend(view.columns.values())
-        return names
 
     def missing(self, model: Model, read: dict[str, Any], view: _Relation, where: tuple) -> Finding:
         name = read["name"]
@@ -701,20 +718,14 @@ class _Run:
                 hint = _did_you_mean(step_name, list(properties), "key") or _columns_hint(list(properties), "declared keys")
                 where = (model.path, line if line is not None else read["line"],
                          column if column is not None else read["column"])
+                stream_name = f"{stream.source}.{stream.name}"
                 if struct:
-                    yield LL408.finding(
-                        *where,
-                        f"`{where_path}` in stream {stream.source}.{stream.name} is a STRUCT "
-                        f"without a field `{step_name}`: DuckDB fails to bind it",
-                        hint=hint,
-                    )
+                    rule, message = LL408, (f"`{where_path}` in stream {stream_name} is a STRUCT "
+                                            f"without a field `{step_name}`: DuckDB fails to bind it")
                 else:
-                    yield LL407.finding(
-                        *where,
-                        f"`{where_path}` in stream {stream.source}.{stream.name} declares no nested "
-                        f"field `{step_name}`",
-                        hint=hint,
-                    )
+                    rule, message = LL407, (f"`{where_path}` in stream {stream_name} declares no "
+                                            f"nested field `{step_name}`")
+                yield rule.finding(*where, message, hint=hint)
                 return
             node = properties[lowered[step_name.lower()]]
             walked.append(step_name)
@@ -749,6 +760,9 @@ class _Run:
             return _Relation("model" if columns is not None else "unknown", f"model `{args[-1]}`", columns)
         if kind == "this":
             columns = self.outputs(model)
+            if columns is not None and "rowid" not in columns:
+                # `{{ this }}` is a table: DuckDB gives every table a `rowid` pseudo-column.
+                columns = {**columns, "rowid": "rowid"}
             return _Relation("model" if columns is not None else "unknown", f"model `{model.name}` ({{{{ this }}}})", columns)
         return _Relation("unknown", entry["args"][0] if entry["args"] else "?")
 
@@ -870,6 +884,41 @@ class _Run:
 
 
 _FAILING_CLAUSES = {"where": "WHERE clause", "join": "JOIN condition", "group": "GROUP BY clause"}
+# Clauses where an outer aggregate makes the query an aggregate query: wrong when its other
+# columns are not grouped.
+_GROUPING_CLAUSES = {"select": "select list", "order": "ORDER BY", "qualify": "QUALIFY",
+                     "having": "HAVING clause"}
+
+
+def _aggregate_consequence(aggregate: dict[str, Any], depth: int, function: str) -> str | None:
+    """Why DuckDB rejects an aggregate of the query `depth` levels out, or None if it does not."""
+    clauses = aggregate["clauses"]
+    where = clauses[depth] if depth < len(clauses) else ""
+    if where in _FAILING_CLAUSES:
+        return (f"so `{function}(...)` aggregates the outer query inside its {_FAILING_CLAUSES[where]}, "
+                "where DuckDB allows no aggregate: the model fails to bind")
+    if where == "lateral":
+        return (f"so `{function}(...)` aggregates the outer query inside a LATERAL subquery, "
+                "where DuckDB allows no aggregate: the model fails to bind")
+    ungrouped = aggregate.get("ungrouped") or []
+    if where in _GROUPING_CLAUSES and depth < len(ungrouped) and ungrouped[depth]:
+        return (f"so `{function}(...)` in its {_GROUPING_CLAUSES[where]} makes the outer query an "
+                "aggregate, whose other columns are not in a GROUP BY: the model fails to bind")
+    return None
+
+
+def _hidden_by(shadow: list, relations: dict[str, _Relation]) -> tuple[list, _Relation] | None:
+    """The inner relation whose column, named like the qualifier of an outer alias, DuckDB binds
+    instead of the alias (or any relation with unknown columns, which might); None if none."""
+    unknown = None
+    for cand in shadow:
+        view = relations.get(cand[0])
+        if view is None or view.columns is None:
+            unknown = (cand, view or _Relation("unknown", "?"))
+        elif cand[1].lower() in view.columns:
+            return cand, view
+    return unknown
+
 
 
 def _binding(read: dict[str, Any], relations: dict[str, _Relation]) -> tuple[int, str] | None:
@@ -901,6 +950,27 @@ def _outer_label(label: str, relations: dict[str, _Relation]) -> str:
     label is then the renderer's placeholder)."""
     view = relations.get(label)
     return view.label if view is not None else f"`{label}`"
+
+
+def _inner_label(read: dict[str, Any], relations: dict[str, _Relation]) -> str:
+    """The relations of the subquery's own FROM clause, as the message names them."""
+    depths = read.get("depths") or []
+    labels = [
+        (relations.get(cand[0]) or _Relation("unknown", "?")).label
+        for cand, depth in zip(read["cands"], depths) if depth == 0
+    ]
+    if labels:
+        return " or ".join(dict.fromkeys(labels))
+    return f"`{read['scope']}`" if read["scope"] else "the subquery's FROM clause"
+
+
+def _inner_columns(read: dict[str, Any], relations: dict[str, _Relation]) -> list[str]:
+    names: list[str] = list(read["known"])
+    for cand, depth in zip(read["cands"], read.get("depths") or []):
+        view = relations.get(cand[0])
+        if depth == 0 and view is not None and view.columns is not None:
+            names.extend(view.columns.values())
+    return names
 
 
 def _stored_as_struct(node: dict[str, Any]) -> bool:

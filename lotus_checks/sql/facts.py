@@ -18,8 +18,12 @@ Shape (positions are 1-based line/column in the *original* .sql file):
     "reads": [{"name", "line", "column", "cands": [[rel, column, [[step, kind, line, col], ...]]],
                "derived", "scope", "known",
                # only for names a subquery may take from an outer query (resolve.ColumnRead):
-               "depths": [...], "labels": [...], "outer": [depth, label] | None, "aggregate": id}],
-    "aggregates": [{"id", "function", "clauses": [...], "fixed": [[depth, label, line, col]]}],
+               "depths": [...], "labels": [...], "outer": [depth, label] | None, "aggregate": id,
+               "fromless": bool,
+               # only for a qualified read through an outer alias that inner columns may hide:
+               "shadow": [like "cands"]}],
+    "aggregates": [{"id", "function", "clauses": [...], "ungrouped": [bool, ...],
+                    "fixed": [[depth, label, line, col, [[rel, column], ...]]]}],
     "outputs": {"names": [...], "stars": [[rel, [excluded...]]], "opaque": bool}}]}
 ```
 """
@@ -34,8 +38,8 @@ from typing import Callable
 
 from lotus_checks.loaders import LineIndex
 
-FACTS_VERSION = "4"  # 2: "coverage"; 3: correlation, aggregates, "key" steps, "queries";
-# 4: runtime var() names in "files" calls
+FACTS_VERSION = "5"  # 2: "coverage"; 3: correlation, aggregates, "key" steps, "queries";
+# 4: runtime var() names in "files" calls; 5: "shadow", "ungrouped"
 PLACEHOLDER_KINDS = ("source", "ref", "this")
 Position = tuple[int | None, int | None]
 
@@ -213,11 +217,13 @@ def sql_facts(
         )
         out["reads"].extend(_reads(resolution.reads, sql, original_position, number))
         out["aggregates"].extend(
-            {"id": f"{number}:{a.id}", "function": a.function,
-             "clauses": list(a.clauses),
+            {"id": f"{number}:{a.id}",
+             "function": sql[a.written[0]:a.written[1]].lower() if a.written else a.function,
+             "clauses": list(a.clauses), "ungrouped": list(a.ungrouped),
              "fixed": [[depth, label, *(original_position(offset) if offset is not None
-                                        else (None, None))]
-                       for depth, label, offset in a.fixed]}
+                                        else (None, None)),
+                        [[o.rel, o.column] for o in shadow]]
+                       for depth, label, offset, shadow in a.fixed]}
             for a in resolution.aggregates
         )
         output = resolution.output
@@ -330,25 +336,33 @@ def repr_sql(text: str) -> str:
 def _reads(reads: list[Any], sql: str, original_position: Callable[[int], Position],
            statement: int = 0) -> list[dict[str, Any]]:
     out = []
-    for read in reads:
-        line, column = original_position(read.offset)
-        cands = []
-        for origin in read.candidates:
+
+    def origins(read: Any, found: tuple[Any, ...]) -> list[list[Any]]:
+        out = []
+        for origin in found:
             steps = _locate_json_steps(sql, read.offset, origin.path)
-            cands.append([
+            out.append([
                 origin.rel,
                 origin.column,
                 [[s.name, s.kind, *(original_position(s.offset) if s.offset is not None else (None, None))]
                  for s in steps],
             ])
+        return out
+
+    for read in reads:
+        line, column = original_position(read.offset)
         entry = {
-            "name": read.name, "line": line, "column": column, "cands": cands,
+            "name": read.name, "line": line, "column": column,
+            "cands": origins(read, read.candidates),
             "derived": read.derived, "scope": read.scope, "known": list(read.known),
         }
+        if read.shadow:
+            entry["shadow"] = origins(read, read.shadow)
         if read.depths or read.outer is not None:
             entry.update(depths=list(read.depths), labels=list(read.labels),
                          outer=list(read.outer) if read.outer is not None else None,
-                         aggregate=None if read.aggregate is None else f"{statement}:{read.aggregate}")
+                         aggregate=None if read.aggregate is None else f"{statement}:{read.aggregate}",
+                         fromless=read.fromless)
         out.append(entry)
     return out
 

@@ -112,6 +112,10 @@ class ColumnRead:
     labels: tuple[str, ...] = ()
     outer: tuple[int, str] | None = None
     aggregate: int | None = None  # the aggregate (`Aggregate.id`) the read is an argument of
+    # A qualified read through an outer table alias: columns of inner relations named like the
+    # qualifier. When one of them exists, DuckDB reads that (struct) column instead.
+    shadow: tuple[Origin, ...] = ()
+    fromless: bool = False  # the read's own query has no FROM clause: only an outer one can bind it
 
 
 @dataclass(frozen=True)
@@ -119,13 +123,36 @@ class Aggregate:
     """An aggregate call none of whose columns is certainly its own query's.
 
     Its columns are the reads that name it (`ColumnRead.aggregate`), bound by the schemas, and
-    `fixed`: columns that certainly bind further out, (depth, label, offset). `clauses` names the
-    clause each enclosing query level holds the subquery in ("where", "join", "group", ...)."""
+    `fixed`: columns that bind further out through a table alias, (depth, label, offset, shadow)
+    (`shadow` as in `ColumnRead`). `clauses` names the clause each enclosing query level holds the
+    subquery in ("where", "join", "group", "select", "lateral", ...); `ungrouped` says, per level,
+    whether that query has no GROUP BY and reads columns outside aggregates (so an aggregate
+    added to it leaves those columns ungrouped)."""
 
     id: int
     function: str
     clauses: tuple[str, ...]
-    fixed: tuple[tuple[int, str, int | None], ...] = ()
+    fixed: tuple[tuple[int, str, int | None, tuple[Origin, ...]], ...] = ()
+    ungrouped: tuple[bool, ...] = ()
+    # Where the rendered SQL spells the function, when sqlglot renamed it (`list` is ARRAY_AGG).
+    written: tuple[int, int] | None = None
+
+
+@dataclass
+class _Query:
+    """What the whole of one SELECT turns out to be, known only once it is walked."""
+
+    grouped: bool
+    loose: bool = False  # reads a column outside any aggregate in its select list, ORDER BY, ...
+
+
+@dataclass
+class _Collector:
+    """The aggregate call being visited."""
+
+    id: int
+    local: bool = False  # a column certainly binds in the aggregate's own query
+    fixed: list[tuple[int, str, int | None, tuple[Origin, ...]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -155,6 +182,7 @@ class _Scope:
     parent: _Scope | None
     aliases: frozenset[str] = frozenset()
     clause: str = ""  # where in its query the expressions of this scope are ("where", "join", ...)
+    query: _Query | None = None  # the SELECT this scope belongs to
 
     def chain(self) -> Iterable[_Scope]:
         scope: _Scope | None = self
@@ -167,7 +195,12 @@ def resolve(statement: Any, is_placeholder: Callable[[str], bool]) -> Resolution
     """Resolve every column of one parsed statement (a sqlglot expression)."""
     walker = _Walker(is_placeholder)
     output = walker.query(statement, None, {})
-    return Resolution(walker.relations, walker.reads, output, walker.aggregates)
+    aggregates = [
+        replace(a, ungrouped=tuple(q is not None and q.loose and not q.grouped
+                                   for q in walker.levels[a.id]))
+        for a in walker.aggregates
+    ]
+    return Resolution(walker.relations, walker.reads, output, aggregates)
 
 
 class _Walker:
@@ -180,9 +213,11 @@ class _Walker:
         self.reads: list[ColumnRead] = []
         self.aggregates: list[Aggregate] = []
         self.aggregate_count = 0
+        # The queries around each recorded aggregate, innermost first.
+        self.levels: dict[int, list[_Query | None]] = {}
         # One entry per aggregate being visited (None: a subquery inside it, whose columns are
-        # not the aggregate's): [certainly local?, fixed outer columns, id].
-        self.collecting: list[list[Any] | None] = []
+        # not the aggregate's).
+        self.collecting: list[_Collector | None] = []
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -253,7 +288,8 @@ class _Walker:
     def select(self, node: Any, parent: _Scope | None, ctes: dict[str, Source]) -> Source:
         exp = self.exp
         ctes = self.with_clause(node, parent, ctes)
-        scope = _Scope({}, parent)
+        query = _Query(grouped=node.args.get("group") is not None)
+        scope = _Scope({}, parent, query=query)
         from_ = node.args.get("from_")
         if from_ is not None:
             self.from_item(from_.this, scope, ctes)
@@ -266,8 +302,13 @@ class _Walker:
         out = Source("query")
         seen: set[str] = set()
         for item in node.expressions:
-            origins = self.visit(item, _Scope(scope.sources, parent, frozenset(seen), "select"),
-                                 ctes, frozenset())
+            if isinstance(item, exp.Star) or (isinstance(item, exp.Column)
+                                              and isinstance(item.this, exp.Star)):
+                query.loose = True
+            # `customer as cust`: the alias passes the column (and its struct keys) on.
+            target = item.this if isinstance(item, exp.Alias) else item
+            origins = self.visit(target, _Scope(scope.sources, parent, frozenset(seen), "select",
+                                                query), ctes, frozenset())
             self.add_output(out, item, origins, scope)
             if isinstance(item, exp.Alias):
                 seen.add(item.alias.lower())
@@ -275,7 +316,7 @@ class _Walker:
         for key, value in node.args.items():
             if key in handled or value is None:
                 continue
-            everywhere = _Scope(scope.sources, parent, frozenset(seen), key)
+            everywhere = _Scope(scope.sources, parent, frozenset(seen), key, query)
             for part in value if isinstance(value, list) else [value]:
                 if isinstance(part, exp.Expression):
                     self.visit(part, everywhere, ctes, frozenset())
@@ -294,9 +335,11 @@ class _Walker:
             else:
                 self.expand(out, source, item.this)
             return
-        if isinstance(item, exp.Columns) or (
+        if isinstance(item, (exp.Columns, exp.Explode)) or (
             isinstance(item, exp.Alias) and isinstance(item.this, exp.Columns)
         ):
+            # COLUMNS(...), and `unnest(s)` without an alias, which spreads a STRUCT into its
+            # fields: column names known only from the schema.
             out.opaque = True
             return
         if isinstance(item, exp.Alias):
@@ -310,13 +353,29 @@ class _Walker:
 
     def expand(self, out: Source, source: Source, star: Any) -> None:
         exclude = frozenset(c.name.lower() for c in star.args.get("except_") or ())
-        replaced = {a.alias.lower() for a in star.args.get("replace") or ()}
+        replaced = {a.alias.lower(): a.alias for a in star.args.get("replace") or ()}
+        # `* rename (old as new)`: old name -> new name, for columns of this relation.
+        renamed = {a.this.name.lower(): (a.this.name, a.alias) for a in star.args.get("rename") or ()
+                   if isinstance(a, self.exp.Alias) and isinstance(a.this, self.exp.Column)}
         for name in source.display:
             key = name.lower()
             if key in exclude:
                 continue
+            if key in renamed:
+                out.add(renamed[key][1], source.names[key])
+                continue
             out.add(name, () if key in replaced else source.names[key])
-        out.stars += tuple(Star(s.rel, s.exclude | exclude) for s in source.stars)
+        if source.stars:
+            # A replaced column is computed and a renamed one answers to its new name: neither
+            # passes through the base relation under its old name any more.
+            for key, name in replaced.items():
+                if key not in source.names and key not in exclude:
+                    out.add(name, ())
+            for key, (old, new) in renamed.items():
+                if key not in source.names and key not in exclude:
+                    out.add(new, tuple(Origin(s.rel, old) for s in source.stars if key not in s.exclude))
+        hidden = exclude | frozenset(replaced) | frozenset(renamed)
+        out.stars += tuple(Star(s.rel, s.exclude | hidden) for s in source.stars)
         out.opaque = out.opaque or source.opaque
 
     # ---- FROM ------------------------------------------------------------------------------
@@ -326,8 +385,8 @@ class _Walker:
         alias = self.from_item(join.this, scope, ctes)
         on = join.args.get("on")
         if on is not None:
-            self.visit(on, _Scope(scope.sources, scope.parent, scope.aliases, "join"), ctes,
-                       frozenset())
+            self.visit(on, _Scope(scope.sources, scope.parent, scope.aliases, "join", scope.query),
+                       ctes, frozenset())
         for ident in join.args.get("using") or ():
             # USING (id) needs the column on both sides.
             name = ident.name
@@ -352,7 +411,10 @@ class _Walker:
             source = self.unnest(node, scope, ctes)
             alias = alias or "unnest"
         elif isinstance(node, (exp.Subquery, exp.Lateral)):
-            source = self.query(node.this, scope, ctes)
+            # It sees the FROM items before it (DuckDB's implicit LATERAL), where no aggregate
+            # of the outer query may stand.
+            lateral = _Scope(scope.sources, scope.parent, scope.aliases, "lateral", scope.query)
+            source = self.query(node.this, lateral, ctes)
         elif isinstance(node, exp.Values):
             source = self.values(node, scope.parent, ctes)
             columns = []
@@ -447,6 +509,10 @@ class _Walker:
             if steps and steps[0].name.lower() in lambdas:
                 self.note_column(0, scope, None)
                 return None
+            if (scope.query is not None and scope.clause in _GROUPED_CLAUSES
+                    and not (self.collecting and self.collecting[-1] is not None)
+                    and not (len(steps) == 1 and steps[0].name.lower() in scope.aliases)):
+                scope.query.loose = True
             return self.column(steps, scope)
         if isinstance(node, (exp.Subquery, exp.SetOperation, exp.Select)):
             self.collecting.append(None)
@@ -539,10 +605,21 @@ class _Walker:
 
     def column(self, steps: list[Step], scope: _Scope) -> tuple[Origin, ...] | None:
         if len(steps) >= 2 and steps[0].kind == "name":
-            source = self.table_alias(steps[0].name, scope)
+            depth, source = self.alias_level(steps[0].name, scope)
+            # DuckDB goes outwards level by level: at each, a table alias first, then a column
+            # named like the qualifier (a struct). So an inner relation's column `customer`
+            # hides an outer alias `customer`.
+            shadow: tuple[Origin, ...] = ()
+            key = steps[0].name.lower()
+            for level in list(scope.chain())[:depth] if source is not None else ():
+                # (An unknown relation is assumed not to have such a column.)
+                if any(key in s.names for s in level.sources.values()):
+                    return self.lookup(steps[0].name, tuple(steps[1:]), steps[0].offset, scope)
+                shadow += tuple(Origin(star.rel, steps[0].name, tuple(steps[1:]))
+                                for s in level.sources.values() for star in s.stars
+                                if key not in star.exclude)
             if source is not None:
-                self.note_column(self.alias_depth(steps[0].name, scope), scope, steps[0].offset,
-                                 steps[0].name)
+                self.note_column(depth, scope, steps[0].offset, steps[0].name, shadow)
             first, second = steps[0].name.lower(), steps[1].name.lower()
             if source is not None and second not in source.names and first in source.names:
                 # `u.p` with `unnest(l) as u`: the table has no `p`, its column `u` is a struct.
@@ -550,14 +627,19 @@ class _Walker:
             if source is not None:
                 if steps[1].kind != "name":
                     return None
-                return self.read_from(source, steps[1].name, tuple(steps[2:]), steps[1].offset)
+                return self.read_from(source, steps[1].name, tuple(steps[2:]), steps[1].offset,
+                                      shadow)
         if steps[0].kind != "name":
             return None
         return self.lookup(steps[0].name, tuple(steps[1:]), steps[0].offset, scope)
 
-    def alias_depth(self, name: str, scope: _Scope) -> int:
+    def alias_level(self, name: str, scope: _Scope) -> tuple[int, Source | None]:
+        """The scope depth and relation of the nearest table alias `name` (0, None if none)."""
         key = name.lower()
-        return next((d for d, level in enumerate(scope.chain()) if key in level.sources), 0)
+        for depth, level in enumerate(scope.chain()):
+            if key in level.sources:
+                return depth, level.sources[key]
+        return 0, None
 
     def table_alias(self, name: str, scope: _Scope) -> Source | None:
         key = name.lower()
@@ -567,16 +649,18 @@ class _Walker:
         return None
 
     def read_from(
-        self, source: Source, name: str, path: tuple[Step, ...], offset: int | None
+        self, source: Source, name: str, path: tuple[Step, ...], offset: int | None,
+        shadow: tuple[Origin, ...] = (),
     ) -> tuple[Origin, ...] | None:
-        """A column read from one known relation (qualified, or the only one offering it)."""
+        """A column read from one known relation (qualified, or the only one offering it).
+        `shadow`: inner relations' columns named like the qualifier, which win when they exist."""
         key = name.lower()
         if key in source.names:
             return self.pass_through(source.names[key], path, offset)
         if source.opaque:
             return None
         candidates = tuple(Origin(s.rel, name, path) for s in source.stars if key not in s.exclude)
-        self.record(name, offset, candidates, source)
+        self.record(name, offset, candidates, source, shadow=shadow)
         return candidates
 
     def pass_through(
@@ -603,7 +687,8 @@ class _Walker:
                     # Certainly bound by correlation: recorded with no candidates of its own.
                     self.reads.append(ColumnRead(name, offset, (), scope=_label(scope),
                                                  outer=(depth, explicit[0].label),
-                                                 aggregate=self.aggregate_id()))
+                                                 aggregate=self.aggregate_id(),
+                                                 fromless=not scope.sources))
                 self.note_column(depth, scope, offset, explicit[0].label)
                 return self.pass_through(explicit[0].names[key], path, offset)
             if len(explicit) == 1 and not bare:
@@ -612,7 +697,9 @@ class _Walker:
             if explicit or any(s.opaque for s in level.sources.values()):
                 self.note_column(0, scope, None)
                 return None
-            if depth == 0 and not bare and key in level.aliases:
+            # A select-list alias of this query or of an outer one (DuckDB binds an outer alias
+            # inside a WHERE subquery too).
+            if not bare and key in level.aliases:
                 self.note_column(0, scope, None)
                 return None
             for source in level.sources.values():
@@ -627,24 +714,26 @@ class _Walker:
             self.note_column(0, scope, offset)
             depths = []
         self.record(name, offset, tuple(candidates), sources[0] if len(sources) == 1 else None,
-                    tuple(depths), tuple(labels), outer)
+                    tuple(depths), tuple(labels), outer, fromless=not sources)
         return tuple(candidates)
 
     def record(
         self, name: str, offset: int | None, candidates: tuple[Origin, ...], source: Source | None,
         depths: tuple[int, ...] = (), labels: tuple[str, ...] = (),
-        outer: tuple[int, str] | None = None,
+        outer: tuple[int, str] | None = None, shadow: tuple[Origin, ...] = (),
+        fromless: bool = False,
     ) -> None:
         if offset is None:
             return
         label = source.label if source is not None else ""
         known = tuple(source.display) if source is not None and not candidates else ()
         if not depths:
-            self.reads.append(ColumnRead(name, offset, candidates, scope=label, known=known))
+            self.reads.append(ColumnRead(name, offset, candidates, scope=label, known=known,
+                                         shadow=shadow))
             return
         self.reads.append(ColumnRead(name, offset, candidates, scope=label, known=known,
                                      depths=depths, labels=labels, outer=outer,
-                                     aggregate=self.aggregate_id()))
+                                     aggregate=self.aggregate_id(), fromless=fromless))
 
     # ---- aggregates ------------------------------------------------------------------------
 
@@ -652,7 +741,7 @@ class _Walker:
                   lambdas: frozenset[str]) -> None:
         """Visit an aggregate call; record it when none of its columns is certainly local."""
         self.aggregate_count += 1
-        collector: list[Any] = [False, [], self.aggregate_count]
+        collector = _Collector(self.aggregate_count)
         first_read = len(self.reads)
         self.collecting.append(collector)
         try:
@@ -660,34 +749,42 @@ class _Walker:
                 self.visit(child, scope, ctes, lambdas)
         finally:
             self.collecting.pop()
-        local, fixed, ident = collector
+        ident = collector.id
         named = [i for i in range(first_read, len(self.reads)) if self.reads[i].aggregate == ident]
-        if local or not (fixed or named):
+        if collector.local or not (collector.fixed or named):
             # Its own query's aggregate (or one without columns, `count(*)`): unbind the reads.
             for i in named:
                 self.reads[i] = replace(self.reads[i], aggregate=None)
             return
         function = node.this if isinstance(node, self.exp.Filter) else node
         clauses = tuple(level.clause for level in scope.chain())
-        self.aggregates.append(Aggregate(ident, function.sql_name().lower(), clauses, tuple(fixed)))
+        self.levels[ident] = [level.query for level in scope.chain()]
+        meta = getattr(function, "_meta", None) or {}
+        written = (meta["start"], meta["end"] + 1) if isinstance(meta.get("start"), int) and \
+            isinstance(meta.get("end"), int) else None
+        self.aggregates.append(Aggregate(ident, _function_name(function), clauses,
+                                         tuple(collector.fixed), written=written))
 
     def aggregate_id(self) -> int | None:
         collector = self.collecting[-1] if self.collecting else None
-        return collector[2] if collector is not None else None
+        return collector.id if collector is not None else None
 
     def note_column(self, depth: int, scope: _Scope | None, offset: int | None,
-                    label: str = "") -> None:
+                    label: str = "", shadow: tuple[Origin, ...] = ()) -> None:
         """A column of the aggregate being visited binds at `depth` (0: its own query)."""
         collector = self.collecting[-1] if self.collecting else None
         if collector is None:
             return
         if depth == 0:
-            collector[0] = True
+            collector.local = True
         else:
-            collector[1].append((depth, label, offset))
+            collector.fixed.append((depth, label, offset, shadow))
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
+# The clauses whose columns must be grouped once the query aggregates.
+_GROUPED_CLAUSES = frozenset({"select", "order", "qualify", "having"})
 
 
 def _label(scope: _Scope) -> str:

@@ -148,18 +148,66 @@ def decode(
 _PLACEHOLDER = re.compile(r"__lotus_\w+")
 
 
+# Where SQL handed to run_query() without markers can come from: the string constants inside
+# Jinja tags, and the bodies of `{% set %}` / `{% call %}` blocks (a filter such as `| trim` on
+# the block drops the markers).
+_TAG = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+_STRING = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"", re.DOTALL)
+_BLOCK = re.compile(r"\{%-?\s*(?:set|call)\b[^%]*?%\}(.*?)\{%-?\s*end(?:set|call)\s*-?%\}", re.DOTALL)
+
+
+def _sql_spans(template: str) -> list[tuple[int, int]]:
+    spans = [m.span(1) for m in _BLOCK.finditer(template)]
+    for tag in _TAG.finditer(template):
+        for string in _STRING.finditer(tag.group()):
+            group = 1 if string.group(1) is not None else 2
+            spans.append((tag.start() + string.start(group), tag.start() + string.end(group)))
+    return sorted(spans)
+
+
+def _find(piece: str, template: str, spans: list[tuple[int, int]], after: int) -> int:
+    """The first occurrence of `piece` inside one span, at or after `after`; -1 if none."""
+    for begin, end in spans:
+        if end < after:
+            continue
+        found = template.find(piece, max(begin, after), end)
+        if found >= 0:
+            return found
+    return -1
+
+
+def _first(piece: str, template: str, spans: list[tuple[int, int]], start: int) -> int:
+    """Where the SQL's first piece is: in the call's own tag (`run_query("select ..." ~ this)`),
+    else in the closest constant or block before the call, else after it."""
+    tag = next((m for m in _TAG.finditer(template) if m.start() <= start < m.end()), None)
+    if tag is not None:
+        found = _find(piece, template, [(b, e) for b, e in spans if tag.start() <= b < tag.end()], start)
+        if found >= 0:
+            return found
+    before = [template.rfind(piece, b, min(e, start)) for b, e in spans if b < start]
+    found = max(before, default=-1)
+    return found if found >= 0 else _find(piece, template, spans, start)
+
+
 def locate(text: str, template: str, start: int) -> SourceMap:
-    """A map for text that carries no markers (a string literal handed to `run_query()`, maybe
-    concatenated with `this`): each piece between placeholders that occurs verbatim in the
-    template after `start` maps there, in order; everything else maps to `start`."""
+    """A map for text that carries no markers (a string constant handed to `run_query()`, maybe
+    concatenated with `this`, or a filtered `{% set %}` block): its pieces between placeholders
+    map, in order, to where they occur inside string constants or set/call block bodies of the
+    template, the first one as close before the call at `start` as possible (the SQL is usually
+    built just before the call), else after it; everything else maps to `start`. Comments and
+    SQL elsewhere in the template are never matched."""
+    spans = _sql_spans(template)
     starts: list[int] = []
     offsets: list[int] = []
     linear: list[bool] = []
-    cursor = start
+    cursor: int | None = None
     position = 0
     for piece in _PLACEHOLDER.split(text):
         if piece:
-            found = template.find(piece, cursor)
+            if cursor is None:
+                found = _first(piece, template, spans, start)
+            else:
+                found = _find(piece, template, spans, cursor)
             starts.append(position)
             offsets.append(found if found >= 0 else start)
             linear.append(found >= 0)

@@ -41,6 +41,7 @@ class Mutation:
     code: str
     needles: tuple[str, ...]  # expected positions: first occurrence of each, inside `new` if there
     at: str | None = None  # the file the findings are in, when not `path`
+    also: tuple[tuple[str, str], ...] = ()  # further (old, new) edits of the same file
 
 
 MUTATIONS = [
@@ -144,6 +145,43 @@ MUTATIONS = [
              "(select max(_airbyte_extracted_at) from {{ this }})",
              "(select max(_airbyte_extracted_at) from {{ this }} where updated is not null)",
              "LL410", ("updated is",)),
+    # ... in the select list, ORDER BY or QUALIFY of a query that is not grouped, or in LATERAL.
+    Mutation("outer-aggregate-in-the-select-list-of-an-ungrouped-query",
+             f"{CORE}/stripe/int_stripe__subscriptions.sql", "    _airbyte_extracted_at\nfrom subscriptions",
+             "    _airbyte_extracted_at,\n    {% if is_incremental() %}(select max(updated) from {{ this }})"
+             "{% else %}null{% endif %} as watermark\nfrom subscriptions", "LL409", ("updated)",)),
+    Mutation("outer-aggregate-in-order-by-of-an-ungrouped-query",
+             f"{CORE}/stripe/int_stripe__subscriptions.sql", "from subscriptions\n",
+             "from subscriptions\n{% if is_incremental() %}order by (select max(updated) from {{ this }}){% endif %}\n", "LL409",
+             ("updated)",)),
+    Mutation("outer-aggregate-in-qualify-of-an-ungrouped-query",
+             f"{CORE}/stripe/int_stripe__subscriptions.sql", "from subscriptions\n",
+             "from subscriptions\n{% if is_incremental() %}qualify (select max(updated) from {{ this }}) is not null{% endif %}\n", "LL409",
+             ("updated)",)),
+    Mutation("outer-aggregate-in-a-lateral-join", f"{CORE}/stripe/int_stripe__subscriptions.sql",
+             "from subscriptions\n",
+             "from subscriptions\njoin lateral (select max(quantity) as most) as l on true\n", "LL409",
+             ("quantity) as most",)),
+    Mutation("outer-aggregate-in-an-implicitly-lateral-subquery",
+             f"{CORE}/stripe/int_stripe__subscriptions.sql", "from subscriptions\n",
+             "from subscriptions, (select max(subscriptions.quantity) as most) as l\n", "LL409",
+             ("subscriptions.quantity",)),
+    # `* rename` passes the struct on under its new name; `customer`, an outer alias, is the
+    # subquery's own struct column first.
+    Mutation("misspelled-key-of-a-renamed-struct", f"{CORE}/shopify/int_shopify__orders.sql",
+             "customer.id as customer_id,", "buyer.idd as customer_id,", "LL408", ("idd",),
+             also=(("deduped as (\n    select *", "deduped as (\n    select * rename (customer as buyer)"),
+                   ("customer.orders_count", "buyer.orders_count"))),
+    Mutation("misspelled-key-of-a-struct-aliased-in-a-cte", f"{CORE}/shopify/int_shopify__orders.sql",
+             "customer.id as customer_id,", "cust.idd as customer_id,", "LL408", ("idd",),
+             also=(("deduped as (\n    select *", "deduped as (\n    select *, customer as cust"),)),
+    Mutation("misspelled-key-of-an-inner-struct-named-like-an-outer-alias",
+             f"{CORE}/shopify/int_shopify__orders.sql",
+             "    {% if is_incremental() %}\n    where _airbyte_extracted_at > (select max(_airbyte_extracted_at) "
+             "from {{ this }})\n    {% endif %}",
+             "    where id >= (select min(customer.idd) from {{ source('shopify', 'orders') }} as o2)",
+             "LL408", ("idd)",),
+             also=(("from {{ source('shopify', 'orders') }}\n", "from {{ source('shopify', 'orders') }} as customer\n"),)),
     # `discount_codes.items` is a map of field names (as a discovery step writes it), which the
     # generator turns into an object schema: a STRUCT in Parquet.
     Mutation("struct-field-of-an-items-field-map", f"{CORE}/shopify/int_shopify__orders.sql",
@@ -156,6 +194,9 @@ def _apply(root: Path, mutation: Mutation) -> str:
     text = path.read_text(encoding="utf-8")
     assert text.count(mutation.old) >= 1, f"{mutation.id}: {mutation.old!r} not in {mutation.path}"
     mutated = text.replace(mutation.old, mutation.new, 1)
+    for old, new in mutation.also:
+        assert old in mutated, f"{mutation.id}: {old!r} not in {mutation.path}"
+        mutated = mutated.replace(old, new, 1)
     path.write_text(mutated, encoding="utf-8")
     return text
 
@@ -196,6 +237,137 @@ def test_correlated_names_that_mean_the_outer_row_are_clean(lake: Path) -> None:
             assert _column_findings(lake) == [], new
         finally:
             path.write_text(original, encoding="utf-8")
+
+
+ORDERS = f"{CORE}/shopify/int_shopify__orders.sql"
+SUBSCRIPTIONS = f"{CORE}/stripe/int_stripe__subscriptions.sql"
+ORDERS_DEDUPED = ("deduped as (\n    select *", "deduped as (\n    select * {}")
+ORDERS_INCREMENTAL = ("    {% if is_incremental() %}\n    where _airbyte_extracted_at > (select max("
+                      "_airbyte_extracted_at) from {{ this }})\n    {% endif %}")
+ORDERS_AS_CUSTOMER = ("from {{ source('shopify', 'orders') }}\n",
+                      "from {{ source('shopify', 'orders') }} as customer\n")
+
+# Correct code next to the mistakes above: silent, and DuckDB binds every model.
+NEIGHBOURS = {
+    "replaced-struct-gets-a-new-key": (ORDERS, (
+        (ORDERS_DEDUPED[0], ORDERS_DEDUPED[1].format(
+            "replace (struct_insert(customer, segment := 'vip') as customer)")),
+        ("customer.id as customer_id,", "customer.segment as customer_segment,\n    customer.id as customer_id,"),
+    )),
+    "renamed-structs-keep-their-keys": (ORDERS, (
+        (ORDERS_DEDUPED[0], ORDERS_DEDUPED[1].format("rename (customer as buyer, shipping_address as customer)")),
+        ("customer.id as customer_id,", "buyer.id as customer_id,"),
+        ("customer.orders_count", "buyer.orders_count"),
+        ("shipping_address.country_code", "customer.country_code"),
+        ("shipping_address.province_code", "customer.province_code"),
+        ("shipping_address.city", "customer.city"),
+    )),
+    "struct-aliased-in-a-cte-keeps-its-keys": (ORDERS, (
+        (ORDERS_DEDUPED[0], ORDERS_DEDUPED[1].format(", customer as cust")),
+        ("customer.id as customer_id,", "cust.id as customer_id,"),
+    )),
+    "outer-select-alias-inside-a-where-subquery": (ORDERS, (
+        ("where not test", ("where not test and exists (select 1 from {{ source('shopify', 'transactions') }}"
+                            " as t where t.order_id = id and order_name is not null)")),
+    )),
+    "struct-spread-by-unnest-in-a-cte": (ORDERS, (
+        ("deduped as (", ("buyers as (\n    select unnest(customer) from {{ source('shopify', 'orders') }}"
+                          "\n),\n\ndeduped as (")),
+        ("where not test", "where not test and exists (select 1 from buyers where first_name = 'x')"),
+    )),
+    "inner-struct-column-named-like-an-outer-alias": (ORDERS, (
+        ORDERS_AS_CUSTOMER,
+        (ORDERS_INCREMENTAL,
+         "    where id >= (select min(customer.id) from {{ source('shopify', 'orders') }} as o2)"),
+    )),
+    "outer-alias-qualifier-when-the-inner-relation-has-no-such-column": (ORDERS, (
+        ORDERS_AS_CUSTOMER,
+        (ORDERS_INCREMENTAL, ("    where exists (select 1 from {{ source('shopify', 'transactions') }} as t "
+                              "where t.order_id = customer.id)")),
+    )),
+    "own-column-aggregated-in-the-select-list": (SUBSCRIPTIONS, (
+        ("    _airbyte_extracted_at\nfrom subscriptions",
+         ("    _airbyte_extracted_at,\n    {% if is_incremental() %}(select max(updated_at) from {{ this }})"
+          "{% else %}null{% endif %} as watermark\nfrom subscriptions")),
+    )),
+    "lateral-subquery-aggregating-its-own-relation": (SUBSCRIPTIONS, (
+        ("from subscriptions\n", ("from subscriptions\njoin lateral (select max(s.quantity) as most from "
+                                   "{{ source('stripe', 'subscriptions') }} as s) as l on true\n")),
+    )),
+    "lateral-subquery-without-from-reads-the-outer-row": (SUBSCRIPTIONS, (
+        ("from subscriptions\n", "from subscriptions\njoin lateral (select quantity * 2 as twice) as l on true\n"),
+    )),
+}
+
+
+@pytest.mark.parametrize("neighbour", list(NEIGHBOURS))
+def test_correct_neighbours_are_clean_and_duckdb_binds_them(
+    lake: Path, parquet_dir: Path, neighbour: str
+) -> None:
+    path, edits = NEIGHBOURS[neighbour]
+    file = lake / path
+    original = file.read_text(encoding="utf-8")
+    text = original
+    for old, new in edits:
+        assert old in text, (neighbour, old)
+        text = text.replace(old, new, 1)
+    file.write_text(text, encoding="utf-8")
+    try:
+        found = _column_findings(lake)
+        verdicts = _duckdb_verdicts(lake, parquet_dir)
+    finally:
+        file.write_text(original, encoding="utf-8")
+    assert found == []
+    assert all(v == "ok" for v in verdicts.values()), {k: v for k, v in verdicts.items() if v != "ok"}
+
+
+def test_outer_aggregate_messages_name_what_the_model_wrote(lake: Path, parquet_dir: Path) -> None:
+    """The function as written (`list`, which sqlglot calls ARRAY_AGG), and no talk of a FROM
+    clause a subquery does not have; DuckDB rejects both models."""
+    model = f"{CORE}/klaviyo/int_klaviyo__profiles.sql"
+    old = "where _airbyte_extracted_at > (select max(_airbyte_extracted_at) from {{ this }})"
+    cases = (
+        ("where updated > (select list(updated)[1] from {{ this }})", "`list(...)` aggregates"),
+        ("where updated > (select max(updated))", "(the subquery has no FROM clause)"),
+    )
+    path = lake / model
+    original = path.read_text(encoding="utf-8")
+    for new, phrase in cases:
+        path.write_text(original.replace(old, new), encoding="utf-8")
+        try:
+            config = with_overrides(load_config(lake), select=["LL409"])
+            [finding] = run(config, use_cache=True).findings
+            verdicts = _duckdb_verdicts(lake, parquet_dir)
+        finally:
+            path.write_text(original, encoding="utf-8")
+        assert phrase in finding.message, finding.message
+        assert "FROM clause;" not in finding.message
+        assert verdicts[(model, True)] == "aggregate"
+    assert _column_findings(lake) == []
+
+
+def test_rowid_of_this_is_a_column_of_the_table(lake: Path) -> None:
+    """`{{ this }}` is a table, and DuckDB gives every table `rowid`; a misspelling is LL405."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("create table this_model (x int)")
+    con.execute("select max(rowid) from this_model")
+    with pytest.raises(duckdb.BinderException):
+        con.execute("select max(rowidd) from this_model")
+    model = f"{CORE}/klaviyo/int_klaviyo__profiles.sql"
+    old = "(select max(_airbyte_extracted_at) from {{ this }})"
+    path = lake / model
+    original = path.read_text(encoding="utf-8")
+    try:
+        path.write_text(original.replace(old, "(select max(_airbyte_extracted_at) from {{ this }} "
+                                              "where rowid >= 0)"), encoding="utf-8")
+        assert _column_findings(lake) == []
+        path.write_text(original.replace(old, "(select max(_airbyte_extracted_at) from {{ this }} "
+                                              "where rowidd >= 0)"), encoding="utf-8")
+        assert [f[0] for f in _column_findings(lake)] == ["LL405"]
+    finally:
+        path.write_text(original, encoding="utf-8")
 
 
 def test_compile_time_statements_that_are_not_queries_are_left_alone(lake: Path) -> None:
@@ -504,7 +676,7 @@ def _duckdb_verdicts(root: Path, work: Path) -> dict[tuple[str, bool], str]:
 def _classify(message: str) -> str:
     if "Could not find key" in message:
         return "struct"
-    if "cannot contain aggregates" in message:
+    if "cannot contain aggregates" in message or "must appear in the GROUP BY clause" in message:
         return "aggregate"
     if re.search(r"Referenced column .* not found|does not have a column named|"
                  r"Referenced table .* not found|column .* not found", message, re.I):

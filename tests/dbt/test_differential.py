@@ -56,15 +56,20 @@ COLUMN_MISSING = re.compile(
     r"|cannot be referenced before it is defined"
 )
 STRUCT_KEY_MISSING = re.compile(r'Could not find key ".*" in struct')
-OUTER_AGGREGATE = re.compile(r"(WHERE|GROUP BY) clause cannot contain aggregates")
+OUTER_AGGREGATE = re.compile(r"(WHERE|GROUP BY) clause cannot contain aggregates"
+                             r"|LATERAL join cannot contain aggregates")
+# An aggregate added to a query whose other columns are not grouped. Only the `this_select` kind
+# counts it as "aggregate": it puts an outer-only aggregate into an ungrouped query, while other
+# kinds may add an ungrouped column to a grouped query (not a column verdict).
+UNGROUPED = re.compile(r"must appear in the GROUP BY clause")
 AIRBYTE_META = ("_airbyte_raw_id", "_airbyte_extracted_at", "_airbyte_meta", "_airbyte_generation_id")
 DLT_META = ("_dlt_load_id", "_dlt_id")
 KINDS = (
     "rename", "insert_select", "insert_where", "insert_join", "insert_partition", "insert_cte",
     "delete_select", "swap_table", "unselected_field", "query_rename", "this_subquery",
-    "struct_key",
+    "struct_key", "struct_star", "this_select",
 )
-TARGETED_KINDS = ("query_rename", "this_subquery", "struct_key")
+TARGETED_KINDS = ("query_rename", "this_subquery", "struct_key", "struct_star", "this_select")
 MAX_EXAMPLES = 400
 # The body of a `{% set %}` block (SQL handed to run_query in the reference tree).
 SET_BLOCK = re.compile(r"\{% set \w+ %\}(.*?)\{% endset %\}", re.DOTALL)
@@ -74,6 +79,10 @@ THIS_SUBQUERY = re.compile(r"\(select max\((\w+)\) from \{\{ this \}\}\)")
 STRUCT_ACCESS = re.compile(r"(?<![\w.])([a-z_]\w*)(\[1\])?\.([a-z_]\w*)\b")
 # The select that opens a CTE body: `name as (` then `select *` or `select` alone on its line.
 CTE_SELECT = re.compile(r"\w+ as \(\n(\s*)select( \*)?(?=\n| from )")
+# A CTE that passes a source through: `name as (\n    select *\n    from {{ source(...) }}`.
+SOURCE_STAR = re.compile(r"\w+ as \(\n\s*select \*(?=\n\s*from \{\{ source\()")
+# The final query's FROM line (the last one at the start of a line), unless it is grouped.
+FINAL_FROM = re.compile(r"(?m)^from [^\n]*$")
 
 
 @dataclass
@@ -237,7 +246,41 @@ def applicable(lake: Lake, model: Model) -> list[str]:
         kinds.append("this_subquery")
     if struct_accesses(lake, model):
         kinds.append("struct_key")
+        if SOURCE_STAR.search(text):
+            kinds.append("struct_star")
+    if "materialized='incremental'" in text and ungrouped_final(text):
+        kinds.append("this_select")
     return [k for k in kinds if k != "insert_cte" or CTE_SELECT.search(text)]
+
+
+def ungrouped_final(text: str) -> bool:
+    """The final query's FROM line, when that query has no GROUP BY (and no UNION after it)."""
+    froms = list(FINAL_FROM.finditer(text))
+    return bool(froms) and not re.search(r"(?m)^(group by|union)\b", text[froms[-1].end():])
+
+
+def shadowing_fields(lake: Lake, model: Model) -> list[str]:
+    """STRUCT fields (not lists) of the model's stream, when a CTE passes that stream's source
+    through with `select *` (the source may take such a name as its alias there)."""
+    star = SOURCE_STAR.search(model.text)
+    if star is None or not model.text.startswith(_own_source(model), model.text.find("{{", star.end())):
+        return []
+    return [f for f, keys in lake.structs.get(model.stream or "", {}).items()
+            if keys and not _is_list(model, f)]
+
+
+def _own_source(model: Model) -> str:
+    source, _, stream = (model.stream or "").partition("__")
+    return f"{{{{ source('{source}', '{stream}') }}}}"
+
+
+def _is_list(model: Model, name: str) -> bool:
+    import json
+
+    source, stream = (model.stream or "__").split("__", 1)
+    path = REFERENCE_TREE / "assets" / "sources" / source / f"{stream}.json"
+    definition = json.loads(path.read_text(encoding="utf-8"))["fields"].get(name, {})
+    return isinstance(definition, dict) and isinstance(definition.get("items"), dict)
 
 
 def query_tokens(lake: Lake, text: str) -> list[re.Match[str]]:
@@ -353,6 +396,59 @@ def draw_mutation(draw: Any, lake: Lake) -> Mutation:
         }[form]
         return Mutation(kind, model.name, text[:access.start()] + written + text[access.end():],
                         f"{access.group()} -> {written}")
+    if kind == "struct_star":
+        # A CTE's `select *` over the stream replaces or renames a STRUCT column; the access
+        # after it reads the replaced struct (lotus-check cannot know its keys: only keys DuckDB
+        # binds are drawn) or the renamed one (its keys are the stream's).
+        access = draw(st.sampled_from(struct_accesses(lake, model)))
+        field_name, index, key = access.group(1), access.group(2) or "", access.group(3)
+        star = SOURCE_STAR.search(text)
+        assert star is not None
+        if index or draw(st.booleans()):
+            keys = lake.structs[model.stream or ""][field_name]
+            new = draw(st.sampled_from((key, *keys, _typo(key, 1), _typo(key, 2))))
+            clause = f"select * rename ({field_name} as lotus_renamed)"
+            written = f"lotus_renamed{index}.{new}"
+        else:
+            new = draw(st.sampled_from((key, "lotus_key")))
+            clause = f"select * replace (struct_insert({field_name}, lotus_key := 1) as {field_name})"
+            written = f"{field_name}.{new}"
+        mutated = text[:access.start()] + written + text[access.end():]
+        mutated = mutated[:star.end() - len("select *")] + clause + mutated[star.end():]
+        return Mutation(kind, model.name, mutated, f"{clause}; {access.group()} -> {written}")
+    if kind == "this_select":
+        # A subquery on `{{ this }}` in the final select list or a LATERAL join: a name `{{ this }}`
+        # lacks falls through to the outer query, whose aggregate that then is (DuckDB fails: the
+        # query is not grouped, or LATERAL).
+        fields = lake.fields.get(model.stream or "", ())
+        outer_only = tuple(f for f in fields if f not in model.columns)
+        pools = [p for p in (model.columns, outer_only, outer_only) if p]
+        new = draw(st.sampled_from(draw(st.sampled_from(pools))))
+        new = draw(st.sampled_from((new, new, _typo(new, 1))))
+        final = list(FINAL_FROM.finditer(text))[-1]
+        shadows = shadowing_fields(lake, model)
+        if shadows and draw(st.integers(0, 2)) == 0:
+            # The outer relation is aliased like a STRUCT field the subquery's own relation has:
+            # `field.key` in the subquery is that struct's key, not the outer alias' column.
+            field_name = draw(st.sampled_from(shadows))
+            key = draw(st.sampled_from(lake.structs[model.stream or ""][field_name]))
+            key = draw(st.sampled_from((key, key, _typo(key, 2))))
+            source = _own_source(model)
+            star = SOURCE_STAR.search(text)
+            assert star is not None
+            subquery = (f"(select max({field_name}.{key}) from {source} as lotus_inner)"
+                        " as lotus_mutant")
+            call = text.index(source, star.end())
+            mutated = (text[:star.end()] + f", {subquery}" + text[star.end():call + len(source)]
+                       + f" as {field_name}" + text[call + len(source):])
+            return Mutation(kind, model.name, mutated, f"{subquery}; {source} as {field_name}")
+        if draw(st.booleans()):
+            subquery = f"(select max({new}) from {{{{ this }}}}) as lotus_mutant"
+            mutated = text[:final.start() - 1] + f",\n    {subquery}" + text[final.start() - 1:]
+        else:
+            subquery = f" join lateral (select max({new}) as lotus_mutant) as lotus_lateral on true"
+            mutated = text[:final.end()] + subquery + text[final.end():]
+        return Mutation(kind, model.name, mutated, subquery.strip())
     # swap_table
     calls = list(re.finditer(r"\{\{ (ref|source)\(([^)]*)\) \}\}", text))
     call = draw(st.sampled_from(calls))
@@ -489,7 +585,7 @@ def test_column_verdicts_agree_with_duckdb(lake: Lake) -> None:
         ours = checker_verdict(lake, mutation, targets)
         theirs = duckdb_verdict(lake, connection, mutation, targets)
         for target in targets:
-            verdict = duckdb_category(theirs[target])
+            verdict = duckdb_category(theirs[target], mutation.kind)
             flagged = {VERDICT_CODES[f.split()[0]] for f in ours[target]}
             # DuckDB stops at its first error: one of lotus-check's findings must be that one.
             agree = verdict in flagged if verdict else not flagged
@@ -526,9 +622,11 @@ def test_column_verdicts_agree_with_duckdb(lake: Lake) -> None:
     assert len(undetermined) <= len(outcomes) // 50, undetermined
 
 
-def duckdb_category(message: str) -> str:
+def duckdb_category(message: str, kind: str = "") -> str:
     """"column", "struct" or "aggregate" for DuckDB's binder errors lotus-check judges; "" when
     the SQL binds (or fails for another reason: types, ambiguity)."""
+    if kind == "this_select" and UNGROUPED.search(message):
+        return "aggregate"
     if COLUMN_MISSING.search(message):
         return "column"
     if STRUCT_KEY_MISSING.search(message):

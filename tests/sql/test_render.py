@@ -363,6 +363,39 @@ def test_run_query_on_a_literal_maps_its_pieces_and_statement_bodies_are_recorde
     assert show == [("show", 5, 15), ("tables", 5, 20)]
 
 
+def test_sql_built_before_run_query_maps_to_its_string_or_block_not_to_text_after() -> None:
+    """The pieces map into Jinja string constants and set-block bodies only: a comment or SQL
+    after the call that repeats them is never the place."""
+    import duckdb
+
+    built = (
+        "select 1\n"
+        "-- header\n"
+        "{% set q = 'select max(updatd) as m from ' ~ this %}\n"
+        "{% set r = run_query(q) %}\n"
+        "select 2\n"
+        "-- the last select max(updatd) as m from the table\n"
+    )
+    filtered = (
+        "select 1\n"
+        "{% set q | trim %}\n"
+        "  select max(updatd) as m from {{ this }}\n"
+        "{% endset %}\n"
+        "{% set r = run_query(q) %}\n"
+        "select max(updatd) as m from t\n"
+    )
+    con = duckdb.connect()
+    con.execute("create table model (updated int)")
+    for template, where in ((built, [("select", 3, 13), ("max", 3, 20), ("updatd", 3, 24)]),
+                            (filtered, [("select", 3, 3), ("max", 3, 10), ("updatd", 3, 14)])):
+        [query] = query_positions(template)
+        assert query[:3] == where
+        [rendered] = render(template, model_name="model").queries
+        with pytest.raises(duckdb.BinderException, match="updatd"):
+            con.execute(re.sub(r"__lotus_rel_\d+", "model", rendered.sql))
+        con.execute(re.sub(r"__lotus_rel_\d+", "model", rendered.sql).replace("updatd", "updated"))
+
+
 def test_loop_bodies_map_back_to_the_loop_text() -> None:
     template = "select\n{% for c in ['a', 'b'] %}  x_{{ c }},\n{% endfor %}  last_col\nfrom t"
     result = render(template)

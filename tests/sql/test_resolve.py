@@ -326,8 +326,28 @@ def test_aggregates_with_a_certain_own_column_are_not_recorded() -> None:
 def test_qualified_outer_columns_are_fixed_in_the_aggregate() -> None:
     sql = "select * from raw o where o.id > (select max(o.k) from this_model t)"
     [aggregate] = resolved(sql).aggregates
-    assert [(depth, label) for depth, label, _ in aggregate.fixed] == [(1, "o")]
+    # `this_model` may have a struct column `o`, which DuckDB would read instead: the shadow.
+    assert [(depth, label, [(s.rel, s.column) for s in shadow])
+            for depth, label, _, shadow in aggregate.fixed] == [(1, "o", [("this_model", "o")])]
     assert correlation(sql) == []  # qualified: never a correlation finding
+
+
+def test_a_column_of_the_subquery_named_like_an_outer_alias_is_the_subquerys() -> None:
+    """DuckDB tries table aliases, then columns, level by level outwards."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("create table raw as select 1 as id")
+    inner = "(select {'id': 1} as customer) as o2"
+    sql = f"select * from raw as customer where id > (select max(customer.id) from {inner})"
+    assert resolved(sql).aggregates == []  # `customer` is o2's column: its own aggregate
+    con.execute(sql)
+    # The neighbour: o2 has no column `customer`, so `max(customer.id)` aggregates the outer query.
+    wrong = sql.replace("as customer) as o2", "as buyer) as o2")
+    [aggregate] = resolved(wrong).aggregates
+    assert aggregate.clauses[1] == "where"
+    with pytest.raises(duckdb.BinderException, match="cannot contain aggregates"):
+        con.execute(wrong)
 
 
 def test_filter_columns_count_as_the_aggregates_columns() -> None:
