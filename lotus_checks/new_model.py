@@ -67,17 +67,22 @@ def stream_model(
     source: str,
     stream: str,
     tag: str,
-    fields: list[str],
+    fields: dict[str, Any],
     connector: str,
     primary_key: list[str],
     sibling: Sibling | None,
 ) -> str:
-    """The text of `int_<source>__<stream>.sql`."""
+    """The text of `int_<source>__<stream>.sql`. `fields`: name -> definition of each field the
+    stream syncs (from the source schema when there is one)."""
     config = _config(tag, primary_key, sibling)
     incremental = config.get("materialized") == "incremental"
     read = _raw_read(source, stream, sibling)
     landed_at = LANDED_AT.get(connector, LANDED_AT["airbyte"])
-    columns = [*fields, *METADATA_COLUMNS.get(connector, METADATA_COLUMNS["airbyte"])]
+    flatten = sibling is not None and _reads_struct_keys(sibling.text)
+    columns: list[str] = []
+    for name, definition in fields.items():
+        columns += _struct_columns(name, definition, fields) if flatten else [_identifier(name)]
+    columns += [_identifier(c) for c in METADATA_COLUMNS.get(connector, METADATA_COLUMNS["airbyte"])]
     lines = [_config_call(config, multiline=sibling is not None and _multiline_config(sibling.text)), ""]
     lines += [
         f"-- Written by `lotus-check --fix --unsafe-fixes` for stream {source}.{stream}: review it.",
@@ -92,9 +97,33 @@ def stream_model(
             "    {% endif %}",
         ]
     lines += [")", "", "select"]
-    lines += [f"    {_identifier(c)}," for c in columns[:-1]]
-    lines += [f"    {_identifier(columns[-1])}", "from landed", ""]
+    lines += [f"    {c}," for c in columns[:-1]]
+    lines += [f"    {columns[-1]}", "from landed", ""]
     return "\n".join(lines)
+
+
+# A sibling that reads a struct's keys as columns of their own (`customer.id as customer_id`).
+_STRUCT_KEY_READ = re.compile(r"\b[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*\s+as\s+[a-z_]", re.IGNORECASE)
+
+
+def _reads_struct_keys(text: str) -> bool:
+    return _STRUCT_KEY_READ.search(text) is not None
+
+
+def _struct_columns(name: str, definition: Any, fields: dict[str, Any]) -> list[str]:
+    """A field as the siblings read it: an object stored as a STRUCT (its type `object`, its
+    properties declared) becomes one column per key, `field.key as field_key`; anything else,
+    or a key whose column name another field already has, stays the field itself."""
+    properties = definition.get("properties") if isinstance(definition, dict) else None
+    kind = definition.get("type") if isinstance(definition, dict) else None
+    kinds = [k for k in (kind if isinstance(kind, list) else [kind]) if k != "null"]
+    if kinds != ["object"] or not isinstance(properties, dict) or not properties:
+        return [_identifier(name)]
+    aliases = [f"{name}_{key}" for key in properties]
+    if any(alias in fields for alias in aliases) or not all(isinstance(k, str) for k in properties):
+        return [_identifier(name)]
+    return [f"{_identifier(name)}.{_identifier(key)} as {_identifier(alias)}"
+            for key, alias in zip(properties, aliases)]
 
 
 def _config(tag: str, primary_key: list[str], sibling: Sibling | None) -> dict[str, Any]:

@@ -1330,8 +1330,22 @@ def _new_model(lake: _Lake, stream: Stream) -> str:
         stream.source,
         stream.name,
         lake.stream_tag(stream.source, stream.name),
-        [f for f in fields if isinstance(f, str)] if isinstance(fields, dict) else [],
+        _synced_definitions(lake, stream, fields),
         connector,
         primary_key,
         sibling,
     )
+
+
+def _synced_definitions(lake: _Lake, stream: Stream, fields: Any) -> dict[str, Any]:
+    """name -> definition of each field the stream selects, from the source schema when it has
+    the field (what the generator writes into the catalog), else from the stream config."""
+    if not isinstance(fields, dict):
+        return {}
+    offered: Any = {}
+    if stream.schema_path is not None:
+        doc = lake.repo.json(stream.schema_path)
+        offered = doc.data.get("fields") if doc is not None and isinstance(doc.data, dict) else {}
+    offered = offered if isinstance(offered, dict) else {}
+    return {name: offered.get(name, definition) for name, definition in fields.items()
+            if isinstance(name, str)}

@@ -200,6 +200,10 @@ def test_ll302_model_of_a_dlt_stream_reads_like_its_siblings(reference_repo: Pat
     assert "_dlt_load_id" in text and "_airbyte" not in text
 
 
+def _strings(*names: str) -> dict[str, dict[str, str]]:
+    return {name: {"type": "string"} for name in names}
+
+
 def test_new_model_keeps_an_incremental_siblings_config() -> None:
     from lotus_checks.new_model import Sibling
     from lotus_checks.new_model import stream_model
@@ -212,7 +216,7 @@ def test_new_model_keeps_an_incremental_siblings_config() -> None:
         config={"tags": ["core", "shop__orders"], "materialized": "incremental",
                 "unique_key": "order_id", "incremental_strategy": "delete+insert"},
     )
-    text = stream_model("shop", "refunds", "shop__refunds", ["id", "select"], "airbyte", ["id"],
+    text = stream_model("shop", "refunds", "shop__refunds", _strings("id", "select"), "airbyte", ["id"],
                         sibling)
     assert text.startswith("{{\n  config(\n    tags=['core', 'shop__refunds'],\n"
                            "    materialized='incremental',\n    unique_key='id',\n"
@@ -221,7 +225,8 @@ def test_new_model_keeps_an_incremental_siblings_config() -> None:
     assert "{% if is_incremental() %}" in text
     assert '    "select",' in text  # a keyword is quoted
     # without a primary key there is nothing to merge on: a table
-    keyless = stream_model("shop", "refunds", "shop__refunds", ["id"], "airbyte", [], sibling)
+    keyless = stream_model("shop", "refunds", "shop__refunds", _strings("id"), "airbyte", [],
+                           sibling)
     assert "materialized='table'" in keyless and "unique_key" not in keyless
     assert "is_incremental" not in keyless
 
@@ -254,7 +259,7 @@ def test_new_model_quotes_every_keyword_duckdb_does_not_take_bare() -> None:
     connection.execute('create table t as select 1 as "order", 2 as "left", 3 as "year"')
     from lotus_checks.new_model import stream_model
 
-    sql = stream_model("s", "t", "s__t", ["order", "left", "year"], "dlt", [], None)
+    sql = stream_model("s", "t", "s__t", _strings("order", "left", "year"), "dlt", [], None)
     select = sql[sql.index("select\n"):].replace("from landed", "from t")
     select = select.replace("    _dlt_load_id,\n", "").replace(",\n    _dlt_id", "")
     assert connection.execute(select).fetchall() == [(1, 2, 3)]
@@ -272,7 +277,7 @@ def test_new_model_renames_only_the_landing_paths_stream_segment() -> None:
     sibling = _sibling(
         "select * from read_parquet('{{ var(\"raw_root\", \"s3://raw\") }}/acme/acme/**/*.parquet')",
         "acme", "acme__acme")
-    text = stream_model("acme", "gamma", "acme__gamma", ["id"], "airbyte", [], sibling)  # type: ignore[arg-type]
+    text = stream_model("acme", "gamma", "acme__gamma", _strings("id"), "airbyte", [], sibling)  # type: ignore[arg-type]
     assert "/acme/gamma/**/*.parquet')" in text
 
 
@@ -281,7 +286,7 @@ def test_new_model_takes_the_siblings_tag_off_under_a_custom_stream_tag() -> Non
 
     sibling = _sibling("select * from {{ source('shop', 'orders') }}", "orders", "shop-orders",
                        alias="orders_v2", materialized="table")
-    text = stream_model("shop", "refunds", "shop-refunds", ["id"], "airbyte", [], sibling)  # type: ignore[arg-type]
+    text = stream_model("shop", "refunds", "shop-refunds", _strings("id"), "airbyte", [], sibling)  # type: ignore[arg-type]
     assert "tags=['core', 'shop-refunds']" in text
     assert "alias" not in text  # names the sibling's relation: never copied
 
@@ -309,3 +314,33 @@ def test_fix_keeps_a_byte_order_mark(reference_repo: Path) -> None:
     check_tree(reference_repo, fix=True)
     data = project.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf") and b"  - assets/core/gorgias\n" in data
+
+
+def test_new_model_reads_struct_keys_as_its_siblings_do() -> None:
+    """A sibling reading `customer.id as customer_id`: an object field with declared properties
+    becomes a column per key; an object without properties (JSON) stays one column. DuckDB
+    runs the result on a table of that shape."""
+    import duckdb
+
+    from lotus_checks.new_model import stream_model
+
+    sibling = _sibling("select customer.id as customer_id from {{ source('shop', 'orders') }}",
+                       "orders", "shop__orders")
+    fields = {
+        "id": {"type": "integer"},
+        "customer": {"type": ["null", "object"], "properties": {"id": {"type": "integer"},
+                                                               "email": {"type": "string"}}},
+        "note_attributes": {"type": "object"},
+    }
+    text = stream_model("shop", "refunds", "shop__refunds", fields, "dlt", [], sibling)  # type: ignore[arg-type]
+    assert "    customer.id as customer_id,\n    customer.email as customer_email,\n" in text
+    assert "    note_attributes,\n" in text
+    connection = duckdb.connect()
+    connection.execute("create table landed as select 1 as id, {'id': 7, 'email': 'a@b'} as "
+                       "customer, '{}'::json as note_attributes, 'l' as _dlt_load_id, 'i' as _dlt_id")
+    select = text[text.index("select\n"):]
+    assert connection.execute(select).fetchall() == [(1, 7, "a@b", "{}", "l", "i")]
+    # A sibling that reads whole objects: the new model does too.
+    plain = _sibling("select customer from {{ source('shop', 'orders') }}", "orders", "shop__orders")
+    text = stream_model("shop", "refunds", "shop__refunds", fields, "dlt", [], plain)  # type: ignore[arg-type]
+    assert "    customer,\n" in text
