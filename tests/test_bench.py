@@ -18,7 +18,8 @@ from tests.conftest import codes
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-def _load(name: str) -> ModuleType:
+def load_bench_script(name: str) -> ModuleType:
+    """A script of bench/ imported as a module (bench/ is not a package)."""
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -29,7 +30,7 @@ def _load(name: str) -> ModuleType:
 
 @pytest.fixture(scope="module")
 def generate_tree() -> ModuleType:
-    return _load("generate_tree")
+    return load_bench_script("generate_tree")
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -118,7 +119,7 @@ def test_floor_parses_each_model_as_a_jinja_template(generate_tree: ModuleType,
                                                      tmp_path: Path) -> None:
     # "read + parse every input file": a model is parsed as the template it is; the read-only
     # variant only reads it. A model Jinja cannot parse tells the two apart.
-    run = _load("run")
+    run = load_bench_script("run")
     generate_tree.generate(tmp_path, 1, 2, 1)
     model = next(tmp_path.glob("orchestration/assets/core/*/int_*.sql"))
     model.write_text(model.read_text() + "{% if %}\n")
@@ -138,7 +139,7 @@ def test_required_work_renders_parses_and_regenerates(generate_tree: ModuleType,
                                                       tmp_path: Path) -> None:
     # The yardstick does the work it claims: every rendering parsed (a model naming
     # is_incremental() twice), and the generator run; a broken generator makes it fail.
-    run = _load("run")
+    run = load_bench_script("run")
     counts = generate_tree.generate(tmp_path, 2, 3, 1)
     models = sorted(tmp_path.glob("orchestration/assets/**/*.sql"))
     expected = sum(2 if "is_incremental()" in m.read_text() else 1 for m in models)
@@ -161,7 +162,7 @@ def test_required_work_renders_parses_and_regenerates(generate_tree: ModuleType,
 
 
 def test_required_work_section_compares_the_m_limits_with_the_bound() -> None:
-    run = _load("run")
+    run = load_bench_script("run")
     figures = {
         "required": {"median_s": 1.5, "cpu_median_s": 2.0},
         "dbt_cold": {"median_s": 8.0},
@@ -181,7 +182,7 @@ def test_required_work_section_compares_the_m_limits_with_the_bound() -> None:
 def test_growth_targets_use_the_alternating_pairs_when_measured() -> None:
     # Medians taken minutes apart say 4.5x; the pairs run in alternation say 3.2x: the target
     # is judged on the pairs, and the other figure stays on the medians.
-    run = _load("run")
+    run = load_bench_script("run")
 
     def size(models: int, cold: float, floor: float) -> dict:
         return {"models": models, "figures": {

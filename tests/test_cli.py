@@ -27,7 +27,9 @@ def test_version_and_module_entry_point() -> None:
 
 
 def test_version_and_help_do_not_import_heavy_libraries() -> None:
-    heavy = ("sqlglot", "jinja2", "dbt", "jsonschema", "hcl2", "duckdb", "yaml")
+    # ...nor the layout detection, which walks the tree
+    heavy = ("sqlglot", "jinja2", "dbt", "jsonschema", "hcl2", "duckdb", "yaml",
+             "lotus_checks.layout", "lotus_checks.settings", "lotus_checks.config")
     script = (
         "import sys\n"
         "from lotus_checks.cli import main\n"

@@ -333,24 +333,6 @@ def test_quick_path_keys_read_what_yaml_reads_or_step_aside(text: str) -> None:
         assert quick == {k: v for k, v in data.items() if k in layout._PATH_KEYS}
 
 
-def test_version_and_help_do_not_import_detection() -> None:
-    script = (
-        "import sys\n"
-        "from lotus_checks.cli import main\n"
-        "for argv in (['--version'], ['--help']):\n"
-        "    try:\n"
-        "        main(argv)\n"
-        "    except SystemExit:\n"
-        "        pass\n"
-        "print([m for m in ('lotus_checks.layout', 'lotus_checks.settings', 'lotus_checks.config')"
-        " if m in sys.modules])\n"
-    )
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=False)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "[]"
-
-
 # ---- configured paths must exist --------------------------------------------------------------
 
 

@@ -8,31 +8,21 @@ reached.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCH = Path(__file__).resolve().parent.parent / "bench"
+from tests.test_bench import load_bench_script
+
 CONNECTOR = "klaviyo"
 STREAMS = 3
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_precision", BENCH / "precision.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def precision() -> ModuleType:
-    return _load()
+    return load_bench_script("precision")
 
 
 @pytest.fixture(scope="module")
