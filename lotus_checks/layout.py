@@ -217,11 +217,18 @@ def _inside(path: str, folder: str | None) -> bool:
 # ---- choosing ---------------------------------------------------------------------------------
 
 
+_TEST_FOLDERS = frozenset({"tests", "test", "fixtures", "testdata", "examples"})
+
+
 def _choose(found: Detected, tree: _Tree, key: str, candidates: list[str], what: str,
             anchor: str | None, looked_for: str) -> None:
     if len(candidates) > 1 and anchor not in (None, ".", ""):
         inside = [c for c in candidates if _inside(c, anchor)]
         candidates = inside or candidates
+    if len(candidates) > 1:
+        # A copy under a tests or fixtures folder is test data, not the platform's layout.
+        real = [c for c in candidates if not _TEST_FOLDERS & set(c.split("/"))]
+        candidates = real or candidates
     if len(candidates) > 1:
         # The folder named as Lotus Lake names it (`streams`, `sources`), when only one is:
         # beside it, the other may just hold a stray file of that shape.

@@ -105,6 +105,7 @@ def copy_reference_dag(dest: Path, *, unlisted_source: str | None = None) -> Pat
             ("'assets' / 'sources'", "'dag' / 'sources'"))
     rewrite("dag/processed/assets.py", ("'assets' / 'streams'", "'dag' / 'streams'"))
     rewrite("airbyte/terraform/connections.tf", ("/../../assets/streams/", "/../../dag/streams/"))
+    rewrite("airbyte/terraform/backfill.tf", ("/../../assets/streams/", "/../../dag/streams/"))
     return dest
 
 

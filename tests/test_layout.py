@@ -203,7 +203,7 @@ def test_a_copy_outside_the_dbt_project_folder_is_not_a_candidate(tmp_path: Path
     """A fixture copy of a tree (tests/fixtures/...) is not ambiguous with the platform's own
     folders: candidates inside the dbt project's folder win."""
     root = copy_reference(tmp_path)
-    fixture = root / "tests/fixtures/streams/shopify"
+    fixture = root / "orchestration/tests/fixtures/streams/shopify"
     fixture.mkdir(parents=True)
     (fixture / "orders.json").write_bytes((root / STREAMS / "shopify/orders.json").read_bytes())
     assert load_config(root).streams == STREAMS
@@ -462,3 +462,13 @@ def test_ambiguity_names_the_key_even_without_config_error(tmp_path: Path) -> No
     (root / "orchestration/old/streams/x/_catalog.json").write_text("{}")
     with pytest.raises(ConfigError, match="candidates for the stream configs folder"):
         load_config(root)
+
+
+def test_a_copy_under_tests_does_not_make_the_layout_ambiguous(tmp_path: Path) -> None:
+    """Test data shaped like the layout, inside the dbt project's folder too."""
+    root = copy_reference_dag(tmp_path)
+    fixture = root / "orchestration/tests/fixtures/streams/shopify"
+    fixture.mkdir(parents=True)
+    (fixture / "orders.json").write_bytes(
+        (root / "orchestration/dag/streams/shopify/orders.json").read_bytes())
+    assert load_config(root).streams == "orchestration/dag/streams"

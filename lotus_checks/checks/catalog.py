@@ -13,8 +13,10 @@ committed without regenerating is caught at that commit.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
+import sys
 from dataclasses import dataclass
 from dataclasses import field
 from functools import cached_property
@@ -127,7 +129,10 @@ and the path it tried.
 An error: until the generator runs, no change to a stream config can reach Airbyte (the
 catalogs cannot be regenerated), and nothing about the catalogs is checked. When it dies with a
 `KeyError` on a key an Airbyte stream config lacks (`sync_mode`), LL501 reports that stream
-config instead (one root cause, one finding).
+config instead (one root cause, one finding). A warning instead when the generator imports a
+package the Python running lotus-check does not have (`ModuleNotFoundError`: pre-commit's and
+the Action's environments hold only lotus-check's packages): the repo is fine, the catalogs are
+just not checked there; install the package where lotus-check runs.
 
 Fires on: a generator that raises on a stream config it cannot read, or
 `generator = "orchestration/airbyte/generate-catalog.py"` when the script was renamed (or is
@@ -774,6 +779,23 @@ class _Evaluation:
                     f"`generator-env` in lotus-check.toml (generator-env = [\"{variable}\"]); "
                     + hint)
         hint += "; if the generator moved, set `generator` in lotus-check.toml"
+        missing = _MISSING_MODULE.search(last)
+        if missing is not None:
+            # Usually the repo's code is fine: the Python running lotus-check lacks a package
+            # the generator imports (pre-commit's and the Action's environments hold only
+            # lotus-check's). Nothing breaks on a push; the catalogs are not checked here.
+            module = missing.group(1)
+            self.findings.append(LL204.finding(
+                home,
+                message=f"the catalog generator imports `{module}`, which the Python running "
+                f"lotus-check ({sys.executable}) does not have, so the catalogs were not checked",
+                hint=f"install `{module}` where lotus-check runs (pre-commit: "
+                f"`additional_dependencies: [{module.split('.')[0]}]` on the hook; the Action: "
+                "in the job before it); if it is a module of the repo's own, it must sit beside "
+                "the generator",
+                severity=Severity.WARNING,
+            ))
+            return
         self.findings.append(LL204.finding(home, message=message, hint=hint))
 
     # ---- hints -------------------------------------------------------------------------------
@@ -938,3 +960,6 @@ def _git_changed(root: Path) -> frozenset[str] | None:
             except ValueError:
                 continue
     return frozenset(out)
+
+
+_MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([A-Za-z0-9_.]+)'")

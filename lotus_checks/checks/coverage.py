@@ -716,8 +716,24 @@ def _undeclared_streams(lake: _Lake, source: str) -> tuple[str, list[Stream]]:
         return sources_file, []  # the sources file cannot be read: its LL0xx finding says why
     names = {t.name for d in declared for t in d.tables}
     names |= {t.identifier for d in declared for t in d.tables if t.identifier}
-    streams = [s for s in lake.repo.streams_of(source) if s.name not in names and lake.synced(s)]
+    streams = [s for s in lake.repo.streams_of(source)
+               if s.name not in names and lake.synced(s) and not _read_another_way(lake, s)]
     return sources_file, streams
+
+
+def _read_another_way(lake: _Lake, stream: Stream) -> bool:
+    """The stream's own models exist and none reads it through `source()` (they read its files
+    by path, or the paths the orchestrator passes): no model needs its table, and dbt builds."""
+    name = lake.stream_model_name(stream.source, stream.name)
+    models = lake.models_by_name.get(name, []) or lake.other_layer_models(stream)
+    if not models:
+        return False
+    dbt_name = lake.dbt_source_name(stream.source)
+    for model in models:
+        facts = lake.facts(model)
+        if facts.tags is None or (dbt_name, stream.name) in facts.sources:
+            return False
+    return True
 
 
 def _missing_tables(lake: _Lake, source: str) -> Iterator[Finding]:

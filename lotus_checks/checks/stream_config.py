@@ -171,7 +171,9 @@ LL506 = Rule(
     explanation="""The source schema's `options` list the `sync_modes` and
 `destination_sync_modes` the source supports; the generator writes them into the catalog as
 `supportedSyncModes`. Asking for another one makes Airbyte reject the connection, so the apply
-fails (for example `incremental` on a source without a cursor). For dlt streams a warning.
+fails (for example `incremental` on a source without a cursor). dlt streams are not judged
+against these options: Airbyte's discovery lists them, and a dlt pipeline sets its own write
+disposition (`merge`, `replace`, `append`).
 
 Fires on (source options: `"sync_modes": ["full_refresh"]`):
 ```json
@@ -872,8 +874,8 @@ def _compare_definition(
 
 def _modes_offered(config: StreamFile, source: dict[str, Any], schema_path: str) -> Iterator[Finding]:
     options = source.get("options")
-    if not isinstance(options, dict):
-        return
+    if not isinstance(options, dict) or config.connector == DLT:
+        return  # the options are what Airbyte offers; a dlt pipeline sets its own modes
     sync_mode, destination = _valid_modes(config)
     for key, value, option in (
         ("sync_mode", sync_mode, "sync_modes"),

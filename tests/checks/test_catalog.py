@@ -1083,3 +1083,21 @@ def test_certainly_valid_only_when_draft7_agrees(schema: Any) -> None:
         assert Draft7Validator(Draft7Validator.META_SCHEMA).is_valid(schema)
     for _, bad in types:
         assert bad and all(name not in JSON_TYPES for name in bad)
+
+
+def test_a_generator_importing_a_package_lotus_check_lacks_is_a_warning(lake: Path) -> None:
+    """`python generate-catalog.py` works in the user's environment; lotus-check's Python
+    (pre-commit's hook environment) lacks the package: nothing breaks on a push."""
+    generator = lake / "orchestration/airbyte/generate-catalog.py"
+    text = generator.read_text(encoding="utf-8")
+    generator.write_text(text.replace("import argparse\n", "import argparse\nimport lotus_no_such_pkg\n", 1),
+                         encoding="utf-8")
+    result = check_catalogs(lake)
+    [finding] = result.findings
+    assert (finding.code, finding.severity) == ("LL204", Severity.WARNING)
+    assert "`lotus_no_such_pkg`" in finding.message and "additional_dependencies" in finding.hint
+    # The neighbour: a generator that fails on its own is still an error.
+    generator.write_text(text.replace("import argparse\n", "import argparse\nraise SystemExit(3)\n", 1),
+                         encoding="utf-8")
+    [finding] = check_catalogs(lake).findings
+    assert (finding.code, finding.severity) == ("LL204", Severity.ERROR)

@@ -793,3 +793,22 @@ def test_terraform_parse_is_cached_by_content(tmp_path: Path) -> None:
             parse_hcl_cached(broken, cache)
         assert info.value.message.startswith("invalid HCL")
     assert len(list((tmp_path / "cache" / "hcl").rglob("*.json"))) == len(files) + 1
+
+
+def test_ll301_silent_for_a_stream_its_model_reads_by_path(reference_repo: Path) -> None:
+    """stripe's models mostly read through source(); `int_stripe__customers` reads the file
+    Dagster passes. Its stream needs no table in the sources file: nothing calls source() on it.
+    The neighbour: the same stream read through source() needs its table."""
+    sources = reference_repo / CORE / "stripe" / "_stripe__sources.yml"
+    text = sources.read_text(encoding="utf-8")
+    assert "      - name: customers\n" in text
+    sources.write_text(text.replace("      - name: customers\n", ""), encoding="utf-8")
+    assert [c for c in codes(check_tree(reference_repo)) if c[0] == "LL301"] == []
+
+    model = reference_repo / CORE / "stripe" / "int_stripe__customers.sql"
+    original = model.read_text(encoding="utf-8")
+    start = original.index("read_parquet(")
+    end = original.index(")", original.index("'", original.index("'", start) + 1)) + 1
+    model.write_text(original[:start] + "{{ source('stripe', 'customers') }}" + original[end:],
+                     encoding="utf-8")
+    assert "LL301" in {c[0] for c in codes(check_tree(reference_repo))}

@@ -396,6 +396,15 @@ def test_ll506_mode_not_offered(make_repo: MakeRepo) -> None:
     assert findings(make_repo, ok, schema) == []
 
 
+def test_ll506_leaves_dlt_streams_alone(make_repo: MakeRepo) -> None:
+    """The options are what Airbyte's discovery offers; a dlt pipeline merges on its own."""
+    schema = source_schema("orders")
+    schema["options"] = {"sync_modes": ["full_refresh", "incremental"],
+                         "destination_sync_modes": ["overwrite", "append", "append_dedup"]}
+    config = stream_config("orders", connector="dlt", destination_sync_mode="merge")
+    assert [c for c, *_ in findings(make_repo, config, schema)] == []
+
+
 def test_ll506_not_repeated_for_invalid_mode(make_repo: MakeRepo) -> None:
     schema = source_schema("orders")
     config = stream_config("orders", destination_sync_mode="dedup")
