@@ -52,7 +52,8 @@ The rule applies to a source once it is read through `source()`: some model call
 its model folder, or a YAML file in a model folder declares the dbt source. The dbt source
 judged is the one the models in the source's folder read through `source()` (a repo may declare
 `stripe_raw` for the `stripe` streams), else the one declared in that folder. Sources whose models
-only use `read_parquet(...)` are left alone. Streams with `"selected": false` are not synced and
+only use `read_parquet(...)` are left alone, and so is a stream whose own models read it by path
+(`read_parquet`, or the paths the orchestrator passes): no `source()` call needs its table. Streams with `"selected": false` are not synced and
 are skipped. Turn the rule off with `ignore = ["LL301"]` if your sources are declared elsewhere.
 
 Fires on (stream config `streams/shopify/order_refunds.json` exists):

@@ -35,6 +35,12 @@ from tests.robustness.helpers import build_lake
 from tests.robustness.helpers import run_cli
 from tests.robustness.helpers import run_process
 
+# The CPU budget's timer may expire while Python runs a finalizer (a multiprocessing pool's,
+# collected mid-block); Python reports an exception raised there as "ignored" and the repeating
+# timer raises it again in the model's own code, which still ends as LL008 (the tests below
+# check the outcome). The ignored one is expected, not a failure.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
 HEADER = "{{ config(tags=['core', 'shopify__orders']) }}\nselect id from {{ source('shopify', 'orders') }}\n"
 # ~3 MB (under max-file-size); sqlglot alone needs well over the budget to parse it.
 LONG_OR_CHAIN = HEADER + "where " + " or ".join(f"a{i} = 1" for i in range(250_000)) + "\n"
@@ -75,11 +81,13 @@ def facts_entries(lake: Path) -> int:
 
 
 def test_model_over_the_cpu_budget_is_ll008_quickly(lake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shipped = _budget.MODEL_SECONDS
     monkeypatch.setattr(_budget, "MODEL_SECONDS", 0.3)
     (lake / ORDERS_MODEL).write_text(WIDE_SELECT)
     started = time.monotonic()
     found = findings_on(lake, ORDERS_MODEL, "--select", "LL0,LL4")
-    assert time.monotonic() - started < 3.0
+    # well within the shipped budget: the 0.3 s one ended it (wall time, so not tighter)
+    assert time.monotonic() - started < shipped
     assert found == [("LL008", None)]
 
 
