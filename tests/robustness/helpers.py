@@ -15,6 +15,7 @@ import contextlib
 import faulthandler
 import functools
 import io
+import json
 import os
 import shutil
 import stat
@@ -170,6 +171,14 @@ def run_cli(*argv: str) -> Outcome:
     with no_hang(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(argv))
     return Outcome(code, out.getvalue(), err.getvalue())
+
+
+def json_findings(root: Path, *args: str) -> list[dict]:
+    """The findings of an in-process run on `root` (no cache, JSON output), which must end
+    cleanly."""
+    outcome = run_cli("--root", str(root), "--no-cache", "--output-format", "json", *args)
+    assert_clean_end(outcome)
+    return json.loads(outcome.out)["findings"]  # type: ignore[no-any-return]
 
 
 def run_process(*argv: str, timeout: float = 30, cwd: Path | None = None) -> Outcome:

@@ -28,6 +28,7 @@ from tests.robustness.helpers import STREAMS
 from tests.robustness.helpers import assert_clean_end
 from tests.robustness.helpers import assert_unchanged
 from tests.robustness.helpers import build_lake
+from tests.robustness.helpers import json_findings
 from tests.robustness.helpers import run_cli
 from tests.robustness.helpers import snapshot
 
@@ -37,10 +38,6 @@ def lake(tmp_path: Path) -> Path:
     return build_lake(tmp_path / "lake")
 
 
-def json_findings(lake: Path, *args: str) -> list[dict]:
-    outcome = run_cli("--root", str(lake), "--no-cache", "--output-format", "json", *args)
-    assert_clean_end(outcome)
-    return json.loads(outcome.out)["findings"]
 
 
 def usage_error(lake: Path, *args: str) -> str:

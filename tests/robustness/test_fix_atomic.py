@@ -31,6 +31,7 @@ from tests.robustness.helpers import STREAMS
 from tests.robustness.helpers import TERRAFORM
 from tests.robustness.helpers import assert_clean_end
 from tests.robustness.helpers import build_lake
+from tests.robustness.helpers import json_findings
 from tests.robustness.helpers import run_cli
 
 SECOND_SOURCE_CATALOG = "orchestration/assets/streams/shopify2/_catalog.json"
@@ -59,10 +60,6 @@ def temp_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.tmp"))
 
 
-def findings(root: Path) -> list[dict]:
-    outcome = run_cli("--root", str(root), "--no-cache", "--output-format", "json")
-    assert_clean_end(outcome)
-    return json.loads(outcome.out)["findings"]
 
 
 # ---- faults in process ---------------------------------------------------------------------------
@@ -179,20 +176,20 @@ def test_sigkill_during_fix_leaves_each_file_old_or_new(lake: Path, tmp_path: Pa
     assert run_cli("--root", str(lake), "--no-cache", "--fix").code == 1
     for rel in old:
         assert (lake / rel).read_bytes() == new[rel]
-    assert findings(lake) == findings(expected_dir)
+    assert json_findings(lake) == json_findings(expected_dir)
 
 
 # ---- leftovers are ignored everywhere -----------------------------------------------------------------
 
 
 def test_leftover_temp_files_are_ignored_by_every_check(lake: Path) -> None:
-    before = findings(lake)
+    before = json_findings(lake)
     garbage = b'{"stream": \x00\xff broken'
     for rel in (CATALOG, ORDERS_CONFIG, SOURCES_YML, f"{CORE}/int_shopify__orders.sql",
                 f"{TERRAFORM}/connections.tf", "orchestration/dbt_project.yml"):
         path = lake / rel
         (path.parent / f".{path.name}.k3j4h5.tmp").write_bytes(garbage)
-    assert findings(lake) == before
+    assert json_findings(lake) == before
 
 
 # ---- atomic_write itself ----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from tests.robustness.helpers import PROJECT
 from tests.robustness.helpers import SOURCES_YML
 from tests.robustness.helpers import assert_clean_end
 from tests.robustness.helpers import build_lake
+from tests.robustness.helpers import json_findings
 from tests.robustness.helpers import run_cli
 from tests.robustness.helpers import run_process
 
@@ -33,10 +34,6 @@ def lake(tmp_path: Path) -> Path:
     return build_lake(tmp_path / "lake")
 
 
-def findings(lake: Path, *args: str) -> list[dict]:
-    outcome = run_cli("--root", str(lake), "--no-cache", "--output-format", "json", *args)
-    assert_clean_end(outcome)
-    return json.loads(outcome.out)["findings"]
 
 
 # ---- integers over 4,300 digits ------------------------------------------------------------------
@@ -56,7 +53,7 @@ def test_integer_over_the_digit_limit_is_a_load_finding(
     lake: Path, rel: str, text: str, code: str, line: int, column: int
 ) -> None:
     (lake / rel).write_text(text)
-    found = [(f["code"], f["line"], f["column"], f["message"]) for f in findings(lake) if f["path"] == rel]
+    found = [(f["code"], f["line"], f["column"], f["message"]) for f in json_findings(lake) if f["path"] == rel]
     assert [f[:3] for f in found if f[0].startswith("LL0")] == [(code, line, column)]
     assert "4,300 digits" in found[0][3]
 
@@ -66,12 +63,12 @@ def test_integer_just_under_the_digit_limit_still_loads(lake: Path) -> None:
     data = json.loads((lake / ORDERS_SCHEMA).read_text())
     data["x_big"] = int("1" * 4300)
     (lake / ORDERS_SCHEMA).write_text(json.dumps(data))
-    assert not [f for f in findings(lake) if f["code"].startswith("LL0")]
+    assert not [f for f in json_findings(lake) if f["code"].startswith("LL0")]
 
 
 def test_integer_over_the_digit_limit_in_terraform_ends_cleanly(lake: Path) -> None:
     (lake / CONNECTIONS_TF).write_text((lake / CONNECTIONS_TF).read_text() + "\nlocals {\n  x = " + HUGE + "\n}\n")
-    findings(lake)  # a clean end: Terraform keeps such a number as text
+    json_findings(lake)  # a clean end: Terraform keeps such a number as text
 
 
 def test_integer_over_the_digit_limit_in_the_config_is_one_line(lake: Path) -> None:
@@ -165,4 +162,4 @@ def test_dbt_project_that_is_a_fifo_or_a_dangling_link_is_ll001(lake: Path, kind
         os.mkfifo(lake / PROJECT)
     else:
         (lake / PROJECT).symlink_to(lake / "nowhere.yml")
-    assert ("LL001", PROJECT) in [(f["code"], f["path"]) for f in findings(lake)]
+    assert ("LL001", PROJECT) in [(f["code"], f["path"]) for f in json_findings(lake)]
