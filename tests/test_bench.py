@@ -1,4 +1,4 @@
-"""The benchmark apparatus: the synthetic tree generator and the runner (size S only)."""
+"""The benchmark apparatus: the synthetic tree generator and bench/run.py (size S only)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,11 @@ def load_bench_script(name: str) -> ModuleType:
 @pytest.fixture(scope="module")
 def generate_tree() -> ModuleType:
     return load_bench_script("generate_tree")
+
+
+@pytest.fixture(scope="module")
+def run() -> ModuleType:
+    return load_bench_script("run")
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -78,12 +83,11 @@ def test_tree_has_the_lotus_lake_shape(generate_tree: ModuleType, tmp_path: Path
     assert {"object", "array"} <= kinds
 
 
-@pytest.mark.parametrize("shape", [(3, 5), (5, 12)], ids=["S", "5x12"])
-def test_generated_tree_is_clean(
-    generate_tree: ModuleType, tmp_path: Path, shape: tuple[int, int]
-) -> None:
-    """Every family that exists must accept the synthetic tree: the bench measures clean runs."""
-    generate_tree.generate(tmp_path, *shape, 1)
+def test_generated_tree_is_clean(generate_tree: ModuleType, run: ModuleType,
+                                 tmp_path: Path) -> None:
+    """Every check must accept the synthetic tree: the bench measures clean runs. The small
+    size has every model pattern and a dlt source."""
+    generate_tree.generate(tmp_path, *run.SIZES["S"], 1)
     assert codes(check_tree(tmp_path)) == []
 
 
@@ -92,7 +96,8 @@ def test_catalogs_come_from_the_reference_generator(
 ) -> None:
     generate_tree.generate(tmp_path, 3, 5, 1)
     generator = tmp_path / "orchestration/airbyte/generate-catalog.py"
-    check = subprocess.run([sys.executable, str(generator), "--check"], capture_output=True)
+    check = subprocess.run([sys.executable, str(generator), "--check"], capture_output=True,
+                           check=False)
     assert check.returncode == 0, check.stdout
 
 
@@ -105,7 +110,7 @@ def test_generated_tree_passes_dbt_parse(generate_tree: ModuleType, tmp_path: Pa
         # whether or not its venv is on PATH.
         [str(Path(sys.executable).parent / "dbt"), "parse",
          "--project-dir", str(project), "--profiles-dir", str(project)],
-        cwd=project, capture_output=True, text=True,
+        cwd=project, capture_output=True, text=True, check=False,
         env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"},
     )
     assert done.returncode == 0, done.stdout[-2000:]
@@ -115,134 +120,148 @@ def test_generated_tree_passes_dbt_parse(generate_tree: ModuleType, tmp_path: Pa
     assert len(manifest["sources"]) == 15
 
 
-def test_floor_parses_each_model_as_a_jinja_template(generate_tree: ModuleType,
+def test_floor_parses_each_model_as_a_jinja_template(generate_tree: ModuleType, run: ModuleType,
                                                      tmp_path: Path) -> None:
-    # "read + parse every input file": a model is parsed as the template it is; the read-only
-    # variant only reads it. A model Jinja cannot parse tells the two apart.
-    run = load_bench_script("run")
+    # "Read and parse every input file": a model Jinja cannot parse makes the floor fail.
     generate_tree.generate(tmp_path, 1, 2, 1)
+
+    def floor() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", run.FLOOR_SCRIPT, str(tmp_path)],
+                              capture_output=True, text=True, check=False)
+
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and ".git" not in p.parts
+             and p.suffix in (".json", ".yml", ".sql", ".tf", ".py")]
+    assert floor().stdout.strip() == str(len(files))
     model = next(tmp_path.glob("orchestration/assets/core/*/int_*.sql"))
     model.write_text(model.read_text() + "{% if %}\n")
-
-    def floor(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", run.FLOOR_SCRIPT, str(tmp_path), *extra],
-                              capture_output=True, text=True, check=False)
-
-    parsed, read_only = floor(), floor("--read-only")
-    assert parsed.returncode != 0 and "TemplateSyntaxError" in parsed.stderr
-    assert read_only.returncode == 0
-    model.write_text(model.read_text().replace("{% if %}\n", ""))
-    assert floor().stdout == read_only.stdout  # the same files, counted alike
+    broken = floor()
+    assert broken.returncode != 0 and "TemplateSyntaxError" in broken.stderr
 
 
-def test_required_work_renders_parses_and_regenerates(generate_tree: ModuleType,
-                                                      tmp_path: Path) -> None:
-    # The yardstick does the work it claims: every rendering parsed (a model naming
-    # is_incremental() twice), and the generator run; a broken generator makes it fail.
-    run = load_bench_script("run")
-    counts = generate_tree.generate(tmp_path, 2, 3, 1)
-    models = sorted(tmp_path.glob("orchestration/assets/**/*.sql"))
-    expected = sum(2 if "is_incremental()" in m.read_text() else 1 for m in models)
-    assert expected > counts["models"]  # the tree has incremental models
+class RecordingLauncher:
+    """Stands in for bench/run.py's Launcher: records each command and the edited model's
+    text at the time it ran."""
 
-    def required() -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", run.REQUIRED_SCRIPT, str(tmp_path)],
-                              capture_output=True, text=True, check=False)
+    def __init__(self, model: Path) -> None:
+        self.model = model
+        self.calls: list[tuple[list[str], str]] = []
 
-    done = required()
-    assert done.returncode == 0, done.stderr[-2000:]
-    floor = subprocess.run([sys.executable, "-c", run.FLOOR_SCRIPT, str(tmp_path)],
-                           capture_output=True, text=True, check=True)
-    # The files the floor counts, less the models, plus one per rendering parsed.
-    assert int(done.stdout) == int(floor.stdout) - len(models) + expected
-    generator = tmp_path / "orchestration/airbyte/generate-catalog.py"
-    generator.write_text("raise SystemExit(3)\n")
-    failed = required()
-    assert failed.returncode != 0 and "generator failed" in failed.stderr
+    def run(self, cmd: list[str], cwd: Path, ok_codes: tuple[int, ...] = (0,)) -> object:
+        self.calls.append((cmd, self.model.read_text()))
+        return load_bench_script("run").Sample(0.1, 0.1, 10.0)
 
 
-def test_required_work_section_compares_the_m_limits_with_the_bound() -> None:
-    run = load_bench_script("run")
-    figures = {
-        "required": {"median_s": 1.5, "cpu_median_s": 2.0},
-        "dbt_cold": {"median_s": 8.0},
-        "floor": {"median_s": 0.5},
-        "cold_no_cache": {"median_s": 2.5, "cpu_median_s": 4.5},
-    }
-    results = {"sizes": {"M": {"figures": figures}}, "machine": {"cpu_count": 2}}
-    text = "\n".join(run.required_work_section(results))
-    assert "can take less than 1.00 s" in text  # 2 s of CPU over 2 cores
-    assert "| 1/8 of `dbt parse` cold | 1.00 s | 1.00x | 0 ms of CPU |" in text
-    assert "| 3x the file-reading floor | 1.50 s | 1.50x | 1.00 s of CPU |" in text
-    assert "2.50x the bound" in text and "2.50 s." in text
-    del figures["required"]
-    assert run.required_work_section(results) == []
+def test_one_model_changed_edits_a_model_and_checks_the_whole_repo(
+    run: ModuleType, tmp_path: Path
+) -> None:
+    # As the hooks run: no file arguments. Each one-edit run sees a text no earlier run saw;
+    # the warm run right after it sees the same tree; the tree is put back at the end.
+    tree = run.Tree("S", tmp_path / "S", 1, None)
+    original = tree.model.read_text()
+    launcher = RecordingLauncher(tree.model)
+    for _ in range(2):
+        for figure in run.ROUND:
+            tree.measure(launcher, figure)
+    lotus = [*run.lotus_command(), "--root", str(tree.root)]
+    by_figure: dict[str, list[str]] = {}
+    for figure, (cmd, text) in zip([f for f in run.ROUND if f != "dbt_cold"] * 2, launcher.calls):
+        by_figure.setdefault(figure, []).append(text)
+        if figure in ("one_edit", "warm"):
+            assert cmd == lotus
+        elif figure == "cold":
+            assert cmd == [*lotus, "--no-cache"]
+    edits = by_figure["one_edit"]
+    assert len(edits) == 4 and len(set(edits) | {original}) == 5
+    assert by_figure["warm"] == edits
+    tree.restore()
+    assert tree.model.read_text() == original
 
 
-def test_growth_targets_use_the_alternating_pairs_when_measured() -> None:
-    # Medians taken minutes apart say 4.5x; the pairs run in alternation say 3.2x: the target
-    # is judged on the pairs, and the other figure stays on the medians.
-    run = load_bench_script("run")
+def _results(models: dict[str, int], figures: dict[str, dict[str, float]]) -> dict:
+    return {"sizes": {size: {"models": n, "figures": {
+        name: {"median_s": value, "peak_rss_mb": figures.get(f"{size} rss", {}).get(name, 50.0)}
+        for name, value in figures.get(size, {}).items()}} for size, n in models.items()},
+        "startup": {"version": {"median_s": 0.045}, "python": {"median_s": 0.03}}}
 
-    def size(models: int, cold: float, floor: float) -> dict:
-        return {"models": models, "figures": {
-            "cold_no_cache": {"median_s": cold, "peak_rss_mb": 100.0},
-            "floor": {"median_s": floor, "peak_rss_mb": 20.0}}}
 
-    results = {"sizes": {"M": size(500, 2.0, 0.3), "L": size(2000, 9.0, 0.9)},
-               "growth": {"cold_no_cache": {"ratios": [3.1, 3.2, 3.4], "median": 3.2}}}
+def test_targets_are_the_issues(run: ModuleType) -> None:
+    results = _results({"M": 500, "L": 2000}, {
+        "M": {"floor": 0.3, "cold": 2.0, "warm": 0.3, "one_edit": 0.7, "dbt_cold": 8.0},
+        "L": {"floor": 1.0, "cold": 9.0, "warm": 0.5, "one_edit": 0.9},
+        "L rss": {"cold": 320.0, "warm": 40.0}})
     targets = {t["target"]: t for t in run.evaluate_targets(results)}
-    cold = targets["L / M, lotus-check --no-cache"]
-    assert cold["value"] == 3.2 and cold["pass"] is True
-    assert "3 M, L pairs" in cold["note"] and "4.50x" in cold["note"]
-    assert targets["L / M, file-reading floor"]["value"] == 3.0
-    del results["growth"]
-    targets = {t["target"]: t for t in run.evaluate_targets(results)}
-    assert targets["L / M, lotus-check --no-cache"]["pass"] is False  # 4.5x for 4x the models
+    assert targets["M: `--no-cache` / `dbt parse` cold"]["value"] == 0.25
+    assert targets["M: `--no-cache` / `dbt parse` cold"]["pass"] is True
+    assert targets["M: warm / floor"]["pass"] is True  # 1.0x <= 1.2x
+    assert targets["M: one model changed / floor"]["pass"] is False  # 2.33x > 2x
+    growth = targets["L / M: `lotus-check --no-cache`"]
+    assert (growth["value"], growth["limit"], growth["pass"]) == (4.5, 4.0, False)
+    assert targets["L / M: `lotus-check` after one model changed"]["pass"] is True
+    assert targets["L: peak memory of lotus-check"]["value"] == 320.0
+    assert targets["L: peak memory of lotus-check"]["pass"] is False
+    assert targets["`lotus-check --version`"]["value"] == 45.0
+    # A size or tool that did not run is not judged.
+    quick = run.evaluate_targets(_results({"S": 30}, {"S": {"floor": 0.1, "warm": 0.1}}))
+    assert {t["target"] for t in quick if t["pass"] is not None} == {"`lotus-check --version`"}
 
 
-def test_runner_smoke_on_size_s(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "performance.md").write_text(
-        "old\n<!-- notes:start (kept when bench/run.py regenerates this file) -->\n"
-        "Hand-written analysis.\n<!-- notes:end -->\n"
-    )
+def test_write_docs_replaces_only_the_marked_block(run: ModuleType, tmp_path: Path) -> None:
+    results = _results({"S": 30}, {"S": {"floor": 0.1, "cold": 0.5, "warm": 0.11,
+                                         "one_edit": 0.2}})
+    results.update({
+        "date": "2026-12-07T05:00:00+00:00", "rounds": 1, "load_average_start": [0.5, 0, 0],
+        "load_average_end": [0.7, 0, 0],
+        "machine": {"cpu_count": 2, "platform": "Linux x86_64", "python": "3.11", "commit": "abc",
+                    "lotus_checks": "0.1.0", "sqlglot": "30", "sqlglot_compiled": True,
+                    "dbt": None}})
+    results["sizes"]["S"]["findings"] = {}
+    results["targets"] = run.evaluate_targets(results)
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"# Performance\nintro\n{run.BLOCK_START}\nold figures\n{run.BLOCK_END}\nafter\n")
+    run.write_docs(results, tmp_path)
+    text = doc.read_text()
+    assert text.startswith("# Performance\nintro\n") and text.endswith(f"{run.BLOCK_END}\nafter\n")
+    assert "old figures" not in text
+    assert "| `lotus-check`, warm (nothing changed) | 110 ms (1.10x floor) |" in text
+    assert "| `lotus-check --no-cache` | 500 ms |" in text  # no dbt parse to compare with
+    assert "| M: warm / floor | – | ≤ 1.20x | not measured |" in text
+    doc.write_text("# Performance\nno markers\n")
+    with pytest.raises(RuntimeError, match="no .* block"):
+        run.write_docs(results, tmp_path)
+
+
+def test_quick_run_on_size_s(tmp_path: Path) -> None:
+    """The quick run works end to end; a partial run leaves docs/ alone, and --regen writes
+    the docs from its results."""
+    docs = BENCH.parent / "docs" / "performance.md"
+    before = docs.read_bytes()
+    work, out = tmp_path / "work", tmp_path / "out"
     done = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--sizes", "S", "--repeat", "1", "--no-dbt",
-         "--out", str(out), "--docs-dir", str(docs), "--work", str(tmp_path / "work")],
-        capture_output=True, text=True,
+         "--out", str(out), "--work", str(work)],
+        capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert docs.read_bytes() == before
+    assert "| file-reading floor |" in done.stdout
     results = json.loads((out / "latest.json").read_text())
-
-    assert results["machine"]["cpu_count"] >= 1
-    assert set(results["startup"]) == {"python_pass", "version", "help"}
     size = results["sizes"]["S"]
-    assert (size["sources"], size["streams"], size["models"]) == (3, 15, 17)
-    assert set(size["figures"]) == {"floor", "floor_read", "required", "cold_no_cache",
-                                    "cold_cache", "warm", "one_file"}
-    for figure in size["figures"].values():
-        assert figure["median_s"] > 0 and figure["peak_rss_mb"] > 0
-        assert len(figure["runs_s"]) == 1
-    assert size["findings"] == {}
-    assert len(size["one_file_cache_entries_added"]) == 1
-    assert results["profile"]["by_package"] and results["profile"]["top_tottime"]
-    # The cold profile (--jobs 1) parsed every model; the pre-commit-style run exactly one.
-    assert results["profile"]["models_parsed"] == size["models"]
-    assert results["profile_one_file"]["models_parsed"] == 1
-    # Peak memory is the command's own, not the bench script's (Launcher): a run that reads a
-    # 0.2 MB tree stays far below what the script itself holds after generating trees.
-    assert size["figures"]["floor"]["peak_rss_mb"] < 60
-    names = {t["target"]: t for t in results["targets"]}
-    assert names["lotus-check --version"]["value"] > 0
-    assert names["S one changed model: models parsed"]["pass"] is True
-    assert "M warm / floor" not in names  # only sizes that ran are judged
-
-    md = (docs / "performance.md").read_text()
-    assert "| lotus-check --no-cache |" in md
-    assert f"on {results['machine']['cpu_count']} cores" in md
-    assert "Hand-written analysis." in md and "old\n" not in md
-    assert "The work a cold run cannot skip" not in md  # said for M only
-    assert (docs / "performance.png").exists() == ("performance.png" in md)
+    assert size["models"] == 30 and size["findings"] == {}
+    assert set(size["figures"]) == {"floor", "cold", "warm", "one_edit"}
+    assert [len(size["figures"][f]["runs_s"]) for f in ("cold", "floor", "warm")] == [1, 2, 2]
+    # ru_maxrss of the command itself, not of the bench script that generated the tree.
+    assert 0 < size["figures"]["floor"]["peak_rss_mb"] < 60
+    assert results["startup"]["version"]["median_s"] > 0
+    # The edited model is put back: the tree is as generated.
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=work / "S",
+                            capture_output=True, text=True, check=True).stdout
+    assert status == ""
+    regen = tmp_path / "docs"
+    regen.mkdir()
+    (regen / "performance.md").write_text(f"{load_bench_script('run').BLOCK_START}\n"
+                                          f"{load_bench_script('run').BLOCK_END}\n")
+    done = subprocess.run([sys.executable, str(BENCH / "run.py"), "--regen",
+                           str(out / "latest.json"), "--docs-dir", str(regen)],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "| file-reading floor |" in (regen / "performance.md").read_text()
