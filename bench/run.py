@@ -488,6 +488,14 @@ def machine_info() -> dict[str, Any]:
     }
 
 
+def default_docs_dir(results: dict[str, Any]) -> Path | None:
+    """docs/ after a full run (every size, with dbt), else nothing: a quick run must not
+    replace the published figures."""
+    full = set(results["sizes"]) == set(SIZES) and all(
+        median(results, size, "dbt_cold") for size in SIZES)
+    return REPO_ROOT / "docs" if full else None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="S,M,L", help="comma-separated, of S, M, L")
@@ -505,9 +513,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="measure nothing: rewrite the docs from a results file")
     args = parser.parse_args(argv)
     if args.regen:
-        results = json.loads(args.regen.read_text(encoding="utf-8"))
-        results["targets"] = evaluate_targets(results)
-        write_docs(results, args.docs_dir or REPO_ROOT / "docs")
+        measured = json.loads(args.regen.read_text(encoding="utf-8"))
+        measured["targets"] = evaluate_targets(measured)
+        write_docs(measured, args.docs_dir or REPO_ROOT / "docs")
         return 0
     sizes = [s.strip().upper() for s in args.sizes.split(",") if s.strip()]
     if not sizes or any(s not in SIZES for s in sizes):
@@ -542,9 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     print(results_block(results))
-    full = set(sizes) == set(SIZES) and all(median(results, s, "dbt_cold") for s in sizes)
-    docs_dir = args.docs_dir or (REPO_ROOT / "docs" if full else None)
-    if args.no_docs or docs_dir is None:
+    docs_dir = None if args.no_docs else args.docs_dir or default_docs_dir(results)
+    if docs_dir is None:
         log("docs not rewritten (a partial run; --docs-dir DIR writes them anyway)")
     else:
         write_docs(results, docs_dir)

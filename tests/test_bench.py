@@ -230,19 +230,27 @@ def test_write_docs_replaces_only_the_marked_block(run: ModuleType, tmp_path: Pa
         run.write_docs(results, tmp_path)
 
 
-def test_quick_run_on_size_s(tmp_path: Path) -> None:
-    """The quick run works end to end; a partial run leaves docs/ alone, and --regen writes
-    the docs from its results."""
-    docs = BENCH.parent / "docs" / "performance.md"
-    before = docs.read_bytes()
-    work, out = tmp_path / "work", tmp_path / "out"
+def test_only_a_full_run_rewrites_the_published_docs(run: ModuleType) -> None:
+    full = {"M": 500, "S": 30, "L": 2000}
+    timed = {s: {"dbt_cold": 1.0, "cold": 0.5} for s in full}
+    assert run.default_docs_dir(_results(full, timed)) == BENCH.parent / "docs"
+    del timed["L"]["dbt_cold"]
+    assert run.default_docs_dir(_results(full, timed)) is None  # one size without dbt
+    assert run.default_docs_dir(_results({"S": 30}, {"S": timed["S"]})) is None
+
+
+def test_quick_run_on_size_s(run: ModuleType, tmp_path: Path) -> None:
+    """The quick run works end to end, writes the results and the docs it is pointed at, and
+    --regen writes the docs again from the results."""
+    work, out, docs = tmp_path / "work", tmp_path / "out", tmp_path / "docs"
+    docs.mkdir()
+    (docs / "performance.md").write_text(f"intro\n{run.BLOCK_START}\n{run.BLOCK_END}\n")
     done = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), "--sizes", "S", "--repeat", "1", "--no-dbt",
-         "--out", str(out), "--work", str(work)],
+         "--out", str(out), "--work", str(work), "--docs-dir", str(docs)],
         capture_output=True, text=True, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    assert docs.read_bytes() == before
     assert "| file-reading floor |" in done.stdout
     results = json.loads((out / "latest.json").read_text())
     size = results["sizes"]["S"]
@@ -256,12 +264,8 @@ def test_quick_run_on_size_s(tmp_path: Path) -> None:
     status = subprocess.run(["git", "status", "--porcelain"], cwd=work / "S",
                             capture_output=True, text=True, check=True).stdout
     assert status == ""
-    regen = tmp_path / "docs"
-    regen.mkdir()
-    (regen / "performance.md").write_text(f"{load_bench_script('run').BLOCK_START}\n"
-                                          f"{load_bench_script('run').BLOCK_END}\n")
-    done = subprocess.run([sys.executable, str(BENCH / "run.py"), "--regen",
-                           str(out / "latest.json"), "--docs-dir", str(regen)],
-                          capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert "| file-reading floor |" in (regen / "performance.md").read_text()
+    text = (docs / "performance.md").read_text()
+    assert text.startswith("intro\n") and "| file-reading floor |" in text
+    (docs / "performance.md").write_text(f"{run.BLOCK_START}\n{run.BLOCK_END}\n")
+    assert run.main(["--regen", str(out / "latest.json"), "--docs-dir", str(docs)]) == 0
+    assert (docs / "performance.md").read_text().count("| file-reading floor |") == 1
