@@ -29,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,7 +247,7 @@ ROUND = ("dbt_cold", "cold", "floor", "one_edit", "warm", "floor", "one_edit", "
 
 
 def bench(sizes: list[str], rounds: int, use_dbt: bool, seed: int, work: Path,
-          log: Any) -> dict[str, Any]:
+          log: Callable[[str], None]) -> dict[str, Any]:
     scratch = work / "_scratch"
     scratch.mkdir(parents=True, exist_ok=True)
     launcher = Launcher(scratch)
