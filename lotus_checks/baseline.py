@@ -20,10 +20,10 @@ import posixpath
 import re
 import stat
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable
 
 from lotus_checks.engine import RunResult
 from lotus_checks.finding import Finding

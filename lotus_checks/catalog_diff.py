@@ -87,9 +87,9 @@ def _stream_name(entry: Any) -> str | None:
 
 
 def _diff_streams(old: list[Any], new: list[Any]) -> list[Drift]:
-    old_names = [_stream_name(e) for e in old]
-    new_names = [_stream_name(e) for e in new]
-    by_name = all(n is not None for n in old_names + new_names) and (
+    old_names = [n for n in map(_stream_name, old) if n is not None]
+    new_names = [n for n in map(_stream_name, new) if n is not None]
+    by_name = (len(old_names) == len(old) and len(new_names) == len(new)) and (
         len(set(old_names)) == len(old_names) and len(set(new_names)) == len(new_names)
     )
     if not by_name:
@@ -108,8 +108,12 @@ def _diff_streams(old: list[Any], new: list[Any]) -> list[Drift]:
                 Drift(
                     name,
                     ("streams", i),
-                    ("in the catalog but the generator does not write it "
-                     "(no Airbyte stream config of that name)",),
+                    (
+                        (
+                            "in the catalog but the generator does not write it "
+                            "(no Airbyte stream config of that name)"
+                        ),
+                    ),
                 )
             )
             continue
@@ -123,8 +127,12 @@ def _diff_streams(old: list[Any], new: list[Any]) -> list[Drift]:
             Drift(
                 None,
                 ("streams",),
-                ("the streams are in a different order than the generator writes them "
-                 f"({', '.join(common_new)})",),
+                (
+                    (
+                        "the streams are in a different order than the generator writes them "
+                        f"({', '.join(common_new)})"
+                    ),
+                ),
             )
         )
     return out
@@ -198,14 +206,18 @@ def _selected_fields_change(old: list[Any], new: list[Any]) -> tuple[str, JsonPa
     where: JsonPath = (old_names.index(removed[0]),) if removed else ()
     names = [n.split(".", 1)[0] for n in added + removed]
     if added and removed:
-        return (f"regenerating adds {_names(added)} to and removes {_names(removed)} from "
-                "selected_fields", where, names)
+        return (
+            f"regenerating adds {_names(added)} to and removes {_names(removed)} from "
+            "selected_fields"
+        ), where, names
     if added:
         return f"regenerating adds {_names(added)} to selected_fields", where, names
     if removed:
         return f"regenerating removes {_names(removed)} from selected_fields", where, names
-    return ("selected_fields list the same fields in a different order (or with repeats) than "
-            "the generator writes", where, names)
+    return (
+        "selected_fields list the same fields in a different order (or with repeats) than "
+        "the generator writes"
+    ), where, names
 
 
 def _field_path(item: Any) -> str:

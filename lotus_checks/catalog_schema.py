@@ -19,11 +19,11 @@ shared with the stream config checks.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from typing import Any
-from typing import Iterator
 from typing import TypeGuard
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 DYNAMIC = "\0"  # a part of a string filled in at run time
 

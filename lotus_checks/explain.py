@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from lotus_checks.checks import all_rules
 from lotus_checks.rules import RETIRED

@@ -12,7 +12,6 @@ import os
 import stat
 from dataclasses import dataclass
 from dataclasses import field
-from json.decoder import scanstring
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
@@ -205,7 +204,7 @@ def _json_positions(text: str) -> dict[JsonPath, tuple[int, int]]:
                 return i + 1
             while True:
                 key_start = i
-                key, i = scanstring(text, i + 1)
+                key, i = decoder.raw_decode(text, i)  # a key is a JSON string
                 positions[path + (key,)] = index.position(key_start)
                 i = skip(i)  # at ':'
                 i = value(i + 1, path + (key,))

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable
-from typing import Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 from typing import TextIO
 
 DELAY_SECONDS = 1.0

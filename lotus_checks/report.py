@@ -5,11 +5,11 @@ from __future__ import annotations
 import difflib
 import json
 from collections import Counter
+from collections.abc import Callable
 from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
-from typing import Callable
 from typing import TextIO
 from urllib.parse import quote
 

@@ -11,7 +11,7 @@ from lotus_checks.config import Config
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
 
-# `-- noqa` / `-- noqa: LL401, LL4` in SQL; `# noqa...` in YAML, Terraform and Python.
+# `-- noqa` / `-- noqa: LL401, LL4` in SQL; the same after `#` in YAML, Terraform and Python.
 _NOQA = {
     ".sql": re.compile(r"--\s*noqa(?::\s*(?P<codes>LL\d{0,3}(?:\s*,\s*LL\d{0,3})*))?", re.I),
     "#": re.compile(r"#\s*noqa(?::\s*(?P<codes>LL\d{0,3}(?:\s*,\s*LL\d{0,3})*))?", re.I),

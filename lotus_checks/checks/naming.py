@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-from typing import Callable
-from typing import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
@@ -229,7 +229,7 @@ def _stream_files(ctx: CheckContext) -> Iterator[Finding]:
     for stream in ctx.repo.streams:
         yield from _stream_file(
             ctx, LL104, stream.config_path, stream.name, "stream config",
-            lambda key: f'set "stream": "{stream.name}", or rename the file to `{key}.json` '
+            lambda name, key: f'set "stream": "{name}", or rename the file to `{key}.json` '
             "(with its source schema and model)",
         )
 
@@ -238,13 +238,14 @@ def _source_schema_files(ctx: CheckContext) -> Iterator[Finding]:
     for schema in ctx.repo.source_schemas:
         yield from _stream_file(
             ctx, LL105, schema.path, schema.name, "source schema",
-            lambda key: f'set "stream": "{schema.name}" if the file describes that stream, '
+            lambda name, key: f'set "stream": "{name}" if the file describes that stream, '
             f"else rename the file to `{key}.json`",
         )
 
 
 def _stream_file(
-    ctx: CheckContext, rule: Rule, path: str, name: str, kind: str, hint: Callable[[str], str]
+    ctx: CheckContext, rule: Rule, path: str, name: str, kind: str,
+    hint: Callable[[str, str], str],
 ) -> Iterator[Finding]:
     """A stream config or source schema: a `stream` key equal to its file name. (Its case is the
     source's: not checked.)"""
@@ -255,7 +256,7 @@ def _stream_file(
         line, column = key[1].position(("stream",))
         yield rule.finding(
             path, line, column, f"{kind} `{name}.json` says \"stream\": \"{key[0]}\"",
-            hint=hint(key[0]),
+            hint=hint(name, key[0]),
         )
 
 

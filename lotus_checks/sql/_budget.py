@@ -15,9 +15,9 @@ import re
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
-from typing import Callable
-from typing import Iterator
 
 # Budgets per rendering. Real models use a few hundred calls and loop iterations at most.
 MAX_CALLS = 50_000
@@ -36,8 +36,8 @@ MEMORY_SAMPLE_TICKS = 16
 # in workers: the main process runs other threads (the pool's) that must never see one.
 WORKER_MEMORY_HEADROOM = 4 * 2**30
 # CPU seconds for everything about one model (rendering both ways, parsing, resolving). Real
-# models take milliseconds; sqlglot on a pathological file (a 1 MB chain of `or`s, 20k nested
-# parentheses) can take minutes, which would stall a commit.
+# models use a small fraction of it (bench/README.md); sqlglot on a pathological file (a long
+# chain of `or`s, deeply nested parentheses) can run long enough to stall a commit.
 MODEL_SECONDS = 5.0
 
 
@@ -239,9 +239,9 @@ def check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         length = args[0] if args else kwargs.get("length", 1)
         if isinstance(length, int) and length > MAX_SIZE:
             raise BudgetExceeded("int.to_bytes() result is too large")
-    wrapped = getattr(obj, "__wrapped__", None)
-    if name in ("format", "format_map") and isinstance(getattr(wrapped, "__self__", None), str):
-        _check_format(wrapped.__self__, list(args) + list(kwargs.values()))
+    wrapped_owner = getattr(getattr(obj, "__wrapped__", None), "__self__", None)
+    if name in ("format", "format_map") and isinstance(wrapped_owner, str):
+        _check_format(wrapped_owner, list(args) + list(kwargs.values()))
 
 
 def _check_translate(owner: str | bytes, table: Any) -> None:

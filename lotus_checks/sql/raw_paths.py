@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 from typing import Literal
 
 RUNTIME_MARK = "__lotus_files_"  # placeholders of runtime values (sql/_dbt.py)

@@ -18,12 +18,12 @@ Scoping follows DuckDB:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 from typing import Any
-from typing import Callable
-from typing import Iterable
 
 # Table functions whose first argument is a file path (or list of paths): raw reads.
 FILE_READERS = frozenset(
@@ -329,11 +329,11 @@ class _Walker:
                 self.expand(out, source, item)
             return
         if isinstance(item, exp.Column) and isinstance(item.this, exp.Star):
-            source = self.table_alias(item.table, scope)
-            if source is None:
+            aliased = self.table_alias(item.table, scope)
+            if aliased is None:
                 out.opaque = True
             else:
-                self.expand(out, source, item.this)
+                self.expand(out, aliased, item.this)
             return
         if isinstance(item, (exp.Columns, exp.Explode)) or (
             isinstance(item, exp.Alias) and isinstance(item.this, exp.Columns)
@@ -580,10 +580,10 @@ class _Walker:
             elif isinstance(node, (exp.JSONExtract, exp.JSONExtractScalar)) and isinstance(
                 node.expression, exp.JSONPath
             ):
-                steps = _json_steps(node.expression, exp)
-                if steps is None:
+                json_steps = _json_steps(node.expression, exp)
+                if json_steps is None:
                     return None
-                tail[:0] = steps
+                tail[:0] = json_steps
                 node = node.this
                 # Not `is_type("json")`: that parses the type name on every call.
                 while isinstance(node, exp.Cast) and node.to.this == exp.DataType.Type.JSON:
@@ -594,7 +594,7 @@ class _Walker:
     def chain_subexpressions(self, node: Any) -> list[Any]:
         """Non-literal bracket indexes inside a chain (`a[i + 1]`) are reads of their own."""
         exp = self.exp
-        out = []
+        out: list[Any] = []
         while not isinstance(node, exp.Column):
             if isinstance(node, exp.Bracket):
                 out.extend(e for e in node.expressions if not isinstance(e, exp.Literal))

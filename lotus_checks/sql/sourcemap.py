@@ -4,7 +4,7 @@ The renderer wraps every piece of top-level output in private-use marker charact
 where the piece came from: a literal text chunk of the template (mapped character by character)
 or the value of a `{{ ... }}` expression (every character maps to the start of the expression).
 `decode()` strips the markers and keeps a short list of segments; looking an offset up is a
-binary search, so the map costs a few microseconds per model instead of a difflib alignment.
+binary search, far cheaper than aligning the two texts with difflib.
 """
 
 from __future__ import annotations
