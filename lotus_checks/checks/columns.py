@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 from typing import Iterator
+from typing import Mapping
 
 from lotus_checks.catalog_schema import is_field_map
 from lotus_checks.checks.coverage import Conventions
@@ -26,6 +27,13 @@ from lotus_checks.finding import Severity
 from lotus_checks.repo import Model
 from lotus_checks.repo import Stream
 from lotus_checks.rules import Rule
+from lotus_checks.sql.facts import Aggregate
+from lotus_checks.sql.facts import Call
+from lotus_checks.sql.facts import ColumnRead
+from lotus_checks.sql.facts import ModelFacts
+from lotus_checks.sql.facts import Origin
+from lotus_checks.sql.facts import Relation
+from lotus_checks.sql.facts import Rendering
 from lotus_checks.sql.raw_paths import brace_alternatives
 from lotus_checks.sql.raw_paths import has_runtime_value
 from lotus_checks.sql.raw_paths import is_runtime_value
@@ -305,7 +313,7 @@ class _Run:
         self.ctx = ctx
         self.repo = ctx.repo
         self.models = {m.name: m for m in ctx.repo.models}
-        self._facts: dict[str, dict[str, Any] | None] = {}
+        self._facts: dict[str, ModelFacts | None] = {}
         self._outputs: dict[str, dict[str, str] | None] = {}
         self._streams: dict[tuple[str, str], tuple[dict, dict | None, bool] | None] = {}
         self._declared: dict[tuple[str, str], _Declared] | None = None
@@ -324,7 +332,7 @@ class _Run:
 
     # ---- facts -----------------------------------------------------------------------------
 
-    def facts(self, model: Model) -> dict[str, Any] | None:
+    def facts(self, model: Model) -> ModelFacts | None:
         if model.path in self._facts:
             return self._facts[model.path]
         self._facts[model.path] = None  # a ref cycle sees "unknown"
@@ -338,11 +346,11 @@ class _Run:
         outputs stay memoised for the models that ref it; the facts come back from the cache."""
         self._facts.pop(model.path, None)
 
-    def _load_facts(self, model: Model, text: str) -> dict[str, Any]:
+    def _load_facts(self, model: Model, text: str) -> ModelFacts:
         # Cached by content and memoised for the run (coverage reads the same facts).
         from lotus_checks.sql.model_cache import model_facts
 
-        return model_facts(self.ctx, model, text)
+        return ModelFacts.from_json(model_facts(self.ctx, model, text))
 
     # ---- one model -------------------------------------------------------------------------
 
@@ -350,42 +358,43 @@ class _Run:
         facts = self.facts(model)
         if facts is None:
             return
-        for problem in facts["problems"]:
-            rule = RULES_BY_CODE[problem["code"]]
-            yield rule.finding(model.path, problem["line"], problem["column"], problem["message"],
-                               hint=_problem_hint(problem["code"]))
-        for call in facts["calls"]:
+        for problem in facts.problems:
+            rule = RULES_BY_CODE[problem.code]
+            yield rule.finding(model.path, problem.line, problem.column, problem.message,
+                               hint=_problem_hint(problem.code))
+        for call in facts.calls:
             yield from self.check_call(model, call)
         own = self.own_stream(model, facts)
-        for rendering in facts["renderings"]:
+        for rendering in facts.renderings:
             if rendering is None:
                 continue
             # The model's SQL, then the SQL its run_query()/statement calls run at compile time.
-            broken = frozenset(p["line"] for p in facts["problems"] if p["code"] == "LL004")
-            for sql in (rendering, *(q for q in rendering.get("queries", ()) if q is not None)):
+            broken = frozenset(p.line for p in facts.problems if p.code == "LL004")
+            for sql in (rendering, *(q for q in rendering.queries if q is not None)):
                 yield from self.check_rendering(model, own, sql, broken)
 
     def check_rendering(
-        self, model: Model, own: Stream | None, rendering: dict[str, Any], broken: frozenset[int]
+        self, model: Model, own: Stream | None, rendering: Rendering,
+        broken: frozenset[int | None],
     ) -> Iterator[Finding]:
         relations = {
             rel_id: self.relation(model, own, entry)
-            for rel_id, entry in rendering["relations"].items()
+            for rel_id, entry in rendering.relations.items()
         }
-        for entry in rendering["relations"].values():
+        for entry in rendering.relations.values():
             yield from self.check_raw_path(model, own, entry, broken)
         findings, failing = self.check_aggregates(model, rendering, relations)
         yield from findings
-        for read in rendering["reads"]:
-            if read.get("aggregate") not in failing:
+        for read in rendering.reads:
+            if read.aggregate not in failing:
                 yield from self.check_read(model, read, relations)
 
-    def check_call(self, model: Model, call: dict[str, Any]) -> Iterator[Finding]:
-        args = call["args"]
-        where = (model.path, call["line"], call["column"])
-        if call["kind"] == "files" and args:
+    def check_call(self, model: Model, call: Call) -> Iterator[Finding]:
+        args = call.args
+        where = (model.path, call.line, call.column)
+        if call.kind == "files" and args:
             yield from self.check_runtime_var(model, where, args[0])
-        if call["kind"] == "ref" and args:
+        if call.kind == "ref" and args:
             name = args[-1]
             if name not in self.models:
                 yield LL403.finding(
@@ -393,7 +402,7 @@ class _Run:
                     hint=_did_you_mean(name, list(self.models), "model")
                     or f"no `{name}.sql` in the model folders {', '.join(self.ctx.config.models)}",
                 )
-        elif call["kind"] == "source" and len(args) >= 2:
+        elif call.kind == "source" and len(args) >= 2:
             source, table = args[0], args[1]
             declared = self.declared()
             if (source, table) in declared:
@@ -437,18 +446,18 @@ class _Run:
         )
 
     def check_raw_path(
-        self, model: Model, own: Stream | None, entry: dict[str, Any],
+        self, model: Model, own: Stream | None, entry: Relation,
         broken_lines: frozenset[int | None] = frozenset(),
     ) -> Iterator[Finding]:
         """`broken_lines`: lines with template errors (LL004); what they rendered as is not a
         path anyone wrote, so paths on them are not judged."""
-        if entry["kind"] != "file":
+        if entry.kind != "file":
             return
-        where = (model.path, entry["line"], entry["column"])
-        passed = self.conventions.passed_vars(model) if entry.get("runtime") else None
+        where = (model.path, entry.line, entry.column)
+        passed = self.conventions.passed_vars(model) if entry.runtime else None
         unpassed = passed is not None and any(
-            name and name not in passed for name in entry["runtime"].values())  # LL004 says so
-        if entry["files"] and own is None and not unpassed and self.conventions.models_run_per_stream:
+            name and name not in passed for name in entry.runtime.values())  # LL004 says so
+        if entry.files and own is None and not unpassed and self.conventions.models_run_per_stream:
             yield LL406.finding(
                 *where,
                 "read_parquet of a path passed at run time (a var() without default) in a model "
@@ -457,17 +466,17 @@ class _Run:
                 "`<layer>_<source>__<stream>` or give it the tag "
                 f"`{self.ctx.config.stream_tag}`",
             )
-        if entry["line"] in broken_lines:
+        if entry.line in broken_lines:
             return
-        for path in entry["paths"]:
-            shown = _as_written(path, entry.get("runtime", {}))
+        for path in entry.paths:
+            shown = _as_written(path, entry.runtime)
             braces = brace_alternatives(path)
             if braces is not None:
                 yield LL406.finding(
                     *where, f"read_parquet path '{shown}' uses `{braces}`, which DuckDB globs do "
                     "not expand: it looks for a folder of that literal name",
                     hint="read a list of paths: read_parquet(["
-                    + ", ".join(f"'{_as_written(path.replace(braces, a, 1), entry.get('runtime', {}))}'"
+                    + ", ".join(f"'{_as_written(path.replace(braces, a, 1), entry.runtime)}'"
                                 for a in braces[1:-1].split(",")) + "])",
                 )
                 continue
@@ -530,108 +539,107 @@ class _Run:
                 f"`{narrowed_glob(path, self.ctx.config.raw_path, target.source, target.name)}`",
             )
 
-    def check_read(self, model: Model, read: dict[str, Any], relations: dict[str, _Relation]) -> Iterator[Finding]:
-        name = read["name"]
+    def check_read(self, model: Model, read: ColumnRead, relations: dict[str, _Relation]) -> Iterator[Finding]:
+        name = read.name
         key = name.lower()
-        where = (model.path, read["line"], read["column"])
-        hidden = _hidden_by(read.get("shadow") or [], relations)
+        where = (model.path, read.line, read.column)
+        hidden = _hidden_by(read.shadow, relations)
         if hidden is not None:
             # The qualifier is an inner relation's column (a struct), not the outer alias.
             cand, view = hidden
-            if cand[2] and view.columns is not None:
+            if cand.steps and view.columns is not None:
                 yield from self.check_path(model, read, cand, view)
             return
-        if not read["cands"]:
-            if read.get("outer") is not None:
-                yield from self.correlated(model, read, relations,
-                                           (read["outer"][0], read["outer"][1]))
+        if not read.candidates:
+            if read.outer is not None:
+                yield from self.correlated(model, read, relations, read.outer)
                 return
-            if read["derived"]:
+            if read.derived:
                 return
-            scope = read["scope"]
+            scope = read.scope
             message = (
                 f"column `{name}` does not exist in `{scope}`" if scope
                 else f"no relation in the FROM clause has a column `{name}`"
             )
-            hint = _did_you_mean(name, read["known"], "column")
-            yield LL401.finding(*where, message, hint=hint or _columns_hint(read["known"]))
+            hint = _did_you_mean(name, list(read.known), "column")
+            yield LL401.finding(*where, message, hint=hint or _columns_hint(list(read.known)))
             return
-        views = [(cand, relations.get(cand[0]) or _Relation("unknown", "?")) for cand in read["cands"]]
+        views = [(cand, relations.get(cand.rel) or _Relation("unknown", "?")) for cand in read.candidates]
         having = [(c, v) for c, v in views if v.columns is not None and key in v.columns]
         for cand, view in having:
-            if cand[2]:
+            if cand.steps:
                 yield from self.check_path(model, read, cand, view)
-        bound = _binding(read, relations) if "depths" in read else None
+        bound = _binding(read, relations) if read.correlated else None
         if bound is not None and bound[0] > 0:
             yield from self.correlated(model, read, relations, bound)
             return
-        if having or read["derived"] or any(v.columns is None for _, v in views):
+        if having or read.derived or any(v.columns is None for _, v in views):
             return
-        if read.get("outer") is not None:
+        if read.outer is not None:
             return  # bound by the outer relation that has it explicitly (reported above if unknown)
         yield self.missing(model, read, views[0][1], where)
 
     # ---- names a subquery takes from an outer query ----------------------------------------
 
-    def check_aggregates(self, model: Model, rendering: dict[str, Any],
+    def check_aggregates(self, model: Model, rendering: Rendering,
                          relations: dict[str, _Relation]) -> tuple[list[Finding], set[str]]:
         """LL409 for each aggregate in a subquery whose columns all bind in an outer query where
         DuckDB allows no such aggregate; returns the findings and the aggregates' ids (their
         reads say no more)."""
-        reads: dict[str, list[dict[str, Any]]] = {}
-        for read in rendering["reads"]:
-            if read.get("aggregate") is not None:
-                reads.setdefault(read["aggregate"], []).append(read)
+        reads: dict[str, list[ColumnRead]] = {}
+        for read in rendering.reads:
+            if read.aggregate is not None:
+                reads.setdefault(read.aggregate, []).append(read)
         findings: list[Finding] = []
         failing: set[str] = set()
-        for aggregate in rendering.get("aggregates", ()):
+        for aggregate in rendering.aggregates:
             # (depth, outer label, line, column, read or None for a qualified column)
-            fixed = aggregate["fixed"]
-            if any(_hidden_by(f[4] if len(f) > 4 else [], relations) for f in fixed):
+            fixed = aggregate.fixed
+            if any(_hidden_by(f.shadow, relations) for f in fixed):
                 continue  # a qualifier is (or may be) a struct column of the subquery's own
-            columns: list[tuple[int, str, int | None, int | None, dict[str, Any] | None]] = [
-                (depth, label, line, column, None) for depth, label, line, column, *_ in fixed
+            columns: list[tuple[int, str, int | None, int | None, ColumnRead | None]] = [
+                (f.depth, f.label, f.line, f.column, None) for f in fixed
             ]
-            for read in reads.get(aggregate["id"], ()):
+            for read in reads.get(aggregate.id, ()):
                 bound = _binding(read, relations)
                 if bound is None or bound[0] == 0:
                     break  # unknown, missing (reported as such) or its own query's column
-                columns.append((bound[0], bound[1], read["line"], read["column"], read))
+                columns.append((bound[0], bound[1], read.line, read.column, read))
             else:
                 if not columns:
                     continue
                 depth = min(c[0] for c in columns)
-                function = aggregate["function"]
+                function = aggregate.function
                 consequence = _aggregate_consequence(aggregate, depth, function)
                 if consequence is None:
                     continue
                 first = min(columns, key=lambda c: (c[2] or 0, c[3] or 0))
                 outer = _outer_label(first[1], relations)
-                if first[4] is not None and first[4].get("fromless"):
+                if first[4] is not None and first[4].fromless:
                     read = first[4]
-                    message = (f"`{read['name']}` resolves to the outer {outer} (the subquery has no "
+                    message = (f"`{read.name}` resolves to the outer {outer} (the subquery has no "
                                f"FROM clause), {consequence}")
                     hint = "aggregate in a subquery with a FROM clause of its own"
                 elif first[4] is not None:
                     read = first[4]
                     inner = _inner_label(read, relations)
-                    message = (f"`{read['name']}` is not a column of {inner}; it resolves to the "
+                    message = (f"`{read.name}` is not a column of {inner}; it resolves to the "
                                f"outer {outer}, {consequence}")
-                    hint = (_did_you_mean(read["name"], _inner_columns(read, relations), "column")
+                    hint = (_did_you_mean(read.name, _inner_columns(read, relations), "column")
                             or f"aggregate a column of {inner}")
                 else:
                     message = f"`{function}(...)` reads only columns of the outer {outer}, {consequence}"
                     hint = "aggregate a column of the subquery's own relation"
-                failing.add(aggregate["id"])
+                failing.add(aggregate.id)
                 findings.append(LL409.finding(model.path, first[2], first[3], message, hint=hint))
         return findings, failing
 
-    def correlated(self, model: Model, read: dict[str, Any], relations: dict[str, _Relation],
+    def correlated(self, model: Model, read: ColumnRead, relations: dict[str, _Relation],
                    bound: tuple[int, str]) -> Iterator[Finding]:
         """LL410, unless the subquery has no FROM clause (an outer column is all it can mean)."""
-        if read.get("fromless"):
+        if read.fromless:
             return
-        name = read["name"]
+        name = read.name
         inner = _inner_label(read, relations)
         outer = _outer_label(bound[1], relations)
         if bound[1] in relations:  # an outer relation without an alias
@@ -640,14 +648,14 @@ class _Run:
             qualify = f"qualify it: `{bound[1]}.{name}`"
         hint = _did_you_mean(name, _inner_columns(read, relations), "column")
         yield LL410.finding(
-            model.path, read["line"], read["column"],
+            model.path, read.line, read.column,
             f"`{name}` is not a column of {inner}; it resolves to the outer {outer}",
             hint=hint or f"if the outer column is meant, {qualify}",
         )
 
 
-    def missing(self, model: Model, read: dict[str, Any], view: _Relation, where: tuple) -> Finding:
-        name = read["name"]
+    def missing(self, model: Model, read: ColumnRead, view: _Relation, where: tuple) -> Finding:
+        name = read.name
         key = name.lower()
         assert view.columns is not None
         if view.kind == "model":
@@ -687,15 +695,16 @@ class _Run:
         names = list((view.columns or {}).values()) + list((view.offered or {}).values())
         return _did_you_mean(name, names, "column") or f"add `{name}` to `fields` in {view.stream.config_path if view.stream else 'the stream config'}"
 
-    def check_path(self, model: Model, read: dict[str, Any], cand: list, view: _Relation) -> Iterator[Finding]:
-        steps = cand[2]
+    def check_path(self, model: Model, read: ColumnRead, cand: Origin, view: _Relation) -> Iterator[Finding]:
+        steps = cand.steps
         if view.kind != "raw" or not steps or view.fields is None:
             return
-        node = view.fields.get(cand[1].lower())
-        walked: list[str] = [cand[1]]
+        node = view.fields.get(cand.column.lower())
+        walked: list[str] = [cand.column]
         struct = True  # every step so far is struct access into a STRUCT (not a JSON path)
         items_map = False  # `node` is an array's `items` written as a map of field names
-        for step_name, kind, line, column in steps:
+        for step in steps:
+            step_name, kind = step.name, step.kind
             if not isinstance(node, dict):
                 return
             if kind == "index":
@@ -716,8 +725,8 @@ class _Run:
                 assert stream is not None
                 where_path = ".".join(walked).replace(".[]", "[]")
                 hint = _did_you_mean(step_name, list(properties), "key") or _columns_hint(list(properties), "declared keys")
-                where = (model.path, line if line is not None else read["line"],
-                         column if column is not None else read["column"])
+                where = (model.path, step.line if step.line is not None else read.line,
+                         step.column if step.column is not None else read.column)
                 stream_name = f"{stream.source}.{stream.name}"
                 if struct:
                     rule, message = LL408, (f"`{where_path}` in stream {stream_name} is a STRUCT "
@@ -732,8 +741,8 @@ class _Run:
 
     # ---- relations -------------------------------------------------------------------------
 
-    def relation(self, model: Model, own: Stream | None, entry: dict[str, Any]) -> _Relation:
-        kind, args = entry["kind"], entry["args"]
+    def relation(self, model: Model, own: Stream | None, entry: Relation) -> _Relation:
+        kind, args = entry.kind, entry.args
         if kind == "source" and len(args) >= 2:
             declared = self.declared().get((args[0], args[1]))
             stream = self.repo.stream(args[0], args[1])
@@ -743,9 +752,9 @@ class _Run:
                             f"the external_location of source `{args[0]}` in {declared.path}")
         if kind == "file":
             streams = set()
-            if entry["files"]:
+            if entry.files:
                 streams.add(own)
-            for path in entry["paths"]:
+            for path in entry.paths:
                 streams.add(self.path_target(path, own))
             if len(streams) != 1 or None in streams:
                 return _Relation("unknown", "read_parquet(...)")
@@ -753,7 +762,7 @@ class _Run:
             if own is not None and stream != own:
                 # LL406 reports the wrong path; its columns are judged once it reads the right one.
                 return _Relation("unknown", "read_parquet(...)")
-            return self.raw(stream, entry["hive"], entry["filename"], "that read_parquet(...)")
+            return self.raw(stream, entry.hive, entry.filename, "that read_parquet(...)")
         if kind == "ref" and args:
             upstream = self.models.get(args[-1])
             columns = self.outputs(upstream) if upstream is not None else None
@@ -764,7 +773,7 @@ class _Run:
                 # `{{ this }}` is a table: DuckDB gives every table a `rowid` pseudo-column.
                 columns = {**columns, "rowid": "rowid"}
             return _Relation("model" if columns is not None else "unknown", f"model `{model.name}` ({{{{ this }}}})", columns)
-        return _Relation("unknown", entry["args"][0] if entry["args"] else "?")
+        return _Relation("unknown", entry.args[0] if entry.args else "?")
 
     def raw(self, stream: Stream, hive: bool, filename: str | None, via: str) -> _Relation:
         key = (stream.source, stream.name, hive, filename, via)
@@ -825,17 +834,19 @@ class _Run:
         facts = self.facts(model)
         if facts is None:
             return None
-        rendering = next((r for r in facts["renderings"] if r is not None and r["outputs"]), None)
-        if rendering is None or rendering["outputs"]["opaque"]:
+        rendering = next((r for r in facts.renderings if r is not None and r.outputs is not None),
+                         None)
+        outputs = rendering.outputs if rendering is not None else None
+        if rendering is None or outputs is None or outputs.opaque:
             return None
         own = self.own_stream(model, facts)
-        columns = {name.lower(): name for name in rendering["outputs"]["names"]}
-        for rel_id, excluded in rendering["outputs"]["stars"]:
-            entry = rendering["relations"].get(rel_id)
+        columns = {name.lower(): name for name in outputs.names}
+        for star in outputs.stars:
+            entry = rendering.relations.get(star.rel)
             view = self.relation(model, own, entry) if entry is not None else None
             if view is None or view.columns is None:
                 return None
-            skip = {e.lower() for e in excluded}
+            skip = {e.lower() for e in star.exclude}
             for key, name in view.columns.items():
                 if key not in skip:
                     columns.setdefault(key, name)
@@ -843,9 +854,9 @@ class _Run:
 
     # ---- the repo's view of streams --------------------------------------------------------
 
-    def own_stream(self, model: Model, facts: dict[str, Any]) -> Stream | None:
+    def own_stream(self, model: Model, facts: ModelFacts) -> Stream | None:
         """The stream a model is for: its per-stream tag, else its name `<layer>_<src>__<stream>`."""
-        for tag in facts["config"]["tags"]:
+        for tag in facts.tags:
             if tag in self._tag_streams:
                 return self._tag_streams[tag]
         for layer in self.ctx.config.layers:
@@ -890,9 +901,9 @@ _GROUPING_CLAUSES = {"select": "select list", "order": "ORDER BY", "qualify": "Q
                      "having": "HAVING clause"}
 
 
-def _aggregate_consequence(aggregate: dict[str, Any], depth: int, function: str) -> str | None:
+def _aggregate_consequence(aggregate: Aggregate, depth: int, function: str) -> str | None:
     """Why DuckDB rejects an aggregate of the query `depth` levels out, or None if it does not."""
-    clauses = aggregate["clauses"]
+    clauses = aggregate.clauses
     where = clauses[depth] if depth < len(clauses) else ""
     if where in _FAILING_CLAUSES:
         return (f"so `{function}(...)` aggregates the outer query inside its {_FAILING_CLAUSES[where]}, "
@@ -900,49 +911,49 @@ def _aggregate_consequence(aggregate: dict[str, Any], depth: int, function: str)
     if where == "lateral":
         return (f"so `{function}(...)` aggregates the outer query inside a LATERAL subquery, "
                 "where DuckDB allows no aggregate: the model fails to bind")
-    ungrouped = aggregate.get("ungrouped") or []
+    ungrouped = aggregate.ungrouped
     if where in _GROUPING_CLAUSES and depth < len(ungrouped) and ungrouped[depth]:
         return (f"so `{function}(...)` in its {_GROUPING_CLAUSES[where]} makes the outer query an "
                 "aggregate, whose other columns are not in a GROUP BY: the model fails to bind")
     return None
 
 
-def _hidden_by(shadow: list, relations: dict[str, _Relation]) -> tuple[list, _Relation] | None:
+def _hidden_by(shadow: tuple[Origin, ...], relations: dict[str, _Relation]
+               ) -> tuple[Origin, _Relation] | None:
     """The inner relation whose column, named like the qualifier of an outer alias, DuckDB binds
     instead of the alias (or any relation with unknown columns, which might); None if none."""
     unknown = None
     for cand in shadow:
-        view = relations.get(cand[0])
+        view = relations.get(cand.rel)
         if view is None or view.columns is None:
             unknown = (cand, view or _Relation("unknown", "?"))
-        elif cand[1].lower() in view.columns:
+        elif cand.column.lower() in view.columns:
             return cand, view
     return unknown
 
 
 
-def _binding(read: dict[str, Any], relations: dict[str, _Relation]) -> tuple[int, str] | None:
+def _binding(read: ColumnRead, relations: dict[str, _Relation]) -> tuple[int, str] | None:
     """(scope depth, FROM item label) where an unqualified name binds: the first level (0: the
     read's own FROM clause) with a relation that has it, else the outer relation that names it
     explicitly; None when a relation on the way has unknown columns, or nothing has it."""
-    key = read["name"].lower()
-    depths = read.get("depths") or [0] * len(read["cands"])
-    labels = read.get("labels") or [""] * len(read["cands"])
+    key = read.name.lower()
+    depths = read.depths or (0,) * len(read.candidates)
+    labels = read.labels or ("",) * len(read.candidates)
     level: int | None = None
     found: tuple[int, str] | None = None
-    for cand, depth, label in zip(read["cands"], depths, labels):
+    for cand, depth, label in zip(read.candidates, depths, labels):
         if level is not None and depth != level and found is not None:
             break
         level = depth
-        view = relations.get(cand[0])
+        view = relations.get(cand.rel)
         if view is None or view.columns is None:
             return None
         if key in view.columns and found is None:
-            found = (depth, label or cand[0])
+            found = (depth, label or cand.rel)
     if found is not None:
         return found
-    outer = read.get("outer")
-    return (outer[0], outer[1]) if outer is not None else None
+    return read.outer
 
 
 def _outer_label(label: str, relations: dict[str, _Relation]) -> str:
@@ -952,22 +963,21 @@ def _outer_label(label: str, relations: dict[str, _Relation]) -> str:
     return view.label if view is not None else f"`{label}`"
 
 
-def _inner_label(read: dict[str, Any], relations: dict[str, _Relation]) -> str:
+def _inner_label(read: ColumnRead, relations: dict[str, _Relation]) -> str:
     """The relations of the subquery's own FROM clause, as the message names them."""
-    depths = read.get("depths") or []
     labels = [
-        (relations.get(cand[0]) or _Relation("unknown", "?")).label
-        for cand, depth in zip(read["cands"], depths) if depth == 0
+        (relations.get(cand.rel) or _Relation("unknown", "?")).label
+        for cand, depth in zip(read.candidates, read.depths) if depth == 0
     ]
     if labels:
         return " or ".join(dict.fromkeys(labels))
-    return f"`{read['scope']}`" if read["scope"] else "the subquery's FROM clause"
+    return f"`{read.scope}`" if read.scope else "the subquery's FROM clause"
 
 
-def _inner_columns(read: dict[str, Any], relations: dict[str, _Relation]) -> list[str]:
-    names: list[str] = list(read["known"])
-    for cand, depth in zip(read["cands"], read.get("depths") or []):
-        view = relations.get(cand[0])
+def _inner_columns(read: ColumnRead, relations: dict[str, _Relation]) -> list[str]:
+    names: list[str] = list(read.known)
+    for cand, depth in zip(read.candidates, read.depths):
+        view = relations.get(cand.rel)
         if depth == 0 and view is not None and view.columns is not None:
             names.extend(view.columns.values())
     return names
@@ -1011,7 +1021,7 @@ def _external_location(node: dict[str, Any]) -> str:
     return next((c for c in candidates if isinstance(c, str)), "")
 
 
-def _as_written(path: str, runtime: dict[str, str]) -> str:
+def _as_written(path: str, runtime: Mapping[str, str]) -> str:
     """`path` with each runtime placeholder shown as the var() (or env_var()) it stands for."""
     for placeholder in runtime_placeholders(path):
         name = runtime.get(placeholder, "")
