@@ -570,7 +570,7 @@ def _duckdb() -> Any:
                     expressions=[exp.JSONPathRoot(), *(exp.JSONPathKey(this=k) for k in keys)])
         return general(path)
 
-    dialect.to_json_path = to_json_path
+    dialect.to_json_path = to_json_path  # type: ignore[method-assign]
     return dialect
 
 

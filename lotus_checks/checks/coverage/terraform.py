@@ -40,7 +40,6 @@ sync_catalog = jsondecode(file("${path.module}/../../dag/streams/shopify/_catalo
 )
 
 
-
 @dataclass(frozen=True)
 class _Connection:
     path: str
