@@ -105,8 +105,9 @@ class Origin:
 
     @classmethod
     def from_json(cls, data: list[Any]) -> Origin:
-        steps = tuple(PathStep.from_json(s) for s in data[2]) if len(data) > 2 else ()
-        return cls(data[0], data[1], steps)
+        if len(data) == 2:
+            return cls(data[0], data[1])
+        return cls(data[0], data[1], tuple([PathStep(*s) for s in data[2]]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +183,17 @@ class ColumnRead:
 
     @classmethod
     def from_json(cls, data: Json) -> ColumnRead:
-        shadow = tuple(Origin.from_json(c) for c in data["shadow"]) if "shadow" in data else ()
-        read = cls(data["name"], data["line"], data["column"],
-                   tuple(Origin.from_json(c) for c in data["cands"]), data["derived"],
-                   data["scope"], tuple(data["known"]), shadow)
+        origin = Origin.from_json
+        shadow = tuple([origin(c) for c in data["shadow"]]) if "shadow" in data else ()
+        candidates = tuple([origin(c) for c in data["cands"]])
         if "depths" not in data:
-            return read
+            return cls(data["name"], data["line"], data["column"], candidates, data["derived"],
+                       data["scope"], tuple(data["known"]), shadow)
         outer = data["outer"]
-        return replace(read, depths=tuple(data["depths"]), labels=tuple(data["labels"]),
-                       outer=(outer[0], outer[1]) if outer is not None else None,
-                       aggregate=data["aggregate"], fromless=data["fromless"])
+        return cls(data["name"], data["line"], data["column"], candidates, data["derived"],
+                   data["scope"], tuple(data["known"]), shadow, tuple(data["depths"]),
+                   tuple(data["labels"]), (outer[0], outer[1]) if outer is not None else None,
+                   data["aggregate"], data["fromless"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,9 +286,10 @@ class Rendering:
     def from_json(cls, data: Json) -> Rendering:
         outputs = data["outputs"]
         queries = data.get("queries", ())
+        read = ColumnRead.from_json
         return cls(
             {k: Relation.from_json(r) for k, r in data["relations"].items()},
-            tuple(ColumnRead.from_json(r) for r in data["reads"]),
+            tuple([read(r) for r in data["reads"]]),
             tuple(Aggregate.from_json(a) for a in data["aggregates"]),
             Outputs.from_json(outputs) if outputs is not None else None,
             tuple(cls.from_json(q) if q is not None else None for q in queries),
@@ -344,11 +347,20 @@ class ModelFacts:
 
     @classmethod
     def from_json(cls, data: Json) -> ModelFacts:
+        renderings: list[Rendering | None] = []
+        for i, rendering in enumerate(data["renderings"]):
+            if rendering is None:
+                renderings.append(None)
+            elif i and rendering == data["renderings"][i - 1]:
+                # Most models render the same both ways: one object (comparing is cheaper).
+                renderings.append(renderings[i - 1])
+            else:
+                renderings.append(Rendering.from_json(rendering))
         return cls(
             tuple(data["tags"]),
             tuple(Call.from_json(c) for c in data["calls"]),
             tuple(Problem.from_json(p) for p in data["problems"]),
-            tuple(Rendering.from_json(r) if r is not None else None for r in data["renderings"]),
+            tuple(renderings),
             CoverageView.from_json(data["coverage"]),
             bool(data.get("skipped")),
             bool(data.get("transient")),
