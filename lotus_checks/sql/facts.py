@@ -694,8 +694,6 @@ def _locate_json_steps(sql: str, start: int, steps: tuple[Any, ...]) -> tuple[An
     column)."""
     if not any(s.kind in _LITERAL_STEPS and s.offset is None for s in steps):
         return steps
-    from dataclasses import replace
-
     end = sql.find("\n", start)
     end = len(sql) if end < 0 else end
     cursor = sql.find("'", start, end)
