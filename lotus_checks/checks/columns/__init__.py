@@ -60,7 +60,7 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
 
     prefetch(ctx, models)  # many uncached models (a cold run): computed in a process pool
     for done, model in enumerate(models, 1):
-        for finding in check_model(schemas, model):
+        for finding in _check_model(schemas, model):
             if finding not in seen:
                 seen.add(finding)
                 yield finding
@@ -68,7 +68,7 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         ctx.progress(done, len(models))
 
 
-def check_model(schemas: Schemas, model: Model) -> Iterator[Finding]:
+def _check_model(schemas: Schemas, model: Model) -> Iterator[Finding]:
     facts = schemas.facts(model)
     if facts is None:
         return
@@ -85,10 +85,10 @@ def check_model(schemas: Schemas, model: Model) -> Iterator[Finding]:
         # The model's SQL, then the SQL its run_query()/statement calls run at compile time.
         broken = frozenset(p.line for p in facts.problems if p.code == "LL004")
         for sql in (rendering, *(q for q in rendering.queries if q is not None)):
-            yield from check_rendering(schemas, model, own, sql, broken)
+            yield from _check_rendering(schemas, model, own, sql, broken)
 
 
-def check_rendering(
+def _check_rendering(
     schemas: Schemas, model: Model, own: Stream | None, rendering: Rendering,
     broken: frozenset[int | None],
 ) -> Iterator[Finding]:

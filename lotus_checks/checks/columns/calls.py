@@ -82,7 +82,7 @@ def check_call(schemas: Schemas, model: Model, call: Call) -> Iterator[Finding]:
     args = call.args
     where = (model.path, call.line, call.column)
     if call.kind == "files" and args:
-        yield from check_runtime_var(schemas, model, where, args[0])
+        yield from _check_runtime_var(schemas, model, where, args[0])
     if call.kind == "ref" and args:
         name = args[-1]
         if name not in schemas.models:
@@ -113,7 +113,7 @@ def check_call(schemas: Schemas, model: Model, call: Call) -> Iterator[Finding]:
         yield LL404.finding(*where, message, hint=hint)
 
 
-def check_runtime_var(
+def _check_runtime_var(
     schemas: Schemas, model: Model, where: Place, name: str
 ) -> Iterator[Finding]:
     """A var() without default nor project value must be one the orchestrator passes when
@@ -173,7 +173,7 @@ def check_raw_path(
             continue
         read = path_read(path, schemas.ctx.config.raw_path, schemas.stream_keys)
         if read.kind == "glob":
-            yield from check_glob(schemas, where, path, shown, own, read.streams)
+            yield from _check_glob(schemas, where, path, shown, own, read.streams)
             continue
         if read.kind != "stream" or read.named is None:
             if read.kind == "runtime" or has_runtime_value(path):
@@ -201,7 +201,7 @@ def check_raw_path(
             )
 
 
-def check_glob(
+def _check_glob(
     schemas: Schemas, where: Place, path: str, shown: str, own: Stream | None,
     matched: tuple[tuple[str, str], ...],
 ) -> Iterator[Finding]:

@@ -135,7 +135,7 @@ def check_read(schemas: Schemas, model: Model, read: ColumnRead,
         # The qualifier is an inner relation's column (a struct), not the outer alias.
         cand, view = hidden
         if cand.steps and view.columns is not None:
-            yield from check_path(model, read, cand, view)
+            yield from _check_path(model, read, cand, view)
         return
     if not read.candidates:
         if read.outer is not None:
@@ -155,7 +155,7 @@ def check_read(schemas: Schemas, model: Model, read: ColumnRead,
     having = [(c, v) for c, v in views if v.columns is not None and key in v.columns]
     for cand, view in having:
         if cand.steps:
-            yield from check_path(model, read, cand, view)
+            yield from _check_path(model, read, cand, view)
     bound = binding(read, relations) if read.correlated else None
     if bound is not None and bound[0] > 0:
         yield from correlated(model, read, relations, bound)
@@ -164,10 +164,10 @@ def check_read(schemas: Schemas, model: Model, read: ColumnRead,
         return
     if read.outer is not None:
         return  # bound by the outer relation that has it explicitly (reported above if unknown)
-    yield missing(schemas, read, views[0][1], where)
+    yield _missing(schemas, read, views[0][1], where)
 
 
-def missing(schemas: Schemas, read: ColumnRead, view: RelationView, where: Place) -> Finding:
+def _missing(schemas: Schemas, read: ColumnRead, view: RelationView, where: Place) -> Finding:
     name = read.name
     key = name.lower()
     assert view.columns is not None
@@ -192,11 +192,11 @@ def missing(schemas: Schemas, read: ColumnRead, view: RelationView, where: Place
             hint=f"add `{view.offered[key]}` to `fields` in {config} {regenerate}",
         )
     return LL401.finding(
-        *where, f"column `{name}` does not exist in {view.label}", hint=unknown_hint(name, view)
+        *where, f"column `{name}` does not exist in {view.label}", hint=_unknown_hint(name, view)
     )
 
 
-def unknown_hint(name: str, view: RelationView) -> str:
+def _unknown_hint(name: str, view: RelationView) -> str:
     key = name.lower()
     if key in HIVE_COLUMNS and not view.hive:
         return f"`{key}` is a hive partition column: it exists only with hive_partitioning=true on {view.via}"
@@ -210,7 +210,7 @@ def unknown_hint(name: str, view: RelationView) -> str:
     return did_you_mean(name, names, "column") or f"add `{name}` to `fields` in {view.stream.config_path if view.stream else 'the stream config'}"
 
 
-def check_path(model: Model, read: ColumnRead, cand: Origin, view: RelationView
+def _check_path(model: Model, read: ColumnRead, cand: Origin, view: RelationView
                ) -> Iterator[Finding]:
     steps = cand.steps
     if view.kind != "raw" or not steps or view.fields is None:
