@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lotus_checks.edits import add_model_tag
-from lotus_checks.edits import append_to_yaml_list
+from lotus_checks.checks.coverage.edits import add_model_tag
+from lotus_checks.checks.coverage.edits import append_to_yaml_list
 
 SOURCES = """\
 version: 2

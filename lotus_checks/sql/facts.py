@@ -1,31 +1,14 @@
-"""Per-model facts: what a model reads and outputs, as JSON-serialisable data.
+"""Per-model facts: what a model reads and outputs, as typed values (`ModelFacts`).
 
 Facts depend only on the model's text and name (and the checker's and sqlglot's versions), never on
 stream configs or other models, so they are cached by content and a stream config change does not
-invalidate them; the comparison against schemas (checks/columns.py) runs every time.
+invalidate them; the comparison against schemas (checks/columns) runs every time.
 
-Shape (positions are 1-based line/column in the *original* .sql file):
-```
-{"config": {"tags": [...]},
- "calls": [{"kind": "source"|"ref"|"this"|"files", "args": [...], "line", "column"}],
- "problems": [{"code": "LL003"|"LL004", "message", "line", "column"}],
- "coverage": {"tags": [...] | None, "sources": [[source, table], ...]},  # plain rendering
- "renderings": [  # is_incremental() False, then True (each None if it did not parse)
-   {"queries": [...],  # only when it runs SQL at compile time (run_query, statement): one
-                       # entry like this one per query (None if it did not parse)
-    "relations": {id: {"kind": "source"|"ref"|"this"|"file"|"table", "args", "paths", "files",
-                       "runtime", "hive", "filename", "line", "column"}},
-    "reads": [{"name", "line", "column", "cands": [[rel, column, [[step, kind, line, col], ...]]],
-               "derived", "scope", "known",
-               # only for names a subquery may take from an outer query (resolve.ColumnRead):
-               "depths": [...], "labels": [...], "outer": [depth, label] | None, "aggregate": id,
-               "fromless": bool,
-               # only for a qualified read through an outer alias that inner columns may hide:
-               "shadow": [like "cands"]}],
-    "aggregates": [{"id", "function", "clauses": [...], "ungrouped": [bool, ...],
-                    "fixed": [[depth, label, line, col, [[rel, column], ...]]]}],
-    "outputs": {"names": [...], "stars": [[rel, [excluded...]]], "opaque": bool}}]}
-```
+`model_facts(text, name, vars)` returns the facts as JSON data, what the cache stores
+(`ModelFacts.to_json()`); the checks turn it into `ModelFacts` once, where they obtain it
+(`ModelFacts.from_json`), and read attributes from then on. The same holds for the small view the
+coverage family reads (`CoverageView`, also cached on its own). Positions are 1-based line and
+column in the *original* .sql file.
 """
 
 from __future__ import annotations
@@ -33,15 +16,358 @@ from __future__ import annotations
 import functools
 import os
 import re
+from dataclasses import dataclass
+from dataclasses import field
+from dataclasses import replace
 from typing import Any
 from typing import Callable
+from typing import Mapping
 
 from lotus_checks.loaders import LineIndex
 
-FACTS_VERSION = "5"  # 2: "coverage"; 3: correlation, aggregates, "key" steps, "queries";
-# 4: runtime var() names in "files" calls; 5: "shadow", "ungrouped"
+FACTS_VERSION = "6"  # 2: "coverage"; 3: correlation, aggregates, "key" steps, "queries";
+# 4: runtime var() names in "files" calls; 5: "shadow", "ungrouped"; 6: typed (ModelFacts), "tags"
 PLACEHOLDER_KINDS = ("source", "ref", "this")
 Position = tuple[int | None, int | None]
+Json = dict[str, Any]
+
+
+# ---- the facts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """A template error (LL004), SQL that does not parse (LL003), a model over its budget (LL008)."""
+
+    code: str
+    message: str
+    line: int | None
+    column: int | None
+
+    def to_json(self) -> Json:
+        return {"code": self.code, "message": self.message, "line": self.line,
+                "column": self.column}
+
+    @classmethod
+    def from_json(cls, data: Json) -> Problem:
+        return cls(data["code"], data["message"], data["line"], data["column"])
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A `source()`, `ref()`, `this` or runtime file path (`files`: a var() without default)
+    the template calls, in any rendering."""
+
+    kind: str  # "source" | "ref" | "this" | "files"
+    args: tuple[str, ...]
+    line: int | None
+    column: int | None
+
+    def to_json(self) -> Json:
+        return {"kind": self.kind, "args": list(self.args), "line": self.line,
+                "column": self.column}
+
+    @classmethod
+    def from_json(cls, data: Json) -> Call:
+        return cls(data["kind"], tuple(data["args"]), data["line"], data["column"])
+
+
+@dataclass(frozen=True, slots=True)
+class PathStep:
+    """One step of a struct or JSON path into a column (`a.b`, `a['b']`, `'$.b'`, `a[1]`)."""
+
+    name: str
+    kind: str  # "name" | "key" | "json" | "index"
+    line: int | None
+    column: int | None
+
+    def to_json(self) -> list[Any]:
+        return [self.name, self.kind, self.line, self.column]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> PathStep:
+        return cls(data[0], data[1], data[2], data[3])
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """A column of a relation of the rendering (`Rendering.relations` key) a read may come
+    from, with the struct or JSON path read into it."""
+
+    rel: str
+    column: str
+    steps: tuple[PathStep, ...] = ()
+
+    def to_json(self) -> list[Any]:
+        if not self.steps:
+            return [self.rel, self.column]
+        return [self.rel, self.column, [s.to_json() for s in self.steps]]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> Origin:
+        if len(data) == 2:
+            return cls(data[0], data[1])
+        return cls(data[0], data[1], tuple([PathStep(*s) for s in data[2]]))
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A relation a rendering reads: a placeholder (`source`, `ref`, `this`), a raw `file`
+    read, or another `table`."""
+
+    kind: str  # "source" | "ref" | "this" | "file" | "table"
+    args: tuple[str, ...]  # the call's arguments; a table's name
+    line: int | None
+    column: int | None
+    paths: tuple[str, ...] = ()  # file: the literal paths (not those passed at run time)
+    files: bool = False  # file: reads paths passed at run time (a var() without default)
+    # file: the var() each runtime placeholder in its paths stands for ("" for an env_var())
+    runtime: Mapping[str, str] = field(default_factory=dict)
+    hive: bool = False  # file: hive_partitioning=true
+    filename: str | None = None  # file: the column filename=true adds
+
+    def to_json(self) -> Json:
+        data: Json = {"kind": self.kind, "args": list(self.args), "line": self.line,
+                      "column": self.column}
+        if self.kind == "file":
+            data.update(paths=list(self.paths), files=self.files, runtime=dict(self.runtime),
+                        hive=self.hive, filename=self.filename)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Json) -> Relation:
+        if data["kind"] != "file":
+            return cls(data["kind"], tuple(data["args"]), data["line"], data["column"])
+        return cls(data["kind"], tuple(data["args"]), data["line"], data["column"],
+                   tuple(data["paths"]), data["files"], data["runtime"], data["hive"],
+                   data["filename"])
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnRead:
+    """A column the rendering reads, and the relations' columns it may come from (any one is
+    enough; none: no relation in scope has it). Fields after `known` only for a name a subquery
+    may take from an outer query (see resolve.ColumnRead)."""
+
+    name: str
+    line: int | None
+    column: int | None
+    candidates: tuple[Origin, ...]
+    derived: bool  # only a struct/JSON path: the column is judged where it is first read
+    scope: str  # the CTE or subquery it reads from ("" for the FROM clause)
+    known: tuple[str, ...]  # the columns that scope has, for hints
+    # a qualified read through an outer alias: inner columns named like the qualifier
+    shadow: tuple[Origin, ...] = ()
+    depths: tuple[int, ...] = ()  # the scope depth of each candidate (0: its own FROM clause)
+    labels: tuple[str, ...] = ()  # the FROM item label of each candidate
+    outer: tuple[int, str] | None = None  # (depth, label) of an outer relation that has it
+    aggregate: str | None = None  # the `Aggregate.id` it is an argument of
+    fromless: bool = False  # its own query has no FROM clause
+
+    @property
+    def correlated(self) -> bool:
+        """Whether an outer query may bind it (the fields after `shadow` say how)."""
+        return bool(self.depths) or self.outer is not None
+
+    def to_json(self) -> Json:
+        data: Json = {"name": self.name, "line": self.line, "column": self.column,
+                      "cands": [c.to_json() for c in self.candidates], "derived": self.derived,
+                      "scope": self.scope, "known": list(self.known)}
+        if self.shadow:
+            data["shadow"] = [c.to_json() for c in self.shadow]
+        if self.correlated:
+            data.update(depths=list(self.depths), labels=list(self.labels),
+                        outer=list(self.outer) if self.outer is not None else None,
+                        aggregate=self.aggregate, fromless=self.fromless)
+        return data
+
+    @classmethod
+    def from_json(cls, data: Json) -> ColumnRead:
+        origin = Origin.from_json
+        shadow = tuple([origin(c) for c in data["shadow"]]) if "shadow" in data else ()
+        candidates = tuple([origin(c) for c in data["cands"]])
+        if "depths" not in data:
+            return cls(data["name"], data["line"], data["column"], candidates, data["derived"],
+                       data["scope"], tuple(data["known"]), shadow)
+        outer = data["outer"]
+        return cls(data["name"], data["line"], data["column"], candidates, data["derived"],
+                   data["scope"], tuple(data["known"]), shadow, tuple(data["depths"]),
+                   tuple(data["labels"]), (outer[0], outer[1]) if outer is not None else None,
+                   data["aggregate"], data["fromless"])
+
+
+@dataclass(frozen=True, slots=True)
+class OuterColumn:
+    """A column of an aggregate that binds in an outer query through a table alias."""
+
+    depth: int
+    label: str  # the outer FROM item
+    line: int | None
+    column: int | None
+    shadow: tuple[Origin, ...]  # as in ColumnRead
+
+    def to_json(self) -> list[Any]:
+        return [self.depth, self.label, self.line, self.column, [c.to_json() for c in self.shadow]]
+
+    @classmethod
+    def from_json(cls, data: list[Any]) -> OuterColumn:
+        return cls(data[0], data[1], data[2], data[3], tuple(Origin.from_json(c) for c in data[4]))
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """An aggregate call none of whose columns is certainly its own query's (resolve.Aggregate):
+    its other columns are the reads that name its `id`."""
+
+    id: str
+    function: str  # as written
+    clauses: tuple[str, ...]  # per enclosing level: the clause holding the subquery
+    ungrouped: tuple[bool, ...]  # per enclosing level: no GROUP BY, columns outside aggregates
+    fixed: tuple[OuterColumn, ...]
+
+    def to_json(self) -> Json:
+        return {"id": self.id, "function": self.function, "clauses": list(self.clauses),
+                "ungrouped": list(self.ungrouped), "fixed": [f.to_json() for f in self.fixed]}
+
+    @classmethod
+    def from_json(cls, data: Json) -> Aggregate:
+        return cls(data["id"], data["function"], tuple(data["clauses"]),
+                   tuple(data["ungrouped"]), tuple(OuterColumn.from_json(f) for f in data["fixed"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Star:
+    """`select *` over a relation of the rendering, minus the excluded columns."""
+
+    rel: str
+    exclude: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Outputs:
+    """The columns a rendering outputs: named ones, and every column of its `select *`s;
+    `opaque` when they cannot be known (a table function, an unknown table under a star)."""
+
+    names: tuple[str, ...]
+    stars: tuple[Star, ...]
+    opaque: bool
+
+    def to_json(self) -> Json:
+        return {"names": list(self.names), "stars": [[s.rel, list(s.exclude)] for s in self.stars],
+                "opaque": self.opaque}
+
+    @classmethod
+    def from_json(cls, data: Json) -> Outputs:
+        return cls(tuple(data["names"]), tuple(Star(r, tuple(e)) for r, e in data["stars"]),
+                   data["opaque"])
+
+
+@dataclass(frozen=True, slots=True)
+class Rendering:
+    """The facts of one rendered SQL text (a model's, or a query it runs at compile time)."""
+
+    relations: dict[str, Relation]  # by the resolver's relation id
+    reads: tuple[ColumnRead, ...]
+    aggregates: tuple[Aggregate, ...]
+    outputs: Outputs | None  # None: no statement
+    # The SQL it runs at compile time (run_query(), statement), each None if it did not parse.
+    queries: tuple[Rendering | None, ...] = ()
+
+    def to_json(self) -> Json:
+        data: Json = {"relations": {k: r.to_json() for k, r in self.relations.items()},
+                      "reads": [r.to_json() for r in self.reads],
+                      "aggregates": [a.to_json() for a in self.aggregates],
+                      "outputs": self.outputs.to_json() if self.outputs is not None else None}
+        if self.queries:
+            data["queries"] = [q.to_json() if q is not None else None for q in self.queries]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Json) -> Rendering:
+        outputs = data["outputs"]
+        queries = data.get("queries", ())
+        read = ColumnRead.from_json
+        return cls(
+            {k: Relation.from_json(r) for k, r in data["relations"].items()},
+            tuple([read(r) for r in data["reads"]]),
+            tuple(Aggregate.from_json(a) for a in data["aggregates"]),
+            Outputs.from_json(outputs) if outputs is not None else None,
+            tuple(cls.from_json(q) if q is not None else None for q in queries),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageView:
+    """What the coverage family (LL3xx) reads of a model's plain rendering: its tags (None when
+    the template broke before or inside config(), so they are unknown) and its source() calls."""
+
+    tags: tuple[str, ...] | None
+    sources: frozenset[tuple[str, str]]
+
+    def to_json(self) -> Json:
+        return {"tags": list(self.tags) if self.tags is not None else None,
+                "sources": [list(s) for s in sorted(self.sources)]}
+
+    @classmethod
+    def from_json(cls, data: Json) -> CoverageView:
+        tags = data["tags"]
+        return cls(tuple(tags) if tags is not None else None,
+                   frozenset((str(s), str(t)) for s, t in data["sources"]))
+
+
+UNKNOWN_COVERAGE = CoverageView(None, frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFacts:
+    """A model's facts: its tags, calls and problems over both renderings (is_incremental()
+    False, then True; each None if it did not parse), and the coverage view of the first.
+    `skipped`: over the CPU budget (one LL008 problem, nothing else known); `transient`: a
+    rendering ran out of time. Neither is cached: both depend on the machine."""
+
+    tags: tuple[str, ...]
+    calls: tuple[Call, ...]
+    problems: tuple[Problem, ...]
+    renderings: tuple[Rendering | None, ...]
+    coverage: CoverageView
+    skipped: bool = False
+    transient: bool = False
+
+    def to_json(self) -> Json:
+        data: Json = {"tags": list(self.tags), "calls": [c.to_json() for c in self.calls],
+                      "problems": [p.to_json() for p in self.problems],
+                      "coverage": self.coverage.to_json(),
+                      "renderings": [r.to_json() if r is not None else None
+                                     for r in self.renderings]}
+        if self.skipped:
+            data["skipped"] = True
+        if self.transient:
+            data["transient"] = True
+        return data
+
+    @classmethod
+    def from_json(cls, data: Json) -> ModelFacts:
+        renderings: list[Rendering | None] = []
+        for i, rendering in enumerate(data["renderings"]):
+            if rendering is None:
+                renderings.append(None)
+            elif i and rendering == data["renderings"][i - 1]:
+                # Most models render the same both ways: one object (comparing is cheaper).
+                renderings.append(renderings[i - 1])
+            else:
+                renderings.append(Rendering.from_json(rendering))
+        return cls(
+            tuple(data["tags"]),
+            tuple(Call.from_json(c) for c in data["calls"]),
+            tuple(Problem.from_json(p) for p in data["problems"]),
+            tuple(renderings),
+            CoverageView.from_json(data["coverage"]),
+            bool(data.get("skipped")),
+            bool(data.get("transient")),
+        )
+
+
+# ---- computing them ----------------------------------------------------------------------------
 
 
 def versions() -> str:
@@ -77,27 +403,26 @@ def _sqlglot_version() -> str:
         return "?"
 
 
-def model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Render the model both ways (is_incremental() False/True), parse, resolve: its facts.
+def model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None = None) -> Json:
+    """Render the model both ways (is_incremental() False/True), parse, resolve: its facts, as
+    the JSON data the cache stores (`ModelFacts.from_json` reads it).
 
     All of it within a CPU budget per model: past it, the facts are one LL008 problem and
-    `"skipped": true` (not to be cached: the budget depends on the machine)."""
+    `skipped` (not to be cached: the budget depends on the machine)."""
     from lotus_checks.sql import _budget
 
     import_parsers()  # once per process, outside the budget: start-up is not the model's cost
     try:
         with _budget.cpu_time_limit(_budget.MODEL_SECONDS):
-            return _model_facts(text, model_name, project_vars)
+            return _model_facts(text, model_name, project_vars).to_json()
     except _budget.TimeLimitExceeded:
         message = (
             f"checking this model took over {_budget.MODEL_SECONDS:g} s of CPU time (the "
             "per-file budget); it was skipped, nothing in it was checked"
         )
-        return {
-            "config": {"tags": []}, "calls": [], "renderings": [], "skipped": True,
-            "coverage": {"tags": None, "sources": []},  # unknown, as for a broken template
-            "problems": [_problem("LL008", message, (None, None))],
-        }
+        # Tags unknown, as for a broken template.
+        return ModelFacts((), (), (Problem("LL008", message, None, None),), (), UNKNOWN_COVERAGE,
+                          skipped=True).to_json()
 
 
 def import_parsers() -> None:
@@ -107,13 +432,17 @@ def import_parsers() -> None:
     from lotus_checks.sql import resolve  # noqa: F401
 
 
-def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None) -> dict[str, Any]:
+def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None) -> ModelFacts:
     from lotus_checks.sql.render import render_model
 
-    facts: dict[str, Any] = {"config": {"tags": []}, "calls": [], "problems": [], "renderings": []}
-    calls: dict[tuple, dict[str, Any]] = {}
-    problems: dict[tuple, dict[str, Any]] = {}
-    plain: tuple[Any, tuple[dict[str, Any] | None, dict[str, Any] | None]] | None = None
+    tags: tuple[str, ...] = ()
+    coverage = UNKNOWN_COVERAGE
+    transient = False
+    renderings: list[Rendering | None] = []
+    # Each once, in the order first met (dicts as ordered sets).
+    calls: dict[Call, None] = {}
+    problems: dict[Problem, None] = {}
+    plain: tuple[Any, tuple[Rendering | None, Problem | None]] | None = None
     rendered = None
     for incremental in (False, True):
         if rendered is None or calls_is_incremental(text):
@@ -123,21 +452,15 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
         # else: the template never names is_incremental(), the one thing the flag changes, so
         # the second rendering is the first (rendering is deterministic).
         if rendered.timed_out:
-            facts["transient"] = True  # a faster machine may render it: never cached
+            transient = True  # a faster machine may render it: never cached
         if not incremental:
-            facts["config"] = {"tags": _tags(rendered.config)}
-            facts["coverage"] = coverage_view(rendered)
-        for problem in rendered.problems:
-            entry = _problem("LL004", problem.message, (problem.line, problem.column))
-            problems.setdefault(_key(entry), entry)
+            tags = _tags(rendered.config)
+            coverage = coverage_of(rendered)
+        for found in rendered.problems:
+            problems.setdefault(Problem("LL004", found.message, found.line, found.column))
         for call in rendered.relations.values():
-            entry = {
-                "kind": call.kind,
-                "args": [str(a) for a in call.args],
-                "line": call.line,
-                "column": call.column,
-            }
-            calls.setdefault(_key(entry), entry)
+            calls.setdefault(Call(call.kind, tuple(str(a) for a in call.args), call.line,
+                                  call.column))
         rendering = None
         if rendered.sql is not None:
             if plain is not None and _same_rendering(plain[0], rendered):
@@ -148,14 +471,13 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
                     rendered.sql, rendered.relations, rendered.original_position
                 )
                 if rendering is not None and rendered.queries:
-                    rendering["queries"] = _query_facts(rendered, problems)
+                    rendering = replace(rendering, queries=_query_facts(rendered, problems))
             plain = (rendered, (rendering, problem))
             if problem is not None:
-                problems.setdefault(_key(problem), problem)
-        facts["renderings"].append(rendering)
-    facts["calls"] = list(calls.values())
-    facts["problems"] = list(problems.values())
-    return facts
+                problems.setdefault(problem)
+        renderings.append(rendering)
+    return ModelFacts(tags, tuple(calls), tuple(problems), tuple(renderings), coverage,
+                      transient=transient)
 
 
 # Compile-time SQL that is a query (what has columns to check); other statements (`load httpfs`,
@@ -163,7 +485,7 @@ def _model_facts(text: str, model_name: str, project_vars: dict[str, Any] | None
 _QUERY_START = re.compile(r"\s*(?:\(\s*)*(?:select|with|from|values)\b", re.IGNORECASE)
 
 
-def _query_facts(rendered: Any, problems: dict[tuple, dict[str, Any]]) -> list[dict[str, Any] | None]:
+def _query_facts(rendered: Any, problems: dict[Problem, None]) -> tuple[Rendering | None, ...]:
     """Facts of the SQL a rendering runs at compile time (`run_query()`, `statement`), each
     positioned through its own source map; parse problems join the model's."""
     out = []
@@ -172,9 +494,9 @@ def _query_facts(rendered: Any, problems: dict[tuple, dict[str, Any]]) -> list[d
             continue
         facts, problem = sql_facts(query.sql, rendered.relations, query.original_position)
         if problem is not None:
-            problems.setdefault(_key(problem), problem)
+            problems.setdefault(problem)
         out.append(facts)
-    return out
+    return tuple(out)
 
 
 def _strip_comments(sql: str) -> str:
@@ -185,7 +507,7 @@ def sql_facts(
     sql: str,
     relations: dict[str, Any],
     original_position: Callable[[int], Position],
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+) -> tuple[Rendering | None, Problem | None]:
     """Facts of one rendered SQL text, or (None, LL003 problem) when it does not parse.
 
     `relations` maps placeholders to the renderer's RelationCall (kind, args, line, column)."""
@@ -199,7 +521,10 @@ def sql_facts(
         return call is not None and call.kind in PLACEHOLDER_KINDS
 
     files = {name for name, call in relations.items() if call.kind == "files"}
-    out: dict[str, Any] = {"relations": {}, "reads": [], "aggregates": [], "outputs": None}
+    found: dict[str, Relation] = {}
+    reads: list[ColumnRead] = []
+    aggregates: list[Aggregate] = []
+    outputs = None
     for number, statement in enumerate(statements):
         try:
             resolution = resolve(statement, is_placeholder)
@@ -212,27 +537,29 @@ def sql_facts(
                 "its columns are not checked",
                 original_position(0),
             )
-        out["relations"].update(
-            _relations(resolution.relations, relations, files, sql, original_position)
-        )
-        out["reads"].extend(_reads(resolution.reads, sql, original_position, number))
-        out["aggregates"].extend(
-            {"id": f"{number}:{a.id}",
-             "function": sql[a.written[0]:a.written[1]].lower() if a.written else a.function,
-             "clauses": list(a.clauses), "ungrouped": list(a.ungrouped),
-             "fixed": [[depth, label, *(original_position(offset) if offset is not None
-                                        else (None, None)),
-                        [[o.rel, o.column] for o in shadow]]
-                       for depth, label, offset, shadow in a.fixed]}
-            for a in resolution.aggregates
-        )
+        found.update(_relations(resolution.relations, relations, files, sql, original_position))
+        reads.extend(_reads(resolution.reads, sql, original_position, number))
+        aggregates.extend(_aggregate(a, sql, original_position, number)
+                          for a in resolution.aggregates)
         output = resolution.output
-        out["outputs"] = {
-            "names": list(output.display),
-            "stars": [[s.rel, sorted(s.exclude)] for s in output.stars],
-            "opaque": output.opaque,
-        }
-    return out, None
+        outputs = Outputs(tuple(output.display),
+                          tuple(Star(s.rel, tuple(sorted(s.exclude))) for s in output.stars),
+                          output.opaque)
+    return Rendering(found, tuple(reads), tuple(aggregates), outputs), None
+
+
+def _aggregate(aggregate: Any, sql: str, original_position: Callable[[int], Position],
+               statement: int) -> Aggregate:
+    written = aggregate.written
+    function = sql[written[0]:written[1]].lower() if written else aggregate.function
+    fixed = tuple(
+        OuterColumn(depth, label,
+                    *(original_position(offset) if offset is not None else (None, None)),
+                    tuple(Origin(o.rel, o.column) for o in shadow))
+        for depth, label, offset, shadow in aggregate.fixed
+    )
+    return Aggregate(f"{statement}:{aggregate.id}", function, tuple(aggregate.clauses),
+                     tuple(aggregate.ungrouped), fixed)
 
 
 @functools.lru_cache(maxsize=1)
@@ -255,7 +582,7 @@ def _duckdb() -> Any:
                     expressions=[exp.JSONPathRoot(), *(exp.JSONPathKey(this=k) for k in keys)])
         return general(path)
 
-    dialect.to_json_path = to_json_path
+    dialect.to_json_path = to_json_path  # type: ignore[method-assign]
     return dialect
 
 
@@ -264,7 +591,7 @@ def _duckdb() -> Any:
 _PLAIN_JSON_PATH = re.compile(r"\$((?:\.[A-Za-z_][A-Za-z0-9_]*)+)")
 
 
-def parse(sql: str, original_position: Callable[[int], Position]) -> tuple[list[Any] | None, dict[str, Any] | None]:
+def parse(sql: str, original_position: Callable[[int], Position]) -> tuple[list[Any] | None, Problem | None]:
     """sqlglot statements, or None and an LL003 problem; never raises."""
     from sqlglot.errors import ParseError
     from sqlglot.errors import TokenError
@@ -289,7 +616,7 @@ def parse(sql: str, original_position: Callable[[int], Position]) -> tuple[list[
     return statements, None
 
 
-# ---- conversion to JSON facts --------------------------------------------------------------
+# ---- from the resolver's findings to facts ---------------------------------------------------
 
 
 def _relations(
@@ -298,34 +625,33 @@ def _relations(
     files: set[str],
     sql: str,
     original_position: Callable[[int], Position],
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, Relation]:
     out = {}
     for rel_id, rel in found.items():
-        entry: dict[str, Any] = {"kind": rel.kind, "args": [], "paths": [], "files": False,
-                                 "hive": rel.hive, "filename": rel.filename,
-                                 "line": None, "column": None}
         if rel.kind == "placeholder":
             call = calls[rel.name]
-            entry.update(kind=call.kind, args=[str(a) for a in call.args],
-                         line=call.line, column=call.column)
+            out[rel_id] = Relation(call.kind, tuple(str(a) for a in call.args), call.line,
+                                   call.column)
         elif rel.kind == "file":
-            paths = [p for p in rel.paths if p not in files]
-            entry["files"] = len(paths) < len(rel.paths)
-            entry["paths"] = paths
+            paths = tuple(p for p in rel.paths if p not in files)
+            runtime_files = len(paths) < len(rel.paths)
             # The var() each runtime placeholder in a path stands for ("" for an env_var()),
             # to show the path as written.
-            entry["runtime"] = {name: (list(calls[name].args) or [""])[0]
-                                for name in files if any(name in p for p in rel.paths)}
+            runtime = {name: (list(calls[name].args) or [""])[0]
+                       for name in files if any(name in p for p in rel.paths)}
+            position: Position = (None, None)
             offset = sql.find(repr_sql(paths[0])) if paths else -1
-            if entry["files"]:
+            if runtime_files:
                 call = next(calls[p] for p in rel.paths if p in files)
-                entry.update(line=call.line, column=call.column)
+                position = (call.line, call.column)
             elif offset >= 0:
-                entry["line"], entry["column"] = original_position(offset)
+                position = original_position(offset)
+            out[rel_id] = Relation("file", (), *position, paths, runtime_files, runtime, rel.hive,
+                                   rel.filename)
         elif rel.offset is not None:
-            entry["args"] = [rel.name]
-            entry["line"], entry["column"] = original_position(rel.offset)
-        out[rel_id] = entry
+            out[rel_id] = Relation(rel.kind, (rel.name,), *original_position(rel.offset))
+        else:
+            out[rel_id] = Relation(rel.kind, (), None, None)
     return out
 
 
@@ -334,35 +660,27 @@ def repr_sql(text: str) -> str:
 
 
 def _reads(reads: list[Any], sql: str, original_position: Callable[[int], Position],
-           statement: int = 0) -> list[dict[str, Any]]:
+           statement: int = 0) -> list[ColumnRead]:
+    def origins(read: Any, found: tuple[Any, ...]) -> tuple[Origin, ...]:
+        return tuple(
+            Origin(origin.rel, origin.column, tuple(
+                PathStep(s.name, s.kind,
+                         *(original_position(s.offset) if s.offset is not None else (None, None)))
+                for s in _locate_json_steps(sql, read.offset, origin.path)))
+            for origin in found
+        )
+
     out = []
-
-    def origins(read: Any, found: tuple[Any, ...]) -> list[list[Any]]:
-        out = []
-        for origin in found:
-            steps = _locate_json_steps(sql, read.offset, origin.path)
-            out.append([
-                origin.rel,
-                origin.column,
-                [[s.name, s.kind, *(original_position(s.offset) if s.offset is not None else (None, None))]
-                 for s in steps],
-            ])
-        return out
-
     for read in reads:
-        line, column = original_position(read.offset)
-        entry = {
-            "name": read.name, "line": line, "column": column,
-            "cands": origins(read, read.candidates),
-            "derived": read.derived, "scope": read.scope, "known": list(read.known),
-        }
-        if read.shadow:
-            entry["shadow"] = origins(read, read.shadow)
+        entry = ColumnRead(read.name, *original_position(read.offset),
+                           origins(read, read.candidates), read.derived, read.scope,
+                           tuple(read.known), origins(read, read.shadow))
         if read.depths or read.outer is not None:
-            entry.update(depths=list(read.depths), labels=list(read.labels),
-                         outer=list(read.outer) if read.outer is not None else None,
-                         aggregate=None if read.aggregate is None else f"{statement}:{read.aggregate}",
-                         fromless=read.fromless)
+            entry = replace(
+                entry, depths=tuple(read.depths), labels=tuple(read.labels),
+                outer=(read.outer[0], read.outer[1]) if read.outer is not None else None,
+                aggregate=None if read.aggregate is None else f"{statement}:{read.aggregate}",
+                fromless=read.fromless)
         out.append(entry)
     return out
 
@@ -376,8 +694,6 @@ def _locate_json_steps(sql: str, start: int, steps: tuple[Any, ...]) -> tuple[An
     column)."""
     if not any(s.kind in _LITERAL_STEPS and s.offset is None for s in steps):
         return steps
-    from dataclasses import replace
-
     end = sql.find("\n", start)
     end = len(sql) if end < 0 else end
     cursor = sql.find("'", start, end)
@@ -437,13 +753,8 @@ def _unterminated_offset(sql: str) -> int:
         i = end + len(closer)
 
 
-def _problem(code: str, message: str, position: Position) -> dict[str, Any]:
-    line, column = position
-    return {"code": code, "message": message, "line": line, "column": column}
-
-
-def _key(entry: dict[str, Any]) -> tuple:
-    return tuple(sorted((k, str(v)) for k, v in entry.items()))
+def _problem(code: str, message: str, position: Position) -> Problem:
+    return Problem(code, message, *position)
 
 
 def calls_is_incremental(text: str) -> bool:
@@ -462,22 +773,27 @@ def _same_rendering(first: Any, second: Any) -> bool:
     )
 
 
-def coverage_view(rendered: Any) -> dict[str, Any]:
+def coverage_view(rendered: Any) -> Json:
+    """The coverage view of a plain rendering (`CoverageView`), as JSON data for the cache."""
+    return coverage_of(rendered).to_json()
+
+
+def coverage_of(rendered: Any) -> CoverageView:
     """What the coverage family (LL3xx) reads from the plain rendering: the tags (None when the
     template broke before or inside config(), so they are unknown) and the source() calls."""
     known = "tags" in rendered.config or rendered.sql is not None
-    sources = sorted({
+    sources = frozenset(
         (str(call.args[0]), str(call.args[1]))
         for call in rendered.relations.values()
         if call.kind == "source" and len(call.args) >= 2
-    })
-    return {"tags": _tags(rendered.config) if known else None, "sources": [list(s) for s in sources]}
+    )
+    return CoverageView(_tags(rendered.config) if known else None, sources)
 
 
-def _tags(config: dict[str, Any]) -> list[str]:
+def _tags(config: dict[str, Any]) -> tuple[str, ...]:
     tags = config.get("tags") if isinstance(config, dict) else None
     if isinstance(tags, str):
-        return [tags]
+        return (tags,)
     if isinstance(tags, (list, tuple)):
-        return [t for t in tags if isinstance(t, str)]
-    return []
+        return tuple(t for t in tags if isinstance(t, str))
+    return ()

@@ -205,8 +205,8 @@ def _strings(*names: str) -> dict[str, dict[str, str]]:
 
 
 def test_new_model_keeps_an_incremental_siblings_config() -> None:
-    from lotus_checks.new_model import Sibling
-    from lotus_checks.new_model import stream_model
+    from lotus_checks.checks.coverage.new_model import Sibling
+    from lotus_checks.checks.coverage.new_model import stream_model
 
     sibling = Sibling(
         text="{{\n  config(\n    tags=['core', 'shop__orders'],\n    materialized='incremental',\n"
@@ -249,7 +249,7 @@ def test_fix_never_writes_through_a_link(reference_repo: Path) -> None:
 def test_new_model_quotes_every_keyword_duckdb_does_not_take_bare() -> None:
     import duckdb
 
-    from lotus_checks.new_model import NOT_BARE
+    from lotus_checks.checks.coverage.new_model import NOT_BARE
 
     keywords = duckdb.sql(
         "select keyword_name from duckdb_keywords() where keyword_category != 'unreserved'"
@@ -257,7 +257,7 @@ def test_new_model_quotes_every_keyword_duckdb_does_not_take_bare() -> None:
     assert {k for (k,) in keywords} <= NOT_BARE
     connection = duckdb.connect()
     connection.execute('create table t as select 1 as "order", 2 as "left", 3 as "year"')
-    from lotus_checks.new_model import stream_model
+    from lotus_checks.checks.coverage.new_model import stream_model
 
     sql = stream_model("s", "t", "s__t", _strings("order", "left", "year"), "dlt", [], None)
     select = sql[sql.index("select\n"):].replace("from landed", "from t")
@@ -266,13 +266,13 @@ def test_new_model_quotes_every_keyword_duckdb_does_not_take_bare() -> None:
 
 
 def _sibling(text: str, stream: str, tag: str, **config: object) -> object:
-    from lotus_checks.new_model import Sibling
+    from lotus_checks.checks.coverage.new_model import Sibling
 
     return Sibling(text=text, stream=stream, tag=tag, config={"tags": ["core", tag], **config})
 
 
 def test_new_model_renames_only_the_landing_paths_stream_segment() -> None:
-    from lotus_checks.new_model import stream_model
+    from lotus_checks.checks.coverage.new_model import stream_model
 
     sibling = _sibling(
         "select * from read_parquet('{{ var(\"raw_root\", \"s3://raw\") }}/acme/acme/**/*.parquet')",
@@ -282,7 +282,7 @@ def test_new_model_renames_only_the_landing_paths_stream_segment() -> None:
 
 
 def test_new_model_takes_the_siblings_tag_off_under_a_custom_stream_tag() -> None:
-    from lotus_checks.new_model import stream_model
+    from lotus_checks.checks.coverage.new_model import stream_model
 
     sibling = _sibling("select * from {{ source('shop', 'orders') }}", "orders", "shop-orders",
                        alias="orders_v2", materialized="table")
@@ -322,7 +322,7 @@ def test_new_model_reads_struct_keys_as_its_siblings_do() -> None:
     runs the result on a table of that shape."""
     import duckdb
 
-    from lotus_checks.new_model import stream_model
+    from lotus_checks.checks.coverage.new_model import stream_model
 
     sibling = _sibling("select customer.id as customer_id from {{ source('shop', 'orders') }}",
                        "orders", "shop__orders")

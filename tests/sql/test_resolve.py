@@ -12,6 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from lotus_checks.loaders import LineIndex
+from lotus_checks.sql.facts import PathStep
 from lotus_checks.sql.facts import sql_facts
 from lotus_checks.sql.resolve import resolve
 
@@ -179,8 +180,9 @@ def test_json_path_positions_are_found_in_the_literal() -> None:
     sql = "select attributes::JSON->>'$.location.city' as city from raw"
     facts, problem = sql_facts(sql, _calls(), LineIndex(sql).position)
     assert problem is None
-    steps = facts["reads"][0]["cands"][0][2]
-    assert steps == [["location", "json", 1, 30], ["city", "json", 1, 39]]
+    assert facts is not None
+    steps = facts.reads[0].candidates[0].steps
+    assert steps == (PathStep("location", "json", 1, 30), PathStep("city", "json", 1, 39))
 
 
 def test_table_function_named_arguments_are_not_columns() -> None:
@@ -249,14 +251,14 @@ def test_facts_never_raise_on_sql_ish_text(text: str) -> None:
     facts, problem = sql_facts(text, _calls(), LineIndex(text).position)
     assert (facts is None) == (problem is not None)
     if problem is not None:
-        assert problem["code"] == "LL003"
+        assert problem.code == "LL003"
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=80))
 def test_facts_never_raise_on_arbitrary_text(text: str) -> None:
     facts, problem = sql_facts(text, _calls(), LineIndex(text).position)
-    assert facts is not None or problem["code"] == "LL003"
+    assert facts is not None or (problem is not None and problem.code == "LL003")
 
 
 @settings(max_examples=200, deadline=None)
@@ -282,7 +284,8 @@ def test_resolver_never_raises_on_anything_sqlglot_parses(text: str) -> None:
 def test_parse_errors_point_at_the_offending_token(sql: str, position: tuple[int, int]) -> None:
     facts, problem = sql_facts(sql, {}, LineIndex(sql).position)
     assert facts is None
-    assert (problem["code"], problem["line"], problem["column"]) == ("LL003", *position)
+    assert problem is not None
+    assert (problem.code, problem.line, problem.column) == ("LL003", *position)
 
 
 # ---- names a subquery may take from an outer query -----------------------------------------

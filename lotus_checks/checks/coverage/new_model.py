@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from lotus_checks.edits import matching_close
+from lotus_checks.checks.coverage.edits import matching_close
 
 # Columns each connector adds to every row it lands (what a model can read besides the fields).
 METADATA_COLUMNS = {
