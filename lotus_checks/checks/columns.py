@@ -251,21 +251,10 @@ HIVE_COLUMNS = ("year", "month", "day")
 _TRUE_OPTION = r"\s*(?:=|:=)\s*(?:true|1)\b"
 
 
-def prepare(ctx: CheckContext) -> None:
-    """Start computing the facts of the models in scope in worker processes (a cold run), so
-    they are parsed while the families before this one work (engine.py)."""
-    from lotus_checks.sql.model_cache import start_prefetch
-
-    start_prefetch(ctx, [m for m in ctx.repo.models if ctx.in_scope(m.path)])
-
-
 def check(ctx: CheckContext) -> Iterator[Finding]:
     run = _Run(ctx)
     seen: set[Finding] = set()
     models = [model for model in ctx.repo.models if ctx.in_scope(model.path)]
-    from lotus_checks.sql.model_cache import prefetch
-
-    prefetch(ctx, models)  # many uncached models (a cold run): computed in a process pool
     for done, model in enumerate(models, 1):
         for finding in run.check_model(model):
             if finding not in seen:
@@ -328,8 +317,7 @@ class _Run:
         if model.path in self._facts:
             return self._facts[model.path]
         self._facts[model.path] = None  # a ref cycle sees "unknown"
-        text = self.repo.text(model.path)
-        facts = None if text is None else self._load_facts(model, text)
+        facts = self.repo.model_facts(model)  # computed once per run, cached by content
         self._facts[model.path] = facts
         return facts
 
@@ -337,12 +325,6 @@ class _Run:
         """Drop a checked model's facts: on big repos, holding all of them costs 100+ MB. Its
         outputs stay memoised for the models that ref it; the facts come back from the cache."""
         self._facts.pop(model.path, None)
-
-    def _load_facts(self, model: Model, text: str) -> dict[str, Any]:
-        # Cached by content and memoised for the run (coverage reads the same facts).
-        from lotus_checks.sql.model_cache import model_facts
-
-        return model_facts(self.ctx, model, text)
 
     # ---- one model -------------------------------------------------------------------------
 

@@ -237,21 +237,6 @@ sync_catalog = jsondecode(file("${path.module}/../../dag/streams/shopify/_catalo
 # LL308 (dbt's own parse disagrees with the static view) runs only with --dbt.
 RULES = (LL301, LL302, LL303, LL304, LL305, LL306, LL307, LL308)
 
-# A model's tags and source() calls, as a value this family depends on (Repo.derived).
-VIEW = "coverage-view"
-
-
-def _view_of(ctx: CheckContext, path: str) -> dict[str, Any] | None:
-    """The coverage view of the model at `path`, worked out for the replay store."""
-    from lotus_checks.sql.model_cache import model_coverage
-
-    model = next((m for m in ctx.repo.models if m.path == path), None)
-    return None if model is None else model_coverage(ctx, model, wants_facts=False)
-
-
-# Values the replay store may need worked out again: name -> function(ctx, arg).
-DERIVED = {VIEW: _view_of}
-
 # (path, line, column) a finding may be placed at.
 Place = tuple[str, "int | None", "int | None"]
 
@@ -503,14 +488,8 @@ class _Lake:
 
     def _rendered_facts(self, model: Model) -> _ModelFacts:
         """Tags and source() calls of the plain rendering, shared with the columns family's
-        facts (sql/model_cache.py): cached by content, never rendered twice in a run."""
-        from lotus_checks.sql.model_cache import model_coverage
-
-        # Depended on by its value: an edit that leaves tags and source() calls alone does not
-        # make this family run again (Repo.derived; DERIVED below works it out on its own).
-        view = self.ctx.repo.derived(
-            f"={VIEW}:{model.path}",
-            lambda: model_coverage(self.ctx, model, wants_facts=self._columns_wants(model)))
+        facts (the repo model's): cached by content, never rendered twice in a run."""
+        view = self.ctx.repo.model_coverage(model, full=self._columns_wants(model))
         if view is None or view["tags"] is None:
             return _ModelFacts(tags=None, sources=frozenset())
         return _ModelFacts(
@@ -1040,21 +1019,17 @@ class _Connection:
 def _terraform(lake: _Lake) -> Iterator[Finding]:
     from lotus_checks.checks.input import LL007
     from lotus_checks.terraform import HclError
-    from lotus_checks.terraform import parse_hcl_cached
 
     parsed = []
-    for path in lake.repo.terraform_files:
-        text = lake.repo.text(path)
-        if text is None:
-            continue  # unreadable: reported by the repo as LL0xx
-        try:
-            parsed.append((path, parse_hcl_cached(text, lake.ctx.cache)))
-        except HclError as exc:
-            if lake.ctx.enabled("LL007"):
-                yield LL007.finding(
-                    path, exc.line, exc.column, exc.message,
-                    hint="fix the syntax (`tofu validate` shows the same error)",
-                )
+    # Unreadable files are left out: reported by the repo as LL0xx.
+    for path, hcl in lake.repo.terraform().items():
+        if not isinstance(hcl, HclError):
+            parsed.append((path, hcl))
+        elif lake.ctx.enabled("LL007"):
+            yield LL007.finding(
+                path, hcl.line, hcl.column, hcl.message,
+                hint="fix the syntax (`tofu validate` shows the same error)",
+            )
     if lake.ctx.enabled("LL307"):
         yield from _missing_paths(lake, parsed)
         yield from _missing_connections(lake, parsed)
