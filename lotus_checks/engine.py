@@ -237,7 +237,7 @@ def apply_fixes(config: Config, planned: dict[str, bytes]) -> list[str]:
     mark the file starts with; the paths written."""
     from lotus_checks.fsutil import atomic_write
 
-    written = []
+    written: list[str] = []
     for path, data in sorted(planned.items()):
         if not _changes(config, path, data):
             continue

@@ -123,6 +123,9 @@ class Repo:
         self._views: dict[str, dict[str, Any]] = {}
         self._facts_json: dict[str, str] = {}
         self._generator: GeneratorRun | None = None
+        self._project_vars: dict[str, Any] | None = None
+        self._facts_salt: tuple[str, str] | None = None  # see facts_key
+        self._terraform: dict[str, HclFile | HclError] | None = None
         self._key_readers: dict[str, list[KeyReader]] = {}
 
     # ---- inventory -------------------------------------------------------------------------
@@ -215,7 +218,7 @@ class Repo:
     @cached_property
     def model_yaml_files(self) -> list[str]:
         """YAML files in the model folders (sources files, schema files)."""
-        out = []
+        out: list[str] = []
         for folder in self.config.models:
             out.extend(f"{folder}/{rel}"
                        for rel in _walk(self.root / folder, (".yml", ".yaml"), self._unreadable))
@@ -324,25 +327,24 @@ class Repo:
 
     def project_vars(self) -> dict[str, Any]:
         """`vars:` of dbt_project.yml (`var('raw_root')` renders with them)."""
-        if "project_vars" not in self._docs:
+        if self._project_vars is None:
             project = self.config.dbt_project
             doc = self.yaml(project) if self.is_file(project) else None
             data = doc.data if doc is not None else None
             found = data.get("vars") if isinstance(data, dict) else None
-            self._docs["project_vars"] = found if isinstance(found, dict) else {}
-        return self._docs["project_vars"]  # type: ignore[return-value]
+            self._project_vars = found if isinstance(found, dict) else {}
+        return self._project_vars
 
     def facts_key(self, model: Model, text: str) -> str:
         """The store key of a model's facts: its name and text, the project vars, the code."""
-        if "facts_versions" not in self._docs:
+        if self._facts_salt is None:
             from lotus_checks.sql.facts import versions
 
             variables = json.dumps(self.project_vars(), sort_keys=True, default=str)
-            self._docs["facts_versions"] = (versions(), variables)
+            self._facts_salt = (versions(), variables)
         from lotus_checks.cache import content_key
 
-        versions_, variables = self._docs["facts_versions"]  # type: ignore[misc]
-        return content_key(versions_, variables, model.name, text)
+        return content_key(*self._facts_salt, model.name, text)
 
     def has_facts(self, model: Model) -> bool:
         """Whether the facts of `model` are known without computing them (this run's memo or
@@ -364,7 +366,7 @@ class Repo:
             return facts_from_json(json.loads(kept))
         key = self.facts_key(model, text)
         cached = self.store.get(FACTS_NAMESPACE, key) if self.store is not None else None
-        if _usable_facts(cached):
+        if isinstance(cached, dict) and _usable_facts(cached):
             return facts_from_json(cached)
         from lotus_checks.sql.facts import model_facts
 
@@ -425,7 +427,7 @@ class Repo:
     def terraform(self) -> dict[str, HclFile | HclError]:
         """Each readable `.tf` file, parsed (or its syntax error); unreadable ones are load
         problems and left out."""
-        if "terraform" not in self._docs:
+        if self._terraform is None:
             from lotus_checks.terraform import HclError
             from lotus_checks.terraform import parse_hcl_cached
 
@@ -438,8 +440,8 @@ class Repo:
                     parsed[path] = parse_hcl_cached(text, self.store)
                 except HclError as exc:
                     parsed[path] = exc
-            self._docs["terraform"] = parsed
-        return self._docs["terraform"]  # type: ignore[return-value]
+            self._terraform = parsed
+        return self._terraform
 
     def terraform_key_readers(self, key: str) -> list[KeyReader]:
         """The Terraform resources that depend on the stream config key `key`
@@ -476,7 +478,7 @@ class Repo:
         `terraform_key_readers`): `compute()` once per run, kept in `memo`."""
         if key not in memo:
             memo[key] = compute()
-        return memo[key]  # type: ignore[no-any-return]
+        return memo[key]
 
     def _put(self, namespace: str, key: str, value: Any) -> bool:
         return self.store is not None and self.store.put(namespace, key, value)
@@ -606,7 +608,7 @@ def _git_changed(root: Path) -> frozenset[str] | None:
                      "--untracked-files=all")
     except (OSError, subprocess.SubprocessError):
         return None
-    out = set()
+    out: set[str] = set()
     entries = iter(status.split("\0"))
     for entry in entries:
         if len(entry) < 4:
@@ -657,7 +659,7 @@ def _walk(base: Path, suffixes: tuple[str, ...], unreadable: FolderError) -> lis
     """Files under `base` with one of `suffixes`, as POSIX paths relative to it, sorted.
 
     Symlinked folders are not followed (loops, and trees outside the repo)."""
-    out = []
+    out: list[str] = []
 
     def failed(error: OSError) -> None:
         unreadable(str(error.filename), error)

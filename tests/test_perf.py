@@ -175,23 +175,24 @@ def test_a_model_without_is_incremental_is_parsed_once(monkeypatch: pytest.Monke
 def test_facts_computed_in_a_process_pool_give_the_same_findings(
     reference_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from lotus_checks.sql import facts
     from lotus_checks.sql import model_cache
 
     serial = check_tree(reference_repo)
-    pooled: list[int] = []
-    real = model_cache._collect
+    in_process: list[str] = []
+    real = facts.model_facts
 
-    def spy(ctx: object, todo: list, results: object) -> None:
-        real(ctx, todo, results)  # type: ignore[arg-type]
-        views = ctx.memo[model_cache._COVERAGE]  # type: ignore[attr-defined]
-        pooled.append(sum(model.path in views for model, _ in todo))  # computed, not left over
+    def spy(text: str, name: str, *args: object) -> object:
+        in_process.append(name)
+        return real(text, name, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(model_cache, "POOL_THRESHOLD", 0)
-    monkeypatch.setattr(model_cache, "_collect", spy)
+    monkeypatch.setattr(facts, "model_facts", spy)
     parallel = check_tree(reference_repo, use_cache=True, jobs=2)
-    assert pooled == [len(Repo(load_config(reference_repo)).models)]
+    assert in_process == []  # every model's facts came from the pool
     assert _details(parallel) == _details(serial)
-    assert len(list((reference_repo / ".lotus_check_cache" / "sql-facts").rglob("*.json"))) == pooled[0]
+    models = len(Repo(load_config(reference_repo)).models)
+    assert len(list((reference_repo / ".lotus_check_cache" / "sql-facts").rglob("*.json"))) == models
 
 
 def test_schema_problems_validated_in_a_process_pool_give_the_same_findings(
@@ -233,13 +234,11 @@ def test_cache_put_says_whether_it_wrote(tmp_path: Path) -> None:
 def test_cached_facts_are_not_held_for_the_whole_run(
     reference_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lotus_checks.sql import model_cache
-
     held: dict[str, int] = {}
     real = engine._filter
 
     def spy(raw: list, ctx: CheckContext, selection: object, comments: object) -> object:
-        held[str(ctx.cache.folder is not None)] = len(ctx.memo.get(model_cache._FACTS, {}))
+        held[str(ctx.repo.store is not None)] = len(ctx.repo._facts_json)
         return real(raw, ctx, selection, comments)  # type: ignore[arg-type]
 
     monkeypatch.setattr(engine, "_filter", spy)

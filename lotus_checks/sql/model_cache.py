@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Any
-from typing import Callable
+from collections.abc import Callable
 
 from lotus_checks.cache import Cache
 from lotus_checks.repo import FACTS_NAMESPACE
