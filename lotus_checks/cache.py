@@ -25,9 +25,12 @@ MAX_ENTRY_BYTES = 100_000_000
 
 class Store(Protocol):
     """What the repo model asks of a cache: JSON values by namespace and content key. `get`
-    gives None for anything missing or unusable; `put` says whether the value was kept."""
+    gives None for anything missing or unusable; `has` whether an entry is there, without
+    reading it; `put` says whether the value was kept."""
 
     def get(self, namespace: str, key: str) -> Any | None: ...
+
+    def has(self, namespace: str, key: str) -> bool: ...
 
     def put(self, namespace: str, key: str, value: Any) -> bool: ...
 

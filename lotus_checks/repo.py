@@ -348,12 +348,13 @@ class Repo:
 
     def has_facts(self, model: Model) -> bool:
         """Whether the facts of `model` are known without computing them (this run's memo or
-        the store; an unreadable model has none to compute)."""
+        the store, where an entry found corrupt later is computed then; an unreadable model has
+        none to compute)."""
         text = self.text(model.path)
         if text is None or model.path in self._facts_json:
             return True
-        return self.store is not None and _usable_facts(
-            self.store.get(FACTS_NAMESPACE, self.facts_key(model, text)))
+        return self.store is not None and self.store.has(
+            FACTS_NAMESPACE, self.facts_key(model, text))
 
     def model_facts(self, model: Model) -> dict[str, Any] | None:
         """The full facts of `model` (sql/facts.py: both incremental renderings, parsed and
