@@ -391,8 +391,9 @@ def _input_files(layout: Layout) -> dict[str, Path]:
                 info = os.stat(path)
             except OSError:
                 continue
+            # The folder is inside the root (checked above): only a link may lead out of it.
             if not stat.S_ISREG(info.st_mode) or info.st_size > layout.max_file_size \
-                    or info.st_size > budget or not _inside(path, root):
+                    or info.st_size > budget or (os.path.islink(path) and not _inside(path, root)):
                 continue
             budget -= info.st_size
             files[child] = path
