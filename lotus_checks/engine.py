@@ -175,8 +175,7 @@ def _result(ctx: CheckContext, raw: list[Finding], selection: Selection) -> RunR
     """The run's result: the families' findings (`raw`) and the load problems of the files
     they read, selected and suppressed by `_filter`."""
     # The inventory before the load problems: listing it reports folders that cannot be read.
-    inventory = ctx.repo.inventory()
-    checked = len(inventory) if ctx.targets is None else len(ctx.targets & set(inventory))
+    checked = _files_checked(ctx)
     raw.extend(_load_findings(ctx.repo))
     findings = _filter(raw, ctx, selection, noqa_comments(ctx))
     return RunResult(findings=findings, files_checked=checked)
@@ -184,9 +183,16 @@ def _result(ctx: CheckContext, raw: list[Finding], selection: Selection) -> RunR
 
 def _replayed(ctx: CheckContext, findings: list[Finding]) -> RunResult:
     """A stored result (already selected, suppressed and scoped) as this run's."""
+    return RunResult(findings=findings, files_checked=_files_checked(ctx))
+
+
+def _files_checked(ctx: CheckContext) -> int:
     inventory = ctx.repo.inventory()
-    checked = len(inventory) if ctx.targets is None else len(ctx.targets & set(inventory))
-    return RunResult(findings=findings, files_checked=checked)
+    return len(inventory) if ctx.targets is None else len(ctx.targets & set(inventory))
+
+
+# Codes of the rules that place a finding on a file in the run's scope (see _scopes_exactly).
+MOVABLE = ("LL2", "LL3")
 
 
 def _scopes_exactly(stored: list[Finding], targets: frozenset[str]) -> bool:
@@ -196,10 +202,6 @@ def _scopes_exactly(stored: list[Finding], targets: frozenset[str]) -> bool:
     regenerating its catalog): a stored finding of theirs outside the targets could move."""
     return not any(f.path not in targets and (f.code.startswith(MOVABLE) or f.code == "LL008")
                    for f in stored)
-
-
-# Codes of the rules that place a finding on a file in the run's scope (see _scopes_exactly).
-MOVABLE = ("LL2", "LL3")
 
 
 def _precompute_model_facts(ctx: CheckContext, cache: Cache) -> None:
