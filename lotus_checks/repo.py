@@ -296,7 +296,7 @@ class Repo:
         (`PRUNED_FOLDERS`) and links to folders are named but not entered; the cache folder is
         left out (every run writes it)."""
         out: list[Entry] = []
-        skip_top = self.config.cache_dir.split("/", 1)[0]
+        cache = Path(os.path.relpath(self.root / self.config.cache_dir, self.root)).as_posix()
         stack = [(str(self.root), "")]
         while stack:
             folder, prefix = stack.pop()
@@ -307,7 +307,7 @@ class Repo:
                     out.append(Entry(prefix.rstrip("/"), True, False, exc.errno or -1))
                 continue
             for entry in entries:
-                if not prefix and entry.name == skip_top:
+                if prefix + entry.name == cache:
                     continue
                 is_link, is_dir = _entry_kind(entry)
                 out.append(Entry(prefix + entry.name, is_dir, is_link))

@@ -397,3 +397,14 @@ def test_a_fifo_in_the_tree_is_not_opened(tmp_path: Path) -> None:
     (tmp_path / "pipe.json").unlink()
     (tmp_path / "pipe.json").write_text("", encoding="utf-8")
     assert digest_of(tmp_path) != first
+
+
+def test_a_cache_folder_below_another_folder_is_left_out_alone(tmp_path: Path) -> None:
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "notes.txt").write_text("a", encoding="utf-8")
+    first = digest_of(tmp_path, cache_dir="build/cache")
+    (tmp_path / "build" / "cache").mkdir()
+    (tmp_path / "build" / "cache" / "entry.json").write_text("{}", encoding="utf-8")
+    assert digest_of(tmp_path, cache_dir="build/cache") == first
+    (tmp_path / "build" / "notes.txt").write_text("b", encoding="utf-8")  # beside it: seen
+    assert digest_of(tmp_path, cache_dir="build/cache") != first
