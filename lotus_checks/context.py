@@ -1,4 +1,4 @@
-"""What every check receives: the config, the repo model, the run's scope and the cache."""
+"""What every check receives: the config, the repo model and the run's scope."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from lotus_checks.cache import Cache
 from lotus_checks.config import Config
 from lotus_checks.repo import Repo
 
-
-_AT_END = "context.at_end"
 
 
 def no_progress(done: int, total: int) -> None:
@@ -39,18 +37,9 @@ class CheckContext:
     # When fixing: (code, path) of the findings the run reported; a fix resolves one of these.
     # None: every finding counts (a check's fix called on its own).
     reported: frozenset[tuple[str, str]] | None = None
-    # Work shared between families within this run (e.g. model facts, sql/model_cache.py), so
-    # nothing is rendered or parsed twice; keys are namespaced by the module that owns them.
+    # Transitional: only checks/stream_config.py still keeps per-run work here (and uses
+    # `cache` and `jobs` above); shared facts come from the repo model. Goes with that use.
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    def at_end(self, close: Callable[[], None]) -> None:
-        """Call `close` when the run ends, however it ends (a child process, a pool)."""
-        self.memo.setdefault(_AT_END, []).append(close)
-
-    def end(self) -> None:
-        """Called by the engine once the families are done (or one raised)."""
-        for close in reversed(self.memo.pop(_AT_END, [])):
-            close()
 
     def is_reported(self, codes: str | tuple[str, ...], *paths: str) -> bool:
         """Whether the run reported a finding of `codes` at one of `paths` (what a fix needs)."""

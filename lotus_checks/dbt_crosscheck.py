@@ -166,7 +166,8 @@ def dbt_view(ctx: CheckContext, project: dict[str, Any]) -> DbtView:
     key = content_key(SUMMARY_VERSION, _dbt_versions(), ctx.config.dbt_project, *(
         f"{rel}\0{digest}" for rel, digest, _mtime in inputs
     ))
-    cached = ctx.cache.get(CACHE_NAMESPACE, key)
+    store = ctx.repo.store
+    cached = store.get(CACHE_NAMESPACE, key) if store is not None else None
     if isinstance(cached, dict) and "models" in cached:
         return _view_from_json(cached)
     blocker = _unsafe_for_dbt(ctx, project, project_dir)
@@ -183,7 +184,8 @@ def dbt_view(ctx: CheckContext, project: dict[str, Any]) -> DbtView:
     # Compared as dbt gave it (a redacted name would differ from ours), but never cached
     # holding a value of the environment: such a project is parsed again next run.
     if view.error is None and _redacted(view, secret_values(os.environ)) == view:
-        ctx.cache.put(CACHE_NAMESPACE, key, _view_to_json(view))
+        if store is not None:
+            store.put(CACHE_NAMESPACE, key, _view_to_json(view))
     return view
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from dataclasses import field
-from functools import partial
 from types import ModuleType
 from typing import Callable
 
@@ -17,7 +16,7 @@ from lotus_checks.checks import family_modules
 from lotus_checks.checks.hygiene import NoqaComments
 from lotus_checks.checks.hygiene import noqa_comments
 from lotus_checks.checks.hygiene import unused_noqa
-from lotus_checks.checks.hygiene import well_formed_comments
+from lotus_checks.checks.input import RULES_BY_CODE as LOAD_RULES
 from lotus_checks.config import Config
 from lotus_checks.config import ConfigError
 from lotus_checks.config import require_configured_paths
@@ -25,7 +24,7 @@ from lotus_checks.context import CheckContext
 from lotus_checks.context import no_progress
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
-from lotus_checks.replay import ReplayStore
+from lotus_checks.replay import ResultStore
 from lotus_checks.repo import Repo
 from lotus_checks.rules import Rule
 from lotus_checks.selection import Selection
@@ -141,10 +140,7 @@ def _plan_round(
     reported = frozenset((f.code, f.path) for f in result.findings)
     ctx = _context(config, targets, cache, selection, use_dbt, None, jobs, unsafe_fixes,
                    reported)
-    try:
-        return plan_fixes(ctx, families)
-    finally:
-        ctx.end()
+    return plan_fixes(ctx, families)
 
 
 def _check(
@@ -159,35 +155,68 @@ def _check(
     replay: bool,
 ) -> RunResult:
     ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
-    for module in families:  # values the replay store may need worked out again
-        for name, compute in getattr(module, "DERIVED", {}).items():
-            ctx.repo.derivations[name] = partial(compute, ctx)
-    # --dbt findings come from dbt, which reads files nobody tracks; --fix rewrites files.
-    store = ReplayStore.open(cache, config, use_dbt) if replay and not use_dbt else None
-    replayed = {m.__name__: _replayed(m, ctx, store) for m in families}
+    # --dbt findings come from dbt, which reads more than the tree; --fix rewrites files.
+    store = ResultStore.open(cache, config, ctx.repo) if replay and not use_dbt else None
+    stored = store.replay() if store is not None else None
+    if stored is not None and (targets is None or _scopes_exactly(stored, targets)):
+        return _replayed(ctx, [f for f in stored if ctx.in_scope(f.path)])
+    if families:
+        _precompute_model_facts(ctx, cache)
     raw: list[Finding] = []
-    try:
-        # Last family first: those that run last wait for the most work (the facts pool).
-        for module in reversed(families):
-            if replayed[module.__name__] is None and hasattr(module, "prepare"):
-                _prepare_family(module, ctx)
-        for module in families:
-            found = replayed[module.__name__]
-            raw.extend(found if found is not None else _run_tracked(module, ctx, store))
-    finally:
-        ctx.end()
-    # The inventory before the load findings: listing it reports folders that cannot be read,
-    # also when every family was replayed.
-    inventory = ctx.repo.inventory()
-    raw.extend(ctx.repo.load_findings())
-    comments = _noqa_comments(ctx, store)
-    if store is not None and targets is None:
-        store.save(ctx.repo)
-    cache.flush()
+    for module in families:
+        raw.extend(_run_family(module, ctx))
+    result = _result(ctx, raw, selection)
+    if store is not None and targets is None and not ctx.repo.machine_dependent:
+        store.save(result.findings)
+    return result
 
-    findings = _filter(raw, ctx, selection, comments)
-    checked = len(inventory) if targets is None else len(targets & set(inventory))
+
+def _result(ctx: CheckContext, raw: list[Finding], selection: Selection) -> RunResult:
+    """The run's result: the families' findings (`raw`) and the load problems of the files
+    they read, selected and suppressed by `_filter`."""
+    # The inventory before the load problems: listing it reports folders that cannot be read.
+    checked = _files_checked(ctx)
+    raw.extend(_load_findings(ctx.repo))
+    findings = _filter(raw, ctx, selection, noqa_comments(ctx))
     return RunResult(findings=findings, files_checked=checked)
+
+
+def _replayed(ctx: CheckContext, findings: list[Finding]) -> RunResult:
+    """A stored result (already selected, suppressed and scoped) as this run's."""
+    return RunResult(findings=findings, files_checked=_files_checked(ctx))
+
+
+def _files_checked(ctx: CheckContext) -> int:
+    inventory = ctx.repo.inventory()
+    return len(inventory) if ctx.targets is None else len(ctx.targets & set(inventory))
+
+
+# Codes of the rules that place a finding on a file in the run's scope (see _scopes_exactly).
+MOVABLE = ("LL2", "LL3")
+
+
+def _scopes_exactly(stored: list[Finding], targets: frozenset[str]) -> bool:
+    """Whether the whole-repo result restricted to `targets` is what a run on the targets would
+    report. The catalog and coverage rules (and LL008 for a generated catalog) place a finding
+    on a file in scope when its own file is not (a stream config committed without
+    regenerating its catalog): a stored finding of theirs outside the targets could move."""
+    return not any(f.path not in targets and (f.code.startswith(MOVABLE) or f.code == "LL008")
+                   for f in stored)
+
+
+def _precompute_model_facts(ctx: CheckContext, cache: Cache) -> None:
+    """The facts of the models in scope that are neither memoised nor cached, in one process
+    pool when there are many (a cold run); see sql/model_cache.py."""
+    from lotus_checks.sql.model_cache import precompute
+
+    models = [m for m in ctx.repo.models if ctx.in_scope(m.path)]
+    precompute(ctx.repo, models, cache, ctx.jobs, ctx.progress)
+
+
+def _load_findings(repo: Repo) -> list[Finding]:
+    """The load problems of the repo model as LL0xx findings."""
+    return [LOAD_RULES[p.code].finding(p.path, p.line, p.column, p.message)
+            for p in repo.load_problems()]
 
 
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -210,7 +239,7 @@ def apply_fixes(config: Config, planned: dict[str, bytes]) -> list[str]:
     mark the file starts with; the paths written."""
     from lotus_checks.fsutil import atomic_write
 
-    written = []
+    written: list[str] = []
     for path, data in sorted(planned.items()):
         if not _changes(config, path, data):
             continue
@@ -264,7 +293,7 @@ def _context(
 ) -> CheckContext:
     return CheckContext(
         config=config,
-        repo=Repo(config),
+        repo=Repo(config, cache if cache.folder is not None else None),
         targets=targets,
         cache=cache,
         enabled=selection.enabled,
@@ -282,46 +311,8 @@ def _reported(module: ModuleType) -> tuple[Rule, ...]:
     return (*module.RULES, *getattr(module, "ALSO_REPORTS", ()))
 
 
-def _replayed(module: ModuleType, ctx: CheckContext, store: ReplayStore | None
-              ) -> list[Finding] | None:
-    """The family's recorded findings when nothing it read changed (replay.py), else None."""
-    if store is None:
-        return None
-    return store.replay(module.__name__.rsplit(".", 1)[-1], ctx.repo)
-
-
-def _run_tracked(module: ModuleType, ctx: CheckContext, store: ReplayStore | None
-                 ) -> list[Finding]:
-    """Run the family; record what it read and found. Only a whole-repo run is recorded: with
-    targets a family may skip work (replay.py)."""
-    if store is None:
-        return _run_family(module, ctx)
-    name = module.__name__.rsplit(".", 1)[-1]
-    ctx.repo.start_tracking()
-    try:
-        found = _run_family(module, ctx)
-    finally:
-        deps = ctx.repo.stop_tracking()
-    if ctx.targets is None:
-        store.record(name, deps, found + ctx.repo.touched_errors(deps))
-    return found
-
-
-# The replay store's unit for the noqa comments (families are units under their own names).
-NOQA_UNIT = "noqa-comments"
-
-
 class CheckCrashed(Exception):
     """A check raised: a bug in lotus-check, reported as an internal error (exit 2)."""
-
-
-def _prepare_family(module: ModuleType, ctx: CheckContext) -> None:
-    """Let the family start slow work in other processes before any family runs."""
-    try:
-        module.prepare(ctx)
-    except Exception as exc:  # noqa: BLE001 - as in _run_family
-        name = module.__name__.rsplit(".", 1)[-1]
-        raise CheckCrashed(f"internal error in the {name} checks: {exc!r}") from exc
 
 
 def _run_family(module: ModuleType, ctx: CheckContext) -> list[Finding]:
@@ -330,23 +321,6 @@ def _run_family(module: ModuleType, ctx: CheckContext) -> list[Finding]:
     except Exception as exc:  # noqa: BLE001 - one line instead of a traceback, see cli --debug
         name = module.__name__.rsplit(".", 1)[-1]
         raise CheckCrashed(f"internal error in the {name} checks: {exc!r}") from exc
-
-
-def _noqa_comments(ctx: CheckContext, store: ReplayStore | None) -> NoqaComments:
-    """The `noqa` comments LL602 judges: replayed like a family when no file changed."""
-    if store is None:
-        return noqa_comments(ctx)
-    found = store.replay_value(NOQA_UNIT, ctx.repo)
-    if well_formed_comments(found):
-        return found  # type: ignore[no-any-return]
-    ctx.repo.start_tracking()
-    try:
-        comments = noqa_comments(ctx)
-    finally:
-        deps = ctx.repo.stop_tracking()
-    if ctx.targets is None:
-        store.record_value(NOQA_UNIT, deps, comments)
-    return comments
 
 
 def _filter(raw: list[Finding], ctx: CheckContext, selection: Selection,
@@ -377,8 +351,7 @@ def _filter(raw: list[Finding], ctx: CheckContext, selection: Selection,
 
 def _noqa(finding: Finding, ctx: CheckContext, lines_by_path: dict[str, list[str]]) -> bool:
     if finding.path not in lines_by_path:
-        is_file = os.path.isfile(ctx.config.root / finding.path)
-        text = ctx.repo.text(finding.path) if is_file else None
+        text = ctx.repo.text(finding.path) if ctx.repo.is_file(finding.path) else None
         lines_by_path[finding.path] = text.splitlines() if text is not None else []
     lines = lines_by_path[finding.path]
     if finding.line is None or not 1 <= finding.line <= len(lines):

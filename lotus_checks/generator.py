@@ -37,9 +37,9 @@ from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Callable
 
-from lotus_checks.cache import Cache
 from lotus_checks.cache import content_key
 from lotus_checks.contain import SKIPPED_NAMES
 from lotus_checks.contain import tree_state
@@ -47,7 +47,12 @@ from lotus_checks.fsutil import write_all
 from lotus_checks.loaders import LoadError
 from lotus_checks.loaders import file_kind
 from lotus_checks.loaders import read_bytes_and_stat
-from lotus_checks.repo import CATALOG_NAME
+
+if TYPE_CHECKING:
+    from lotus_checks.cache import Store
+
+# What the generator writes in each source folder of the streams folder.
+CATALOG_NAME = "_catalog.json"
 
 # Empty folders above the copy's root: a generator climbing this many levels above the repo root
 # still lands inside our temporary folder.
@@ -116,23 +121,16 @@ class Layout:
     cache_dir: str = ".lotus_check_cache"
 
 
-def run_generator(layout: Layout, timeout: float, cache: Cache | None = None) -> GeneratorRun:
-    """Run the generator on a temporary copy of its inputs; never writes below `layout.root`.
-
-    Successful runs are cached by the content of everything copied (the generator's output
-    depends on nothing else it can see)."""
-    return start_generator(layout, timeout, cache).result()
-
-
-def start_generator(layout: Layout, timeout: float, cache: Cache | None = None,
-                    read: Callable[[str], bytes] | None = None) -> PendingRun:
-    """`run_generator`, started: the child runs while the caller does other work, until
-    `result()` waits for it (or `close()` kills it). No thread: the caller may fork later.
-    `read(relative path)` gives an input's bytes (the repo model's, so the copy holds exactly
-    what the run hashes and checks, within `max-file-size`); an input it refuses is not copied."""
+def run_generator(layout: Layout, timeout: float, cache: Store | None = None,
+                  read: Callable[[str], bytes] | None = None) -> GeneratorRun:
+    """Run the generator on a temporary copy of its inputs and wait for it; never writes below
+    `layout.root`. `read(relative path)` gives an input's bytes (the repo model's, so the copy
+    holds exactly what the run checks, within `max-file-size`); an input it refuses is not
+    copied. Successful runs are cached by the content of everything copied (the generator's
+    output depends on nothing else it can see)."""
     problem = _generator_problem(layout)
     if problem is not None:
-        return PendingRun.finished(GeneratorRun(error=problem))
+        return GeneratorRun(error=problem)
     files = _input_files(layout)
     contents: dict[str, bytes] = {}
     for rel, path in files.items():
@@ -141,29 +139,30 @@ def start_generator(layout: Layout, timeout: float, cache: Cache | None = None,
         except (LoadError, OSError) as exc:
             if rel == layout.generator:
                 why = exc.message if isinstance(exc, LoadError) else (exc.strerror or str(exc))
-                return PendingRun.finished(GeneratorRun(
-                    error=f"cannot read the generator {layout.generator}: {why}",
-                    inputs=(layout.generator,)))
+                return GeneratorRun(error=f"cannot read the generator {layout.generator}: {why}",
+                                    inputs=(layout.generator,))
             # Not copied: a stream config or schema refused here has its own LL0xx finding
             # (the comparison does not run then); another file is simply not the generator's.
     if _refers_to_root(contents[layout.generator], layout.root):
-        return PendingRun.finished(GeneratorRun(
+        return GeneratorRun(
             error=f"the generator contains this repo's absolute path ({layout.root}); it would "
             "write into the working tree, so lotus-check does not run it",
             inputs=(layout.generator,),
-        ))
-    if cache is not None and cache.folder is None:
-        cache = None  # --no-cache: no key to work out (it hashes every input)
-    key = _cache_key(layout, contents) if cache is not None else ""
+        )
     inputs = tuple(contents)
+    key = _cache_key(layout, contents) if cache is not None else ""
     if cache is not None:
         hit = _from_cache(cache.get(CACHE_NAMESPACE, key))
         if hit is not None:
-            return PendingRun.finished(replace(hit, inputs=inputs))
-    pending = _start_in_copy(layout, contents, timeout)
-    pending.inputs = inputs
-    pending.store = (cache, key) if cache is not None else None
-    return pending
+            return replace(hit, inputs=inputs)
+    child = _start_in_copy(layout, contents, timeout)
+    try:
+        result = child.collect()
+    finally:
+        child.close()
+    if cache is not None and result.ok and not result.changed and not result.oversized:
+        cache.put(CACHE_NAMESPACE, key, _to_cache(result))
+    return replace(result, inputs=inputs)
 
 
 def _generator_problem(layout: Layout) -> str | None:
@@ -185,13 +184,11 @@ def _generator_problem(layout: Layout) -> str | None:
     return None
 
 
-class PendingRun:
-    """A generator run in a temporary copy: started, or already finished (a cache hit)."""
+class _Child:
+    """The generator running in a temporary copy (under contain.py where it can), and what it
+    takes to wait for it, read what it wrote and clean up."""
 
-    def __init__(self, done: GeneratorRun | None = None):
-        self._done = done
-        self.inputs: tuple[str, ...] = ()
-        self.store: tuple[Cache, str] | None = None
+    def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
         self.contained = False  # run under contain.py (its status file says how it ended)
         self.layout: Layout | None = None
@@ -206,24 +203,13 @@ class PendingRun:
         self.timeout = 0.0
         self.streams = ""
         self.start_error = "the generator did not start"
+        self.failed: GeneratorRun | None = None  # the copy could not be made
 
-    @classmethod
-    def finished(cls, result: GeneratorRun) -> PendingRun:
-        return cls(result)
-
-    def result(self) -> GeneratorRun:
-        """Wait for the child (within what is left of the time limit) and read what it wrote."""
-        if self._done is None:
-            try:
-                result = self._collect()
-            finally:
-                self.close()
-            if self.store is not None and result.ok and not result.changed \
-                    and not result.oversized:
-                cache, key = self.store
-                cache.put(CACHE_NAMESPACE, key, _to_cache(result))
-            self._done = replace(result, inputs=self.inputs)
-        return self._done
+    def collect(self) -> GeneratorRun:
+        """Wait for the child (within the time limit) and read what it wrote."""
+        if self.failed is not None:
+            return self.failed
+        return self._collect()
 
     def _collect(self) -> GeneratorRun:
         assert self.log is not None and self.copy_root is not None and self.layout is not None
@@ -405,8 +391,9 @@ def _input_files(layout: Layout) -> dict[str, Path]:
                 info = os.stat(path)
             except OSError:
                 continue
+            # The folder is inside the root (checked above): only a link may lead out of it.
             if not stat.S_ISREG(info.st_mode) or info.st_size > layout.max_file_size \
-                    or info.st_size > budget or not _inside(path, root):
+                    or info.st_size > budget or (os.path.islink(path) and not _inside(path, root)):
                 continue
             budget -= info.st_size
             files[child] = path
@@ -517,29 +504,23 @@ def _from_cache(entry: object) -> GeneratorRun | None:
     return GeneratorRun(catalogs=decoded, output=output)
 
 
-def _start_in_copy(layout: Layout, contents: dict[str, bytes], timeout: float) -> PendingRun:
-    """Copy and start, in shared memory when there is room; where the copy cannot be written
-    there (it filled up meanwhile), in the temporary folder; where not even there (a full
-    disk), a failed run that says why."""
-    base = _scratch_base(sum(len(data) for data in contents.values()), len(contents))
+def _start_in_copy(layout: Layout, contents: dict[str, bytes], timeout: float) -> _Child:
+    """Copy the inputs to a temporary folder and start the generator there; where the copy
+    cannot be written (a full disk), a failed run that says why."""
     try:
-        try:
-            return _start_in(base, layout, contents, timeout)
-        except OSError:
-            if base is None:
-                raise
-        return _start_in(None, layout, contents, timeout)
+        return _start_in(layout, contents, timeout)
     except OSError as exc:
         # Not the OSError's file name: it is in the temporary copy, which means nothing to users.
-        return PendingRun.finished(GeneratorRun(
+        child = _Child()
+        child.failed = GeneratorRun(
             error="cannot copy the generator's inputs to a temporary folder: "
-            f"{exc.strerror or type(exc).__name__}"))
+            f"{exc.strerror or type(exc).__name__}")
+        return child
 
 
-def _start_in(base: str | None, layout: Layout, contents: dict[str, bytes],
-              timeout: float) -> PendingRun:
-    pending = PendingRun()
-    pending.scratch = scratch = Path(tempfile.mkdtemp(prefix="lotus-check-generator-", dir=base))
+def _start_in(layout: Layout, contents: dict[str, bytes], timeout: float) -> _Child:
+    pending = _Child()
+    pending.scratch = scratch = Path(tempfile.mkdtemp(prefix="lotus-check-generator-"))
     try:
         copy_root = scratch.joinpath(*PADDING, layout.root.name or "repo")
         _write_copy(copy_root, contents)
@@ -588,29 +569,6 @@ def _start_in(base: str | None, layout: Layout, contents: dict[str, bytes],
         pending.close()
         raise
     return pending
-
-
-# Shared memory, where Linux offers it: creating a thousand small files there takes
-# milliseconds, while on a disk file system it took from 0.03 s to 0.9 s of kernel time on the
-# same machine, depending on where ext4 placed the folder.
-SHARED_MEMORY = "/dev/shm"
-
-
-def _scratch_base(size: int, files: int) -> str | None:
-    """Where the copy goes: shared memory when it is there, writable and has room for the copy
-    many times over; else the system's temporary folder. A TMPDIR the user set always wins."""
-    if os.environ.get("TMPDIR") or not os.path.isdir(SHARED_MEMORY):
-        return None
-    if not os.access(SHARED_MEMORY, os.W_OK | os.X_OK):
-        return None
-    try:
-        stats = os.statvfs(SHARED_MEMORY)
-    except OSError:
-        return None
-    # Room for the copy (each file takes whole pages there), what the generator writes beside
-    # it, and a margin for everyone else using shared memory.
-    needed = 2 * (size + 4096 * files) + 64 * 1024 * 1024
-    return SHARED_MEMORY if stats.f_bavail * stats.f_frsize >= needed else None
 
 
 def _write_copy(copy_root: Path, contents: dict[str, bytes]) -> None:

@@ -1,19 +1,25 @@
 """The repo model: which streams, schemas, catalogs, models and sources files exist (from config),
-and each file loaded once, lazily, with load failures kept as LL0xx findings."""
+each file loaded once, lazily, with load failures kept as data (`LoadProblem`, an LL0xx finding
+once the engine has made one of it), and the expensive facts the checks share (rendered models,
+parsed Terraform, the generator's catalogs, dbt project vars), computed once per run.
+
+The repo model knows no rule and no cache implementation: the engine hands it a `Store` (get and
+put JSON by content key) or None, and facts computed before may come from there."""
 
 from __future__ import annotations
 
+import json
 import os
-import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
 from typing import Callable
 from typing import TypeVar
 
 from lotus_checks.config import Config
-from lotus_checks.finding import Finding
+from lotus_checks.generator import CATALOG_NAME
 from lotus_checks.loaders import JsonDoc
 from lotus_checks.loaders import LoadError
 from lotus_checks.loaders import YamlDoc
@@ -22,16 +28,48 @@ from lotus_checks.loaders import decode_text
 from lotus_checks.loaders import parse_yaml
 from lotus_checks.loaders import read_bytes_and_stat
 
+if TYPE_CHECKING:
+    from lotus_checks.cache import Store
+    from lotus_checks.generator import GeneratorRun
+    from lotus_checks.sql.facts import CoverageView
+    from lotus_checks.sql.facts import ModelFacts
+    from lotus_checks.terraform import HclError
+    from lotus_checks.terraform import HclFile
+    from lotus_checks.terraform import KeyReader
+
 T = TypeVar("T")
 
-CATALOG_NAME = "_catalog.json"
+__all__ = ["CATALOG_NAME", "Entry", "LoadProblem", "Model", "Repo", "SourceSchema", "Stream"]
+
 # Folders dbt and tools create inside a project; never part of the checked tree.
 SKIPPED_FOLDERS = frozenset({"target", "dbt_packages", "logs", "node_modules", "__pycache__"})
-# A file unchanged this long before it is read has a status a later change cannot repeat
-# (timestamps are coarser than nanoseconds on most file systems; git's "racily clean" problem).
-STABLE_AFTER_NS = 2_000_000_000
-# The dependency key of a result that depends on the machine (see Repo.mark_transient).
-TRANSIENT = "!transient"
+# Folders the tree walk (`Repo.tree`) names but does not enter, besides hidden ones.
+PRUNED_FOLDERS = SKIPPED_FOLDERS | {"venv"}
+# Store namespaces of a model's full facts and of its small coverage view (tags, source calls).
+FACTS_NAMESPACE = "sql-facts"
+COVERAGE_NAMESPACE = "model-coverage"
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """A file that could not be read or parsed: the LL0xx code, where, and why."""
+
+    path: str
+    code: str
+    line: int | None
+    column: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A name in the tree (`Repo.tree`): its path from the root, whether it is a folder
+    (following a link), a link, and the error listing it gave (a folder that cannot be read)."""
+
+    path: str
+    is_dir: bool
+    is_link: bool
+    error: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,27 +107,28 @@ class Model:
 
 
 class Repo:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, store: Store | None = None):
         self.config = config
         self.root = config.root
         self._docs: dict[str, object] = {}
-        self._errors: dict[str, Finding] = {}
         self._real_root = os.path.realpath(self.root)
         self._real_folders: dict[str, str] = {}
-        # Content digests of files, for the replay store
-        # (replay.py); bytes read for a digest are kept until the file is loaded, so no file is
-        # read twice.
-        self._digests: dict[str, str] = {}
-        self._unloaded: dict[str, bytes] = {}
-        self._stable: dict[str, list[int]] = {}  # see stable_status
-        self._status_now: dict[str, list[int] | None] = {}  # see unchanged_since
-        # "=name:arg" -> (value, keys it read, digest of the value); see `derived`.
-        self._derived: dict[str, tuple[Any, frozenset[str], str]] = {}
-        # name -> compute(arg) for derived values (the engine fills it from the families).
-        self.derivations: dict[str, Callable[[str], Any]] = {}
-        # Paths the running family read, and probes ("?f:path", "?d:path") it made; None when
-        # nobody tracks.
-        self._touched: set[str] | None = None
+        self._errors: dict[str, LoadProblem] = {}
+        # Where facts computed by an earlier run are kept (the engine's cache), or None.
+        self.store = store
+        # Whether this run's result depends on more than the files and the config: a model over
+        # its CPU budget, a generator that failed or changed the tree, git's state in a hint.
+        # The engine never stores such a result for replay.
+        self.machine_dependent = False
+        # Per-run memo of model facts: the coverage views, and full facts that could not be
+        # stored (as JSON text: a sixth of the memory of the objects).
+        self._views: dict[str, dict[str, Any]] = {}
+        self._facts_json: dict[str, str] = {}
+        self._generator: GeneratorRun | None = None
+        self._project_vars: dict[str, Any] | None = None
+        self._facts_salt: tuple[str, str] | None = None  # see facts_key
+        self._terraform: dict[str, HclFile | HclError] | None = None
+        self._key_readers: dict[str, list[KeyReader]] = {}
 
     # ---- inventory -------------------------------------------------------------------------
 
@@ -181,7 +220,7 @@ class Repo:
     @cached_property
     def model_yaml_files(self) -> list[str]:
         """YAML files in the model folders (sources files, schema files)."""
-        out = []
+        out: list[str] = []
         for folder in self.config.models:
             out.extend(f"{folder}/{rel}"
                        for rel in _walk(self.root / folder, (".yml", ".yaml"), self._unreadable))
@@ -228,166 +267,227 @@ class Repo:
             return
         rel = self.config.rel(Path(folder))
         message = f"cannot read folder: {error.strerror or error}; nothing in it was checked"
-        self._errors.setdefault(rel, _load_finding(rel, LoadError("LL001", message)))
+        self._errors.setdefault(rel, LoadProblem(rel, "LL001", None, None, message))
 
-    # ---- what a family looked at (replay.py) ------------------------------------------------
-    #
-    # Keys of what a family depends on: "path" (a file's content), "?f:path" / "?d:path" (whether
-    # it is a file / folder), "=name:arg" (a value derived from files, by its content: see
-    # `derived`), and TRANSIENT (the result depends on the machine: never recorded).
-
-    def start_tracking(self) -> None:
-        self._touched = set()
-
-    def stop_tracking(self) -> dict[str, str]:
-        """Digest of every key looked at since `start_tracking`."""
-        touched, self._touched = self._touched or set(), None
-        return {key: self.digest(key) for key in touched}
-
-    def mark_transient(self) -> None:
-        """What is being computed depends on more than the files: the machine (a time budget
-        ran out) or git's state (a hint from `git status`). It is never replayed."""
-        if self._touched is not None:
-            self._touched.add(TRANSIENT)
-
-    def derived(self, key: str, compute: Callable[[], T]) -> T:
-        """`compute()` once per run, depended on by its value rather than by what it read.
-
-        `key` is "=name:arg". A family using the value depends on the key; the store keeps what
-        `compute` read, and when that changed, works the value out again (with the function a
-        family registered in `derivations`) and compares it: a model edit that leaves its tags
-        alone does not make the coverage family run again ("early cutoff")."""
-        hit = self._derived.get(key)
-        if hit is None:
-            from lotus_checks.replay import value_digest
-
-            value, inner = self._reading(compute)
-            hit = self._derived[key] = (value, inner, value_digest(value))
-        if self._touched is not None:
-            self._touched.add(key)
-            if TRANSIENT in hit[1]:
-                self._touched.add(TRANSIENT)
-        return hit[0]  # type: ignore[no-any-return]
-
-    def derived_inputs(self, key: str) -> dict[str, str] | None:
-        """What the derived value `key` was computed from this run (None: not computed)."""
-        hit = self._derived.get(key)
-        if hit is None:
-            return None
-        return {dep: self.digest(dep) for dep in hit[1]}
-
-    def touched_errors(self, deps: dict[str, str]) -> list[Finding]:
-        """Load findings of the files among `deps` (they belong to the family that read them)."""
-        return [self._errors[path] for path in sorted(deps) if path in self._errors]
-
-    def shared(self, memo: dict[str, Any], key: str, compute: Callable[[], T]) -> T:
-        """`compute()`, once per run: work shared between families through `memo`.
-
-        What it read is tracked for every family that uses the result, not only the first:
-        otherwise a family taking it from the memo would not depend on those files, and would
-        be replayed after they changed."""
-        hit = memo.get(key)
-        if hit is None:
-            hit = memo[key] = self._reading(compute)
-        if self._touched is not None:
-            self._touched |= hit[1]
-        return hit[0]  # type: ignore[no-any-return]
-
-    def _reading(self, compute: Callable[[], T]) -> tuple[T, frozenset[str]]:
-        """`compute()`, and the keys it looked at (tracked apart from the caller's)."""
-        outer, self._touched = self._touched, set()
-        try:
-            value = compute()
-        finally:
-            inner, self._touched = self._touched, outer
-        return value, frozenset(inner)
-
-    def raw_bytes(self, path: str) -> bytes:
-        """The bytes of `path` its digest is taken of and its text decoded from, read once: what
-        the generator's copy is made of (generator.py). Asked after the text was loaded, the file
-        is read again (only the text is kept). Not tracked: the caller notes the read. Raises
-        LoadError as loading does."""
-        data = self._unloaded.get(path)
-        if data is None:
-            data = self._read_bytes(path)
-            if path not in self._digests:
-                from lotus_checks.replay import file_digest
-
-                self._digests[path] = file_digest(data)
-                self._unloaded[path] = data  # the text, when loaded, comes from these bytes
-        return data
-
-    def note_read(self, path: str) -> None:
-        """`path` was read outside the repo model (the generator's inputs): track it too."""
-        if self._touched is not None:
-            self._touched.add(path)
+    # ---- probes and the tree ---------------------------------------------------------------
 
     def is_file(self, path: str) -> bool:
-        """Whether `path` (relative to the root) is a file; tracked like a read."""
-        return self._probe("?f:" + path) == "yes"
+        """Whether `path` (relative to the root) is a file (following links)."""
+        # os.path's probes: pathlib's raise PermissionError below an unreadable folder.
+        return os.path.isfile(self.root / path)
 
     def is_dir(self, path: str) -> bool:
-        """Whether `path` (relative to the root) is a folder; tracked like a read."""
-        return self._probe("?d:" + path) == "yes"
+        """Whether `path` (relative to the root) is a folder (following links)."""
+        return os.path.isdir(self.root / path)
 
-    def _probe(self, key: str) -> str:
-        if self._touched is not None:
-            self._touched.add(key)
-        full = self.root / key[3:]
-        # os.path's probes: pathlib's raise PermissionError below an unreadable folder.
-        found = os.path.isfile(full) if key.startswith("?f:") else os.path.isdir(full)
-        return "yes" if found else "no"
+    def is_link(self, path: str) -> bool:
+        """Whether `path` (relative to the root) is a symbolic link."""
+        return os.path.islink(self.root / path)
 
-    def digest(self, key: str) -> str:
-        """What a dependency key stands for now: a file's content (or the error reading it
-        gives), computed once per run; whether a probe ("?f:path", "?d:path") holds; a derived
-        value's digest ("=name:arg")."""
-        found = self._digests.get(key)
-        if found is not None:
-            return found
-        if key.startswith("?"):
-            return self._probe(key)  # cheap, and may change during a run (--fix)
-        if key.startswith("="):
-            return self._derived_digest(key)
-        if key == TRANSIENT:
-            return "transient"
-        from lotus_checks.replay import file_digest
-
+    def files_in(self, folder: str, suffix: str) -> list[str]:
+        """The names of the entries of `folder` (relative to the root) ending in `suffix`, sorted;
+        none when it cannot be listed."""
         try:
-            data = self._read_bytes(key)
-        except LoadError as exc:
-            found = f"!{exc.code}\0{exc.message}"
-        else:
-            self._unloaded[key] = data
-            found = file_digest(data)
-        self._digests[key] = found
-        return found
+            return sorted(e.name for e in os.scandir(self.root / folder) if e.name.endswith(suffix))
+        except OSError:
+            return []
 
-    def _derived_digest(self, key: str) -> str:
-        if key not in self._derived:
-            name, _, arg = key[1:].partition(":")
-            compute = self.derivations.get(name)
-            if compute is None:
-                return "underivable"
-            self.derived(key, lambda: compute(arg))
-        return self._derived[key][2]
-
-    def unchanged_since(self, path: str, status: list[int]) -> bool:
-        """Whether the file's status is still `status` (a `stable_status` of an earlier run)."""
-        if path not in self._status_now:
+    @cached_property
+    def tree(self) -> list[Entry]:
+        """Every name in the tree, sorted by path: hidden folders, the folders tools create
+        (`PRUNED_FOLDERS`) and links to folders are named but not entered; the cache folder is
+        left out (every run writes it)."""
+        out: list[Entry] = []
+        cache = Path(os.path.relpath(self.root / self.config.cache_dir, self.root)).as_posix()
+        stack = [(str(self.root), "")]
+        while stack:
+            folder, prefix = stack.pop()
             try:
-                info = os.stat(os.path.join(self._real_root, path))
-            except (OSError, ValueError):
-                self._status_now[path] = None
-            else:
-                self._status_now[path] = _status(info)
-        return self._status_now[path] == status
+                entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            except OSError as exc:
+                if prefix:  # the folder itself is listed already: say it could not be read
+                    out.append(Entry(prefix.rstrip("/"), True, False, exc.errno or -1))
+                continue
+            for entry in entries:
+                if prefix + entry.name == cache:
+                    continue
+                is_link, is_dir = _entry_kind(entry)
+                out.append(Entry(prefix + entry.name, is_dir, is_link))
+                if is_dir and not is_link and not entry.name.startswith(".") \
+                        and entry.name not in PRUNED_FOLDERS:
+                    stack.append((entry.path, prefix + entry.name + "/"))
+        out.sort(key=lambda e: (e.path, e.error is not None))
+        return out
 
-    def stable_status(self, path: str) -> list[int] | None:
-        """The file's status when this run read it, if it had not changed for a while before:
-        then a later change gives a later ctime, so an equal status means equal bytes. A file
-        changed just before the read could change again within the same clock tick, unseen."""
-        return self._stable.get(path)
+    def git_changed(self) -> frozenset[str] | None:
+        """Paths (relative to the root) `git status` lists, or None outside a git work tree.
+        The run's result then depends on git's state, not only on the files."""
+        self.machine_dependent = True
+        return _git_changed(self.root)
+
+    # ---- shared facts ----------------------------------------------------------------------
+
+    def project_vars(self) -> dict[str, Any]:
+        """`vars:` of dbt_project.yml (`var('raw_root')` renders with them)."""
+        if self._project_vars is None:
+            project = self.config.dbt_project
+            doc = self.yaml(project) if self.is_file(project) else None
+            data = doc.data if doc is not None else None
+            found = data.get("vars") if isinstance(data, dict) else None
+            self._project_vars = found if isinstance(found, dict) else {}
+        return self._project_vars
+
+    def facts_key(self, model: Model, text: str) -> str:
+        """The store key of a model's facts: its name and text, the project vars, the code."""
+        if self._facts_salt is None:
+            from lotus_checks.sql.facts import versions
+
+            variables = json.dumps(self.project_vars(), sort_keys=True, default=str)
+            self._facts_salt = (versions(), variables)
+        from lotus_checks.cache import content_key
+
+        return content_key(*self._facts_salt, model.name, text)
+
+    def has_facts(self, model: Model) -> bool:
+        """Whether the facts of `model` are known without computing them (this run's memo or
+        the store, where an entry found corrupt later is computed then; an unreadable model has
+        none to compute)."""
+        text = self.text(model.path)
+        if text is None or model.path in self._facts_json:
+            return True
+        return self.store is not None and self.store.has(
+            FACTS_NAMESPACE, self.facts_key(model, text))
+
+    def model_facts(self, model: Model) -> ModelFacts | None:
+        """The full facts of `model` (sql/facts.py: both incremental renderings, parsed and
+        resolved), computed at most once per run; None when it cannot be read."""
+        text = self.text(model.path)
+        if text is None:
+            return None
+        kept = self._facts_json.get(model.path)
+        if kept is not None:
+            return facts_from_json(json.loads(kept))
+        key = self.facts_key(model, text)
+        cached = self.store.get(FACTS_NAMESPACE, key) if self.store is not None else None
+        if isinstance(cached, dict) and _usable_facts(cached):
+            return facts_from_json(cached)
+        from lotus_checks.sql.facts import model_facts
+
+        encoded = model_facts(text, model.name, self.project_vars())
+        over = _over_budget(encoded)
+        stored = not over and self._put(FACTS_NAMESPACE, key, encoded)
+        self.remember_facts(model, key, _coverage_of(encoded),
+                            None if stored else json.dumps(encoded, separators=(",", ":")), over)
+        return facts_from_json(encoded)
+
+    def remember_facts(self, model: Model, key: str, view: dict[str, Any],
+                       facts_json: str | None, over_budget: bool) -> None:
+        """Facts computed for this run (here or by the engine's pool): the coverage view goes to
+        the memo and the store; full facts the store did not take (`facts_json`) stay in the
+        memo, as text. Facts over a budget depend on the machine: never stored."""
+        self._views[model.path] = view
+        if over_budget:
+            self.machine_dependent = True
+        elif facts_json is None:
+            self._put(COVERAGE_NAMESPACE, key, view)
+        if facts_json is not None:
+            self._facts_json[model.path] = facts_json
+
+    def model_coverage(self, model: Model, full: bool = False) -> CoverageView | None:
+        """The tags (None: unknown) and source() calls of the plain rendering; None when the
+        model cannot be read. `full`: the run needs the model's full facts anyway (computing
+        them here then costs nothing extra); else only the plain rendering is made."""
+        from lotus_checks.sql.facts import CoverageView
+
+        text = self.text(model.path)
+        if text is None:
+            return None
+        view = self._views.get(model.path)
+        if view is not None:
+            return CoverageView.from_json(view)
+        key = self.facts_key(model, text)
+        cached = self.store.get(COVERAGE_NAMESPACE, key) if self.store is not None else None
+        if _usable_view(cached):
+            view = cached
+        elif full or model.path in self._facts_json:
+            facts = self.model_facts(model)
+            view = self._views.get(model.path)
+            if view is None:  # facts stored by an older run: add the view beside them
+                view = facts.coverage.to_json() if facts is not None else _coverage_of({})
+                if facts is not None and not (facts.skipped or facts.transient):
+                    self._put(COVERAGE_NAMESPACE, key, view)
+        else:
+            from lotus_checks.sql.facts import coverage_view
+            from lotus_checks.sql.render import render_model
+
+            rendered = render_model(text, model_name=model.name, project_vars=self.project_vars())
+            view = coverage_view(rendered)
+            if rendered.timed_out:
+                self.machine_dependent = True
+            else:
+                self._put(COVERAGE_NAMESPACE, key, view)
+        assert view is not None
+        self._views[model.path] = view
+        return CoverageView.from_json(view)
+
+    def terraform(self) -> dict[str, HclFile | HclError]:
+        """Each readable `.tf` file, parsed (or its syntax error); unreadable ones are load
+        problems and left out."""
+        if self._terraform is None:
+            from lotus_checks.terraform import HclError
+            from lotus_checks.terraform import parse_hcl_cached
+
+            parsed: dict[str, HclFile | HclError] = {}
+            for path in self.terraform_files:
+                text = self.text(path)
+                if text is None:
+                    continue
+                try:
+                    parsed[path] = parse_hcl_cached(text, self.store)
+                except HclError as exc:
+                    parsed[path] = exc
+            self._terraform = parsed
+        return self._terraform
+
+    def terraform_key_readers(self, key: str) -> list[KeyReader]:
+        """The Terraform resources that depend on the stream config key `key`
+        (terraform.key_readers); none when no `.tf` file mentions it."""
+        if key not in self._key_readers:
+            from lotus_checks.terraform import key_readers
+
+            texts = {path: text for path in self.terraform_files
+                     if (text := self.text(path)) is not None}
+            found = key_readers(texts, key) if any(key in t for t in texts.values()) else []
+            self._key_readers[key] = found
+        return self._key_readers[key]
+
+    def generator_run(self) -> GeneratorRun:
+        """The repo's catalog generator, run once per run on a temporary copy of its inputs
+        (generator.py); a failed run, or one the tree changed during, makes the run's result
+        depend on more than the files."""
+        if self._generator is None:
+            from lotus_checks.generator import Layout
+            from lotus_checks.generator import run_generator
+
+            config = self.config
+            layout = Layout(config.root, config.generator, config.streams, config.sources,
+                            max_file_size=config.max_file_size, env=config.generator_env,
+                            cache_dir=config.cache_dir)
+            self._generator = run_generator(layout, config.generator_timeout, self.store,
+                                            read=self.raw_bytes)
+            if not self._generator.ok or self._generator.changed:
+                self.machine_dependent = True
+        return self._generator
+
+    def shared(self, memo: dict[str, Any], key: str, compute: Callable[[], T]) -> T:
+        """Transitional, for checks/stream_config.py only (its owner replaces it with
+        `terraform_key_readers`): `compute()` once per run, kept in `memo`."""
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
+
+    def _put(self, namespace: str, key: str, value: Any) -> bool:
+        return self.store is not None and self.store.put(namespace, key, value)
 
     # ---- loading ---------------------------------------------------------------------------
 
@@ -409,7 +509,8 @@ class Repo:
     def yaml(self, path: str) -> YamlDoc | None:
         return self._load(path, "yaml", parse_yaml)
 
-    def load_findings(self) -> list[Finding]:
+    def load_problems(self) -> list[LoadProblem]:
+        """The files that could not be read or parsed so far (each once)."""
         return list(self._errors.values())
 
     @property
@@ -417,8 +518,6 @@ class Repo:
         return len({key.split("\0", 1)[1] for key in self._docs} | set(self._errors))
 
     def _load(self, path: str, kind: str, parse: Callable[[str], T]) -> T | None:
-        if self._touched is not None:
-            self._touched.add(path)
         key = f"{kind}\0{path}"
         if key in self._docs:
             return self._docs[key]  # type: ignore[return-value]
@@ -431,24 +530,24 @@ class Repo:
                 self._docs[f"text\0{path}"] = text
             doc = parse(text)  # type: ignore[arg-type]
         except LoadError as exc:
-            self._errors[path] = _load_finding(path, exc)
+            self._errors[path] = LoadProblem(path, exc.code, exc.line, exc.column, exc.message)
             return None
         self._docs[key] = doc
         return doc
 
     def _read(self, path: str) -> str:
-        data = self.raw_bytes(path)
-        self._unloaded.pop(path, None)  # the text is kept from now on, not the bytes
-        return decode_text(data)
+        return decode_text(self._read_bytes(path))
+
+    def raw_bytes(self, path: str) -> bytes:
+        """The bytes of `path` as loading reads them (links out of the root refused, at most
+        max-file-size): what the generator's copy is made of. Raises LoadError."""
+        return self._read_bytes(path)
 
     def _read_bytes(self, path: str) -> bytes:
         full = os.path.join(self._real_root, path)
         if not self._inside(full):
             raise LoadError("LL001", "symbolic link points outside the repository")
-        data, info = read_bytes_and_stat(full, self.config.max_file_size)
-        if max(info.st_ctime_ns, info.st_mtime_ns) < _settled_before():
-            self._stable[path] = _status(info)
-        return data
+        return read_bytes_and_stat(full, self.config.max_file_size)[0]
 
     def _inside(self, full: str) -> bool:
         """Whether `full` really is inside the root: the file itself or any folder on the way
@@ -461,19 +560,72 @@ class Repo:
         return real == self._real_root or real.startswith(self._real_root.rstrip(os.sep) + os.sep)
 
 
-def _settled_before() -> int:
-    """Files last changed before this time (ns) have a status worth recording."""
-    return time.time_ns() - STABLE_AFTER_NS
+def facts_from_json(data: dict[str, Any]) -> ModelFacts:
+    """A model's facts from what the store keeps (sql.facts.model_facts computes them as JSON):
+    the one place stored facts become typed."""
+    from lotus_checks.sql.facts import ModelFacts
+
+    return ModelFacts.from_json(data)
 
 
-def _status(info: os.stat_result) -> list[int]:
-    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev]
+def _usable_facts(cached: Any) -> bool:
+    return isinstance(cached, dict) and "renderings" in cached and "coverage" in cached
 
 
-def _load_finding(path: str, exc: LoadError) -> Finding:
-    from lotus_checks.checks.input import RULES_BY_CODE
+def _usable_view(cached: Any) -> bool:
+    return isinstance(cached, dict) and "tags" in cached and isinstance(cached.get("sources"), list)
 
-    return RULES_BY_CODE[exc.code].finding(path, exc.line, exc.column, exc.message)
+
+def _over_budget(facts: dict[str, Any]) -> bool:
+    """Skipped over the CPU budget (LL008), or a rendering ran out of wall-clock time."""
+    return bool(facts.get("skipped") or facts.get("transient"))
+
+
+def _coverage_of(facts: dict[str, Any]) -> dict[str, Any]:
+    # Facts skipped over the CPU budget have no coverage view: tags unknown (LL008 says why).
+    return facts.get("coverage") or {"tags": None, "sources": []}
+
+
+def _entry_kind(entry: os.DirEntry[str]) -> tuple[bool, bool]:
+    """(is a link, is a folder following links) of a listed entry; an entry that cannot be
+    looked at counts as a file."""
+    try:
+        return entry.is_symlink(), entry.is_dir()
+    except OSError:
+        return False, False
+
+
+def _git_changed(root: Path) -> frozenset[str] | None:
+    """Paths (relative to `root`) that `git status` lists, or None outside a git work tree."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, check=True, timeout=10,
+            text=True, encoding="utf-8", errors="surrogateescape",
+        ).stdout
+
+    try:
+        top = Path(git("rev-parse", "--show-toplevel").strip()).resolve()
+        # --no-optional-locks: a plain `git status` refreshes .git/index; we write nothing.
+        status = git("--no-optional-locks", "status", "--porcelain=v1", "-z",
+                     "--untracked-files=all")
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out: set[str] = set()
+    entries = iter(status.split("\0"))
+    for entry in entries:
+        if len(entry) < 4:
+            continue
+        paths = [entry[3:]]
+        if entry[0] in "RC":
+            paths.append(next(entries, ""))  # the old name of a rename or copy
+        for name in paths:
+            try:
+                out.add((top / name).relative_to(root.resolve()).as_posix())
+            except ValueError:
+                continue
+    return frozenset(out)
 
 
 # Told about a folder of the layout that cannot be listed (see Repo._unreadable).
@@ -511,7 +663,7 @@ def _walk(base: Path, suffixes: tuple[str, ...], unreadable: FolderError) -> lis
     """Files under `base` with one of `suffixes`, as POSIX paths relative to it, sorted.
 
     Symlinked folders are not followed (loops, and trees outside the repo)."""
-    out = []
+    out: list[str] = []
 
     def failed(error: OSError) -> None:
         unreadable(str(error.filename), error)

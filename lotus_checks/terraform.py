@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from typing import Iterator
 
 if TYPE_CHECKING:
-    from lotus_checks.cache import Cache
+    from lotus_checks.cache import Store
 
 # Terraform functions whose first argument is a path read at plan time. `fileexists` is left out
 # on purpose: it is how a configuration asks whether a file is there.
@@ -255,13 +255,16 @@ def resolve_glob(call: PathCall, module_folder: str) -> str | None:
 
 # ---- cache --------------------------------------------------------------------------------------
 
-# Loading hcl2's Lark grammar and parsing costs ~0.1 s per file; a warm run reads the result back.
+# Loading hcl2's Lark grammar and parsing is slow per file; a warm run reads the result back.
 CACHE_NAMESPACE = "hcl"
 CACHE_FORMAT = "1"
 
 
-def parse_hcl_cached(text: str, cache: Cache) -> HclFile:
-    """`parse_hcl`, with the result (or the syntax error) cached by the file's content."""
+def parse_hcl_cached(text: str, cache: Store | None) -> HclFile:
+    """`parse_hcl`, with the result (or the syntax error) cached by the file's content (when
+    there is a cache)."""
+    if cache is None:
+        return parse_hcl(text)
     from lotus_checks import __version__
     from lotus_checks.cache import content_key
 

@@ -15,12 +15,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import subprocess
 import sys
 from dataclasses import dataclass
 from dataclasses import field
 from functools import cached_property
-from pathlib import Path
 from posixpath import dirname
 from typing import TYPE_CHECKING
 from typing import Iterator
@@ -28,12 +26,12 @@ from typing import Iterator
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
+from lotus_checks.loaders import LoadError
 from lotus_checks.rules import Rule
 
 if TYPE_CHECKING:
     from lotus_checks.catalog_diff import Drift
     from lotus_checks.catalog_schema import Problem
-    from lotus_checks.generator import PendingRun
 
 LL201 = Rule(
     "LL201",
@@ -267,14 +265,6 @@ _VALIDATION_RULES = {"schema": LL206, "type": LL207, "shape": LL208}
 _READ_KEYS = frozenset({"stream", "fields", "sync_mode", "destination_sync_mode"})
 # How many positions a finding for a repeated mistake lists.
 SHOWN_REPEATS = 3
-# ctx.memo key of this run's generator run (a generator.PendingRun).
-_GENERATOR_RUN = "catalog.generator_run"
-
-
-def prepare(ctx: CheckContext) -> None:
-    """Start the generator now, when the check will need it: it runs in its own process while
-    the other families work (engine.py calls this before running any family)."""
-    _Evaluation(ctx, fixing=False, start_only=True)
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
@@ -317,8 +307,7 @@ class _Source:
 class _Evaluation:
     """One look at every catalog: the findings, and what --fix would write."""
 
-    def __init__(self, ctx: CheckContext, fixing: bool, start_only: bool = False):
-        """`start_only`: only start the generator run the evaluation will want (`prepare`)."""
+    def __init__(self, ctx: CheckContext, fixing: bool):
         self.ctx = ctx
         self.config = ctx.config
         self.findings: list[Finding] = []
@@ -333,10 +322,6 @@ class _Evaluation:
         wanted = fixing or any(ctx.enabled(code) for code in _GENERATED_RULES)
         airbyte = [s for s in sources if s.kind == "airbyte"]
         compare = wanted and airbyte and self._inputs_load()
-        if start_only:
-            if compare:
-                self._generator_run()
-            return
         self._inventory_findings(sources)
         if compare:
             self._compare(airbyte, fixing)
@@ -360,11 +345,7 @@ class _Evaluation:
         """The generator and the Python files beside it (it may import them)."""
         folder = dirname(self.config.generator)
         files = [self.config.generator]
-        base = self.config.root / folder
-        try:
-            names = sorted(p.name for p in base.glob("*.py"))
-        except OSError:
-            names = []
+        names = self.ctx.repo.files_in(folder, ".py")
         files += [f"{folder}/{n}" if folder else n for n in names]
         return list(dict.fromkeys(files))
 
@@ -437,27 +418,8 @@ class _Evaluation:
 
     # ---- comparison --------------------------------------------------------------------------
 
-    def _generator_run(self) -> PendingRun:
-        """The run `prepare` started for this run of lotus-check, else one started now."""
-        from lotus_checks.generator import Layout
-        from lotus_checks.generator import start_generator
-
-        pending: PendingRun | None = self.ctx.memo.get(_GENERATOR_RUN)
-        if pending is None:
-            config = self.config
-            layout = Layout(config.root, config.generator, config.streams, config.sources,
-                            max_file_size=config.max_file_size, env=config.generator_env,
-                            cache_dir=config.cache_dir)
-            pending = start_generator(layout, self.config.generator_timeout, self.ctx.cache,
-                                      read=self.ctx.repo.raw_bytes)
-            self.ctx.memo[_GENERATOR_RUN] = pending
-            self.ctx.at_end(pending.close)
-        return pending
-
     def _compare(self, sources: list[_Source], fixing: bool) -> None:
-        result = self._generator_run().result()
-        for path in result.inputs:  # read by the generator, not the repo model: track them too
-            self.ctx.repo.note_read(path)
+        result = self.ctx.repo.generator_run()
         if result.changed:
             self._add_tree_changed(result.changed, sources)
             return
@@ -483,7 +445,7 @@ class _Evaluation:
         self._add_problems()
 
     def _compare_source(self, source: _Source, generated: bytes, fixing: bool) -> None:
-        path = self.config.root / source.catalog
+        repo = self.ctx.repo
         self.repair_places[source.catalog] = source.inputs + self._generator_files
         if self._home(source.catalog, source.inputs + self._generator_files) is None:
             return
@@ -503,12 +465,12 @@ class _Evaluation:
         # Through the repo model first: it refuses links out of the repo and oversized files.
         doc = self.ctx.repo.json(source.catalog)
         if doc is None:  # unparseable (LL002 says so): regenerating is the fix, e.g. after a merge
-            if fixing and self.ctx.enabled("LL201") and not path.is_symlink():
+            if fixing and self.ctx.enabled("LL201") and not repo.is_link(source.catalog):
                 self.repairs[source.catalog] = generated
             return
         try:
-            committed = path.read_bytes()
-        except OSError:
+            committed = repo.raw_bytes(source.catalog)
+        except LoadError:
             return  # the input checks report unreadable files
         if committed == generated:
             return
@@ -517,7 +479,7 @@ class _Evaluation:
         drifts = diff_catalogs(doc.data, new)
         code = "LL201" if drifts else "LL205"
         if fixing:
-            if self.ctx.enabled(code) and not path.is_symlink():
+            if self.ctx.enabled(code) and not repo.is_link(source.catalog):
                 self.repairs[source.catalog] = generated
             return
         if drifts:
@@ -809,13 +771,11 @@ class _Evaluation:
         """Files changed in this commit: pre-commit's list, else `git status`, else unknown."""
         if self.ctx.targets is not None:
             return self.ctx.targets
-        # The hint then depends on git's state, not only on the files: never replayed.
-        self.ctx.repo.mark_transient()
-        return _git_changed(self.config.root)
+        return self.ctx.repo.git_changed()
 
     def _drift_hint(self, source: _Source) -> str:
         fix_it = f"run {self._command} (or `lotus-check --fix`)"
-        if (self.config.root / source.catalog).is_symlink():
+        if self.ctx.repo.is_link(source.catalog):
             fix_it = f"run {self._command} (`lotus-check --fix` does not write through links)"
         changed = self._changed
         if changed is None:
@@ -929,37 +889,6 @@ def _first_different_line(a: bytes, b: bytes) -> int:
             return number
     # One file is a prefix of the other: the first line only one of them has (within `a`).
     return max(1, min(len(a_lines), len(b_lines) + 1))
-
-
-def _git_changed(root: Path) -> frozenset[str] | None:
-    """Paths (relative to `root`) that `git status` lists, or None outside a git work tree."""
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", *args], cwd=root, capture_output=True, check=True, timeout=10,
-            text=True, encoding="utf-8", errors="surrogateescape",
-        ).stdout
-
-    try:
-        top = Path(git("rev-parse", "--show-toplevel").strip()).resolve()
-        # --no-optional-locks: a plain `git status` refreshes .git/index; we write nothing.
-        status = git("--no-optional-locks", "status", "--porcelain=v1", "-z",
-                     "--untracked-files=all")
-    except (OSError, subprocess.SubprocessError):
-        return None
-    out = set()
-    entries = iter(status.split("\0"))
-    for entry in entries:
-        if len(entry) < 4:
-            continue
-        paths = [entry[3:]]
-        if entry[0] in "RC":
-            paths.append(next(entries, ""))  # the old name of a rename or copy
-        for name in paths:
-            try:
-                out.add((top / name).relative_to(root.resolve()).as_posix())
-            except ValueError:
-                continue
-    return frozenset(out)
 
 
 _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([A-Za-z0-9_.]+)'")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 from typing import Callable
@@ -11,7 +10,6 @@ from typing import Iterator
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
-from lotus_checks.repo import SKIPPED_FOLDERS
 from lotus_checks.rules import Rule
 from lotus_checks.selection import noqa_comment
 
@@ -67,33 +65,24 @@ def _is_state(name: str) -> bool:
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
-    root = ctx.config.root
-    cache_dir = ctx.config.cache_dir.split("/", 1)[0]
-    for folder, dirs, names in os.walk(root):
-        rel = os.path.relpath(folder, root)
-        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
-        if ".terraform" in dirs:
+    for entry in ctx.repo.tree:
+        name = entry.path.rsplit("/", 1)[-1]
+        if name == ".terraform" and entry.is_dir:
             yield LL601.finding(
-                prefix + ".terraform",
+                entry.path,
                 message="`.terraform/` folder (provider cache and possibly state) in the repo",
                 hint="delete it and add `.terraform/` to .gitignore",
             )
-        dirs[:] = [
-            d for d in dirs
-            if not d.startswith(".") and d not in SKIPPED_FOLDERS and d != cache_dir
-            and d != "venv"
-        ]
-        for name in names:
-            if _is_state(name):
-                yield LL601.finding(
-                    prefix + name,
-                    message=f"Terraform state file `{name}` in the repo",
-                    hint="remove it (`git rm --cached`), add `*.tfstate*` to .gitignore; "
-                    "state lives in the tofu-controller backend",
-                )
+        elif not entry.is_dir and _is_state(name):
+            yield LL601.finding(
+                entry.path,
+                message=f"Terraform state file `{name}` in the repo",
+                hint="remove it (`git rm --cached`), add `*.tfstate*` to .gitignore; "
+                "state lives in the tofu-controller backend",
+            )
 
 
-# path -> [[line, column, [codes]], ...] of its `noqa` comments (JSON: the replay store keeps it).
+# path -> [[line, column, [codes]], ...] of its `noqa` comments.
 NoqaComments = dict[str, list[list[Any]]]
 
 
@@ -114,17 +103,6 @@ def noqa_comments(ctx: CheckContext) -> NoqaComments:
         if found:
             out[path] = found
     return out
-
-
-def well_formed_comments(value: Any) -> bool:
-    """A `noqa_comments` result as the replay store gives it back."""
-    return isinstance(value, dict) and all(
-        isinstance(path, str) and isinstance(found, list) and all(
-            isinstance(c, list) and len(c) == 3 and isinstance(c[0], int)
-            and isinstance(c[1], int) and isinstance(c[2], list)
-            and all(isinstance(code, str) for code in c[2])
-            for c in found)
-        for path, found in value.items())
 
 
 def unused_noqa(

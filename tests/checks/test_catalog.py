@@ -422,7 +422,7 @@ def test_sql_only_change_does_not_run_the_generator(
     def refuse(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("the generator ran")
 
-    monkeypatch.setattr(generator_module, "start_generator", refuse)
+    monkeypatch.setattr(generator_module, "run_generator", refuse)
     sql = "orchestration/assets/core/shopify/int_shopify__customers.sql"
     assert codes(check_catalogs(lake, [sql])) == []
     with pytest.raises(Exception, match="the generator ran"):
@@ -451,8 +451,8 @@ def test_fix_and_check_share_one_generator_run(
 def test_the_copy_is_made_from_the_bytes_the_run_checks(
     lake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The inputs come from the repo model (read once, the bytes it hashes for replay), not from
-    # a second read of the disk that an edit in between could make differ.
+    # The inputs come from the repo model (the bytes the run checks, within max-file-size), not
+    # from a second read of the disk that an edit in between could make differ.
     read_again: list[str] = []
     real = Path.read_bytes
 
@@ -466,50 +466,6 @@ def test_the_copy_is_made_from_the_bytes_the_run_checks(
     assert not [name for name in read_again if name.endswith(".json") and name != "_catalog.json"]
 
 
-@pytest.fixture
-def shared(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A stand-in for /dev/shm, with no TMPDIR set (which would take precedence)."""
-    folder = tmp_path / "shm"
-    folder.mkdir()
-    monkeypatch.setattr(generator_module, "SHARED_MEMORY", str(folder))
-    monkeypatch.delenv("TMPDIR", raising=False)
-    return folder
-
-
-def test_the_copy_goes_to_shared_memory_when_it_has_room(
-    lake: Path, shared: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    copies: list[Path] = []
-    real = generator_module._write_copy
-
-    def recording(copy_root: Path, contents: dict[str, bytes]) -> None:
-        copies.append(copy_root)
-        real(copy_root, contents)
-
-    monkeypatch.setattr(generator_module, "_write_copy", recording)
-    assert codes(check_catalogs(lake)) == []
-    assert len(copies) == 1 and shared in copies[0].parents
-    assert list(shared.iterdir()) == []  # removed at the end of the run
-
-
-def test_a_full_shared_memory_falls_back_to_the_temporary_folder(
-    lake: Path, shared: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    real = generator_module._write_copy
-    places: list[bool] = []
-
-    def filling_up(copy_root: Path, contents: dict[str, bytes]) -> None:
-        places.append(shared in copy_root.parents)
-        if shared in copy_root.parents:  # room when checked, gone when written
-            raise OSError(28, "No space left on device")
-        real(copy_root, contents)
-
-    monkeypatch.setattr(generator_module, "_write_copy", filling_up)
-    assert codes(check_catalogs(lake)) == []
-    assert places == [True, False]
-    assert list(shared.iterdir()) == []  # the half-made copy was removed
-
-
 def test_a_copy_that_cannot_be_written_anywhere_is_a_finding(
     lake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -521,22 +477,6 @@ def test_a_copy_that_cannot_be_written_anywhere_is_a_finding(
     assert {f.code for f in findings} == {"LL204"}
     assert "cannot copy the generator's inputs to a temporary folder" in findings[0].message
     assert "No space left on device" in findings[0].message
-
-
-def test_the_copy_stays_in_the_temporary_folder_otherwise(
-    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert generator_module._scratch_base(10_000, 10) == str(shared)
-    # A TMPDIR the user chose wins.
-    monkeypatch.setenv("TMPDIR", str(tmp_path))
-    assert generator_module._scratch_base(10_000, 10) is None
-    monkeypatch.delenv("TMPDIR")
-    # Not enough room (a container's small /dev/shm): the copy must not fill it.
-    free = shutil.disk_usage(shared).free
-    assert generator_module._scratch_base(free, 10) is None
-    # No shared memory at all (macOS, Windows).
-    monkeypatch.setattr(generator_module, "SHARED_MEMORY", str(tmp_path / "absent"))
-    assert generator_module._scratch_base(10_000, 10) is None
 
 
 # ---- --fix -----------------------------------------------------------------------------------

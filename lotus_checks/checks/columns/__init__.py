@@ -44,21 +44,10 @@ ALSO_REPORTS = (LL003, LL004, LL008)
 RULES_BY_CODE = {rule.code: rule for rule in (*RULES, *ALSO_REPORTS)}
 
 
-def prepare(ctx: CheckContext) -> None:
-    """Start computing the facts of the models in scope in worker processes (a cold run), so
-    they are parsed while the families before this one work (engine.py)."""
-    from lotus_checks.sql.model_cache import start_prefetch
-
-    start_prefetch(ctx, [m for m in ctx.repo.models if ctx.in_scope(m.path)])
-
-
 def check(ctx: CheckContext) -> Iterator[Finding]:
     schemas = Schemas(ctx)
     seen: set[Finding] = set()
     models = [model for model in ctx.repo.models if ctx.in_scope(model.path)]
-    from lotus_checks.sql.model_cache import prefetch
-
-    prefetch(ctx, models)  # many uncached models (a cold run): computed in a process pool
     for done, model in enumerate(models, 1):
         for finding in _check_model(schemas, model):
             if finding not in seen:

@@ -84,8 +84,7 @@ class Schemas:
         if model.path in self._facts:
             return self._facts[model.path]
         self._facts[model.path] = None  # a ref cycle sees "unknown"
-        text = self.repo.text(model.path)
-        facts = None if text is None else self._load_facts(model, text)
+        facts = self.repo.model_facts(model)  # computed once per run, cached by content
         self._facts[model.path] = facts
         return facts
 
@@ -93,12 +92,6 @@ class Schemas:
         """Drop a checked model's facts: on big repos, holding all of them costs 100+ MB. Its
         outputs stay memoised for the models that ref it; the facts come back from the cache."""
         self._facts.pop(model.path, None)
-
-    def _load_facts(self, model: Model, text: str) -> ModelFacts:
-        # Cached by content and memoised for the run (coverage reads the same facts).
-        from lotus_checks.sql.model_cache import model_facts
-
-        return ModelFacts.from_json(model_facts(self.ctx, model, text))
 
     # ---- relations -------------------------------------------------------------------------
 

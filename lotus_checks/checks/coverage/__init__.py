@@ -17,7 +17,6 @@ from typing import Iterator
 from lotus_checks import dbt_crosscheck
 from lotus_checks.checks.coverage.conventions import Conventions
 from lotus_checks.checks.coverage.fix import fix
-from lotus_checks.checks.coverage.lake import DERIVED
 from lotus_checks.checks.coverage.lake import Lake
 from lotus_checks.checks.coverage.model_paths import LL304
 from lotus_checks.checks.coverage.model_paths import check_model_paths
@@ -36,7 +35,7 @@ from lotus_checks.context import CheckContext
 from lotus_checks.dbt_crosscheck import LL308
 from lotus_checks.finding import Finding
 
-__all__ = ["DERIVED", "RULES", "Conventions", "check", "fix"]
+__all__ = ["RULES", "Conventions", "check", "fix"]
 
 # LL308 (dbt's own parse disagrees with the static view) runs only with --dbt.
 RULES = (LL301, LL302, LL303, LL304, LL305, LL306, LL307, LL308)

@@ -27,21 +27,6 @@ from lotus_checks.sql.facts import CoverageView
 STREAM_MODEL_PREFIX = "int_"
 MART_PREFIXES = ("fct_", "dim_")
 
-# A model's tags and source() calls, as a value this family depends on (Repo.derived).
-VIEW = "coverage-view"
-
-
-def _view_of(ctx: CheckContext, path: str) -> dict[str, Any] | None:
-    """The coverage view of the model at `path`, worked out for the replay store."""
-    from lotus_checks.sql.model_cache import model_coverage
-
-    model = next((m for m in ctx.repo.models if m.path == path), None)
-    return None if model is None else model_coverage(ctx, model, wants_facts=False)
-
-
-# Values the replay store may need worked out again: name -> function(ctx, arg).
-DERIVED = {VIEW: _view_of}
-
 # (path, line, column) a finding may be placed at.
 Place = tuple[str, "int | None", "int | None"]
 
@@ -227,28 +212,13 @@ class Lake:
 
     def _rendered_view(self, model: Model) -> CoverageView:
         """Tags and source() calls of the plain rendering, shared with the columns family's
-        facts (sql/model_cache.py): cached by content, never rendered twice in a run."""
-        from lotus_checks.sql.model_cache import model_coverage
-
-        # Depended on by its value: an edit that leaves tags and source() calls alone does not
-        # make this family run again (Repo.derived; DERIVED above works it out on its own).
-        data = self.ctx.repo.derived(
-            f"={VIEW}:{model.path}",
-            lambda: model_coverage(self.ctx, model, wants_facts=self._columns_wants(model)))
-        view = CoverageView.from_json(data) if data is not None else UNKNOWN_COVERAGE
+        facts (the repo model's): cached by content, never rendered twice in a run. A model
+        the run checks gets its full facts (the columns family reads them too); another only
+        its plain rendering."""
+        view = self.ctx.repo.model_coverage(model, full=self.ctx.in_scope(model.path))
+        view = view if view is not None else UNKNOWN_COVERAGE
         # A template that broke before its end: the source() calls it made are not all of them.
         return view if view.tags is not None else UNKNOWN_COVERAGE
-
-    def _columns_wants(self, model: Model) -> bool:
-        """Whether the columns family checks this model in this run (it then needs its full
-        facts, so computing them here costs nothing extra)."""
-        return self.ctx.in_scope(model.path) and self._columns_enabled
-
-    @cached_property
-    def _columns_enabled(self) -> bool:
-        from lotus_checks.checks import columns  # the family that reads the same facts
-
-        return any(self.ctx.enabled(rule.code) for rule in columns.RULES)
 
     def _configured_tags(self, model: Model) -> tuple[str, ...]:
         """Tags dbt adds from dbt_project.yml `models:` and YAML properties files."""

@@ -51,21 +51,17 @@ class _Connection:
 def check_terraform(lake: Lake) -> Iterator[Finding]:
     from lotus_checks.checks.input import LL007
     from lotus_checks.terraform import HclError
-    from lotus_checks.terraform import parse_hcl_cached
 
     parsed = []
-    for path in lake.repo.terraform_files:
-        text = lake.repo.text(path)
-        if text is None:
-            continue  # unreadable: reported by the repo as LL0xx
-        try:
-            parsed.append((path, parse_hcl_cached(text, lake.ctx.cache)))
-        except HclError as exc:
-            if lake.ctx.enabled("LL007"):
-                yield LL007.finding(
-                    path, exc.line, exc.column, exc.message,
-                    hint="fix the syntax (`tofu validate` shows the same error)",
-                )
+    # Unreadable files are left out: reported by the repo as LL0xx.
+    for path, hcl in lake.repo.terraform().items():
+        if not isinstance(hcl, HclError):
+            parsed.append((path, hcl))
+        elif lake.ctx.enabled("LL007"):
+            yield LL007.finding(
+                path, hcl.line, hcl.column, hcl.message,
+                hint="fix the syntax (`tofu validate` shows the same error)",
+            )
     if lake.ctx.enabled("LL307"):
         yield from _missing_paths(lake, parsed)
         yield from _missing_connections(lake, parsed)
