@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -23,7 +22,6 @@ from tests.builders import STREAMS
 from tests.builders import source_schema
 from tests.builders import stream_config
 from tests.conftest import check_tree
-from tests.conftest import codes
 
 MakeRepo = Callable[..., Path]
 CONFIG = f"{STREAMS}/shopify/orders.json"
@@ -57,23 +55,11 @@ def test_cache_entries_are_written_without_fsync(tmp_path: Path, fsyncs: list[in
     assert not list((tmp_path / ".cache" / "ns").rglob("*.tmp"))
 
 
-# ---- LL501 / LL511: cached per document -----------------------------------------------------------
+# ---- LL501 / LL511: the quick pass ---------------------------------------------------------------
 
 
 def _details(result: RunResult) -> list[tuple[object, ...]]:
     return [(f.code, f.path, f.line, f.column, f.message, f.hint) for f in result.findings]
-
-
-def test_cached_schema_problems_give_the_same_findings(make_repo: MakeRepo) -> None:
-    config = stream_config("orders", selcted=True)
-    config["fields"]["email"] = {"typ": "string"}
-    text = json.dumps(config, indent=2).replace('"selcted": true', '"selcted": true, "selcted": 1')
-    root = make_repo({CONFIG: text, SCHEMA: source_schema("orders")})
-    cold = check_tree(root, use_cache=True)
-    assert {"LL501", "LL511"} <= {code for code, *_ in codes(cold)}
-    assert list((root / ".lotus_check_cache" / "json-schema").rglob("*.json"))
-    warm = check_tree(root, use_cache=True)
-    assert _details(warm) == _details(cold)
 
 
 def _ll5_count_and_jsonschema_imported(root: Path) -> list[str]:
@@ -88,8 +74,8 @@ def _ll5_count_and_jsonschema_imported(root: Path) -> list[str]:
 
 
 def test_valid_documents_never_reach_jsonschema(make_repo: MakeRepo) -> None:
-    """The quick test (schema_fast.py) answers for valid documents, even with no cache; an
-    invalid one is worded by jsonschema."""
+    """The quick pass (fastjsonschema) answers for valid documents; an invalid one is worded by
+    jsonschema."""
     root = make_repo({CONFIG: stream_config("orders"), SCHEMA: source_schema("orders")})
     assert _ll5_count_and_jsonschema_imported(root) == ["0", "False"]
     # the invalid neighbour:
@@ -192,34 +178,6 @@ def test_facts_computed_in_a_process_pool_give_the_same_findings(
     assert pooled == [len(Repo(load_config(reference_repo)).models)]
     assert _details(parallel) == _details(serial)
     assert len(list((reference_repo / ".lotus_check_cache" / "sql-facts").rglob("*.json"))) == pooled[0]
-
-
-def test_schema_problems_validated_in_a_process_pool_give_the_same_findings(
-    make_repo: MakeRepo, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from lotus_checks.checks import stream_config as family
-
-    config = stream_config("orders", backfill="no")
-    text = json.dumps(config, indent=2).replace('"backfill": "no"', '"backfill": "no", "backfill": 1')
-    # Both invalid: documents the quick test finds certainly valid never go to the pool.
-    schema = source_schema("orders", defaults={"cursor_field": "updated_at"})
-    root = make_repo({CONFIG: text, SCHEMA: schema})
-    serial = check_tree(root)
-    monkeypatch.setattr(family, "POOL_THRESHOLD", 0)
-    memos: list[int] = []
-    real = family._validate_in_pool
-
-    def spy(ctx: object, documents: list) -> None:
-        real(ctx, documents)  # type: ignore[arg-type]
-        memos.append(len(ctx.memo.get(family._MEMO, {})))  # type: ignore[attr-defined]
-
-    monkeypatch.setattr(family, "_validate_in_pool", spy)
-    assert check_tree(root, jobs=1) is not None and memos == [0]  # --jobs 1: no pool
-    memos.clear()
-    parallel = check_tree(root, jobs=2)
-    assert memos == [2]
-    assert {"LL501", "LL511"} <= {code for code, *_ in codes(parallel)}
-    assert _details(parallel) == _details(serial)
 
 
 def test_cache_put_says_whether_it_wrote(tmp_path: Path) -> None:
