@@ -13,10 +13,10 @@ Airbyte keys needed, and what only the pipeline's code can decide is a warning.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Any
-from typing import Callable
-from typing import Iterator
+from typing import TYPE_CHECKING
 
 from lotus_checks.checks.stream_config.flags import backfill
 from lotus_checks.checks.stream_config.flags import backfill_readers

@@ -3,9 +3,9 @@ own Terraform makes of it, so LL510 reads the Terraform files that consume it.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
-from typing import Iterator
-from typing import Mapping
 
 from lotus_checks.checks.stream_config.rules import LL509
 from lotus_checks.checks.stream_config.rules import LL510

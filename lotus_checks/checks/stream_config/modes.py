@@ -4,8 +4,8 @@ need (a primary key to deduplicate on, a cursor for incremental reads)."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from typing import Any
-from typing import Iterator
 
 from lotus_checks.catalog_schema import nested_fields
 from lotus_checks.checks.stream_config.rules import LL501

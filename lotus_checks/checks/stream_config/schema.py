@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
+from collections.abc import Iterator
 from functools import cache
-from typing import TYPE_CHECKING
 from typing import Any
-from typing import Callable
-from typing import Iterator
 from typing import NamedTuple
+from typing import TYPE_CHECKING
 
 from lotus_checks.checks.stream_config.rules import LL501
 from lotus_checks.checks.stream_config.rules import LL511

@@ -4,8 +4,8 @@ the source offers): the selected fields, their types, and the sync modes."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
 from typing import Any
-from typing import Iterator
 
 from lotus_checks.catalog_schema import JSON_TYPES
 from lotus_checks.catalog_schema import is_definition
