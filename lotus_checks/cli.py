@@ -145,7 +145,7 @@ def console_main() -> None:
     Before the interpreter exits, every object still tracked is frozen (`gc.freeze`): its last
     collections at exit then skip them, instead of walking and freeing the run's syntax trees
     one by one when the process is about to end anyway (a noticeable part of a pre-commit run
-    after one edit; bench/ measures it). Exit handlers run as usual."""
+    after one edit: bench/exit_gc.py). Exit handlers run as usual."""
     import gc
 
     tune_gc()
@@ -160,7 +160,7 @@ def tune_gc() -> None:
 
     A cold run allocates millions of short-lived objects (syntax trees) next to a large,
     long-lived repo model; at Python's default thresholds the collector's full passes walk the
-    whole repo model again and again (bench/ measures the difference)."""
+    whole repo model again and again (bench/exit_gc.py)."""
     import gc
 
     gc.set_threshold(50_000, 20, 20)
