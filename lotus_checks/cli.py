@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Sequence
+from typing import TextIO
 
 from lotus_checks import __version__
 
@@ -138,17 +139,18 @@ def _interrupt_on_sigterm() -> object:
 
 
 def console_main() -> None:
-    """The `lotus-check` command: `main`, then a quick exit.
+    """The `lotus-check` command: `main` with the garbage collector tuned, then its exit code.
+    Tests call `main`, which returns, and leaves the collector alone.
 
-    A cold run leaves hundreds of thousands of objects behind, and the interpreter frees them
-    one by one on the way out: a tenth of a second of a pre-commit hook that was already done.
-    The exit handlers still run (temporary folders, process pools) and both streams are
-    flushed; only the freeing is skipped. Tests call `main`, which returns, and so does
-    `python -m lotus_checks`, which profilers wrap (`python -m cProfile -m lotus_checks` writes
-    its statistics after the module returns, not in an exit handler)."""
+    Before the interpreter exits, every object still tracked is frozen (`gc.freeze`): its last
+    collections at exit then skip them, instead of walking and freeing the run's syntax trees
+    one by one when the process is about to end anyway (a noticeable part of a pre-commit run
+    after one edit: bench/exit_gc.py). Exit handlers run as usual."""
+    import gc
+
     tune_gc()
-    code = main()
-    _exit_without_teardown(code)
+    code = _flushed(main())
+    gc.freeze()
     raise SystemExit(code)
 
 
@@ -157,33 +159,48 @@ def tune_gc() -> None:
     not in a program that calls `main`.
 
     A cold run allocates millions of short-lived objects (syntax trees) next to a large,
-    long-lived repo model. At Python's default thresholds (700, 10, 10) the collector ran
-    hundreds of times and its full passes walked the whole repo model: about 0.5 s of CPU in a
-    cold run of 500 models. Every 50,000 allocations instead, cold runs took 7-11% less CPU (500
-    and 2,000 models) with the same peak memory (docs/performance.md, sixth round)."""
+    long-lived repo model; at Python's default thresholds the collector's full passes walk the
+    whole repo model again and again (bench/exit_gc.py)."""
     import gc
 
     gc.set_threshold(50_000, 20, 20)
 
 
-def _exit_without_teardown(code: int) -> None:
-    """os._exit after what a normal exit does that can matter, when nothing else runs; returns
-    when another thread is alive (a normal exit waits for it)."""
-    import threading
-
-    if threading.active_count() > 1:
-        return
-    import atexit
-
-    atexit._run_exitfuncs()  # what a normal exit runs, in the same order (last registered first)
+def _flushed(code: int) -> int:
+    """`code` once what is still buffered is written. When it cannot be (a full disk, a closed
+    stream), one line on stderr says so, and a run without error findings exits EXIT_ERROR
+    (its report did not get out); one with error findings still exits 1.
+    A stream that failed is pointed at the null device, so the interpreter's own flush at exit
+    has nothing left to fail on (it would print an ignored exception and exit 120)."""
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except BrokenPipeError:
-            pass  # the reader went away: as in main
-        except (OSError, ValueError):
-            code = code or EXIT_ERROR  # the report did not get out (a full disk, a closed stream)
-    os._exit(code)
+            _discard(stream)  # the reader went away: as in main
+        except (OSError, ValueError) as exc:
+            _discard(stream)
+            if stream is sys.stdout:
+                print(f"lotus-check: error: the report was not written: {_one_line(exc)}",
+                      file=sys.stderr)
+            code = code or EXIT_ERROR
+    return code
+
+
+def _discard(stream: TextIO) -> None:
+    """Send what `stream` still holds to the null device."""
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError):
+        return  # closed, or not a file: the interpreter skips or reports it at exit
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, descriptor)
+    finally:
+        os.close(devnull)
+    try:
+        stream.flush()
+    except (OSError, ValueError):
+        pass
 
 
 def _tolerant_output() -> None:

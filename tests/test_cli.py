@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Callable
 import pytest
 
 from tests.builders import STREAMS
+from tests.builders import stream_config
 
 CliRunner = Callable[..., tuple[int, str, str]]
 
@@ -158,14 +160,16 @@ def test_closed_pipe_is_quiet() -> None:
     assert "Traceback" not in err and "Broken pipe" not in err
 
 
-# ---- the command's quick exit (cli.console_main) ---------------------------------------------
+# ---- the command's exit (cli.console_main) ----------------------------------------------------
 
 # What the `lotus-check` script runs (`python -m lotus_checks` returns from main instead).
 COMMAND = [sys.executable, "-c", "from lotus_checks.cli import console_main; console_main()"]
+# As a user's shell runs it: a report to a file or pipe stays buffered until the end.
+BUFFERED = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}
 
 
 def test_command_output_is_complete_through_a_pipe(make_repo: Callable[..., Path]) -> None:
-    # The command ends with os._exit: what is still buffered must have been flushed.
+    # What is still buffered when the run ends reaches the reader.
     root = make_repo(BROKEN)
     out = subprocess.run(
         [*COMMAND, "--root", str(root), "--output-format", "json", "--select", "LL0"],
@@ -175,8 +179,7 @@ def test_command_output_is_complete_through_a_pipe(make_repo: Callable[..., Path
 
 
 def test_command_exit_runs_exit_handlers_and_waits_for_threads(tmp_path: Path) -> None:
-    # What a normal exit does that matters: exit handlers (pools, temporary folders) run, and
-    # a thread still working is waited for (the quick exit is skipped then).
+    # Exit handlers (pools, temporary folders) run, and a thread still working is waited for.
     script = (
         "import atexit, sys, threading, time\n"
         "from pathlib import Path\n"
@@ -203,37 +206,20 @@ def test_command_exit_runs_exit_handlers_and_waits_for_threads(tmp_path: Path) -
 
 def test_command_output_that_cannot_be_written_is_exit_2(make_repo: Callable[..., Path]) -> None:
     # Written while running (the long rule list) or only at the final flush (one short line):
-    # either way one line on stderr and exit 2, never a traceback, never a silent exit 0.
+    # one line on stderr and exit 2 (1 with error findings), never a traceback, never a silent
+    # exit 0, never Python's own complaint (and exit 120) about a flush failing at exit.
     if not Path("/dev/full").exists():
         pytest.skip("needs /dev/full")
-    root = make_repo({})
-    for args in (["rules"], ["--root", str(root)]):
+    clean = make_repo({f"{STREAMS}/shopify/orders.json": json.dumps(stream_config("orders"))})
+    broken = make_repo(BROKEN)
+    for args, code in ((["rules"], 2), (["--root", str(clean), "--select", "LL0"], 2),
+                       (["--root", str(broken), "--select", "LL0"], 1)):
         with open("/dev/full", "w") as full:
-            out = subprocess.run([*COMMAND, *args], stdout=full,
-                                 stderr=subprocess.PIPE, text=True, check=False)
-        assert out.returncode == 2, (args, out.stderr)
-        assert "Traceback" not in out.stderr
-
-
-def test_command_output_that_fails_at_the_final_flush_is_exit_2() -> None:
-    # Output still buffered when the run ends is flushed before os._exit; a flush that fails
-    # turns exit 0 into 2 (a normal interpreter exit would say 120).
-    script = (
-        "import io, sys\n"
-        "class Full(io.RawIOBase):\n"
-        "    def writable(self):\n"
-        "        return True\n"
-        "    def write(self, data):\n"
-        "        raise OSError(28, 'No space left on device')\n"
-        "sys.stdout = io.TextIOWrapper(io.BufferedWriter(Full()), encoding='utf-8')\n"
-        "sys.stdout.write('All checks passed.\\n')  # stays in the buffer\n"
-        "from lotus_checks.cli import _exit_without_teardown\n"
-        "_exit_without_teardown(int(sys.argv[1]))\n"
-    )
-    for code, expected in ((0, 2), (1, 1)):
-        out = subprocess.run([sys.executable, "-c", script, str(code)], capture_output=True,
-                             text=True, check=False)
-        assert out.returncode == expected, out.stderr
+            out = subprocess.run([*COMMAND, *args], stdout=full, stderr=subprocess.PIPE,
+                                 text=True, check=False, env=BUFFERED)
+        assert out.returncode == code, (args, out.stderr)
+        [line] = out.stderr.splitlines()
+        assert line.startswith("lotus-check: error:") and "No space left" in line, line
 
 
 def test_the_command_collects_garbage_less_often_and_main_leaves_it_alone() -> None:

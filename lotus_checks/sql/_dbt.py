@@ -39,8 +39,8 @@ from lotus_checks.sql._budget import bounded_str
 from lotus_checks.sql._budget import check_size
 from lotus_checks.sql._budget import memory_in_use
 from lotus_checks.sql.raw_paths import RUNTIME_MARK
-from lotus_checks.sql.render import RelationCall
-from lotus_checks.sql.render import TemplateProblem
+from lotus_checks.sql.rendered import RelationCall
+from lotus_checks.sql.rendered import TemplateProblem
 
 NEUTRAL_SQL = "NULL"  # what an unknown macro or undefined name renders as
 

@@ -1,7 +1,7 @@
 """The Jinja side of `render_model`: sandboxed environment, instrumentation, rendering.
 
-The stand-in dbt context is in _dbt.py, the work budgets in _budget.py, the direct interpreter
-for simple templates in _interpret.py.
+The stand-in dbt context is in _dbt.py, the work budgets in _budget.py, the result types in
+rendered.py.
 
 How it works:
 1. Lex the template and find the offset of every token (data chunks, `{{`, names).
@@ -36,9 +36,7 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.lexer import TokenStream
 from jinja2.runtime import Macro
 from jinja2.sandbox import SandboxedEnvironment
-from jinja2.utils import missing
 
-from lotus_checks.sql import _interpret
 from lotus_checks.sql import sourcemap
 from lotus_checks.sql._budget import FILTER_GUARDS
 from lotus_checks.sql._budget import MAX_SECONDS
@@ -56,9 +54,9 @@ from lotus_checks.sql._dbt import RenderState
 from lotus_checks.sql._dbt import as_marked
 from lotus_checks.sql._dbt import current_state
 from lotus_checks.sql._dbt import dbt_context
-from lotus_checks.sql.render import CompileQuery
-from lotus_checks.sql.render import RenderedModel
-from lotus_checks.sql.render import TemplateProblem
+from lotus_checks.sql.rendered import CompileQuery
+from lotus_checks.sql.rendered import RenderedModel
+from lotus_checks.sql.rendered import TemplateProblem
 
 # Calls told where they are in the template (`_lotus_at`).
 _RELATION_FUNCTIONS = frozenset({"source", "ref", "var", "env_var", "run_query", "statement"})
@@ -136,8 +134,7 @@ def environment() -> LotusSandbox:
 
 @dataclass
 class _Compiled:
-    template: Any  # jinja2.Template, or None when `tree` is interpreted directly
-    tree: Any  # the instrumented jinja2.nodes.Template
+    template: Any  # jinja2.Template
     data_offsets: list[int]
     expr_offsets: list[int]
     name_offsets: dict[str, list[int]]
@@ -280,12 +277,10 @@ def _call(name: str, args: list[nodes.Expr], lineno: int) -> nodes.Call:
 
 
 @functools.lru_cache(maxsize=128)
-def _compile(text: str, fast: bool = True) -> _Compiled:
+def _compile(text: str) -> _Compiled:
     """Lex, parse, instrument and compile; cached so the two renderings share the work.
 
-    With `fast`, templates in the simple subset are not compiled to Python but interpreted
-    (see _interpret.py). Raises TemplateSyntaxError (and, for pathological input,
-    RecursionError/MemoryError).
+    Raises TemplateSyntaxError (and, for pathological input, RecursionError/MemoryError).
     """
     env = environment()
     tokens, tree = env.lex_and_parse(text)
@@ -302,8 +297,8 @@ def _compile(text: str, fast: bool = True) -> _Compiled:
         instrumenter = _Instrumenter(index, mark_output=False)
         instrumenter.visit(tree, marked=True)
         mark_output = False
-    template = None if fast and _interpret.supported(tree) else env.from_string(tree)
-    return _Compiled(template, tree, index.data, index.expressions, index.names, mark_output)
+    template = env.from_string(tree)
+    return _Compiled(template, index.data, index.expressions, index.names, mark_output)
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,12 +315,11 @@ def render(
     model_name: str,
     incremental: bool,
     project_vars: dict[str, Any],
-    fast: bool = True,
 ) -> RenderedModel:
     text = normalize_newlines(template)
     identity = sourcemap.SourceMap.identity(text)
     try:
-        compiled = _compile(text, fast)
+        compiled = _compile(text)
     except TemplateSyntaxError as error:
         line = _unclosed_block_line(text, error) or error.lineno
         problem = TemplateProblem(f"template syntax error: {error.message}", line, None)
@@ -349,10 +343,7 @@ def render(
     )
     token = CURRENT.set(state)
     try:
-        if compiled.template is None:
-            marked = _interpret_tree(compiled.tree, state)
-        else:
-            marked = _run(compiled.template, state)
+        marked = _run(compiled.template, state)
     except Exception as error:  # noqa: BLE001 - every failure of the template is a problem
         state.problem(_describe(error), _error_offset(error, compiled, identity))
         state.timed_out = isinstance(error, (RenderTimedOut, RenderOverMemory))
@@ -430,23 +421,6 @@ def _unclosed_block_line(text: str, error: TemplateSyntaxError) -> int | None:
         return None
     lines = [line for opened, line in stack if opened == wanted]
     return lines[-1] if lines else None
-
-
-def _interpret_tree(tree: Any, state: RenderState) -> str:
-    env = environment()
-    variables = {**env.globals, **dbt_context(state)}
-
-    def call(function: Any, *args: Any, **kwargs: Any) -> Any:
-        state.tick("call")
-        check_call(function, args, kwargs)
-        if isinstance(function, LotusUndefined):
-            return function(*args, **kwargs)
-        if not env.is_safe_callable(function):
-            raise SecurityError(f"{function!r} is not safely callable")
-        return function(*args, **kwargs)
-
-    undefined = functools.partial(LotusUndefined, None, missing)
-    return _interpret.Interpreter(variables, lambda name: undefined(name), call).render(tree)
 
 
 def _run(template: Any, state: RenderState) -> str:

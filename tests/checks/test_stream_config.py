@@ -10,8 +10,8 @@ from typing import Callable
 
 import pytest
 
-from lotus_checks.checks.stream_config import schema_errors
-from lotus_checks.checks.stream_config import typo_keys
+from lotus_checks.checks.stream_config.schema import schema_errors
+from lotus_checks.checks.stream_config.schema import typo_keys
 from lotus_checks.finding import Severity
 from tests.builders import SOURCES
 from tests.builders import STREAMS
@@ -518,33 +518,6 @@ def test_ll511_duplicate_key(make_repo: MakeRepo) -> None:
 @pytest.mark.parametrize("broken", ['{"stream": "orders",}', b"\xff\xfe{}"])
 def test_broken_files_give_no_ll5_findings(make_repo: MakeRepo, broken: str | bytes) -> None:
     assert findings(make_repo, broken) == []
-
-
-def test_each_document_gets_the_quick_schema_test_once(
-    make_repo: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # With workers (the default on a multi-core machine) the pool's triage runs the quick test;
-    # the check itself must not run it again on the documents it already passed.
-    from lotus_checks.checks import stream_config as module
-
-    files = {f"{STREAMS}/shop/customers.json": stream_config("customers"),
-             f"{SOURCES}/shop/customers.json": source_schema("customers")}
-    root = make_repo(files)
-    tested: list[int] = []
-    real = module._certainly_valid
-
-    def counting(name: str) -> Callable[[Any], bool]:
-        quick = real(name)
-
-        def test(data: Any) -> bool:
-            tested.append(id(data))
-            return quick(data)
-        return test
-
-    monkeypatch.setattr(module, "_certainly_valid", counting)
-    result = check_tree(root, jobs=2)
-    assert [f.code for f in result.findings if f.code.startswith("LL5")] == []
-    assert len(tested) == 2 and len(set(tested)) == 2
 
 
 def test_ll510_on_the_reference_trees_reset_resource(reference_repo: Path) -> None:

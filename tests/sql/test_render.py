@@ -94,15 +94,6 @@ def test_reference_relations_point_at_their_calls() -> None:
         assert text_at(template, call.line, call.column, len(expected)) == expected
 
 
-def test_reference_models_take_the_interpreted_fast_path() -> None:
-    from lotus_checks.sql import _jinja
-
-    simple = [p for p in REFERENCE_MODELS if "{% set" not in p.read_text()]
-    assert len(simple) >= len(REFERENCE_MODELS) - 1  # one model runs a `{% set %}` query
-    for path in simple:
-        assert _jinja._compile(path.read_text()).template is None, path.name
-
-
 def test_rendering_all_reference_models_is_fast() -> None:
     templates = [(p.stem, p.read_text()) for p in REFERENCE_MODELS]
     start = time.perf_counter()
@@ -668,67 +659,6 @@ def test_plain_sql_renders_to_itself_with_identity_positions(text: str) -> None:
         line, column = result.original_position(offset)
         before = normalized[:offset]
         assert (line, column) == (before.count("\n") + 1, offset - before.rfind("\n"))
-
-
-# --- the interpreted fast path agrees with compiled Jinja -------------------------------------
-
-
-def render_compiled(template: str, incremental: bool) -> RenderedModel:
-    from lotus_checks.sql import _jinja
-
-    return _jinja.render(
-        template,
-        model_name="int_shopify__orders",
-        incremental=incremental,
-        project_vars={},
-        fast=False,
-    )
-
-
-@pytest.mark.parametrize("incremental", [False, True])
-@pytest.mark.parametrize("path", REFERENCE_MODELS, ids=lambda p: p.stem)
-def test_fast_path_equals_compiled_jinja_on_reference_models(
-    path: Path, incremental: bool
-) -> None:
-    template = path.read_text()
-    fast = render(template, incremental=incremental)
-    compiled = render_compiled(template, incremental)
-
-    assert fast == compiled
-    assert fast.source_map == compiled.source_map
-
-
-SUBSET_PIECES = st.sampled_from(
-    [
-        "{{ config(tags=['core', 's__t'], materialized='table', opts={'a': (1, 2)}) }}",
-        "{{ source('shopify', 'orders') }}",
-        "{{ ref('int_a') }}",
-        "{{ this }}",
-        "{{ var('files') }}",
-        "{{ var('n', 3) }}",
-        "{{ var('missing') }}",
-        "{{ env_var('X', 'd') }}",
-        "{{ dbt_utils.star(ref('a')) }}",
-        "{{ unknown_name }}",
-        "{% if is_incremental() %} inc {% elif flag %} elif_col {% else %} else_col {% endif %}",
-        "{% if not is_incremental() and true or none %}\n full_only_col\n{% endif %}",
-        "{#- a comment -#}",
-    ]
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.lists(st.tuples(st.one_of(SQL_WORDS, SUBSET_PIECES), SEPARATORS), max_size=15),
-    st.booleans(),
-)
-def test_fast_path_equals_compiled_jinja(parts: list[tuple[str, str]], incremental: bool) -> None:
-    template = "".join(piece + separator for piece, separator in parts)
-    fast = render(template, incremental=incremental)
-    compiled = render_compiled(template, incremental)
-
-    assert fast == compiled
-    assert fast.source_map == compiled.source_map
 
 
 @settings(max_examples=100, deadline=None)
