@@ -9,7 +9,7 @@ import signal
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
-from typing import Sequence
+from collections.abc import Sequence
 from typing import TextIO
 
 from lotus_checks import __version__
@@ -236,7 +236,7 @@ def _main(args_list: list[str]) -> int:
         return _check(args)
     except BrokenPipeError:
         raise
-    except Exception as exc:  # noqa: BLE001 - exit 2 with one line; tracebacks only with --debug
+    except Exception as exc:
         if args.debug:
             raise
         print(f"lotus-check: error: {_one_line(exc)}", file=sys.stderr)

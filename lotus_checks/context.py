@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from dataclasses import field
-from typing import Any
-from typing import Callable
+from collections.abc import Callable
 
-from lotus_checks.cache import Cache
 from lotus_checks.config import Config
 from lotus_checks.repo import Repo
-
 
 
 def no_progress(done: int, total: int) -> None:
@@ -24,22 +20,16 @@ class CheckContext:
     # Files the run reports on (pre-commit's file list, --diff); None means the whole repo.
     # Checks still see the whole repo; they may use this to skip work nobody asked for.
     targets: frozenset[str] | None
-    cache: Cache
     enabled: Callable[[str], bool]
     use_dbt: bool = False
     # progress(done, total): a long-running check reports files parsed so far; the CLI shows it
     # on a TTY after a second (never in pre-commit or CI logs). Cheap to call; call it per file.
     progress: Callable[[int, int], None] = no_progress
-    # Worker processes a family may use for CPU-bound work over many files (--jobs).
-    jobs: int = 1
     # --unsafe-fixes: fixes that write a starting point for a person to review (a new model).
     unsafe_fixes: bool = False
     # When fixing: (code, path) of the findings the run reported; a fix resolves one of these.
     # None: every finding counts (a check's fix called on its own).
     reported: frozenset[tuple[str, str]] | None = None
-    # Transitional: only checks/stream_config.py still keeps per-run work here (and uses
-    # `cache` and `jobs` above); shared facts come from the repo model. Goes with that use.
-    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def is_reported(self, codes: str | tuple[str, ...], *paths: str) -> bool:
         """Whether the run reported a finding of `codes` at one of `paths` (what a fix needs)."""

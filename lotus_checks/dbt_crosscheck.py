@@ -27,7 +27,7 @@ from dataclasses import field
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from typing import Iterator
+from collections.abc import Iterator
 
 from lotus_checks.config import ConfigError
 from lotus_checks.context import CheckContext
@@ -565,7 +565,8 @@ def static_models(ctx: CheckContext, project: dict[str, Any]) -> dict[str, Model
 
     paths = model_paths(ctx.config.dbt_project, project)
     folders = paths.folders if paths is not None else ()
-    variables = project.get("vars") if isinstance(project.get("vars"), dict) else {}
+    found = project.get("vars")
+    variables: dict[str, Any] = found if isinstance(found, dict) else {}
     out: dict[str, ModelView] = {}
     for model in ctx.repo.models:
         if not _covered(folders, model.path):

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from dataclasses import field
 from types import ModuleType
-from typing import Callable
+from collections.abc import Callable
 
 from lotus_checks.cache import Cache
 from lotus_checks.checks import family_modules
@@ -138,7 +138,7 @@ def _plan_round(
     if not result.findings:
         return {}
     reported = frozenset((f.code, f.path) for f in result.findings)
-    ctx = _context(config, targets, cache, selection, use_dbt, None, jobs, unsafe_fixes,
+    ctx = _context(config, targets, cache, selection, use_dbt, None, unsafe_fixes,
                    reported)
     return plan_fixes(ctx, families)
 
@@ -154,14 +154,14 @@ def _check(
     jobs: int | None,
     replay: bool,
 ) -> RunResult:
-    ctx = _context(config, targets, cache, selection, use_dbt, progress, jobs)
+    ctx = _context(config, targets, cache, selection, use_dbt, progress)
     # --dbt findings come from dbt, which reads more than the tree; --fix rewrites files.
     store = ResultStore.open(cache, config, ctx.repo) if replay and not use_dbt else None
     stored = store.replay() if store is not None else None
     if stored is not None and (targets is None or _scopes_exactly(stored, targets)):
         return _replayed(ctx, [f for f in stored if ctx.in_scope(f.path)])
     if families:
-        _precompute_model_facts(ctx, cache)
+        _precompute_model_facts(ctx, cache, jobs if jobs is not None else os.cpu_count() or 1)
     raw: list[Finding] = []
     for module in families:
         raw.extend(_run_family(module, ctx))
@@ -204,13 +204,13 @@ def _scopes_exactly(stored: list[Finding], targets: frozenset[str]) -> bool:
                    for f in stored)
 
 
-def _precompute_model_facts(ctx: CheckContext, cache: Cache) -> None:
+def _precompute_model_facts(ctx: CheckContext, cache: Cache, jobs: int) -> None:
     """The facts of the models in scope that are neither memoised nor cached, in one process
     pool when there are many (a cold run); see sql/model_cache.py."""
     from lotus_checks.sql.model_cache import precompute
 
     models = [m for m in ctx.repo.models if ctx.in_scope(m.path)]
-    precompute(ctx.repo, models, cache, ctx.jobs, ctx.progress)
+    precompute(ctx.repo, models, cache, jobs, ctx.progress)
 
 
 def _load_findings(repo: Repo) -> list[Finding]:
@@ -287,7 +287,6 @@ def _context(
     selection: Selection,
     use_dbt: bool,
     progress: Callable[[int, int], None] | None = None,
-    jobs: int | None = None,
     unsafe_fixes: bool = False,
     reported: frozenset[tuple[str, str]] | None = None,
 ) -> CheckContext:
@@ -295,11 +294,9 @@ def _context(
         config=config,
         repo=Repo(config, cache if cache.folder is not None else None),
         targets=targets,
-        cache=cache,
         enabled=selection.enabled,
         use_dbt=use_dbt,
         progress=progress or no_progress,
-        jobs=jobs if jobs is not None else os.cpu_count() or 1,
         unsafe_fixes=unsafe_fixes,
         reported=reported,
     )
@@ -318,7 +315,7 @@ class CheckCrashed(Exception):
 def _run_family(module: ModuleType, ctx: CheckContext) -> list[Finding]:
     try:
         return list(module.check(ctx))
-    except Exception as exc:  # noqa: BLE001 - one line instead of a traceback, see cli --debug
+    except Exception as exc:
         name = module.__name__.rsplit(".", 1)[-1]
         raise CheckCrashed(f"internal error in the {name} checks: {exc!r}") from exc
 

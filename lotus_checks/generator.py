@@ -38,7 +38,7 @@ from dataclasses import field
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-from typing import Callable
+from collections.abc import Callable
 
 from lotus_checks.cache import content_key
 from lotus_checks.contain import SKIPPED_NAMES
@@ -625,12 +625,11 @@ def _read_only_write(log: Path) -> str | None:
             data = f.read(OUTPUT_CAP_BYTES + 1).decode("utf-8", "replace")
     except OSError:
         return None
-    found = None
-    for found in re.finditer(r"Read-only file system(?:: '([^'\n]+)')?", data):
-        pass
-    if found is None:
+    # The last such message: the one nearest the failure.
+    matches = list(re.finditer(r"Read-only file system(?:: '([^'\n]+)')?", data))
+    if not matches:
         return None
-    return found.group(1) or ""
+    return matches[-1].group(1) or ""
 
 
 def _kill(process: subprocess.Popen[bytes], posix: bool) -> None:

@@ -46,9 +46,10 @@ def file_digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def tree_digest(repo: Repo) -> str:
+def tree_digest(repo: Repo, statuses: list[tuple[str, tuple[int, ...]]] | None = None) -> str:
     """A digest of every name in the tree (`Repo.tree`) with its kind, every link's target, and
-    the content of every file the walk reaches (see the module docstring)."""
+    the content of every file the walk reaches (see the module docstring). The status of each
+    file hashed is added to `statuses` (see `changed_since`)."""
     digest = hashlib.blake2b(digest_size=16)
     root = str(repo.root)
     limit = repo.config.max_file_size
@@ -64,8 +65,25 @@ def tree_digest(repo: Repo) -> str:
             part = f"l\0{target}\0" + ("d" if entry.is_dir else _content(full, limit))
         else:
             part = "d" if entry.is_dir else _content(full, limit)
+        if statuses is not None and not entry.is_dir:
+            statuses.append((full, _status(full)))
         digest.update(f"{entry.path}\0{part}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
+
+
+def _status(full: str) -> tuple[int, ...]:
+    """What changes when a file is written, renamed over or replaced."""
+    try:
+        info = os.lstat(full)
+    except OSError as exc:
+        return (-1, exc.errno or 0)
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+
+
+def changed_since(statuses: list[tuple[str, tuple[int, ...]]]) -> bool:
+    """Whether a file hashed by `tree_digest` was written since (a file saved while the run
+    ran): the run's findings then are not those of the tree the digest describes."""
+    return any(_status(full) != status for full, status in statuses)
 
 
 def _content(full: str, limit: int) -> str:
@@ -170,17 +188,21 @@ def _content_digest(path: Path) -> str:
 class ResultStore:
     """The stored result of one configuration (see the module docstring)."""
 
-    def __init__(self, cache: Cache, key: str, tree: str):
+    def __init__(self, cache: Cache, key: str, tree: str,
+                 statuses: list[tuple[str, tuple[int, ...]]] | None = None):
         self.cache = cache
         self.key = key
         self.tree = tree
+        self.statuses = statuses or []
 
     @classmethod
     def open(cls, cache: Cache, config: Config, repo: Repo) -> ResultStore | None:
         """The store of this configuration, or None when the cache is off."""
         if cache.folder is None:
             return None
-        return cls(cache, environment_key(config, use_dbt=False), tree_digest(repo))
+        statuses: list[tuple[str, tuple[int, ...]]] = []
+        tree = tree_digest(repo, statuses)
+        return cls(cache, environment_key(config, use_dbt=False), tree, statuses)
 
     def replay(self) -> list[Finding] | None:
         """The stored findings if they were found on this very tree, else None."""
@@ -194,8 +216,9 @@ class ResultStore:
             return None
 
     def save(self, findings: list[Finding]) -> None:
-        """Store the findings of a whole-repo run on this tree (atomically, via the cache)."""
-        if len(findings) > MAX_STORED_FINDINGS:
+        """Store the findings of a whole-repo run on this tree (atomically, via the cache), unless
+        a file changed while the run read the tree: they may be those of neither version."""
+        if len(findings) > MAX_STORED_FINDINGS or changed_since(self.statuses):
             return
         self.cache.put(NAMESPACE, self.key, {
             "version": STORE_VERSION, "tree": self.tree, "findings": [_row(f) for f in findings]})

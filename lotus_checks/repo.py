@@ -15,7 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 from typing import Any
-from typing import Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 from lotus_checks.config import Config
@@ -478,13 +478,6 @@ class Repo:
             if not self._generator.ok or self._generator.changed:
                 self.machine_dependent = True
         return self._generator
-
-    def shared(self, memo: dict[str, Any], key: str, compute: Callable[[], T]) -> T:
-        """Transitional, for checks/stream_config.py only (its owner replaces it with
-        `terraform_key_readers`): `compute()` once per run, kept in `memo`."""
-        if key not in memo:
-            memo[key] = compute()
-        return memo[key]
 
     def _put(self, namespace: str, key: str, value: Any) -> bool:
         return self.store is not None and self.store.put(namespace, key, value)

@@ -11,7 +11,7 @@ from dataclasses import asdict
 from dataclasses import dataclass
 from typing import Any
 from typing import TYPE_CHECKING
-from typing import Iterator
+from collections.abc import Iterator
 
 if TYPE_CHECKING:
     from lotus_checks.cache import Store

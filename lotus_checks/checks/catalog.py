@@ -21,7 +21,7 @@ from dataclasses import field
 from functools import cached_property
 from posixpath import dirname
 from typing import TYPE_CHECKING
-from typing import Iterator
+from collections.abc import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding

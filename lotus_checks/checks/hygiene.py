@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from typing import Callable
-from typing import Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding

@@ -3,7 +3,7 @@ keeps running on the rest of the repo."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding

@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Any
-from typing import Callable
-from typing import Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 
 from jinja2.exceptions import SecurityError
+from jinja2.exceptions import TemplateRuntimeError
 from jinja2.exceptions import UndefinedError
 from jinja2.runtime import Undefined
 from jinja2.utils import missing
@@ -178,7 +179,7 @@ class LotusUndefined(Undefined):
         hint: str | None = None,
         obj: Any = missing,
         name: str | None = None,
-        exc: type[Exception] = UndefinedError,
+        exc: type[TemplateRuntimeError] = UndefinedError,
         silent: bool = False,
     ) -> None:
         super().__init__(hint, obj, name, exc)
@@ -572,7 +573,7 @@ class _RuntimeValue(str):
         super().__init__()
         self.placeholder = placeholder
 
-    def __new__(cls, text: str, placeholder: str) -> _RuntimeValue:  # noqa: PYI034 - str subclass
+    def __new__(cls, text: str, placeholder: str) -> _RuntimeValue:
         return super().__new__(cls, text)
 
     def __bool__(self) -> bool:

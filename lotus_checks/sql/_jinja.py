@@ -28,7 +28,8 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Any
-from typing import Iterable
+from typing import cast
+from collections.abc import Iterable
 
 from jinja2 import nodes
 from jinja2.exceptions import SecurityError
@@ -97,7 +98,7 @@ class LotusSandbox(SandboxedEnvironment):
         check_binop(operator, left, right)
         return super().call_binop(context, operator, left, right)
 
-    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+    def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         state = current_state()
         if state is not None:
             state.tick("call")
@@ -198,7 +199,9 @@ class _Instrumenter:
     def visit(self, node: nodes.Node, marked: bool) -> nodes.Node:
         """Rewrite `node`'s children in place (in source order); return the replacement."""
         if isinstance(node, nodes.Output):
-            node.nodes = [self.output_child(child, marked) for child in node.nodes]
+            # Output's children are expressions, and output_child returns one for each.
+            node.nodes = [cast(nodes.Expr, self.output_child(child, marked))
+                          for child in node.nodes]
             return node
         inner_marked = marked and (
             not isinstance(node, _UNMARKED_BODIES) or self.marks_body(node)
@@ -260,10 +263,10 @@ class _Instrumenter:
         if isinstance(node, nodes.Name) and node.name == "this" and node.ctx == "load":
             offset = self.name_offset(node)
             if offset is not None:
-                return _call("_lotus_at", [nodes.Const(offset), node], lineno)
+                return _call("_lotus_at", [nodes.Const(offset), cast(nodes.Expr, node)], lineno)
             return node
         if isinstance(node, nodes.For):
-            node.iter = _call("_lotus_iter", [node.iter], lineno)
+            node.iter = _call("_lotus_iter", [cast(nodes.Expr, node.iter)], lineno)
             return node
         if isinstance(node, nodes.Concat):
             return _call("_lotus_concat", list(node.nodes), lineno)

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 from typing import Any
-from typing import Callable
-from typing import Mapping
+from collections.abc import Callable
+from collections.abc import Mapping
 
 from lotus_checks.loaders import LineIndex
 

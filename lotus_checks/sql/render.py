@@ -14,7 +14,7 @@ Jinja is imported lazily (in `lotus_checks.sql._jinja`): importing this module s
 from __future__ import annotations
 
 from typing import Any
-from typing import Mapping
+from collections.abc import Mapping
 
 from lotus_checks.sql.rendered import CompileQuery
 from lotus_checks.sql.rendered import RelationCall

@@ -12,7 +12,7 @@ LL405, LL407, LL408), `subqueries` what a subquery takes from an outer query (LL
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from lotus_checks.checks.columns.calls import LL403
 from lotus_checks.checks.columns.calls import LL404

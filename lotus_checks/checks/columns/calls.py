@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-from typing import Mapping
+from collections.abc import Iterator
+from collections.abc import Mapping
 
 from lotus_checks.checks.columns.hints import did_you_mean
 from lotus_checks.checks.columns.relations import Place

@@ -4,7 +4,7 @@ into it, against what its relation offers."""
 from __future__ import annotations
 
 from typing import Any
-from typing import Iterator
+from collections.abc import Iterator
 
 from lotus_checks.catalog_schema import is_field_map
 from lotus_checks.checks.columns.hints import columns_hint

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from lotus_checks.checks.columns.hints import did_you_mean
 from lotus_checks.checks.columns.relations import RelationView

@@ -12,7 +12,7 @@ family asks of them, `fix` (with `edits` and `new_model`) what --fix writes.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from lotus_checks import dbt_crosscheck
 from lotus_checks.checks.coverage.conventions import Conventions

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from typing import Sequence
+from collections.abc import Sequence
 
 import yaml
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from typing import Callable
-from typing import Iterator
+from collections.abc import Callable
+from collections.abc import Iterator
 
 from lotus_checks.checks.coverage.lake import Lake
 from lotus_checks.checks.coverage.model_paths import uncovered_folders

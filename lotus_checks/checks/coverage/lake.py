@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
-from typing import Iterator
+from collections.abc import Iterator
 
 from lotus_checks.context import CheckContext
 from lotus_checks.dagster_code import DYNAMIC

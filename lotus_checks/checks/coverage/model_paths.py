@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import posixpath
 from typing import Any
-from typing import Iterator
+from collections.abc import Iterator
 from typing import NamedTuple
 
 from lotus_checks.checks.coverage.lake import Lake

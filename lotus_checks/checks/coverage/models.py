@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from typing import Iterator
+from collections.abc import Iterator
 
 from lotus_checks.checks.coverage.lake import MART_PREFIXES
 from lotus_checks.checks.coverage.lake import STREAM_MODEL_PREFIX

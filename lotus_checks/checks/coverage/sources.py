@@ -3,7 +3,7 @@ source's dbt sources file has a stream."""
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 from lotus_checks.checks.coverage.lake import DbtSource
 from lotus_checks.checks.coverage.lake import Lake

@@ -6,7 +6,7 @@ from __future__ import annotations
 import posixpath
 from dataclasses import dataclass
 from typing import Any
-from typing import Iterator
+from collections.abc import Iterator
 
 from lotus_checks.checks.coverage.lake import Lake
 from lotus_checks.checks.coverage.lake import Place

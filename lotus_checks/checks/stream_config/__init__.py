@@ -19,7 +19,6 @@ from typing import Any
 from typing import TYPE_CHECKING
 
 from lotus_checks.checks.stream_config.flags import backfill
-from lotus_checks.checks.stream_config.flags import backfill_readers
 from lotus_checks.checks.stream_config.flags import flags
 from lotus_checks.checks.stream_config.modes import keys_for_modes
 from lotus_checks.checks.stream_config.modes import keys_selected
@@ -45,7 +44,7 @@ __all__ = ["RULES", "check"]
 def check(ctx: CheckContext) -> Iterator[Finding]:
     # The Terraform resources that read `backfill`: parsed once per run, and only when a
     # stream in scope has it true.
-    readers = functools.cache(lambda: _backfill_readers(ctx))
+    readers = functools.cache(lambda: ctx.repo.terraform_key_readers("backfill"))
     for stream in ctx.repo.streams:
         if ctx.in_scope(stream.config_path):
             yield from _check_stream(ctx, stream, readers)
@@ -85,7 +84,3 @@ def _source_doc(ctx: CheckContext, stream: Stream) -> dict[str, Any] | None:
     doc = ctx.repo.json(stream.schema_path)
     return doc.data if doc is not None and isinstance(doc.data, dict) else None
 
-
-def _backfill_readers(ctx: CheckContext) -> list[KeyReader]:
-    texts = {path: ctx.repo.text(path) for path in ctx.repo.terraform_files}
-    return backfill_readers({path: text for path, text in texts.items() if text is not None})

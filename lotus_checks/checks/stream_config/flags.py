@@ -4,7 +4,6 @@ own Terraform makes of it, so LL510 reads the Terraform files that consume it.""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from lotus_checks.checks.stream_config.rules import LL509
@@ -24,16 +23,6 @@ def flags(config: StreamFile) -> Iterator[Finding]:
             f"{config.label} has no `selected` key (the generator treats it as selected)",
             hint='add "selected": true (or false to pause the stream)',
         )
-
-
-def backfill_readers(terraform: Mapping[str, str]) -> list[KeyReader]:
-    """The Terraform resources that depend on a stream config's `backfill`, from the texts of
-    the repo's Terraform files (path -> text)."""
-    if not any("backfill" in text for text in terraform.values()):
-        return []  # no Terraform mentions it: no need to parse any
-    from lotus_checks.terraform import key_readers
-
-    return key_readers(dict(terraform), "backfill")
 
 
 def backfill(config: StreamFile, readers: list[KeyReader]) -> Iterator[Finding]:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 from typing import NamedTuple
+from typing import cast
 from typing import TYPE_CHECKING
 
 from lotus_checks.checks.stream_config.rules import LL501
@@ -163,7 +164,7 @@ def _described(error: ValidationError) -> tuple[JsonPath, str, str]:
     elif shown.validator == "type":
         hint = f"use a value of type {shown.validator_value}"
     elif shown.validator == "enum":
-        hint = "use one of: " + ", ".join(map(str, shown.validator_value))
+        hint = "use one of: " + ", ".join(map(str, cast("list[Any]", shown.validator_value)))
     return path, f"{_json_path(path)}: {shown.message}", hint
 
 
