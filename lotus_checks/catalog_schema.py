@@ -295,7 +295,7 @@ def _scan(node: Any, where: Any, types: list[tuple[JsonPath, list[str]]]) -> boo
             if valid and bad:
                 types.append((_flat((where, "type")), bad))
                 return False
-            if len(names) > 1 and len(set(names)) != len(names):
+            if valid and len(names) > 1 and len(set(names)) != len(names):
                 valid = False
         else:
             valid = False
