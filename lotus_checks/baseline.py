@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
 
-from lotus_checks.engine import RunResult
+from lotus_checks.finding import RunResult
 from lotus_checks.finding import Finding
 from lotus_checks.fsutil import atomic_write
 

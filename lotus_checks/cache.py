@@ -9,38 +9,20 @@ namespace and content key); the engine decides whether there is one (`--no-cache
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any
-from typing import Protocol
 
 from lotus_checks.fsutil import atomic_write
+from lotus_checks.store import Store
+from lotus_checks.store import content_key
+
+__all__ = ["Cache", "Store", "content_key"]
 
 
 # An entry is facts about one file, which is itself under max-file-size.
 MAX_ENTRY_BYTES = 100_000_000
-
-
-class Store(Protocol):
-    """What the repo model asks of a cache: JSON values by namespace and content key. `get`
-    gives None for anything missing or unusable; `has` whether an entry is there, without
-    reading it; `put` says whether the value was kept."""
-
-    def get(self, namespace: str, key: str) -> Any | None: ...
-
-    def has(self, namespace: str, key: str) -> bool: ...
-
-    def put(self, namespace: str, key: str, value: Any) -> bool: ...
-
-
-def content_key(*parts: str) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode("utf-8", "surrogatepass"))
-        digest.update(b"\0")
-    return digest.hexdigest()
 
 
 class Cache:

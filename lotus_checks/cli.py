@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from lotus_checks.config import Config
-    from lotus_checks.engine import RunResult
+    from lotus_checks.finding import RunResult
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lotus_checks.config import Config
-from lotus_checks.repo import Repo
+
+if TYPE_CHECKING:
+    from lotus_checks.repo import Repo
 
 
 def no_progress(done: int, total: int) -> None:

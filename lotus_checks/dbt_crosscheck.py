@@ -161,7 +161,7 @@ def _findings(ctx: CheckContext) -> Iterator[Finding]:
 def dbt_view(ctx: CheckContext, project: dict[str, Any]) -> DbtView:
     project_dir = ctx.config.root / posixpath.dirname(ctx.config.dbt_project)
     inputs = _project_inputs(ctx, project_dir)
-    from lotus_checks.cache import content_key
+    from lotus_checks.store import content_key
 
     key = content_key(SUMMARY_VERSION, _dbt_versions(), ctx.config.dbt_project, *(
         f"{rel}\0{digest}" for rel, digest, _mtime in inputs

@@ -6,8 +6,6 @@ The CLI, the pre-commit hooks and the tests all go through `run()`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from dataclasses import field
 from types import ModuleType
 from collections.abc import Callable
 
@@ -23,25 +21,12 @@ from lotus_checks.config import require_configured_paths
 from lotus_checks.context import CheckContext
 from lotus_checks.context import no_progress
 from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
+from lotus_checks.finding import RunResult
 from lotus_checks.replay import ResultStore
 from lotus_checks.repo import Repo
 from lotus_checks.rules import Rule
 from lotus_checks.selection import Selection
 from lotus_checks.selection import suppressed_by_noqa
-
-
-@dataclass
-class RunResult:
-    findings: list[Finding]
-    files_checked: int
-    fixed: list[str] = field(default_factory=list)
-    # Findings hidden because a --baseline file records them.
-    baselined: int = 0
-
-    @property
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity is Severity.ERROR]
 
 
 def require_layout(config: Config) -> None:

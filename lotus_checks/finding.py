@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
 
 
@@ -78,3 +79,18 @@ def utf8_safe(text: str) -> str:
     """`text` with lone surrogates escaped (`\\xff` for a byte of a name that is not UTF-8,
     `\\ud800` otherwise): valid Unicode for JSON and SARIF, which must be UTF-8."""
     return _SURROGATE.sub(_escape, text)
+
+
+@dataclass
+class RunResult:
+    """What a run found (engine.run), for the reporters, the baseline and the exit code."""
+
+    findings: list[Finding]
+    files_checked: int
+    fixed: list[str] = field(default_factory=list)
+    # Findings hidden because a --baseline file records them.
+    baselined: int = 0
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity is Severity.ERROR]

@@ -29,7 +29,7 @@ from lotus_checks.loaders import parse_yaml
 from lotus_checks.loaders import read_bytes_and_stat
 
 if TYPE_CHECKING:
-    from lotus_checks.cache import Store
+    from lotus_checks.store import Store
     from lotus_checks.generator import GeneratorRun
     from lotus_checks.sql.facts import CoverageView
     from lotus_checks.sql.facts import ModelFacts
@@ -344,7 +344,7 @@ class Repo:
 
             variables = json.dumps(self.project_vars(), sort_keys=True, default=str)
             self._facts_salt = (versions(), variables)
-        from lotus_checks.cache import content_key
+        from lotus_checks.store import content_key
 
         return content_key(*self._facts_salt, model.name, text)
 

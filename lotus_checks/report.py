@@ -14,7 +14,7 @@ from typing import TextIO
 from urllib.parse import quote
 
 from lotus_checks import __version__
-from lotus_checks.engine import RunResult
+from lotus_checks.finding import RunResult
 from lotus_checks.finding import Finding
 from lotus_checks.finding import Severity
 from lotus_checks.finding import printable
