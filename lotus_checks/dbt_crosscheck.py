@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from lotus_checks.config import ConfigError
 from lotus_checks.context import CheckContext
 from lotus_checks.finding import Finding
-from lotus_checks.repo import SKIPPED_FOLDERS
+from lotus_checks.dbt_project import SKIPPED_FOLDERS
 from lotus_checks.rules import Rule
 
 INSTALL_HINT = ("--dbt needs dbt-core and dbt-duckdb in lotus-check's environment: "

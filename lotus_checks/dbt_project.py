@@ -14,6 +14,9 @@ DEFAULT_MODEL_PATHS = ("models",)
 MODEL_PATH_KEYS = ("model-paths", "source-paths")
 
 
+# Folders dbt and tools create inside a project; never part of the checked tree.
+SKIPPED_FOLDERS = frozenset({"target", "dbt_packages", "logs", "node_modules", "__pycache__"})
+
 @dataclass(frozen=True)
 class ModelPaths:
     key: str | None  # the key they came from; None when dbt's default applies

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from lotus_checks.config import Config
+from lotus_checks.dbt_project import SKIPPED_FOLDERS
 from lotus_checks.generator import CATALOG_NAME
 from lotus_checks.loaders import JsonDoc
 from lotus_checks.loaders import LoadError
@@ -41,8 +42,6 @@ T = TypeVar("T")
 
 __all__ = ["CATALOG_NAME", "Entry", "LoadProblem", "Model", "Repo", "SourceSchema", "Stream"]
 
-# Folders dbt and tools create inside a project; never part of the checked tree.
-SKIPPED_FOLDERS = frozenset({"target", "dbt_packages", "logs", "node_modules", "__pycache__"})
 # Folders the tree walk (`Repo.tree`) names but does not enter, besides hidden ones.
 PRUNED_FOLDERS = SKIPPED_FOLDERS | {"venv"}
 # Store namespaces of a model's full facts and of its small coverage view (tags, source calls).
