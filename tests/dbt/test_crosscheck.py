@@ -111,7 +111,19 @@ def test_without_dbt_flag_nothing_runs(reference_repo: Path, monkeypatch: pytest
 def test_summary_is_cached_and_a_fresh_manifest_is_reused(
     reference_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The manifest.json dbt parse writes on the first run: the project's own target/ holds
+    # one like it below.
+    written: list[dict] = []
+    read_manifest = dbt_crosscheck._read_manifest
+
+    def keeping(path: Path, max_size: int) -> dict:
+        written.append(read_manifest(path, max_size))
+        return written[-1]
+
+    monkeypatch.setattr(dbt_crosscheck, "_read_manifest", keeping)
     assert _dbt_codes(reference_repo, use_cache=True) == []
+    monkeypatch.undo()
+    assert len(written) == 1 and written[0]["nodes"], "dbt parse ran once and wrote a manifest"
 
     def no_parse(*args: object) -> DbtView:
         raise AssertionError("dbt parse must not run again")
@@ -120,37 +132,14 @@ def test_summary_is_cached_and_a_fresh_manifest_is_reused(
     # Unchanged project: the cached summary answers.
     assert _dbt_codes(reference_repo, use_cache=True) == []
     # No cache, but the project's own target/manifest.json is newer than every project file.
-    monkeypatch.undo()
-    manifest = _manifest_of(reference_repo)
     target = reference_repo / "orchestration" / "target"
     target.mkdir()
-    (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    monkeypatch.setattr(dbt_crosscheck, "_parse", no_parse)
+    (target / "manifest.json").write_text(json.dumps(written[0]), encoding="utf-8")
     assert _dbt_codes(reference_repo, use_cache=False) == []
     # A model edited after the manifest was written makes it stale: dbt parses again.
     _edit(reference_repo, CHARGES, "{{ config(tags=", "{{ config(enabled=false, tags=")
     with pytest.raises(Exception, match="must not run again"):
         _dbt_codes(reference_repo, use_cache=False)
-
-
-def _manifest_of(root: Path) -> dict:
-    """A manifest.json for `root`'s project, made the way dbt makes it."""
-    from dbt.cli.main import dbtRunner
-
-    out = root.parent / "manifest-run"
-    profiles = out / "profiles"
-    profiles.mkdir(parents=True)
-    (profiles / "profiles.yml").write_text(
-        "lotus_lake:\n  target: t\n  outputs:\n    t:\n      type: duckdb\n      path: ':memory:'\n",
-        encoding="utf-8",
-    )
-    result = dbtRunner().invoke([
-        "parse", "--project-dir", str(root / "orchestration"), "--profiles-dir", str(profiles),
-        "--target-path", str(out / "target"), "--log-path", str(out / "logs"),
-        "--log-level", "none", "--log-level-file", "none", "--no-send-anonymous-usage-stats",
-    ])
-    assert result.success, result.exception
-    return json.loads((out / "target" / "manifest.json").read_text(encoding="utf-8"))
 
 
 def test_comparison_reports_tags_and_refs_dbt_sees_differently() -> None:
