@@ -11,7 +11,6 @@ through the watchdog in helpers.no_hang (it dumps every stack and ends the test 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -30,7 +29,6 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from lotus_checks.cli import main
 from lotus_checks.loaders import LoadError
 from lotus_checks.loaders import parse_json
 from lotus_checks.loaders import parse_yaml
@@ -54,9 +52,9 @@ from tests.robustness.helpers import CONNECTIONS_TF
 from tests.robustness.helpers import assert_clean_end
 from tests.robustness.helpers import assert_unchanged
 from tests.robustness.helpers import build_lake
-from tests.robustness.helpers import no_hang
 from tests.robustness.helpers import original
 from tests.robustness.helpers import run_cli
+from tests.robustness.helpers import run_strict_utf8
 from tests.robustness.helpers import snapshot
 
 # ---- special files: FIFOs and devices ------------------------------------------------------------
@@ -123,23 +121,16 @@ def test_file_name_that_is_not_utf8_is_reported_on_a_strict_stdout(tmp_path: Pat
 
 @pytest.mark.parametrize("output_format", ["text", "json", "github", "sarif"])
 def test_every_output_format_writes_a_name_that_is_not_utf8_to_a_strict_stdout(
-    tmp_path: Path, output_format: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, output_format: str
 ) -> None:
-    """The streams a strict UTF-8 locale gives (errors="strict"), in place of pytest's capture."""
     lake = _lake_with_a_name_that_is_not_utf8(tmp_path)
-    out, err = io.BytesIO(), io.BytesIO()
-    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out, encoding="utf-8", errors="strict"))
-    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(err, encoding="utf-8", errors="strict"))
-    with no_hang():
-        code = main(["--root", str(lake), "--no-cache", "--output-format", output_format])
-    sys.stdout.flush()
-    sys.stderr.flush()
-    assert code == 1, err.getvalue()
-    assert err.getvalue() == b""
+    done = run_strict_utf8("--root", str(lake), "--no-cache", "--output-format", output_format)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr == b""
     if output_format == "text":
-        assert b"shopify/\xff\xfe.json:1:2: LL002" in out.getvalue()
+        assert b"shopify/\xff\xfe.json:1:2: LL002" in done.stdout
     else:
-        assert b"LL002" in out.getvalue()
+        assert b"LL002" in done.stdout
 
 
 # ---- Hypothesis over the whole CLI ---------------------------------------------------------------
