@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
 
 import pytest
+import yaml
 
 from lotus_checks import dbt_crosscheck
 from lotus_checks.dbt_crosscheck import DbtView
 from lotus_checks.dbt_crosscheck import ModelView
 from lotus_checks.dbt_crosscheck import compare_models
 from tests.builders import CORE
+from tests.builders import REPO_ROOT
 from tests.builders import git
 from tests.conftest import check_tree
 from tests.conftest import codes
@@ -37,15 +40,21 @@ def _edit(root: Path, rel: str, old: str, new: str) -> None:
 
 
 def test_reference_tree_agrees_with_dbt_without_importing_it_or_writing(reference_repo: Path) -> None:
+    """The lotus-dbt hook's entry (.pre-commit-hooks.yaml) on the clean reference tree."""
+    [hook] = [h for h in yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text("utf-8"))
+              if h["id"] == "lotus-dbt"]
+    argv = shlex.split(hook["entry"])[1:]
+    assert "--dbt" in argv
     before = git(reference_repo, "status", "--porcelain", "--ignored")
     script = (
         "import sys; from lotus_checks.cli import main; "
-        f"code = main(['--root', {str(reference_repo)!r}, '--no-cache', '--dbt', '--select', 'LL3']); "
+        f"code = main(['--root', {str(reference_repo)!r}, '--no-cache', *{argv!r}]); "
         "print(code, sorted(m for m in sys.modules if m == 'dbt' or m.startswith('dbt.')))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     # Exit 0, and dbt ran in its own process: the checker never imports it.
     assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
+    assert done.stderr == "", done.stderr
     # dbt ran on the user's tree, yet nothing appeared in it: no target/, logs/, .user.yml, db.
     assert git(reference_repo, "status", "--porcelain", "--ignored") == before
 
