@@ -15,7 +15,8 @@ every link's target.
 
 A result that depends on more than the files (a model over its CPU budget, a generator that
 failed, timed out or changed the tree, a hint taken from `git status`: `Repo.machine_dependent`)
-is never stored. One entry per configuration, written atomically through the cache; a missing,
+is never stored, nor is one when a file hashed for the digest was written while the run read
+the tree (its findings may be those of neither version). One entry per configuration, written atomically through the cache; a missing,
 corrupt or oversized entry is no entry.
 """
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +27,29 @@ os.environ.update(
         "GIT_CONFIG_NOSYSTEM": "1",
     }
 )
+
+
+def build_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]
+) -> Path:
+    """A folder `name` that `build(folder)` fills once per test session, shared by every
+    pytest-xdist worker of that session (a file lock orders them; a worker that failed halfway
+    leaves no "done" mark, so the next one starts over). Read-only for the tests: a test that
+    changes what is in it copies it first."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the session's folder; each worker's own is below it
+    folder = base / name
+    done = base / f"{name}.done"
+    with open(base / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
 
 
 @pytest.fixture

@@ -361,14 +361,13 @@ def test_interrupt_is_one_line_and_exit_130(reference_repo: Path, cli: CliRunner
         130, "", "lotus-check: interrupted; nothing was half-written\n")
 
 
-SLOW_GENERATOR = "import time\ntime.sleep(60)\n"
-
-
-def test_ctrl_c_during_fix_in_a_terminal_session(reference_repo: Path) -> None:
+def test_ctrl_c_during_fix_in_a_terminal_session(reference_repo: Path, tmp_path: Path) -> None:
     """SIGINT to the whole process group, as a terminal sends it, while --fix waits for the
     generator: one line on stderr, exit 130, the catalog untouched, no temporary files."""
+    started = tmp_path / "generator-started"  # outside the tree: the generator may write there
     generator = reference_repo / "orchestration/airbyte/generate-catalog.py"
-    generator.write_text(SLOW_GENERATOR, "utf-8")
+    generator.write_text(f"open({str(started)!r}, 'w').close()\nimport time\ntime.sleep(60)\n",
+                         "utf-8")
     _edit(reference_repo, SHOPIFY_CATALOG, '"sync_mode": "incremental"',
           '"sync_mode": "full_refresh"')
     before = {p: p.read_bytes() for p in (reference_repo / STREAMS).rglob("*") if p.is_file()}
@@ -379,28 +378,21 @@ def test_ctrl_c_during_fix_in_a_terminal_session(reference_repo: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None:
-            if _children(process.pid):  # the generator is running
-                break
+        while time.monotonic() < deadline and process.poll() is None and not started.exists():
             time.sleep(0.05)
-        time.sleep(0.3)
+        assert started.exists(), "the generator did not start"
         os.killpg(process.pid, signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        process.stdout.close()  # type: ignore[union-attr]
+        process.stderr.close()  # type: ignore[union-attr]
     assert (process.returncode, err) == (130, "lotus-check: interrupted; nothing was "
                                               "half-written\n"), err
     after = {p: p.read_bytes() for p in (reference_repo / STREAMS).rglob("*") if p.is_file()}
     assert after == before
-
-
-def _children(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return []
 
 
 # ---- baseline ---------------------------------------------------------------------------------

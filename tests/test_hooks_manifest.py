@@ -123,7 +123,9 @@ def test_integration_docs_list_every_hook() -> None:
         assert hook_id in docs, hook_id
 
 
-@pytest.mark.parametrize("hook_id", HOOK_IDS)
+# lotus-dbt's entry (a dbt parse) runs in tests/dbt/test_crosscheck.py, in a child process that
+# also shows the checker never imports dbt.
+@pytest.mark.parametrize("hook_id", [h for h in HOOK_IDS if h != "lotus-dbt"])
 def test_hook_entry_passes_on_the_reference_tree(
     hook_id: str, tmp_path: Path, cli: Callable[..., tuple[int, str, str]]
 ) -> None:

@@ -1,6 +1,8 @@
-"""The hooks under the real `pre-commit`: `pre-commit try-repo <this repo> <hook>` in a git repo
-holding a copy of the reference tree. pre-commit builds the hook environment itself (a virtualenv
-with this package pip-installed from the package registry), once per test session.
+"""The hooks under the real `pre-commit`, in git repos holding a copy of the reference tree.
+pre-commit builds the hook environment itself (a virtualenv with this package pip-installed from
+the package registry): once per test session for `pre-commit run` (one PRE_COMMIT_HOME shared by
+every xdist worker), and once more for the one `pre-commit try-repo` test (try-repo always builds
+in a fresh temporary store).
 
 Marked slow (they run external tools); they are part of the normal test command.
 """
@@ -23,6 +25,7 @@ from tests.builders import STREAMS
 from tests.builders import copy_reference_dag
 from tests.builders import git
 from tests.builders import git_init
+from tests.conftest import build_once
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +37,12 @@ CUSTOMERS_MODEL = f"{CORE}/shopify/int_shopify__customers.sql"
 SHOPIFY_CATALOG = f"{STREAMS}/shopify/_catalog.json"
 
 
-@pytest.fixture(scope="session")
-def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _snapshot_this_repo(snapshot: Path) -> None:
     """This repo's working tree (tracked and untracked, not ignored) committed in a fresh repo.
 
     try-repo on the working repo itself would install its last commit (or, with uncommitted
     edits, a new shadow commit per call, so a new hook environment per call); a snapshot tests
     the code on disk and keeps one commit, so the environment is built once."""
-    snapshot = tmp_path_factory.mktemp("hook-repo")
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO_ROOT, capture_output=True, check=True,
@@ -51,12 +52,27 @@ def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
         if source.is_file():
             (snapshot / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, snapshot / rel)
-    return git_init(snapshot)
+    git_init(snapshot)
 
 
 @pytest.fixture(scope="session")
-def pre_commit_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("pre-commit-home")
+def hook_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The snapshot of this repo that the hooks are installed from; shared, never written."""
+    return build_once(tmp_path_factory, "hook-repo", _snapshot_this_repo)
+
+
+@pytest.fixture(scope="session")
+def pre_commit_home(tmp_path_factory: pytest.TempPathFactory, hook_repo: Path) -> Path:
+    """A PRE_COMMIT_HOME holding the hook environment for `hook_repo`, built once per session
+    (by whichever worker gets here first). pre-commit's later runs only record their configs
+    in it, under pre-commit's own lock."""
+
+    def install(home: Path) -> None:
+        config = _hooks_config(home / "install-config.yaml", hook_repo, HOOK_IDS)
+        code, out = _pre_commit(hook_repo, home, "install-hooks", "--config", str(config))
+        assert code == 0, out
+
+    return build_once(tmp_path_factory, "pre-commit-home", install)
 
 
 def _pre_commit(root: Path, home: Path, *args: str, path_first: str = "") -> tuple[int, str]:
@@ -71,21 +87,28 @@ def _pre_commit(root: Path, home: Path, *args: str, path_first: str = "") -> tup
     return done.returncode, done.stdout + done.stderr
 
 
+def _hooks_config(path: Path, hook_repo: Path, hook_ids: tuple[str, ...]) -> Path:
+    """A .pre-commit-config.yaml using `hook_ids` of this repo at the snapshot's commit, as a
+    user's repo would."""
+    rev = git(hook_repo, "rev-parse", "HEAD").strip()
+    config = {"repos": [{"repo": str(hook_repo), "rev": rev,
+                         "hooks": [{"id": h} for h in hook_ids]}]}
+    path.write_text(json.dumps(config), "utf-8")  # JSON is YAML
+    return path
+
+
 @pytest.fixture
 def run_hooks(hook_repo: Path, pre_commit_home: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     """run_hooks(root, *hook_ids, all_files=False) -> (exit code, output) of `pre-commit run`
-    with a config that uses this repo's hooks at the snapshot's commit, as a user's repo would.
+    with a config (tmp_path/pre-commit-config.yaml) that uses these hooks of this repo.
 
     (`pre-commit try-repo` does the same but builds the hook environment in a fresh temporary
     store on every call; a shared PRE_COMMIT_HOME builds it once per session.)"""
-    rev = git(hook_repo, "rev-parse", "HEAD").strip()
 
     def _run(root: Path, *hook_ids: str, all_files: bool = False) -> tuple[int, str]:
-        hooks = [{"id": h} for h in hook_ids or HOOK_IDS]
-        config = {"repos": [{"repo": str(hook_repo), "rev": rev, "hooks": hooks}]}
-        config_file = tmp_path / "pre-commit-config.yaml"
-        config_file.write_text(json.dumps(config), "utf-8")  # JSON is YAML
-        args = ["run", "--config", str(config_file)] + (["--all-files"] if all_files else [])
+        config = _hooks_config(tmp_path / "pre-commit-config.yaml", hook_repo,
+                               hook_ids or HOOK_IDS)
+        args = ["run", "--config", str(config)] + (["--all-files"] if all_files else [])
         return _pre_commit(root, pre_commit_home, *args)
 
     return _run
@@ -108,37 +131,20 @@ def _status(output: str, name: str) -> str:
     raise AssertionError(f"hook {name!r} did not run:\n{output}")
 
 
-def test_try_repo_every_hook_passes_on_the_clean_tree(
-    reference_repo: Path, hook_repo: Path, pre_commit_home: Path
+def test_try_repo_runs_every_hook_and_only_the_catalog_ones_fail_on_a_catalog_edit(
+    reference_repo: Path, hook_repo: Path, tmp_path: Path
 ) -> None:
-    """The command a hook author runs: `pre-commit try-repo <repo> --all-files`."""
-    code, out = _pre_commit(reference_repo, pre_commit_home, "try-repo", str(hook_repo),
+    """The command a hook author runs: `pre-commit try-repo <repo> --all-files` (every hook in the
+    manifest; try-repo builds its environment in a store of its own). A hand edit to a catalog fails the catalog hook and `lotus-check`; nothing else
+    reads catalogs' values, so the other hooks pass on the same tree."""
+    _stage(reference_repo, SHOPIFY_CATALOG,
+           '"sync_mode": "incremental"', '"sync_mode": "full_refresh"')
+    code, out = _pre_commit(reference_repo, tmp_path / "home", "try-repo", str(hook_repo),
                             "--all-files")
-    assert code == 0, out
-    for name in HOOK_NAMES:
-        assert _status(out, name) == "Passed", out
-
-
-def test_try_repo_fails_on_a_staged_mistake(
-    reference_repo: Path, hook_repo: Path, pre_commit_home: Path
-) -> None:
-    _stage(reference_repo, SHOPIFY_CATALOG,
-           '"sync_mode": "incremental"', '"sync_mode": "full_refresh"')
-    code, out = _pre_commit(reference_repo, pre_commit_home, "try-repo", str(hook_repo),
-                            "lotus-catalog", "--all-files")
-    assert code == 1, out
-    assert f"{SHOPIFY_CATALOG}:" in out and "LL201" in out, out
-
-
-def test_hand_edited_catalog_fails_the_catalog_hook_only(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
-    _stage(reference_repo, SHOPIFY_CATALOG,
-           '"sync_mode": "incremental"', '"sync_mode": "full_refresh"')
-    code, out = run_hooks(reference_repo, all_files=True)
     assert code == 1, out
     assert f"{SHOPIFY_CATALOG}:" in out and "LL201" in out, out
     assert _status(out, "lotus-check catalog drift") == "Failed", out
     assert _status(out, "lotus-check (all rules)") == "Failed", out
-    # Nothing else reads catalogs' values: those hooks stay green on the same tree.
     for name in ("lotus-check naming", "lotus-check SQL columns", "lotus-check stream configs",
                  "lotus-check coverage"):
         assert _status(out, name) == "Passed", out
@@ -151,28 +157,33 @@ def test_misspelled_column_fails_the_columns_hook(reference_repo: Path, run_hook
     assert f"{CUSTOMERS_MODEL}:29:5: LL401" in out, out
 
 
-def test_missing_model_fails_the_coverage_hook(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
-    git(reference_repo, "rm", "-q", f"{CORE}/gorgias/int_gorgias__tickets.sql")
-    code, out = run_hooks(reference_repo, "lotus-coverage", all_files=True)
-    assert code == 1, out
-    assert "LL302" in out and "int_gorgias__tickets.sql" in out, out
-
-
-def test_staged_model_mistake_fails_without_all_files(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
-    _stage(reference_repo, CUSTOMERS_MODEL, "    orders_count,\n", "    order_count,\n")
-    code, out = run_hooks(reference_repo, "lotus-columns", "lotus-catalog")
-    assert code == 1, out
-    assert f"{CUSTOMERS_MODEL}:29:5: LL401" in out, out
-    # Every hook runs on every commit; a model cannot change a catalog, so that one passes.
-    assert _status(out, "lotus-check catalog drift") == "Passed", out
-
-
-def test_a_staged_deletion_alone_runs_the_hooks(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
+def test_a_staged_deletion_alone_fails_the_coverage_hook(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]
     """pre-commit passes no deleted file to `files:` patterns: only always_run catches this."""
     git(reference_repo, "rm", "-q", f"{CORE}/gorgias/int_gorgias__tickets.sql")
     code, out = run_hooks(reference_repo, "lotus-coverage")
     assert code == 1, out
     assert "LL302" in out and "int_gorgias__tickets.sql" in out, out
+
+
+def test_staged_model_mistake_fails_at_commit_and_in_no_other_git_hook(
+    reference_repo: Path, run_hooks, pre_commit_home: Path, tmp_path: Path  # type: ignore[no-untyped-def]
+) -> None:
+    """Without --all-files (as at a commit) the staged mistake fails its hooks; every hook runs
+    on every commit, and a model cannot change a catalog, so that one passes.
+
+    always_run without `stages:` ran every hook in every git hook installed (commit-msg twice
+    per commit, post-checkout on every checkout), failing those too when there are findings."""
+    _stage(reference_repo, CUSTOMERS_MODEL, "    orders_count,\n", "    order_count,\n")
+    code, out = run_hooks(reference_repo, "lotus-check", "lotus-columns", "lotus-catalog")
+    assert code == 1, out
+    assert f"{CUSTOMERS_MODEL}:29:5: LL401" in out, out
+    assert _status(out, "lotus-check (all rules)") == "Failed", out
+    assert _status(out, "lotus-check SQL columns") == "Failed", out
+    assert _status(out, "lotus-check catalog drift") == "Passed", out
+    config = tmp_path / "pre-commit-config.yaml"  # written by run_hooks above
+    code, out = _pre_commit(reference_repo, pre_commit_home, "run", "--config", str(config),
+                            "--hook-stage", "post-commit")
+    assert code == 0 and "lotus-check" not in out, out
 
 
 def test_staged_stream_config_change_reports_the_model_it_breaks(
@@ -186,7 +197,7 @@ def test_staged_stream_config_change_reports_the_model_it_breaks(
     config.write_text(json.dumps(data, indent=2) + "\n", "utf-8")
     git(reference_repo, "add", config.relative_to(reference_repo).as_posix())
 
-    code, out = run_hooks(reference_repo)
+    code, out = run_hooks(reference_repo, "lotus-catalog", "lotus-columns")
     assert code == 1, out
     assert _status(out, "lotus-check catalog drift") == "Failed", out
     assert f"{SHOPIFY_CATALOG}:" in out, out
@@ -225,13 +236,10 @@ def test_documented_hook_blocks_a_misspelled_column_in_the_dag_layout(
     model = "orchestration/dag/processed/shopify/int_shopify__customers.sql"
     code, out = run_hooks(dag_repo, "lotus-check", all_files=True)
     assert code == 0, out  # the moved tree is clean
-    _stage(dag_repo, model, "    orders_count,\n", "    order_count,\n")
-    code, out = run_hooks(dag_repo, "lotus-check")
-    assert code == 1, out
-    assert _status(out, "lotus-check (all rules)") == "Failed", out
-    assert f"{model}:29:5: LL401" in out, out
+    assert _status(out, "lotus-check (all rules)") == "Passed", out
 
-    # The same through git itself: the installed hook refuses the commit.
+    # Through git itself: the installed hook refuses the commit.
+    _stage(dag_repo, model, "    orders_count,\n", "    order_count,\n")
     config = tmp_path / "pre-commit-config.yaml"  # written by run_hooks above
     code, out = _pre_commit(dag_repo, pre_commit_home, "install", "--config", str(config))
     assert code == 0, out
@@ -240,15 +248,19 @@ def test_documented_hook_blocks_a_misspelled_column_in_the_dag_layout(
     env["PRE_COMMIT_HOME"] = str(pre_commit_home)
     done = subprocess.run(["git", "commit", "-q", "-m", "misspelled"], cwd=dag_repo, env=env,
                           capture_output=True, text=True, timeout=600)
-    assert done.returncode != 0, done.stdout + done.stderr
-    assert f"{model}:29:5: LL401" in done.stdout + done.stderr
+    out = done.stdout + done.stderr
+    assert done.returncode != 0, out
+    assert _status(out, "lotus-check (all rules)") == "Failed", out
+    assert f"{model}:29:5: LL401" in out, out
     assert git(dag_repo, "rev-parse", "HEAD") == head
 
 
-def test_this_repos_own_config_passes(hook_repo: Path, pre_commit_home: Path) -> None:
-    """.pre-commit-config.yaml (repo: local, language: system) on this repo's own tree, with the
-    dev venv active (its bin folder first on PATH)."""
-    code, out = _pre_commit(hook_repo, pre_commit_home, "run", "--all-files",
+def test_this_repos_own_config_passes(hook_repo: Path, tmp_path: Path) -> None:
+    """.pre-commit-config.yaml (repo: local, language: system) on this repo's own tree (a clone
+    of the snapshot), with the dev venv active (its bin folder first on PATH)."""
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(hook_repo), str(clone))
+    code, out = _pre_commit(clone, tmp_path / "home", "run", "--all-files",
                             path_first=str(Path(sys.executable).parent))
     assert code == 0, out
     assert _status(out, "lotus-check (reference tree)") == "Passed", out
@@ -256,20 +268,6 @@ def test_this_repos_own_config_passes(hook_repo: Path, pre_commit_home: Path) ->
 
 
 # ---- stages and the working tree ----------------------------------------------------------------
-
-
-def test_hooks_do_not_run_in_other_git_hooks(
-    reference_repo: Path, run_hooks, pre_commit_home: Path, tmp_path: Path  # type: ignore[no-untyped-def]
-) -> None:
-    """always_run without `stages:` ran every hook in every git hook installed (commit-msg twice
-    per commit, post-checkout on every checkout), failing those too when there are findings."""
-    _stage(reference_repo, CUSTOMERS_MODEL, "    orders_count,\n", "    order_count,\n")
-    code, out = run_hooks(reference_repo, "lotus-check")
-    assert code == 1 and _status(out, "lotus-check (all rules)") == "Failed", out
-    config = tmp_path / "pre-commit-config.yaml"  # written by run_hooks above
-    code, out = _pre_commit(reference_repo, pre_commit_home, "run", "--config", str(config),
-                            "--hook-stage", "post-commit")
-    assert code == 0 and "lotus-check" not in out, out
 
 
 def test_untracked_model_is_named_when_the_hook_fails(reference_repo: Path, run_hooks) -> None:  # type: ignore[no-untyped-def]

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
 
 import pytest
+import yaml
 
 from lotus_checks import dbt_crosscheck
 from lotus_checks.dbt_crosscheck import DbtView
 from lotus_checks.dbt_crosscheck import ModelView
 from lotus_checks.dbt_crosscheck import compare_models
 from tests.builders import CORE
+from tests.builders import REPO_ROOT
 from tests.builders import git
 from tests.conftest import check_tree
 from tests.conftest import codes
@@ -37,15 +40,21 @@ def _edit(root: Path, rel: str, old: str, new: str) -> None:
 
 
 def test_reference_tree_agrees_with_dbt_without_importing_it_or_writing(reference_repo: Path) -> None:
+    """The lotus-dbt hook's entry (.pre-commit-hooks.yaml) on the clean reference tree."""
+    [hook] = [h for h in yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text("utf-8"))
+              if h["id"] == "lotus-dbt"]
+    argv = shlex.split(hook["entry"])[1:]
+    assert "--dbt" in argv
     before = git(reference_repo, "status", "--porcelain", "--ignored")
     script = (
         "import sys; from lotus_checks.cli import main; "
-        f"code = main(['--root', {str(reference_repo)!r}, '--no-cache', '--dbt', '--select', 'LL3']); "
+        f"code = main(['--root', {str(reference_repo)!r}, '--no-cache', *{argv!r}]); "
         "print(code, sorted(m for m in sys.modules if m == 'dbt' or m.startswith('dbt.')))"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     # Exit 0, and dbt ran in its own process: the checker never imports it.
     assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
+    assert done.stderr == "", done.stderr
     # dbt ran on the user's tree, yet nothing appeared in it: no target/, logs/, .user.yml, db.
     assert git(reference_repo, "status", "--porcelain", "--ignored") == before
 
@@ -111,7 +120,19 @@ def test_without_dbt_flag_nothing_runs(reference_repo: Path, monkeypatch: pytest
 def test_summary_is_cached_and_a_fresh_manifest_is_reused(
     reference_repo: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The manifest.json dbt parse writes on the first run: the project's own target/ holds
+    # one like it below.
+    written: list[dict] = []
+    read_manifest = dbt_crosscheck._read_manifest
+
+    def keeping(path: Path, max_size: int) -> dict:
+        written.append(read_manifest(path, max_size))
+        return written[-1]
+
+    monkeypatch.setattr(dbt_crosscheck, "_read_manifest", keeping)
     assert _dbt_codes(reference_repo, use_cache=True) == []
+    monkeypatch.undo()
+    assert len(written) == 1 and written[0]["nodes"], "dbt parse ran once and wrote a manifest"
 
     def no_parse(*args: object) -> DbtView:
         raise AssertionError("dbt parse must not run again")
@@ -120,37 +141,14 @@ def test_summary_is_cached_and_a_fresh_manifest_is_reused(
     # Unchanged project: the cached summary answers.
     assert _dbt_codes(reference_repo, use_cache=True) == []
     # No cache, but the project's own target/manifest.json is newer than every project file.
-    monkeypatch.undo()
-    manifest = _manifest_of(reference_repo)
     target = reference_repo / "orchestration" / "target"
     target.mkdir()
-    (target / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
-    monkeypatch.setattr(dbt_crosscheck, "_parse", no_parse)
+    (target / "manifest.json").write_text(json.dumps(written[0]), encoding="utf-8")
     assert _dbt_codes(reference_repo, use_cache=False) == []
     # A model edited after the manifest was written makes it stale: dbt parses again.
     _edit(reference_repo, CHARGES, "{{ config(tags=", "{{ config(enabled=false, tags=")
     with pytest.raises(Exception, match="must not run again"):
         _dbt_codes(reference_repo, use_cache=False)
-
-
-def _manifest_of(root: Path) -> dict:
-    """A manifest.json for `root`'s project, made the way dbt makes it."""
-    from dbt.cli.main import dbtRunner
-
-    out = root.parent / "manifest-run"
-    profiles = out / "profiles"
-    profiles.mkdir(parents=True)
-    (profiles / "profiles.yml").write_text(
-        "lotus_lake:\n  target: t\n  outputs:\n    t:\n      type: duckdb\n      path: ':memory:'\n",
-        encoding="utf-8",
-    )
-    result = dbtRunner().invoke([
-        "parse", "--project-dir", str(root / "orchestration"), "--profiles-dir", str(profiles),
-        "--target-path", str(out / "target"), "--log-path", str(out / "logs"),
-        "--log-level", "none", "--log-level-file", "none", "--no-send-anonymous-usage-stats",
-    ])
-    assert result.success, result.exception
-    return json.loads((out / "target" / "manifest.json").read_text(encoding="utf-8"))
 
 
 def test_comparison_reports_tags_and_refs_dbt_sees_differently() -> None:

@@ -173,6 +173,24 @@ def run_cli(*argv: str) -> Outcome:
     return Outcome(code, out.getvalue(), err.getvalue())
 
 
+def run_strict_utf8(*argv: str) -> subprocess.CompletedProcess[bytes]:
+    """`lotus-check` in process on the streams a strict UTF-8 locale gives (`PYTHONIOENCODING=
+    utf-8`: encoding UTF-8, errors "strict"), under the hang watchdog; stdout and stderr as
+    bytes, as a child process would have written them."""
+    out, err = io.BytesIO(), io.BytesIO()
+    saved = sys.stdout, sys.stderr
+    sys.stdout = io.TextIOWrapper(out, encoding="utf-8", errors="strict")
+    sys.stderr = io.TextIOWrapper(err, encoding="utf-8", errors="strict")
+    try:
+        with no_hang():
+            code = main(list(argv))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        return subprocess.CompletedProcess(list(argv), code, out.getvalue(), err.getvalue())
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
 def json_findings(root: Path, *args: str) -> list[dict]:
     """The findings of an in-process run on `root` (no cache, JSON output), which must end
     cleanly."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,16 +27,15 @@ from lotus_checks.report import shown
 from tests.robustness.helpers import ORDERS_MODEL
 from tests.robustness.helpers import STREAMS
 from tests.robustness.helpers import build_lake
+from tests.robustness.helpers import run_strict_utf8
 
 FORGED = b"x\x1b[2K\r\x1b[32mAll checks passed (9 files checked).\x1b[0m\x9b2J\xe2\x80\xae.json"
 
 
 def run_bytes(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        [sys.executable, "-m", "lotus_checks", "--root", str(root), "--no-cache", *args],
-        capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
-    )
+    """The run's output bytes on a strict UTF-8 stdout (in process; tests/robustness/
+    test_fuzz_cli.py runs the command itself on such streams)."""
+    return run_strict_utf8("--root", str(root), "--no-cache", *args)
 
 
 @pytest.fixture
