@@ -22,9 +22,11 @@ PACKAGE = "lotus_checks"
 ALLOWED: dict[str, frozenset[str]] = {
     "core": frozenset(),
     "sql": frozenset({"core"}),
-    # The repo model's typed facts are computed with sql/ (rendered and resolved models).
-    "repo": frozenset({"core", "sql"}),
-    "lake": frozenset({"core", "repo", "sql"}),
+    # The platform's tools and formats know the config, never the repo model.
+    "lake": frozenset({"core", "sql"}),
+    # The repo model's typed facts are computed with sql/ (rendered and resolved models) and
+    # lake/ (parsed Terraform, the generator's run).
+    "repo": frozenset({"core", "sql", "lake"}),
     "checks": frozenset({"core", "repo", "lake", "sql"}),
     # The model-facts cache keeps what repo/ and sql/ compute; nothing below it knows it exists.
     "incremental": frozenset({"core", "repo", "sql"}),
