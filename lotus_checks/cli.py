@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from collections import Counter
     from collections.abc import Iterable
 
-    from lotus_checks.config import Config
-    from lotus_checks.finding import RunResult
+    from lotus_checks.core.config import Config
+    from lotus_checks.core.finding import RunResult
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -216,11 +216,11 @@ def _tolerant_output() -> None:
 
 def _main(args_list: list[str]) -> int:
     if args_list and args_list[0] == "init":
-        from lotus_checks.settings import init_main
+        from lotus_checks.adoption.settings import init_main
 
         return init_main(args_list[1:])
     if args_list and args_list[0] in SUBCOMMANDS:
-        from lotus_checks.explain import main as explain_main
+        from lotus_checks.output.explain import main as explain_main
 
         try:
             return explain_main(args_list)
@@ -271,7 +271,7 @@ def _positive_int(text: str) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    from lotus_checks.finding import printable
+    from lotus_checks.core.finding import printable
 
     text = str(exc) or type(exc).__name__
     return printable(" ".join(text.split()))  # a path or value in it may hold escape sequences
@@ -279,17 +279,17 @@ def _one_line(exc: BaseException) -> str:
 
 def _check(args: argparse.Namespace) -> int:
     from lotus_checks.checks import all_rules
-    from lotus_checks.config import find_root
-    from lotus_checks.config import load_config
-    from lotus_checks.config import split_codes
-    from lotus_checks.config import with_overrides
-    from lotus_checks.report import REPORTERS
-    from lotus_checks.report import report_statistics
-    from lotus_checks.report import statistics_table
+    from lotus_checks.core.config import find_root
+    from lotus_checks.core.config import load_config
+    from lotus_checks.core.config import split_codes
+    from lotus_checks.core.config import with_overrides
+    from lotus_checks.output.report import REPORTERS
+    from lotus_checks.output.report import report_statistics
+    from lotus_checks.output.report import statistics_table
 
     _check_combinations(args)
     if args.dbt:
-        from lotus_checks.dbt_crosscheck import require_dbt
+        from lotus_checks.lake.dbt_parse import require_dbt
 
         require_dbt()  # exit 2 with the install hint before any work
     root = args.root.resolve() if args.root else find_root(Path.cwd())
@@ -304,15 +304,15 @@ def _check(args: argparse.Namespace) -> int:
     config = with_overrides(config, select=select, ignore=ignore)
     _check_codes_match_rules(config, select, ignore, all_rules())
     if args.show_settings:
-        from lotus_checks.settings import show_settings
+        from lotus_checks.adoption.settings import show_settings
 
         show_settings(config, sys.stdout, frozenset(
             key for key in ("select", "ignore") if getattr(args, key)))
         return EXIT_OK
     targets = _targets(root, args.paths) if args.paths else None
     if args.changed_since is not None:
-        from lotus_checks.diffscope import diff_targets
-        from lotus_checks.gitutil import changed_files
+        from lotus_checks.adoption.diffscope import diff_targets
+        from lotus_checks.adoption.gitutil import changed_files
 
         changed = changed_files(root, args.changed_since)
         if not changed:
@@ -321,7 +321,7 @@ def _check(args: argparse.Namespace) -> int:
         targets = diff_targets(config, changed)
     baseline = None
     if args.baseline:
-        from lotus_checks.baseline import load_baseline
+        from lotus_checks.adoption.baseline import load_baseline
 
         args.baseline = _baseline_path(root, args.baseline)
         baseline = load_baseline(args.baseline)
@@ -329,7 +329,7 @@ def _check(args: argparse.Namespace) -> int:
         return _preview_fixes(args, config, targets)
     result = _run_with_progress(args, config, targets)
     if args.write_baseline:
-        from lotus_checks.baseline import write_baseline
+        from lotus_checks.adoption.baseline import write_baseline
 
         write_baseline(args.write_baseline, result.findings, root)
         count = len(result.findings)
@@ -411,7 +411,7 @@ def _check_codes_match_rules(
     """A code or prefix that matches no rule selects or ignores nothing: a typo (`LL9`) would
     otherwise pass silently. A retired code (rules.RETIRED) is a warning naming its successor,
     unless it was all a selection named (then nothing would run)."""
-    from lotus_checks.rules import RETIRED
+    from lotus_checks.core.rules import RETIRED
 
     where = [("--select", c) for c in select] + [("--ignore", c) for c in ignore]
     where += [(f"{config.source}: select", c) for c in config.select if c not in select]
@@ -441,7 +441,7 @@ def _gone(
     """Baseline entries this run could have matched and did not: the finding was fixed (or its
     line edited). Entries for files, rules or `--dbt` checks outside this run do not count."""
     from lotus_checks.checks import all_rules
-    from lotus_checks.selection import Selection
+    from lotus_checks.core.selection import Selection
 
     rules = all_rules()
     selection = Selection(config)
@@ -457,8 +457,8 @@ def _warn_untracked(config: Config) -> None:
     the tree: a model that was never `git add`ed (or was `git rm --cached`) is checked, yet a
     clone of the commit lacks it. Say so in one line (it shows when the hook fails, or with
     `verbose: true`)."""
-    from lotus_checks.gitutil import GitError
-    from lotus_checks.gitutil import untracked_files
+    from lotus_checks.adoption.gitutil import GitError
+    from lotus_checks.adoption.gitutil import untracked_files
 
     folders = [config.streams, config.sources, *config.models, config.terraform,
                config.dbt_project, config.generator]
@@ -487,7 +487,7 @@ def _preview_fixes(
 ) -> int:
     """--fix --dry-run: the unified diff of every file --fix would write; nothing is written."""
     from lotus_checks.engine import planned_fixes
-    from lotus_checks.report import fix_diff
+    from lotus_checks.output.report import fix_diff
 
     planned = planned_fixes(config, targets, unsafe_fixes=args.unsafe_fixes,
                             use_cache=not args.no_cache, jobs=_jobs(args.jobs))
@@ -514,8 +514,8 @@ def _run_with_progress(
     args: argparse.Namespace, config: Config, targets: frozenset[str] | None
 ) -> RunResult:
     from lotus_checks.engine import run
-    from lotus_checks.progress import Progress
-    from lotus_checks.progress import wants_progress
+    from lotus_checks.output.progress import Progress
+    from lotus_checks.output.progress import wants_progress
 
     progress = Progress(sys.stderr) if wants_progress(sys.stderr, args.progress) else None
     try:

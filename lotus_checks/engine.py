@@ -9,24 +9,24 @@ import os
 from types import ModuleType
 from collections.abc import Callable
 
-from lotus_checks.cache import Cache
 from lotus_checks.checks import family_modules
 from lotus_checks.checks.hygiene import NoqaComments
 from lotus_checks.checks.hygiene import noqa_comments
 from lotus_checks.checks.hygiene import unused_noqa
 from lotus_checks.checks.input import RULES_BY_CODE as LOAD_RULES
-from lotus_checks.config import Config
-from lotus_checks.config import ConfigError
-from lotus_checks.config import require_configured_paths
-from lotus_checks.context import CheckContext
-from lotus_checks.context import no_progress
-from lotus_checks.finding import Finding
-from lotus_checks.finding import RunResult
-from lotus_checks.replay import ResultStore
-from lotus_checks.repo import Repo
-from lotus_checks.rules import Rule
-from lotus_checks.selection import Selection
-from lotus_checks.selection import suppressed_by_noqa
+from lotus_checks.core.config import Config
+from lotus_checks.core.config import ConfigError
+from lotus_checks.core.config import require_configured_paths
+from lotus_checks.core.context import CheckContext
+from lotus_checks.core.context import no_progress
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import RunResult
+from lotus_checks.core.rules import Rule
+from lotus_checks.core.selection import Selection
+from lotus_checks.core.selection import suppressed_by_noqa
+from lotus_checks.incremental.cache import Cache
+from lotus_checks.incremental.replay import ResultStore
+from lotus_checks.repo.model import Repo
 
 
 def require_layout(config: Config) -> None:
@@ -192,7 +192,7 @@ def _scopes_exactly(stored: list[Finding], targets: frozenset[str]) -> bool:
 def _precompute_model_facts(ctx: CheckContext, cache: Cache, jobs: int) -> None:
     """The facts of the models in scope that are neither memoised nor cached, in one process
     pool when there are many (a cold run); see sql/model_cache.py."""
-    from lotus_checks.sql.model_cache import precompute
+    from lotus_checks.incremental.model_facts import precompute
 
     models = [m for m in ctx.repo.models if ctx.in_scope(m.path)]
     precompute(ctx.repo, models, cache, jobs, ctx.progress)
@@ -222,7 +222,7 @@ def plan_fixes(ctx: CheckContext, families: list[ModuleType]) -> dict[str, bytes
 def apply_fixes(config: Config, planned: dict[str, bytes]) -> list[str]:
     """Write each planned file that `_changes` allows atomically, keeping a UTF-8 byte-order
     mark the file starts with; the paths written."""
-    from lotus_checks.fsutil import atomic_write
+    from lotus_checks.core.fsutil import atomic_write
 
     written: list[str] = []
     for path, data in sorted(planned.items()):

@@ -9,7 +9,7 @@ from typing import Callable
 import pytest
 
 from lotus_checks.cli import main
-from lotus_checks.config import load_config
+from lotus_checks.core.config import load_config
 from lotus_checks.engine import RunResult
 from lotus_checks.engine import run
 from tests.builders import FileContent

@@ -9,8 +9,8 @@ from typing import Callable
 
 import pytest
 
-from lotus_checks.baseline import fingerprint
-from lotus_checks.finding import Finding
+from lotus_checks.adoption.baseline import fingerprint
+from lotus_checks.core.finding import Finding
 from tests.builders import CORE
 from tests.builders import STREAMS
 

@@ -31,7 +31,7 @@ def test_version_and_module_entry_point() -> None:
 def test_version_and_help_do_not_import_heavy_libraries() -> None:
     # ...nor the layout detection, which walks the tree
     heavy = ("sqlglot", "jinja2", "dbt", "jsonschema", "hcl2", "duckdb", "yaml",
-             "lotus_checks.layout", "lotus_checks.settings", "lotus_checks.config")
+             "lotus_checks.core.layout", "lotus_checks.adoption.settings", "lotus_checks.core.config")
     script = (
         "import sys\n"
         "from lotus_checks.cli import main\n"

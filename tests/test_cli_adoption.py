@@ -13,12 +13,12 @@ from typing import Callable
 import pytest
 
 from lotus_checks import engine
+from lotus_checks.adoption.gitutil import changed_files
 from lotus_checks.checks import all_rules
-from lotus_checks.config import load_config
-from lotus_checks.gitutil import changed_files
-from lotus_checks.progress import Progress
-from lotus_checks.progress import wants_progress
-from lotus_checks.rules import Rule
+from lotus_checks.core.config import load_config
+from lotus_checks.core.rules import Rule
+from lotus_checks.output.progress import Progress
+from lotus_checks.output.progress import wants_progress
 from tests.builders import CORE
 from tests.builders import STREAMS
 from tests.builders import copy_reference

@@ -175,7 +175,7 @@ def test_explain_names_the_successor_of_a_retired_code(cli: CliRunner) -> None:
 
 def test_retired_codes_name_live_successors_and_no_live_rule() -> None:
     from lotus_checks.checks import all_rules
-    from lotus_checks.rules import RETIRED
+    from lotus_checks.core.rules import RETIRED
 
     rules = all_rules()
     for old, new in RETIRED.items():

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from lotus_checks.config import Config
-from lotus_checks.config import ConfigError
-from lotus_checks.config import find_root
-from lotus_checks.config import load_config
-from lotus_checks.config import with_overrides
+from lotus_checks.core.config import Config
+from lotus_checks.core.config import ConfigError
+from lotus_checks.core.config import find_root
+from lotus_checks.core.config import load_config
+from lotus_checks.core.config import with_overrides
 
 
 def test_defaults_are_the_lotus_lake_layout(tmp_path: Path) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lotus_checks.dagster_code import DYNAMIC
-from lotus_checks.dagster_code import read_dagster_code
-from lotus_checks.dagster_code import selectors
+from lotus_checks.lake.dagster_code import DYNAMIC
+from lotus_checks.lake.dagster_code import read_dagster_code
+from lotus_checks.lake.dagster_code import selectors
 
 HEADER = "import json\nfrom dagster_dbt import dbt_assets\n\n"
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 
 from lotus_checks.checks import all_rules
-from lotus_checks.docs import render_rules_markdown
-from lotus_checks.rules import FAMILIES
+from lotus_checks.core.rules import FAMILIES
+from lotus_checks.output.docs import render_rules_markdown
 from tests.builders import REPO_ROOT
 
 
 def test_rules_md_is_generated_from_the_rules() -> None:
     committed = (REPO_ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
     assert committed == render_rules_markdown(), (
-        "docs/rules.md is stale: run `python -m lotus_checks.docs > docs/rules.md`"
+        "docs/rules.md is stale: run `python -m lotus_checks.output.docs > docs/rules.md`"
     )
 
 

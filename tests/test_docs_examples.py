@@ -22,7 +22,7 @@ import yaml
 from lotus_checks.cli import SUBCOMMANDS
 from lotus_checks.cli import build_parser
 from lotus_checks.cli import main
-from lotus_checks.config import load_config
+from lotus_checks.core.config import load_config
 from tests.builders import CORE
 from tests.builders import REPO_ROOT
 from tests.builders import copy_reference

@@ -15,9 +15,9 @@ import jsonschema
 import pytest
 import yaml
 
+from lotus_checks.core.finding import Finding
 from lotus_checks.engine import RunResult
-from lotus_checks.finding import Finding
-from lotus_checks.report import report_github
+from lotus_checks.output.report import report_github
 from tests.builders import CORE
 from tests.builders import REPO_ROOT
 from tests.builders import STREAMS

@@ -13,10 +13,10 @@ import yaml
 
 from lotus_checks.checks import all_rules
 from lotus_checks.cli import build_parser
-from lotus_checks.config import Config
-from lotus_checks.config import split_codes
-from lotus_checks.config import with_overrides
-from lotus_checks.selection import Selection
+from lotus_checks.core.config import Config
+from lotus_checks.core.config import split_codes
+from lotus_checks.core.config import with_overrides
+from lotus_checks.core.selection import Selection
 from tests.builders import REPO_ROOT
 from tests.builders import copy_reference
 

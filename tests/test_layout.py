@@ -10,10 +10,10 @@ from collections.abc import Callable
 import pytest
 import yaml
 
-from lotus_checks import layout
-from lotus_checks.config import Config
-from lotus_checks.config import ConfigError
-from lotus_checks.config import load_config
+from lotus_checks.core import layout
+from lotus_checks.core.config import Config
+from lotus_checks.core.config import ConfigError
+from lotus_checks.core.config import load_config
 from tests.builders import CORE
 from tests.builders import MARTS
 from tests.builders import SOURCES
@@ -233,7 +233,7 @@ def test_special_and_linked_files_are_not_opened(tmp_path: Path) -> None:
     outside.write_text('{"stream": "x", "sync_mode": "incremental"}')
     (root / "orchestration/other/streams/x").mkdir(parents=True)
     (root / "orchestration/other/streams/x/x.json").symlink_to(outside)
-    script = ("import sys; from pathlib import Path; from lotus_checks.config import load_config; "
+    script = ("import sys; from pathlib import Path; from lotus_checks.core.config import load_config; "
               "print(load_config(Path(sys.argv[1])).streams)")
     out = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True,
                          text=True, timeout=60, check=False)
@@ -389,7 +389,7 @@ def test_show_settings_names_every_origin(tmp_path: Path, cli: CliRunner) -> Non
     # Every key is shown, and the output is TOML (the comments aside) a config file accepts.
     import tomllib
 
-    from lotus_checks.config import _KEYS
+    from lotus_checks.core.config import _KEYS
 
     data = tomllib.loads("\n".join(line.split("  # ")[0] for line in out.splitlines()))
     unset = {line.split()[1] for line in out.splitlines() if line.endswith(" is not set") or

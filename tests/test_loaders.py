@@ -23,11 +23,11 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from lotus_checks.cli import main
-from lotus_checks.loaders import LineIndex
-from lotus_checks.loaders import LoadError
-from lotus_checks.loaders import parse_json
-from lotus_checks.loaders import parse_yaml
-from lotus_checks.loaders import read_text
+from lotus_checks.core.loaders import LineIndex
+from lotus_checks.core.loaders import LoadError
+from lotus_checks.core.loaders import parse_json
+from lotus_checks.core.loaders import parse_yaml
+from lotus_checks.core.loaders import read_text
 from tests.builders import CORE
 from tests.builders import SOURCES
 from tests.builders import STREAMS
@@ -270,7 +270,7 @@ def test_yaml_position_of_missing_key_falls_back_to_parent() -> None:
 def test_alias_expansion_is_counted_only_where_an_alias_can_be(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from lotus_checks import loaders
+    from lotus_checks.core import loaders
 
     counted: list[int] = []
     real = loaders._expanded_size

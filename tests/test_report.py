@@ -4,15 +4,15 @@ import io
 import json
 from pathlib import Path
 
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.rules import Rule
 from lotus_checks.engine import RunResult
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.report import FRAMES_SHOWN
-from lotus_checks.report import REPORTERS
-from lotus_checks.report import fix_diff
-from lotus_checks.report import report_statistics
-from lotus_checks.report import rule_table
-from lotus_checks.rules import Rule
+from lotus_checks.output.report import FRAMES_SHOWN
+from lotus_checks.output.report import REPORTERS
+from lotus_checks.output.report import fix_diff
+from lotus_checks.output.report import report_statistics
+from lotus_checks.output.report import rule_table
 
 RULES = {
     "LL401": Rule("LL401", "unknown-column", "Column not in the stream"),

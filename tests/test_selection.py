@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
-from lotus_checks.config import Config
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.selection import Selection
-from lotus_checks.selection import noqa_codes
-from lotus_checks.selection import suppressed_by_noqa
+from lotus_checks.core.config import Config
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.selection import Selection
+from lotus_checks.core.selection import noqa_codes
+from lotus_checks.core.selection import suppressed_by_noqa
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lotus_checks.config import load_config
+from lotus_checks.core.config import load_config
 from lotus_checks.engine import RunResult
 from lotus_checks.engine import run
 from tests.builders import CORE

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from lotus_checks.rules import Rule
+from lotus_checks.core.rules import Rule
 
 # In the order they run. Catalog (waits for the generator it started) and the two model families
 # (wait for the facts the worker pool computes) come last, so the others run in the meantime.
@@ -22,6 +22,7 @@ FAMILY_MODULES = (
     "hygiene",  # LL6xx
     "catalog",  # LL2xx
     "coverage",  # LL3xx
+    "dbt_parse",  # LL308, only with --dbt
     "columns",  # LL4xx
 )
 

@@ -1,7 +1,7 @@
 """LL2xx: every `_catalog.json` against a fresh run of the repo's own generator.
 
 The generator (config key `generator`) is the source of truth for the exact bytes. It runs once
-per lotus-check run at most, on a temporary copy of its inputs (see `lotus_checks.generator`), and
+per lotus-check run at most, on a temporary copy of its inputs (see `lotus_checks.lake.generator`), and
 only when something that can change a catalog is being checked. The committed catalog is compared
 as parsed JSON first (LL201, what Terraform hands to Airbyte), then as bytes (LL205, formatting).
 
@@ -23,15 +23,15 @@ from posixpath import dirname
 from typing import TYPE_CHECKING
 from collections.abc import Iterator
 
-from lotus_checks.context import CheckContext
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.loaders import LoadError
-from lotus_checks.rules import Rule
+from lotus_checks.core.context import CheckContext
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.loaders import LoadError
+from lotus_checks.core.rules import Rule
 
 if TYPE_CHECKING:
-    from lotus_checks.catalog_diff import Drift
-    from lotus_checks.catalog_schema import Problem
+    from lotus_checks.lake.catalog_diff import Drift
+    from lotus_checks.lake.catalog_schema import Problem
 
 LL201 = Rule(
     "LL201",
@@ -474,7 +474,7 @@ class _Evaluation:
             return  # the input checks report unreadable files
         if committed == generated:
             return
-        from lotus_checks.catalog_diff import diff_catalogs
+        from lotus_checks.lake.catalog_diff import diff_catalogs
 
         drifts = diff_catalogs(doc.data, new)
         code = "LL201" if drifts else "LL205"
@@ -492,7 +492,7 @@ class _Evaluation:
     def _validate(self, source: _Source, catalog: object) -> None:
         """LL206-LL208 on one generated catalog, at the inputs' lines (collected: a mistake
         repeated in one file, the generator's included, becomes one finding)."""
-        from lotus_checks.catalog_schema import catalog_problems
+        from lotus_checks.lake.catalog_schema import catalog_problems
 
         for problem in catalog_problems(catalog):
             rule = _VALIDATION_RULES[problem.kind]
@@ -524,7 +524,7 @@ class _Evaluation:
     def _locate(self, source: _Source, problem: Problem, catalog: object) -> _Located | None:
         """Where a problem of the generated catalog comes from: the field definition (source
         schema, else stream config), the stream config key, or the generator itself."""
-        from lotus_checks.catalog_diff import same
+        from lotus_checks.lake.catalog_diff import same
 
         repo = self.ctx.repo
         stream = repo.stream(source.name, problem.stream) if problem.stream else None
@@ -583,7 +583,7 @@ class _Evaluation:
     def _add_drifts(self, source: _Source, drifts: list[Drift]) -> None:
         """One finding per difference; streams with the very same difference share one finding
         (their count and first names), and past MAX_DRIFT_FINDINGS one more gives the rest."""
-        from lotus_checks.catalog_diff import Drift
+        from lotus_checks.lake.catalog_diff import Drift
 
         groups: dict[object, list[Drift]] = {}
         for drift in drifts:
@@ -599,7 +599,7 @@ class _Evaluation:
             self._add_drift(source, Drift(None, ("streams",), (more,)))
 
     def _add_drift(self, source: _Source, drift: Drift, others: list[Drift] | None = None) -> None:
-        from lotus_checks.catalog_diff import Drift
+        from lotus_checks.lake.catalog_diff import Drift
 
         assert isinstance(drift, Drift)
         if others:
@@ -630,7 +630,7 @@ class _Evaluation:
 
     def _position_in_input(self, path: str, drift: object) -> tuple[int | None, int | None]:
         """The stream config key (or source schema field) a drift comes from."""
-        from lotus_checks.catalog_diff import Drift
+        from lotus_checks.lake.catalog_diff import Drift
 
         assert isinstance(drift, Drift)
         doc = self.ctx.repo.json(path) if path.endswith(".json") else None
@@ -828,7 +828,7 @@ def _input_path(data: object, base: tuple[object, ...], rest: tuple[object, ...]
     """The path, in a stream config or source schema, of what the generator wrote at `rest`
     below the field `base`: the same keys, except that an `items` field map became an object
     schema (a `properties` step the input does not have). As deep as the input goes."""
-    from lotus_checks.catalog_schema import is_field_map
+    from lotus_checks.lake.catalog_schema import is_field_map
 
     node = _at(data, base)
     out = list(base)

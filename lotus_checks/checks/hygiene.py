@@ -7,11 +7,11 @@ from typing import Any
 from collections.abc import Callable
 from collections.abc import Iterator
 
-from lotus_checks.context import CheckContext
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.rules import Rule
-from lotus_checks.selection import noqa_comment
+from lotus_checks.core.context import CheckContext
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.rules import Rule
+from lotus_checks.core.selection import noqa_comment
 
 LL601 = Rule(
     "LL601",

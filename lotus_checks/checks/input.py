@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from lotus_checks.context import CheckContext
-from lotus_checks.finding import Finding
-from lotus_checks.rules import Rule
+from lotus_checks.core.context import CheckContext
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.rules import Rule
 
 LL001 = Rule(
     "LL001",

@@ -22,12 +22,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from lotus_checks.context import CheckContext
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.loaders import JsonDoc
-from lotus_checks.repo import Model
-from lotus_checks.rules import Rule
+from lotus_checks.core.context import CheckContext
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.loaders import JsonDoc
+from lotus_checks.core.rules import Rule
+from lotus_checks.repo.model import Model
 
 MART_LAYERS = frozenset({"fct", "dim"})
 SNAKE_CASE_RE = re.compile(r"[a-z0-9]+(?:_+[a-z0-9]+)*")

@@ -23,7 +23,7 @@ from typing import Any
 from collections.abc import Callable
 from collections.abc import Mapping
 
-from lotus_checks.loaders import LineIndex
+from lotus_checks.core.loaders import LineIndex
 
 FACTS_VERSION = "6"  # 2: "coverage"; 3: correlation, aggregates, "key" steps, "queries";
 # 4: runtime var() names in "files" calls; 5: "shadow", "ungrouped"; 6: typed (ModelFacts), "tags"

@@ -13,12 +13,12 @@ from typing import Callable
 
 import pytest
 
-from lotus_checks import generator as generator_module
-from lotus_checks.config import load_config
-from lotus_checks.config import with_overrides
+from lotus_checks.core.config import load_config
+from lotus_checks.core.config import with_overrides
+from lotus_checks.core.finding import Severity
 from lotus_checks.engine import RunResult
 from lotus_checks.engine import run
-from lotus_checks.finding import Severity
+from lotus_checks.lake import generator as generator_module
 from tests.builders import SOURCES
 from tests.builders import STREAMS
 from tests.builders import git
@@ -828,8 +828,8 @@ def _catalog_paths(root: Path) -> list[str]:
 
 # ---- the comparison itself ---------------------------------------------------------------------
 
-from lotus_checks.catalog_diff import diff_catalogs  # noqa: E402
-from lotus_checks.catalog_diff import same  # noqa: E402
+from lotus_checks.lake.catalog_diff import diff_catalogs  # noqa: E402
+from lotus_checks.lake.catalog_diff import same  # noqa: E402
 
 
 def entry(name: str, **config: Any) -> dict[str, Any]:
@@ -950,8 +950,8 @@ def test_every_shape_generates_valid_json_schema_and_maps_back(fields: dict[str,
     `unknown` types, and each of those is traced back to the `type` key that says `unknown`."""
     from jsonschema import Draft7Validator
 
-    from lotus_checks.catalog_schema import catalog_problems
     from lotus_checks.checks.catalog import _input_path
+    from lotus_checks.lake.catalog_schema import catalog_problems
 
     config = stream_config("orders", fields, primary_key=[], cursor_field=[])
     catalog = {"streams": [GENERATOR_MODULE.build_entry(config, None)]}
@@ -986,7 +986,7 @@ ANY_JSON = st.recursive(
 @settings(max_examples=300, deadline=None, derandomize=True)
 @given(catalog=ANY_JSON, schema=ANY_JSON)
 def test_any_generator_output_gives_problems_never_an_exception(catalog: Any, schema: Any) -> None:
-    from lotus_checks.catalog_schema import catalog_problems
+    from lotus_checks.lake.catalog_schema import catalog_problems
 
     for data in (catalog, {"streams": [{"stream": {"name": "s", "json_schema": schema},
                                         "config": {"selected": True}}]}):
@@ -1015,8 +1015,8 @@ def test_certainly_valid_only_when_draft7_agrees(schema: Any) -> None:
     JSON types."""
     from jsonschema import Draft7Validator
 
-    from lotus_checks.catalog_schema import JSON_TYPES
-    from lotus_checks.catalog_schema import _scan
+    from lotus_checks.lake.catalog_schema import JSON_TYPES
+    from lotus_checks.lake.catalog_schema import _scan
 
     types: list[Any] = []
     if _scan(schema, None, types):

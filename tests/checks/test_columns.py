@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from lotus_checks.config import load_config
-from lotus_checks.config import with_overrides
+from lotus_checks.core.config import load_config
+from lotus_checks.core.config import with_overrides
+from lotus_checks.core.loaders import LineIndex
 from lotus_checks.engine import run
-from lotus_checks.loaders import LineIndex
 from tests.builders import CORE
 from tests.builders import MARTS
 from tests.builders import SOURCES
@@ -624,7 +624,7 @@ def _duckdb_verdicts(root: Path, work: Path) -> dict[tuple[str, bool], str]:
     aggregate where the clause allows none) or "other"."""
     import duckdb
 
-    from lotus_checks.repo import Repo
+    from lotus_checks.repo.model import Repo
     from lotus_checks.sql.render import render_model
 
     config = load_config(root)

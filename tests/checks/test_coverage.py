@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from lotus_checks.dbt_project import model_paths
-from lotus_checks.finding import Severity
-from lotus_checks.terraform import HclError
-from lotus_checks.terraform import parse_hcl
+from lotus_checks.core.dbt_project import model_paths
+from lotus_checks.core.finding import Severity
+from lotus_checks.lake.terraform import HclError
+from lotus_checks.lake.terraform import parse_hcl
 from tests.builders import CORE
 from tests.builders import MARTS
 from tests.builders import REFERENCE_TREE
@@ -719,7 +719,7 @@ def test_project_and_property_tags_count_like_config_tags(lake: Callable[..., Pa
     ],
 )
 def test_project_tags_follow_the_fqn(model_path: str, expected: tuple[str, ...]) -> None:
-    from lotus_checks.dbt_project import project_tags
+    from lotus_checks.core.dbt_project import project_tags
 
     data = {
         "name": "lake",
@@ -778,8 +778,8 @@ def test_broken_inputs_give_no_coverage_false_positives(lake: Callable[..., Path
 
 def test_terraform_parse_is_cached_by_content(tmp_path: Path) -> None:
     """A warm run reads parsed Terraform (and syntax errors) back instead of parsing again."""
-    from lotus_checks.cache import Cache
-    from lotus_checks.terraform import parse_hcl_cached
+    from lotus_checks.incremental.cache import Cache
+    from lotus_checks.lake.terraform import parse_hcl_cached
 
     cache = Cache(tmp_path / "cache")
     files = sorted((REFERENCE_TREE / "airbyte" / "terraform").glob("*.tf"))

@@ -15,7 +15,7 @@ from lotus_checks.checks.naming import ModelName
 from lotus_checks.checks.naming import is_snake_case
 from lotus_checks.checks.naming import split_model_name
 from lotus_checks.checks.naming import to_snake_case
-from lotus_checks.finding import Severity
+from lotus_checks.core.finding import Severity
 from tests.builders import CORE
 from tests.builders import MARTS
 from tests.builders import SOURCES

@@ -12,7 +12,7 @@ import pytest
 
 from lotus_checks.checks.stream_config.schema import schema_errors
 from lotus_checks.checks.stream_config.schema import typo_keys
-from lotus_checks.finding import Severity
+from lotus_checks.core.finding import Severity
 from tests.builders import SOURCES
 from tests.builders import STREAMS
 from tests.builders import field
@@ -567,7 +567,7 @@ HCL_PIECES = st.sampled_from([
 def test_key_readers_take_any_text(pieces: list[str]) -> None:
     """Any Terraform text, valid or not: readers or nothing, never an exception; a resource is
     a reader only if the key reaches it."""
-    from lotus_checks.terraform import key_readers
+    from lotus_checks.lake.terraform import key_readers
 
     text = "".join(pieces)
     for reader in key_readers({"main.tf": text}, "backfill"):

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from lotus_checks.config import load_config
+from lotus_checks.core.config import load_config
 from tests.builders import REFERENCE_TREE
 from tests.dbt.fixtures import StreamData
 from tests.dbt.fixtures import write_fixture_data

@@ -26,10 +26,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from lotus_checks.catalog_schema import is_field_map
-from lotus_checks.config import Config
-from lotus_checks.repo import Repo
-from lotus_checks.repo import Stream
+from lotus_checks.core.config import Config
+from lotus_checks.lake.catalog_schema import is_field_map
+from lotus_checks.repo.model import Repo
+from lotus_checks.repo.model import Stream
 
 AIRBYTE_META_TYPE = "STRUCT(sync_id BIGINT, changes JSON[])"
 PARTITION_DAY = date(2024, 5, 17)

@@ -12,10 +12,10 @@ from typing import Callable
 import pytest
 import yaml
 
-from lotus_checks import dbt_crosscheck
-from lotus_checks.dbt_crosscheck import DbtView
-from lotus_checks.dbt_crosscheck import ModelView
-from lotus_checks.dbt_crosscheck import compare_models
+from lotus_checks.checks.dbt_parse import ModelView
+from lotus_checks.checks.dbt_parse import compare_models
+from lotus_checks.lake import dbt_parse
+from lotus_checks.lake.dbt_parse import DbtView
 from tests.builders import CORE
 from tests.builders import REPO_ROOT
 from tests.builders import git
@@ -112,7 +112,7 @@ def test_without_dbt_flag_nothing_runs(reference_repo: Path, monkeypatch: pytest
     def no_dbt(*args: object) -> None:
         raise AssertionError("dbt must not run without --dbt")
 
-    monkeypatch.setattr(dbt_crosscheck, "dbt_view", no_dbt)
+    monkeypatch.setattr(dbt_parse, "dbt_view", no_dbt)
     _edit(reference_repo, CHARGES, "{{ config(tags=", "{{ config(enabled=false, tags=")
     assert _dbt_codes(reference_repo, use_dbt=False) == []
 
@@ -123,13 +123,13 @@ def test_summary_is_cached_and_a_fresh_manifest_is_reused(
     # The manifest.json dbt parse writes on the first run: the project's own target/ holds
     # one like it below.
     written: list[dict] = []
-    read_manifest = dbt_crosscheck._read_manifest
+    read_manifest = dbt_parse._read_manifest
 
     def keeping(path: Path, max_size: int) -> dict:
         written.append(read_manifest(path, max_size))
         return written[-1]
 
-    monkeypatch.setattr(dbt_crosscheck, "_read_manifest", keeping)
+    monkeypatch.setattr(dbt_parse, "_read_manifest", keeping)
     assert _dbt_codes(reference_repo, use_cache=True) == []
     monkeypatch.undo()
     assert len(written) == 1 and written[0]["nodes"], "dbt parse ran once and wrote a manifest"
@@ -137,7 +137,7 @@ def test_summary_is_cached_and_a_fresh_manifest_is_reused(
     def no_parse(*args: object) -> DbtView:
         raise AssertionError("dbt parse must not run again")
 
-    monkeypatch.setattr(dbt_crosscheck, "_parse", no_parse)
+    monkeypatch.setattr(dbt_parse, "_parse", no_parse)
     # Unchanged project: the cached summary answers.
     assert _dbt_codes(reference_repo, use_cache=True) == []
     # No cache, but the project's own target/manifest.json is newer than every project file.
@@ -174,7 +174,7 @@ def test_comparison_reports_tags_and_refs_dbt_sees_differently() -> None:
 def test_dbt_missing_exits_2_with_one_line(
     reference_repo: Path, cli: Callable[..., tuple[int, str, str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(dbt_crosscheck, "dbt_available", lambda: False)
+    monkeypatch.setattr(dbt_parse, "dbt_available", lambda: False)
     code, out, err = cli("--root", str(reference_repo), "--dbt")
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "pip install 'dbt-core~=1.11.0' 'dbt-duckdb~=1.11.0'" in err

@@ -38,7 +38,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from lotus_checks.config import load_config
+from lotus_checks.core.config import load_config
 from lotus_checks.engine import run
 from lotus_checks.sql.render import render_model
 from tests.builders import REFERENCE_TREE

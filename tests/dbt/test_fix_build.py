@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from lotus_checks.cli import main
-from lotus_checks.config import load_config
+from lotus_checks.core.config import load_config
 from tests.builders import CORE
 from tests.builders import git
 from tests.checks.test_coverage_fix import PROJECT

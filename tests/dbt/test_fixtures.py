@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from lotus_checks.config import load_config
+from lotus_checks.core.config import load_config
 from tests.builders import REFERENCE_TREE
 from tests.dbt.fixtures import duckdb_type
 from tests.dbt.fixtures import write_fixture_data

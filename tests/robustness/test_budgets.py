@@ -291,7 +291,7 @@ def test_deeply_nested_yaml_is_ll005_not_a_crash(lake: Path, text: str) -> None:
 
 def test_ordinary_yaml_still_uses_the_fast_loader() -> None:
     """The correct neighbour: a real sources file stays far below the bound (C loader)."""
-    from lotus_checks import loaders
+    from lotus_checks.core import loaders
     from tests.robustness.helpers import original
 
     text = original(SOURCES_YML).decode()

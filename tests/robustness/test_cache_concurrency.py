@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lotus_checks import cache as cache_module
-from lotus_checks.cache import Cache
+from lotus_checks.incremental import cache as cache_module
+from lotus_checks.incremental.cache import Cache
 from tests.robustness.helpers import CACHE_DIR
 from tests.robustness.helpers import Outcome
 from tests.robustness.helpers import assert_clean_end
@@ -96,7 +96,7 @@ def test_failed_entry_write_leaves_no_entry_and_no_temp_file(
     def failing_replace(src: str, dst: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("lotus_checks.fsutil.os.replace", failing_replace)
+    monkeypatch.setattr("lotus_checks.core.fsutil.os.replace", failing_replace)
     cache.put("ns", "ab" * 32, {"facts": [1, 2, 3]})  # swallowed: a cache is only an optimisation
     assert cache.get("ns", "ab" * 32) is None
     assert not list((tmp_path / "cache").rglob("*.tmp"))

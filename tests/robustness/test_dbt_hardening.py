@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from lotus_checks import dbt_crosscheck
-from lotus_checks.dbt_crosscheck import DbtView
+from lotus_checks.lake import dbt_parse
+from lotus_checks.lake.dbt_parse import DbtView
 from tests.conftest import check_tree
 from tests.robustness.helpers import CORE
 from tests.robustness.helpers import ORDERS_MODEL
@@ -49,7 +49,7 @@ def no_dbt(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         ran.append(str(project_dir))
         return DbtView(error="stand-in")
 
-    monkeypatch.setattr(dbt_crosscheck, "_parse", fake_parse)
+    monkeypatch.setattr(dbt_parse, "_parse", fake_parse)
     return ran
 
 
@@ -122,8 +122,8 @@ def test_target_path_outside_the_root_is_not_read(
     else:
         (lake / "orchestration" / "target").symlink_to(outside)
     opened: list[str] = []
-    real = dbt_crosscheck._read_manifest
-    monkeypatch.setattr(dbt_crosscheck, "_read_manifest",
+    real = dbt_parse._read_manifest
+    monkeypatch.setattr(dbt_parse, "_read_manifest",
                         lambda path, size: opened.append(str(path)) or real(path, size))
     ll308(lake)
     assert opened == []
@@ -141,8 +141,8 @@ def test_target_path_inside_the_root_is_still_reused(
     future = time.time() + 3600
     os.utime(target / "manifest.json", (future, future))
     opened: list[str] = []
-    real = dbt_crosscheck._read_manifest
-    monkeypatch.setattr(dbt_crosscheck, "_read_manifest",
+    real = dbt_parse._read_manifest
+    monkeypatch.setattr(dbt_parse, "_read_manifest",
                         lambda path, size: opened.append(str(path)) or real(path, size))
     ll308(lake)
     assert opened == [str(target / "manifest.json")]
@@ -179,8 +179,8 @@ def test_dbt_past_its_time_limit_is_killed_with_everything_it_started(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pid_file = tmp_path / "grandchild.pid"
-    monkeypatch.setattr(dbt_crosscheck, "PARSE_TIMEOUT", 1.0)
-    monkeypatch.setattr(dbt_crosscheck, "_RUNNER", (
+    monkeypatch.setattr(dbt_parse, "PARSE_TIMEOUT", 1.0)
+    monkeypatch.setattr(dbt_parse, "_RUNNER", (
         "import subprocess, sys, time\n"
         "child = subprocess.Popen(['sleep', '120'])\n"  # holds our stdout and stderr
         f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n"
@@ -188,7 +188,7 @@ def test_dbt_past_its_time_limit_is_killed_with_everything_it_started(
     ))
     started = time.monotonic()
     with no_hang(60):
-        outcome = dbt_crosscheck._run_dbt(["parse"], tmp_path)
+        outcome = dbt_parse._run_dbt(["parse"], tmp_path)
     assert time.monotonic() - started < 15
     assert outcome == {"error": "dbt parse did not finish within 1 s"}
     grandchild = int(pid_file.read_text())
@@ -202,10 +202,10 @@ def test_dbt_past_its_time_limit_is_killed_with_everything_it_started(
 def test_secret_values_and_redaction() -> None:
     environ = {"DB_TOKEN": "abcd", "DBT_ENV_SECRET_X": "hush", "PLAIN": "production-eu",
                "SHORT": "prod", "HOME": "/home/someone", "LC_ALL": "C.UTF-8", "EMPTY_KEY": "   "}
-    secrets = dbt_crosscheck.secret_values(environ)
+    secrets = dbt_parse.secret_values(environ)
     assert sorted(name for _value, name in secrets) == ["DBT_ENV_SECRET_X", "DB_TOKEN", "PLAIN"]
     text = "tags ['abcd', 'production-eu', 'prod'] in /home/someone/x and hush"
-    assert dbt_crosscheck.redact(text, secrets) == (
+    assert dbt_parse.redact(text, secrets) == (
         "tags ['${DB_TOKEN}', '${PLAIN}', 'prod'] in /home/someone/x and ${DBT_ENV_SECRET_X}"
     )
 
@@ -214,7 +214,7 @@ def test_env_var_value_in_a_dbt_error_is_redacted(
     lake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LOTUS_TEST_TOKEN", SECRET)
-    monkeypatch.setattr(dbt_crosscheck, "_run_dbt",
+    monkeypatch.setattr(dbt_parse, "_run_dbt",
                         lambda args, work: {"error": f"Compilation Error: bad value {SECRET}"})
     found = ll308(lake)
     assert found == [(PROJECT, "dbt parse fails: Compilation Error: bad value ${LOTUS_TEST_TOKEN}")]
@@ -239,7 +239,7 @@ def test_env_var_value_dbt_resolved_into_a_tag_is_redacted_end_to_end(
     assert "${LOTUS_TEST_TOKEN}" in found[0].message
     assert not any(SECRET in f.message + f.hint for f in result.findings)
     cache = lake / ".lotus_check_cache"
-    assert not list((cache / dbt_crosscheck.CACHE_NAMESPACE).glob("**/*.json"))
+    assert not list((cache / dbt_parse.CACHE_NAMESPACE).glob("**/*.json"))
     for entry in cache.rglob("*"):
         if entry.is_file():
             assert SECRET.encode() not in entry.read_bytes(), entry

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from lotus_checks import fsutil
+from lotus_checks.core import fsutil
 from tests.robustness.helpers import CATALOG
 from tests.robustness.helpers import CORE
 from tests.robustness.helpers import ORDERS_CONFIG
@@ -116,8 +116,8 @@ def test_fix_without_faults_writes_the_new_bytes(lake: Path, tmp_path: Path) -> 
 KILLED_FIX = textwrap.dedent(
     """
     import os, signal, sys
-    from lotus_checks import fsutil
     from lotus_checks.cli import main
+    from lotus_checks.core import fsutil
 
     real_replace = os.replace
     kill_at = int(sys.argv[2])

@@ -29,10 +29,10 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from lotus_checks.loaders import LoadError
-from lotus_checks.loaders import parse_json
-from lotus_checks.loaders import parse_yaml
-from lotus_checks.loaders import read_text
+from lotus_checks.core.loaders import LoadError
+from lotus_checks.core.loaders import parse_json
+from lotus_checks.core.loaders import parse_yaml
+from lotus_checks.core.loaders import read_text
 
 from tests.robustness.helpers import CACHE_DIR
 from tests.robustness.helpers import CATALOG

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from lotus_checks import generator as generator_module
-from lotus_checks.contain import tree_state
+from lotus_checks.lake import generator as generator_module
+from lotus_checks.lake.contain import tree_state
 from tests.robustness.helpers import CATALOG
 from tests.robustness.helpers import GENERATOR
 from tests.robustness.helpers import SOURCES
@@ -351,7 +351,7 @@ def test_setsid_children_are_killed_at_the_time_limit(
 
 LOTUS_CHECK = (
     "import sys\n"
-    "from lotus_checks import generator\n"
+    "from lotus_checks.lake import generator\n"
     "generator.USE_NAMESPACES = sys.argv[1] == 'namespaces'\n"
     "from lotus_checks.cli import main\n"
     "raise SystemExit(main(sys.argv[2:]))\n"
@@ -596,7 +596,7 @@ def test_a_fix_that_fails_halfway_names_the_file_and_what_was_rewritten(
             (other / path.name).write_bytes(path.read_bytes())
     drift(lake)
     drift(lake, f"{second}/_catalog.json")
-    from lotus_checks import fsutil
+    from lotus_checks.core import fsutil
 
     real = fsutil.atomic_write
     calls: list[Path] = []

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lotus_checks import gitutil
+from lotus_checks.adoption import gitutil
 from tests.builders import git
 from tests.builders import git_init
 from tests.robustness.helpers import ORDERS_MODEL

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.finding import printable
-from lotus_checks.finding import utf8_safe
-from lotus_checks.report import MAX_PER_FILE
-from lotus_checks.report import shown
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.finding import printable
+from lotus_checks.core.finding import utf8_safe
+from lotus_checks.output.report import MAX_PER_FILE
+from lotus_checks.output.report import shown
 from tests.robustness.helpers import ORDERS_MODEL
 from tests.robustness.helpers import STREAMS
 from tests.robustness.helpers import build_lake

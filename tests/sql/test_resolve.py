@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
-from lotus_checks.loaders import LineIndex
+from lotus_checks.core.loaders import LineIndex
 from lotus_checks.sql.facts import PathStep
 from lotus_checks.sql.facts import sql_facts
 from lotus_checks.sql.resolve import resolve

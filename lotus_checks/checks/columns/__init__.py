@@ -32,10 +32,10 @@ from lotus_checks.checks.columns.subqueries import check_aggregates
 from lotus_checks.checks.input import LL003
 from lotus_checks.checks.input import LL004
 from lotus_checks.checks.input import LL008
-from lotus_checks.context import CheckContext
-from lotus_checks.finding import Finding
-from lotus_checks.repo import Model
-from lotus_checks.repo import Stream
+from lotus_checks.core.context import CheckContext
+from lotus_checks.core.finding import Finding
+from lotus_checks.repo.model import Model
+from lotus_checks.repo.model import Stream
 from lotus_checks.sql.facts import Rendering
 
 RULES = (LL401, LL402, LL403, LL404, LL405, LL406, LL407, LL408, LL409, LL410)

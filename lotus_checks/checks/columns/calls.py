@@ -10,10 +10,10 @@ from lotus_checks.checks.columns.hints import did_you_mean
 from lotus_checks.checks.columns.relations import Place
 from lotus_checks.checks.columns.relations import Schemas
 from lotus_checks.checks.input import LL004
-from lotus_checks.finding import Finding
-from lotus_checks.repo import Model
-from lotus_checks.repo import Stream
-from lotus_checks.rules import Rule
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.rules import Rule
+from lotus_checks.repo.model import Model
+from lotus_checks.repo.model import Stream
 from lotus_checks.sql.facts import Call
 from lotus_checks.sql.facts import Relation
 from lotus_checks.sql.raw_paths import brace_alternatives

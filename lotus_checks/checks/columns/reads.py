@@ -6,22 +6,22 @@ from __future__ import annotations
 from typing import Any
 from collections.abc import Iterator
 
-from lotus_checks.catalog_schema import is_field_map
 from lotus_checks.checks.columns.hints import columns_hint
 from lotus_checks.checks.columns.hints import did_you_mean
 from lotus_checks.checks.columns.relations import AIRBYTE_COLUMNS
 from lotus_checks.checks.columns.relations import DLT_COLUMNS
 from lotus_checks.checks.columns.relations import HIVE_COLUMNS
-from lotus_checks.checks.columns.relations import RelationView
 from lotus_checks.checks.columns.relations import Place
+from lotus_checks.checks.columns.relations import RelationView
 from lotus_checks.checks.columns.relations import Schemas
 from lotus_checks.checks.columns.subqueries import binding
 from lotus_checks.checks.columns.subqueries import correlated
 from lotus_checks.checks.columns.subqueries import hidden_by
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.repo import Model
-from lotus_checks.rules import Rule
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.rules import Rule
+from lotus_checks.lake.catalog_schema import is_field_map
+from lotus_checks.repo.model import Model
 from lotus_checks.sql.facts import ColumnRead
 from lotus_checks.sql.facts import Origin
 

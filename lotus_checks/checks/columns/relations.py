@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lotus_checks.checks.coverage.conventions import Conventions
-from lotus_checks.context import CheckContext
-from lotus_checks.repo import Model
-from lotus_checks.repo import Stream
+from lotus_checks.core.context import CheckContext
+from lotus_checks.repo.model import Model
+from lotus_checks.repo.model import Stream
 from lotus_checks.sql.facts import ModelFacts
 from lotus_checks.sql.facts import Relation
 from lotus_checks.sql.raw_paths import is_runtime_value

@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 from lotus_checks.checks.columns.hints import did_you_mean
 from lotus_checks.checks.columns.relations import RelationView
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.repo import Model
-from lotus_checks.rules import Rule
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.rules import Rule
+from lotus_checks.repo.model import Model
 from lotus_checks.sql.facts import Aggregate
 from lotus_checks.sql.facts import ColumnRead
 from lotus_checks.sql.facts import Origin

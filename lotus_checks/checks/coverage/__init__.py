@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from lotus_checks import dbt_crosscheck
 from lotus_checks.checks.coverage.conventions import Conventions
 from lotus_checks.checks.coverage.fix import fix
 from lotus_checks.checks.coverage.lake import Lake
@@ -31,14 +30,12 @@ from lotus_checks.checks.coverage.sources import check_dbt_sources
 from lotus_checks.checks.coverage.terraform import LL307
 from lotus_checks.checks.coverage.terraform import check_terraform
 from lotus_checks.checks.coverage.terraform import terraform_in_scope
-from lotus_checks.context import CheckContext
-from lotus_checks.dbt_crosscheck import LL308
-from lotus_checks.finding import Finding
+from lotus_checks.core.context import CheckContext
+from lotus_checks.core.finding import Finding
 
 __all__ = ["RULES", "Conventions", "check", "fix"]
 
-# LL308 (dbt's own parse disagrees with the static view) runs only with --dbt.
-RULES = (LL301, LL302, LL303, LL304, LL305, LL306, LL307, LL308)
+RULES = (LL301, LL302, LL303, LL304, LL305, LL306, LL307)
 
 
 def check(ctx: CheckContext) -> Iterator[Finding]:
@@ -55,5 +52,3 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
         yield from check_orphan_models(lake)
     if ctx.enabled("LL304"):
         yield from check_model_paths(lake)
-    if ctx.use_dbt:
-        yield from dbt_crosscheck.check(ctx)

@@ -7,8 +7,8 @@ from functools import cached_property
 from lotus_checks.checks.coverage.lake import Lake
 from lotus_checks.checks.coverage.models import names_stream_models
 from lotus_checks.checks.coverage.models import stream_model_gaps
-from lotus_checks.context import CheckContext
-from lotus_checks.repo import Model
+from lotus_checks.core.context import CheckContext
+from lotus_checks.repo.model import Model
 
 
 class Conventions:

@@ -20,8 +20,8 @@ from lotus_checks.checks.coverage.models import streams_without_model
 from lotus_checks.checks.coverage.models import tagged_under_another_name
 from lotus_checks.checks.coverage.models import untagged_models
 from lotus_checks.checks.coverage.sources import undeclared_streams
-from lotus_checks.context import CheckContext
-from lotus_checks.repo import Stream
+from lotus_checks.core.context import CheckContext
+from lotus_checks.repo.model import Stream
 
 
 def fix(ctx: CheckContext) -> dict[str, bytes]:
@@ -63,8 +63,8 @@ def fix(ctx: CheckContext) -> dict[str, bytes]:
 
 def _model_paths_edit(lake: Lake, current: Callable[[str], str | None]) -> tuple[str, str] | None:
     """dbt_project.yml with every uncovered model folder added to its model-paths."""
-    from lotus_checks.dbt_project import relative_to_project
     from lotus_checks.checks.coverage.edits import append_to_yaml_list
+    from lotus_checks.core.dbt_project import relative_to_project
 
     found = uncovered_folders(lake)
     if found is None or found.paths.key is None:

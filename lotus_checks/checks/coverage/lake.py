@@ -11,17 +11,17 @@ from functools import cached_property
 from typing import Any
 from collections.abc import Iterator
 
-from lotus_checks.context import CheckContext
-from lotus_checks.dagster_code import DYNAMIC
-from lotus_checks.dagster_code import DagsterCode
-from lotus_checks.dagster_code import read_dagster_code
-from lotus_checks.dagster_code import selectors
-from lotus_checks.finding import Finding
-from lotus_checks.repo import Model
-from lotus_checks.repo import Stream
-from lotus_checks.rules import Rule
-from lotus_checks.sql.facts import UNKNOWN_COVERAGE
+from lotus_checks.core.context import CheckContext
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.rules import Rule
+from lotus_checks.lake.dagster_code import DYNAMIC
+from lotus_checks.lake.dagster_code import DagsterCode
+from lotus_checks.lake.dagster_code import read_dagster_code
+from lotus_checks.lake.dagster_code import selectors
+from lotus_checks.repo.model import Model
+from lotus_checks.repo.model import Stream
 from lotus_checks.sql.facts import CoverageView
+from lotus_checks.sql.facts import UNKNOWN_COVERAGE
 
 # The per-stream model is `int_<source>__<stream>`; marts (fct_/dim_) have no stream.
 STREAM_MODEL_PREFIX = "int_"
@@ -222,7 +222,7 @@ class Lake:
 
     def _configured_tags(self, model: Model) -> tuple[str, ...]:
         """Tags dbt adds from dbt_project.yml `models:` and YAML properties files."""
-        from lotus_checks.dbt_project import project_tags
+        from lotus_checks.core.dbt_project import project_tags
 
         tags = self._property_tags.get(model.name, ())
         if self.dbt_project is not None:
@@ -233,7 +233,7 @@ class Lake:
     @cached_property
     def dbt_project(self) -> tuple[Any, tuple[str, ...]] | None:
         """(data, model folders) of dbt_project.yml; None when it is missing or unusable."""
-        from lotus_checks.dbt_project import model_paths
+        from lotus_checks.core.dbt_project import model_paths
 
         project = self.config.dbt_project
         if not self.repo.is_file(project):
@@ -244,7 +244,7 @@ class Lake:
 
     @cached_property
     def _property_tags(self) -> dict[str, tuple[str, ...]]:
-        from lotus_checks.dbt_project import property_tags
+        from lotus_checks.core.dbt_project import property_tags
 
         out: dict[str, tuple[str, ...]] = {}
         for path in self.repo.model_yaml_files:

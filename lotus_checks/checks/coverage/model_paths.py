@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from lotus_checks.checks.coverage.lake import Lake
-from lotus_checks.finding import Finding
-from lotus_checks.repo import Model
-from lotus_checks.rules import Rule
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.rules import Rule
+from lotus_checks.repo.model import Model
 
 LL304 = Rule(
     "LL304",
@@ -48,8 +48,8 @@ class Uncovered(NamedTuple):
 
 def uncovered_folders(lake: Lake) -> Uncovered | None:
     """The model folders dbt_project.yml leaves out; None when there is no usable one."""
-    from lotus_checks.dbt_project import covers
-    from lotus_checks.dbt_project import model_paths
+    from lotus_checks.core.dbt_project import covers
+    from lotus_checks.core.dbt_project import model_paths
 
     project = lake.config.dbt_project
     if not lake.repo.is_file(project):
@@ -68,7 +68,7 @@ def uncovered_folders(lake: Lake) -> Uncovered | None:
 
 
 def check_model_paths(lake: Lake) -> Iterator[Finding]:
-    from lotus_checks.dbt_project import relative_to_project
+    from lotus_checks.core.dbt_project import relative_to_project
 
     found = uncovered_folders(lake)
     if found is None:

@@ -7,15 +7,15 @@ import re
 from dataclasses import replace
 from collections.abc import Iterator
 
+from lotus_checks.checks.coverage.lake import Lake
 from lotus_checks.checks.coverage.lake import MART_PREFIXES
 from lotus_checks.checks.coverage.lake import STREAM_MODEL_PREFIX
-from lotus_checks.checks.coverage.lake import Lake
 from lotus_checks.checks.coverage.lake import did_you_mean
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.repo import Model
-from lotus_checks.repo import Stream
-from lotus_checks.rules import Rule
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.rules import Rule
+from lotus_checks.repo.model import Model
+from lotus_checks.repo.model import Stream
 
 LL302 = Rule(
     "LL302",

@@ -9,10 +9,10 @@ from lotus_checks.checks.coverage.lake import DbtSource
 from lotus_checks.checks.coverage.lake import Lake
 from lotus_checks.checks.coverage.lake import Place
 from lotus_checks.checks.coverage.lake import did_you_mean
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.repo import Stream
-from lotus_checks.rules import Rule
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.rules import Rule
+from lotus_checks.repo.model import Stream
 
 LL301 = Rule(
     "LL301",

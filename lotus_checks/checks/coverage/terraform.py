@@ -10,10 +10,10 @@ from collections.abc import Iterator
 
 from lotus_checks.checks.coverage.lake import Lake
 from lotus_checks.checks.coverage.lake import Place
-from lotus_checks.context import CheckContext
-from lotus_checks.finding import Finding
-from lotus_checks.repo import CATALOG_NAME
-from lotus_checks.rules import Rule
+from lotus_checks.core.context import CheckContext
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.rules import Rule
+from lotus_checks.repo.model import CATALOG_NAME
 
 LL307 = Rule(
     "LL307",
@@ -50,7 +50,7 @@ class _Connection:
 
 def check_terraform(lake: Lake) -> Iterator[Finding]:
     from lotus_checks.checks.input import LL007
-    from lotus_checks.terraform import HclError
+    from lotus_checks.lake.terraform import HclError
 
     parsed = []
     # Unreadable files are left out: reported by the repo as LL0xx.
@@ -77,7 +77,7 @@ def terraform_in_scope(ctx: CheckContext) -> bool:
 
 
 def _missing_paths(lake: Lake, parsed: list[tuple[str, Any]]) -> Iterator[Finding]:
-    from lotus_checks.terraform import resolve
+    from lotus_checks.lake.terraform import resolve
 
     for path, hcl in parsed:
         module = posixpath.dirname(path)
@@ -112,7 +112,7 @@ def _path_hint(lake: Lake, module: str, target: str) -> str:
 
 
 def _connections(parsed: list[tuple[str, Any]]) -> list[_Connection]:
-    from lotus_checks.terraform import resolve_glob
+    from lotus_checks.lake.terraform import resolve_glob
 
     out = []
     for path, hcl in parsed:

@@ -31,12 +31,12 @@ from lotus_checks.checks.stream_config.source import against_source
 from lotus_checks.checks.stream_config.source import missing_source_schema
 from lotus_checks.checks.stream_config.stream import AIRBYTE
 from lotus_checks.checks.stream_config.stream import StreamFile
-from lotus_checks.context import CheckContext
-from lotus_checks.finding import Finding
-from lotus_checks.repo import Stream
+from lotus_checks.core.context import CheckContext
+from lotus_checks.core.finding import Finding
+from lotus_checks.repo.model import Stream
 
 if TYPE_CHECKING:
-    from lotus_checks.terraform import KeyReader
+    from lotus_checks.lake.terraform import KeyReader
 
 __all__ = ["RULES", "check"]
 

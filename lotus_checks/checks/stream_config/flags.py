@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 from lotus_checks.checks.stream_config.rules import LL509
 from lotus_checks.checks.stream_config.rules import LL510
 from lotus_checks.checks.stream_config.stream import StreamFile
-from lotus_checks.finding import Finding
+from lotus_checks.core.finding import Finding
 
 if TYPE_CHECKING:
-    from lotus_checks.terraform import KeyReader
+    from lotus_checks.lake.terraform import KeyReader
 
 
 def flags(config: StreamFile) -> Iterator[Finding]:

@@ -7,7 +7,6 @@ import difflib
 from collections.abc import Iterator
 from typing import Any
 
-from lotus_checks.catalog_schema import nested_fields
 from lotus_checks.checks.stream_config.rules import LL501
 from lotus_checks.checks.stream_config.rules import LL502
 from lotus_checks.checks.stream_config.rules import LL503
@@ -19,8 +18,9 @@ from lotus_checks.checks.stream_config.stream import DLT
 from lotus_checks.checks.stream_config.stream import EQUIVALENT_MODE
 from lotus_checks.checks.stream_config.stream import SYNC_MODES
 from lotus_checks.checks.stream_config.stream import StreamFile
-from lotus_checks.finding import Finding
-from lotus_checks.loaders import JsonPath
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.loaders import JsonPath
+from lotus_checks.lake.catalog_schema import nested_fields
 
 # Keys an Airbyte stream config must have: the generator writes them into the catalog entry.
 AIRBYTE_KEYS = ("sync_mode", "destination_sync_mode")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lotus_checks.finding import Severity
-from lotus_checks.rules import Rule
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.rules import Rule
 
 LL501 = Rule(
     "LL501",

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 from lotus_checks.checks.stream_config.rules import LL501
 from lotus_checks.checks.stream_config.rules import LL511
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.loaders import JsonDoc
-from lotus_checks.loaders import JsonPath
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.loaders import JsonDoc
+from lotus_checks.core.loaders import JsonPath
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError

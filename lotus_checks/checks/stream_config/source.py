@@ -7,9 +7,6 @@ import difflib
 from collections.abc import Iterator
 from typing import Any
 
-from lotus_checks.catalog_schema import JSON_TYPES
-from lotus_checks.catalog_schema import is_definition
-from lotus_checks.catalog_schema import is_field_map
 from lotus_checks.checks.stream_config.modes import valid_modes
 from lotus_checks.checks.stream_config.rules import LL504
 from lotus_checks.checks.stream_config.rules import LL505
@@ -17,8 +14,11 @@ from lotus_checks.checks.stream_config.rules import LL506
 from lotus_checks.checks.stream_config.rules import LL512
 from lotus_checks.checks.stream_config.stream import DLT
 from lotus_checks.checks.stream_config.stream import StreamFile
-from lotus_checks.finding import Finding
-from lotus_checks.loaders import JsonPath
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.loaders import JsonPath
+from lotus_checks.lake.catalog_schema import JSON_TYPES
+from lotus_checks.lake.catalog_schema import is_definition
+from lotus_checks.lake.catalog_schema import is_field_map
 
 
 def missing_source_schema(config: StreamFile, sources: str) -> Finding:

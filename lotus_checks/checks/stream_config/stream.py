@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from lotus_checks.finding import Severity
-from lotus_checks.loaders import JsonDoc
-from lotus_checks.loaders import JsonPath
-from lotus_checks.repo import Stream
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.loaders import JsonDoc
+from lotus_checks.core.loaders import JsonPath
+from lotus_checks.repo.model import Stream
 
 AIRBYTE = "airbyte"
 DLT = "dlt"

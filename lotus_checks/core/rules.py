@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
 
 FAMILIES = {
     "LL0": "input",

@@ -29,11 +29,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lotus_checks.cache import Cache
-from lotus_checks.config import Config
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.repo import Repo
+from lotus_checks.core.config import Config
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
+from lotus_checks.incremental.cache import Cache
+from lotus_checks.repo.model import Repo
 
 STORE_VERSION = 4
 NAMESPACE = "result"
@@ -123,7 +123,7 @@ def environment_key(config: Config, use_dbt: bool) -> str:
     from lotus_checks import __version__
 
     parts = [str(STORE_VERSION), __version__, sys.version, repr(config), repr(use_dbt),
-             package_digest(Path(__file__).resolve().parent)]
+             package_digest(Path(__file__).resolve().parents[1])]
     # The generator sees these variables (generator-env): its catalogs may depend on them.
     for name in config.generator_env:
         value = os.environ.get(name)

@@ -14,12 +14,12 @@ from typing import TextIO
 from urllib.parse import quote
 
 from lotus_checks import __version__
-from lotus_checks.finding import RunResult
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
-from lotus_checks.finding import printable
-from lotus_checks.finding import utf8_safe
-from lotus_checks.rules import Rule
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import RunResult
+from lotus_checks.core.finding import Severity
+from lotus_checks.core.finding import printable
+from lotus_checks.core.finding import utf8_safe
+from lotus_checks.core.rules import Rule
 
 INFORMATION_URI = "https://github.com/lotus-lake/lotus-checks"
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -200,8 +200,8 @@ def _source_line(root: Path, finding: Finding, cache: dict[str, list[str] | None
     if finding.line is None:
         return None
     if finding.path not in cache:
-        from lotus_checks.loaders import LoadError
-        from lotus_checks.loaders import read_text
+        from lotus_checks.core.loaders import LoadError
+        from lotus_checks.core.loaders import read_text
 
         try:
             # Through the loaders' reader: never blocks on a FIFO, never reads past the limit.

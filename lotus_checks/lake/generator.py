@@ -40,16 +40,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from collections.abc import Callable
 
-from lotus_checks.store import content_key
-from lotus_checks.contain import SKIPPED_NAMES
-from lotus_checks.contain import tree_state
-from lotus_checks.fsutil import write_all
-from lotus_checks.loaders import LoadError
-from lotus_checks.loaders import file_kind
-from lotus_checks.loaders import read_bytes_and_stat
+from lotus_checks.core.fsutil import write_all
+from lotus_checks.core.loaders import LoadError
+from lotus_checks.core.loaders import file_kind
+from lotus_checks.core.loaders import read_bytes_and_stat
+from lotus_checks.core.store import content_key
+from lotus_checks.lake.contain import SKIPPED_NAMES
+from lotus_checks.lake.contain import tree_state
 
 if TYPE_CHECKING:
-    from lotus_checks.store import Store
+    from lotus_checks.core.store import Store
 
 # What the generator writes in each source folder of the streams folder.
 CATALOG_NAME = "_catalog.json"

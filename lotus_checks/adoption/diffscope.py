@@ -11,8 +11,8 @@ Terraform folder) checks the whole repo.
 
 from __future__ import annotations
 
-from lotus_checks.config import Config
-from lotus_checks.repo import Repo
+from lotus_checks.core.config import Config
+from lotus_checks.repo.model import Repo
 
 CONFIG_FILES = ("lotus-check.toml", "pyproject.toml")
 

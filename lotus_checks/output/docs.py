@@ -1,15 +1,15 @@
-"""Generate docs/rules.md from the rules themselves: `python -m lotus_checks.docs > docs/rules.md`.
+"""Generate docs/rules.md from the rules themselves: `python -m lotus_checks.output.docs > docs/rules.md`.
 
 A test keeps the committed file in step, so the reference can't drift from the code."""
 
 from __future__ import annotations
 
 from lotus_checks.checks import all_rules
-from lotus_checks.explain import render_rule
+from lotus_checks.output.explain import render_rule
 
 HEADER = """# Rule reference
 
-Generated from the rule definitions by `python -m lotus_checks.docs > docs/rules.md`; do not edit
+Generated from the rule definitions by `python -m lotus_checks.output.docs > docs/rules.md`; do not edit
 by hand. `lotus-check explain CODE` prints the same text for one rule.
 
 Codes are `LL` + three digits, grouped by family. Select or ignore them by prefix

@@ -7,9 +7,9 @@ import fnmatch
 import re
 from dataclasses import replace
 
-from lotus_checks.config import Config
-from lotus_checks.finding import Finding
-from lotus_checks.finding import Severity
+from lotus_checks.core.config import Config
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import Severity
 
 # `-- noqa` / `-- noqa: LL401, LL4` in SQL; the same after `#` in YAML, Terraform and Python.
 _NOQA = {

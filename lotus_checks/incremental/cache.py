@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from lotus_checks.fsutil import atomic_write
-from lotus_checks.store import Store
-from lotus_checks.store import content_key
+from lotus_checks.core.fsutil import atomic_write
+from lotus_checks.core.store import Store
+from lotus_checks.core.store import content_key
 
 __all__ = ["Cache", "Store", "content_key"]
 
@@ -37,8 +37,8 @@ class Cache:
     def get(self, namespace: str, key: str) -> Any | None:
         if self.folder is None:
             return None
-        from lotus_checks.loaders import LoadError
-        from lotus_checks.loaders import read_text
+        from lotus_checks.core.loaders import LoadError
+        from lotus_checks.core.loaders import read_text
 
         try:
             # Through the loaders' reader: a FIFO in place of an entry must not block the run.

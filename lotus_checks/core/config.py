@@ -164,9 +164,9 @@ def _exists(root: Path, value: Any) -> bool:
 def _complete_layout(config: Config, table: dict[str, Any], file: Path | None) -> Config:
     """Detect the layout keys the table leaves out (see layout.py), and note every key's
     origin."""
-    from lotus_checks.layout import AmbiguousLayout
-    from lotus_checks.layout import Detected
-    from lotus_checks.layout import detect
+    from lotus_checks.core.layout import AmbiguousLayout
+    from lotus_checks.core.layout import Detected
+    from lotus_checks.core.layout import detect
 
     # A key is detected only when the config leaves it out and its default is not there: the
     # default layout stays what the docs say it is, whatever else the tree holds. The model
@@ -273,8 +273,8 @@ MAX_CONFIG_BYTES = 1_000_000
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
-    from lotus_checks.loaders import LoadError
-    from lotus_checks.loaders import read_bytes
+    from lotus_checks.core.loaders import LoadError
+    from lotus_checks.core.loaders import read_bytes
 
     if not os.path.exists(path):
         raise ConfigError(f"config file {path} does not exist")

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 
-from lotus_checks.cache import Cache
-from lotus_checks.repo import FACTS_NAMESPACE
-from lotus_checks.repo import Model
-from lotus_checks.repo import Repo
+from lotus_checks.incremental.cache import Cache
+from lotus_checks.repo.model import FACTS_NAMESPACE
+from lotus_checks.repo.model import Model
+from lotus_checks.repo.model import Repo
 
 # Below this many models to compute, a pool's start-up (forking, importing sqlglot in each
 # worker on spawn platforms) costs more than it saves.

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 from typing import TextIO
 
-from lotus_checks.config import LAYOUT_KEYS
-from lotus_checks.config import Config
-from lotus_checks.config import ConfigError
-from lotus_checks.config import find_root
-from lotus_checks.config import load_config
-from lotus_checks.config import resolved_settings
+from lotus_checks.core.config import Config
+from lotus_checks.core.config import ConfigError
+from lotus_checks.core.config import LAYOUT_KEYS
+from lotus_checks.core.config import find_root
+from lotus_checks.core.config import load_config
+from lotus_checks.core.config import resolved_settings
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -119,7 +119,7 @@ def init(root: Path) -> tuple[Path, str]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot add {TABLE} to {pyproject} ({exc}); put the settings in "
                           f"{OWN_FILE} instead") from None
-    from lotus_checks.fsutil import atomic_write
+    from lotus_checks.core.fsutil import atomic_write
 
     atomic_write(pyproject, new)
     return pyproject, body
@@ -137,7 +137,7 @@ def _create(path: Path, data: bytes) -> None:
     """Write a new file whole, or not at all, and never over one that appeared meanwhile: the
     bytes go to a temporary file that is then linked under the final name (which fails if the
     name exists)."""
-    from lotus_checks.fsutil import atomic_write
+    from lotus_checks.core.fsutil import atomic_write
 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     atomic_write(tmp, data)
@@ -146,7 +146,7 @@ def _create(path: Path, data: bytes) -> None:
     except FileExistsError:
         raise ConfigError(f"{path} already exists; edit it instead") from None
     except OSError:  # a file system without hard links: create it exclusively instead
-        from lotus_checks.fsutil import write_all
+        from lotus_checks.core.fsutil import write_all
 
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)

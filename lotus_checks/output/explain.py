@@ -7,8 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from lotus_checks.checks import all_rules
-from lotus_checks.rules import RETIRED
-from lotus_checks.rules import Rule
+from lotus_checks.core.rules import RETIRED
+from lotus_checks.core.rules import Rule
 
 
 def main(argv: Sequence[str]) -> int:

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from lotus_checks.config import Config
+from lotus_checks.core.config import Config
 
 if TYPE_CHECKING:
-    from lotus_checks.repo import Repo
+    from lotus_checks.repo.model import Repo
 
 
 def no_progress(done: int, total: int) -> None:

@@ -370,9 +370,9 @@ def _terraform_folders(root: Path, tree: _Tree) -> list[str]:
 
 def _model_folders(root: Path, tree: _Tree, project: str, sources: set[str],
                    layers: tuple[str, ...]) -> list[str]:
-    from lotus_checks.dbt_project import model_paths
-    from lotus_checks.loaders import LoadError
-    from lotus_checks.loaders import parse_yaml
+    from lotus_checks.core.dbt_project import model_paths
+    from lotus_checks.core.loaders import LoadError
+    from lotus_checks.core.loaders import parse_yaml
 
     text = tree.read(root, project, "dbt")
     data = _path_keys(text) if text is not None else None

@@ -18,25 +18,25 @@ from typing import Any
 from collections.abc import Callable
 from typing import TypeVar
 
-from lotus_checks.config import Config
-from lotus_checks.dbt_project import SKIPPED_FOLDERS
-from lotus_checks.generator import CATALOG_NAME
-from lotus_checks.loaders import JsonDoc
-from lotus_checks.loaders import LoadError
-from lotus_checks.loaders import YamlDoc
-from lotus_checks.loaders import parse_json
-from lotus_checks.loaders import decode_text
-from lotus_checks.loaders import parse_yaml
-from lotus_checks.loaders import read_bytes_and_stat
+from lotus_checks.core.config import Config
+from lotus_checks.core.dbt_project import SKIPPED_FOLDERS
+from lotus_checks.core.loaders import JsonDoc
+from lotus_checks.core.loaders import LoadError
+from lotus_checks.core.loaders import YamlDoc
+from lotus_checks.core.loaders import decode_text
+from lotus_checks.core.loaders import parse_json
+from lotus_checks.core.loaders import parse_yaml
+from lotus_checks.core.loaders import read_bytes_and_stat
+from lotus_checks.lake.generator import CATALOG_NAME
 
 if TYPE_CHECKING:
-    from lotus_checks.store import Store
-    from lotus_checks.generator import GeneratorRun
+    from lotus_checks.core.store import Store
+    from lotus_checks.lake.generator import GeneratorRun
+    from lotus_checks.lake.terraform import HclError
+    from lotus_checks.lake.terraform import HclFile
+    from lotus_checks.lake.terraform import KeyReader
     from lotus_checks.sql.facts import CoverageView
     from lotus_checks.sql.facts import ModelFacts
-    from lotus_checks.terraform import HclError
-    from lotus_checks.terraform import HclFile
-    from lotus_checks.terraform import KeyReader
 
 T = TypeVar("T")
 
@@ -343,7 +343,7 @@ class Repo:
 
             variables = json.dumps(self.project_vars(), sort_keys=True, default=str)
             self._facts_salt = (versions(), variables)
-        from lotus_checks.store import content_key
+        from lotus_checks.core.store import content_key
 
         return content_key(*self._facts_salt, model.name, text)
 
@@ -433,8 +433,8 @@ class Repo:
         """Each readable `.tf` file, parsed (or its syntax error); unreadable ones are load
         problems and left out."""
         if self._terraform is None:
-            from lotus_checks.terraform import HclError
-            from lotus_checks.terraform import parse_hcl_cached
+            from lotus_checks.lake.terraform import HclError
+            from lotus_checks.lake.terraform import parse_hcl_cached
 
             parsed: dict[str, HclFile | HclError] = {}
             for path in self.terraform_files:
@@ -452,7 +452,7 @@ class Repo:
         """The Terraform resources that depend on the stream config key `key`
         (terraform.key_readers); none when no `.tf` file mentions it."""
         if key not in self._key_readers:
-            from lotus_checks.terraform import key_readers
+            from lotus_checks.lake.terraform import key_readers
 
             texts = {path: text for path in self.terraform_files
                      if (text := self.text(path)) is not None}
@@ -465,8 +465,8 @@ class Repo:
         (generator.py); a failed run, or one the tree changed during, makes the run's result
         depend on more than the files."""
         if self._generator is None:
-            from lotus_checks.generator import Layout
-            from lotus_checks.generator import run_generator
+            from lotus_checks.lake.generator import Layout
+            from lotus_checks.lake.generator import run_generator
 
             config = self.config
             layout = Layout(config.root, config.generator, config.streams, config.sources,

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from dataclasses import replace
 from pathlib import Path
 
-from lotus_checks.finding import RunResult
-from lotus_checks.finding import Finding
-from lotus_checks.fsutil import atomic_write
+from lotus_checks.core.finding import Finding
+from lotus_checks.core.finding import RunResult
+from lotus_checks.core.fsutil import atomic_write
 
 FORMAT_KEY = "lotus-check-baseline"
 FORMAT_VERSION = 1

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from collections.abc import Iterator
 
 if TYPE_CHECKING:
-    from lotus_checks.store import Store
+    from lotus_checks.core.store import Store
 
 # Terraform functions whose first argument is a path read at plan time. `fileexists` is left out
 # on purpose: it is how a configuration asks whether a file is there.
@@ -266,7 +266,7 @@ def parse_hcl_cached(text: str, cache: Store | None) -> HclFile:
     if cache is None:
         return parse_hcl(text)
     from lotus_checks import __version__
-    from lotus_checks.store import content_key
+    from lotus_checks.core.store import content_key
 
     key = content_key(CACHE_FORMAT, __version__, text)
     hit = cache.get(CACHE_NAMESPACE, key)

@@ -1,0 +1,1 @@
+"""What users read: reporters, `explain`, the generated rule docs, the progress line."""
