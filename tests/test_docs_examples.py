@@ -187,6 +187,10 @@ def test_every_python_script_and_file_the_docs_name_exists(docs_tree: Path) -> N
             argv = shlex.split(command)
             if argv[0] in ("cat", "vim"):
                 assert (docs_tree / argv[1]).is_file(), f"{where}: {command}"
+            elif argv[0] in ("python", "python3") and argv[1].startswith("bench/"):
+                # The benchmarks take minutes (bench/README.md; tests/test_bench.py runs the
+                # quick one): the script named must be this repo's.
+                assert (REPO_ROOT / argv[1]).is_file(), f"{where}: {command}"
             elif argv[0] in ("python", "python3") and argv[1].endswith(".py"):
                 done = subprocess.run([sys.executable, *argv[1:]], capture_output=True,
                                       text=True, timeout=120)

@@ -379,7 +379,7 @@ def versions() -> str:
 
 def _sqlglot_version() -> str:
     """From sqlglot/_version.py's text: importing it imports sqlglot, and importlib.metadata
-    costs tens of milliseconds, more than a one-file run's own work."""
+    is slow to start (warm runs need neither; bench/README.md)."""
     import importlib.util
 
     spec = importlib.util.find_spec("sqlglot")  # locates the package without importing it

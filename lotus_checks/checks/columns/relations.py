@@ -89,7 +89,8 @@ class Schemas:
         return facts
 
     def forget(self, model: Model) -> None:
-        """Drop a checked model's facts: on big repos, holding all of them costs 100+ MB. Its
+        """Drop a checked model's facts: holding all of them would make memory grow with the
+        repo (the memory figure in bench/README.md). Its
         outputs stay memoised for the models that ref it; the facts come back from the cache."""
         self._facts.pop(model.path, None)
 
