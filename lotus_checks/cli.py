@@ -27,7 +27,7 @@ EXIT_ERROR = 2
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
 
-# text: code frames for the first findings, one line each after that (report.py); full: frames
+# text: code frames for the first findings, one line each after that (output/report.py); full: frames
 # for every finding; concise: one line per finding.
 OUTPUT_FORMATS = ("text", "full", "concise", "json", "github", "sarif")
 SUBCOMMANDS = ("rules", "explain", "init")

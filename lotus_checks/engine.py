@@ -191,7 +191,7 @@ def _scopes_exactly(stored: list[Finding], targets: frozenset[str]) -> bool:
 
 def _precompute_model_facts(ctx: CheckContext, cache: Cache, jobs: int) -> None:
     """The facts of the models in scope that are neither memoised nor cached, in one process
-    pool when there are many (a cold run); see sql/model_cache.py."""
+    pool when there are many (a cold run); see incremental/model_facts.py."""
     from lotus_checks.incremental.model_facts import precompute
 
     models = [m for m in ctx.repo.models if ctx.in_scope(m.path)]

@@ -337,7 +337,7 @@ class _Evaluation:
         config = self.config
         if path.startswith((config.streams + "/", config.sources + "/")):
             return True
-        folder = dirname(config.generator)  # every file there is copied for it (generator.py)
+        folder = dirname(config.generator)  # every file there is copied for it (lake/generator.py)
         return path in self._generator_files or bool(folder) and path.startswith(folder + "/")
 
     @cached_property

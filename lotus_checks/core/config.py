@@ -48,7 +48,7 @@ class Config:
     runtime_vars: tuple[str, ...] | None = None
     cache_dir: str = ".lotus_check_cache"
     generator_timeout: float = 60.0
-    # Environment variables the generator gets besides the minimal set (generator.py).
+    # Environment variables the generator gets besides the minimal set (lake/generator.py).
     generator_env: tuple[str, ...] = ()
     max_file_size: int = 5_000_000
     select: tuple[str, ...] = ("ALL",)

@@ -462,7 +462,7 @@ class Repo:
 
     def generator_run(self) -> GeneratorRun:
         """The repo's catalog generator, run once per run on a temporary copy of its inputs
-        (generator.py); a failed run, or one the tree changed during, makes the run's result
+        (lake/generator.py); a failed run, or one the tree changed during, makes the run's result
         depend on more than the files."""
         if self._generator is None:
             from lotus_checks.lake.generator import Layout
