@@ -11,7 +11,6 @@ Running dbt and reading its manifest is lotus_checks/lake/dbt_parse.py.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from dataclasses import field
@@ -68,15 +67,14 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     if not ctx.use_dbt or not ctx.enabled(LL308.code):
         return
     # dbt resolved env_var() with the real environment: no value of it is ever shown.
-    secrets = dbt_parse.secret_values(os.environ)
+    secrets = dbt_parse.environment_secrets()
     for finding in _findings(ctx):
         yield replace(finding, message=dbt_parse.redact(finding.message, secrets),
                       hint=dbt_parse.redact(finding.hint, secrets))
 
 
 def _findings(ctx: CheckContext) -> Iterator[Finding]:
-    project_file = ctx.config.root / ctx.config.dbt_project
-    if not project_file.is_file():
+    if not ctx.repo.is_file(ctx.config.dbt_project):
         return  # no dbt project: nothing to cross-check (coverage reports a missing project)
     project = ctx.repo.yaml(ctx.config.dbt_project)
     if project is None or not isinstance(project.data, dict):

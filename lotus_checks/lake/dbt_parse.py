@@ -410,6 +410,11 @@ def secret_values(environ: Any) -> list[tuple[str, str]]:
     return sorted(out, key=lambda pair: -len(pair[0]))
 
 
+def environment_secrets() -> list[tuple[str, str]]:
+    """`secret_values` of this process's environment: what dbt resolved `env_var()` with."""
+    return secret_values(os.environ)
+
+
 def redact(text: str, secrets: list[tuple[str, str]]) -> str:
     for value, name in secrets:
         if value in text:
