@@ -11,7 +11,9 @@ The tree digest covers every file that can influence a finding: every file outsi
 the walk does not enter (hidden ones, the folders dbt and tools create, the cache) by content (a
 file over max-file-size by size and modification time), every name in the tree with its kind
 (the names of the pruned folders too: the hygiene rules report a `.terraform/` folder), and
-every link's target.
+every link's target. A link to a folder the walk does not enter (outside the root, or in a
+hidden or generated folder) turns replay off for that tree: the digest would not see what the
+repo model reads through it.
 
 A result that depends on more than the files (a model over its CPU budget, a generator that
 failed, timed out or changed the tree, a hint taken from `git status`: `Repo.machine_dependent`)
@@ -33,6 +35,7 @@ from lotus_checks.core.config import Config
 from lotus_checks.core.finding import Finding
 from lotus_checks.core.finding import Severity
 from lotus_checks.incremental.cache import Cache
+from lotus_checks.repo.model import PRUNED_FOLDERS
 from lotus_checks.repo.model import Repo
 
 STORE_VERSION = 4
@@ -70,6 +73,28 @@ def tree_digest(repo: Repo, statuses: list[tuple[str, tuple[int, ...]]] | None =
             statuses.append((full, _status(full)))
         digest.update(f"{entry.path}\0{part}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()
+
+
+def links_beyond_the_walk(repo: Repo) -> bool:
+    """Whether a link in the tree leads to a folder the walk does not enter: outside the root,
+    or in a hidden or generated folder. The repo model reads through such a link (a source's
+    stream configs may live there) but the digest sees only the link, so a result found
+    through it is never stored nor replayed."""
+    root = os.path.realpath(repo.root)
+    for entry in repo.tree:
+        if not (entry.is_link and entry.is_dir) or _pruned(entry.path.split("/")):
+            continue  # a link named like a folder the walk skips (a `.venv`): nothing reads it
+        real = os.path.realpath(os.path.join(root, entry.path))
+        inside = os.path.relpath(real, root)
+        if inside == os.pardir or inside.startswith(os.pardir + os.sep):
+            return True
+        if _pruned(inside.split(os.sep)):
+            return True
+    return False
+
+
+def _pruned(parts: list[str]) -> bool:
+    return any(part.startswith(".") or part in PRUNED_FOLDERS for part in parts)
 
 
 def _status(full: str) -> tuple[int, ...]:
@@ -198,8 +223,9 @@ class ResultStore:
 
     @classmethod
     def open(cls, cache: Cache, config: Config, repo: Repo) -> ResultStore | None:
-        """The store of this configuration, or None when the cache is off."""
-        if cache.folder is None:
+        """The store of this configuration, or None when the cache is off or the tree links to
+        folders the digest does not cover."""
+        if cache.folder is None or links_beyond_the_walk(repo):
             return None
         statuses: list[tuple[str, tuple[int, ...]]] = []
         tree = tree_digest(repo, statuses)
