@@ -39,9 +39,9 @@ SHOPIFY_CATALOG = f"{STREAMS}/shopify/_catalog.json"
 def _snapshot_this_repo(snapshot: Path) -> None:
     """This repo's working tree (tracked and untracked, not ignored) committed in a fresh repo.
 
-    try-repo on the working repo itself would install its last commit (or, with uncommitted
-    edits, a new shadow commit per call, so a new hook environment per call); a snapshot tests
-    the code on disk and keeps one commit, so the environment is built once."""
+    A config naming the working repo itself would install its last commit (and try-repo, with
+    uncommitted edits, a new shadow commit per call); a snapshot tests the code on disk and
+    keeps one commit, so the environment is built once."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO_ROOT, capture_output=True, check=True,
