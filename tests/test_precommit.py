@@ -1,8 +1,6 @@
 """The hooks under the real `pre-commit`, in git repos holding a copy of the reference tree.
 pre-commit builds the hook environment itself (a virtualenv with this package pip-installed from
-the package registry): once per test session for `pre-commit run` (one PRE_COMMIT_HOME shared by
-every xdist worker), and once more for the one `pre-commit try-repo` test (try-repo always builds
-in a fresh temporary store).
+the package registry), once per test session (one PRE_COMMIT_HOME shared by every xdist worker).
 
 Marked slow (they run external tools); they are part of the normal test command.
 """
@@ -18,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.builders import CORE
 from tests.builders import REPO_ROOT
@@ -40,9 +39,9 @@ SHOPIFY_CATALOG = f"{STREAMS}/shopify/_catalog.json"
 def _snapshot_this_repo(snapshot: Path) -> None:
     """This repo's working tree (tracked and untracked, not ignored) committed in a fresh repo.
 
-    try-repo on the working repo itself would install its last commit (or, with uncommitted
-    edits, a new shadow commit per call, so a new hook environment per call); a snapshot tests
-    the code on disk and keeps one commit, so the environment is built once."""
+    A config naming the working repo itself would install its last commit (and try-repo, with
+    uncommitted edits, a new shadow commit per call); a snapshot tests the code on disk and
+    keeps one commit, so the environment is built once."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO_ROOT, capture_output=True, check=True,
@@ -131,16 +130,19 @@ def _status(output: str, name: str) -> str:
     raise AssertionError(f"hook {name!r} did not run:\n{output}")
 
 
-def test_try_repo_runs_every_hook_and_only_the_catalog_ones_fail_on_a_catalog_edit(
-    reference_repo: Path, hook_repo: Path, tmp_path: Path
+def test_every_hook_in_the_manifest_runs_and_only_the_catalog_ones_fail_on_a_catalog_edit(
+    reference_repo: Path, run_hooks  # type: ignore[no-untyped-def]
 ) -> None:
-    """The command a hook author runs: `pre-commit try-repo <repo> --all-files` (every hook in the
-    manifest; try-repo builds its environment in a store of its own). A hand edit to a catalog fails the catalog hook and `lotus-check`; nothing else
-    reads catalogs' values, so the other hooks pass on the same tree."""
+    """Every hook .pre-commit-hooks.yaml publishes, with --all-files (what `pre-commit try-repo
+    <repo> --all-files` runs; try-repo would build the environment again in a store of its own).
+    A hand edit to a catalog fails the catalog hook and `lotus-check`; nothing else reads
+    catalogs' values, so the other hooks pass on the same tree."""
+    manifest = yaml.safe_load((REPO_ROOT / ".pre-commit-hooks.yaml").read_text("utf-8"))
+    hook_ids = [hook["id"] for hook in manifest]
+    assert set(HOOK_IDS) < set(hook_ids)  # and lotus-dbt, which runs at the manual stage only
     _stage(reference_repo, SHOPIFY_CATALOG,
            '"sync_mode": "incremental"', '"sync_mode": "full_refresh"')
-    code, out = _pre_commit(reference_repo, tmp_path / "home", "try-repo", str(hook_repo),
-                            "--all-files")
+    code, out = run_hooks(reference_repo, *hook_ids, all_files=True)
     assert code == 1, out
     assert f"{SHOPIFY_CATALOG}:" in out and "LL201" in out, out
     assert _status(out, "lotus-check catalog drift") == "Failed", out

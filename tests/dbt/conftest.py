@@ -1,5 +1,9 @@
 """The reference tree built once per test session by real dbt-core + dbt-duckdb.
 
+Once per session, not per pytest-xdist worker: the first worker that needs it builds it into
+the session's shared temporary folder (tests/conftest.py, build_once), and every worker reads
+it back from disk (dbt's manifest.json, the runs, the DuckDB file, opened read-only).
+
 Everything happens on a copy in a temporary folder: the repo never gets a target/, logs/,
 .user.yml or a database file. Test-side rewrites of the copy (see docs/ground-truth.md):
 `s3://landing/raw` in hard-coded `read_parquet('...')` paths becomes the fixture root, and
@@ -8,27 +12,30 @@ Everything happens on a copy in a temporary folder: the repo never gets a target
 
 from __future__ import annotations
 
+import gc
 import json
+import pickle
 import re
 import shutil
 import time
-from collections.abc import Iterator
+from dataclasses import asdict
 from dataclasses import dataclass
-from dataclasses import field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
-
-from lotus_checks.core.config import load_config
-from tests.builders import REFERENCE_TREE
-from tests.dbt.fixtures import StreamData
-from tests.dbt.fixtures import write_fixture_data
 
 # The README's test command installs the dbt extra; without it these tests fail to import
 # rather than skip, so a missing install step cannot pass unnoticed.
-import dbt.adapters.duckdb  # noqa: E402,F401
-import dbt.cli.main  # noqa: E402,F401
+from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+from dbt.cli.main import dbtRunner
+
+from lotus_checks.core.config import load_config
+from tests.builders import REFERENCE_TREE
+from tests.conftest import build_once
+from tests.dbt.fixtures import StreamData
+from tests.dbt.fixtures import write_fixture_data
 
 LANDING_ROOT = "s3://landing/raw"
 FILES_VAR_RE = re.compile(r"""var\(\s*["']files?["']""")
@@ -52,22 +59,45 @@ class DbtRun:
     error: str
 
 
+@dataclass(frozen=True)
+class ModelNode:
+    """A model of the project as dbt's manifest.json records it."""
+
+    unique_id: str
+    name: str
+    original_file_path: str
+    raw_code: str
+    tags: tuple[str, ...]
+    materialized: str
+    refs: tuple[str, ...]  # names of the models it ref()s
+
+
+def read_models(manifest_json: Path) -> dict[str, ModelNode]:
+    """The project's own models (no package's) in a manifest.json dbt wrote."""
+    nodes = json.loads(manifest_json.read_text(encoding="utf-8"))["nodes"].values()
+    return {
+        node["name"]: ModelNode(
+            unique_id=node["unique_id"],
+            name=node["name"],
+            original_file_path=node["original_file_path"],
+            raw_code=node["raw_code"],
+            tags=tuple(node["tags"]),
+            materialized=node["config"]["materialized"],
+            refs=tuple(ref["name"] for ref in node["refs"]),
+        )
+        for node in nodes
+        if node["resource_type"] == "model" and node["package_name"] == "lotus_lake"
+    }
+
+
 @dataclass
 class BuiltTree:
     project: Path
     raw_root: Path
-    database: Path
+    database: Path  # shared by every worker: open it with read_only=True
     streams: dict[str, StreamData]
-    manifest: Any  # dbt.contracts.graph.manifest.Manifest
-    runs: list[DbtRun] = field(default_factory=list)
-
-    @property
-    def models(self) -> dict[str, Any]:
-        return {
-            node.name: node
-            for node in self.manifest.nodes.values()
-            if node.resource_type == "model" and node.package_name == "lotus_lake"
-        }
+    models: dict[str, ModelNode]
+    runs: list[DbtRun]
 
     def files_models(self) -> dict[str, Any]:
         """Models reading `var("files")` or `var("file")`, which Dagster runs one stream at a
@@ -94,8 +124,6 @@ def copy_project(dest: Path, raw_root: Path, tree: Path = REFERENCE_TREE) -> Pat
 
 
 def invoke(project: Path, args: list[str], variables: dict[str, Any]) -> tuple[DbtRun, Any]:
-    from dbt.cli.main import dbtRunner
-
     full = [
         *args,
         "--project-dir", str(project),
@@ -163,33 +191,56 @@ def run_build(tree: BuiltTree, selection: list[str], stream: StreamData | None) 
     tree.runs.append(run)
 
 
-@pytest.fixture(scope="session")
-def built_tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltTree]:
+def _build(folder: Path) -> None:
     """The reference tree parsed and built twice (the second run takes the is_incremental()
-    branches) over fixture data, in a temporary folder."""
-    base = tmp_path_factory.mktemp("dbt")
-    raw_root = base / "raw"
+    branches) over fixture data in `folder`; what the tests read is left on disk."""
+    raw_root = folder / "raw"
     streams = write_fixture_data(load_config(REFERENCE_TREE.parent), raw_root)
-    project = copy_project(base / "orchestration", raw_root)
-    database = base / "lake.duckdb"
+    project = copy_project(folder / "orchestration", raw_root)
+    database = folder / "lake.duckdb"
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LOTUS_DUCKDB_PATH", str(database))
         patch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        parse_run, manifest = invoke(project, ["parse"], {"raw_root": raw_root.as_posix()})
+        parse_run, _ = invoke(project, ["parse"], {"raw_root": raw_root.as_posix()})
         assert parse_run.success, f"dbt parse failed: {parse_run.error}"
-        tree = BuiltTree(project, raw_root, database, streams, manifest, [parse_run])
+        # What `dbt parse` wrote, before the builds write theirs over it.
+        (project / "target/manifest.json").rename(folder / "manifest.json")
+        tree = BuiltTree(project, raw_root, database, streams,
+                         read_models(folder / "manifest.json"), [parse_run])
         plan = build_plan(tree)
         for selection, stream in plan:
             run_build(tree, selection, stream)
         # Second pass: incremental models now exist, so `is_incremental()` is true.
-        incremental = {
-            n for n, node in tree.models.items() if node.config.materialized == "incremental"
-        }
+        incremental = {n for n, node in tree.models.items() if node.materialized == "incremental"}
         for selection, stream in plan:
             names = _selected_names(tree, selection) & incremental
             if names:
                 run_build(tree, sorted(names), stream)
-        yield tree
+    # dbt-duckdb keeps its connection to the database open for the next invocation in this
+    # process; closed, the database can be opened read-only by every worker (this one included).
+    DuckDBConnectionManager.close_all_connections()
+    gc.collect()
+    duckdb.connect(str(database), read_only=True).close()
+    (folder / "runs.json").write_text(json.dumps([asdict(r) for r in tree.runs]), encoding="utf-8")
+    (folder / "streams.pickle").write_bytes(pickle.dumps(streams))
+
+
+@pytest.fixture(scope="session")
+def built_tree(tmp_path_factory: pytest.TempPathFactory) -> BuiltTree:
+    """The built reference tree (read-only: a test that changes it copies it first)."""
+    return read_built(build_once(tmp_path_factory, "dbt-built", _build))
+
+
+def read_built(folder: Path) -> BuiltTree:
+    """The tree `_build` left in `folder`."""
+    return BuiltTree(
+        project=folder / "orchestration",
+        raw_root=folder / "raw",
+        database=folder / "lake.duckdb",
+        streams=pickle.loads((folder / "streams.pickle").read_bytes()),
+        models=read_models(folder / "manifest.json"),
+        runs=[DbtRun(**run) for run in json.loads((folder / "runs.json").read_text("utf-8"))],
+    )
 
 
 def _selected_names(tree: BuiltTree, selection: list[str]) -> set[str]:
@@ -205,9 +256,7 @@ def _selected_names(tree: BuiltTree, selection: list[str]) -> set[str]:
 @pytest.fixture(scope="session")
 def built_models(built_tree: BuiltTree) -> dict[str, int]:
     """model name -> row count in the built database."""
-    import duckdb
-
-    with duckdb.connect(str(built_tree.database)) as connection:
+    with duckdb.connect(str(built_tree.database), read_only=True) as connection:
         return {
             name: connection.execute(f'select count(*) from "{name}"').fetchone()[0]
             for name in built_tree.models

@@ -26,7 +26,7 @@ def test_every_model_builds_in_both_incremental_renderings(built_tree: BuiltTree
              if status == "success"}
     expected = {node.unique_id for node in built_tree.models.values()}
     assert expected <= built
-    incremental = [n for n in built_tree.models.values() if n.config.materialized == "incremental"]
+    incremental = [n for n in built_tree.models.values() if n.materialized == "incremental"]
     assert incremental, "the reference tree has incremental models"
     for node in incremental:
         runs = [run for run in built_tree.runs[1:] if run.statuses.get(node.unique_id) == "success"]
@@ -46,7 +46,7 @@ def test_every_model_has_rows(built_models: dict[str, int]) -> None:
 def test_marts_have_rows(built_tree: BuiltTree, built_models: dict[str, int]) -> None:
     for mart in MARTS:
         assert built_models[mart] > 0, mart
-    with duckdb.connect(str(built_tree.database)) as connection:
+    with duckdb.connect(str(built_tree.database), read_only=True) as connection:
         lines = connection.execute(
             "select count(*) from fct_sales where order_id is not null and sku is not null"
         ).fetchone()[0]
