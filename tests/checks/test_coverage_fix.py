@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.builders import CORE
 from tests.builders import STREAMS
 from tests.builders import git
-from tests.conftest import check_tree
+from tests.conftest import check_tree as _check_tree
 
 PROJECT = "orchestration/dbt_project.yml"
 SHOPIFY_SOURCES = f"{CORE}/shopify/_shopify__sources.yml"
@@ -38,6 +38,12 @@ def _changed_lines(diff: str) -> list[str]:
         line for line in diff.splitlines()
         if line[:1] in "+-" and not line.startswith(("+++", "---"))
     ]
+
+
+def check_tree(root: Path, targets: list[str] | None = None, **kwargs: object) -> object:
+    """Every family through the engine, with the session's fact cache: a fix and its re-check
+    recompute only the facts of the files the fix wrote."""
+    return _check_tree(root, targets, shared_cache=True, **kwargs)
 
 
 def codes(result: object) -> set[str]:
