@@ -617,6 +617,22 @@ def test_duckdb_agrees_with_ll401_ll402_ll405_on_each_mutation(
         assert all(seen == {"ok"} for seen in by_path.values()), by_path
 
 
+def test_remembered_verdicts_are_a_fresh_connections(lake: Path, duckdb_truth: GroundTruth) -> None:
+    """The module's connection, after the clean tree, a mutation upstream of a mart and the
+    clean tree again, gives what a fresh connection gives each time."""
+    mutation = next(m for m in MUTATIONS if m.id == "upstream-model-drops-a-column-the-mart-reads")
+    clean = duckdb_truth.verdicts(lake)
+    assert clean == GroundTruth(duckdb_truth.work).verdicts(lake)
+    original = _apply(lake, mutation)
+    try:
+        mutated = duckdb_truth.verdicts(lake)
+        assert mutated == GroundTruth(duckdb_truth.work).verdicts(lake)
+    finally:
+        (lake / mutation.path).write_text(original, encoding="utf-8")
+    assert mutated[(mutation.at, False)] == "column"
+    assert duckdb_truth.verdicts(lake) == clean
+
+
 def _duckdb_verdicts(root: Path, work: Path) -> dict[tuple[str, bool], str]:
     """DuckDB's verdicts on every model of `root`, from a fresh connection (GroundTruth)."""
     return GroundTruth(work).verdicts(root)
