@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import shutil
@@ -10,6 +11,7 @@ import pytest
 
 from lotus_checks.cli import main
 from lotus_checks.core.config import load_config
+from lotus_checks.core.config import with_overrides
 from lotus_checks.engine import RunResult
 from lotus_checks.engine import run
 from tests.builders import FileContent
@@ -77,9 +79,40 @@ def reference_repo(tmp_path: Path) -> Path:
     return git_init(root)
 
 
-def check_tree(root: Path, targets: list[str] | None = None, **kwargs: object) -> RunResult:
-    """Run every check on `root` through the same engine the CLI uses (cache off)."""
+# The session's fact cache (see `shared_cache`), set once per session by `_shared_cache_folder`.
+_SHARED_CACHE: Path | None = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_cache_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    global _SHARED_CACHE
+    _SHARED_CACHE = build_once(tmp_path_factory, "fact-cache", lambda _folder: None)
+
+
+def check_tree(
+    root: Path,
+    targets: list[str] | None = None,
+    *,
+    select: list[str] | None = None,
+    shared_cache: bool = False,
+    **kwargs: object,
+) -> RunResult:
+    """Run the checks on `root` through the same engine the CLI uses: every family, or those
+    `select` enables (codes or prefixes, as `--select`).
+
+    The cache is off unless `shared_cache` (or `use_cache=True`, the tree's own cache folder).
+    With `shared_cache`, the run uses one cache folder for the whole session, outside the tree:
+    the content-keyed facts (a model's facts keyed on its text, the generator's output on the
+    bytes of its inputs) are computed once for every test that has the same inputs, and a
+    stored whole result is replayed only for a tree and config identical byte for byte. Tests
+    that patch lotus-check's internals, or test budgets and time limits, keep it off."""
     config = load_config(root)
+    if select is not None:
+        config = with_overrides(config, select=select)
+    if shared_cache:
+        assert _SHARED_CACHE is not None and "use_cache" not in kwargs
+        config = dataclasses.replace(config, cache_dir=str(_SHARED_CACHE))
+        kwargs["use_cache"] = True
     kwargs.setdefault("use_cache", False)
     return run(config, frozenset(targets) if targets is not None else None, **kwargs)  # type: ignore[arg-type]
 

@@ -25,6 +25,7 @@ from tests.builders import git
 from tests.builders import source_schema
 from tests.builders import stream_config
 from tests.builders import write_tree
+from tests.conftest import check_tree
 from tests.conftest import codes
 
 GENERATOR = "orchestration/airbyte/generate-catalog.py"
@@ -37,10 +38,13 @@ SHOPIFY_CUSTOMERS_SCHEMA = f"{SOURCES}/shopify/customers.json"
 
 
 def check_catalogs(root: Path, targets: list[str] | None = None, **kwargs: Any) -> RunResult:
-    """Only the LL2 family, through the engine the CLI uses (cache off unless asked)."""
-    config = with_overrides(load_config(root), select=["LL2"])
-    kwargs.setdefault("use_cache", False)
-    return run(config, frozenset(targets) if targets is not None else None, **kwargs)
+    """Only the LL2 family, through the engine the CLI uses, with the session's fact cache
+    (the generator runs once per set of inputs: most tests here edit a catalog, not what it
+    is generated from). `use_cache=` instead runs without it (False) or with the tree's own."""
+    if "use_cache" in kwargs:
+        config = with_overrides(load_config(root), select=["LL2"])
+        return run(config, frozenset(targets) if targets is not None else None, **kwargs)
+    return check_tree(root, targets, select=["LL2"], shared_cache=True, **kwargs)
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -300,7 +304,7 @@ def test_generator_dying_on_a_missing_key_is_reported_at_the_stream_config(lake:
     config = read_json(lake, SHOPIFY_CUSTOMERS)
     del config["sync_mode"]
     write_json(lake, SHOPIFY_CUSTOMERS, config)
-    found = run(load_config(lake), None, use_cache=False).findings
+    found = check_tree(lake, shared_cache=True).findings
     assert [(f.code, f.path) for f in found if f.severity == Severity.ERROR] == [
         ("LL501", SHOPIFY_CUSTOMERS)]
     # with LL501 not selected, the generator's failure is the one finding
@@ -339,7 +343,7 @@ def test_generator_past_the_time_limit(make_repo: Callable[..., Path]) -> None:
         **{"generator-timeout": 0.5},
     )
     before = snapshot(root)
-    finding = only(check_catalogs(root))
+    finding = only(check_catalogs(root, use_cache=False))
     assert finding.code == "LL204"
     assert "did not finish within 0.5 s (generator-timeout)" in finding.message
     assert snapshot(root) == before
@@ -381,7 +385,7 @@ def test_generator_writing_outside_its_copy_cannot_touch_the_tree(
     before = snapshot(root)
     outside = snapshot(root.parent)
 
-    result = check_catalogs(root)
+    result = check_catalogs(root, use_cache=False)
 
     assert codes(result) == [("LL205", f"{STREAMS}/shop/_catalog.json", 1, 1)]
     assert snapshot(root) == before
@@ -424,9 +428,9 @@ def test_sql_only_change_does_not_run_the_generator(
 
     monkeypatch.setattr(generator_module, "run_generator", refuse)
     sql = "orchestration/assets/core/shopify/int_shopify__customers.sql"
-    assert codes(check_catalogs(lake, [sql])) == []
+    assert codes(check_catalogs(lake, [sql], use_cache=False)) == []
     with pytest.raises(Exception, match="the generator ran"):
-        check_catalogs(lake, [SHOPIFY_CUSTOMERS])
+        check_catalogs(lake, [SHOPIFY_CUSTOMERS], use_cache=False)
 
 
 def test_fix_and_check_share_one_generator_run(
@@ -461,7 +465,7 @@ def test_the_copy_is_made_from_the_bytes_the_run_checks(
         return real(path)
 
     monkeypatch.setattr(Path, "read_bytes", recording)
-    assert codes(check_catalogs(lake)) == []
+    assert codes(check_catalogs(lake, use_cache=False)) == []
     assert "_catalog.json" in read_again  # what the generator wrote is read back from the copy
     assert not [name for name in read_again if name.endswith(".json") and name != "_catalog.json"]
 
@@ -473,7 +477,7 @@ def test_a_copy_that_cannot_be_written_anywhere_is_a_finding(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(generator_module, "_write_copy", full_disk)
-    findings = check_catalogs(lake).findings
+    findings = check_catalogs(lake, use_cache=False).findings
     assert {f.code for f in findings} == {"LL204"}
     assert "cannot copy the generator's inputs to a temporary folder" in findings[0].message
     assert "No space left on device" in findings[0].message
@@ -519,8 +523,7 @@ def test_fix_repairs_a_catalog_with_merge_conflict_markers(lake: Path) -> None:
     text = (lake / SHOPIFY_CATALOG).read_text(encoding="utf-8")
     (lake / SHOPIFY_CATALOG).write_text("<<<<<<< HEAD\n" + text, encoding="utf-8")
     # The catalog is reported as invalid JSON (LL002): the fix resolves that finding.
-    config = with_overrides(load_config(lake), select=["LL2", "LL002"])
-    result = run(config, None, use_cache=False, fix=True)
+    result = check_tree(lake, select=["LL2", "LL002"], shared_cache=True, fix=True)
     assert result.fixed == [SHOPIFY_CATALOG]
     assert (lake / SHOPIFY_CATALOG).read_text(encoding="utf-8") == text
 
@@ -541,8 +544,7 @@ def regenerate(root: Path) -> None:
 
 
 def validation(root: Path, targets: list[str] | None = None) -> RunResult:
-    config = with_overrides(load_config(root), select=["LL2"])
-    return run(config, frozenset(targets) if targets is not None else None, use_cache=False)
+    return check_catalogs(root, targets)
 
 
 def edit_json(root: Path, rel: str, edit: Callable[[Any], None]) -> None:
@@ -657,7 +659,7 @@ def test_every_json_schema_keyword_and_discovery_shape_is_silent(lake: Path) -> 
     edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, add)
     edit_json(lake, SHOPIFY_CUSTOMERS, add)
     regenerate(lake)
-    result = run(load_config(lake), None, use_cache=False)
+    result = check_tree(lake, shared_cache=True)
     assert [f for f in result.findings if f.code[2] in "25"] == []
 
 
@@ -680,18 +682,17 @@ def test_generator_writing_a_shape_airbyte_rejects(lake: Path) -> None:
 def test_a_value_copied_from_the_stream_config_is_reported_there_only(lake: Path) -> None:
     edit_json(lake, SHOPIFY_CUSTOMERS, lambda c: c.update(selected="yes"))
     regenerate(lake)
-    result = run(load_config(lake), None, use_cache=False)
+    result = check_tree(lake, shared_cache=True)
     assert [(f.code, f.path) for f in result.findings] == [("LL501", SHOPIFY_CUSTOMERS)]
 
 
 def test_select_ll207_alone_runs_the_catalog_family(lake: Path) -> None:
     edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, lambda s: s["fields"]["email"].update(type="unknown"))
     regenerate(lake)
-    config = with_overrides(load_config(lake), select=["LL207"])
-    assert [f.code for f in run(config, None, use_cache=False).findings] == ["LL207"]
+    assert [f.code for f in check_tree(lake, select=["LL207"], shared_cache=True).findings] == [
+        "LL207"]
     # the stream config family alone does not report it
-    config = with_overrides(load_config(lake), select=["LL5"])
-    assert run(config, None, use_cache=False).findings == []
+    assert check_tree(lake, select=["LL5"], shared_cache=True).findings == []
 
 
 # ---- round trip with random trees -------------------------------------------------------------

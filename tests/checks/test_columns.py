@@ -302,7 +302,7 @@ NEIGHBOURS = {
 
 @pytest.mark.parametrize("neighbour", list(NEIGHBOURS))
 def test_correct_neighbours_are_clean_and_duckdb_binds_them(
-    lake: Path, parquet_dir: Path, neighbour: str
+    lake: Path, duckdb_truth: GroundTruth, neighbour: str
 ) -> None:
     path, edits = NEIGHBOURS[neighbour]
     file = lake / path
@@ -314,14 +314,14 @@ def test_correct_neighbours_are_clean_and_duckdb_binds_them(
     file.write_text(text, encoding="utf-8")
     try:
         found = _column_findings(lake)
-        verdicts = _duckdb_verdicts(lake, parquet_dir)
+        verdicts = duckdb_truth.verdicts(lake)
     finally:
         file.write_text(original, encoding="utf-8")
     assert found == []
     assert all(v == "ok" for v in verdicts.values()), {k: v for k, v in verdicts.items() if v != "ok"}
 
 
-def test_outer_aggregate_messages_name_what_the_model_wrote(lake: Path, parquet_dir: Path) -> None:
+def test_outer_aggregate_messages_name_what_the_model_wrote(lake: Path, duckdb_truth: GroundTruth) -> None:
     """The function as written (`list`, which sqlglot calls ARRAY_AGG), and no talk of a FROM
     clause a subquery does not have; DuckDB rejects both models."""
     model = f"{CORE}/klaviyo/int_klaviyo__profiles.sql"
@@ -337,7 +337,7 @@ def test_outer_aggregate_messages_name_what_the_model_wrote(lake: Path, parquet_
         try:
             config = with_overrides(load_config(lake), select=["LL409"])
             [finding] = run(config, use_cache=True).findings
-            verdicts = _duckdb_verdicts(lake, parquet_dir)
+            verdicts = duckdb_truth.verdicts(lake)
         finally:
             path.write_text(original, encoding="utf-8")
         assert phrase in finding.message, finding.message
@@ -428,7 +428,6 @@ def test_mutation_gives_exactly_the_expected_finding(lake: Path, mutation: Mutat
         assert found == _expected(lake, mutation)
     finally:
         (lake / mutation.path).write_text(original, encoding="utf-8")
-    assert _column_findings(lake) == []
 
 
 def test_dlt_stream_config_change_is_seen_through_cached_facts(lake: Path) -> None:
@@ -579,18 +578,19 @@ def test_duckdb_agrees_on_every_reference_model(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def parquet_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("ground-truth")
+def duckdb_truth(tmp_path_factory: pytest.TempPathFactory) -> GroundTruth:
+    """One DuckDB connection and one set of Parquet files for the module's mutations."""
+    return GroundTruth(tmp_path_factory.mktemp("ground-truth"))
 
 
 @pytest.mark.parametrize("mutation", MUTATIONS, ids=[m.id for m in MUTATIONS])
 def test_duckdb_agrees_with_ll401_ll402_ll405_on_each_mutation(
-    lake: Path, parquet_dir: Path, mutation: Mutation
+    lake: Path, duckdb_truth: GroundTruth, mutation: Mutation
 ) -> None:
     original = _apply(lake, mutation)
     try:
         found = _column_findings(lake)
-        verdicts = _duckdb_verdicts(lake, parquet_dir)
+        verdicts = duckdb_truth.verdicts(lake)
     finally:
         (lake / mutation.path).write_text(original, encoding="utf-8")
     flagged = {f[1] for f in found if f[0] in COLUMN_FAMILY_CODES}
@@ -617,60 +617,134 @@ def test_duckdb_agrees_with_ll401_ll402_ll405_on_each_mutation(
         assert all(seen == {"ok"} for seen in by_path.values()), by_path
 
 
+def test_remembered_verdicts_are_a_fresh_connections(lake: Path, duckdb_truth: GroundTruth) -> None:
+    """The module's connection, after the clean tree, a mutation upstream of a mart and the
+    clean tree again, gives what a fresh connection gives each time."""
+    mutation = next(m for m in MUTATIONS if m.id == "upstream-model-drops-a-column-the-mart-reads")
+    clean = duckdb_truth.verdicts(lake)
+    assert clean == GroundTruth(duckdb_truth.work).verdicts(lake)
+    original = _apply(lake, mutation)
+    try:
+        mutated = duckdb_truth.verdicts(lake)
+        assert mutated == GroundTruth(duckdb_truth.work).verdicts(lake)
+    finally:
+        (lake / mutation.path).write_text(original, encoding="utf-8")
+    assert mutated[(mutation.at, False)] == "column"
+    assert duckdb_truth.verdicts(lake) == clean
+
+
 def _duckdb_verdicts(root: Path, work: Path) -> dict[tuple[str, bool], str]:
+    """DuckDB's verdicts on every model of `root`, from a fresh connection (GroundTruth)."""
+    return GroundTruth(work).verdicts(root)
+
+
+class GroundTruth:
     """Bind every model (both renderings, and the SQL each runs at compile time through
     run_query) in DuckDB against empty Parquet files that have exactly the allowed columns of each
     stream: "ok", "column" (column not found), "struct" (struct key not found), "aggregate" (an
-    aggregate where the clause allows none) or "other"."""
-    import duckdb
+    aggregate where the clause allows none) or "other".
 
-    from lotus_checks.repo.model import Repo
-    from lotus_checks.sql.render import render_model
+    One connection serves every call: a model whose SQL (as bound, relations localised) and
+    upstream models are the same as in an earlier call gets the verdicts DuckDB gave then, and
+    its view is left as that call made it (the same SQL over the same views and files binds the
+    same way); only the models a mutation changed, and those downstream of them, are bound
+    again. Views are kept exactly as a fresh connection working through the models would have
+    them: a model's view exists only if its plain rendering bound."""
 
-    config = load_config(root)
-    repo = Repo(config)
-    raw = work / "raw"
-    for stream in repo.streams:
-        folder = raw / stream.source / stream.name
-        if not folder.exists():  # stream configs are the same for every mutation
-            _write_stream_parquet(repo, stream, folder)
-    con = duckdb.connect()
-    models = {m.name: m for m in repo.models}
-    tags = {}
-    for stream in repo.streams:
-        tags[f"{stream.source}__{stream.name}"] = stream
-    sources = _external_locations(repo, raw)
-    verdicts: dict[tuple[str, bool], str] = {}
-    done: set[str] = set()
-    pending = list(models.values())
-    while pending:
-        progress = []
-        for model in pending:
-            text = (root / model.path).read_text(encoding="utf-8")
-            first = render_model(text, model_name=model.name, incremental=False)
-            refs = {c.args[-1] for c in first.relations.values() if c.kind == "ref" and c.args}
-            if any(r in models and r not in done for r in refs):
-                continue
-            progress.append(model)
-            for incremental in (False, True):
-                rendered = first if not incremental else render_model(text, model_name=model.name, incremental=True)
-                sql = _localise(rendered, model, tags, repo, raw, sources)
-                try:
-                    con.execute(f"describe {sql}")
-                    verdict = "ok"
-                    if not incremental:
-                        con.execute(f'create or replace view "model__{model.name}" as {sql}')
-                    for query in rendered.queries:  # `{{ this }}`: the view made just above
-                        as_model = replace(rendered, sql=query.sql)
-                        con.execute(f"describe {_localise(as_model, model, tags, repo, raw, sources)}")
-                except duckdb.Error as exc:
-                    verdict = _classify(str(exc))
-                verdicts[(model.path, incremental)] = verdict
-            done.add(model.name)
-        if not progress:
-            break  # a ref cycle: leave the rest unjudged
-        pending = [m for m in pending if m not in progress]
-    return verdicts
+    def __init__(self, work: Path) -> None:
+        import duckdb
+
+        self.work = work
+        self.con = duckdb.connect()
+        # model name -> key of the SQL its view holds (None: no view)
+        self.installed: dict[str, str | None] = {}
+        # key -> (verdict of the plain rendering, of the incremental one, whether the view exists)
+        self.memo: dict[str, tuple[str, str, bool]] = {}
+
+    def verdicts(self, root: Path) -> dict[tuple[str, bool], str]:
+        import hashlib
+
+        from lotus_checks.repo.model import Repo
+        from lotus_checks.sql.render import render_model
+
+        config = load_config(root)
+        repo = Repo(config)
+        raw = self.work / "raw"
+        for stream in repo.streams:
+            folder = raw / stream.source / stream.name
+            if not folder.exists():  # stream configs are the same for every mutation
+                _write_stream_parquet(repo, stream, folder)
+        models = {m.name: m for m in repo.models}
+        for name in [n for n in self.installed if n not in models]:
+            self._set_view(name, None, "")
+        tags = {}
+        for stream in repo.streams:
+            tags[f"{stream.source}__{stream.name}"] = stream
+        sources = _external_locations(repo, raw)
+        verdicts: dict[tuple[str, bool], str] = {}
+        keys: dict[str, str] = {}
+        pending = list(models.values())
+        while pending:
+            progress = []
+            for model in pending:
+                text = (root / model.path).read_text(encoding="utf-8")
+                first = render_model(text, model_name=model.name, incremental=False)
+                refs = {c.args[-1] for c in first.relations.values() if c.kind == "ref" and c.args}
+                if any(r in models and r not in keys for r in refs):
+                    continue
+                progress.append(model)
+                statements = []
+                for incremental in (False, True):
+                    rendered = first if not incremental else render_model(
+                        text, model_name=model.name, incremental=True)
+                    statements.append((
+                        _localise(rendered, model, tags, repo, raw, sources),
+                        [_localise(replace(rendered, sql=query.sql), model, tags, repo, raw, sources)
+                         for query in rendered.queries],  # `{{ this }}`: the plain view
+                    ))
+                upstream = sorted((r, keys.get(r)) for r in refs)
+                key = hashlib.sha256(repr((model.name, statements, upstream)).encode()).hexdigest()
+                keys[model.name] = key
+                if key not in self.memo:
+                    self.memo[key] = self._bind(model.name, key, statements)
+                plain, incremental_verdict, has_view = self.memo[key]
+                self._set_view(model.name, key if has_view else None, statements[0][0])
+                verdicts[(model.path, False)] = plain
+                verdicts[(model.path, True)] = incremental_verdict
+            if not progress:
+                break  # a ref cycle: leave the rest unjudged
+            pending = [m for m in pending if m not in progress]
+        return verdicts
+
+    def _bind(self, name: str, key: str, statements: list[tuple[str, list[str]]]
+              ) -> tuple[str, str, bool]:
+        import duckdb
+
+        self._set_view(name, None, "")
+        found = []
+        for incremental, (sql, queries) in enumerate(statements):
+            try:
+                self.con.execute(f"describe {sql}")
+                verdict = "ok"
+                if not incremental:
+                    self.con.execute(f'create or replace view "model__{name}" as {sql}')
+                    self.installed[name] = key
+                for query in queries:
+                    self.con.execute(f"describe {query}")
+            except duckdb.Error as exc:
+                verdict = _classify(str(exc))
+            found.append(verdict)
+        return found[0], found[1], self.installed.get(name) == key
+
+    def _set_view(self, name: str, key: str | None, sql: str) -> None:
+        """Make the view of model `name` hold the SQL of `key` (None: no view)."""
+        if self.installed.get(name) == key:
+            return
+        if key is None:
+            self.con.execute(f'drop view if exists "model__{name}"')
+        else:
+            self.con.execute(f'create or replace view "model__{name}" as {sql}')
+        self.installed[name] = key
 
 
 def _classify(message: str) -> str:

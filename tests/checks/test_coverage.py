@@ -12,6 +12,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from lotus_checks.core.dbt_project import model_paths
+from lotus_checks.core.finding import RunResult
 from lotus_checks.core.finding import Severity
 from lotus_checks.lake.terraform import HclError
 from lotus_checks.lake.terraform import parse_hcl
@@ -106,6 +107,17 @@ def lake_files() -> dict[str, Any]:
     }
 
 
+def check_coverage(root: Path, targets: list[str] | None = None) -> RunResult:
+    """The coverage family (LL3xx, and LL007 it reports for Terraform) through the engine, with
+    the session's fact cache."""
+    return check_tree(root, targets, select=["LL3", "LL007"], shared_cache=True)
+
+
+def check_all(root: Path, targets: list[str] | None = None) -> RunResult:
+    """Every family, with the session's fact cache: for a mistake no other family may report."""
+    return check_tree(root, targets, shared_cache=True)
+
+
 def coverage(result: Any) -> list[tuple[str, str, int | None, int | None]]:
     """Findings of this family (and LL007, which it reports for Terraform)."""
     return [c for c in codes(result) if c[0].startswith("LL3") or c[0] == "LL007"]
@@ -133,11 +145,11 @@ def lake(make_repo: Callable[..., Path]) -> Callable[..., Path]:
 
 
 def test_correct_lake_is_clean(lake: Callable[..., Path]) -> None:
-    assert coverage(check_tree(lake())) == []
+    assert coverage(check_coverage(lake())) == []
 
 
 def test_reference_tree_is_clean(reference_repo: Path) -> None:
-    assert coverage(check_tree(reference_repo)) == []
+    assert coverage(check_coverage(reference_repo)) == []
 
 
 # ---- LL301 ----------------------------------------------------------------------------------
@@ -157,9 +169,9 @@ def test_ll301_judges_the_dbt_source_the_models_read(lake: Callable[..., Path]) 
     """Every model reads `source('shopify_raw', ...)`: that is where shopify's streams are
     declared, and they all are (LL106 leaves the name to the repo)."""
     files = _raw_named(lake_files())
-    assert coverage(check_tree(lake(files))) == []
+    assert coverage(check_coverage(lake(files))) == []
     files[SHOPIFY_SOURCES] = files[SHOPIFY_SOURCES].replace("      - name: orders\n", "")
-    result = check_tree(lake(files))
+    result = check_coverage(lake(files))
     assert coverage(result) == [("LL301", SHOPIFY_SOURCES, 6, 5)]
     assert "tables:` of source `shopify_raw`" in first(result).hint
 
@@ -168,12 +180,12 @@ def test_ll301_stream_without_table_fires_on_the_tables_key(lake: Callable[..., 
     """`orders` is read through source(); `customers` by the paths Dagster passes (it needs no
     table: nothing calls source() on it)."""
     root = lake({SHOPIFY_SOURCES: SOURCES_YML.replace("      - name: orders\n", "")})
-    result = check_tree(root)
+    result = check_coverage(root)
     assert coverage(result) == [("LL301", SHOPIFY_SOURCES, 6, 5)]
     assert "shopify.orders" in first(result).message
     assert "- name: orders" in only(result, "LL301")[0].hint
     root = lake({SHOPIFY_SOURCES: SOURCES_YML.replace("      - name: customers\n", "")})
-    assert coverage(check_tree(root)) == []
+    assert coverage(check_coverage(root)) == []
 
 
 def test_ll301_in_a_commit_of_only_the_new_stream_points_at_its_config(
@@ -181,7 +193,7 @@ def test_ll301_in_a_commit_of_only_the_new_stream_points_at_its_config(
 ) -> None:
     root = lake({f"{STREAMS}/shopify/refunds.json": stream_config("refunds")})
     target = f"{STREAMS}/shopify/refunds.json"
-    result = check_tree(root, [target])
+    result = check_coverage(root, [target])
     assert ("LL301", target, 2, 3) in coverage(result)
 
 
@@ -189,14 +201,14 @@ def test_ll301_silent_for_sources_not_read_through_source(lake: Callable[..., Pa
     # gorgias has no sources file and its models use read_parquet only.
     root = lake({f"{STREAMS}/gorgias/users.json": stream_config("users", connector="dlt"),
                  f"{CORE}/gorgias/int_gorgias__users.sql": model(["gorgias__users"])})
-    assert [c for c in coverage(check_tree(root)) if c[0] == "LL301"] == []
+    assert [c for c in coverage(check_coverage(root)) if c[0] == "LL301"] == []
 
 
 def test_ll301_fires_when_models_use_source_but_no_sources_file(
     lake: Callable[..., Path],
 ) -> None:
     root = lake({SHOPIFY_SOURCES: None})
-    found = [c for c in coverage(check_tree(root)) if c[0] == "LL301"]
+    found = [c for c in coverage(check_coverage(root)) if c[0] == "LL301"]
     # customers is read by path, not through source(): it needs no table
     assert found == [("LL301", f"{STREAMS}/shopify/orders.json", 2, 3)]
 
@@ -208,7 +220,7 @@ def test_ll301_skips_streams_that_are_not_synced(lake: Callable[..., Path]) -> N
             SHOPIFY_SOURCES: SOURCES_YML.replace("      - name: customers\n", ""),
         }
     )
-    assert coverage(check_tree(root)) == []
+    assert coverage(check_coverage(root)) == []
 
 
 # ---- LL302 ----------------------------------------------------------------------------------
@@ -216,7 +228,7 @@ def test_ll301_skips_streams_that_are_not_synced(lake: Callable[..., Path]) -> N
 
 def test_ll302_stream_without_model_names_the_file_to_create(lake: Callable[..., Path]) -> None:
     root = lake({f"{CORE}/shopify/int_shopify__customers.sql": None})
-    result = check_tree(root)
+    result = check_coverage(root)
     assert coverage(result) == [("LL302", f"{STREAMS}/shopify/customers.json", 2, 3)]
     assert f"create {CORE}/shopify/int_shopify__customers.sql" in first(result).hint
     assert first(result).severity is Severity.ERROR  # nothing is built from the stream
@@ -231,7 +243,7 @@ def test_ll302_silent_where_no_stream_model_is_named_by_the_convention(
         if path.startswith(f"{CORE}/") and path.endswith(".sql"):
             renamed[path] = None
             renamed[path.replace("/int_", "/")] = text  # shopify__orders.sql, ...
-    assert [c for c, *_ in coverage(check_tree(lake(renamed))) if c == "LL302"] == []
+    assert [c for c, *_ in coverage(check_coverage(lake(renamed))) if c == "LL302"] == []
 
 
 def test_ll302_stream_models_in_another_per_source_layer(lake: Callable[..., Path]) -> None:
@@ -242,26 +254,26 @@ def test_ll302_stream_models_in_another_per_source_layer(lake: Callable[..., Pat
         if path.startswith(f"{CORE}/") and path.endswith(".sql"):
             renamed[path] = None
             renamed[path.replace("/int_", "/stg_")] = text
-    assert coverage(check_tree(lake(renamed))) == []
+    assert coverage(check_coverage(lake(renamed))) == []
     renamed[f"{CORE}/shopify/stg_shopify__customers.sql"] = None
-    assert coverage(check_tree(lake(renamed))) == [("LL302", f"{STREAMS}/shopify/customers.json", 2, 3)]
+    assert coverage(check_coverage(lake(renamed))) == [("LL302", f"{STREAMS}/shopify/customers.json", 2, 3)]
 
 
 def test_ll302_dlt_streams_need_models_too(lake: Callable[..., Path]) -> None:
     root = lake({f"{CORE}/gorgias/int_gorgias__tickets.sql": None})
-    assert coverage(check_tree(root)) == [("LL302", f"{STREAMS}/gorgias/tickets.json", 2, 3)]
+    assert coverage(check_coverage(root)) == [("LL302", f"{STREAMS}/gorgias/tickets.json", 2, 3)]
 
 
 def test_ll302_fan_out_alone_does_not_cover_the_stream(lake: Callable[..., Path]) -> None:
     root = lake({f"{CORE}/shopify/int_shopify__orders.sql": None})
-    assert coverage(check_tree(root)) == [("LL302", f"{STREAMS}/shopify/orders.json", 2, 3)]
+    assert coverage(check_coverage(root)) == [("LL302", f"{STREAMS}/shopify/orders.json", 2, 3)]
 
 
 def test_ll302_renamed_model_in_reference_tree(reference_repo: Path) -> None:
     """The issue's example: the model renamed away from its stream, tag kept."""
     core = reference_repo / "orchestration/assets/core/shopify"
     (core / "int_shopify__order_refunds.sql").rename(core / "int_shopify__refunds.sql")
-    result = check_tree(reference_repo)
+    result = check_all(reference_repo)
     # fct_sales refs the old name, so the reference rules (LL4xx) rightly report it too.
     assert [c for c in codes(result) if not c[0].startswith("LL4")] == [
         ("LL302", "orchestration/assets/streams/shopify/order_refunds.json", 2, 3)
@@ -276,7 +288,7 @@ def test_ll302_renamed_unreferenced_model_gives_exactly_one_finding(
     # No mart refs int_shopify__fulfillments, so nothing else may break.
     core = reference_repo / "orchestration/assets/core/shopify"
     (core / "int_shopify__fulfillments.sql").rename(core / "int_shopify__shipments.sql")
-    result = check_tree(reference_repo)
+    result = check_all(reference_repo)
     assert codes(result) == [
         ("LL302", "orchestration/assets/streams/shopify/fulfillments.json", 2, 3)
     ]
@@ -292,7 +304,7 @@ def test_ll302_in_a_commit_of_only_the_renamed_model_points_at_it(
             renamed: model(["core", "shopify__customers"]),
         }
     )
-    result = check_tree(root, [renamed])
+    result = check_coverage(root, [renamed])
     assert coverage(result) == [("LL302", renamed, 1, 25)]
     assert first(result).hint.startswith(f"rename {renamed} to int_shopify__customers.sql")
 
@@ -303,7 +315,7 @@ def test_ll302_in_a_commit_of_only_the_renamed_model_points_at_it(
 def test_ll303_model_without_stream_tag_fires_at_tags(lake: Callable[..., Path]) -> None:
     path = f"{CORE}/shopify/int_shopify__customers.sql"
     root = lake({path: model(["core"])})
-    result = check_tree(root)
+    result = check_coverage(root)
     assert coverage(result) == [("LL303", path, 1, 11)]
     assert "'core', 'shopify__customers'" in first(result).hint
 
@@ -312,13 +324,13 @@ def test_ll303_multiline_config(lake: Callable[..., Path]) -> None:
     path = f"{CORE}/shopify/int_shopify__orders.sql"
     text = "{{\n  config(\n    materialized='table',\n    tags=['core']\n  )\n}}\nselect 1 as id\n"
     root = lake({path: text})
-    assert coverage(check_tree(root)) == [("LL303", path, 4, 5)]
+    assert coverage(check_coverage(root)) == [("LL303", path, 4, 5)]
 
 
 def test_ll303_no_config_at_all(lake: Callable[..., Path]) -> None:
     path = f"{CORE}/shopify/int_shopify__orders.sql"
     root = lake({path: "select 1 as id\n"})
-    assert coverage(check_tree(root)) == [("LL303", path, 1, 1)]
+    assert coverage(check_coverage(root)) == [("LL303", path, 1, 1)]
 
 
 def test_ll303_custom_stream_tag_pattern(lake: Callable[..., Path]) -> None:
@@ -329,7 +341,7 @@ def test_ll303_custom_stream_tag_pattern(lake: Callable[..., Path]) -> None:
         f"{CORE}/shopify/int_shopify__customers.sql": model(["shopify__customers"]),
         f"{CORE}/gorgias/int_gorgias__tickets.sql": model(["stream:gorgias.tickets"]),
     }
-    result = check_tree(lake(files))
+    result = check_coverage(lake(files))
     assert coverage(result) == [("LL303", f"{CORE}/shopify/int_shopify__customers.sql", 1, 11)]
 
 
@@ -370,13 +382,13 @@ def build_dbt_assets(source: str, stream: str):
 def test_ll303_and_ll306_silent_before_the_repo_uses_stream_tags(lake: Callable[..., Path]) -> None:
     files = _core_only(lake_files())
     files["orchestration/assets/core/assets.py"] = DAGSTER_BY_CORE_TAG
-    assert coverage(check_tree(lake(files))) == []
+    assert coverage(check_coverage(lake(files))) == []
 
 
 def test_ll303_fires_once_dagster_selects_by_stream_tag(lake: Callable[..., Path]) -> None:
     files = _core_only(lake_files())
     files["orchestration/assets/core/assets.py"] = DAGSTER_BY_STREAM_TAG
-    found = coverage(check_tree(lake(files)))
+    found = coverage(check_coverage(lake(files)))
     assert [(c, p) for c, p, *_ in found if c == "LL303"] == [
         ("LL303", f"{CORE}/gorgias/int_gorgias__tickets.sql"),
         ("LL303", f"{CORE}/shopify/int_shopify__customers.sql"),
@@ -402,7 +414,7 @@ def test_ll303_dagster_selection_built_by_format_percent_or_variable(
     code = DAGSTER_BY_STREAM_TAG.replace('f"tag:{source}__{stream}"', selection)
     code = code.replace("    @dbt_assets", '    tag = f"{source}__{stream}"\n    @dbt_assets')
     files["orchestration/assets/core/assets.py"] = code
-    assert [c for c, *_ in coverage(check_tree(lake(files)))].count("LL303") == 3
+    assert [c for c, *_ in coverage(check_coverage(lake(files)))].count("LL303") == 3
 
 
 def test_ll303_without_dagster_code_some_stream_tag_decides_per_source(
@@ -413,7 +425,7 @@ def test_ll303_without_dagster_code_some_stream_tag_decides_per_source(
     files = _core_only(lake_files())
     tagged = f"{CORE}/shopify/int_shopify__orders.sql"
     files[tagged] = model(["core", "shopify__orders"], "select id from {{ source('shopify', 'orders') }}")
-    found = [(c, p) for c, p, *_ in coverage(check_tree(lake(files))) if c == "LL303"]
+    found = [(c, p) for c, p, *_ in coverage(check_coverage(lake(files))) if c == "LL303"]
     assert found == [("LL303", f"{CORE}/shopify/int_shopify__customers.sql")]
 
 
@@ -426,10 +438,10 @@ def test_ll303_silent_when_dagster_selects_a_fixed_tag_whatever_the_models_carry
     files["orchestration/assets/core/assets.py"] = DAGSTER_BY_CORE_TAG
     tagged = f"{CORE}/shopify/int_shopify__orders.sql"
     files[tagged] = model(["core", "shopify__orders"], "select id from {{ source('shopify', 'orders') }}")
-    assert coverage(check_tree(lake(files))) == []
+    assert coverage(check_coverage(lake(files))) == []
     # The neighbour: the same repo once its Dagster code selects by stream tag.
     files["orchestration/assets/core/assets.py"] = DAGSTER_BY_STREAM_TAG
-    found = [(c, p) for c, p, *_ in coverage(check_tree(lake(files))) if c == "LL303"]
+    found = [(c, p) for c, p, *_ in coverage(check_coverage(lake(files))) if c == "LL303"]
     assert found == [
         ("LL303", f"{CORE}/gorgias/int_gorgias__tickets.sql"),
         ("LL303", f"{CORE}/shopify/int_shopify__customers.sql"),
@@ -453,7 +465,7 @@ def test_ll303_comment_or_docstring_in_dagster_code_does_not_count(
     files = _core_only(lake_files())
     files["orchestration/assets/core/assets.py"] = code
     assert "tag:{source}__{stream}" in code
-    assert coverage(check_tree(lake(files))) == []
+    assert coverage(check_coverage(lake(files))) == []
 
 
 def test_ll303_selection_passed_from_elsewhere_leaves_it_to_the_models(
@@ -463,17 +475,17 @@ def test_ll303_selection_passed_from_elsewhere_leaves_it_to_the_models(
     files = _core_only(lake_files())
     files["orchestration/assets/core/assets.py"] = DAGSTER_BY_CORE_TAG.replace(
         'select="tag:core"', "select=selection").replace("stream: str)", "stream: str, selection)")
-    assert coverage(check_tree(lake(files))) == []
+    assert coverage(check_coverage(lake(files))) == []
     files[f"{CORE}/shopify/int_shopify__orders.sql"] = model(
         ["core", "shopify__orders"], "select id from {{ source('shopify', 'orders') }}")
-    found = [(c, p) for c, p, *_ in coverage(check_tree(lake(files))) if c == "LL303"]
+    found = [(c, p) for c, p, *_ in coverage(check_coverage(lake(files))) if c == "LL303"]
     assert found == [("LL303", f"{CORE}/shopify/int_shopify__customers.sql")]
 
 
 def test_ll303_can_be_ignored_for_repos_that_tag_only_core(lake: Callable[..., Path]) -> None:
     path = f"{CORE}/shopify/int_shopify__customers.sql"
     root = lake({path: model(["core"]), "lotus-check.toml": 'ignore = ["LL303"]\n'})
-    assert coverage(check_tree(root)) == []
+    assert coverage(check_coverage(root)) == []
 
 
 # ---- LL304 ----------------------------------------------------------------------------------
@@ -481,7 +493,7 @@ def test_ll303_can_be_ignored_for_repos_that_tag_only_core(lake: Callable[..., P
 
 def test_ll304_folder_missing_from_model_paths(lake: Callable[..., Path]) -> None:
     root = lake({PROJECT: DBT_PROJECT.replace("  - assets/core/gorgias\n", "")})
-    result = check_tree(root)
+    result = check_coverage(root)
     assert coverage(result) == [("LL304", PROJECT, 5, 1)]
     assert f"`{CORE}/gorgias`" in first(result).message
     assert "- assets/core/gorgias" in first(result).hint
@@ -489,7 +501,7 @@ def test_ll304_folder_missing_from_model_paths(lake: Callable[..., Path]) -> Non
 
 def test_ll304_one_finding_for_a_folder_of_subfolders(lake: Callable[..., Path]) -> None:
     root = lake({PROJECT: DBT_PROJECT.replace("  - assets/marts\n", "")})
-    result = check_tree(root)
+    result = check_coverage(root)
     assert coverage(result) == [("LL304", PROJECT, 5, 1)]
     assert f"`{MARTS}`" in first(result).message
     assert "2 models" in first(result).message
@@ -497,19 +509,19 @@ def test_ll304_one_finding_for_a_folder_of_subfolders(lake: Callable[..., Path])
 
 def test_ll304_parent_folder_covers_recursively(lake: Callable[..., Path]) -> None:
     root = lake({PROJECT: "name: lake\nmodel-paths: [assets]\n"})
-    assert coverage(check_tree(root)) == []
+    assert coverage(check_coverage(root)) == []
 
 
 def test_ll304_default_model_paths_is_models(lake: Callable[..., Path]) -> None:
     root = lake({PROJECT: "name: lake\n"})
-    found = coverage(check_tree(root))
+    found = coverage(check_coverage(root))
     assert [c[0] for c in found] == ["LL304", "LL304"]  # core and marts, at the top of the file
     assert {c[2] for c in found} == {1}
 
 
 def test_ll304_pre_dbt_1_source_paths(lake: Callable[..., Path]) -> None:
     root = lake({PROJECT: "name: lake\nsource-paths:\n  - assets\n"})
-    assert coverage(check_tree(root)) == []
+    assert coverage(check_coverage(root)) == []
 
 
 def test_ll304_in_a_commit_of_only_the_new_model_points_at_it(
@@ -517,14 +529,14 @@ def test_ll304_in_a_commit_of_only_the_new_model_points_at_it(
 ) -> None:
     new = f"{CORE}/stripe/int_stripe__charges.sql"
     root = lake({new: model(["core"])})
-    assert ("LL304", new, 1, 1) in coverage(check_tree(root, [new]))
+    assert ("LL304", new, 1, 1) in coverage(check_coverage(root, [new]))
 
 
 def test_ll304_reference_tree_folder_removed(reference_repo: Path) -> None:
     project = reference_repo / PROJECT
     text = project.read_text()
     project.write_text(text.replace("  - assets/core/stripe\n", ""))
-    result = check_tree(reference_repo)
+    result = check_coverage(reference_repo)
     assert coverage(result) == [("LL304", PROJECT, 8, 1)]
     assert "`orchestration/assets/core/stripe`" in first(result).message
 
@@ -536,7 +548,7 @@ def test_ll305_table_without_stream_is_a_warning_with_did_you_mean(
     lake: Callable[..., Path],
 ) -> None:
     root = lake({SHOPIFY_SOURCES: SOURCES_YML + "      - name: customer\n"})
-    result = check_tree(root)
+    result = check_all(root)
     assert coverage(result) == [("LL305", SHOPIFY_SOURCES, 9, 9)]
     finding = first(result)
     assert finding.severity is Severity.WARNING
@@ -549,13 +561,13 @@ def test_ll305_silent_for_dbt_sources_that_are_not_lotus_sources(
 ) -> None:
     extra = "  - name: legacy_erp\n    tables:\n      - name: invoices\n"
     root = lake({SHOPIFY_SOURCES: SOURCES_YML + extra})
-    assert coverage(check_tree(root)) == []
+    assert coverage(check_coverage(root)) == []
 
 
 def test_ll305_identifier_may_name_the_stream(lake: Callable[..., Path]) -> None:
     yml = SOURCES_YML.replace("      - name: customers\n",
                               "      - name: shopify_customers\n        identifier: customers\n")
-    assert coverage(check_tree(lake({SHOPIFY_SOURCES: yml}))) == []
+    assert coverage(check_coverage(lake({SHOPIFY_SOURCES: yml}))) == []
 
 
 # ---- LL306 ----------------------------------------------------------------------------------
@@ -564,7 +576,7 @@ def test_ll305_identifier_may_name_the_stream(lake: Callable[..., Path]) -> None
 def test_ll306_model_naming_no_stream_without_stream_tag(lake: Callable[..., Path]) -> None:
     path = f"{CORE}/shopify/int_shopify__order_lines.sql"
     root = lake({path: model(["core"])})
-    result = check_tree(root)
+    result = check_coverage(root)
     assert coverage(result) == [("LL306", path, 1, 1)]
     assert first(result).severity is Severity.WARNING
     assert "did you mean `orders`?" in first(result).message
@@ -573,7 +585,7 @@ def test_ll306_model_naming_no_stream_without_stream_tag(lake: Callable[..., Pat
 def test_ll306_stream_tag_naming_no_stream(lake: Callable[..., Path]) -> None:
     path = f"{CORE}/shopify/int_shopify__order_lines.sql"
     root = lake({path: model(["core", "shopify__orders", "shopify__order"])})
-    result = check_tree(root)
+    result = check_coverage(root)
     assert coverage(result) == [("LL306", path, 1, 44)]
     assert "did you mean `shopify__orders`?" in first(result).message
 
@@ -581,7 +593,7 @@ def test_ll306_stream_tag_naming_no_stream(lake: Callable[..., Path]) -> None:
 def test_ll306_a_model_with_a_stale_own_tag_is_one_finding(lake: Callable[..., Path]) -> None:
     path = f"{CORE}/shopify/int_shopify__refunds.sql"
     root = lake({path: model(["core", "shopify__refunds"])})
-    assert coverage(check_tree(root)) == [("LL306", path, 1, 1)]
+    assert coverage(check_coverage(root)) == [("LL306", path, 1, 1)]
 
 
 def test_ll306_silent_for_fan_outs_marts_and_plain_tags(lake: Callable[..., Path]) -> None:
@@ -591,7 +603,7 @@ def test_ll306_silent_for_fan_outs_marts_and_plain_tags(lake: Callable[..., Path
             f"{CORE}/shopify/int_shopify__order_lines.sql": model(["core", "shopify__orders"]),
         }
     )
-    assert coverage(check_tree(root)) == []
+    assert coverage(check_coverage(root)) == []
 
 
 # ---- LL307 ----------------------------------------------------------------------------------
@@ -599,14 +611,14 @@ def test_ll306_silent_for_fan_outs_marts_and_plain_tags(lake: Callable[..., Path
 
 def test_ll307_airbyte_source_without_connection(lake: Callable[..., Path]) -> None:
     root = lake({f"{TF}/connections.tf": "# none yet\n"})
-    result = check_tree(root)
+    result = check_coverage(root)
     assert coverage(result) == [("LL307", f"{TF}/sources.tf", 1, 1)]
     assert "airbyte_connection" in first(result).hint
 
 
 def test_ll307_without_a_source_block_points_at_the_catalog(lake: Callable[..., Path]) -> None:
     root = lake({f"{TF}/connections.tf": "# none yet\n", f"{TF}/sources.tf": None})
-    assert coverage(check_tree(root)) == [
+    assert coverage(check_coverage(root)) == [
         ("LL307", f"{STREAMS}/shopify/_catalog.json", None, None)
     ]
 
@@ -614,7 +626,7 @@ def test_ll307_without_a_source_block_points_at_the_catalog(lake: Callable[..., 
 def test_ll307_moved_catalog_is_one_finding_at_the_file_call(lake: Callable[..., Path]) -> None:
     moved = CONNECTIONS_TF.replace("assets/streams", "dag/streams")
     root = lake({f"{TF}/connections.tf": moved})
-    result = check_tree(root)
+    result = check_coverage(root)
     assert coverage(result) == [("LL307", f"{TF}/connections.tf", 4, 34)]
     assert "../../assets/streams/shopify/_catalog.json" in first(result).hint
 
@@ -623,14 +635,14 @@ def test_ll307_skips_dlt_sources(lake: Callable[..., Path]) -> None:
     # gorgias (all streams dlt) has no connection in lake_files(): still clean.
     root = lake()
     assert not (root / f"{TF}/gorgias.tf").exists()
-    assert coverage(check_tree(root)) == []
+    assert coverage(check_coverage(root)) == []
 
 
 def test_ll307_fileset_folder_must_exist(lake: Callable[..., Path]) -> None:
     tf = 'locals {\n  good = fileset("${path.module}/../../assets/streams", "*/*.json")\n' \
          '  bad  = fileset("${path.module}/../../assets/flows", "*.json")\n}\n'
     root = lake({f"{TF}/locals.tf": tf})
-    assert coverage(check_tree(root)) == [("LL307", f"{TF}/locals.tf", 3, 18)]
+    assert coverage(check_coverage(root)) == [("LL307", f"{TF}/locals.tf", 3, 18)]
 
 
 def test_ll307_for_each_connection_covers_by_pattern(lake: Callable[..., Path]) -> None:
@@ -640,18 +652,18 @@ resource "airbyte_connection" "all" {
   sync_catalog = jsondecode(file("${path.module}/../../assets/streams/${each.key}/_catalog.json"))
 }
 """
-    assert coverage(check_tree(lake({f"{TF}/connections.tf": tf}))) == []
+    assert coverage(check_coverage(lake({f"{TF}/connections.tf": tf}))) == []
 
 
 def test_ll307_unknown_catalog_expression_is_not_guessed(lake: Callable[..., Path]) -> None:
     tf = 'resource "airbyte_connection" "x" {\n  sync_catalog = local.catalogs["x"]\n}\n'
-    assert coverage(check_tree(lake({f"{TF}/connections.tf": tf}))) == []
+    assert coverage(check_coverage(lake({f"{TF}/connections.tf": tf}))) == []
 
 
 def test_ll307_reference_tree_folder_move_breaks_every_connection(reference_repo: Path) -> None:
     tf = reference_repo / TF / "connections.tf"
     tf.write_text(tf.read_text().replace("/../../assets/", "/../assets/"))
-    found = coverage(check_tree(reference_repo))
+    found = coverage(check_coverage(reference_repo))
     assert found == [
         ("LL307", f"{TF}/connections.tf", 13, 34),
         ("LL307", f"{TF}/connections.tf", 25, 34),
@@ -661,7 +673,7 @@ def test_ll307_reference_tree_folder_move_breaks_every_connection(reference_repo
 
 def test_ll007_invalid_hcl_has_a_position(lake: Callable[..., Path]) -> None:
     root = lake({f"{TF}/broken.tf": 'resource "a" "b" {\n  x = \n}\n'})
-    assert coverage(check_tree(root)) == [("LL007", f"{TF}/broken.tf", 2, 7)]
+    assert coverage(check_coverage(root)) == [("LL007", f"{TF}/broken.tf", 2, 7)]
 
 
 # ---- parsers --------------------------------------------------------------------------------
@@ -706,7 +718,7 @@ def test_project_and_property_tags_count_like_config_tags(lake: Callable[..., Pa
             "  - name: int_gorgias__tickets\n    config:\n      tags: ['gorgias__tickets']\n",
         }
     )
-    assert coverage(check_tree(root)) == []
+    assert coverage(check_coverage(root)) == []
 
 
 @pytest.mark.parametrize(
@@ -740,7 +752,7 @@ def test_project_tags_follow_the_fqn(model_path: str, expected: tuple[str, ...])
 
 def test_ll301_sources_file_declaring_another_source(lake: Callable[..., Path]) -> None:
     root = lake({SHOPIFY_SOURCES: SOURCES_YML.replace("name: shopify", "name: shopify_raw")})
-    result = check_tree(root)
+    result = check_coverage(root)
     found = [c for c in coverage(result) if c[0] == "LL301"]
     assert found == [("LL301", f"{STREAMS}/shopify/orders.json", 2, 3)]
     assert "declares no source `shopify`" in only(result, "LL301")[0].message
@@ -751,12 +763,12 @@ def test_ll307_module_paths_resolve_from_their_own_folder(lake: Callable[..., Pa
     tf = 'locals {\n  ok  = file("${path.module}/../../main.tf")\n' \
          '  bad = templatefile("${path.module}/conn.tftpl", {})\n}\n'
     root = lake({module: tf, f"{TF}/main.tf": "# root\n"})
-    assert coverage(check_tree(root)) == [("LL307", module, 3, 22)]
+    assert coverage(check_coverage(root)) == [("LL307", module, 3, 22)]
 
 
 def test_ll307_noqa_on_the_line(lake: Callable[..., Path]) -> None:
     tf = 'locals {\n  x = file("${path.module}/gone.json") # noqa: LL307\n}\n'
-    assert coverage(check_tree(lake({f"{TF}/locals.tf": tf}))) == []
+    assert coverage(check_coverage(lake({f"{TF}/locals.tf": tf}))) == []
 
 
 def test_broken_inputs_give_no_coverage_false_positives(lake: Callable[..., Path]) -> None:
@@ -769,7 +781,7 @@ def test_broken_inputs_give_no_coverage_false_positives(lake: Callable[..., Path
             "    tables: {}\n",
         }
     )
-    result = check_tree(root)
+    result = check_all(root)
     # shopify's file is unreadable; gorgias's `tables` is not a list, but its one stream is read
     # by path (no source() call needs the table).
     assert coverage(result) == []
@@ -803,7 +815,7 @@ def test_ll301_silent_for_a_stream_its_model_reads_by_path(reference_repo: Path)
     text = sources.read_text(encoding="utf-8")
     assert "      - name: customers\n" in text
     sources.write_text(text.replace("      - name: customers\n", ""), encoding="utf-8")
-    assert [c for c in codes(check_tree(reference_repo)) if c[0] == "LL301"] == []
+    assert [c for c in codes(check_coverage(reference_repo)) if c[0] == "LL301"] == []
 
     model = reference_repo / CORE / "stripe" / "int_stripe__customers.sql"
     original = model.read_text(encoding="utf-8")
@@ -811,4 +823,4 @@ def test_ll301_silent_for_a_stream_its_model_reads_by_path(reference_repo: Path)
     end = original.index(")", original.index("'", original.index("'", start) + 1)) + 1
     model.write_text(original[:start] + "{{ source('stripe', 'customers') }}" + original[end:],
                      encoding="utf-8")
-    assert "LL301" in {c[0] for c in codes(check_tree(reference_repo))}
+    assert "LL301" in {c[0] for c in codes(check_coverage(reference_repo))}

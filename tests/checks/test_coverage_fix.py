@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from lotus_checks.core.finding import RunResult
 from tests.builders import CORE
 from tests.builders import STREAMS
 from tests.builders import git
-from tests.conftest import check_tree
+from tests.conftest import check_tree as _check_tree
 
 PROJECT = "orchestration/dbt_project.yml"
 SHOPIFY_SOURCES = f"{CORE}/shopify/_shopify__sources.yml"
@@ -40,11 +42,17 @@ def _changed_lines(diff: str) -> list[str]:
     ]
 
 
+def check_tree(root: Path, targets: list[str] | None = None, **kwargs: Any) -> RunResult:
+    """Every family through the engine, with the session's fact cache: a fix and its re-check
+    recompute only the facts of the files the fix wrote."""
+    return _check_tree(root, targets, shared_cache=True, **kwargs)
+
+
 def codes(result: object) -> set[str]:
     return {f.code for f in result.findings}  # type: ignore[attr-defined]
 
 
-def _fix_until_clean(root: Path, **kwargs: object) -> list[str]:
+def _fix_until_clean(root: Path, **kwargs: Any) -> list[str]:
     result = check_tree(root, fix=True, **kwargs)
     assert check_tree(root).findings == []
     again = check_tree(root, fix=True, **kwargs)

@@ -16,6 +16,7 @@ from lotus_checks.checks.naming import is_snake_case
 from lotus_checks.checks.naming import split_model_name
 from lotus_checks.checks.naming import to_snake_case
 from lotus_checks.core.finding import Severity
+from lotus_checks.core.finding import RunResult
 from tests.builders import CORE
 from tests.builders import MARTS
 from tests.builders import SOURCES
@@ -24,6 +25,12 @@ from tests.builders import source_schema
 from tests.builders import stream_config
 from tests.conftest import check_tree
 from tests.conftest import codes
+
+
+def check_naming(root: Path, targets: list[str] | None = None) -> RunResult:
+    """The naming family (LL1xx) through the engine, with the session's fact cache."""
+    return check_tree(root, targets, select=["LL1"], shared_cache=True)
+
 
 MakeRepo = Callable[..., Path]
 
@@ -49,7 +56,7 @@ def lake(**files: object) -> dict:
 
 
 def naming(root: Path) -> list[tuple[str, str, int | None, int | None]]:
-    return naming_of(check_tree(root))
+    return naming_of(check_naming(root))
 
 
 def naming_of(result: Any) -> list[tuple[str, str, int | None, int | None]]:
@@ -77,7 +84,7 @@ def test_reference_tree_is_silent(reference_repo: Path) -> None:
 )
 def test_ll101_source_part(make_repo: MakeRepo, name: str, expected_in_hint: str) -> None:
     path = f"{CORE}/shopify/{name}.sql"
-    result = check_tree(make_repo(lake(**{path: "select 1\n"})))
+    result = check_naming(make_repo(lake(**{path: "select 1\n"})))
     found = [f for f in result.findings if f.code.startswith("LL1")]
     assert [(f.code, f.path, f.line, f.column) for f in found] == [("LL101", path, None, None)]
     assert expected_in_hint in found[0].hint
@@ -127,7 +134,7 @@ def test_ll102_adoption_is_per_kind_of_folder(make_repo: MakeRepo) -> None:
 
 
 def test_ll102_hint_does_not_repeat_the_source(make_repo: MakeRepo) -> None:
-    result = check_tree(make_repo(lake(**{f"{CORE}/shopify/shopify_orders.sql": "select 1\n"})))
+    result = check_naming(make_repo(lake(**{f"{CORE}/shopify/shopify_orders.sql": "select 1\n"})))
     [finding] = [f for f in result.findings if f.code == "LL102"]
     assert finding.hint.startswith("rename it to `int_shopify__orders.sql`")
 
@@ -168,7 +175,7 @@ def test_ll101_source_with_two_words(make_repo: MakeRepo) -> None:
     ],
 )
 def test_ll102_unknown_layer(make_repo: MakeRepo, path: str, suggestion: str) -> None:
-    result = check_tree(make_repo(lake(**{path: "select 1\n"})))
+    result = check_naming(make_repo(lake(**{path: "select 1\n"})))
     found = [f for f in result.findings if f.code.startswith("LL1")]
     assert [(f.code, f.path, f.line, f.column) for f in found] == [("LL102", path, None, None)]
     assert suggestion in found[0].hint
@@ -251,7 +258,7 @@ def test_ll106_misnamed_sources_file(make_repo: MakeRepo) -> None:
         f"{CORE}/shopify/_shopify__sources.yml": None,
         f"{CORE}/shopify/sources.yml": SOURCES_YML,
     })
-    result = check_tree(make_repo(tree))
+    result = check_naming(make_repo(tree))
     assert naming_of(result) == [("LL106", f"{CORE}/shopify/sources.yml", None, None)]
     [finding] = [f for f in result.findings if f.code == "LL106"]
     assert finding.severity is Severity.WARNING  # dbt reads any YAML file
@@ -310,7 +317,7 @@ def test_ll107_model_but_not_the_stream_name_the_source_gives(make_repo: MakeRep
         f"{SOURCES}/shopify/OrderRefunds.json": source_schema("OrderRefunds"),
         f"{CORE}/shopify/int_shopify__order-lines.sql": "select 1\n",
     })
-    result = check_tree(make_repo(tree))
+    result = check_naming(make_repo(tree))
     found = [f for f in result.findings if f.code.startswith("LL1")]
     assert [(f.code, f.path, f.line, f.column) for f in found] == [
         ("LL107", f"{CORE}/shopify/int_shopify__order-lines.sql", None, None),

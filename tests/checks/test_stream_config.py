@@ -13,12 +13,19 @@ import pytest
 from lotus_checks.checks.stream_config.schema import schema_errors
 from lotus_checks.checks.stream_config.schema import typo_keys
 from lotus_checks.core.finding import Severity
+from lotus_checks.core.finding import RunResult
 from tests.builders import SOURCES
 from tests.builders import STREAMS
 from tests.builders import field
 from tests.builders import source_schema
 from tests.builders import stream_config
 from tests.conftest import check_tree
+
+
+def check_streams(root: Path, targets: list[str] | None = None) -> RunResult:
+    """The stream config family (LL5xx) through the engine, with the session's fact cache."""
+    return check_tree(root, targets, select=["LL5"], shared_cache=True)
+
 
 MakeRepo = Callable[..., Path]
 CONFIG = f"{STREAMS}/shopify/orders.json"
@@ -48,7 +55,7 @@ def findings(make_repo: MakeRepo, config: Any = None, schema: Any = None, **file
         SCHEMA: source_schema("orders") if schema is None else schema,
         **files,
     }
-    result = check_tree(make_repo(tree))
+    result = check_streams(make_repo(tree))
     return [
         (f.code, f.path, f.line, f.column, f.severity)
         for f in result.findings
@@ -101,7 +108,7 @@ def test_dlt_stream_without_source_schema_is_silent(make_repo: MakeRepo) -> None
 
 
 def test_reference_tree_is_silent(reference_repo: Path) -> None:
-    result = check_tree(reference_repo)
+    result = check_streams(reference_repo)
     assert [f for f in result.findings if f.code.startswith("LL5")] == []
 
 
@@ -220,7 +227,7 @@ def test_ll501_dlt_streams_need_no_sync_modes(make_repo: MakeRepo) -> None:
     # the Airbyte neighbour needs them: one finding naming both keys
     airbyte = stream_config("orders")
     del airbyte["sync_mode"], airbyte["destination_sync_mode"]
-    result = check_tree(make_repo({CONFIG: airbyte, SCHEMA: source_schema("orders")}))
+    result = check_streams(make_repo({CONFIG: airbyte, SCHEMA: source_schema("orders")}))
     [finding] = [f for f in result.findings if f.code.startswith("LL5")]
     assert (finding.code, finding.severity) == ("LL501", E)
     assert "`sync_mode` and `destination_sync_mode`" in finding.message
@@ -261,7 +268,7 @@ def test_ll502_one_finding_per_key(make_repo: MakeRepo) -> None:
 
 def test_ll502_hints(make_repo: MakeRepo) -> None:
     config = stream_config("orders", destination_sync_mode="merge")
-    result = check_tree(make_repo({CONFIG: config, SCHEMA: source_schema("orders")}))
+    result = check_streams(make_repo({CONFIG: config, SCHEMA: source_schema("orders")}))
     [finding] = [f for f in result.findings if f.code == "LL502"]
     assert "use `append_dedup`" in finding.hint and '"connector": "dlt"' in finding.hint
 
@@ -310,7 +317,7 @@ def test_ll503_nested_paths(make_repo: MakeRepo) -> None:
 
 def test_ll503_hint_names_generator(make_repo: MakeRepo) -> None:
     config = stream_config("orders", cursor_field=["created_at"])
-    result = check_tree(make_repo({
+    result = check_streams(make_repo({
         CONFIG: config, SCHEMA: source_schema("orders"),
         "lotus-check.toml": 'generator = "tools/gen.py"\n',
         "tools/gen.py": "",  # a configured generator must exist
@@ -325,7 +332,7 @@ def test_ll503_hint_names_generator(make_repo: MakeRepo) -> None:
 def test_ll504_field_not_in_source(make_repo: MakeRepo) -> None:
     fields = {"id": field("integer"), "emial": field("string"), "updated_at": field("string")}
     config = stream_config("orders", fields)
-    result = check_tree(make_repo({CONFIG: config, SCHEMA: source_schema("orders")}))
+    result = check_streams(make_repo({CONFIG: config, SCHEMA: source_schema("orders")}))
     got = [f for f in result.findings if f.code.startswith("LL5")]
     assert [(f.code, f.line, f.column) for f in got] == [("LL504", *line_of(config, '"emial"'))]
     assert "`email`" in got[0].hint
@@ -466,7 +473,7 @@ def test_ll510_silent_when_no_terraform_reads_backfill(make_repo: MakeRepo) -> N
 def test_ll510_says_what_the_terraform_does(make_repo: MakeRepo) -> None:
     config = stream_config("orders", backfill=True)
     tree = {CONFIG: config, SCHEMA: source_schema("orders"), TERRAFORM: CONNECTION + RESET}
-    result = check_tree(make_repo(tree))
+    result = check_streams(make_repo(tree))
     [finding] = [f for f in result.findings if f.code == "LL510"]
     assert (finding.line, finding.column, finding.severity) == (*line_of(config, '"backfill"'), W)
     assert "`null_resource.shopify_backfill` (orchestration/airbyte/terraform/main.tf:12)" \
@@ -476,7 +483,7 @@ def test_ll510_says_what_the_terraform_does(make_repo: MakeRepo) -> None:
     # a stream of a source whose backfill nobody reads: nothing happens, nothing said
     other = f"{STREAMS}/klaviyo/lists.json"
     tree[other] = stream_config("lists", backfill=True)
-    result = check_tree(make_repo(tree))
+    result = check_streams(make_repo(tree))
     assert [f.path for f in result.findings if f.code == "LL510"] == [CONFIG]
 
 
@@ -484,7 +491,7 @@ def test_ll510_trigger_that_changes_every_apply(make_repo: MakeRepo) -> None:
     config = stream_config("orders", backfill=True)
     reset = RESET.replace("connection_id = airbyte_connection.shopify.connection_id",
                           "always = timestamp()")
-    result = check_tree(make_repo({CONFIG: config, SCHEMA: source_schema("orders"),
+    result = check_streams(make_repo({CONFIG: config, SCHEMA: source_schema("orders"),
                                    TERRAFORM: CONNECTION + reset}))
     [finding] = [f for f in result.findings if f.code == "LL510"]
     assert "on every apply" in finding.message
@@ -527,7 +534,7 @@ def test_ll510_on_the_reference_trees_reset_resource(reference_repo: Path) -> No
     for rel in ("shopify/orders.json", "gorgias/tickets.json"):
         path = streams / rel
         path.write_text(path.read_text().replace('"backfill": false', '"backfill": true'))
-    result = check_tree(reference_repo)
+    result = check_streams(reference_repo)
     [finding] = [f for f in result.findings if f.code == "LL510"]
     assert finding.path == f"{STREAMS}/shopify/orders.json"
     assert "`null_resource.backfill_reset` (orchestration/airbyte/terraform/backfill.tf:" \
@@ -541,7 +548,7 @@ def test_ll501_the_same_mistake_in_one_map_is_one_finding(make_repo: MakeRepo) -
     config = stream_config("orders", fields)
     schema = source_schema("orders")
     schema["fields"]["note"] = field("string")
-    result = check_tree(make_repo({CONFIG: config, SCHEMA: schema}))
+    result = check_streams(make_repo({CONFIG: config, SCHEMA: schema}))
     [finding] = [f for f in result.findings if f.code.startswith("LL5")]
     assert (finding.code, finding.line, finding.severity) == ("LL501", line_of(config, '"id": "integer"')[0], E)
     email, name, note = (line_of(config, f'"{n}": "string"')[0] for n in ("email", "name", "note"))

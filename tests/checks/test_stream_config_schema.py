@@ -8,6 +8,7 @@ random places.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from typing import Any
 
@@ -26,14 +27,26 @@ SCHEMAS = ("stream_config", "source_schema")
 FOLDERS = {"stream_config": "assets/streams", "source_schema": "assets/sources"}
 
 
-def documents(name: str) -> list[Any]:
+@functools.cache
+def _documents(name: str) -> tuple[str, ...]:
     folder = REFERENCE_TREE / FOLDERS[name]
-    return [json.loads(p.read_text(encoding="utf-8"))
-            for p in sorted(folder.glob("*/*.json")) if not p.name.startswith("_")]
+    return tuple(p.read_text(encoding="utf-8")
+                 for p in sorted(folder.glob("*/*.json")) if not p.name.startswith("_"))
+
+
+def documents(name: str) -> list[Any]:
+    """The reference tree's documents of kind `name`, parsed afresh (callers may change them;
+    the files are read once)."""
+    return [json.loads(text) for text in _documents(name)]
+
+
+@functools.cache
+def _validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_text(name)))
 
 
 def jsonschema_valid(name: str, doc: Any) -> bool:
-    return Draft202012Validator(json.loads(schema_text(name))).is_valid(doc)
+    return _validator(name).is_valid(doc)
 
 
 json_values = st.recursive(
@@ -60,7 +73,7 @@ def paths_of(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 @st.composite
 def mutated(draw: st.DrawFn, name: str) -> Any:
-    doc = copy.deepcopy(draw(st.sampled_from(documents(name))))
+    doc = json.loads(draw(st.sampled_from(_documents(name))))  # a fresh copy to change
     for _ in range(draw(st.integers(0, 3))):
         paths = paths_of(doc)
         path = draw(st.sampled_from(paths))
