@@ -36,11 +36,14 @@ from tests.robustness.helpers import GENERATOR
 from tests.robustness.helpers import SOURCES
 from tests.robustness.helpers import STREAMS
 from tests.robustness.helpers import assert_clean_end
+from tests.robustness.helpers import assert_gone
 from tests.robustness.helpers import assert_unchanged
 from tests.robustness.helpers import build_lake
 from tests.robustness.helpers import no_hang
 from tests.robustness.helpers import original
 from tests.robustness.helpers import run_cli
+from tests.robustness.helpers import running
+from tests.robustness.helpers import sleeper
 from tests.robustness.helpers import snapshot
 
 REFERENCE = "orchestration/airbyte/reference_generator.py"
@@ -323,49 +326,6 @@ def test_the_absolute_path_refusal_sees_f_strings() -> None:
 
 
 # ---- 2. nothing it starts outlives the run -------------------------------------------------------
-
-
-def sleeper(token: Path, setsid: bool) -> str:
-    """Generator code that starts a child (in a new session if `setsid`) and waits until it runs.
-
-    The child touches `token`, sleeps long, then would write `token` + ".late"; `token` is in
-    its command line, so `running(token)` finds it from here, whatever PID namespace it is in."""
-    child = (f"import pathlib, time; pathlib.Path({str(token)!r}).touch(); time.sleep(60); "
-             f"pathlib.Path({str(token) + '.late'!r}).write_text('late')")
-    return (
-        "import os, subprocess, sys, time\n"
-        f"subprocess.Popen([sys.executable, '-c', {child!r}], start_new_session={setsid})\n"
-        "end = time.monotonic() + 30\n"
-        f"while not os.path.exists({str(token)!r}) and time.monotonic() < end:\n"
-        "    time.sleep(0.02)\n"
-    )
-
-
-def running(token: Path) -> list[int]:
-    """The processes whose command line names `token` (a zombie's is empty: it is dead)."""
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
-                    if os.fsencode(token) in cmdline.read():
-                        found.append(int(entry.name))
-            except OSError:  # ended meanwhile
-                pass
-    return found
-
-
-def assert_gone(*tokens: Path) -> None:
-    """Every child named by `tokens` ran and is dead. lotus-check kills them before it returns;
-    the wait only gives a loaded machine time to deliver the kill."""
-    for token in tokens:
-        assert token.exists(), f"the child did not start ({token.name})"
-    end = time.monotonic() + 10
-    while any(running(token) for token in tokens) and time.monotonic() < end:
-        time.sleep(0.05)
-    left = {token.name: running(token) for token in tokens}
-    assert not any(left.values()), f"still running: {left}"
-    assert not [t for t in tokens if Path(str(t) + ".late").exists()]
 
 
 @pytest.mark.parametrize("setsid", [False, True], ids=["child", "setsid-child"])
