@@ -2,7 +2,8 @@
 
 The one property that matters: a run that replays gives exactly the findings of a run that
 computes everything (`--no-cache`). tests/test_stale_replay.py edits every kind of input; here,
-what is stored, what is replayed, and the tree digest the key is made of.
+what is stored, what is replayed, and the tree digest the key is made of, on the small lake
+(tests/robustness/helpers.py: one source, three models, the real generator).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from lotus_checks.incremental.replay import tree_digest
 from lotus_checks.repo.model import Repo
 from tests.builders import CORE
 from tests.builders import STREAMS
-from tests.builders import copy_reference
 from tests.conftest import codes
+from tests.robustness.helpers import build_lake
 
 ORDERS_MODEL = f"{CORE}/shopify/int_shopify__orders.sql"
 ORDERS_CONFIG = f"{STREAMS}/shopify/orders.json"
@@ -41,7 +42,7 @@ GENERATOR = "orchestration/airbyte/generate-catalog.py"
 
 @pytest.fixture
 def lake(tmp_path: Path) -> Path:
-    return copy_reference(tmp_path / "lake")
+    return build_lake(tmp_path / "lake")
 
 
 @pytest.fixture
@@ -283,7 +284,7 @@ def test_a_hint_from_git_status_is_never_stored(tmp_path: Path, family_runs: lis
     from tests.builders import git
     from tests.builders import git_init
 
-    lake = git_init(copy_reference(tmp_path / "lake"))
+    lake = git_init(build_lake(tmp_path / "lake"))
     catalog = lake / STREAMS / "shopify" / "_catalog.json"
     catalog.write_text(catalog.read_text(encoding="utf-8").replace('"orders"', '"order"', 1),
                        encoding="utf-8")

@@ -1,17 +1,19 @@
 """A warm run never replays stale findings: after an edit of any kind of input, the run with the
 cache gives exactly the findings of a run without it (`--no-cache`).
 
-Each case starts from a stored clean result of the reference tree, makes one edit that changes
-the findings, and compares; then runs once more, so the result stored after the edit is
-checked too.
+Each case starts from a stored clean result of the reference tree (computed once, then copied
+with its cache for every case, and shown to be replayed there), makes one edit that changes the
+findings, and compares; then runs once more, so the result stored after the edit is checked too.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from lotus_checks import engine
 from lotus_checks.core.config import load_config
 from lotus_checks.engine import RunResult
 from lotus_checks.engine import run
@@ -74,14 +76,39 @@ def fresh_run(root: Path) -> RunResult:
     return run(load_config(root), use_cache=False)
 
 
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(where the reference tree's clean result was stored, a copy of it with its cache).
+
+    The stored result is keyed on the configuration, which names the root: each case puts the
+    copy back at the same place rather than storing the same clean result again."""
+    base = tmp_path_factory.mktemp("stored")
+    root = copy_reference(base / "lake")
+    assert codes(cached_run(root)) == []
+    shutil.copytree(root, base / "pristine", symlinks=True)
+    return root, base / "pristine"
+
+
 @pytest.mark.parametrize("kind", sorted(EDITS))
-def test_an_edit_is_never_replayed_stale(tmp_path: Path, kind: str) -> None:
-    root = copy_reference(tmp_path / "lake")
+def test_an_edit_is_never_replayed_stale(
+    stored: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    root, pristine = stored
+    shutil.rmtree(root)
+    shutil.copytree(pristine, root, symlinks=True)
+    ran: list[str] = []
+    real = engine._run_family
+
+    def recording(module, ctx):  # type: ignore[no-untyped-def]
+        ran.append(module.__name__)
+        return real(module, ctx)
+
+    monkeypatch.setattr(engine, "_run_family", recording)
     before = cached_run(root)
-    assert codes(before) == []
-    assert codes(cached_run(root)) == []  # replayed from the store
+    assert codes(before) == [] and ran == []  # replayed from the store the copy brought along
     EDITS[kind](root)
     after = cached_run(root)
+    assert ran  # the edit was seen
     expected = fresh_run(root)
     assert codes(after) == codes(expected) != codes(before)
     assert after.findings == expected.findings  # messages and hints too

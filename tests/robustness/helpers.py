@@ -22,6 +22,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -232,3 +233,49 @@ def no_hang(seconds: int = HANG_SECONDS) -> Iterator[None]:
         yield
     finally:
         faulthandler.cancel_dump_traceback_later()
+
+
+# ---- processes a generator starts ---------------------------------------------------------
+
+
+def sleeper(token: Path, setsid: bool) -> str:
+    """Generator code that starts a child (in a new session if `setsid`) and waits until it runs.
+
+    The child touches `token`, sleeps long, then would write `token` + ".late"; `token` is in
+    its command line, so `running(token)` finds it from here, whatever PID namespace it is in."""
+    child = (f"import pathlib, time; pathlib.Path({str(token)!r}).touch(); time.sleep(60); "
+             f"pathlib.Path({str(token) + '.late'!r}).write_text('late')")
+    return (
+        "import os, subprocess, sys, time\n"
+        f"subprocess.Popen([sys.executable, '-c', {child!r}], start_new_session={setsid})\n"
+        "end = time.monotonic() + 30\n"
+        f"while not os.path.exists({str(token)!r}) and time.monotonic() < end:\n"
+        "    time.sleep(0.02)\n"
+    )
+
+
+def running(token: Path) -> list[int]:
+    """The processes whose command line names `token` (a zombie's is empty: it is dead)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                    if os.fsencode(token) in cmdline.read():
+                        found.append(int(entry.name))
+            except OSError:  # ended meanwhile
+                pass
+    return found
+
+
+def assert_gone(*tokens: Path) -> None:
+    """Every child named by `tokens` ran and is dead. lotus-check kills them before it returns;
+    the wait only gives a loaded machine time to deliver the kill."""
+    for token in tokens:
+        assert token.exists(), f"the child did not start ({token.name})"
+    end = time.monotonic() + 10
+    while any(running(token) for token in tokens) and time.monotonic() < end:
+        time.sleep(0.05)
+    left = {token.name: running(token) for token in tokens}
+    assert not any(left.values()), f"still running: {left}"
+    assert not [t for t in tokens if Path(str(t) + ".late").exists()]

@@ -2,8 +2,8 @@
 
 Every entry is written to a temporary file and renamed into place, so a reader sees a whole
 entry or none; two runs computing the same entry both write the same bytes. Tested with real
-`lotus-check` processes started together on one tree and one cache, several rounds from cold and
-warm caches: both give identical findings, the same as a run without the cache, and no partial
+`lotus-check` processes started together on one tree (the small lake) and one cache, several
+rounds from cold and warm caches: both give identical findings, the same as a run without the cache, and no partial
 or temporary file is left in the cache.
 """
 
@@ -23,21 +23,23 @@ from tests.robustness.helpers import CACHE_DIR
 from tests.robustness.helpers import Outcome
 from tests.robustness.helpers import assert_clean_end
 from tests.robustness.helpers import assert_unchanged
-from tests.robustness.helpers import run_process
+from tests.robustness.helpers import build_lake
+from tests.robustness.helpers import run_cli
 from tests.robustness.helpers import snapshot
 
 MODEL = "orchestration/assets/core/shopify/int_shopify__orders.sql"
 CONFIG = "orchestration/assets/streams/shopify/orders.json"
+SCHEMA = "orchestration/assets/sources/shopify/customers.json"
 
 
 def with_findings(root: Path) -> Path:
-    """The reference tree with findings from several families (columns, catalog, input)."""
+    """The small lake with findings from several families (columns, catalog, input)."""
     model = root / MODEL
     model.write_text(model.read_text().replace("    currency,", "    currency_code,"))
     config = json.loads((root / CONFIG).read_text())
     config["selected"] = not config.get("selected", True)
     (root / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-    (root / "orchestration/assets/sources/stripe/charges.json").write_text('{"stream": ')
+    (root / SCHEMA).write_text('{"stream": ')
     return root
 
 
@@ -63,9 +65,9 @@ def assert_cache_whole(cache: Path) -> None:
         json.loads(entry.read_text(encoding="utf-8"))  # every entry complete
 
 
-def test_parallel_runs_share_the_cache_safely(reference_repo: Path) -> None:
-    root = with_findings(reference_repo)
-    expected = run_process("--root", str(root), "--no-cache", "--output-format", "json", timeout=120)
+def test_parallel_runs_share_the_cache_safely(tmp_path: Path) -> None:
+    root = with_findings(build_lake(tmp_path / "lake"))
+    expected = run_cli("--root", str(root), "--no-cache", "--output-format", "json")
     assert expected.code == 1 and json.loads(expected.out)["findings"]
     before = snapshot(root)
     cache = root / CACHE_DIR

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -26,10 +25,12 @@ from tests.robustness.helpers import ORDERS_CONFIG
 from tests.robustness.helpers import ORDERS_MODEL
 from tests.robustness.helpers import STREAMS
 from tests.robustness.helpers import assert_clean_end
+from tests.robustness.helpers import assert_gone
 from tests.robustness.helpers import assert_unchanged
 from tests.robustness.helpers import build_lake
 from tests.robustness.helpers import json_findings
 from tests.robustness.helpers import run_cli
+from tests.robustness.helpers import sleeper
 from tests.robustness.helpers import snapshot
 
 
@@ -155,21 +156,15 @@ def test_cache_namespace_linked_out_is_not_written_through(lake: Path, outside: 
 def test_generator_children_die_with_it_at_the_time_limit(lake: Path, outside: Path) -> None:
     """A generator that starts a child and hangs: at generator-timeout the whole process group
     is killed, so the child never gets to write (anywhere), and the run ends with LL204."""
-    marker = outside / "late.txt"
-    child = f"import time, pathlib; time.sleep(3); pathlib.Path({str(marker)!r}).write_text('x')"
-    (lake / GENERATOR).write_text(
-        "import subprocess, sys, time\n"
-        f"subprocess.Popen([sys.executable, '-c', {child!r}])\n"
-        "time.sleep(60)\n"
-    )
-    (lake / "lotus-check.toml").write_text("generator-timeout = 0.5\n")
+    token = outside / "child"
+    (lake / GENERATOR).write_text(sleeper(token, False) + "time.sleep(60)\n")
+    (lake / "lotus-check.toml").write_text("generator-timeout = 2\n")  # the child starts first
     before = snapshot(lake)
     findings = json_findings(lake)
     assert [f["code"] for f in findings] == ["LL204"]
-    assert "did not finish within 0.5 s" in findings[0]["message"]
+    assert "did not finish within 2 s" in findings[0]["message"]
     assert_unchanged(before, snapshot(lake))
-    time.sleep(3.5)
-    assert not marker.exists()
+    assert_gone(token)
 
 
 def test_generator_writing_relative_to_its_working_folder_stays_in_the_copy(lake: Path) -> None:

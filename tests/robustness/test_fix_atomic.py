@@ -37,15 +37,19 @@ from tests.robustness.helpers import run_cli
 SECOND_SOURCE_CATALOG = "orchestration/assets/streams/shopify2/_catalog.json"
 
 
-@pytest.fixture
-def lake(tmp_path: Path) -> Path:
+def stale_lake(dest: Path) -> Path:
     """The small lake with a stale catalog: a field added to the stream config by hand."""
-    root = build_lake(tmp_path / "lake")
+    root = build_lake(dest)
     config = json.loads((root / ORDERS_CONFIG).read_text())
     first = next(iter(config["fields"]))
     config["fields"]["added_by_hand"] = dict(config["fields"][first])
     (root / ORDERS_CONFIG).write_text(json.dumps(config, indent=2) + "\n")
     return root
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    return stale_lake(tmp_path / "lake")
 
 
 def new_catalog(lake: Path, tmp_path: Path) -> bytes:
@@ -146,16 +150,24 @@ def add_second_source(lake: Path) -> None:
             target.write_bytes(rel.read_bytes())
 
 
+@pytest.fixture(scope="module")
+def fixed_two_sources(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, bytes], list[dict]]:
+    """What an uninterrupted --fix of the stale lake with a second source writes (catalog path
+    -> bytes), and the findings after it."""
+    root = stale_lake(tmp_path_factory.mktemp("fixed") / "lake")
+    add_second_source(root)
+    assert run_cli("--root", str(root), "--no-cache", "--fix").code == 1
+    return {rel: (root / rel).read_bytes() for rel in (CATALOG, SECOND_SOURCE_CATALOG)}, \
+        json_findings(root)
+
+
 @pytest.mark.parametrize("kill_at", [1, 2])
-def test_sigkill_during_fix_leaves_each_file_old_or_new(lake: Path, tmp_path: Path, kill_at: int) -> None:
+def test_sigkill_during_fix_leaves_each_file_old_or_new(
+    lake: Path, fixed_two_sources: tuple[dict[str, bytes], list[dict]], kill_at: int
+) -> None:
     add_second_source(lake)
-    expected_dir = tmp_path / "expected"
-    build_lake(expected_dir)
-    (expected_dir / ORDERS_CONFIG).write_bytes((lake / ORDERS_CONFIG).read_bytes())
-    add_second_source(expected_dir)
-    assert run_cli("--root", str(expected_dir), "--no-cache", "--fix").code == 1
+    new, findings_after_fix = fixed_two_sources
     old = {CATALOG: (lake / CATALOG).read_bytes(), SECOND_SOURCE_CATALOG: None}
-    new = {rel: (expected_dir / rel).read_bytes() for rel in old}
 
     done = subprocess.run([sys.executable, "-c", KILLED_FIX, str(lake), str(kill_at)],
                           capture_output=True, timeout=120)
@@ -176,7 +188,7 @@ def test_sigkill_during_fix_leaves_each_file_old_or_new(lake: Path, tmp_path: Pa
     assert run_cli("--root", str(lake), "--no-cache", "--fix").code == 1
     for rel in old:
         assert (lake / rel).read_bytes() == new[rel]
-    assert json_findings(lake) == json_findings(expected_dir)
+    assert json_findings(lake) == findings_after_fix
 
 
 # ---- leftovers are ignored everywhere -----------------------------------------------------------------

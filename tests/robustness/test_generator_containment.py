@@ -36,11 +36,14 @@ from tests.robustness.helpers import GENERATOR
 from tests.robustness.helpers import SOURCES
 from tests.robustness.helpers import STREAMS
 from tests.robustness.helpers import assert_clean_end
+from tests.robustness.helpers import assert_gone
 from tests.robustness.helpers import assert_unchanged
 from tests.robustness.helpers import build_lake
 from tests.robustness.helpers import no_hang
 from tests.robustness.helpers import original
 from tests.robustness.helpers import run_cli
+from tests.robustness.helpers import running
+from tests.robustness.helpers import sleeper
 from tests.robustness.helpers import snapshot
 
 REFERENCE = "orchestration/airbyte/reference_generator.py"
@@ -160,12 +163,16 @@ def test_a_write_it_hides_from_us_is_still_caught(lake: Path, mode: str) -> None
 
 def during_the_run(action: object, started: Path) -> threading.Thread:
     """`action()` from another thread once the generator has written `started` (outside the
-    tree): another program at work while the generator (slowed down by a sleep) runs."""
+    tree): another program at work while the generator (waiting for it) runs. Then `acted`
+    beside it lets the generator go on."""
     def wait_then_act() -> None:
         end = time.monotonic() + 30
         while not started.exists() and time.monotonic() < end:
             time.sleep(0.02)
-        action()  # type: ignore[operator]
+        try:
+            action()  # type: ignore[operator]
+        finally:
+            started.with_name("acted").touch()
 
     thread = threading.Thread(target=wait_then_act)
     thread.start()
@@ -173,7 +180,11 @@ def during_the_run(action: object, started: Path) -> threading.Thread:
 
 
 def slow_generator(started: Path) -> str:
-    return f"open({str(started)!r}, 'w').close()\nimport time\ntime.sleep(1.5)\n"
+    """Writes `started`, then waits until the other program has acted (`during_the_run`)."""
+    acted = str(started.with_name("acted"))
+    return (f"open({str(started)!r}, 'w').close()\nimport os, time\nend = time.monotonic() + 30\n"
+            f"while not os.path.exists({acted!r}) and time.monotonic() < end:\n"
+            "    time.sleep(0.02)\n")
 
 
 def test_a_touch_during_the_run_is_not_a_change(lake: Path, outside: Path, mode: str) -> None:
@@ -317,36 +328,26 @@ def test_the_absolute_path_refusal_sees_f_strings() -> None:
 # ---- 2. nothing it starts outlives the run -------------------------------------------------------
 
 
-def late_writer(marker: Path, setsid: bool, delay: float) -> str:
-    child = f"import time; time.sleep({delay}); open({str(marker)!r}, 'w').write('late')"
-    return (
-        "import subprocess, sys\n"
-        f"subprocess.Popen([sys.executable, '-c', {child!r}], start_new_session={setsid})\n"
-    )
-
-
 @pytest.mark.parametrize("setsid", [False, True], ids=["child", "setsid-child"])
 def test_children_of_a_generator_that_exits_0_are_killed(
     lake: Path, outside: Path, mode: str, setsid: bool
 ) -> None:
-    marker = outside / "late.txt"
-    with_prelude(lake, late_writer(marker, setsid, 1.0))
+    token = outside / "child"
+    with_prelude(lake, sleeper(token, setsid))
     assert cli(lake) == (0, [])
-    time.sleep(1.5)
-    assert not marker.exists()
+    assert_gone(token)
 
 
 def test_setsid_children_are_killed_at_the_time_limit(
     lake: Path, outside: Path, mode: str
 ) -> None:
-    marker = outside / "late.txt"
-    with_prelude(lake, late_writer(marker, True, 1.0) + "import time\ntime.sleep(30)\n")
-    config(lake, "generator-timeout = 0.5\n")
+    token = outside / "child"
+    with_prelude(lake, sleeper(token, True) + "import time\ntime.sleep(30)\n")
+    config(lake, "generator-timeout = 2\n")  # time for the child to start on a loaded machine
     _code, findings = cli(lake)
     assert summary(findings) == [("LL204", GENERATOR)]
-    assert "did not finish within 0.5 s" in findings[0]["message"]
-    time.sleep(1.5)
-    assert not marker.exists()
+    assert "did not finish within 2 s" in findings[0]["message"]
+    assert_gone(token)
 
 
 LOTUS_CHECK = (
@@ -366,9 +367,9 @@ def test_killing_lotus_check_mid_run_leaves_nothing_running(
     `timeout`: handled as Ctrl-C) while the generator runs: its children, `setsid()` ones too,
     are killed with it."""
     started = outside / "started"
+    child, setsid_child = outside / "child", outside / "setsid-child"
     with_prelude(lake, (
-        late_writer(outside / "child.txt", False, 2.0)
-        + late_writer(outside / "setsid.txt", True, 2.0)
+        sleeper(child, False) + sleeper(setsid_child, True)  # both run once the generator goes on
         + f"open({str(started)!r}, 'w').close()\nimport time\ntime.sleep(30)\n"
     ))
     process = subprocess.Popen(
@@ -380,7 +381,7 @@ def test_killing_lotus_check_mid_run_leaves_nothing_running(
         while not started.exists() and time.monotonic() < end:
             time.sleep(0.05)
         assert started.exists(), "the generator did not start"
-        time.sleep(0.3)  # its children are running too
+        assert running(child) and running(setsid_child)
         process.send_signal(how)
         _out, err = process.communicate(timeout=30)
     finally:
@@ -390,9 +391,7 @@ def test_killing_lotus_check_mid_run_leaves_nothing_running(
     if how == signal.SIGTERM:
         assert process.returncode == 130
         assert err.strip() == "lotus-check: interrupted; nothing was half-written"
-    time.sleep(2.5)
-    assert not (outside / "child.txt").exists()
-    assert not (outside / "setsid.txt").exists()
+    assert_gone(child, setsid_child)
 
 
 # ---- 8. bounded inputs and outputs ---------------------------------------------------------------

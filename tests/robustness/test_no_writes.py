@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -120,14 +121,32 @@ CORRUPTIONS = ["truncated", "garbage", "empty", "folder", "fifo", "null", "list"
                "object", "dangling"]
 
 
-@pytest.mark.parametrize("how", CORRUPTIONS)
-def test_corrupt_cache_entries_are_ignored(tmp_path: Path, how: str) -> None:
-    root = build_lake(tmp_path / "lake")
+@dataclass(frozen=True)
+class Warm:
+    root: Path  # where the cache was filled: entries are keyed on the configuration, which names it
+    pristine: Path  # a copy of the lake and its cache, to put back at `root` for each case
+    expected: str  # the findings without the cache
+
+
+@pytest.fixture(scope="module")
+def warm(tmp_path_factory: pytest.TempPathFactory) -> Warm:
+    """The small lake with a finding, its cache filled by a run that gave the right findings."""
+    base = tmp_path_factory.mktemp("warm")
+    root = build_lake(base / "lake")
     model = root / "orchestration/assets/core/shopify/int_shopify__orders.sql"
     model.write_text(model.read_text().replace("    currency,", "    currency_code,"))
     expected = run_cli("--root", str(root), "--no-cache", "--output-format", "json")
     assert expected.code == 1
     assert run_cli("--root", str(root), "--output-format", "json").out == expected.out  # warm
+    shutil.copytree(root, base / "pristine", symlinks=True)
+    return Warm(root, base / "pristine", expected.out)
+
+
+@pytest.mark.parametrize("how", CORRUPTIONS)
+def test_corrupt_cache_entries_are_ignored(warm: Warm, how: str) -> None:
+    root = warm.root
+    shutil.rmtree(root)
+    shutil.copytree(warm.pristine, root, symlinks=True)
     entries = [p for p in (root / CACHE_DIR).rglob("*.json") if p.name != ".gitignore"]
     assert entries
     for entry in entries:
@@ -136,7 +155,7 @@ def test_corrupt_cache_entries_are_ignored(tmp_path: Path, how: str) -> None:
     for _ in range(2):  # the first run rewrites the entries it could not use; both are right
         outcome = run_cli("--root", str(root), "--output-format", "json")
         assert_clean_end(outcome)
-        assert outcome.out == expected.out
+        assert outcome.out == warm.expected
     assert_unchanged(before, snapshot(root))
     assert not list((root / CACHE_DIR).rglob("*.tmp"))
 
