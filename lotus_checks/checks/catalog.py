@@ -349,6 +349,12 @@ class _Evaluation:
         files += [f"{folder}/{n}" if folder else n for n in names]
         return list(dict.fromkeys(files))
 
+    def _generator_home(self, sources: list[_Source]) -> str | None:
+        """Where a finding about the generator's run goes: the generator, else the first of the
+        catalogs and stream configs it worked on that the run reports on."""
+        return self._home(self.config.generator,
+                          [p for s in sources for p in [s.catalog, *s.inputs]])
+
     def _home(self, preferred: str, candidates: list[str]) -> str | None:
         """Where a finding is reported: `preferred` when it is in scope, else the first in-scope
         candidate (a listed stream config made the catalog stale), else nowhere."""
@@ -667,8 +673,7 @@ class _Evaluation:
     def _add_tree_changed(self, changed: tuple[str, ...], sources: list[_Source]) -> None:
         if not self.ctx.enabled("LL210"):
             return
-        candidates = [p for s in sources for p in [s.catalog, *s.inputs]]
-        home = self._home(self.config.generator, candidates)
+        home = self._generator_home(sources)
         if home is None:
             return
         shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5:,} more"
@@ -723,8 +728,7 @@ class _Evaluation:
     def _add_failure(self, error: str, output: str, sources: list[_Source]) -> None:
         if not self.ctx.enabled("LL204"):
             return
-        candidates = [p for s in sources for p in [s.catalog, *s.inputs]]
-        home = self._home(self.config.generator, candidates)
+        home = self._generator_home(sources)
         if home is None:
             return
         last = output.strip().splitlines()[-1].strip() if output.strip() else ""

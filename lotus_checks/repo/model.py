@@ -284,12 +284,9 @@ class Repo:
         return os.path.islink(self.root / path)
 
     def files_in(self, folder: str, suffix: str) -> list[str]:
-        """The names of the entries of `folder` (relative to the root) ending in `suffix`, sorted;
-        none when it cannot be listed."""
-        try:
-            return sorted(e.name for e in os.scandir(self.root / folder) if e.name.endswith(suffix))
-        except OSError:
-            return []
+        """The names of the files in `folder` (relative to the root) ending in `suffix`, sorted;
+        none when it cannot be listed (not an input folder: no finding)."""
+        return _files(self.root / folder, suffix, lambda _folder, _error: None)
 
     @cached_property
     def tree(self) -> list[Entry]:

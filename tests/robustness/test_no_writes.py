@@ -176,7 +176,14 @@ def test_read_only_cache_folder_still_gives_findings(tmp_path: Path) -> None:
     expected = run_cli("--root", str(root), "--no-cache", "--output-format", "json")
     cache = root / CACHE_DIR
     cache.mkdir()
-    for namespace in ("sql-facts", "model-coverage", "json-schema", "catalog-generator-v1"):
+    # Every namespace the cache has: the names come from their owners, so none goes stale.
+    from lotus_checks.incremental.replay import NAMESPACE as RESULT
+    from lotus_checks.lake.generator import CACHE_NAMESPACE as GENERATOR
+    from lotus_checks.lake.terraform import CACHE_NAMESPACE as HCL
+    from lotus_checks.repo.model import COVERAGE_NAMESPACE
+    from lotus_checks.repo.model import FACTS_NAMESPACE
+
+    for namespace in (FACTS_NAMESPACE, COVERAGE_NAMESPACE, GENERATOR, HCL, RESULT):
         (cache / namespace).write_text("blocked")
     outcome = run_cli("--root", str(root), "--output-format", "json")
     assert_clean_end(outcome)

@@ -81,7 +81,7 @@ def test_facts_of_a_model_over_its_budget_are_marked_skipped(monkeypatch: pytest
 
     monkeypatch.setattr(facts, "_model_facts", over_budget)
     data = facts.model_facts("select 1", "int_shop__slow")
-    assert data["skipped"] is True  # what sql/model_cache.py keeps out of the cache
+    assert data["skipped"] is True  # what the repo model keeps out of the store
     typed = ModelFacts.from_json(json.loads(json.dumps(data)))
     assert typed.skipped and [p.code for p in typed.problems] == ["LL008"]
     assert typed.coverage == CoverageView(None, frozenset())
