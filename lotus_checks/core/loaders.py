@@ -7,6 +7,7 @@ repo model turns into an LL0xx finding. Nothing here raises anything else for ba
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import os
 import stat
@@ -270,18 +271,20 @@ class YamlDoc:
 MAX_YAML_NODES = 200_000
 
 
-# libyaml's composer recurses in C: a few tens of thousands of nested `[` overflow the C stack
-# and kill the process (a segfault, no finding, no exit code). Nesting can only deepen at one
-# of these characters, so a text with fewer of them than this cannot be nested that deep.
-C_LOADER_MAX_OPENINGS = 2_000
+# libyaml before 0.2.6 composes in C recursively: a few tens of thousands of nested `[` overflow
+# the C stack and kill the process (a segfault, no finding, no exit code). Later versions refuse
+# to nest over 1,000 levels, a scanner error with a position like any other. With an earlier one,
+# a text that may nest deeper than this goes to the pure-Python loader, whose recursion ends in a
+# RecursionError instead.
+C_LOADER_MAX_DEPTH = 2_000
 
 
 def parse_yaml(text: str) -> YamlDoc:
     import yaml  # here, not at the top: a run replayed from the cache never parses YAML
 
     loader_class = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    if _nesting_bound(text) > C_LOADER_MAX_OPENINGS:
-        # The pure-Python loader recurses in Python: too deep is a RecursionError (LL005).
+    if (loader_class is not yaml.SafeLoader and _nesting_bound(text) > C_LOADER_MAX_DEPTH
+            and not _c_loader_limits_nesting()):
         loader_class = yaml.SafeLoader
     loader = loader_class(text)
     try:
@@ -313,8 +316,25 @@ def parse_yaml(text: str) -> YamlDoc:
 
 
 def _nesting_bound(text: str) -> int:
-    """An upper bound of how deeply `text` nests: every level opens at `[`, `{`, `-`, `:` or `?`."""
-    return sum(text.count(char) for char in "[{-:?")
+    """An upper bound of how deeply `text` nests. A flow collection opens at `[` or `{`; a block
+    one needs a deeper indentation, or a compact `- ` or `? ` further right on its line, at least
+    every second level, so its depth is bounded by the longest line (split at `\\n` only: YAML
+    breaks lines at more characters, which only makes its lines shorter)."""
+    longest = max(map(len, text.split("\n")))
+    return text.count("[") + text.count("{") + 2 * (longest + 1)
+
+
+@functools.cache
+def _c_loader_limits_nesting() -> bool:
+    """Whether the installed libyaml refuses deep nesting itself (0.2.6 and later): asked of the
+    library rather than of its version, at a depth any version composes safely."""
+    import yaml
+
+    try:
+        yaml.load("[" * 1_100 + "]" * 1_100, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return True
+    return False
 
 
 def _expanded_size(root: yaml.Node) -> int:

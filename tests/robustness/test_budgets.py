@@ -24,6 +24,7 @@ from typing import Iterator
 
 import pytest
 
+from lotus_checks.core.loaders import LoadError
 from lotus_checks.sql import _budget
 from tests.robustness.helpers import CACHE_DIR
 from tests.robustness.helpers import ORDERS_CONFIG
@@ -301,5 +302,60 @@ def test_ordinary_yaml_still_uses_the_fast_loader() -> None:
     from tests.robustness.helpers import original
 
     text = original(SOURCES_YML).decode()
-    assert loaders._nesting_bound(text) < loaders.C_LOADER_MAX_OPENINGS
+    assert loaders._nesting_bound(text) < loaders.C_LOADER_MAX_DEPTH
     assert loaders.parse_yaml(text).data["sources"][0]["name"] == "shopify"
+
+
+def big_sources_yml(columns: int) -> str:
+    """A sources file documenting `columns` columns: thousands of `-` and `:`, nested 6 deep."""
+    lines = ["version: 2", "sources:", "  - name: shopify", "    tables:", "      - name: orders",
+             "        columns:"]
+    for i in range(columns):
+        lines += [f"          - name: column_{i}", f"            description: 'Column {i}: a note'"]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_big_sources_file_keeps_the_c_loader(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Thousands of `- name:` lines are no sign of deep nesting: such a file once went to the
+    pure-Python loader, ten times slower, because it counted every `-` and `:` as a level."""
+    import yaml
+
+    from lotus_checks.core import loaders
+
+    text = big_sources_yml(5_000)
+    assert loaders._nesting_bound(text) < loaders.C_LOADER_MAX_DEPTH
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the pure-Python loader was used")
+
+    monkeypatch.setattr(yaml.SafeLoader, "__init__", refuse)
+    columns = loaders.parse_yaml(text).data["sources"][0]["tables"][0]["columns"]
+    assert len(columns) == 5_000
+
+
+DEEP_YAML = "x: " + "[" * 5_000 + "1" + "]" * 5_000 + "\n"
+
+
+def test_deep_yaml_is_ll005_at_once_with_the_installed_libyaml() -> None:
+    """libyaml 0.2.6 and later refuse deep nesting themselves: a finding with a position, with
+    no detour through the pure-Python loader (which is quadratic in flow nesting)."""
+    from lotus_checks.core import loaders
+
+    with pytest.raises(LoadError) as raised:
+        loaders.parse_yaml(DEEP_YAML)
+    assert raised.value.code == "LL005"
+    if loaders._c_loader_limits_nesting():
+        # At the bracket that goes too deep (libyaml's limit is about 1,000 levels).
+        assert raised.value.line == 1 and 900 < (raised.value.column or 0) < 1_100
+
+
+def test_deep_yaml_is_ll005_with_a_libyaml_that_does_not_limit_nesting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With libyaml before 0.2.6 (which would overflow the C stack), the pure-Python loader."""
+    from lotus_checks.core import loaders
+
+    monkeypatch.setattr(loaders, "_c_loader_limits_nesting", lambda: False)
+    with pytest.raises(LoadError) as raised:
+        loaders.parse_yaml(DEEP_YAML)
+    assert (raised.value.code, raised.value.line) == ("LL005", None)
