@@ -26,11 +26,6 @@ from typing import Any
 import duckdb
 import pytest
 
-# The README's test command installs the dbt extra; without it these tests fail to import
-# rather than skip, so a missing install step cannot pass unnoticed.
-from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-from dbt.cli.main import dbtRunner
-
 from lotus_checks.core.config import load_config
 from tests.builders import REFERENCE_TREE
 from tests.conftest import build_once
@@ -134,6 +129,11 @@ def invoke(project: Path, args: list[str], variables: dict[str, Any]) -> tuple[D
         # No dbt.log: dbt leaves its file handler open between in-process invocations.
         "--log-level-file", "none",
     ]
+    # Imported here, not at collection (a second or two per pytest-xdist worker, most of which
+    # never run dbt). The README's test command installs the dbt extra; without it these tests
+    # fail with an ImportError rather than skip, so a missing install step cannot pass unnoticed.
+    from dbt.cli.main import dbtRunner
+
     started = time.perf_counter()
     result = dbtRunner().invoke(full)
     seconds = time.perf_counter() - started
@@ -218,6 +218,8 @@ def _build(folder: Path) -> None:
                 run_build(tree, sorted(names), stream)
     # dbt-duckdb keeps its connection to the database open for the next invocation in this
     # process; closed, the database can be opened read-only by every worker (this one included).
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
     DuckDBConnectionManager.close_all_connections()
     gc.collect()
     duckdb.connect(str(database), read_only=True).close()
