@@ -361,6 +361,13 @@ def test_interrupt_is_one_line_and_exit_130(reference_repo: Path, cli: CliRunner
         130, "", "lotus-check: interrupted; nothing was half-written\n")
 
 
+def _sigint_as_in_a_terminal() -> None:
+    """A shell starts a foreground command with SIGINT at its default. The test's own process
+    may ignore it (a shell without job control starts background commands so, and an ignored
+    signal stays ignored across exec): lotus-check would then rightly ignore Ctrl-C too."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_fix_in_a_terminal_session(reference_repo: Path, tmp_path: Path) -> None:
     """SIGINT to the whole process group, as a terminal sends it, while --fix waits for the
     generator: one line on stderr, exit 130, the catalog untouched, no temporary files."""
@@ -375,6 +382,7 @@ def test_ctrl_c_during_fix_in_a_terminal_session(reference_repo: Path, tmp_path:
         [sys.executable, "-m", "lotus_checks", "--root", str(reference_repo), "--no-cache",
          "--fix"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=_sigint_as_in_a_terminal,
     )
     try:
         deadline = time.monotonic() + 60
