@@ -126,6 +126,9 @@ class Repo:
         self._generator: GeneratorRun | None = None
         self._project_vars: dict[str, Any] | None = None
         self._facts_salt: tuple[str, str] | None = None  # see facts_key
+        # Store keys by (model name, text): the pool, the coverage and the columns family each
+        # ask for a model's (the text is one object per run, whose hash Python keeps).
+        self._facts_keys: dict[tuple[str, str], str] = {}
         self._terraform: dict[str, HclFile | HclError] | None = None
         self._key_readers: dict[str, list[KeyReader]] = {}
 
@@ -335,14 +338,18 @@ class Repo:
 
     def facts_key(self, model: Model, text: str) -> str:
         """The store key of a model's facts: its name and text, the project vars, the code."""
-        if self._facts_salt is None:
-            from lotus_checks.sql.facts import versions
+        key = self._facts_keys.get((model.name, text))
+        if key is None:
+            if self._facts_salt is None:
+                from lotus_checks.sql.facts import versions
 
-            variables = json.dumps(self.project_vars(), sort_keys=True, default=str)
-            self._facts_salt = (versions(), variables)
-        from lotus_checks.core.store import content_key
+                variables = json.dumps(self.project_vars(), sort_keys=True, default=str)
+                self._facts_salt = (versions(), variables)
+            from lotus_checks.core.store import content_key
 
-        return content_key(*self._facts_salt, model.name, text)
+            key = content_key(*self._facts_salt, model.name, text)
+            self._facts_keys[(model.name, text)] = key
+        return key
 
     def has_facts(self, model: Model) -> bool:
         """Whether the facts of `model` are known without computing them (this run's memo or
