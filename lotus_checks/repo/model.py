@@ -47,6 +47,7 @@ PRUNED_FOLDERS = SKIPPED_FOLDERS | {"venv"}
 # Store namespaces of a model's full facts and of its small coverage view (tags, source calls).
 FACTS_NAMESPACE = "sql-facts"
 COVERAGE_NAMESPACE = "model-coverage"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Repo:
         self.config = config
         self.root = config.root
         self._docs: dict[str, object] = {}
+        self._bom_files: set[str] = set()  # loaded files that start with a UTF-8 BOM
         self._real_root = os.path.realpath(self.root)
         self._real_folders: dict[str, str] = {}
         self._errors: dict[str, LoadProblem] = {}
@@ -532,11 +534,20 @@ class Repo:
         return doc
 
     def _read(self, path: str) -> str:
-        return decode_text(self._read_bytes(path))
+        data = self._read_bytes(path)
+        text = decode_text(data)
+        if data.startswith(UTF8_BOM):
+            self._bom_files.add(path)  # its text lacks the mark: not its bytes (raw_bytes)
+        return text
 
     def raw_bytes(self, path: str) -> bytes:
         """The bytes of `path` as loading reads them (links out of the root refused, at most
-        max-file-size): what the generator's copy is made of. Raises LoadError."""
+        max-file-size): what the generator's copy is made of. Raises LoadError. A file this run
+        loaded is not read again: its text, strictly decoded UTF-8, encodes back to its bytes
+        (the copy then holds the very bytes the checks read)."""
+        text = self._docs.get(f"text\0{path}")
+        if isinstance(text, str) and path not in self._bom_files:
+            return text.encode("utf-8")
         return self._read_bytes(path)
 
     def _read_bytes(self, path: str) -> bytes:
