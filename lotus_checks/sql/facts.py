@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 from typing import Any
+from typing import NamedTuple
 from collections.abc import Callable
 from collections.abc import Mapping
 
@@ -73,9 +74,9 @@ class Call:
         return cls(data["kind"], tuple(data["args"]), data["line"], data["column"])
 
 
-@dataclass(frozen=True, slots=True)
-class PathStep:
-    """One step of a struct or JSON path into a column (`a.b`, `a['b']`, `'$.b'`, `a[1]`)."""
+class PathStep(NamedTuple):
+    """One step of a struct or JSON path into a column (`a.b`, `a['b']`, `'$.b'`, `a[1]`). A
+    named tuple, as `ColumnRead` is."""
 
     name: str
     kind: str  # "name" | "key" | "json" | "index"
@@ -90,10 +91,9 @@ class PathStep:
         return cls(data[0], data[1], data[2], data[3])
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(NamedTuple):
     """A column of a relation of the rendering (`Rendering.relations` key) a read may come
-    from, with the struct or JSON path read into it."""
+    from, with the struct or JSON path read into it. A named tuple, as `ColumnRead` is."""
 
     rel: str
     column: str
@@ -144,11 +144,14 @@ class Relation:
                    data["filename"])
 
 
-@dataclass(frozen=True, slots=True)
-class ColumnRead:
+class ColumnRead(NamedTuple):
     """A column the rendering reads, and the relations' columns it may come from (any one is
     enough; none: no relation in scope has it). Fields after `known` only for a name a subquery
-    may take from an outer query (see resolve.ColumnRead)."""
+    may take from an outer query (see resolve.ColumnRead).
+
+    A named tuple rather than a frozen dataclass (typed and immutable all the same): every run
+    after an edit builds every model's reads from the store, and a frozen dataclass sets each
+    of its fields through object.__setattr__, several times what building a tuple costs."""
 
     name: str
     line: int | None
@@ -688,8 +691,8 @@ def _reads(reads: list[Any], sql: str, original_position: Callable[[int], Positi
                            origins(read, read.candidates), read.derived, read.scope,
                            tuple(read.known), origins(read, read.shadow))
         if read.depths or read.outer is not None:
-            entry = replace(
-                entry, depths=tuple(read.depths), labels=tuple(read.labels),
+            entry = entry._replace(
+                depths=tuple(read.depths), labels=tuple(read.labels),
                 outer=(read.outer[0], read.outer[1]) if read.outer is not None else None,
                 aggregate=None if read.aggregate is None else f"{statement}:{read.aggregate}",
                 fromless=read.fromless)
