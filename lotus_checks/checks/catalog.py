@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from lotus_checks.core.context import CheckContext
 from lotus_checks.core.finding import Finding
 from lotus_checks.core.finding import Severity
+from lotus_checks.core.loaders import JsonDoc
 from lotus_checks.core.loaders import LoadError
 from lotus_checks.core.rules import Rule
 
@@ -455,13 +456,17 @@ class _Evaluation:
         self.repair_places[source.catalog] = source.inputs + self._generator_files
         if self._home(source.catalog, source.inputs + self._generator_files) is None:
             return
+        # A catalog committed as generated (most are) was parsed already, by the input checks.
+        up_to_date = self._committed_doc(source, generated)
         try:
-            new = json.loads(generated)
+            new = up_to_date.data if up_to_date is not None else json.loads(generated)
         except (ValueError, RecursionError):
             self._add_failure(f"the generator wrote invalid JSON for {source.name}", "", [source])
             return
         if not fixing:
             self._validate(source, new)
+        if up_to_date is not None:
+            return
         if source.name not in self.ctx.repo.catalogs:
             if fixing and self.ctx.enabled("LL202"):
                 self.repairs[source.catalog] = generated
@@ -492,6 +497,19 @@ class _Evaluation:
             self._add_drifts(source, drifts)
         else:
             self._add_formatting(source, committed, generated)
+
+    def _committed_doc(self, source: _Source, generated: bytes) -> JsonDoc | None:
+        """The committed catalog, parsed, when its bytes are the generated ones; else None."""
+        repo = self.ctx.repo
+        if source.name not in repo.catalogs or not repo.is_file(source.catalog):
+            return None
+        doc = repo.json(source.catalog)
+        if doc is None:
+            return None
+        try:
+            return doc if repo.raw_bytes(source.catalog) == generated else None
+        except LoadError:
+            return None
 
     # ---- what the platform receives ------------------------------------------------------------
 

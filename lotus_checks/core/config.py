@@ -16,11 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 CODE_PREFIX_RE = re.compile(r"^(ALL|LL\d{0,3})$")
 
 
@@ -273,6 +268,12 @@ MAX_CONFIG_BYTES = 1_000_000
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
+    # Imported here: a repo without a config file (the usual case) never needs a TOML parser.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+
     from lotus_checks.core.loaders import LoadError
     from lotus_checks.core.loaders import read_bytes
 

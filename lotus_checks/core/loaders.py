@@ -54,7 +54,7 @@ class LineIndex:
         return len(self._starts)
 
 
-def read_text(path: Path, max_size: int) -> str:
+def read_text(path: Path | str, max_size: int) -> str:
     """The file as UTF-8 text (a BOM is dropped), or LoadError LL001/LL006/LL008."""
     return decode_text(read_bytes(path, max_size))
 

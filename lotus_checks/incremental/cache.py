@@ -42,13 +42,13 @@ class Cache:
 
         try:
             # Through the loaders' reader: a FIFO in place of an entry must not block the run.
-            return json.loads(read_text(self._entry(namespace, key), MAX_ENTRY_BYTES))
+            return json.loads(read_text(self._entry_path(namespace, key), MAX_ENTRY_BYTES))
         except (LoadError, ValueError, RecursionError):
             return None
 
     def has(self, namespace: str, key: str) -> bool:
         """Whether an entry exists (without reading it; it may still turn out corrupt)."""
-        return self.folder is not None and self._entry(namespace, key).is_file()
+        return self.folder is not None and os.path.isfile(self._entry_path(namespace, key))
 
     def put(self, namespace: str, key: str, value: Any) -> bool:
         """Store `value`; whether it was written (callers may then drop their in-memory copy)."""
@@ -83,8 +83,13 @@ class Cache:
         return True
 
     def _entry(self, namespace: str, key: str) -> Path:
+        return Path(self._entry_path(namespace, key))
+
+    def _entry_path(self, namespace: str, key: str) -> str:
+        # A string: a warm run looks up an entry per model and namespace, and joining Path
+        # objects costs more than the lookup.
         assert self.folder is not None
-        return self.folder / namespace / key[:2] / f"{key}.json"
+        return os.path.join(self.folder, namespace, key[:2], f"{key}.json")
 
     def _inside(self, folder: Path) -> bool:
         assert self.folder is not None

@@ -47,6 +47,7 @@ PRUNED_FOLDERS = SKIPPED_FOLDERS | {"venv"}
 # Store namespaces of a model's full facts and of its small coverage view (tags, source calls).
 FACTS_NAMESPACE = "sql-facts"
 COVERAGE_NAMESPACE = "model-coverage"
+UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ class Repo:
         self.config = config
         self.root = config.root
         self._docs: dict[str, object] = {}
+        self._bom_files: set[str] = set()  # loaded files that start with a UTF-8 BOM
         self._real_root = os.path.realpath(self.root)
         self._real_folders: dict[str, str] = {}
         self._errors: dict[str, LoadProblem] = {}
@@ -126,6 +128,9 @@ class Repo:
         self._generator: GeneratorRun | None = None
         self._project_vars: dict[str, Any] | None = None
         self._facts_salt: tuple[str, str] | None = None  # see facts_key
+        # Store keys by (model name, text): the pool, the coverage and the columns family each
+        # ask for a model's (the text is one object per run, whose hash Python keeps).
+        self._facts_keys: dict[tuple[str, str], str] = {}
         self._terraform: dict[str, HclFile | HclError] | None = None
         self._key_readers: dict[str, list[KeyReader]] = {}
 
@@ -335,14 +340,18 @@ class Repo:
 
     def facts_key(self, model: Model, text: str) -> str:
         """The store key of a model's facts: its name and text, the project vars, the code."""
-        if self._facts_salt is None:
-            from lotus_checks.sql.facts import versions
+        key = self._facts_keys.get((model.name, text))
+        if key is None:
+            if self._facts_salt is None:
+                from lotus_checks.sql.facts import versions
 
-            variables = json.dumps(self.project_vars(), sort_keys=True, default=str)
-            self._facts_salt = (versions(), variables)
-        from lotus_checks.core.store import content_key
+                variables = json.dumps(self.project_vars(), sort_keys=True, default=str)
+                self._facts_salt = (versions(), variables)
+            from lotus_checks.core.store import content_key
 
-        return content_key(*self._facts_salt, model.name, text)
+            key = content_key(*self._facts_salt, model.name, text)
+            self._facts_keys[(model.name, text)] = key
+        return key
 
     def has_facts(self, model: Model) -> bool:
         """Whether the facts of `model` are known without computing them (this run's memo or
@@ -525,11 +534,20 @@ class Repo:
         return doc
 
     def _read(self, path: str) -> str:
-        return decode_text(self._read_bytes(path))
+        data = self._read_bytes(path)
+        text = decode_text(data)
+        if data.startswith(UTF8_BOM):
+            self._bom_files.add(path)  # its text lacks the mark: not its bytes (raw_bytes)
+        return text
 
     def raw_bytes(self, path: str) -> bytes:
         """The bytes of `path` as loading reads them (links out of the root refused, at most
-        max-file-size): what the generator's copy is made of. Raises LoadError."""
+        max-file-size): what the generator's copy is made of. Raises LoadError. A file this run
+        loaded is not read again: its text, strictly decoded UTF-8, encodes back to its bytes
+        (the copy then holds the very bytes the checks read)."""
+        text = self._docs.get(f"text\0{path}")
+        if isinstance(text, str) and path not in self._bom_files:
+            return text.encode("utf-8")
         return self._read_bytes(path)
 
     def _read_bytes(self, path: str) -> bytes:

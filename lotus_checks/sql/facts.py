@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from dataclasses import field
 from dataclasses import replace
 from typing import Any
+from typing import NamedTuple
 from collections.abc import Callable
 from collections.abc import Mapping
 
 from lotus_checks.core.loaders import LineIndex
 
-FACTS_VERSION = "6"  # 2: "coverage"; 3: correlation, aggregates, "key" steps, "queries";
-# 4: runtime var() names in "files" calls; 5: "shadow", "ungrouped"; 6: typed (ModelFacts), "tags"
+FACTS_VERSION = "7"  # 2: "coverage"; 3: correlation, aggregates, "key" steps, "queries";
+# 4: runtime var() names in "files" calls; 5: "shadow", "ungrouped"; 6: typed (ModelFacts), "tags";
+# 7: a read as a list, a rendering equal to the one before it as that one's index
 PLACEHOLDER_KINDS = ("source", "ref", "this")
 Position = tuple[int | None, int | None]
 Json = dict[str, Any]
@@ -72,9 +74,9 @@ class Call:
         return cls(data["kind"], tuple(data["args"]), data["line"], data["column"])
 
 
-@dataclass(frozen=True, slots=True)
-class PathStep:
-    """One step of a struct or JSON path into a column (`a.b`, `a['b']`, `'$.b'`, `a[1]`)."""
+class PathStep(NamedTuple):
+    """One step of a struct or JSON path into a column (`a.b`, `a['b']`, `'$.b'`, `a[1]`). A
+    named tuple, as `ColumnRead` is."""
 
     name: str
     kind: str  # "name" | "key" | "json" | "index"
@@ -89,10 +91,9 @@ class PathStep:
         return cls(data[0], data[1], data[2], data[3])
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(NamedTuple):
     """A column of a relation of the rendering (`Rendering.relations` key) a read may come
-    from, with the struct or JSON path read into it."""
+    from, with the struct or JSON path read into it. A named tuple, as `ColumnRead` is."""
 
     rel: str
     column: str
@@ -143,11 +144,14 @@ class Relation:
                    data["filename"])
 
 
-@dataclass(frozen=True, slots=True)
-class ColumnRead:
+class ColumnRead(NamedTuple):
     """A column the rendering reads, and the relations' columns it may come from (any one is
     enough; none: no relation in scope has it). Fields after `known` only for a name a subquery
-    may take from an outer query (see resolve.ColumnRead)."""
+    may take from an outer query (see resolve.ColumnRead).
+
+    A named tuple rather than a frozen dataclass (typed and immutable all the same): every run
+    after an edit builds every model's reads from the store, and a frozen dataclass sets each
+    of its fields through object.__setattr__, several times what building a tuple costs."""
 
     name: str
     line: int | None
@@ -169,31 +173,35 @@ class ColumnRead:
         """Whether an outer query may bind it (the fields after `shadow` say how)."""
         return bool(self.depths) or self.outer is not None
 
-    def to_json(self) -> Json:
-        data: Json = {"name": self.name, "line": self.line, "column": self.column,
-                      "cands": [c.to_json() for c in self.candidates], "derived": self.derived,
-                      "scope": self.scope, "known": list(self.known)}
-        if self.shadow:
-            data["shadow"] = [c.to_json() for c in self.shadow]
+    def to_json(self) -> list[Any]:
+        # A list, not an object: a model has hundreds of reads, and a warm run decodes every
+        # model's. The first seven fields always; `shadow` when it or the fields after it are
+        # set; those only for a correlated read.
+        data: list[Any] = [self.name, self.line, self.column,
+                           [c.to_json() for c in self.candidates], self.derived, self.scope,
+                           list(self.known)]
+        if self.shadow or self.correlated:
+            data.append([c.to_json() for c in self.shadow])
         if self.correlated:
-            data.update(depths=list(self.depths), labels=list(self.labels),
-                        outer=list(self.outer) if self.outer is not None else None,
-                        aggregate=self.aggregate, fromless=self.fromless)
+            data += [list(self.depths), list(self.labels),
+                     list(self.outer) if self.outer is not None else None, self.aggregate,
+                     self.fromless]
         return data
 
     @classmethod
-    def from_json(cls, data: Json) -> ColumnRead:
+    def from_json(cls, data: list[Any]) -> ColumnRead:
         origin = Origin.from_json
-        shadow = tuple([origin(c) for c in data["shadow"]]) if "shadow" in data else ()
-        candidates = tuple([origin(c) for c in data["cands"]])
-        if "depths" not in data:
-            return cls(data["name"], data["line"], data["column"], candidates, data["derived"],
-                       data["scope"], tuple(data["known"]), shadow)
-        outer = data["outer"]
-        return cls(data["name"], data["line"], data["column"], candidates, data["derived"],
-                   data["scope"], tuple(data["known"]), shadow, tuple(data["depths"]),
-                   tuple(data["labels"]), (outer[0], outer[1]) if outer is not None else None,
-                   data["aggregate"], data["fromless"])
+        candidates = tuple([origin(c) for c in data[3]])
+        if len(data) == 7:
+            return cls(data[0], data[1], data[2], candidates, data[4], data[5], tuple(data[6]))
+        shadow = tuple([origin(c) for c in data[7]])
+        if len(data) == 8:
+            return cls(data[0], data[1], data[2], candidates, data[4], data[5], tuple(data[6]),
+                       shadow)
+        outer = data[10]
+        return cls(data[0], data[1], data[2], candidates, data[4], data[5], tuple(data[6]),
+                   shadow, tuple(data[8]), tuple(data[9]),
+                   (outer[0], outer[1]) if outer is not None else None, data[11], data[12])
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,11 +342,17 @@ class ModelFacts:
     transient: bool = False
 
     def to_json(self) -> Json:
+        # A rendering that gives the same facts as the one before it (most models: no
+        # is_incremental() difference) is stored as that one's index, not a second copy.
+        renderings: list[Any] = []
+        for i, rendering in enumerate(self.renderings):
+            if rendering is not None and i and rendering == self.renderings[i - 1]:
+                renderings.append(i - 1)
+            else:
+                renderings.append(rendering.to_json() if rendering is not None else None)
         data: Json = {"tags": list(self.tags), "calls": [c.to_json() for c in self.calls],
                       "problems": [p.to_json() for p in self.problems],
-                      "coverage": self.coverage.to_json(),
-                      "renderings": [r.to_json() if r is not None else None
-                                     for r in self.renderings]}
+                      "coverage": self.coverage.to_json(), "renderings": renderings}
         if self.skipped:
             data["skipped"] = True
         if self.transient:
@@ -348,12 +362,13 @@ class ModelFacts:
     @classmethod
     def from_json(cls, data: Json) -> ModelFacts:
         renderings: list[Rendering | None] = []
-        for i, rendering in enumerate(data["renderings"]):
+        for rendering in data["renderings"]:
             if rendering is None:
                 renderings.append(None)
-            elif i and rendering == data["renderings"][i - 1]:
-                # Most models render the same both ways: one object (comparing is cheaper).
-                renderings.append(renderings[i - 1])
+            elif isinstance(rendering, int):
+                # The same as an earlier rendering (see to_json): the same object, which the
+                # columns family then checks once.
+                renderings.append(renderings[rendering])
             else:
                 renderings.append(Rendering.from_json(rendering))
         return cls(
@@ -676,8 +691,8 @@ def _reads(reads: list[Any], sql: str, original_position: Callable[[int], Positi
                            origins(read, read.candidates), read.derived, read.scope,
                            tuple(read.known), origins(read, read.shadow))
         if read.depths or read.outer is not None:
-            entry = replace(
-                entry, depths=tuple(read.depths), labels=tuple(read.labels),
+            entry = entry._replace(
+                depths=tuple(read.depths), labels=tuple(read.labels),
                 outer=(read.outer[0], read.outer[1]) if read.outer is not None else None,
                 aggregate=None if read.aggregate is None else f"{statement}:{read.aggregate}",
                 fromless=read.fromless)

@@ -68,11 +68,13 @@ def _check_model(schemas: Schemas, model: Model) -> Iterator[Finding]:
     for call in facts.calls:
         yield from check_call(schemas, model, call)
     own = schemas.own_stream(model, facts)
-    for rendering in facts.renderings:
-        if rendering is None:
+    broken = frozenset(p.line for p in facts.problems if p.code == "LL004")
+    for i, rendering in enumerate(facts.renderings):
+        # A rendering that is the one before it (a model without is_incremental() differences)
+        # would only find the same findings again.
+        if rendering is None or (i and rendering is facts.renderings[i - 1]):
             continue
         # The model's SQL, then the SQL its run_query()/statement calls run at compile time.
-        broken = frozenset(p.line for p in facts.problems if p.code == "LL004")
         for sql in (rendering, *(q for q in rendering.queries if q is not None)):
             yield from _check_rendering(schemas, model, own, sql, broken)
 

@@ -129,6 +129,15 @@ def check_read(schemas: Schemas, model: Model, read: ColumnRead,
                relations: dict[str, RelationView]) -> Iterator[Finding]:
     name = read.name
     key = name.lower()
+    candidates = read.candidates
+    if len(candidates) == 1 and not read.shadow and not read.correlated:
+        # Most reads: one relation it may come from, nothing an outer query binds. Having the
+        # column, only a path into it is left to judge (the general case below says the same).
+        view = relations.get(candidates[0].rel)
+        if view is not None and view.columns is not None and key in view.columns:
+            if candidates[0].steps:
+                yield from _check_path(model, read, candidates[0], view)
+            return
     where = (model.path, read.line, read.column)
     hidden = hidden_by(read.shadow, relations)
     if hidden is not None:

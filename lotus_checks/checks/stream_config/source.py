@@ -89,7 +89,10 @@ def _compare_definition(
     dotted: tuple[str, ...],
     schema_path: str,
 ) -> Iterator[Finding]:
-    if not isinstance(definition, dict) or not isinstance(source_definition, dict):
+    # A definition equal to the source's (how a stream config usually selects a field) agrees
+    # with it all the way down: nothing below can differ.
+    if not isinstance(definition, dict) or not isinstance(source_definition, dict) \
+            or definition == source_definition:
         return
     mine = _type_names(definition.get("type"))
     theirs = _type_names(source_definition.get("type"))
