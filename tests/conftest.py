@@ -5,6 +5,8 @@ import fcntl
 import os
 import shutil
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 from typing import Callable
 
 import pytest
@@ -12,7 +14,9 @@ import pytest
 from lotus_checks.cli import main
 from lotus_checks.core.config import load_config
 from lotus_checks.core.config import with_overrides
+from lotus_checks.core.finding import Finding
 from lotus_checks.engine import RunResult
+from lotus_checks.engine import context_for
 from lotus_checks.engine import run
 from tests.builders import FileContent
 from tests.builders import copy_reference
@@ -115,6 +119,32 @@ def check_tree(
         kwargs["use_cache"] = True
     kwargs.setdefault("use_cache", False)
     return run(config, frozenset(targets) if targets is not None else None, **kwargs)  # type: ignore[arg-type]
+
+
+def check_family(
+    module: ModuleType,
+    root: Path,
+    targets: list[str] | None = None,
+    *,
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
+    **config_overrides: Any,
+) -> list[Finding]:
+    """What one family's `check` returns on `root`, called directly: the config the tree's
+    lotus-check.toml gives (with `select`/`ignore` as on the command line and `config_overrides`
+    replacing Config fields), no cache. Not the engine: no LL0xx load findings, no noqa, no
+    scoping to `targets` (the check only may skip work outside them), no dedupe, no sorting.
+    Tests of those, and the thin end-to-end layer, use `check_tree` or `cli`."""
+    config = with_overrides(load_config(root), select=select, ignore=ignore)
+    if config_overrides:
+        config = dataclasses.replace(config, **config_overrides)
+    ctx = context_for(config, frozenset(targets) if targets is not None else None)
+    return list(module.check(ctx))
+
+
+def codes_of(findings: list[Finding]) -> list[tuple[str, str, int | None, int | None]]:
+    """(code, path, line, column) of `findings` in the engine's order (Finding.sort_key)."""
+    return [(f.code, f.path, f.line, f.column) for f in sorted(findings, key=Finding.sort_key)]
 
 
 def codes(result: RunResult) -> list[tuple[str, str, int | None, int | None]]:
