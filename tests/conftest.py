@@ -18,6 +18,7 @@ from lotus_checks.core.finding import Finding
 from lotus_checks.engine import RunResult
 from lotus_checks.engine import context_for
 from lotus_checks.engine import run
+from lotus_checks.incremental.cache import Cache
 from tests.builders import FileContent
 from tests.builders import copy_reference
 from tests.builders import git_init
@@ -128,17 +129,21 @@ def check_family(
     *,
     select: list[str] | None = None,
     ignore: list[str] | None = None,
+    use_cache: bool = False,
     **config_overrides: Any,
 ) -> list[Finding]:
     """What one family's `check` returns on `root`, called directly: the config the tree's
     lotus-check.toml gives (with `select`/`ignore` as on the command line and `config_overrides`
-    replacing Config fields), no cache. Not the engine: no LL0xx load findings, no noqa, no
-    scoping to `targets` (the check only may skip work outside them), no dedupe, no sorting.
-    Tests of those, and the thin end-to-end layer, use `check_tree` or `cli`."""
+    replacing Config fields), no cache unless `use_cache` (the tree's own cache folder, as
+    `run(use_cache=True)`: for a suite that re-checks one tree after each small edit). Not the
+    engine: no LL0xx load findings, no noqa, no scoping to `targets` (the check only may skip
+    work outside them), no dedupe, no sorting. Tests of those, and the thin end-to-end layer,
+    use `check_tree` or `cli`."""
     config = with_overrides(load_config(root), select=select, ignore=ignore)
     if config_overrides:
         config = dataclasses.replace(config, **config_overrides)
-    ctx = context_for(config, frozenset(targets) if targets is not None else None)
+    cache = Cache(config.root / config.cache_dir) if use_cache else None
+    ctx = context_for(config, frozenset(targets) if targets is not None else None, cache=cache)
     return list(module.check(ctx))
 
 
