@@ -130,19 +130,29 @@ def check_family(
     select: list[str] | None = None,
     ignore: list[str] | None = None,
     use_cache: bool = False,
+    shared_cache: bool = False,
     **config_overrides: Any,
 ) -> list[Finding]:
     """What one family's `check` returns on `root`, called directly: the config the tree's
-    lotus-check.toml gives (with `select`/`ignore` as on the command line and `config_overrides`
-    replacing Config fields), no cache unless `use_cache` (the tree's own cache folder, as
-    `run(use_cache=True)`: for a suite that re-checks one tree after each small edit). Not the
-    engine: no LL0xx load findings, no noqa, no scoping to `targets` (the check only may skip
-    work outside them), no dedupe, no sorting. Tests of those, and the thin end-to-end layer,
-    use `check_tree` or `cli`."""
+    lotus-check.toml gives, with `select`/`ignore` as on the command line and `config_overrides`
+    replacing Config fields. No cache, unless `use_cache` (the tree's own folder, as
+    `run(use_cache=True)`: a suite that re-checks one tree after each small edit) or
+    `shared_cache` (the session's, as in `check_tree`: the generator's output and a model's facts
+    computed once for every test with the same inputs).
+
+    Not the engine: no LL0xx load findings, no noqa, no scoping to `targets` (a check may only
+    skip work outside them), no dedupe, no sorting. Tests of those, and the thin end-to-end
+    layer, use `check_tree` or `cli`."""
     config = with_overrides(load_config(root), select=select, ignore=ignore)
     if config_overrides:
         config = dataclasses.replace(config, **config_overrides)
-    cache = Cache(config.root / config.cache_dir) if use_cache else None
+    assert not (use_cache and shared_cache)
+    cache = None
+    if use_cache:
+        cache = Cache(config.root / config.cache_dir)
+    elif shared_cache:
+        assert _SHARED_CACHE is not None
+        cache = Cache(_SHARED_CACHE)
     ctx = context_for(config, frozenset(targets) if targets is not None else None, cache=cache)
     return list(module.check(ctx))
 
