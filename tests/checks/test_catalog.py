@@ -50,10 +50,11 @@ def check_catalogs(root: Path, targets: list[str] | None = None, **kwargs: Any) 
     return check_tree(root, targets, select=["LL2"], shared_cache=True, **kwargs)
 
 
-def catalog_findings(root: Path) -> list[Finding]:
+def catalog_findings(root: Path, shared_cache: bool = True) -> list[Finding]:
     """What the catalog family's check (LL2xx, selected alone as in `check_catalogs`) finds on
-    `root`, in the engine's order, with the session's fact cache."""
-    found = check_family(catalog_family, root, select=["LL2"], shared_cache=True)
+    `root`, in the engine's order, with the session's fact cache unless `shared_cache=False`
+    (no cache: tests of time limits and of patched internals)."""
+    found = check_family(catalog_family, root, select=["LL2"], shared_cache=shared_cache)
     return sorted(found, key=Finding.sort_key)
 
 
@@ -362,7 +363,7 @@ def test_generator_past_the_time_limit(make_repo: Callable[..., Path]) -> None:
         **{"generator-timeout": 0.5},
     )
     before = snapshot(root)
-    finding = only(check_catalogs(root, use_cache=False))
+    finding = only(catalog_findings(root, shared_cache=False))
     assert finding.code == "LL204"
     assert "did not finish within 0.5 s (generator-timeout)" in finding.message
     assert snapshot(root) == before
@@ -404,7 +405,7 @@ def test_generator_writing_outside_its_copy_cannot_touch_the_tree(
     before = snapshot(root)
     outside = snapshot(root.parent)
 
-    result = check_catalogs(root, use_cache=False)
+    result = catalog_findings(root, shared_cache=False)
 
     assert codes(result) == [("LL205", f"{STREAMS}/shop/_catalog.json", 1, 1)]
     assert snapshot(root) == before
@@ -484,7 +485,7 @@ def test_the_copy_is_made_from_the_bytes_the_run_checks(
         return real(path)
 
     monkeypatch.setattr(Path, "read_bytes", recording)
-    assert codes(check_catalogs(lake, use_cache=False)) == []
+    assert codes(catalog_findings(lake, shared_cache=False)) == []
     assert "_catalog.json" in read_again  # what the generator wrote is read back from the copy
     assert not [name for name in read_again if name.endswith(".json") and name != "_catalog.json"]
 
@@ -496,7 +497,7 @@ def test_a_copy_that_cannot_be_written_anywhere_is_a_finding(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(generator_module, "_write_copy", full_disk)
-    findings = check_catalogs(lake, use_cache=False).findings
+    findings = catalog_findings(lake, shared_cache=False)
     assert {f.code for f in findings} == {"LL204"}
     assert "cannot copy the generator's inputs to a temporary folder" in findings[0].message
     assert "No space left on device" in findings[0].message

@@ -339,8 +339,7 @@ def test_outer_aggregate_messages_name_what_the_model_wrote(lake: Path, duckdb_t
     for new, phrase in cases:
         path.write_text(original.replace(old, new), encoding="utf-8")
         try:
-            config = with_overrides(load_config(lake), select=["LL409"])
-            [finding] = run(config, use_cache=True).findings
+            [finding] = check_family(columns_family, lake, select=["LL409"], use_cache=True)
             verdicts = duckdb_truth.verdicts(lake)
         finally:
             path.write_text(original, encoding="utf-8")
@@ -526,10 +525,10 @@ def test_unknown_macro_in_a_raw_path_is_ll004_and_no_null_path(lake: Path) -> No
     mutation = Mutation("macro", model, """'{{ var("file") }}'""", "'{{ landing_path() }}'", "LL004", ())
     original = _apply(lake, mutation)
     try:
-        result = run(with_overrides(load_config(lake), select=["LL4", "LL004"]), use_cache=False)
-        found = [c for c in codes(result) if c[0].startswith(COLUMN_CODES)]
+        result = check_family(columns_family, lake, select=["LL4", "LL004"])
+        found = [c for c in codes_of(result) if c[0].startswith(COLUMN_CODES)]
         assert found == [("LL004", model, 6, 27)]  # at the macro's name
-        assert not any("NULL" in f.message for f in result.findings)
+        assert not any("NULL" in f.message for f in result)
     finally:
         (lake / model).write_text(original, encoding="utf-8")
 
