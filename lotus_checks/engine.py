@@ -265,6 +265,33 @@ def _changes(config: Config, path: str, data: bytes) -> bool:
     return old != data and old != UTF8_BOM + data
 
 
+def context_for(
+    config: Config,
+    targets: frozenset[str] | None = None,
+    *,
+    cache: Cache | None = None,
+    selection: Selection | None = None,
+    use_dbt: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    unsafe_fixes: bool = False,
+    reported: frozenset[tuple[str, str]] | None = None,
+) -> CheckContext:
+    """The context a run hands each family's `check` and `fix`: a fresh repo model of
+    `config.root` (facts stored in `cache`; None or a cache without a folder: computed each
+    time), the rules `selection` enables (default: the config's). A family's check can be
+    called on it directly (the rule tests do): no load findings, noqa, scoping or sorting."""
+    return CheckContext(
+        config=config,
+        repo=Repo(config, cache if cache is not None and cache.folder is not None else None),
+        targets=targets,
+        enabled=(selection or Selection(config)).enabled,
+        use_dbt=use_dbt,
+        progress=progress or no_progress,
+        unsafe_fixes=unsafe_fixes,
+        reported=reported,
+    )
+
+
 def _context(
     config: Config,
     targets: frozenset[str] | None,
@@ -275,16 +302,8 @@ def _context(
     unsafe_fixes: bool = False,
     reported: frozenset[tuple[str, str]] | None = None,
 ) -> CheckContext:
-    return CheckContext(
-        config=config,
-        repo=Repo(config, cache if cache.folder is not None else None),
-        targets=targets,
-        enabled=selection.enabled,
-        use_dbt=use_dbt,
-        progress=progress or no_progress,
-        unsafe_fixes=unsafe_fixes,
-        reported=reported,
-    )
+    return context_for(config, targets, cache=cache, selection=selection, use_dbt=use_dbt,
+                       progress=progress, unsafe_fixes=unsafe_fixes, reported=reported)
 
 
 def _reported(module: ModuleType) -> tuple[Rule, ...]:

@@ -5,6 +5,8 @@ import fcntl
 import os
 import shutil
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 from typing import Callable
 
 import pytest
@@ -12,8 +14,11 @@ import pytest
 from lotus_checks.cli import main
 from lotus_checks.core.config import load_config
 from lotus_checks.core.config import with_overrides
+from lotus_checks.core.finding import Finding
 from lotus_checks.engine import RunResult
+from lotus_checks.engine import context_for
 from lotus_checks.engine import run
+from lotus_checks.incremental.cache import Cache
 from tests.builders import FileContent
 from tests.builders import copy_reference
 from tests.builders import git_init
@@ -115,6 +120,46 @@ def check_tree(
         kwargs["use_cache"] = True
     kwargs.setdefault("use_cache", False)
     return run(config, frozenset(targets) if targets is not None else None, **kwargs)  # type: ignore[arg-type]
+
+
+def check_family(
+    module: ModuleType,
+    root: Path,
+    targets: list[str] | None = None,
+    *,
+    select: list[str] | None = None,
+    ignore: list[str] | None = None,
+    use_cache: bool = False,
+    shared_cache: bool = False,
+    **config_overrides: Any,
+) -> list[Finding]:
+    """What one family's `check` returns on `root`, called directly: the config the tree's
+    lotus-check.toml gives, with `select`/`ignore` as on the command line and `config_overrides`
+    replacing Config fields. No cache, unless `use_cache` (the tree's own folder, as
+    `run(use_cache=True)`: a suite that re-checks one tree after each small edit) or
+    `shared_cache` (the session's, as in `check_tree`: the generator's output and a model's facts
+    computed once for every test with the same inputs).
+
+    Not the engine: no LL0xx load findings, no noqa, no scoping to `targets` (a check may only
+    skip work outside them), no dedupe, no sorting. Tests of those, and the thin end-to-end
+    layer, use `check_tree` or `cli`."""
+    config = with_overrides(load_config(root), select=select, ignore=ignore)
+    if config_overrides:
+        config = dataclasses.replace(config, **config_overrides)
+    assert not (use_cache and shared_cache)
+    cache = None
+    if use_cache:
+        cache = Cache(config.root / config.cache_dir)
+    elif shared_cache:
+        assert _SHARED_CACHE is not None
+        cache = Cache(_SHARED_CACHE)
+    ctx = context_for(config, frozenset(targets) if targets is not None else None, cache=cache)
+    return list(module.check(ctx))
+
+
+def codes_of(findings: list[Finding]) -> list[tuple[str, str, int | None, int | None]]:
+    """(code, path, line, column) of `findings` in the engine's order (Finding.sort_key)."""
+    return [(f.code, f.path, f.line, f.column) for f in sorted(findings, key=Finding.sort_key)]
 
 
 def codes(result: RunResult) -> list[tuple[str, str, int | None, int | None]]:

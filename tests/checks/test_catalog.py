@@ -13,8 +13,10 @@ from typing import Callable
 
 import pytest
 
+from lotus_checks.checks import catalog as catalog_family
 from lotus_checks.core.config import load_config
 from lotus_checks.core.config import with_overrides
+from lotus_checks.core.finding import Finding
 from lotus_checks.core.finding import Severity
 from lotus_checks.engine import RunResult
 from lotus_checks.engine import run
@@ -25,8 +27,9 @@ from tests.builders import git
 from tests.builders import source_schema
 from tests.builders import stream_config
 from tests.builders import write_tree
+from tests.conftest import check_family
 from tests.conftest import check_tree
-from tests.conftest import codes
+from tests.conftest import codes_of
 
 GENERATOR = "orchestration/airbyte/generate-catalog.py"
 SHOPIFY_CATALOG = f"{STREAMS}/shopify/_catalog.json"
@@ -45,6 +48,22 @@ def check_catalogs(root: Path, targets: list[str] | None = None, **kwargs: Any) 
         config = with_overrides(load_config(root), select=["LL2"])
         return run(config, frozenset(targets) if targets is not None else None, **kwargs)
     return check_tree(root, targets, select=["LL2"], shared_cache=True, **kwargs)
+
+
+def catalog_findings(root: Path, shared_cache: bool = True) -> list[Finding]:
+    """What the catalog family's check (LL2xx, selected alone as in `check_catalogs`) finds on
+    `root`, in the engine's order, with the session's fact cache unless `shared_cache=False`
+    (no cache: tests of time limits and of patched internals)."""
+    found = check_family(catalog_family, root, select=["LL2"], shared_cache=shared_cache)
+    return sorted(found, key=Finding.sort_key)
+
+
+def findings_of(result: RunResult | list[Finding]) -> list[Finding]:
+    return result.findings if isinstance(result, RunResult) else result
+
+
+def codes(result: RunResult | list[Finding]) -> list[tuple[str, str, int | None, int | None]]:
+    return codes_of(findings_of(result))
 
 
 def snapshot(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -81,9 +100,10 @@ def generate_in_copy(root: Path, tmp: Path) -> Path:
     return copy
 
 
-def only(result: RunResult) -> Any:
-    assert len(result.findings) == 1, [f.to_dict() for f in result.findings]
-    return result.findings[0]
+def only(result: RunResult | list[Finding]) -> Finding:
+    found = findings_of(result)
+    assert len(found) == 1, [f.to_dict() for f in found]
+    return found[0]
 
 
 @pytest.fixture
@@ -96,7 +116,7 @@ def lake(reference_repo: Path) -> Path:
 
 def test_reference_tree_is_clean(lake: Path) -> None:
     before = snapshot(lake)
-    assert codes(check_catalogs(lake)) == []
+    assert codes(catalog_findings(lake)) == []
     assert snapshot(lake) == before
 
 
@@ -115,7 +135,7 @@ def test_hand_edit_of_a_catalog_value(lake: Path) -> None:
     write_json(lake, SHOPIFY_CATALOG, catalog)
     before = snapshot(lake)
 
-    finding = only(check_catalogs(lake))
+    finding = only(catalog_findings(lake))
 
     line = line_of(lake, SHOPIFY_CATALOG, '"sync_mode"', after='"name": "customers"')
     assert (finding.code, finding.path, finding.line, finding.column) == (
@@ -135,7 +155,7 @@ def test_stream_config_field_added_without_regenerating(lake: Path) -> None:
     write_json(lake, SHOPIFY_CUSTOMERS, config)
     before = snapshot(lake)
 
-    finding = only(check_catalogs(lake))
+    finding = only(catalog_findings(lake))
 
     assert finding.code == "LL201" and finding.path == SHOPIFY_CATALOG
     assert finding.line == line_of(lake, SHOPIFY_CATALOG, '"selected_fields"')
@@ -151,7 +171,7 @@ def test_source_schema_description_changed_without_regenerating(lake: Path) -> N
     write_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, schema)
     before = snapshot(lake)
 
-    finding = only(check_catalogs(lake))
+    finding = only(catalog_findings(lake))
 
     assert finding.code == "LL201" and finding.path == SHOPIFY_CATALOG
     assert finding.line == line_of(lake, SHOPIFY_CATALOG, '"properties"', after='"name": "customers"')
@@ -169,7 +189,7 @@ def test_stream_field_description_does_not_reach_the_catalog(lake: Path) -> None
     config = read_json(lake, SHOPIFY_CUSTOMERS)
     config["fields"]["email"]["description"] = "Edited in the stream config only."
     write_json(lake, SHOPIFY_CUSTOMERS, config)
-    assert codes(check_catalogs(lake)) == []
+    assert codes(catalog_findings(lake)) == []
 
 
 def test_selected_field_removed_by_hand_points_at_it(lake: Path) -> None:
@@ -179,7 +199,7 @@ def test_selected_field_removed_by_hand_points_at_it(lake: Path) -> None:
         f for f in entry["config"]["selected_fields"] if f["field_path"] != ["email"]
     ]
     write_json(lake, SHOPIFY_CATALOG, catalog)
-    finding = only(check_catalogs(lake))
+    finding = only(catalog_findings(lake))
     assert finding.message == "stream customers: regenerating adds email to selected_fields"
 
 
@@ -214,7 +234,7 @@ def test_hint_from_the_file_list_pre_commit_passes(lake: Path) -> None:
 def test_hint_without_git_or_file_list(lake: Path) -> None:
     shutil.rmtree(lake / ".git")
     hand_edit(lake)
-    finding = only(check_catalogs(lake))
+    finding = only(catalog_findings(lake))
     assert finding.hint == (f"the catalog is generated: run `python {GENERATOR}` (or "
                             "`lotus-check --fix`) and commit the result")
 
@@ -222,10 +242,10 @@ def test_hint_without_git_or_file_list(lake: Path) -> None:
 def test_reordered_keys_are_formatting_only(lake: Path) -> None:
     catalog = read_json(lake, SHOPIFY_CATALOG)
     (lake / SHOPIFY_CATALOG).write_text(json.dumps(catalog, indent=4) + "\n", encoding="utf-8")
-    result = check_catalogs(lake)
+    result = catalog_findings(lake)
     assert codes(result) == [("LL205", SHOPIFY_CATALOG, 2, 1)]
-    assert result.findings[0].severity.value == "warning"
-    assert "first difference on line 2" in result.findings[0].message
+    assert result[0].severity.value == "warning"
+    assert "first difference on line 2" in result[0].message
 
 
 def test_boolean_is_not_a_number(lake: Path) -> None:
@@ -234,7 +254,7 @@ def test_boolean_is_not_a_number(lake: Path) -> None:
     assert '"selected": true' in text
     (lake / SHOPIFY_CATALOG).write_text(text.replace('"selected": true', '"selected": 1', 1),
                                         encoding="utf-8")
-    finding = only(check_catalogs(lake))
+    finding = only(catalog_findings(lake))
     assert finding.code == "LL201"
     assert "config.selected is 1 in the catalog but the generator gives true" in finding.message
 
@@ -245,17 +265,17 @@ def test_boolean_is_not_a_number(lake: Path) -> None:
 def test_deleted_catalog(lake: Path) -> None:
     (lake / SHOPIFY_CATALOG).unlink()
     before = snapshot(lake)
-    result = check_catalogs(lake)
+    result = catalog_findings(lake)
     assert codes(result) == [("LL202", SHOPIFY_CATALOG, None, None)]
     assert "source shopify has Airbyte stream configs but no _catalog.json" in (
-        result.findings[0].message)
+        result[0].message)
     assert snapshot(lake) == before
 
 
 def test_orphan_catalog(lake: Path) -> None:
     orphan = f"{STREAMS}/legacy_crm/_catalog.json"
     write_tree(lake, {orphan: {"streams": []}})
-    finding = only(check_catalogs(lake))
+    finding = only(catalog_findings(lake))
     assert (finding.code, finding.path) == ("LL203", orphan)
     assert "has no stream configs" in finding.message
 
@@ -264,7 +284,7 @@ def test_catalog_for_a_dlt_only_source_is_an_orphan(lake: Path) -> None:
     """gorgias is loaded by dlt: a catalog there would make Terraform sync it a second time."""
     dlt_catalog = f"{STREAMS}/gorgias/_catalog.json"
     shutil.copy(lake / SHOPIFY_CATALOG, lake / dlt_catalog)
-    finding = only(check_catalogs(lake))
+    finding = only(catalog_findings(lake))
     assert (finding.code, finding.path) == ("LL203", dlt_catalog)
     assert "loaded by dlt" in finding.message
 
@@ -288,7 +308,7 @@ def minimal_tree(make_repo: Callable[..., Path], script: str, **config: Any) -> 
 def test_generator_that_raises(make_repo: Callable[..., Path]) -> None:
     root = minimal_tree(make_repo, "raise KeyError('sync_mode')\n")
     before = snapshot(root)
-    finding = only(check_catalogs(root))
+    finding = only(catalog_findings(root))
     assert (finding.code, finding.path, finding.line) == ("LL204", GENERATOR, None)
     assert finding.message == (
         "catalog generator failed, so the catalogs were not checked: the generator exited with "
@@ -320,7 +340,7 @@ def test_generator_that_finds_nothing_after_the_folders_moved(lake: Path) -> Non
         'streams = "orchestration/dag/streams"\nsources = "orchestration/dag/sources"\n'
     )
     before = snapshot(lake)
-    finding = only(check_catalogs(lake))
+    finding = only(catalog_findings(lake))
     assert (finding.code, finding.path) == ("LL204", GENERATOR)
     assert finding.message.endswith("exited with status 1: No stream definitions found")
     assert snapshot(lake) == before
@@ -328,7 +348,7 @@ def test_generator_that_finds_nothing_after_the_folders_moved(lake: Path) -> Non
 
 def test_generator_that_exits_0_but_writes_nothing(make_repo: Callable[..., Path]) -> None:
     root = minimal_tree(make_repo, "print('nothing to do')\n")
-    finding = only(check_catalogs(root))
+    finding = only(catalog_findings(root))
     assert finding.code == "LL204"
     assert "exited 0 but wrote no catalog: nothing to do" in finding.message
 
@@ -343,7 +363,7 @@ def test_generator_past_the_time_limit(make_repo: Callable[..., Path]) -> None:
         **{"generator-timeout": 0.5},
     )
     before = snapshot(root)
-    finding = only(check_catalogs(root, use_cache=False))
+    finding = only(catalog_findings(root, shared_cache=False))
     assert finding.code == "LL204"
     assert "did not finish within 0.5 s (generator-timeout)" in finding.message
     assert snapshot(root) == before
@@ -354,7 +374,7 @@ def test_missing_generator(make_repo: Callable[..., Path]) -> None:
     not exist is a configuration error, exit 2: tests/test_layout.py.)"""
     root = minimal_tree(make_repo, "")
     (root / GENERATOR).unlink()
-    finding = only(check_catalogs(root))
+    finding = only(catalog_findings(root))
     assert (finding.code, finding.path) == ("LL204", GENERATOR)
     assert f"{GENERATOR} does not exist" in finding.message
 
@@ -385,7 +405,7 @@ def test_generator_writing_outside_its_copy_cannot_touch_the_tree(
     before = snapshot(root)
     outside = snapshot(root.parent)
 
-    result = check_catalogs(root, use_cache=False)
+    result = catalog_findings(root, shared_cache=False)
 
     assert codes(result) == [("LL205", f"{STREAMS}/shop/_catalog.json", 1, 1)]
     assert snapshot(root) == before
@@ -397,7 +417,7 @@ def test_generator_holding_the_absolute_path_is_not_run(make_repo: Callable[...,
     generator = root / GENERATOR
     generator.write_text(f"open({str(root / 'pwned.txt')!r}, 'w').write('x')\n")
     before = snapshot(root)
-    finding = only(check_catalogs(root))
+    finding = only(catalog_findings(root))
     assert finding.code == "LL204"
     assert "contains this repo's absolute path" in finding.message
     assert snapshot(root) == before
@@ -414,7 +434,7 @@ def test_generator_imports_its_neighbours(make_repo: Callable[..., Path]) -> Non
         ),
         f"{STREAMS}/shop/_catalog.json": "{\"streams\": []}\n",
     })
-    assert codes(check_catalogs(root)) == []
+    assert codes(catalog_findings(root)) == []
 
 
 # ---- scope and cost --------------------------------------------------------------------------
@@ -465,7 +485,7 @@ def test_the_copy_is_made_from_the_bytes_the_run_checks(
         return real(path)
 
     monkeypatch.setattr(Path, "read_bytes", recording)
-    assert codes(check_catalogs(lake, use_cache=False)) == []
+    assert codes(catalog_findings(lake, shared_cache=False)) == []
     assert "_catalog.json" in read_again  # what the generator wrote is read back from the copy
     assert not [name for name in read_again if name.endswith(".json") and name != "_catalog.json"]
 
@@ -477,7 +497,7 @@ def test_a_copy_that_cannot_be_written_anywhere_is_a_finding(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(generator_module, "_write_copy", full_disk)
-    findings = check_catalogs(lake, use_cache=False).findings
+    findings = catalog_findings(lake, shared_cache=False)
     assert {f.code for f in findings} == {"LL204"}
     assert "cannot copy the generator's inputs to a temporary folder" in findings[0].message
     assert "No space left on device" in findings[0].message
@@ -543,8 +563,9 @@ def regenerate(root: Path) -> None:
     subprocess.run([sys.executable, str(root / GENERATOR)], check=True, capture_output=True)
 
 
-def validation(root: Path, targets: list[str] | None = None) -> RunResult:
-    return check_catalogs(root, targets)
+def validation(root: Path, targets: list[str] | None = None) -> RunResult | list[Finding]:
+    """The catalog family's check, or the engine when the run is scoped to `targets`."""
+    return catalog_findings(root) if targets is None else check_catalogs(root, targets)
 
 
 def edit_json(root: Path, rel: str, edit: Callable[[Any], None]) -> None:
@@ -629,7 +650,7 @@ def test_invalid_json_schema_once_per_root_cause(lake: Path) -> None:
 
     edit_json(lake, SHOPIFY_CUSTOMERS_SCHEMA, broken)
     regenerate(lake)
-    found = sorted(validation(lake).findings, key=lambda f: f.code)
+    found = sorted(findings_of(validation(lake)), key=lambda f: f.code)
     assert [(f.code, f.path, f.line) for f in found] == [
         ("LL206", SHOPIFY_CUSTOMERS_SCHEMA, line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"required"')),
         ("LL207", SHOPIFY_CUSTOMERS_SCHEMA, line_of(lake, SHOPIFY_CUSTOMERS_SCHEMA, '"unknown"')),
@@ -669,7 +690,7 @@ def test_generator_writing_a_shape_airbyte_rejects(lake: Path) -> None:
     bad = text.replace("[{'field_path': [f]} for f in", "[f for f in")
     assert bad != text
     script.write_text(bad, encoding="utf-8")
-    found = [f for f in validation(lake).findings if f.code == "LL208"]
+    found = [f for f in findings_of(validation(lake)) if f.code == "LL208"]
     # one root cause, one finding at the generator: the same mistake in every stream is counted
     [finding] = found
     assert (finding.path, finding.line, finding.severity) == (GENERATOR, None, Severity.ERROR)
@@ -1033,12 +1054,12 @@ def test_a_generator_importing_a_package_lotus_check_lacks_is_a_warning(lake: Pa
     text = generator.read_text(encoding="utf-8")
     generator.write_text(text.replace("import argparse\n", "import argparse\nimport lotus_no_such_pkg\n", 1),
                          encoding="utf-8")
-    result = check_catalogs(lake)
-    [finding] = result.findings
+    result = catalog_findings(lake)
+    [finding] = result
     assert (finding.code, finding.severity) == ("LL204", Severity.WARNING)
     assert "`lotus_no_such_pkg`" in finding.message and "additional_dependencies" in finding.hint
     # The neighbour: a generator that fails on its own is still an error.
     generator.write_text(text.replace("import argparse\n", "import argparse\nraise SystemExit(3)\n", 1),
                          encoding="utf-8")
-    [finding] = check_catalogs(lake).findings
+    [finding] = catalog_findings(lake)
     assert (finding.code, finding.severity) == ("LL204", Severity.ERROR)

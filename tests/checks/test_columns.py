@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from lotus_checks.checks import columns as columns_family
 from lotus_checks.core.config import load_config
 from lotus_checks.core.config import with_overrides
+from lotus_checks.core.finding import Finding
 from lotus_checks.core.loaders import LineIndex
 from lotus_checks.engine import run
 from tests.builders import CORE
@@ -25,8 +27,10 @@ from tests.builders import copy_reference
 from tests.dbt.fixtures import AIRBYTE_META_TYPE
 from tests.dbt.fixtures import duckdb_type
 from tests.dbt.fixtures import quote_ident
+from tests.conftest import check_family
 from tests.conftest import check_tree
 from tests.conftest import codes
+from tests.conftest import codes_of
 
 COLUMN_CODES = ("LL4", "LL003", "LL004")
 COLUMN_FAMILY_CODES = ("LL401", "LL402", "LL405")
@@ -335,8 +339,7 @@ def test_outer_aggregate_messages_name_what_the_model_wrote(lake: Path, duckdb_t
     for new, phrase in cases:
         path.write_text(original.replace(old, new), encoding="utf-8")
         try:
-            config = with_overrides(load_config(lake), select=["LL409"])
-            [finding] = run(config, use_cache=True).findings
+            [finding] = check_family(columns_family, lake, select=["LL409"], use_cache=True)
             verdicts = duckdb_truth.verdicts(lake)
         finally:
             path.write_text(original, encoding="utf-8")
@@ -404,6 +407,13 @@ def test_struct_access_is_an_error_only_into_a_declared_struct(tmp_path: Path) -
 
 
 def _column_findings(root: Path) -> list[tuple[str, str, int | None, int | None]]:
+    """What the columns family's check finds, in the engine's order. The tree's own cache stays
+    on, so each check re-parses only the edited model."""
+    found = check_family(columns_family, root, select=["LL4", "LL003", "LL004"], use_cache=True)
+    return [c for c in codes_of(found) if c[0].startswith(COLUMN_CODES)]
+
+
+def _column_findings_through_the_engine(root: Path) -> list[tuple[str, str, int | None, int | None]]:
     config = with_overrides(load_config(root), select=["LL4", "LL003", "LL004"])
     result = run(config, use_cache=True)
     return [c for c in codes(result) if c[0].startswith(COLUMN_CODES)]
@@ -455,7 +465,7 @@ def test_noqa_suppresses_a_column_finding(lake: Path) -> None:
                         "lower(email) as email,", "lower(emial) as email,  -- noqa: LL401", "LL401", ())
     original = _apply(lake, mutation)
     try:
-        assert _column_findings(lake) == []
+        assert _column_findings_through_the_engine(lake) == []
     finally:
         (lake / mutation.path).write_text(original, encoding="utf-8")
 
@@ -515,10 +525,10 @@ def test_unknown_macro_in_a_raw_path_is_ll004_and_no_null_path(lake: Path) -> No
     mutation = Mutation("macro", model, """'{{ var("file") }}'""", "'{{ landing_path() }}'", "LL004", ())
     original = _apply(lake, mutation)
     try:
-        result = run(with_overrides(load_config(lake), select=["LL4", "LL004"]), use_cache=False)
-        found = [c for c in codes(result) if c[0].startswith(COLUMN_CODES)]
+        result = check_family(columns_family, lake, select=["LL4", "LL004"])
+        found = [c for c in codes_of(result) if c[0].startswith(COLUMN_CODES)]
         assert found == [("LL004", model, 6, 27)]  # at the macro's name
-        assert not any("NULL" in f.message for f in result.findings)
+        assert not any("NULL" in f.message for f in result)
     finally:
         (lake / model).write_text(original, encoding="utf-8")
 
@@ -875,7 +885,7 @@ RUNTIME_READ = "{{ config(tags=['core']) }}\nselect id, email from read_parquet(
 
 
 def _lint(make_repo: Any, files: dict[str, Any]) -> list[tuple[str, str, int | None, int | None]]:
-    return [c for c in codes(check_tree(make_repo(files))) if c[0].startswith(COLUMN_CODES)]
+    return codes_of(_findings(make_repo, files))
 
 
 def test_runtime_read_in_a_repo_running_models_by_name_is_silent(make_repo: Any) -> None:
@@ -892,8 +902,7 @@ def test_var_the_orchestrator_does_not_pass_is_ll004(make_repo: Any) -> None:
     """`var("fiel")` (a typo of the `file` Dagster passes): dbt build fails on the missing var."""
     model = f"{CORE}/stripe/int_stripe__customers.sql"
     typo = RUNTIME_READ.replace('var("file")', 'var("fiel")')
-    result = check_tree(make_repo(_runtime_tree({"int_stripe__customers": typo})))
-    [finding] = [f for f in result.findings if f.code.startswith(COLUMN_CODES)]
+    [finding] = _findings(make_repo, _runtime_tree({"int_stripe__customers": typo}))
     assert (finding.code, finding.path, finding.line, finding.column) == ("LL004", model, 2, 40)
     assert "Required var 'fiel' not found" in finding.message
     assert finding.hint.startswith("did you mean `file`")
@@ -922,8 +931,10 @@ def test_select_ll004_reports_template_errors_in_models(make_repo: Any) -> None:
     assert codes(run(with_overrides(load_config(root), select=["LL004"]), use_cache=False)) == []
 
 
-def _findings(make_repo: Any, files: dict[str, Any]) -> list[Any]:
-    return [f for f in check_tree(make_repo(files)).findings if f.code.startswith(COLUMN_CODES)]
+def _findings(make_repo: Any, files: dict[str, Any]) -> list[Finding]:
+    """What the columns family's check finds on the tree `files` (its LL4xx, LL003, LL004)."""
+    found = check_family(columns_family, make_repo(files))
+    return sorted((f for f in found if f.code.startswith(COLUMN_CODES)), key=Finding.sort_key)
 
 
 def test_runtime_value_as_ref_or_source_argument_is_one_ll004(make_repo: Any) -> None:

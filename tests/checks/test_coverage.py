@@ -11,7 +11,9 @@ from hypothesis import given
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from lotus_checks.checks import coverage as coverage_family
 from lotus_checks.core.dbt_project import model_paths
+from lotus_checks.core.finding import Finding
 from lotus_checks.core.finding import RunResult
 from lotus_checks.core.finding import Severity
 from lotus_checks.lake.terraform import HclError
@@ -21,6 +23,7 @@ from tests.builders import MARTS
 from tests.builders import REFERENCE_TREE
 from tests.builders import STREAMS
 from tests.builders import stream_config
+from tests.conftest import check_family
 from tests.conftest import check_tree
 from tests.conftest import codes
 
@@ -107,9 +110,15 @@ def lake_files() -> dict[str, Any]:
     }
 
 
-def check_coverage(root: Path, targets: list[str] | None = None) -> RunResult:
-    """The coverage family (LL3xx, and LL007 it reports for Terraform) through the engine, with
-    the session's fact cache."""
+def check_coverage(root: Path) -> list[Finding]:
+    """What the coverage family's check (LL3xx, and LL007 it reports for Terraform) finds on
+    `root`, in the engine's order."""
+    return sorted(check_family(coverage_family, root), key=Finding.sort_key)
+
+
+def engine_coverage(root: Path, targets: list[str] | None = None) -> RunResult:
+    """The coverage family through the engine, with the session's fact cache: for what the
+    engine adds (scoping to targets, noqa, ignore)."""
     return check_tree(root, targets, select=["LL3", "LL007"], shared_cache=True)
 
 
@@ -118,18 +127,23 @@ def check_all(root: Path, targets: list[str] | None = None) -> RunResult:
     return check_tree(root, targets, shared_cache=True)
 
 
-def coverage(result: Any) -> list[tuple[str, str, int | None, int | None]]:
+def _findings(result: RunResult | list[Finding]) -> list[Finding]:
+    return result.findings if isinstance(result, RunResult) else result
+
+
+def coverage(result: RunResult | list[Finding]) -> list[tuple[str, str, int | None, int | None]]:
     """Findings of this family (and LL007, which it reports for Terraform)."""
-    return [c for c in codes(result) if c[0].startswith("LL3") or c[0] == "LL007"]
+    return [(f.code, f.path, f.line, f.column) for f in _findings(result)
+            if f.code.startswith("LL3") or f.code == "LL007"]
 
 
-def only(result: Any, code: str) -> list[Any]:
-    return [f for f in result.findings if f.code == code]
+def only(result: RunResult | list[Finding], code: str) -> list[Finding]:
+    return [f for f in _findings(result) if f.code == code]
 
 
-def first(result: Any) -> Any:
+def first(result: RunResult | list[Finding]) -> Finding:
     """The first finding of this family."""
-    return next(f for f in result.findings if f.code.startswith("LL3") or f.code == "LL007")
+    return next(f for f in _findings(result) if f.code.startswith("LL3") or f.code == "LL007")
 
 
 @pytest.fixture
@@ -193,7 +207,7 @@ def test_ll301_in_a_commit_of_only_the_new_stream_points_at_its_config(
 ) -> None:
     root = lake({f"{STREAMS}/shopify/refunds.json": stream_config("refunds")})
     target = f"{STREAMS}/shopify/refunds.json"
-    result = check_coverage(root, [target])
+    result = engine_coverage(root, [target])
     assert ("LL301", target, 2, 3) in coverage(result)
 
 
@@ -304,7 +318,7 @@ def test_ll302_in_a_commit_of_only_the_renamed_model_points_at_it(
             renamed: model(["core", "shopify__customers"]),
         }
     )
-    result = check_coverage(root, [renamed])
+    result = engine_coverage(root, [renamed])
     assert coverage(result) == [("LL302", renamed, 1, 25)]
     assert first(result).hint.startswith(f"rename {renamed} to int_shopify__customers.sql")
 
@@ -485,7 +499,7 @@ def test_ll303_selection_passed_from_elsewhere_leaves_it_to_the_models(
 def test_ll303_can_be_ignored_for_repos_that_tag_only_core(lake: Callable[..., Path]) -> None:
     path = f"{CORE}/shopify/int_shopify__customers.sql"
     root = lake({path: model(["core"]), "lotus-check.toml": 'ignore = ["LL303"]\n'})
-    assert coverage(check_coverage(root)) == []
+    assert coverage(engine_coverage(root)) == []
 
 
 # ---- LL304 ----------------------------------------------------------------------------------
@@ -529,7 +543,7 @@ def test_ll304_in_a_commit_of_only_the_new_model_points_at_it(
 ) -> None:
     new = f"{CORE}/stripe/int_stripe__charges.sql"
     root = lake({new: model(["core"])})
-    assert ("LL304", new, 1, 1) in coverage(check_coverage(root, [new]))
+    assert ("LL304", new, 1, 1) in coverage(engine_coverage(root, [new]))
 
 
 def test_ll304_reference_tree_folder_removed(reference_repo: Path) -> None:
@@ -768,7 +782,7 @@ def test_ll307_module_paths_resolve_from_their_own_folder(lake: Callable[..., Pa
 
 def test_ll307_noqa_on_the_line(lake: Callable[..., Path]) -> None:
     tf = 'locals {\n  x = file("${path.module}/gone.json") # noqa: LL307\n}\n'
-    assert coverage(check_coverage(lake({f"{TF}/locals.tf": tf}))) == []
+    assert coverage(engine_coverage(lake({f"{TF}/locals.tf": tf}))) == []
 
 
 def test_broken_inputs_give_no_coverage_false_positives(lake: Callable[..., Path]) -> None:
@@ -815,7 +829,7 @@ def test_ll301_silent_for_a_stream_its_model_reads_by_path(reference_repo: Path)
     text = sources.read_text(encoding="utf-8")
     assert "      - name: customers\n" in text
     sources.write_text(text.replace("      - name: customers\n", ""), encoding="utf-8")
-    assert [c for c in codes(check_coverage(reference_repo)) if c[0] == "LL301"] == []
+    assert [c for c in coverage(check_coverage(reference_repo)) if c[0] == "LL301"] == []
 
     model = reference_repo / CORE / "stripe" / "int_stripe__customers.sql"
     original = model.read_text(encoding="utf-8")
@@ -823,4 +837,4 @@ def test_ll301_silent_for_a_stream_its_model_reads_by_path(reference_repo: Path)
     end = original.index(")", original.index("'", original.index("'", start) + 1)) + 1
     model.write_text(original[:start] + "{{ source('stripe', 'customers') }}" + original[end:],
                      encoding="utf-8")
-    assert "LL301" in {c[0] for c in codes(check_coverage(reference_repo))}
+    assert "LL301" in {c[0] for c in coverage(check_coverage(reference_repo))}

@@ -4,32 +4,34 @@ the correct neighbour."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 from typing import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lotus_checks.checks import naming as naming_family
 from lotus_checks.checks.naming import ModelName
 from lotus_checks.checks.naming import is_snake_case
 from lotus_checks.checks.naming import split_model_name
 from lotus_checks.checks.naming import to_snake_case
+from lotus_checks.core.finding import Finding
 from lotus_checks.core.finding import Severity
-from lotus_checks.core.finding import RunResult
 from tests.builders import CORE
 from tests.builders import MARTS
 from tests.builders import SOURCES
 from tests.builders import STREAMS
 from tests.builders import source_schema
 from tests.builders import stream_config
+from tests.conftest import check_family
 from tests.conftest import check_tree
 from tests.conftest import codes
+from tests.conftest import codes_of
 
 
-def check_naming(root: Path, targets: list[str] | None = None) -> RunResult:
-    """The naming family (LL1xx) through the engine, with the session's fact cache."""
-    return check_tree(root, targets, select=["LL1"], shared_cache=True)
+def check_naming(root: Path) -> list[Finding]:
+    """What the naming family's check (LL1xx) finds on `root`."""
+    return check_family(naming_family, root)
 
 
 MakeRepo = Callable[..., Path]
@@ -56,11 +58,7 @@ def lake(**files: object) -> dict:
 
 
 def naming(root: Path) -> list[tuple[str, str, int | None, int | None]]:
-    return naming_of(check_naming(root))
-
-
-def naming_of(result: Any) -> list[tuple[str, str, int | None, int | None]]:
-    return [c for c in codes(result) if c[0].startswith("LL1")]
+    return codes_of(check_naming(root))
 
 
 def test_correct_tree_is_silent(make_repo: MakeRepo) -> None:
@@ -69,6 +67,19 @@ def test_correct_tree_is_silent(make_repo: MakeRepo) -> None:
 
 def test_reference_tree_is_silent(reference_repo: Path) -> None:
     assert naming(reference_repo) == []
+
+
+def test_engine_reports_the_naming_findings(make_repo: MakeRepo) -> None:
+    """End to end: the engine runs the family and reports what its check finds, in order."""
+    tree = lake(**{
+        f"{STREAMS}/shopify/orders.json": stream_config("order"),
+        f"{CORE}/shopify/fct_orders.sql": "select 1\n",
+    })
+    result = check_tree(make_repo(tree), select=["LL1"], shared_cache=True)
+    assert codes(result) == [
+        ("LL103", f"{CORE}/shopify/fct_orders.sql", None, None),
+        ("LL104", f"{STREAMS}/shopify/orders.json", 2, 3),
+    ]
 
 
 # ---- LL101 --------------------------------------------------------------------------------------
@@ -84,8 +95,7 @@ def test_reference_tree_is_silent(reference_repo: Path) -> None:
 )
 def test_ll101_source_part(make_repo: MakeRepo, name: str, expected_in_hint: str) -> None:
     path = f"{CORE}/shopify/{name}.sql"
-    result = check_naming(make_repo(lake(**{path: "select 1\n"})))
-    found = [f for f in result.findings if f.code.startswith("LL1")]
+    found = check_naming(make_repo(lake(**{path: "select 1\n"})))
     assert [(f.code, f.path, f.line, f.column) for f in found] == [("LL101", path, None, None)]
     assert expected_in_hint in found[0].hint
 
@@ -135,7 +145,7 @@ def test_ll102_adoption_is_per_kind_of_folder(make_repo: MakeRepo) -> None:
 
 def test_ll102_hint_does_not_repeat_the_source(make_repo: MakeRepo) -> None:
     result = check_naming(make_repo(lake(**{f"{CORE}/shopify/shopify_orders.sql": "select 1\n"})))
-    [finding] = [f for f in result.findings if f.code == "LL102"]
+    [finding] = [f for f in result if f.code == "LL102"]
     assert finding.hint.startswith("rename it to `int_shopify__orders.sql`")
 
 
@@ -175,8 +185,7 @@ def test_ll101_source_with_two_words(make_repo: MakeRepo) -> None:
     ],
 )
 def test_ll102_unknown_layer(make_repo: MakeRepo, path: str, suggestion: str) -> None:
-    result = check_naming(make_repo(lake(**{path: "select 1\n"})))
-    found = [f for f in result.findings if f.code.startswith("LL1")]
+    found = check_naming(make_repo(lake(**{path: "select 1\n"})))
     assert [(f.code, f.path, f.line, f.column) for f in found] == [("LL102", path, None, None)]
     assert suggestion in found[0].hint
 
@@ -259,8 +268,8 @@ def test_ll106_misnamed_sources_file(make_repo: MakeRepo) -> None:
         f"{CORE}/shopify/sources.yml": SOURCES_YML,
     })
     result = check_naming(make_repo(tree))
-    assert naming_of(result) == [("LL106", f"{CORE}/shopify/sources.yml", None, None)]
-    [finding] = [f for f in result.findings if f.code == "LL106"]
+    assert codes_of(result) == [("LL106", f"{CORE}/shopify/sources.yml", None, None)]
+    [finding] = [f for f in result if f.code == "LL106"]
     assert finding.severity is Severity.WARNING  # dbt reads any YAML file
 
 
@@ -317,8 +326,7 @@ def test_ll107_model_but_not_the_stream_name_the_source_gives(make_repo: MakeRep
         f"{SOURCES}/shopify/OrderRefunds.json": source_schema("OrderRefunds"),
         f"{CORE}/shopify/int_shopify__order-lines.sql": "select 1\n",
     })
-    result = check_naming(make_repo(tree))
-    found = [f for f in result.findings if f.code.startswith("LL1")]
+    found = check_naming(make_repo(tree))
     assert [(f.code, f.path, f.line, f.column) for f in found] == [
         ("LL107", f"{CORE}/shopify/int_shopify__order-lines.sql", None, None),
     ]

@@ -10,21 +10,24 @@ from typing import Callable
 
 import pytest
 
+from lotus_checks.checks import stream_config as stream_config_family
 from lotus_checks.checks.stream_config.schema import schema_errors
 from lotus_checks.checks.stream_config.schema import typo_keys
+from lotus_checks.core.finding import Finding
 from lotus_checks.core.finding import Severity
-from lotus_checks.core.finding import RunResult
 from tests.builders import SOURCES
 from tests.builders import STREAMS
 from tests.builders import field
 from tests.builders import source_schema
 from tests.builders import stream_config
+from tests.conftest import check_family
 from tests.conftest import check_tree
+from tests.conftest import codes
 
 
-def check_streams(root: Path, targets: list[str] | None = None) -> RunResult:
-    """The stream config family (LL5xx) through the engine, with the session's fact cache."""
-    return check_tree(root, targets, select=["LL5"], shared_cache=True)
+def check_streams(root: Path) -> list[Finding]:
+    """What the stream config family's check (LL5xx) finds on `root`, in the engine's order."""
+    return sorted(check_family(stream_config_family, root), key=Finding.sort_key)
 
 
 MakeRepo = Callable[..., Path]
@@ -55,12 +58,7 @@ def findings(make_repo: MakeRepo, config: Any = None, schema: Any = None, **file
         SCHEMA: source_schema("orders") if schema is None else schema,
         **files,
     }
-    result = check_streams(make_repo(tree))
-    return [
-        (f.code, f.path, f.line, f.column, f.severity)
-        for f in result.findings
-        if f.code.startswith("LL5")
-    ]
+    return [(f.code, f.path, f.line, f.column, f.severity) for f in check_streams(make_repo(tree))]
 
 
 def line_of(data: Any, needle: str, nth: int = 1) -> tuple[int, int]:
@@ -108,8 +106,18 @@ def test_dlt_stream_without_source_schema_is_silent(make_repo: MakeRepo) -> None
 
 
 def test_reference_tree_is_silent(reference_repo: Path) -> None:
-    result = check_streams(reference_repo)
-    assert [f for f in result.findings if f.code.startswith("LL5")] == []
+    assert check_streams(reference_repo) == []
+
+
+def test_engine_reports_the_stream_findings_and_the_broken_file(make_repo: MakeRepo) -> None:
+    """End to end: the engine runs the family, and a config that does not parse is its load
+    finding (LL002) while the family checks the others."""
+    other = f"{STREAMS}/shopify/customers.json"
+    tree = {CONFIG: stream_config("orders", sync_mode="incremantal"),
+            SCHEMA: source_schema("orders"), other: '{"stream": "customers",'}
+    result = check_tree(make_repo(tree), select=["LL0", "LL5"], shared_cache=True)
+    assert [c for c, *_ in codes(result)] == ["LL002", "LL502"]
+    assert [p for _, p, *_ in codes(result)] == [other, CONFIG]
 
 
 # ---- the repo's own formats: field definitions are the generator's to read ---------------------
@@ -228,7 +236,7 @@ def test_ll501_dlt_streams_need_no_sync_modes(make_repo: MakeRepo) -> None:
     airbyte = stream_config("orders")
     del airbyte["sync_mode"], airbyte["destination_sync_mode"]
     result = check_streams(make_repo({CONFIG: airbyte, SCHEMA: source_schema("orders")}))
-    [finding] = [f for f in result.findings if f.code.startswith("LL5")]
+    [finding] = [f for f in result if f.code.startswith("LL5")]
     assert (finding.code, finding.severity) == ("LL501", E)
     assert "`sync_mode` and `destination_sync_mode`" in finding.message
     assert finding.hint.startswith(
@@ -269,7 +277,7 @@ def test_ll502_one_finding_per_key(make_repo: MakeRepo) -> None:
 def test_ll502_hints(make_repo: MakeRepo) -> None:
     config = stream_config("orders", destination_sync_mode="merge")
     result = check_streams(make_repo({CONFIG: config, SCHEMA: source_schema("orders")}))
-    [finding] = [f for f in result.findings if f.code == "LL502"]
+    [finding] = [f for f in result if f.code == "LL502"]
     assert "use `append_dedup`" in finding.hint and '"connector": "dlt"' in finding.hint
 
 
@@ -322,7 +330,7 @@ def test_ll503_hint_names_generator(make_repo: MakeRepo) -> None:
         "lotus-check.toml": 'generator = "tools/gen.py"\n',
         "tools/gen.py": "",  # a configured generator must exist
     }))
-    [finding] = [f for f in result.findings if f.code == "LL503"]
+    [finding] = [f for f in result if f.code == "LL503"]
     assert "python tools/gen.py" in finding.hint
 
 
@@ -333,7 +341,7 @@ def test_ll504_field_not_in_source(make_repo: MakeRepo) -> None:
     fields = {"id": field("integer"), "emial": field("string"), "updated_at": field("string")}
     config = stream_config("orders", fields)
     result = check_streams(make_repo({CONFIG: config, SCHEMA: source_schema("orders")}))
-    got = [f for f in result.findings if f.code.startswith("LL5")]
+    got = [f for f in result if f.code.startswith("LL5")]
     assert [(f.code, f.line, f.column) for f in got] == [("LL504", *line_of(config, '"emial"'))]
     assert "`email`" in got[0].hint
 
@@ -474,7 +482,7 @@ def test_ll510_says_what_the_terraform_does(make_repo: MakeRepo) -> None:
     config = stream_config("orders", backfill=True)
     tree = {CONFIG: config, SCHEMA: source_schema("orders"), TERRAFORM: CONNECTION + RESET}
     result = check_streams(make_repo(tree))
-    [finding] = [f for f in result.findings if f.code == "LL510"]
+    [finding] = [f for f in result if f.code == "LL510"]
     assert (finding.line, finding.column, finding.severity) == (*line_of(config, '"backfill"'), W)
     assert "`null_resource.shopify_backfill` (orchestration/airbyte/terraform/main.tf:12)" \
         in finding.message
@@ -484,7 +492,7 @@ def test_ll510_says_what_the_terraform_does(make_repo: MakeRepo) -> None:
     other = f"{STREAMS}/klaviyo/lists.json"
     tree[other] = stream_config("lists", backfill=True)
     result = check_streams(make_repo(tree))
-    assert [f.path for f in result.findings if f.code == "LL510"] == [CONFIG]
+    assert [f.path for f in result if f.code == "LL510"] == [CONFIG]
 
 
 def test_ll510_trigger_that_changes_every_apply(make_repo: MakeRepo) -> None:
@@ -493,7 +501,7 @@ def test_ll510_trigger_that_changes_every_apply(make_repo: MakeRepo) -> None:
                           "always = timestamp()")
     result = check_streams(make_repo({CONFIG: config, SCHEMA: source_schema("orders"),
                                    TERRAFORM: CONNECTION + reset}))
-    [finding] = [f for f in result.findings if f.code == "LL510"]
+    [finding] = [f for f in result if f.code == "LL510"]
     assert "on every apply" in finding.message
 
 
@@ -535,7 +543,7 @@ def test_ll510_on_the_reference_trees_reset_resource(reference_repo: Path) -> No
         path = streams / rel
         path.write_text(path.read_text().replace('"backfill": false', '"backfill": true'))
     result = check_streams(reference_repo)
-    [finding] = [f for f in result.findings if f.code == "LL510"]
+    [finding] = [f for f in result if f.code == "LL510"]
     assert finding.path == f"{STREAMS}/shopify/orders.json"
     assert "`null_resource.backfill_reset` (orchestration/airbyte/terraform/backfill.tf:" \
         in finding.message
@@ -549,7 +557,7 @@ def test_ll501_the_same_mistake_in_one_map_is_one_finding(make_repo: MakeRepo) -
     schema = source_schema("orders")
     schema["fields"]["note"] = field("string")
     result = check_streams(make_repo({CONFIG: config, SCHEMA: schema}))
-    [finding] = [f for f in result.findings if f.code.startswith("LL5")]
+    [finding] = [f for f in result if f.code.startswith("LL5")]
     assert (finding.code, finding.line, finding.severity) == ("LL501", line_of(config, '"id": "integer"')[0], E)
     email, name, note = (line_of(config, f'"{n}": "string"')[0] for n in ("email", "name", "note"))
     assert finding.message.endswith(
