@@ -10,9 +10,9 @@ process's work). Without a cache, the facts travel back as JSON text and stay in
 The families do not wait for the pool to finish before they start: the repo model is told which
 models' facts are on their way (`Repo.expect_facts`), and a family asking for one of them waits
 for that one (`FactsPool.wait_for`, which hands in every result that arrives before it). Until
-then this process checks what needs no model facts (stream configs, the catalogs with the
-generator's run, Terraform), on the core the workers leave it. No thread of ours is involved:
-the results are read in this thread, when a family asks.
+then this process checks what needs no model facts (stream configs, the catalogs, with the
+generator running in a process of its own). No thread of ours is involved: the results are read
+in this thread, when a family asks.
 """
 
 from __future__ import annotations
