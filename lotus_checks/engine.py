@@ -6,6 +6,7 @@ The CLI, the pre-commit hooks and the tests all go through `run()`.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 from types import ModuleType
 from collections.abc import Callable
 
@@ -27,6 +28,9 @@ from lotus_checks.core.selection import suppressed_by_noqa
 from lotus_checks.incremental.cache import Cache
 from lotus_checks.incremental.replay import ResultStore
 from lotus_checks.repo.model import Repo
+
+if TYPE_CHECKING:
+    from lotus_checks.incremental.model_facts import FactsPool
 
 
 def require_layout(config: Config) -> None:
@@ -145,11 +149,17 @@ def _check(
     stored = store.replay() if store is not None else None
     if stored is not None and (targets is None or _scopes_exactly(stored, targets)):
         return _replayed(ctx, [f for f in stored if ctx.in_scope(f.path)])
-    if families:
-        _precompute_model_facts(ctx, cache, jobs if jobs is not None else os.cpu_count() or 1)
+    workers = jobs if jobs is not None else os.cpu_count() or 1
+    pool = _precompute_model_facts(ctx, cache, workers) if families else None
     raw: list[Finding] = []
-    for module in families:
-        raw.extend(_run_family(module, ctx))
+    try:
+        for module in families:
+            raw.extend(_run_family(module, ctx))
+        if pool is not None:
+            pool.finish()
+    finally:
+        if pool is not None:
+            pool.close()
     result = _result(ctx, raw, selection)
     if store is not None and targets is None and not ctx.repo.machine_dependent:
         store.save(result.findings)
@@ -189,13 +199,14 @@ def _scopes_exactly(stored: list[Finding], targets: frozenset[str]) -> bool:
                    for f in stored)
 
 
-def _precompute_model_facts(ctx: CheckContext, cache: Cache, jobs: int) -> None:
-    """The facts of the models in scope that are neither memoised nor cached, in one process
-    pool when there are many (a cold run); see incremental/model_facts.py."""
-    from lotus_checks.incremental.model_facts import precompute
+def _precompute_model_facts(ctx: CheckContext, cache: Cache, jobs: int) -> FactsPool | None:
+    """Start computing the facts of the models in scope that are neither memoised nor cached in
+    one process pool when there are many (a cold run), while the families run: the pool, which
+    the caller finishes after the families (see incremental/model_facts.py)."""
+    from lotus_checks.incremental.model_facts import start
 
     models = [m for m in ctx.repo.models if ctx.in_scope(m.path)]
-    precompute(ctx.repo, models, cache, jobs, ctx.progress)
+    return start(ctx.repo, models, cache, jobs, ctx.progress)
 
 
 def _load_findings(repo: Repo) -> list[Finding]:

@@ -13,17 +13,19 @@ from types import ModuleType
 
 from lotus_checks.core.rules import Rule
 
-# In the order they run. Catalog (waits for the generator it started) and the two model families
-# (wait for the facts the worker pool computes) come last, so the others run in the meantime.
+# In the order they run. On a cold run the engine's pool computes the models' facts meanwhile:
+# the families that need none come first (the catalog family's generator and dbt parse run in
+# processes of their own), then columns, which takes the facts one by one as the pool delivers
+# them, then coverage, which needs every model's tags and source() calls at once.
 FAMILY_MODULES = (
     "input",  # LL0xx
     "naming",  # LL1xx
     "stream_config",  # LL5xx
     "hygiene",  # LL6xx
     "catalog",  # LL2xx
-    "coverage",  # LL3xx
     "dbt_parse",  # LL308, only with --dbt
     "columns",  # LL4xx
+    "coverage",  # LL3xx
 )
 
 

@@ -125,6 +125,10 @@ class Repo:
         # stored (as JSON text: a sixth of the memory of the objects).
         self._views: dict[str, dict[str, Any]] = {}
         self._facts_json: dict[str, str] = {}
+        # Models whose facts are on their way from elsewhere (the engine's pool), and how to
+        # wait for one of them (see expect_facts).
+        self._expected: set[str] = set()
+        self._wait_for_facts: Callable[[str], None] = _no_wait
         self._generator: GeneratorRun | None = None
         self._project_vars: dict[str, Any] | None = None
         self._facts_salt: tuple[str, str] | None = None  # see facts_key
@@ -358,7 +362,7 @@ class Repo:
         the store, where an entry found corrupt later is computed then; an unreadable model has
         none to compute)."""
         text = self.text(model.path)
-        if text is None or model.path in self._facts_json:
+        if text is None or model.path in self._facts_json or model.path in self._expected:
             return True
         return self.store is not None and self.store.has(
             FACTS_NAMESPACE, self.facts_key(model, text))
@@ -366,6 +370,7 @@ class Repo:
     def model_facts(self, model: Model) -> ModelFacts | None:
         """The full facts of `model` (sql/facts.py: both incremental renderings, parsed and
         resolved), computed at most once per run; None when it cannot be read."""
+        self._await_facts(model)
         text = self.text(model.path)
         if text is None:
             return None
@@ -385,11 +390,24 @@ class Repo:
                             None if stored else json.dumps(encoded, separators=(",", ":")), over)
         return facts_from_json(encoded)
 
+    def expect_facts(self, paths: list[str], wait: Callable[[str], None]) -> None:
+        """The facts of the models at `paths` are being computed elsewhere (the engine's pool)
+        and come in through `remember_facts`: asking for one first calls `wait(path)`, which
+        returns once they are in, or once they never will be (then they are computed here)."""
+        self._expected = set(paths)
+        self._wait_for_facts = wait
+
+    def _await_facts(self, model: Model) -> None:
+        if model.path in self._expected:
+            self._wait_for_facts(model.path)
+            self._expected.discard(model.path)
+
     def remember_facts(self, model: Model, key: str, view: dict[str, Any],
                        facts_json: str | None, over_budget: bool) -> None:
         """Facts computed for this run (here or by the engine's pool): the coverage view goes to
         the memo and the store; full facts the store did not take (`facts_json`) stay in the
         memo, as text. Facts over a budget depend on the machine: never stored."""
+        self._expected.discard(model.path)
         self._views[model.path] = view
         if over_budget:
             self.machine_dependent = True
@@ -404,6 +422,7 @@ class Repo:
         them here then costs nothing extra); else only the plain rendering is made."""
         from lotus_checks.sql.facts import CoverageView
 
+        self._await_facts(model)
         text = self.text(model.path)
         if text is None:
             return None
@@ -565,6 +584,10 @@ class Repo:
             real_folder = self._real_folders[folder] = os.path.realpath(folder)
         real = os.path.realpath(full) if os.path.islink(full) else os.path.join(real_folder, name)
         return real == self._real_root or real.startswith(self._real_root.rstrip(os.sep) + os.sep)
+
+
+def _no_wait(path: str) -> None:
+    """No facts are expected from elsewhere (see Repo.expect_facts)."""
 
 
 def facts_from_json(data: dict[str, Any]) -> ModelFacts:

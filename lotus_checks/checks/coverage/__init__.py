@@ -42,8 +42,6 @@ def check(ctx: CheckContext) -> Iterator[Finding]:
     lake = Lake(ctx)
     if ctx.enabled("LL301") or ctx.enabled("LL305"):
         yield from check_dbt_sources(lake)
-    # Before the model checks: on a cold run they wait for the facts pool, and parsing the
-    # Terraform meanwhile takes it off the end of the run (findings are sorted later).
     if (ctx.enabled("LL307") or ctx.enabled("LL007")) and terraform_in_scope(ctx):
         yield from check_terraform(lake)
     if ctx.enabled("LL302") or ctx.enabled("LL303"):
