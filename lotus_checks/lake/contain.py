@@ -669,6 +669,15 @@ def main(argv: list[str] | None = None) -> int:
         watch = args.watch
         status["after"] = tree_state(str(watch["root"]), list(watch["folders"]),
                                      list(watch["skip"]), int(watch["max_size"]))
+    if args.parent and os.getppid() != args.parent:
+        # lotus-check died (kill -9, a cancelled CI job): nobody will read the status or the
+        # copy, so the folders it made for us go too, rather than pile up in the temp folder.
+        import shutil
+
+        report.close()
+        for folder in args.writable:
+            shutil.rmtree(folder, ignore_errors=True)
+        return 0
     sys.stdout.buffer.write(tail.value())
     sys.stdout.flush()
     with report:

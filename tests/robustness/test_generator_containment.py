@@ -372,9 +372,12 @@ def test_killing_lotus_check_mid_run_leaves_nothing_running(
         sleeper(child, False) + sleeper(setsid_child, True)  # both run once the generator goes on
         + f"open({str(started)!r}, 'w').close()\nimport time\ntime.sleep(30)\n"
     ))
+    temp = outside / "temp"  # the run's temporary folder: the generator's copy is made there
+    temp.mkdir()
     process = subprocess.Popen(
         [sys.executable, "-c", LOTUS_CHECK, mode, "--root", str(lake), "--no-cache"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(temp)},
     )
     try:
         end = time.monotonic() + 30
@@ -392,6 +395,11 @@ def test_killing_lotus_check_mid_run_leaves_nothing_running(
         assert process.returncode == 130
         assert err.strip() == "lotus-check: interrupted; nothing was half-written"
     assert_gone(child, setsid_child)
+    # Nor is the copy left behind: lotus-check removes it, or after kill -9 the supervisor.
+    end = time.monotonic() + 10
+    while any(temp.iterdir()) and time.monotonic() < end:
+        time.sleep(0.05)
+    assert list(temp.iterdir()) == []
 
 
 # ---- 8. bounded inputs and outputs ---------------------------------------------------------------
