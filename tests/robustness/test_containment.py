@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from lotus_checks.lake import generator as generator_module
 from tests.robustness.helpers import CACHE_DIR
 from tests.robustness.helpers import GENERATOR
 from tests.robustness.helpers import ORDERS_CONFIG
@@ -168,10 +169,13 @@ def test_generator_children_die_with_it_at_the_time_limit(lake: Path, outside: P
 
 
 def test_generator_writing_relative_to_its_working_folder_stays_in_the_copy(lake: Path) -> None:
-    """cwd is the copy: `open('orchestration/...', 'w')` and `os.chdir('..')` land in scratch."""
+    """cwd is the copy: `open('orchestration/...', 'w')` and `os.chdir('..')` land in scratch.
+    Up to the temporary folder the copy is made in, no further: above it is not ours to litter
+    (it wrote into the system's temporary folder and `/`)."""
+    levels = len(generator_module.PADDING) + 2  # from the copy's root up to its scratch folder
     (lake / GENERATOR).write_text(
         "import os\n"
-        "for _ in range(8):\n"
+        f"for _ in range({levels}):\n"
         "    open('pwned.txt', 'w').write('x')\n"
         "    os.chdir('..')\n"
         "raise SystemExit(3)\n"
