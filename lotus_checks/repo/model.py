@@ -384,6 +384,10 @@ class Repo:
         key = self.facts_key(model, text)
         cached = self.store.get(FACTS_NAMESPACE, key) if self.store is not None else None
         if isinstance(cached, dict) and _usable_facts(cached):
+            # The coverage view is part of the facts: model_coverage need not read its own entry.
+            view = _coverage_of(cached)
+            if _usable_view(view):
+                self._views.setdefault(model.path, view)
             return facts_from_json(cached)
         from lotus_checks.sql.facts import model_facts
 
