@@ -143,6 +143,9 @@ class JsonDoc:
     text: str
     data: Any
     _positions: dict[JsonPath, tuple[int, int]] | None = field(default=None, repr=False)
+    # Whether an object in the text gives a key twice (parse_json notes it while parsing, so
+    # LL511 looks for where only in the rare document that has one); None: not known.
+    repeats_keys: bool | None = None
 
     def position(self, path: JsonPath) -> tuple[int | None, int | None]:
         """Where the key (or array item) at `path` stands; the nearest existing parent otherwise."""
@@ -157,8 +160,18 @@ class JsonDoc:
 
 
 def parse_json(text: str) -> JsonDoc:
+    repeats: list[bool] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        # The very dict json.loads makes (the last value of a repeated key wins, at the place
+        # of its first), and a note when a key was repeated.
+        obj = dict(items)
+        if len(obj) != len(items):
+            repeats.append(True)
+        return obj
+
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=pairs)
     except json.JSONDecodeError as exc:
         raise LoadError("LL002", f"invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
     except RecursionError:
@@ -166,7 +179,7 @@ def parse_json(text: str) -> JsonDoc:
     except ValueError:  # Python refuses to convert integers of over 4,300 digits
         line, column = _long_integer_position(text)
         raise LoadError("LL002", _LONG_INTEGER, line, column) from None
-    return JsonDoc(text, data)
+    return JsonDoc(text, data, repeats_keys=bool(repeats))
 
 
 _LONG_INTEGER = "invalid JSON: an integer with over 4,300 digits (too long to read)"

@@ -53,7 +53,8 @@ def file_digest(data: bytes) -> str:
 def tree_digest(repo: Repo, statuses: list[tuple[str, tuple[int, ...]]] | None = None) -> str:
     """A digest of every name in the tree (`Repo.tree`) with its kind, every link's target, and
     the content of every file the walk reaches (see the module docstring). The status of each
-    file hashed is added to `statuses` (see `changed_since`)."""
+    file hashed is added to `statuses` (see `changed_since`). The repo model keeps the bytes
+    read (`Repo.keep_bytes`): the run reads each file once."""
     digest = hashlib.blake2b(digest_size=16)
     root = str(repo.root)
     limit = repo.config.max_file_size
@@ -66,9 +67,15 @@ def tree_digest(repo: Repo, statuses: list[tuple[str, tuple[int, ...]]] | None =
                 target = os.readlink(full)
             except OSError as exc:
                 target = f"!{exc.errno}"
-            part = f"l\0{target}\0" + ("d" if entry.is_dir else _content(full, limit))
+            part = f"l\0{target}\0" + ("d" if entry.is_dir else _content(full, limit)[0])
+        elif entry.is_dir:
+            part = "d"
         else:
-            part = "d" if entry.is_dir else _content(full, limit)
+            part, data = _content(full, limit)
+            if data is not None:
+                # Not a link, in folders the walk entered (no links): the very file the repo
+                # model would open at this path, so its loads take these bytes.
+                repo.keep_bytes(entry.path, data)
         if statuses is not None and not entry.is_dir:
             statuses.append((full, _status(full)))
         digest.update(f"{entry.path}\0{part}\n".encode("utf-8", "surrogateescape"))
@@ -112,26 +119,29 @@ def changed_since(statuses: list[tuple[str, tuple[int, ...]]]) -> bool:
     return any(_status(full) != status for full, status in statuses)
 
 
-def _content(full: str, limit: int) -> str:
+def _content(full: str, limit: int) -> tuple[str, bytes | None]:
     """A file's content digest; its size and modification time when it is over `limit`; its
-    kind when it is not a regular file (a FIFO is never opened); the error reading it gives."""
+    kind when it is not a regular file (a FIFO is never opened); the error reading it gives.
+    With it, the bytes read when they are the whole file within `limit`, else None."""
     try:
         descriptor = os.open(full, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
                              | getattr(os, "O_BINARY", 0))
     except OSError as exc:
-        return f"!{exc.errno}"
+        return f"!{exc.errno}", None
     try:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
-            return f"k{stat.S_IFMT(info.st_mode)}"
+            return f"k{stat.S_IFMT(info.st_mode)}", None
         if info.st_size > limit:
-            return f"s{info.st_size}:{info.st_mtime_ns}"
-        digest = hashlib.blake2b(digest_size=16)
+            return f"s{info.st_size}:{info.st_mtime_ns}", None
+        chunks = []
         while chunk := os.read(descriptor, 1 << 20):
-            digest.update(chunk)
-        return digest.hexdigest()
+            chunks.append(chunk)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        # A file that grew past the limit while read: the repo model reads it for itself.
+        return file_digest(data), data if len(data) <= limit else None
     except OSError as exc:
-        return f"!{exc.errno}"
+        return f"!{exc.errno}", None
     finally:
         os.close(descriptor)
 

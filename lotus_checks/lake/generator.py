@@ -338,7 +338,7 @@ def _stop_supervisor(process: subprocess.Popen[bytes]) -> None:
         _kill(process, True)
 
 
-def _input_bytes(rel: str, path: Path, read: Callable[[str], bytes] | None,
+def _input_bytes(rel: str, path: str, read: Callable[[str], bytes] | None,
                  max_size: int) -> bytes:
     if read is not None:
         return read(rel)
@@ -353,14 +353,15 @@ def _watched_folders(layout: Layout) -> list[tuple[str, bool]]:
     return [(folder, bool(folder)), (layout.streams, True), (layout.sources, True)]
 
 
-def _input_files(layout: Layout) -> dict[str, Path]:
-    """Relative path -> real path of everything the copy gets: every regular file in the
+def _input_files(layout: Layout) -> dict[str, str]:
+    """Relative path -> full path of everything the copy gets: every regular file in the
     generator's folder and below the streams and sources folders (stream configs, schemas, and
     whatever YAML, text or shared JSON the generator reads there), except the committed
     catalogs, hidden files, files over `max-file-size`, links out of the root, and what is past
     `INPUT_TOTAL_LIMIT` times `max-file-size` in all."""
     root = layout.root
-    files: dict[str, Path] = {layout.generator: root / layout.generator}
+    # Paths as strings: a Path per file costs more than listing it.
+    files: dict[str, str] = {layout.generator: os.path.join(root, layout.generator)}
     budget = INPUT_TOTAL_LIMIT * layout.max_file_size
     cache = os.path.realpath(root / layout.cache_dir)
     seen: set[str] = set()
@@ -373,27 +374,31 @@ def _input_files(layout: Layout) -> dict[str, Path]:
             return
         seen.add(real)
         try:
-            names = sorted(os.listdir(full))
+            # scandir: the kind of each name comes with the listing (no probe per file).
+            with os.scandir(full) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
         except OSError:
             return
-        for name in names:
+        for entry in entries:
+            name = entry.name
             if name in SKIPPED_NAMES or name.startswith(".") or name.endswith("~"):
                 continue
             child = f"{rel}/{name}" if rel else name
-            path = root / child
-            if path.is_dir():
+            if _entry_is_dir(entry):
                 if recursive:
                     visit(child, True)
                 continue
             if child in files or _is_committed_catalog(child, layout.streams):
                 continue
             try:
-                info = os.stat(path)
+                info = entry.stat()  # follows a link, as os.stat does
+                is_link = entry.is_symlink()
             except OSError:
                 continue
+            path = os.path.join(root, child)
             # The folder is inside the root (checked above): only a link may lead out of it.
             if not stat.S_ISREG(info.st_mode) or info.st_size > layout.max_file_size \
-                    or info.st_size > budget or (os.path.islink(path) and not _inside(path, root)):
+                    or info.st_size > budget or (is_link and not _inside(Path(path), root)):
                 continue
             budget -= info.st_size
             files[child] = path
@@ -401,6 +406,15 @@ def _input_files(layout: Layout) -> dict[str, Path]:
     for folder, recursive in _watched_folders(layout):
         visit(folder, recursive)
     return files
+
+
+def _entry_is_dir(entry: os.DirEntry[str]) -> bool:
+    """Whether a listed name is a folder, following a link (as Path.is_dir: False when it
+    cannot be told)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def _is_committed_catalog(rel: str, streams: str) -> bool:

@@ -48,6 +48,8 @@ PRUNED_FOLDERS = SKIPPED_FOLDERS | {"venv"}
 FACTS_NAMESPACE = "sql-facts"
 COVERAGE_NAMESPACE = "model-coverage"
 UTF8_BOM = b"\xef\xbb\xbf"
+# The kinds of file the checks load (see Repo.keep_bytes).
+LOADED_SUFFIXES = (".json", ".sql", ".yml", ".yaml", ".tf", ".py")
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ class Repo:
         self._real_root = os.path.realpath(self.root)
         self._real_folders: dict[str, str] = {}
         self._errors: dict[str, LoadProblem] = {}
+        # Bytes already read for this run (the replay digest's), each taken by its first load.
+        self._kept: dict[str, bytes] = {}
         # Where facts computed by an earlier run are kept (the engine's cache), or None.
         self.store = store
         # Whether this run's result depends on more than the files and the config: a model over
@@ -380,6 +384,10 @@ class Repo:
         key = self.facts_key(model, text)
         cached = self.store.get(FACTS_NAMESPACE, key) if self.store is not None else None
         if isinstance(cached, dict) and _usable_facts(cached):
+            # The coverage view is part of the facts: model_coverage need not read its own entry.
+            view = _coverage_of(cached)
+            if _usable_view(view):
+                self._views.setdefault(model.path, view)
             return facts_from_json(cached)
         from lotus_checks.sql.facts import model_facts
 
@@ -569,7 +577,17 @@ class Repo:
             return text.encode("utf-8")
         return self._read_bytes(path)
 
+    def keep_bytes(self, path: str, data: bytes) -> None:
+        """The bytes of the regular file at `path` (relative to the root, no link on the way,
+        at most max-file-size), read for this run already: its load takes them instead of
+        reading the file again. Only files of the kinds the checks load are kept."""
+        if path.endswith(LOADED_SUFFIXES):
+            self._kept[path] = data
+
     def _read_bytes(self, path: str) -> bytes:
+        kept = self._kept.pop(path, None)
+        if kept is not None:
+            return kept
         full = os.path.join(self._real_root, path)
         if not self._inside(full):
             raise LoadError("LL001", "symbolic link points outside the repository")

@@ -183,6 +183,8 @@ def _json_path(path: JsonPath) -> str:
 
 def duplicate_keys(doc: JsonDoc) -> list[tuple[JsonPath, str]]:
     """(path of the repeated key, the key) for every key that appears twice in one object."""
+    if doc.repeats_keys is False:
+        return []  # the parse that made the document saw no repeated key
     duplicates: list[tuple[str, dict[str, Any]]] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
