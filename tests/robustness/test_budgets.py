@@ -138,9 +138,10 @@ def test_shipped_budget_bounds_a_pathological_model_through_the_cli(lake: Path) 
     found = [(f["code"], f["path"]) for f in json.loads(outcome.out)["findings"]]
     compiled = not sqlglot_parser_is_python()
     assert ("LL008", ORDERS_MODEL) in found or (compiled and ("LL003", ORDERS_MODEL) in found)
-    # The budget is CPU time, and so is this bound (the child's, whatever else runs on the
-    # machine): it adds start-up and the other models. Unbounded, the parse takes far longer.
-    assert cpu < _budget.MODEL_SECONDS + 5, cpu
+    # The budget is CPU time, and so is this bound (the child's): it adds start-up, the other
+    # models and the kernel's share, which a busy machine inflates (about 7 s quiet, 10.3 s seen
+    # during the full suite). Unbounded, the parse takes far longer.
+    assert cpu < _budget.MODEL_SECONDS + 10, cpu
 
 
 def test_cpu_time_limit_survives_a_swallowed_expiry() -> None:
