@@ -141,7 +141,7 @@ def test_every_output_format_writes_a_name_that_is_not_utf8_to_a_strict_stdout(
 # itself is broken), no write outside the cache folder, and an LL0xx finding on a file our
 # loaders refuse.
 
-# The normal test command (two minutes for the whole suite) takes a quarter of each fuzzer's
+# The normal test command (a few minutes for the whole suite) takes a quarter of each fuzzer's
 # examples; LOTUS_FUZZ=full takes them all (350), e.g. after a change to the loaders or the CLI.
 FULL = os.environ.get("LOTUS_FUZZ") == "full"
 
