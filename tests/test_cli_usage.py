@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import stat
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 from typing import Callable
@@ -22,6 +19,7 @@ from tests.builders import CORE
 from tests.builders import STREAMS
 from tests.builders import git
 from tests.builders import write_tree
+from tests.interrupt import interrupt_once_started
 
 CliRunner = Callable[..., tuple[int, str, str]]
 
@@ -361,13 +359,6 @@ def test_interrupt_is_one_line_and_exit_130(reference_repo: Path, cli: CliRunner
         130, "", "lotus-check: interrupted; nothing was half-written\n")
 
 
-def _sigint_as_in_a_terminal() -> None:
-    """A shell starts a foreground command with SIGINT at its default. The test's own process
-    may ignore it (a shell without job control starts background commands so, and an ignored
-    signal stays ignored across exec): lotus-check would then rightly ignore Ctrl-C too."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 def test_ctrl_c_during_fix_in_a_terminal_session(reference_repo: Path, tmp_path: Path) -> None:
     """SIGINT to the whole process group, as a terminal sends it, while --fix waits for the
     generator: one line on stderr, exit 130, the catalog untouched, no temporary files."""
@@ -378,27 +369,10 @@ def test_ctrl_c_during_fix_in_a_terminal_session(reference_repo: Path, tmp_path:
     _edit(reference_repo, SHOPIFY_CATALOG, '"sync_mode": "incremental"',
           '"sync_mode": "full_refresh"')
     before = {p: p.read_bytes() for p in (reference_repo / STREAMS).rglob("*") if p.is_file()}
-    process = subprocess.Popen(
+    code, err, _took = interrupt_once_started(
         [sys.executable, "-m", "lotus_checks", "--root", str(reference_repo), "--no-cache",
-         "--fix"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-        preexec_fn=_sigint_as_in_a_terminal,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None and not started.exists():
-            time.sleep(0.05)
-        assert started.exists(), "the generator did not start"
-        os.killpg(process.pid, signal.SIGINT)
-        out, err = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        process.stdout.close()  # type: ignore[union-attr]
-        process.stderr.close()  # type: ignore[union-attr]
-    assert (process.returncode, err) == (130, "lotus-check: interrupted; nothing was "
-                                              "half-written\n"), err
+         "--fix"], started)
+    assert (code, err) == (130, "lotus-check: interrupted; nothing was half-written\n"), err
     after = {p: p.read_bytes() for p in (reference_repo / STREAMS).rglob("*") if p.is_file()}
     assert after == before
 

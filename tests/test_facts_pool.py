@@ -5,11 +5,7 @@ reference tree's models go to the pool."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +17,7 @@ from lotus_checks.repo.model import Repo
 from tests.builders import CORE
 from tests.conftest import check_tree
 from tests.conftest import codes
+from tests.interrupt import interrupt_once_started
 
 CUSTOMERS = f"{CORE}/shopify/int_shopify__customers.sql"
 
@@ -129,27 +126,16 @@ def test_ctrl_c_while_the_pool_works_and_the_generator_runs(reference_repo: Path
         "from lotus_checks.cli import console_main\n"
         "console_main()\n"
     )
-    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and process.poll() is None and not started.exists():
-            time.sleep(0.05)
-        assert started.exists(), "the generator did not start"
+    children: list[int] = []
+
+    def note_children(pid: int) -> None:
         # The pool's workers and the generator's supervisor (which ends the generator).
-        children = _children(process.pid)
+        children.extend(_children(pid))
         assert len(children) >= 3, children
-        os.killpg(process.pid, signal.SIGINT)
-        sent = time.monotonic()
-        out, err = process.communicate(timeout=60)
-        took = time.monotonic() - sent
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-        process.stdout.close()  # type: ignore[union-attr]
-        process.stderr.close()  # type: ignore[union-attr]
-    assert process.returncode == 130, err
+
+    code, err, took = interrupt_once_started([sys.executable, "-c", script], started,
+                                             note_children)
+    assert code == 130, err
     assert err == "lotus-check: interrupted; nothing was half-written\n"
     assert took < 15
     assert [pid for pid in children if _alive(pid)] == []
