@@ -159,7 +159,9 @@ class JsonDoc:
         return (1, 1) if self.text else (None, None)
 
 
-def parse_json(text: str) -> JsonDoc:
+def parse_json(text: str, *, note_repeated_keys: bool = True) -> JsonDoc:
+    """`text` as JSON; with `note_repeated_keys`, whether an object gives a key twice is noted
+    on the way (`JsonDoc.repeats_keys`), at some cost per object, for the documents LL511 checks."""
     repeats: list[bool] = []
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -171,7 +173,7 @@ def parse_json(text: str) -> JsonDoc:
         return obj
 
     try:
-        data = json.loads(text, object_pairs_hook=pairs)
+        data = json.loads(text, object_pairs_hook=pairs) if note_repeated_keys else json.loads(text)
     except json.JSONDecodeError as exc:
         raise LoadError("LL002", f"invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
     except RecursionError:
@@ -179,7 +181,7 @@ def parse_json(text: str) -> JsonDoc:
     except ValueError:  # Python refuses to convert integers of over 4,300 digits
         line, column = _long_integer_position(text)
         raise LoadError("LL002", _LONG_INTEGER, line, column) from None
-    return JsonDoc(text, data, repeats_keys=bool(repeats))
+    return JsonDoc(text, data, repeats_keys=bool(repeats) if note_repeated_keys else None)
 
 
 _LONG_INTEGER = "invalid JSON: an integer with over 4,300 digits (too long to read)"
