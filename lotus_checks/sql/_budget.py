@@ -76,14 +76,22 @@ def cpu_time_limit(seconds: float) -> Iterator[None]:
         return
 
     active = [True]
+    previous_hook = sys.unraisablehook
 
-    def expire(signum: int, frame: object) -> None:
-        if active[0]:
+    def drop_time_limit(unraisable: Any) -> None:
+        if not isinstance(unraisable.exc_value, TimeLimitExceeded):
+            previous_hook(unraisable)
+
+    def expire(signum: int, frame: Any) -> None:
+        if active[0] and not _runs(drop_time_limit.__code__, frame):
             raise TimeLimitExceeded()
 
-    previous = signal.signal(signal.SIGVTALRM, expire)
     # Repeating: an exception raised where Python swallows it (a gc callback, a __del__) would
-    # otherwise spend the only shot and leave the work unbounded.
+    # otherwise spend the only shot and leave the work unbounded. Python hands a swallowed one to
+    # sys.unraisablehook, which prints "Exception ignored in" with a traceback: the hook below
+    # drops it (the next tick ends the work), and no tick raises inside the hook itself.
+    sys.unraisablehook = drop_time_limit
+    previous = signal.signal(signal.SIGVTALRM, expire)
     signal.setitimer(signal.ITIMER_VIRTUAL, seconds, _RETRY_SECONDS)
     try:
         yield
@@ -91,9 +99,19 @@ def cpu_time_limit(seconds: float) -> Iterator[None]:
         active[0] = False  # first: a tick from here on does nothing
         signal.setitimer(signal.ITIMER_VIRTUAL, 0)
         signal.signal(signal.SIGVTALRM, previous)
+        sys.unraisablehook = previous_hook
 
 
 _RETRY_SECONDS = 0.05
+
+
+def _runs(code: Any, frame: Any) -> bool:
+    """Whether `code` is running in `frame` or any frame that called it."""
+    while frame is not None:
+        if frame.f_code is code:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def memory_in_use() -> int:
