@@ -19,8 +19,8 @@ import gc
 import json
 import sys
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
