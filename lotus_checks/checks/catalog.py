@@ -464,7 +464,7 @@ class _Evaluation:
             self._add_failure(f"the generator wrote invalid JSON for {source.name}", "", [source])
             return
         if not fixing:
-            self._validate(source, new)
+            self._validate(source, generated, new)
         if up_to_date is not None:
             return
         if source.name not in self.ctx.repo.catalogs:
@@ -513,12 +513,11 @@ class _Evaluation:
 
     # ---- what the platform receives ------------------------------------------------------------
 
-    def _validate(self, source: _Source, catalog: object) -> None:
-        """LL206-LL208 on one generated catalog, at the inputs' lines (collected: a mistake
-        repeated in one file, the generator's included, becomes one finding)."""
-        from lotus_checks.lake.catalog_schema import catalog_problems
-
-        for problem in catalog_problems(catalog):
+    def _validate(self, source: _Source, generated: bytes, catalog: object) -> None:
+        """LL206-LL208 on one generated catalog (`catalog` is the bytes `generated` parsed), at
+        the inputs' lines (collected: a mistake repeated in one file, the generator's included,
+        becomes one finding)."""
+        for problem in self.ctx.repo.catalog_problems(generated, catalog):
             rule = _VALIDATION_RULES[problem.kind]
             if not self.ctx.enabled(rule.code):
                 continue

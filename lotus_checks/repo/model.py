@@ -31,6 +31,7 @@ from lotus_checks.lake.generator import CATALOG_NAME
 
 if TYPE_CHECKING:
     from lotus_checks.core.store import Store
+    from lotus_checks.lake.catalog_schema import Problem as CatalogProblem
     from lotus_checks.lake.generator import GeneratorRun
     from lotus_checks.lake.terraform import HclError
     from lotus_checks.lake.terraform import HclFile
@@ -480,6 +481,13 @@ class Repo:
                     parsed[path] = exc
             self._terraform = parsed
         return self._terraform
+
+    def catalog_problems(self, generated: bytes, catalog: object) -> list[CatalogProblem]:
+        """What Airbyte or the destination would reject in a generated catalog (`catalog` is
+        the bytes `generated` parsed): lake/catalog_schema.py, kept in the store by the bytes."""
+        from lotus_checks.lake.catalog_schema import catalog_problems_cached
+
+        return catalog_problems_cached(generated, catalog, self.store)
 
     def terraform_key_readers(self, key: str) -> list[KeyReader]:
         """The Terraform resources that depend on the stream config key `key`

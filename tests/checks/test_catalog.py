@@ -1014,6 +1014,57 @@ def test_any_generator_output_gives_problems_never_an_exception(catalog: Any, sc
                                         "config": {"selected": True}}]}):
         for problem in catalog_problems(data):
             assert problem.kind in ("shape", "type", "schema") and problem.detail
+        assert_stored_problems_read_back(data)
+
+
+class JsonStore:
+    """The store protocol in memory, through JSON text as the cache on disk keeps it."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def get(self, namespace: str, key: str) -> Any | None:
+        text = self.entries.get((namespace, key))
+        return None if text is None else json.loads(text)
+
+    def has(self, namespace: str, key: str) -> bool:
+        return (namespace, key) in self.entries
+
+    def put(self, namespace: str, key: str, value: Any) -> bool:
+        self.entries[(namespace, key)] = json.dumps(value)
+        return True
+
+
+def assert_stored_problems_read_back(catalog: Any) -> None:
+    """The problems of a catalog read back from the store equal the ones judged."""
+    from lotus_checks.lake import catalog_schema
+
+    data = json.dumps(catalog).encode()
+    store = JsonStore()
+    judged = catalog_schema.catalog_problems_cached(data, catalog, store)
+    assert judged == catalog_schema.catalog_problems(catalog) and len(store.entries) == 1
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(catalog_schema, "catalog_problems", None)  # a hit judges nothing
+        assert catalog_schema.catalog_problems_cached(data, catalog, store) == judged
+
+
+def test_stored_problems_are_keyed_by_the_bytes_and_a_bad_entry_is_judged_again() -> None:
+    from lotus_checks.lake.catalog_schema import catalog_problems_cached
+
+    unknown = {"streams": [{"stream": {"name": "s", "supportedSyncModes": ["full_refresh"],
+                                       "json_schema": {"properties": '{"a": {"type": "unknown"}}'}},
+                            "config": {"sync_mode": "full_refresh",
+                                       "destination_sync_mode": "append"}}]}
+    fixed = json.loads(json.dumps(unknown).replace("unknown", "string"))
+    store = JsonStore()
+    found = catalog_problems_cached(json.dumps(unknown).encode(), unknown, store)
+    assert [(p.kind, p.schema_path) for p in found] == [("type", ("properties", "a", "type"))]
+    assert catalog_problems_cached(json.dumps(fixed).encode(), fixed, store) == []
+    assert len(store.entries) == 2
+    for entry in store.entries:
+        store.entries[entry] = '[{"kind": 1}]'
+    assert catalog_problems_cached(json.dumps(unknown).encode(), unknown, store) == found
+    assert catalog_problems_cached(json.dumps(fixed).encode(), fixed, store) == []
 
 
 SCHEMA_VALUES = st.recursive(
