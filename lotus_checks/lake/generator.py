@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import select
 import shutil
 import signal
 import stat
@@ -243,7 +244,7 @@ class _Child:
         ended. Only if it does not end in time too, it is killed here."""
         assert self.process is not None and self.status is not None and self.log is not None
         try:
-            self.process.wait(timeout=remaining + CLEANUP_SECONDS)
+            wait_for_exit(self.process, remaining + CLEANUP_SECONDS)
         except subprocess.TimeoutExpired:
             _kill(self.process, True)
             return f"the generator did not finish within {self.timeout:g} s (generator-timeout)"
@@ -333,7 +334,7 @@ def _stop_supervisor(process: subprocess.Popen[bytes]) -> None:
     its group if it does not end soon."""
     try:
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=CLEANUP_SECONDS)
+        wait_for_exit(process, CLEANUP_SECONDS)
     except (subprocess.TimeoutExpired, OSError):
         _kill(process, True)
 
@@ -607,7 +608,7 @@ def _wait(process: subprocess.Popen[bytes], remaining: float, timeout: float) ->
     """Wait for the child; None when it exits 0, else why it failed."""
     posix = hasattr(os, "killpg")
     try:
-        status = process.wait(timeout=remaining)
+        status = wait_for_exit(process, remaining)
     except subprocess.TimeoutExpired:
         # The whole group: a generator may have started children of its own. The leader is
         # still alive here, so its group id cannot have been reused by another process.
@@ -617,6 +618,24 @@ def _wait(process: subprocess.Popen[bytes], remaining: float, timeout: float) ->
         _kill(process, posix)
         raise
     return _describe_exit(status)
+
+
+def wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """`process.wait(timeout)`, woken by the exit itself where the kernel can tell (a pidfd,
+    Linux 5.3 and later): `Popen.wait` with a timeout polls, sleeping up to 50 ms between
+    looks, which every run that starts the generator would wait on top of it."""
+    if process.returncode is None and hasattr(os, "pidfd_open"):
+        try:
+            descriptor = os.pidfd_open(process.pid)  # not reaped yet: the pid is still its own
+        except OSError:
+            pass  # no pidfds here: poll
+        else:
+            try:
+                select.select([descriptor], [], [], max(timeout, 0))  # readable once it exits
+            finally:
+                os.close(descriptor)
+            return process.wait(timeout=0)  # reaps it, or TimeoutExpired when still running
+    return process.wait(timeout=timeout)
 
 
 def _describe_exit(status: int) -> str | None:

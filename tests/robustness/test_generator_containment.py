@@ -872,3 +872,47 @@ def test_debug_says_why_the_tree_was_not_read_only(
     assert outcome.code == 0 and said in outcome.err
     outcome = run_cli("--root", str(lake), "--no-cache")  # the neighbour: without --debug
     assert outcome.code == 0 and outcome.err == ""
+
+
+# ---- waiting for the generator -------------------------------------------------------------
+
+
+def child(code: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.DEVNULL)
+
+
+def test_waiting_returns_the_exit_status_or_times_out() -> None:
+    ended = child("import sys; sys.exit(3)")
+    assert generator_module.wait_for_exit(ended, 30) == 3
+    assert generator_module.wait_for_exit(ended, 30) == 3  # reaped already: the same status
+    running_child = child("import time; time.sleep(60)")
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            generator_module.wait_for_exit(running_child, 0.2)
+        assert running_child.poll() is None
+    finally:
+        running_child.kill()
+        running_child.wait()
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="pidfds are Linux's")
+def test_waiting_is_woken_by_the_exit_not_by_polling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Popen.wait with a timeout sleeps up to 50 ms between looks: each run that starts the
+    generator would wait that long on top of it."""
+    if not pidfds_work():
+        pytest.skip("this kernel or sandbox refuses pidfd_open")
+    process = child("import time; time.sleep(0.3)")
+
+    def no_polling(seconds: float) -> None:
+        raise AssertionError(f"polled with sleep({seconds})")
+
+    monkeypatch.setattr(time, "sleep", no_polling)
+    assert generator_module.wait_for_exit(process, 30) == 0
+
+
+def pidfds_work() -> bool:
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return False
+    return True
