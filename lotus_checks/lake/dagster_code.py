@@ -94,11 +94,12 @@ class _Module:
     """One parsed Python file: its simple assignments, to follow a variable to its value."""
 
     def __init__(self, tree: ast.Module) -> None:
-        self.tree = tree
+        # Every node, in ast.walk's order, walked once: each question below looks at them all.
+        self.nodes = list(ast.walk(tree))
         self.assigned: dict[str, list[ast.expr]] = {}
         self.docstrings: set[int] = set()
         self.mutated: set[str] = set()  # names changed after assignment (`v["k"] = ...`)
-        for node in ast.walk(tree):
+        for node in self.nodes:
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
                 targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
                 for target in targets:
@@ -122,7 +123,7 @@ class _Module:
 
     def selections(self) -> list[str]:
         out = []
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if isinstance(node, ast.Call):
                 out += [self.text(k.value) for k in node.keywords if k.arg in SELECT_KEYWORDS]
                 if _called_name(node) == "dbt_assets" and not any(
@@ -133,7 +134,7 @@ class _Module:
         return out
 
     def strings(self) -> list[str]:
-        return [self.text(node) for node in ast.walk(self.tree)
+        return [self.text(node) for node in self.nodes
                 if isinstance(node, ast.expr) and self._builds_string(node)]
 
     def _builds_string(self, node: ast.AST) -> bool:
@@ -149,7 +150,7 @@ class _Module:
     def runs(self) -> list[tuple[str, frozenset[str] | None]]:
         """(selection, vars) of each dbt command list that selects or passes vars."""
         out = []
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if not isinstance(node, (ast.List, ast.Tuple)):
                 continue
             selected = [self.text(v) for _f, v in _flag_values(node, SELECT_FLAGS)]
@@ -166,7 +167,7 @@ class _Module:
         """Names of the vars passed with `--vars`; None when a value cannot be read."""
         names: set[str] = set()
         flags = 0
-        for node in ast.walk(self.tree):
+        for node in self.nodes:
             if not isinstance(node, (ast.List, ast.Tuple)):
                 continue
             for _flag, value in _flag_values(node, {VARS_FLAG}):
@@ -176,7 +177,7 @@ class _Module:
                     return None
                 names |= keys
         mentioned = sum(
-            1 for node in ast.walk(self.tree)
+            1 for node in self.nodes
             if isinstance(node, ast.Constant) and isinstance(node.value, str)
             and VARS_FLAG in node.value and id(node) not in self.docstrings
         )
