@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import select
 import shutil
@@ -631,7 +632,9 @@ def wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> int:
             pass  # no pidfds here: poll
         else:
             try:
-                select.select([descriptor], [], [], max(timeout, 0))  # readable once it exits
+                waiting = select.poll()  # not select(): no limit on the descriptor's number
+                waiting.register(descriptor, select.POLLIN)  # readable once it exits
+                waiting.poll(math.ceil(max(timeout, 0) * 1000))
             finally:
                 os.close(descriptor)
             return process.wait(timeout=0)  # reaps it, or TimeoutExpired when still running

@@ -90,10 +90,10 @@ def cpu_time_limit(seconds: float) -> Iterator[None]:
     # otherwise spend the only shot and leave the work unbounded. Python hands a swallowed one to
     # sys.unraisablehook, which prints "Exception ignored in" with a traceback: the hook below
     # drops it (the next tick ends the work), and no tick raises inside the hook itself.
-    sys.unraisablehook = drop_time_limit
     previous = signal.signal(signal.SIGVTALRM, expire)
-    signal.setitimer(signal.ITIMER_VIRTUAL, seconds, _RETRY_SECONDS)
+    sys.unraisablehook = drop_time_limit
     try:
+        signal.setitimer(signal.ITIMER_VIRTUAL, seconds, _RETRY_SECONDS)
         yield
     finally:
         active[0] = False  # first: a tick from here on does nothing
