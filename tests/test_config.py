@@ -59,6 +59,8 @@ def test_explicit_config_file(tmp_path: Path) -> None:
         ('models = []\n', "non-empty list of folders"),
         ('streams = "a\n', "invalid TOML"),
         ('generator-timeout = -1\n', "positive number of seconds"),
+        ('generator-timeout = inf\n', "positive number of seconds"),
+        ('generator-timeout = nan\n', "positive number of seconds"),
         ('layers = ["Int"]\n', "lowercase layer prefixes"),
     ],
 )

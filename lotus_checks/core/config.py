@@ -7,6 +7,7 @@ Sources, first found wins: `--config FILE`; `<root>/lotus-check.toml` (top-level
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import sys
@@ -343,7 +344,9 @@ def _convert(root: Path, where: str, kind: str, value: Any) -> Any:
             raise ConfigError(f"{where} must be a positive whole number")
         return value
     if kind == "seconds":
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        # TOML has inf and nan: neither is a time limit.
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value \
+                or not math.isfinite(value):
             raise ConfigError(f"{where} must be a positive number of seconds")
         return float(value)
     if kind == "codes":

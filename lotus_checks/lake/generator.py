@@ -631,14 +631,23 @@ def wait_for_exit(process: subprocess.Popen[bytes], timeout: float) -> int:
         except OSError:
             pass  # no pidfds here: poll
         else:
+            deadline = time.monotonic() + max(timeout, 0)
             try:
                 waiting = select.poll()  # not select(): no limit on the descriptor's number
                 waiting.register(descriptor, select.POLLIN)  # readable once it exits
-                waiting.poll(math.ceil(max(timeout, 0) * 1000))
+                while True:
+                    left = deadline - time.monotonic()
+                    # poll() takes at most ~24 days in milliseconds; a longer limit waits again
+                    if waiting.poll(min(math.ceil(max(left, 0) * 1000), _LONGEST_POLL_MS)) \
+                            or left <= 0:
+                        break
             finally:
                 os.close(descriptor)
             return process.wait(timeout=0)  # reaps it, or TimeoutExpired when still running
     return process.wait(timeout=timeout)
+
+
+_LONGEST_POLL_MS = 2**31 - 1
 
 
 def _describe_exit(status: int) -> str | None:

@@ -885,6 +885,8 @@ def test_waiting_returns_the_exit_status_or_times_out() -> None:
     ended = child("import sys; sys.exit(3)")
     assert generator_module.wait_for_exit(ended, 30) == 3
     assert generator_module.wait_for_exit(ended, 30) == 3  # reaped already: the same status
+    # A limit longer than poll() can wait at once (about 24 days in milliseconds).
+    assert generator_module.wait_for_exit(child("pass"), 1e12) == 0
     running_child = child("import time; time.sleep(60)")
     try:
         with pytest.raises(subprocess.TimeoutExpired):
