@@ -22,6 +22,7 @@ from lotus_checks.core.context import CheckContext
 from lotus_checks.core.context import no_progress
 from lotus_checks.core.finding import Finding
 from lotus_checks.core.finding import RunResult
+from lotus_checks.core.loaders import UTF8_BOM
 from lotus_checks.core.rules import Rule
 from lotus_checks.core.selection import Selection
 from lotus_checks.core.selection import suppressed_by_noqa
@@ -127,8 +128,8 @@ def _plan_round(
     if not result.findings:
         return {}
     reported = frozenset((f.code, f.path) for f in result.findings)
-    ctx = _context(config, targets, cache, selection, use_dbt, None, unsafe_fixes,
-                   reported)
+    ctx = context_for(config, targets, cache=cache, selection=selection, use_dbt=use_dbt,
+                      unsafe_fixes=unsafe_fixes, reported=reported)
     return plan_fixes(ctx, families)
 
 
@@ -143,7 +144,8 @@ def _check(
     jobs: int | None,
     replay: bool,
 ) -> RunResult:
-    ctx = _context(config, targets, cache, selection, use_dbt, progress)
+    ctx = context_for(config, targets, cache=cache, selection=selection, use_dbt=use_dbt,
+                      progress=progress)
     # --dbt findings come from dbt, which reads more than the tree; --fix rewrites files.
     store = ResultStore.open(cache, config, ctx.repo) if replay and not use_dbt else None
     stored = store.replay() if store is not None else None
@@ -215,7 +217,6 @@ def _load_findings(repo: Repo) -> list[Finding]:
             for p in repo.load_problems()]
 
 
-UTF8_BOM = b"\xef\xbb\xbf"
 # Rounds of check-then-fix (see run()): enough for a fix that makes another possible.
 FIX_ROUNDS = 3
 
@@ -301,20 +302,6 @@ def context_for(
         unsafe_fixes=unsafe_fixes,
         reported=reported,
     )
-
-
-def _context(
-    config: Config,
-    targets: frozenset[str] | None,
-    cache: Cache,
-    selection: Selection,
-    use_dbt: bool,
-    progress: Callable[[int, int], None] | None = None,
-    unsafe_fixes: bool = False,
-    reported: frozenset[tuple[str, str]] | None = None,
-) -> CheckContext:
-    return context_for(config, targets, cache=cache, selection=selection, use_dbt=use_dbt,
-                       progress=progress, unsafe_fixes=unsafe_fixes, reported=reported)
 
 
 def _reported(module: ModuleType) -> tuple[Rule, ...]:

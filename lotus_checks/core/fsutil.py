@@ -1,4 +1,5 @@
-"""Writing files safely: every write goes to a temporary file beside the target, then a rename."""
+"""Writing files safely: every write goes to a temporary file beside the target, then a rename.
+And how a listed name is told to be a folder."""
 
 from __future__ import annotations
 
@@ -58,3 +59,12 @@ def _create_beside(path: Path) -> tuple[int, str]:
         except FileExistsError:
             continue  # 48 random bits taken: try another name
     raise FileExistsError(f"no free temporary name beside {path}")
+
+
+def is_dir_entry(entry: os.DirEntry[str]) -> bool:
+    """Whether a name `os.scandir` listed is a folder, following a link (as `Path.is_dir`:
+    False when it cannot be told)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False

@@ -74,6 +74,10 @@ def read_bytes_and_stat(path: Path | str, max_size: int) -> tuple[bytes, os.stat
         raise LoadError("LL001", f"cannot read file: {exc.strerror or exc}") from None
 
 
+# The UTF-8 byte-order mark: decode_text drops it; --fix keeps it on a file that had one.
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def decode_text(data: bytes) -> str:
     """`data` as UTF-8 text (a BOM is dropped), or LoadError LL006."""
     if b"\0" in data[:8192]:

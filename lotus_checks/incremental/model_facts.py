@@ -47,7 +47,6 @@ class FactsPool:
         self.pool: ProcessPoolExecutor | None = pool
         self.items = items
         self.total = total
-        self.done = 0
         self.progress = progress
         self.handed: set[str] = set()
 
@@ -85,8 +84,7 @@ class FactsPool:
         self.repo.remember_facts(model, key, result["view"], result.get("facts_json"),
                                  result.get("over_budget", False))
         self.handed.add(model.path)
-        self.done += 1
-        self.progress(self.done, self.total)
+        self.progress(len(self.handed), self.total)
         return True
 
 

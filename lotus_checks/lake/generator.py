@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from collections.abc import Callable
 
+from lotus_checks.core.fsutil import is_dir_entry
 from lotus_checks.core.fsutil import write_all
 from lotus_checks.core.loaders import LoadError
 from lotus_checks.core.loaders import file_kind
@@ -386,7 +387,7 @@ def _input_files(layout: Layout) -> dict[str, str]:
             if name in SKIPPED_NAMES or name.startswith(".") or name.endswith("~"):
                 continue
             child = f"{rel}/{name}" if rel else name
-            if _entry_is_dir(entry):
+            if is_dir_entry(entry):
                 if recursive:
                     visit(child, True)
                 continue
@@ -408,15 +409,6 @@ def _input_files(layout: Layout) -> dict[str, str]:
     for folder, recursive in _watched_folders(layout):
         visit(folder, recursive)
     return files
-
-
-def _entry_is_dir(entry: os.DirEntry[str]) -> bool:
-    """Whether a listed name is a folder, following a link (as Path.is_dir: False when it
-    cannot be told)."""
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
 
 
 def _is_committed_catalog(rel: str, streams: str) -> bool:

@@ -20,8 +20,10 @@ from typing import TypeVar
 
 from lotus_checks.core.config import Config
 from lotus_checks.core.dbt_project import SKIPPED_FOLDERS
+from lotus_checks.core.fsutil import is_dir_entry
 from lotus_checks.core.loaders import JsonDoc
 from lotus_checks.core.loaders import LoadError
+from lotus_checks.core.loaders import UTF8_BOM
 from lotus_checks.core.loaders import YamlDoc
 from lotus_checks.core.loaders import decode_text
 from lotus_checks.core.loaders import parse_json
@@ -48,7 +50,6 @@ PRUNED_FOLDERS = SKIPPED_FOLDERS | {"venv"}
 # Store namespaces of a model's full facts and of its small coverage view (tags, source calls).
 FACTS_NAMESPACE = "sql-facts"
 COVERAGE_NAMESPACE = "model-coverage"
-UTF8_BOM = b"\xef\xbb\xbf"
 # The kinds of file the checks load (see Repo.keep_bytes).
 LOADED_SUFFIXES = (".json", ".sql", ".yml", ".yaml", ".tf", ".py")
 
@@ -702,7 +703,7 @@ def _subfolders(folder: Path, unreadable: FolderError) -> list[str]:
         unreadable(str(folder), exc)
         return []
     return sorted(
-        e.name for e in entries if not e.name.startswith(".") and _is_dir(e)
+        e.name for e in entries if not e.name.startswith(".") and is_dir_entry(e)
     )
 
 
@@ -712,14 +713,7 @@ def _files(folder: Path, suffix: str, unreadable: FolderError) -> list[str]:
     except OSError as exc:
         unreadable(str(folder), exc)
         return []
-    return sorted(e.name for e in entries if e.name.endswith(suffix) and not _is_dir(e))
-
-
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
+    return sorted(e.name for e in entries if e.name.endswith(suffix) and not is_dir_entry(e))
 
 
 def _walk(base: Path, suffixes: tuple[str, ...], unreadable: FolderError) -> list[str]:
